@@ -1,0 +1,317 @@
+//! The command line, as clap derive types. Only shapes and help texts live here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Default of `--url`: where `baton serve` listens by default.
+pub const URL_DEFAULT: &str = "http://127.0.0.1:9324";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "baton",
+    version,
+    about = "Baton: a single-binary message broker, and a client for it",
+    long_about = "Baton: a single-binary message broker, and a client for it.\n\n\
+        `baton serve` runs the broker. Every other command talks to a running broker over its \
+        native HTTP API (see --url) and prints JSON on stdout, so scripts can parse it. \
+        Errors go to stderr as `error: <code>: <message>` with exit status 1.",
+    after_help = "Examples:\n  \
+        baton serve --data-dir ./data\n  \
+        baton queue create orders --visibility-timeout-ms 60000\n  \
+        baton send orders '{\"id\": 1}' --attr source=web\n  \
+        baton recv orders --max 10 --wait-ms 5000 --ack"
+)]
+pub struct Cli {
+    /// Base URL of the Baton server that client commands talk to (not used by `serve`).
+    #[arg(long, global = true, env = "BATON_URL", default_value = URL_DEFAULT, value_name = "URL", display_order = 100)]
+    pub url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the broker in the foreground until Ctrl-C or SIGTERM.
+    #[command(
+        long_about = "Run the broker in the foreground until Ctrl-C or SIGTERM.\n\n\
+        Configuration comes from built-in defaults, then the TOML file of --config, then \
+        BATON_<KEY> environment variables (e.g. BATON_MAX_REQUEST_BYTES), then these flags. \
+        Once listening, prints exactly one line to stdout: `baton listening on http://<addr>`; \
+        logs go to stderr (filter with RUST_LOG, default `info`)."
+    )]
+    Serve(ServeArgs),
+
+    /// Create, inspect, list, purge and delete queues.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+
+    /// Send one message to a queue; prints its id and sequence number as JSON.
+    Send(SendArgs),
+
+    /// Receive (lease) messages from a queue; prints them as JSON.
+    #[command(
+        long_about = "Receive (lease) messages from a queue; prints them as JSON.\n\n\
+        Prints `{\"messages\": [...]}`; each message carries a `receipt` for `baton ack` or \
+        `baton nack`. Without --ack, the messages become visible again when their visibility \
+        timeout ends. With --ack they are acknowledged (deleted) after they were printed."
+    )]
+    Recv(RecvArgs),
+
+    /// Acknowledge (delete) received messages by their receipts.
+    Ack(AckArgs),
+
+    /// Give received messages back: visible again now, after --delay-ms, or after the queue's retry backoff.
+    Nack(NackArgs),
+
+    /// Show a message's status and history (sent, received, nacked, acked, dead-lettered...).
+    Status(StatusArgs),
+
+    /// Show the server's node id, version, uptime, engine and data directory.
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on, e.g. 0.0.0.0:9324; port 0 picks a free port [config: listen, default 127.0.0.1:9324].
+    #[arg(long, env = "BATON_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+
+    /// Directory for the broker's data; created if missing [config: data_dir, default ./baton-data].
+    #[arg(long, env = "BATON_DATA_DIR", value_name = "PATH")]
+    pub data_dir: Option<PathBuf>,
+
+    /// TOML configuration file; its keys are the ones of BATON_<KEY> in lower case.
+    #[arg(long, env = "BATON_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Format of the logs written to stderr.
+    #[arg(long, env = "BATON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// Create a queue; succeeds unchanged if it exists with the same attributes. Prints the queue as JSON.
+    #[command(long_about = "Create a queue; prints the queue as JSON.\n\n\
+        Creating a queue that exists with the same attributes succeeds and changes nothing; \
+        with other attributes it fails with `queue_exists`. Attributes not given take the \
+        server's defaults. Names are 1-80 characters of [A-Za-z0-9_-]; FIFO queue names end \
+        in `.fifo`.")]
+    Create(CreateArgs),
+
+    /// List every queue with its statistics (JSON, or a table with --table).
+    List(ListArgs),
+
+    /// Show one queue's attributes and statistics as JSON.
+    Show(QueueName),
+
+    /// Delete a queue and all of its messages.
+    Delete(QueueName),
+
+    /// Delete every message of a queue, keeping the queue; prints `{"purged": N}`.
+    Purge(QueueName),
+
+    /// Move dead-lettered messages from a dead-letter queue back to their source queue; prints `{"moved": N}`.
+    Redrive(RedriveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueueName {
+    /// The queue's name.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a table for humans instead of JSON.
+    #[arg(long)]
+    pub table: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// The queue's name; FIFO queue names end in `.fifo`.
+    pub name: String,
+
+    /// Make a FIFO queue: messages of one group are delivered in order, one batch at a time.
+    #[arg(long)]
+    pub fifo: bool,
+
+    /// How long a received message stays invisible to other consumers (default 30000, max 12 h).
+    #[arg(long, value_name = "MS")]
+    pub visibility_timeout_ms: Option<u64>,
+
+    /// Delay before a newly sent message becomes visible (max 15 min).
+    #[arg(long, value_name = "MS")]
+    pub delay_ms: Option<u64>,
+
+    /// How long an unreceived message is kept (default 4 days, max 14 days).
+    #[arg(long, value_name = "MS")]
+    pub retention_ms: Option<u64>,
+
+    /// Largest message: body plus attribute names, types and values (default 1048576).
+    #[arg(long, value_name = "BYTES")]
+    pub max_message_bytes: Option<u32>,
+
+    /// Default long-poll wait of a receive that does not set one (max 20000).
+    #[arg(long, value_name = "MS")]
+    pub receive_wait_ms: Option<u64>,
+
+    /// Queue that receives messages received more than --max-receive-count times.
+    #[arg(long, value_name = "QUEUE", requires = "max_receive_count")]
+    pub dead_letter_queue: Option<String>,
+
+    /// Receives after which a message moves to --dead-letter-queue.
+    #[arg(long, value_name = "N", requires = "dead_letter_queue")]
+    pub max_receive_count: Option<u32>,
+
+    /// FIFO only: deduplicate by a hash of the body when a send has no dedup id.
+    #[arg(long)]
+    pub content_based_dedup: bool,
+
+    /// Most messages the queue holds; sends beyond it fail with `queue_full` (429).
+    #[arg(long, value_name = "N")]
+    pub max_depth: Option<u64>,
+
+    /// Nack backoff: first delay; the delay doubles per receive up to --retry-max-delay-ms.
+    #[arg(long, value_name = "MS", requires = "retry_max_delay_ms")]
+    pub retry_base_delay_ms: Option<u64>,
+
+    /// Nack backoff: longest delay.
+    #[arg(long, value_name = "MS", requires = "retry_base_delay_ms")]
+    pub retry_max_delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RedriveArgs {
+    /// The dead-letter queue to move messages out of.
+    pub name: String,
+
+    /// Move at most this many messages (default: all).
+    #[arg(long, value_name = "N")]
+    pub max: Option<u64>,
+
+    /// Move them to this queue instead of the queue each came from.
+    #[arg(long, value_name = "QUEUE")]
+    pub to: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The queue to send to.
+    pub queue: String,
+
+    /// The message body; `-` reads it from stdin, verbatim (a trailing newline is kept).
+    pub body: String,
+
+    /// FIFO: the message group; messages of one group are delivered in order.
+    #[arg(long, value_name = "GROUP")]
+    pub group_id: Option<String>,
+
+    /// FIFO: the deduplication id; a second send with it within the dedup window is dropped.
+    #[arg(long, value_name = "ID")]
+    pub dedup_id: Option<String>,
+
+    /// Delay before the message becomes visible, overriding the queue's.
+    #[arg(long, value_name = "MS")]
+    pub delay_ms: Option<u64>,
+
+    /// A string attribute; repeat for several.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attribute)]
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecvArgs {
+    /// The queue to receive from.
+    pub queue: String,
+
+    /// Most messages to receive, 1..=1000.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub max: u32,
+
+    /// Wait up to this long for a first message (long poll, max 20000); default: the queue's receive_wait_ms.
+    #[arg(long, value_name = "MS")]
+    pub wait_ms: Option<u64>,
+
+    /// Lease duration of the received messages, overriding the queue's.
+    #[arg(long, value_name = "MS")]
+    pub visibility_timeout_ms: Option<u64>,
+
+    /// Acknowledge (delete) the messages once they are printed.
+    #[arg(long)]
+    pub ack: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AckArgs {
+    /// The queue the messages were received from.
+    pub queue: String,
+
+    /// Receipts from `baton recv`.
+    #[arg(required = true, value_name = "RECEIPT")]
+    pub receipts: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NackArgs {
+    /// The queue the messages were received from.
+    pub queue: String,
+
+    /// Receipts from `baton recv`.
+    #[arg(required = true, value_name = "RECEIPT")]
+    pub receipts: Vec<String>,
+
+    /// Make the messages visible after this delay instead of the queue's retry backoff.
+    #[arg(long, value_name = "MS")]
+    pub delay_ms: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The queue the message was sent to.
+    pub queue: String,
+
+    /// The message id, as printed by `baton send`.
+    pub id: String,
+}
+
+fn parse_attribute(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {raw:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn attributes_split_at_the_first_equals_sign() {
+        assert_eq!(
+            parse_attribute("k=a=b"),
+            Ok(("k".to_string(), "a=b".to_string()))
+        );
+        assert_eq!(parse_attribute("k="), Ok(("k".to_string(), String::new())));
+        assert!(parse_attribute("=v").is_err());
+        assert!(parse_attribute("kv").is_err());
+    }
+}

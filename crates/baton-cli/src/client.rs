@@ -1,0 +1,250 @@
+//! The client commands: each one SDK call, its answer printed as pretty JSON on stdout.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use anyhow::{bail, Context};
+use baton_sdk::proto::{
+    AttributeValue, BatchResponse, CreateQueue, DeadLetter, ItemResult, QueueInfo, QueueList,
+    ReceiveRequest, ReceiveResponse, RedriveRequest, Retry, SendMessage,
+};
+use baton_sdk::Client;
+use serde::Serialize;
+
+use crate::args::{Command, CreateArgs, QueueCommand, RecvArgs, SendArgs};
+
+/// Largest body `baton send -` reads from stdin; the server's own limits are usually lower.
+const STDIN_BODY_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+/// Runs one client command against the server at `url`. `Serve` is not a client command.
+pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        bail!("--url must start with http:// or https://, got {url:?}");
+    }
+    let client = Client::new(url);
+    match command {
+        Command::Serve(_) => bail!("`serve` is not a client command"),
+        Command::Queue(command) => queue(&client, command).await,
+        Command::Send(args) => send(&client, args).await,
+        Command::Recv(args) => recv(&client, args).await,
+        Command::Ack(args) => {
+            let response = client.ack(&args.queue, args.receipts).await?;
+            print_json(&response)?;
+            check_batch("ack", &response)
+        }
+        Command::Nack(args) => {
+            let response = client
+                .nack(&args.queue, args.receipts, args.delay_ms)
+                .await?;
+            print_json(&response)?;
+            check_batch("nack", &response)
+        }
+        Command::Status(args) => print_json(&client.message_status(&args.queue, &args.id).await?),
+        Command::Info => print_json(&client.server_info().await?),
+    }
+}
+
+async fn queue(client: &Client, command: QueueCommand) -> anyhow::Result<()> {
+    match command {
+        QueueCommand::Create(args) => {
+            let name = args.name.clone();
+            print_json(&client.create_queue(&name, &create_attributes(args)).await?)
+        }
+        QueueCommand::List(args) => {
+            let queues = client.list_queues().await?;
+            if args.table {
+                print_table(&queues)
+            } else {
+                print_json(&QueueList { queues })
+            }
+        }
+        QueueCommand::Show(args) => print_json(&client.get_queue(&args.name).await?),
+        QueueCommand::Delete(args) => client.delete_queue(&args.name).await.map_err(Into::into),
+        QueueCommand::Purge(args) => {
+            let purged = client.purge_queue(&args.name).await?;
+            print_json(&serde_json::json!({ "purged": purged }))
+        }
+        QueueCommand::Redrive(args) => {
+            let request = RedriveRequest {
+                max: args.max,
+                to: args.to,
+            };
+            let moved = client.redrive(&args.name, &request).await?;
+            print_json(&serde_json::json!({ "moved": moved }))
+        }
+    }
+}
+
+/// Flags left out stay `None`, so the server applies its defaults.
+fn create_attributes(args: CreateArgs) -> CreateQueue {
+    let dead_letter = match (args.dead_letter_queue, args.max_receive_count) {
+        (Some(queue), Some(max_receive_count)) => Some(DeadLetter {
+            queue,
+            max_receive_count,
+        }),
+        // clap's `requires` makes the two flags come together.
+        _ => None,
+    };
+    let retry = match (args.retry_base_delay_ms, args.retry_max_delay_ms) {
+        (Some(base_delay_ms), Some(max_delay_ms)) => Some(Retry {
+            base_delay_ms,
+            max_delay_ms,
+        }),
+        _ => None,
+    };
+    CreateQueue {
+        fifo: args.fifo.then_some(true),
+        visibility_timeout_ms: args.visibility_timeout_ms,
+        delay_ms: args.delay_ms,
+        retention_ms: args.retention_ms,
+        max_message_bytes: args.max_message_bytes,
+        receive_wait_ms: args.receive_wait_ms,
+        dead_letter,
+        content_based_dedup: args.content_based_dedup.then_some(true),
+        max_depth: args.max_depth,
+        retry,
+    }
+}
+
+async fn send(client: &Client, args: SendArgs) -> anyhow::Result<()> {
+    let body = if args.body == "-" {
+        read_stdin_body()?
+    } else {
+        args.body
+    };
+    let attributes: BTreeMap<String, AttributeValue> = args
+        .attributes
+        .into_iter()
+        .map(|(key, value)| (key, AttributeValue::Plain(value)))
+        .collect();
+    let message = SendMessage {
+        body,
+        attributes,
+        group_id: args.group_id,
+        dedup_id: args.dedup_id,
+        delay_ms: args.delay_ms,
+        notify: None,
+    };
+    print_json(&client.send(&args.queue, vec![message]).await?)
+}
+
+fn read_stdin_body() -> anyhow::Result<String> {
+    let mut bytes = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(STDIN_BODY_BYTES_MAX + 1)
+        .read_to_end(&mut bytes)
+        .context("cannot read the body from stdin")?;
+    if STDIN_BODY_BYTES_MAX < bytes.len() as u64 {
+        bail!("the body on stdin is larger than {STDIN_BODY_BYTES_MAX} bytes");
+    }
+    String::from_utf8(bytes).context("the body on stdin is not UTF-8")
+}
+
+/// Prints before acking: if printing fails (say, a closed pipe), the messages are not acked
+/// and come back after their visibility timeout instead of being lost.
+async fn recv(client: &Client, args: RecvArgs) -> anyhow::Result<()> {
+    let request = ReceiveRequest {
+        max: Some(args.max),
+        wait_ms: args.wait_ms,
+        visibility_timeout_ms: args.visibility_timeout_ms,
+    };
+    let messages = client.receive(&args.queue, &request).await?;
+    let receipts: Vec<String> = messages
+        .iter()
+        .map(|message| message.receipt.clone())
+        .collect();
+    print_json(&ReceiveResponse { messages })?;
+    if !args.ack || receipts.is_empty() {
+        return Ok(());
+    }
+    let response = client.ack(&args.queue, receipts).await?;
+    check_batch("ack", &response)
+}
+
+/// Reports each failed item on stderr; fails if any did.
+fn check_batch(operation: &str, response: &BatchResponse) -> anyhow::Result<()> {
+    let mut n_failed = 0_usize;
+    for (item_idx, result) in response.results.iter().enumerate() {
+        if let ItemResult::Error { error } = result {
+            n_failed += 1;
+            eprintln!(
+                "error: {operation} of item {item_idx}: {}: {}",
+                baton_sdk::code_name(error.code),
+                error.message
+            );
+        }
+        if let ItemResult::Ok { ok: false } = result {
+            n_failed += 1;
+            eprintln!("error: {operation} of item {item_idx}: not ok");
+        }
+    }
+    if n_failed != 0 {
+        bail!(
+            "{n_failed} of {} {operation}s failed",
+            response.results.len()
+        );
+    }
+    Ok(())
+}
+
+fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot encode the output as JSON")?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{text}").context("cannot write to stdout")?;
+    stdout.flush().context("cannot write to stdout")
+}
+
+fn print_table(queues: &[QueueInfo]) -> anyhow::Result<()> {
+    let header = [
+        "NAME",
+        "TYPE",
+        "VISIBLE",
+        "IN_FLIGHT",
+        "DELAYED",
+        "OLDEST_AGE_MS",
+        "SENT",
+        "ACKED",
+        "DEAD_LETTER",
+    ];
+    let mut rows = vec![header.map(String::from)];
+    for queue in queues {
+        let stats = &queue.stats;
+        rows.push([
+            queue.name.clone(),
+            if queue.attributes.fifo {
+                "fifo"
+            } else {
+                "standard"
+            }
+            .to_string(),
+            stats.visible.to_string(),
+            stats.in_flight.to_string(),
+            stats.delayed.to_string(),
+            stats.oldest_age_ms.to_string(),
+            stats.sent_total.to_string(),
+            stats.acked_total.to_string(),
+            queue
+                .attributes
+                .dead_letter
+                .as_ref()
+                .map_or_else(|| "-".to_string(), |dead_letter| dead_letter.queue.clone()),
+        ]);
+    }
+    let mut widths = [0_usize; 9];
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut stdout = std::io::stdout().lock();
+    for row in &rows {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        writeln!(stdout, "{}", cells.join("  ").trim_end()).context("cannot write to stdout")?;
+    }
+    stdout.flush().context("cannot write to stdout")
+}

@@ -1,0 +1,83 @@
+//! # baton
+//!
+//! The one Baton binary. `baton serve` runs the broker (`baton-server`) in the foreground; every
+//! other command is a thin client over `baton-sdk` that prints JSON on stdout.
+//!
+//! Exit status: 0 on success, 1 on any failure (API error, unreachable server, bad
+//! configuration, port in use), 2 on a command-line usage error (from clap). Errors go to
+//! stderr as one line starting with `error: `; API errors as `error: <code>: <message>`.
+
+mod args;
+mod client;
+mod serve;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::args::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let url = cli.url;
+    let result = match cli.command {
+        Command::Serve(args) => serve::serve(args).await,
+        command => client::run(&url, command).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {}", describe(&error, &url));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line for a human: the API's own code and message, or which server could not be
+/// reached and why, or the whole chain of causes.
+fn describe(error: &anyhow::Error, url: &str) -> String {
+    let Some(sdk_error) = error.downcast_ref::<baton_sdk::Error>() else {
+        return chain(error);
+    };
+    match sdk_error {
+        baton_sdk::Error::Api { .. } => sdk_error.to_string(),
+        baton_sdk::Error::Http(http_error) if http_error.is_connect() => {
+            format!("cannot reach Baton at {url}: {}", root_cause(http_error))
+        }
+        baton_sdk::Error::Http(http_error) if http_error.is_timeout() => {
+            format!(
+                "no answer from Baton at {url} in time: {}",
+                root_cause(http_error)
+            )
+        }
+        _ => chain(error),
+    }
+}
+
+/// The causes joined by `: `, leaving out a cause whose text its parent already includes
+/// (errors that both print and return their source).
+fn chain(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    let mut parent = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if parent.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+        parent = cause;
+    }
+    text
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    while let Some(source) = cause.source() {
+        cause = source;
+    }
+    cause.to_string()
+}

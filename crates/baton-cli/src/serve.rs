@@ -1,0 +1,108 @@
+//! `baton serve`: configuration, logging, the listening socket and signals around
+//! `baton_server::run`.
+
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+use baton_server::ServerConfig;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use crate::args::{LogFormat, ServeArgs};
+
+/// Log filter when `RUST_LOG` is unset or invalid.
+const LOG_FILTER_DEFAULT: &str = "info";
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_tracing(args.log_format);
+
+    // `std::env::vars` panics on a variable that is not UTF-8; such variables cannot be ours.
+    let env = std::env::vars_os()
+        .filter_map(|(key, value)| Some((key.into_string().ok()?, value.into_string().ok()?)));
+    let mut config =
+        ServerConfig::load(args.config.as_deref(), env).context("cannot load the configuration")?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if let Some(data_dir) = args.data_dir {
+        config.data_dir = data_dir;
+    }
+    config.validate().context("invalid configuration")?;
+
+    let listener = TcpListener::bind(config.listen.as_str())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local_addr = listener
+        .local_addr()
+        .context("cannot read the listening address")?;
+
+    // Tests and scripts read this line to learn the port when `--listen` ends in `:0`, so it
+    // is printed once, exactly so, and flushed at once (stdout is block-buffered in a pipe).
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "baton listening on http://{local_addr}").context("cannot write to stdout")?;
+    stdout.flush().context("cannot write to stdout")?;
+    drop(stdout);
+    tracing::info!(listen = %local_addr, data_dir = %config.data_dir.display(), "baton starting");
+
+    let shutdown = shutdown_signal().context("cannot install signal handlers")?;
+    baton_server::run(config, listener, shutdown)
+        .await
+        .context("server failed")?;
+    tracing::info!("baton stopped");
+    Ok(())
+}
+
+/// Logs to stderr, keeping stdout for the one "listening on" line.
+fn init_tracing(format: LogFormat) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(LOG_FILTER_DEFAULT));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    // `try_init` fails only if a subscriber is already set, which leaves logging working.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM; a second one ends the process at once,
+/// without waiting for the graceful shutdown. The handlers are installed now, before the
+/// server starts, so a signal that arrives early is not lost.
+#[cfg(unix)]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{signal, SignalKind};
+
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("received SIGINT, shutting down; send it again to stop at once"),
+            _ = terminate.recv() => tracing::info!("received SIGTERM, shutting down; send it again to stop at once"),
+        }
+        // Not tracked: it lives until the process exits, which is its whole purpose.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = interrupt.recv() => {}
+                _ = terminate.recv() => {}
+            }
+            eprintln!("error: second signal, stopping without a graceful shutdown");
+            std::process::exit(130);
+        });
+    })
+}
+
+/// Completes on the first Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    Ok(async {
+        match tokio::signal::ctrl_c().await {
+            Ok(()) => tracing::info!("received Ctrl-C, shutting down"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for Ctrl-C; the server runs until killed");
+                std::future::pending::<()>().await;
+            }
+        }
+    })
+}

@@ -1,0 +1,363 @@
+//! End-to-end tests of the `baton` binary: a real `baton serve` on a free port, driven by the
+//! client commands exactly as a user or a script would run them.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const BATON: &str = env!("CARGO_BIN_EXE_baton");
+/// Budget for the server to print its "listening on" line.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// Budget for one client command.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
+/// Budget for the server to stop after SIGTERM.
+const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `baton serve`; killed (and its data directory removed) when dropped, so a failed
+/// assertion does not leave it behind.
+struct Server {
+    child: Child,
+    url: String,
+    data_dir: PathBuf,
+}
+
+impl Server {
+    fn start() -> Server {
+        let data_dir = temp_dir("server");
+        let mut child = Command::new(BATON)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data_dir)
+            .env("RUST_LOG", "warn")
+            .env_remove("BATON_LISTEN")
+            .env_remove("BATON_DATA_DIR")
+            .env_remove("BATON_CONFIG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (line_tx, line_rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut line = String::new();
+            let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+            let _ = line_tx.send(result);
+        });
+        // Construct the guard before waiting, so a startup failure still kills the child.
+        let mut server = Server {
+            child,
+            url: String::new(),
+            data_dir,
+        };
+        let line = line_rx
+            .recv_timeout(STARTUP_TIMEOUT)
+            .expect("no `listening on` line in time")
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("baton listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        assert!(
+            url.starts_with("http://127.0.0.1:"),
+            "unexpected url {url:?}"
+        );
+        server.url = url.to_string();
+        server
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    fn stop(mut self) -> ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -TERM failed");
+        wait_with_timeout(&mut self.child, SHUTDOWN_TIMEOUT)
+            .expect("server did not stop after SIGTERM")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+struct Output {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|error| panic!("stdout is not JSON ({error}): {}", self.stdout))
+    }
+
+    #[track_caller]
+    fn assert_success(&self) -> &Self {
+        assert!(
+            self.status.success(),
+            "exit {:?}\nstdout: {}\nstderr: {}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+}
+
+/// Runs `baton <args>` with `stdin` as its input, killed if it outlives `COMMAND_TIMEOUT`.
+fn baton(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(BATON)
+        .args(args)
+        .env_remove("BATON_URL")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read and write on threads, so a full pipe can never block the wait below.
+    let mut child_stdin = child.stdin.take().unwrap();
+    let input = stdin.to_string();
+    let writer = thread::spawn(move || {
+        let _ = child_stdin.write_all(input.as_bytes());
+    });
+    let stdout = read_on_thread(child.stdout.take().unwrap());
+    let stderr = read_on_thread(child.stderr.take().unwrap());
+    let status = match wait_with_timeout(&mut child, COMMAND_TIMEOUT) {
+        Some(status) => status,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "`baton {}` did not finish within {COMMAND_TIMEOUT:?}",
+                args.join(" ")
+            );
+        }
+    };
+    writer.join().unwrap();
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+fn read_on_thread(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
+    thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn temp_dir(label: &str) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::env::temp_dir().join(format!("baton-cli-{label}-{}-{nanos}", std::process::id()))
+}
+
+#[test]
+fn queue_lifecycle_send_receive_ack_through_the_cli() {
+    let server = Server::start();
+    let url = server.url.clone();
+    let with_url = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["--url".to_string(), url.clone()];
+        all.extend(args.iter().map(|arg| arg.to_string()));
+        all
+    };
+    let run = |args: &[&str]| {
+        let args = with_url(args);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        baton(&args, "")
+    };
+
+    let created = run(&[
+        "queue",
+        "create",
+        "orders",
+        "--visibility-timeout-ms",
+        "60000",
+        "--max-depth",
+        "100",
+    ]);
+    let created = created.assert_success().json();
+    assert_eq!(created["name"], "orders");
+    assert_eq!(created["attributes"]["visibility_timeout_ms"], 60000);
+    assert_eq!(created["attributes"]["max_depth"], 100);
+
+    let sent = run(&["send", "orders", "hello baton", "--attr", "source=cli"]);
+    let sent = sent.assert_success().json();
+    let id = sent["messages"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(sent["messages"][0]["duplicate"], false);
+
+    // `-` reads the body from stdin, verbatim.
+    let args = with_url(&["send", "orders", "-"]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    baton(&args, "from stdin\n").assert_success();
+
+    let shown = run(&["queue", "show", "orders"]).assert_success().json();
+    assert_eq!(shown["stats"]["visible"], 2);
+
+    let received = run(&[
+        "recv",
+        "orders",
+        "--max",
+        "10",
+        "--wait-ms",
+        "1000",
+        "--ack",
+    ])
+    .assert_success()
+    .json();
+    let messages = received["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{received}");
+    let first = messages
+        .iter()
+        .find(|message| message["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(first["body"], "hello baton");
+    assert_eq!(first["attributes"]["source"], "cli");
+    assert!(messages
+        .iter()
+        .any(|message| message["body"] == "from stdin\n"));
+
+    let shown = run(&["queue", "show", "orders"]).assert_success().json();
+    assert_eq!(shown["stats"]["visible"], 0, "{shown}");
+    assert_eq!(shown["stats"]["in_flight"], 0, "{shown}");
+    assert_eq!(shown["stats"]["acked_total"], 2, "{shown}");
+
+    let empty = run(&["recv", "orders", "--wait-ms", "0"])
+        .assert_success()
+        .json();
+    assert_eq!(empty["messages"].as_array().unwrap().len(), 0);
+
+    let listed = run(&["queue", "list"]).assert_success().json();
+    let names: Vec<&str> = listed["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|queue| queue["name"].as_str())
+        .collect();
+    assert_eq!(names, ["orders"]);
+    let table = run(&["queue", "list", "--table"]);
+    let table = &table.assert_success().stdout;
+    assert!(table.starts_with("NAME"), "{table}");
+    assert!(
+        table.lines().any(|line| line.starts_with("orders ")),
+        "{table}"
+    );
+
+    let missing = run(&["recv", "no-such-queue"]);
+    assert_eq!(missing.status.code(), Some(1), "stderr: {}", missing.stderr);
+    assert!(
+        missing.stderr.starts_with("error: queue_not_found: "),
+        "stderr: {}",
+        missing.stderr
+    );
+    assert!(missing.stdout.is_empty(), "stdout: {}", missing.stdout);
+
+    run(&["queue", "delete", "orders"]).assert_success();
+    let gone = run(&["queue", "show", "orders"]);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(
+        gone.stderr.contains("queue_not_found"),
+        "stderr: {}",
+        gone.stderr
+    );
+    let listed = run(&["queue", "list"]).assert_success().json();
+    assert_eq!(listed["queues"].as_array().unwrap().len(), 0, "{listed}");
+
+    let status = server.stop();
+    assert!(
+        status.success(),
+        "server exited with {status:?} after SIGTERM"
+    );
+}
+
+#[test]
+fn help_describes_every_command() {
+    let help = baton(&["--help"], "");
+    let help = &help.assert_success().stdout;
+    for command in ["serve", "queue", "send", "recv"] {
+        assert!(
+            help.contains(command),
+            "`{command}` missing from --help:\n{help}"
+        );
+    }
+    let queue_help = baton(&["queue", "--help"], "");
+    let queue_help = &queue_help.assert_success().stdout;
+    for command in ["create", "list", "show", "delete", "purge"] {
+        assert!(
+            queue_help.contains(command),
+            "`{command}` missing from queue --help:\n{queue_help}"
+        );
+    }
+    for args in [
+        &["serve", "--help"][..],
+        &["send", "--help"],
+        &["recv", "--help"],
+        &["queue", "create", "--help"],
+    ] {
+        baton(args, "").assert_success();
+    }
+}
+
+#[test]
+fn unreachable_server_is_named_in_the_error() {
+    // Port 1 is privileged and unused, so the connection is refused at once.
+    let output = baton(&["--url", "http://127.0.0.1:1", "queue", "list"], "");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        output
+            .stderr
+            .contains("cannot reach Baton at http://127.0.0.1:1"),
+        "stderr: {}",
+        output.stderr
+    );
+}
+
+#[test]
+fn serve_refuses_a_bad_listen_address() {
+    let output = baton(
+        &[
+            "serve",
+            "--listen",
+            "not-an-address",
+            "--data-dir",
+            "unused",
+        ],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        output.stderr.contains("listen"),
+        "stderr: {}",
+        output.stderr
+    );
+    assert!(output.stdout.is_empty(), "stdout: {}", output.stdout);
+}

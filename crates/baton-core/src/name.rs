@@ -1,0 +1,90 @@
+//! Resource names: queues (and later streams and topics) share one naming rule.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::error::QueueError;
+
+/// Longest queue name, including a `.fifo` suffix (as SQS).
+pub const NAME_CHARS_MAX: usize = 80;
+pub const FIFO_SUFFIX: &str = ".fifo";
+
+/// A validated name: 1–80 characters of `[A-Za-z0-9_-]`, optionally ending in `.fifo`.
+/// Cheap to clone.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueName(Arc<str>);
+
+impl QueueName {
+    pub fn new(name: &str) -> Result<Self, QueueError> {
+        let invalid = |reason: &str| QueueError::InvalidName {
+            name: name.chars().take(NAME_CHARS_MAX + 20).collect(),
+            reason: reason.to_string(),
+        };
+        if name.is_empty() {
+            return Err(invalid("a name must not be empty"));
+        }
+        if name.chars().count() > NAME_CHARS_MAX {
+            return Err(invalid("a name must be at most 80 characters"));
+        }
+        let stem = name.strip_suffix(FIFO_SUFFIX).unwrap_or(name);
+        if stem.is_empty() {
+            return Err(invalid(
+                "a name needs at least one character before `.fifo`",
+            ));
+        }
+        if let Some(bad) = stem
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+        {
+            return Err(invalid(&format!(
+                "character {bad:?} is not allowed: use A-Z, a-z, 0-9, '-' and '_' (and a `.fifo` suffix for FIFO queues)"
+            )));
+        }
+        Ok(QueueName(Arc::from(name)))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn has_fifo_suffix(&self) -> bool {
+        self.0.ends_with(FIFO_SUFFIX)
+    }
+}
+
+impl fmt::Display for QueueName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_the_naming_rule() {
+        for ok in ["a", "orders", "Orders_2-x", "jobs.fifo", &"x".repeat(80)] {
+            assert!(QueueName::new(ok).is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn rejects_names_outside_the_rule() {
+        for bad in [
+            "",
+            ".fifo",
+            "a.b",
+            "a b",
+            "é",
+            "a.fifo.fifo",
+            &"x".repeat(81),
+            "a/b",
+        ] {
+            assert!(
+                matches!(QueueName::new(bad), Err(QueueError::InvalidName { .. })),
+                "{bad}"
+            );
+        }
+    }
+}

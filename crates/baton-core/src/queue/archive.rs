@@ -1,0 +1,67 @@
+//! Status records of messages that have left the queue (acked, dead-lettered, expired,
+//! purged), kept for `status_retention_ms` and at most `status_records_max` of them.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::message::{HistoryEvent, MessageId, MessageStatus, StatusRecord};
+use crate::time::Timestamp;
+
+#[derive(Debug, Default)]
+pub(crate) struct Archive {
+    records: HashMap<MessageId, (Timestamp, MessageStatus, Vec<HistoryEvent>)>,
+    by_finish: BTreeSet<(Timestamp, MessageId)>,
+}
+
+impl Archive {
+    pub(crate) fn insert(
+        &mut self,
+        id: MessageId,
+        status: MessageStatus,
+        history: Vec<HistoryEvent>,
+        now: Timestamp,
+        records_max: u32,
+    ) {
+        if records_max == 0 {
+            return;
+        }
+        self.remove(id);
+        self.records.insert(id, (now, status, history));
+        self.by_finish.insert((now, id));
+        while self.records.len() > records_max as usize {
+            let Some((_, oldest)) = self.by_finish.pop_first() else {
+                break;
+            };
+            self.records.remove(&oldest);
+        }
+    }
+
+    pub(crate) fn remove(&mut self, id: MessageId) {
+        if let Some((finished_at, _, _)) = self.records.remove(&id) {
+            self.by_finish.remove(&(finished_at, id));
+        }
+    }
+
+    pub(crate) fn expire(&mut self, now: Timestamp, retention_ms: u64) {
+        while let Some(&(finished_at, id)) = self.by_finish.first() {
+            if now < finished_at.plus_ms(retention_ms) {
+                break;
+            }
+            self.by_finish.pop_first();
+            self.records.remove(&id);
+        }
+    }
+
+    pub(crate) fn get(&self, id: MessageId) -> Option<StatusRecord> {
+        self.records
+            .get(&id)
+            .map(|(_, status, history)| StatusRecord {
+                id,
+                status: *status,
+                history: history.clone(),
+            })
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.records.len()
+    }
+}

@@ -1,0 +1,1076 @@
+//! One queue's semantics: SQS-style standard and FIFO queues as a state machine.
+//!
+//! # States
+//! Every message is in exactly one state: *delayed* (in `delayed`, keyed by when it becomes
+//! visible), *visible* (in the ready index), or *in flight* (in `leases`, keyed by the lease's
+//! deadline). A message that leaves (ack, dead-letter, expiry, purge, redrive) is removed from
+//! every index at once by `detach` and its status moves to the archive.
+//!
+//! # Time
+//! Every operation takes `now` and first calls `advance(now)`, which promotes due delayed
+//! messages, ends expired leases (dead-lettering messages that used up their receives) and
+//! expires messages past retention. Each message crosses each boundary once, so the work is
+//! amortised O(log n) per message; no operation scans the queue.
+//!
+//! # FIFO
+//! Messages of a group wait in the group's `pending` set in sequence order, delayed or not. A
+//! group is *available* when nothing of it is in flight and its head is visible; available
+//! groups are ordered by their head's sequence, so the oldest work goes first. A receive takes
+//! consecutive visible messages from the head of each available group in turn.
+//!
+//! # Cross-queue moves
+//! Dead-lettered messages are put in an outbox (`take_moved`) for the engine to deliver to the
+//! dead-letter queue, which sees every queue; this queue only knows its own state.
+
+mod archive;
+mod dedup;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::attributes::{is_xml_char, MessageAttributes};
+use crate::config::QueueConfig;
+use crate::error::{QueueError, ReceiptError};
+use crate::limits::*;
+use crate::message::*;
+use crate::name::QueueName;
+use crate::time::Timestamp;
+use archive::Archive;
+use dedup::DedupWindow;
+
+/// One message to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendEntry {
+    /// Chosen by the caller (a random UUID), so that the core stays deterministic.
+    pub id: MessageId,
+    pub body: Arc<str>,
+    pub attributes: MessageAttributes,
+    /// Overrides the queue's `delay_ms`.
+    pub delay_ms: Option<u64>,
+    pub group_id: Option<String>,
+    pub dedup_id: Option<String>,
+    pub notify: Option<Notify>,
+}
+
+impl SendEntry {
+    pub fn new(id: MessageId, body: impl Into<Arc<str>>) -> Self {
+        SendEntry {
+            id,
+            body: body.into(),
+            attributes: MessageAttributes::default(),
+            delay_ms: None,
+            group_id: None,
+            dedup_id: None,
+            notify: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendOutcome {
+    pub id: MessageId,
+    pub seq: Seq,
+    /// The dedup id was seen within the window: nothing was enqueued, `id` is the original's.
+    pub duplicate: bool,
+}
+
+/// What an ack completed; push delivery and callbacks act on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acked {
+    pub id: MessageId,
+    pub sent_at: Timestamp,
+    pub receive_count: u32,
+    pub notify: Option<Notify>,
+}
+
+/// Counts and totals. `visible + in_flight + delayed` is the queue's depth.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct QueueStats {
+    pub visible: u64,
+    pub in_flight: u64,
+    pub delayed: u64,
+    /// Age of the oldest message in the queue, 0 when empty.
+    pub oldest_age_ms: u64,
+    pub sent_total: u64,
+    pub duplicates_total: u64,
+    pub received_total: u64,
+    pub acked_total: u64,
+    pub nacked_total: u64,
+    pub dead_lettered_total: u64,
+    pub expired_total: u64,
+    pub purged_total: u64,
+    /// Messages that arrived by dead-lettering or redrive from another queue.
+    pub moved_in_total: u64,
+    /// Messages that left by redrive to another queue.
+    pub moved_out_total: u64,
+}
+
+impl QueueStats {
+    pub fn depth(&self) -> u64 {
+        self.visible + self.in_flight + self.delayed
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Delayed { until: Timestamp },
+    Visible,
+    InFlight { deadline: Timestamp, lease: u64 },
+}
+
+#[derive(Debug)]
+struct Stored {
+    id: MessageId,
+    body: Arc<str>,
+    attributes: MessageAttributes,
+    group_id: Option<Arc<str>>,
+    dedup_id: Option<Arc<str>>,
+    notify: Option<Notify>,
+    sent_at: Timestamp,
+    state: State,
+    receive_count: u32,
+    first_received_at: Option<Timestamp>,
+    dead_letter_source: Option<QueueName>,
+    history: Vec<HistoryEvent>,
+}
+
+#[derive(Debug, Default)]
+struct Group {
+    /// Delayed and visible messages of the group, in order.
+    pending: BTreeSet<Seq>,
+    in_flight: u32,
+    /// The key this group has in `FifoIndex::available`, if any.
+    available_at: Option<Seq>,
+}
+
+#[derive(Debug, Default)]
+struct FifoIndex {
+    groups: HashMap<Arc<str>, Group>,
+    available: BTreeSet<(Seq, Arc<str>)>,
+}
+
+#[derive(Debug)]
+enum Ready {
+    /// Visible messages in sequence order.
+    Standard(BTreeSet<Seq>),
+    Fifo(FifoIndex),
+}
+
+#[derive(Debug)]
+pub struct Queue {
+    name: QueueName,
+    config: QueueConfig,
+    limits: QueueLimits,
+    epoch: u64,
+    next_seq: Seq,
+    next_lease: u64,
+    messages: HashMap<Seq, Stored>,
+    by_id: HashMap<MessageId, Seq>,
+    ready: Ready,
+    n_visible: u64,
+    delayed: BTreeSet<(Timestamp, Seq)>,
+    leases: BTreeSet<(Timestamp, Seq)>,
+    by_sent: BTreeSet<(Timestamp, Seq)>,
+    dedup: DedupWindow,
+    archive: Archive,
+    stats: QueueStats,
+    moved_out: Vec<MovedMessage>,
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> QueueError {
+    QueueError::InvalidParameter {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn push_history(history: &mut Vec<HistoryEvent>, event: HistoryEvent) {
+    if history.len() >= HISTORY_EVENTS_MAX {
+        // Keep `sent` (index 0) and the most recent events.
+        history.remove(1);
+    }
+    history.push(event);
+}
+
+/// SQS group and dedup ids: 1–128 characters of printable ASCII without spaces.
+fn check_token(field: &str, value: &str, chars_max: usize) -> Result<(), QueueError> {
+    if value.is_empty() || value.len() > chars_max {
+        return Err(invalid(
+            field,
+            format!("must be 1 to {chars_max} characters"),
+        ));
+    }
+    if let Some(bad) = value.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(invalid(
+            field,
+            format!("character {bad:?} is not allowed: use letters, digits and punctuation"),
+        ));
+    }
+    Ok(())
+}
+
+fn content_dedup_id(body: &str) -> String {
+    let digest = Sha256::digest(body.as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Queue {
+    /// A new, empty queue. `epoch` must differ between incarnations of the same name (the
+    /// engine passes a random number) so receipts of a deleted queue never match a new one.
+    pub fn new(
+        name: QueueName,
+        config: QueueConfig,
+        limits: QueueLimits,
+        epoch: u64,
+    ) -> Result<Self, QueueError> {
+        config.validate(&name)?;
+        let ready = if config.fifo {
+            Ready::Fifo(FifoIndex::default())
+        } else {
+            Ready::Standard(BTreeSet::new())
+        };
+        Ok(Queue {
+            name,
+            config,
+            limits,
+            epoch,
+            next_seq: 1,
+            next_lease: 1,
+            messages: HashMap::new(),
+            by_id: HashMap::new(),
+            ready,
+            n_visible: 0,
+            delayed: BTreeSet::new(),
+            leases: BTreeSet::new(),
+            by_sent: BTreeSet::new(),
+            dedup: DedupWindow::default(),
+            archive: Archive::default(),
+            stats: QueueStats::default(),
+            moved_out: Vec::new(),
+        })
+    }
+
+    pub fn name(&self) -> &QueueName {
+        &self.name
+    }
+
+    pub fn config(&self) -> &QueueConfig {
+        &self.config
+    }
+
+    pub fn is_fifo(&self) -> bool {
+        self.config.fifo
+    }
+
+    /// Replaces the attributes. The kind (FIFO or standard) cannot change.
+    pub fn update_config(&mut self, config: QueueConfig) -> Result<(), QueueError> {
+        config.validate(&self.name)?;
+        if config.fifo != self.config.fifo {
+            return Err(invalid(
+                "fifo",
+                "a queue's kind (FIFO or standard) cannot change",
+            ));
+        }
+        self.config = config;
+        Ok(())
+    }
+
+    pub fn depth(&self) -> u64 {
+        self.messages.len() as u64
+    }
+
+    fn in_flight_max(&self) -> u32 {
+        if self.config.fifo {
+            self.limits.in_flight_max_fifo
+        } else {
+            self.limits.in_flight_max_standard
+        }
+    }
+
+    /// Counts as of the last operation; call `advance(now)` first for counts as of `now`.
+    pub fn stats(&self, now: Timestamp) -> QueueStats {
+        QueueStats {
+            visible: self.n_visible,
+            in_flight: self.leases.len() as u64,
+            delayed: self.delayed.len() as u64,
+            oldest_age_ms: self
+                .by_sent
+                .first()
+                .map_or(0, |(sent_at, _)| now.millis_since(*sent_at)),
+            ..self.stats
+        }
+    }
+
+    /// The next moment at which a message becomes visible by itself (a delay or a lease ends).
+    /// Long polls sleep until then at the latest.
+    pub fn next_visible_at(&self) -> Option<Timestamp> {
+        let delayed = self.delayed.first().map(|(until, _)| *until);
+        let lease = self.leases.first().map(|(deadline, _)| *deadline);
+        match (delayed, lease) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Messages that left for another queue (dead-lettering). The engine must deliver them.
+    pub fn take_moved(&mut self) -> Vec<MovedMessage> {
+        std::mem::take(&mut self.moved_out)
+    }
+
+    /// Enqueues `entries` atomically: either every entry is valid and fits, and each is enqueued
+    /// (or recognised as a duplicate), or nothing changes.
+    pub fn send(
+        &mut self,
+        now: Timestamp,
+        entries: Vec<SendEntry>,
+    ) -> Result<Vec<SendOutcome>, QueueError> {
+        self.advance(now);
+        if entries.is_empty() {
+            return Err(invalid("messages", "a send needs at least one message"));
+        }
+        if entries.len() > SEND_BATCH_MAX {
+            return Err(invalid(
+                "messages",
+                format!(
+                    "{} messages given, at most {SEND_BATCH_MAX} per call",
+                    entries.len()
+                ),
+            ));
+        }
+        let mut dedup_ids = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            dedup_ids.push(self.check_entry(entry)?);
+        }
+        // Count what would really be enqueued: repeats inside the batch and within the window
+        // are duplicates, not new messages.
+        let mut fresh_in_batch: BTreeSet<&str> = BTreeSet::new();
+        let mut n_new = 0u64;
+        for dedup_id in &dedup_ids {
+            match dedup_id {
+                Some(d) if self.dedup.get(d).is_some() || !fresh_in_batch.insert(d.as_str()) => {}
+                _ => n_new += 1,
+            }
+        }
+        if let Some(max_depth) = self.config.max_depth {
+            if self.depth() + n_new > max_depth {
+                return Err(QueueError::QueueFull {
+                    queue: self.name.clone(),
+                    depth: self.depth(),
+                    max_depth,
+                });
+            }
+        }
+        let mut outcomes = Vec::with_capacity(entries.len());
+        for (entry, dedup_id) in entries.into_iter().zip(dedup_ids) {
+            self.stats.sent_total += 1;
+            let dedup_id: Option<Arc<str>> = dedup_id.map(Arc::from);
+            if let Some((id, seq)) = dedup_id.as_deref().and_then(|d| self.dedup.get(d)) {
+                self.stats.duplicates_total += 1;
+                outcomes.push(SendOutcome {
+                    id,
+                    seq,
+                    duplicate: true,
+                });
+                continue;
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            if let Some(d) = &dedup_id {
+                self.dedup.insert(d.clone(), entry.id, seq, now);
+            }
+            let delay_ms = entry.delay_ms.unwrap_or(self.config.delay_ms);
+            let message = Stored {
+                id: entry.id,
+                body: entry.body,
+                attributes: entry.attributes,
+                group_id: entry.group_id.map(Arc::from),
+                dedup_id,
+                notify: entry.notify,
+                sent_at: now,
+                state: State::Visible,
+                receive_count: 0,
+                first_received_at: None,
+                dead_letter_source: None,
+                history: vec![HistoryEvent {
+                    kind: HistoryEventKind::Sent,
+                    at: now,
+                    receive_count: 0,
+                    detail: None,
+                }],
+            };
+            outcomes.push(SendOutcome {
+                id: entry.id,
+                seq,
+                duplicate: false,
+            });
+            self.insert(seq, message, now.plus_ms(delay_ms), now);
+        }
+        Ok(outcomes)
+    }
+
+    /// Validates one entry and returns its effective dedup id.
+    fn check_entry(&self, entry: &SendEntry) -> Result<Option<String>, QueueError> {
+        let size_bytes = entry.body.len() as u64 + entry.attributes.size_bytes();
+        if size_bytes > u64::from(self.config.max_message_bytes) {
+            return Err(QueueError::MessageTooLarge {
+                size_bytes,
+                max_bytes: self.config.max_message_bytes,
+            });
+        }
+        if let Some(bad) = entry.body.chars().find(|c| !is_xml_char(*c)) {
+            return Err(invalid(
+                "body",
+                format!(
+                    "character U+{:04X} is not allowed in a message body",
+                    bad as u32
+                ),
+            ));
+        }
+        if let Some(delay_ms) = entry.delay_ms {
+            if delay_ms > DELAY_MS_MAX {
+                return Err(invalid(
+                    "delay_ms",
+                    format!("{delay_ms} is outside 0..={DELAY_MS_MAX}"),
+                ));
+            }
+        }
+        if let Some(group_id) = &entry.group_id {
+            check_token("group_id", group_id, GROUP_ID_CHARS_MAX)?;
+        } else if self.config.fifo {
+            return Err(QueueError::GroupIdRequired {
+                queue: self.name.clone(),
+            });
+        }
+        if let Some(dedup_id) = &entry.dedup_id {
+            check_token("dedup_id", dedup_id, DEDUP_ID_CHARS_MAX)?;
+            return Ok(Some(dedup_id.clone()));
+        }
+        if self.config.content_based_dedup {
+            return Ok(Some(content_dedup_id(&entry.body)));
+        }
+        if self.config.fifo {
+            return Err(QueueError::DedupIdRequired {
+                queue: self.name.clone(),
+            });
+        }
+        Ok(None)
+    }
+
+    /// Puts a new message into the indexes, delayed until `visible_at` if that is later than `now`.
+    fn insert(&mut self, seq: Seq, mut message: Stored, visible_at: Timestamp, now: Timestamp) {
+        message.state = if now < visible_at {
+            State::Delayed { until: visible_at }
+        } else {
+            State::Visible
+        };
+        self.by_id.insert(message.id, seq);
+        self.by_sent.insert((message.sent_at, seq));
+        match message.state {
+            State::Delayed { until } => {
+                self.delayed.insert((until, seq));
+            }
+            State::Visible => self.n_visible += 1,
+            State::InFlight { .. } => unreachable!("new messages are never in flight"),
+        }
+        let group = message.group_id.clone();
+        let visible = message.state == State::Visible;
+        self.messages.insert(seq, message);
+        match &mut self.ready {
+            Ready::Standard(visible_set) => {
+                if visible {
+                    visible_set.insert(seq);
+                }
+            }
+            Ready::Fifo(fifo) => {
+                let group = group.expect("FIFO messages always have a group");
+                fifo.groups
+                    .entry(group.clone())
+                    .or_default()
+                    .pending
+                    .insert(seq);
+                fifo.refresh(&group, &self.messages);
+            }
+        }
+    }
+
+    /// Receives up to `max` visible messages, each leased for `visibility_timeout_ms` (or the
+    /// queue's default).
+    ///
+    /// # Errors
+    /// `InvalidParameter` for `max` outside 1..=RECEIVE_MAX or a timeout over 12 hours;
+    /// `TooManyInFlight` when a standard queue is at its in-flight limit (a FIFO queue answers
+    /// with no messages instead, as SQS does).
+    pub fn receive(
+        &mut self,
+        now: Timestamp,
+        max: u32,
+        visibility_timeout_ms: Option<u64>,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        if !(1..=RECEIVE_MAX).contains(&max) {
+            return Err(invalid(
+                "max",
+                format!("{max} is outside 1..={RECEIVE_MAX}"),
+            ));
+        }
+        let timeout_ms = visibility_timeout_ms.unwrap_or(self.config.visibility_timeout_ms);
+        if timeout_ms > VISIBILITY_TIMEOUT_MS_MAX {
+            return Err(invalid(
+                "visibility_timeout_ms",
+                format!("{timeout_ms} is outside 0..={VISIBILITY_TIMEOUT_MS_MAX}"),
+            ));
+        }
+        self.advance(now);
+        let in_flight = self.leases.len() as u32;
+        let room = self.in_flight_max().saturating_sub(in_flight);
+        if room == 0 {
+            if self.config.fifo || self.n_visible == 0 {
+                return Ok(Vec::new());
+            }
+            return Err(QueueError::TooManyInFlight {
+                queue: self.name.clone(),
+                in_flight,
+            });
+        }
+        let n_max = max.min(room) as usize;
+        let mut taken: Vec<Seq> = Vec::with_capacity(n_max.min(self.n_visible as usize));
+        match &mut self.ready {
+            Ready::Standard(visible) => {
+                while taken.len() < n_max {
+                    let Some(seq) = visible.pop_first() else {
+                        break;
+                    };
+                    taken.push(seq);
+                }
+            }
+            Ready::Fifo(fifo) => {
+                while taken.len() < n_max {
+                    let Some((_, group_key)) = fifo.available.pop_first() else {
+                        break;
+                    };
+                    let group = fifo
+                        .groups
+                        .get_mut(&group_key)
+                        .expect("available groups exist");
+                    group.available_at = None;
+                    while taken.len() < n_max {
+                        let Some(&seq) = group.pending.first() else {
+                            break;
+                        };
+                        if self.messages.get(&seq).map(|m| m.state) != Some(State::Visible) {
+                            break;
+                        }
+                        group.pending.pop_first();
+                        group.in_flight += 1;
+                        taken.push(seq);
+                    }
+                }
+            }
+        }
+        let deadline = now.plus_ms(timeout_ms);
+        let mut deliveries = Vec::with_capacity(taken.len());
+        for seq in taken {
+            let lease = self.next_lease;
+            self.next_lease += 1;
+            let message = self.messages.get_mut(&seq).expect("indexed messages exist");
+            debug_assert_eq!(message.state, State::Visible);
+            message.state = State::InFlight { deadline, lease };
+            message.receive_count += 1;
+            let first_received_at = *message.first_received_at.get_or_insert(now);
+            push_history(
+                &mut message.history,
+                HistoryEvent {
+                    kind: HistoryEventKind::Received,
+                    at: now,
+                    receive_count: message.receive_count,
+                    detail: None,
+                },
+            );
+            self.n_visible -= 1;
+            self.leases.insert((deadline, seq));
+            self.stats.received_total += 1;
+            deliveries.push(Delivery {
+                id: message.id,
+                seq,
+                body: message.body.clone(),
+                attributes: message.attributes.clone(),
+                receipt: ReceiptHandle {
+                    epoch: self.epoch,
+                    seq,
+                    lease,
+                },
+                receive_count: message.receive_count,
+                sent_at: message.sent_at,
+                first_received_at,
+                group_id: message.group_id.clone(),
+                dedup_id: message.dedup_id.clone(),
+            });
+        }
+        Ok(deliveries)
+    }
+
+    /// The sequence of the message `receipt` leases, if the lease is current.
+    fn check_receipt(&self, receipt: &ReceiptHandle) -> Result<Seq, ReceiptError> {
+        let issued = receipt.epoch == self.epoch
+            && 0 < receipt.seq
+            && receipt.seq < self.next_seq
+            && 0 < receipt.lease
+            && receipt.lease < self.next_lease;
+        if !issued {
+            return Err(ReceiptError::Invalid);
+        }
+        match self.messages.get(&receipt.seq).map(|m| m.state) {
+            Some(State::InFlight { lease, .. }) if lease == receipt.lease => Ok(receipt.seq),
+            _ => Err(ReceiptError::Stale),
+        }
+    }
+
+    /// Deletes the message the receipt leases: processing is done.
+    pub fn ack(&mut self, now: Timestamp, receipt: &ReceiptHandle) -> Result<Acked, ReceiptError> {
+        self.advance(now);
+        let seq = self.check_receipt(receipt)?;
+        let mut message = self.detach(seq);
+        push_history(
+            &mut message.history,
+            HistoryEvent {
+                kind: HistoryEventKind::Acked,
+                at: now,
+                receive_count: message.receive_count,
+                detail: None,
+            },
+        );
+        self.stats.acked_total += 1;
+        self.archive.insert(
+            message.id,
+            MessageStatus::Completed,
+            message.history,
+            now,
+            self.limits.status_records_max,
+        );
+        Ok(Acked {
+            id: message.id,
+            sent_at: message.sent_at,
+            receive_count: message.receive_count,
+            notify: message.notify,
+        })
+    }
+
+    /// Gives the message back: visible after `delay_ms`, or after the queue's retry backoff, or
+    /// at once. A message that has used up its receives goes to the dead-letter queue instead.
+    pub fn nack(
+        &mut self,
+        now: Timestamp,
+        receipt: &ReceiptHandle,
+        delay_ms: Option<u64>,
+    ) -> Result<(), ReceiptError> {
+        self.advance(now);
+        let seq = self.check_receipt(receipt)?;
+        self.stats.nacked_total += 1;
+        let delay_ms = delay_ms
+            .map(|d| d.min(VISIBILITY_TIMEOUT_MS_MAX))
+            .or_else(|| {
+                let message = self.messages.get(&seq)?;
+                Some(self.config.retry?.delay_ms(message.receive_count, seq))
+            });
+        self.end_lease(seq, now, delay_ms.unwrap_or(0), "nacked");
+        Ok(())
+    }
+
+    /// Sets the lease to end `timeout_ms` from now; 0 releases the message at once.
+    pub fn change_visibility(
+        &mut self,
+        now: Timestamp,
+        receipt: &ReceiptHandle,
+        timeout_ms: u64,
+    ) -> Result<(), ReceiptError> {
+        self.advance(now);
+        let seq = self.check_receipt(receipt)?;
+        if timeout_ms == 0 {
+            self.stats.nacked_total += 1;
+            self.end_lease(seq, now, 0, "released");
+            return Ok(());
+        }
+        let message = self
+            .messages
+            .get_mut(&seq)
+            .expect("checked receipts name live messages");
+        let State::InFlight { deadline, lease } = message.state else {
+            unreachable!("checked receipts name messages in flight")
+        };
+        let new_deadline = now.plus_ms(timeout_ms.min(VISIBILITY_TIMEOUT_MS_MAX));
+        message.state = State::InFlight {
+            deadline: new_deadline,
+            lease,
+        };
+        self.leases.remove(&(deadline, seq));
+        self.leases.insert((new_deadline, seq));
+        Ok(())
+    }
+
+    /// Ends the lease on in-flight message `seq`: back to delayed or visible, or to the
+    /// dead-letter queue if it has been received `max_receive_count` times.
+    fn end_lease(&mut self, seq: Seq, now: Timestamp, delay_ms: u64, why: &str) {
+        let message = self.messages.get_mut(&seq).expect("leased messages exist");
+        let State::InFlight { deadline, .. } = message.state else {
+            unreachable!("only leased messages end a lease")
+        };
+        push_history(
+            &mut message.history,
+            HistoryEvent {
+                kind: HistoryEventKind::Nacked,
+                at: now,
+                receive_count: message.receive_count,
+                detail: Some(why.to_string()),
+            },
+        );
+        if let Some(dead_letter) = &self.config.dead_letter {
+            if message.receive_count >= dead_letter.max_receive_count {
+                self.dead_letter(seq, now);
+                return;
+            }
+        }
+        self.leases.remove(&(deadline, seq));
+        let visible_at = now.plus_ms(delay_ms);
+        message.state = if now < visible_at {
+            State::Delayed { until: visible_at }
+        } else {
+            State::Visible
+        };
+        match message.state {
+            State::Delayed { until } => {
+                self.delayed.insert((until, seq));
+            }
+            State::Visible => self.n_visible += 1,
+            State::InFlight { .. } => unreachable!(),
+        }
+        let visible = message.state == State::Visible;
+        let group = message.group_id.clone();
+        match &mut self.ready {
+            Ready::Standard(visible_set) => {
+                if visible {
+                    visible_set.insert(seq);
+                }
+            }
+            Ready::Fifo(fifo) => {
+                let group = group.expect("FIFO messages always have a group");
+                let entry = fifo
+                    .groups
+                    .get_mut(&group)
+                    .expect("groups with leases exist");
+                entry.in_flight -= 1;
+                entry.pending.insert(seq);
+                fifo.refresh(&group, &self.messages);
+            }
+        }
+    }
+
+    fn dead_letter(&mut self, seq: Seq, now: Timestamp) {
+        let Some(policy) = self.config.dead_letter.clone() else {
+            unreachable!("dead_letter is only called with a policy")
+        };
+        let mut message = self.detach(seq);
+        push_history(
+            &mut message.history,
+            HistoryEvent {
+                kind: HistoryEventKind::DeadLettered,
+                at: now,
+                receive_count: message.receive_count,
+                detail: Some(format!("moved to {}", policy.queue)),
+            },
+        );
+        self.stats.dead_lettered_total += 1;
+        self.archive.insert(
+            message.id,
+            MessageStatus::DeadLettered,
+            message.history.clone(),
+            now,
+            self.limits.status_records_max,
+        );
+        self.moved_out.push(MovedMessage {
+            id: message.id,
+            body: message.body,
+            attributes: message.attributes,
+            group_id: message.group_id,
+            dedup_id: message.dedup_id,
+            notify: message.notify,
+            sent_at: message.sent_at,
+            source: self.name.clone(),
+            dead_letter_source: Some(self.name.clone()),
+            history: message.history,
+        });
+    }
+
+    /// Removes message `seq` from every index and returns it.
+    fn detach(&mut self, seq: Seq) -> Stored {
+        let message = self
+            .messages
+            .remove(&seq)
+            .expect("detach is called on live messages");
+        match message.state {
+            State::Delayed { until } => {
+                self.delayed.remove(&(until, seq));
+            }
+            State::Visible => self.n_visible -= 1,
+            State::InFlight { deadline, .. } => {
+                self.leases.remove(&(deadline, seq));
+            }
+        }
+        match &mut self.ready {
+            Ready::Standard(visible) => {
+                visible.remove(&seq);
+            }
+            Ready::Fifo(fifo) => {
+                let group = message
+                    .group_id
+                    .clone()
+                    .expect("FIFO messages always have a group");
+                let entry = fifo
+                    .groups
+                    .get_mut(&group)
+                    .expect("groups of live messages exist");
+                if matches!(message.state, State::InFlight { .. }) {
+                    entry.in_flight -= 1;
+                } else {
+                    entry.pending.remove(&seq);
+                }
+                fifo.refresh(&group, &self.messages);
+            }
+        }
+        self.by_sent.remove(&(message.sent_at, seq));
+        self.by_id.remove(&message.id);
+        message
+    }
+
+    /// Applies everything that became due by `now`: retention expiry, delays ending, leases
+    /// ending, dedup ids and status records ageing out.
+    pub fn advance(&mut self, now: Timestamp) {
+        while let Some(&(sent_at, seq)) = self.by_sent.first() {
+            if now < sent_at.plus_ms(self.config.retention_ms) {
+                break;
+            }
+            let mut message = self.detach(seq);
+            push_history(
+                &mut message.history,
+                HistoryEvent {
+                    kind: HistoryEventKind::Expired,
+                    at: now,
+                    receive_count: message.receive_count,
+                    detail: None,
+                },
+            );
+            self.stats.expired_total += 1;
+            self.archive.insert(
+                message.id,
+                MessageStatus::Expired,
+                message.history,
+                now,
+                self.limits.status_records_max,
+            );
+        }
+        while let Some(&(until, seq)) = self.delayed.first() {
+            if now < until {
+                break;
+            }
+            self.delayed.pop_first();
+            let message = self.messages.get_mut(&seq).expect("delayed messages exist");
+            message.state = State::Visible;
+            self.n_visible += 1;
+            let group = message.group_id.clone();
+            match &mut self.ready {
+                Ready::Standard(visible) => {
+                    visible.insert(seq);
+                }
+                Ready::Fifo(fifo) => {
+                    fifo.refresh(
+                        &group.expect("FIFO messages always have a group"),
+                        &self.messages,
+                    );
+                }
+            }
+        }
+        while let Some(&(deadline, seq)) = self.leases.first() {
+            if now < deadline {
+                break;
+            }
+            self.end_lease(seq, now, 0, "visibility timeout expired");
+        }
+        self.dedup.expire(now);
+        self.archive.expire(now, self.limits.status_retention_ms);
+    }
+
+    /// Deletes every message, in flight or not. Returns how many.
+    pub fn purge(&mut self, now: Timestamp) -> u64 {
+        self.advance(now);
+        let seqs: Vec<Seq> = self.messages.keys().copied().collect();
+        for &seq in &seqs {
+            let mut message = self.detach(seq);
+            push_history(
+                &mut message.history,
+                HistoryEvent {
+                    kind: HistoryEventKind::Purged,
+                    at: now,
+                    receive_count: message.receive_count,
+                    detail: None,
+                },
+            );
+            self.archive.insert(
+                message.id,
+                MessageStatus::Purged,
+                message.history,
+                now,
+                self.limits.status_records_max,
+            );
+        }
+        self.stats.purged_total += seqs.len() as u64;
+        seqs.len() as u64
+    }
+
+    /// Accepts a message moved here from another queue (dead-lettering or redrive). It is
+    /// visible at once, with a fresh receive count. Depth limits do not apply: a move must not
+    /// lose a message. Returns false (and changes nothing) when a message with the same id is
+    /// already live here.
+    pub fn accept_moved(
+        &mut self,
+        now: Timestamp,
+        mut moved: MovedMessage,
+        kind: HistoryEventKind,
+    ) -> bool {
+        self.advance(now);
+        if self.by_id.contains_key(&moved.id) {
+            // Already here (a move delivered twice): one live copy per id.
+            return false;
+        }
+        let group_id = match (self.config.fifo, moved.group_id) {
+            (true, None) => Some(Arc::from(moved.source.as_str())),
+            (_, group_id) => group_id,
+        };
+        if kind != HistoryEventKind::DeadLettered {
+            push_history(
+                &mut moved.history,
+                HistoryEvent {
+                    kind,
+                    at: now,
+                    receive_count: 0,
+                    detail: Some(format!("from {}", moved.source)),
+                },
+            );
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.archive.remove(moved.id);
+        self.stats.moved_in_total += 1;
+        let message = Stored {
+            id: moved.id,
+            body: moved.body,
+            attributes: moved.attributes,
+            group_id,
+            dedup_id: moved.dedup_id,
+            notify: moved.notify,
+            sent_at: moved.sent_at,
+            state: State::Visible,
+            receive_count: 0,
+            first_received_at: None,
+            dead_letter_source: moved.dead_letter_source,
+            history: moved.history,
+        };
+        self.insert(seq, message, now, now);
+        true
+    }
+
+    /// Takes up to `max` messages that are not in flight, oldest first, for redrive. Only
+    /// messages whose dead-letter source satisfies `accept` are taken; the rest stay.
+    pub fn take_for_redrive(
+        &mut self,
+        now: Timestamp,
+        max: u64,
+        accept: impl Fn(Option<&QueueName>) -> bool,
+    ) -> Vec<MovedMessage> {
+        self.advance(now);
+        let mut chosen = Vec::new();
+        for &(_, seq) in &self.by_sent {
+            if chosen.len() as u64 >= max {
+                break;
+            }
+            let Some(message) = self.messages.get(&seq) else {
+                continue;
+            };
+            if !matches!(message.state, State::InFlight { .. })
+                && accept(message.dead_letter_source.as_ref())
+            {
+                chosen.push(seq);
+            }
+        }
+        let mut moved = Vec::with_capacity(chosen.len());
+        for seq in chosen {
+            let message = self.detach(seq);
+            self.stats.moved_out_total += 1;
+            moved.push(MovedMessage {
+                id: message.id,
+                body: message.body,
+                attributes: message.attributes,
+                group_id: message.group_id,
+                dedup_id: message.dedup_id,
+                notify: message.notify,
+                sent_at: now,
+                source: self.name.clone(),
+                dead_letter_source: message.dead_letter_source,
+                history: message.history,
+            });
+        }
+        moved
+    }
+
+    /// The status and history of message `id`, live or finished within the status retention.
+    pub fn status(&self, id: MessageId) -> Option<StatusRecord> {
+        if let Some(message) = self.by_id.get(&id).and_then(|seq| self.messages.get(seq)) {
+            let status = match message.state {
+                State::Delayed { .. } => MessageStatus::Delayed,
+                State::Visible => MessageStatus::Pending,
+                State::InFlight { .. } => MessageStatus::Processing,
+            };
+            return Some(StatusRecord {
+                id,
+                status,
+                history: message.history.clone(),
+            });
+        }
+        self.archive.get(id)
+    }
+
+    /// Number of finished messages whose status is still kept.
+    pub fn n_status_records(&self) -> usize {
+        self.archive.len()
+    }
+}
+
+impl FifoIndex {
+    /// Re-derives whether `group` is available after its pending set, in-flight count or head
+    /// state changed, and drops the group once it is empty.
+    fn refresh(&mut self, group: &Arc<str>, messages: &HashMap<Seq, Stored>) {
+        let Some(entry) = self.groups.get_mut(group) else {
+            return;
+        };
+        let head = entry.pending.first().copied();
+        let want = match head {
+            Some(seq) if entry.in_flight == 0 => {
+                (messages.get(&seq).map(|m| m.state) == Some(State::Visible)).then_some(seq)
+            }
+            _ => None,
+        };
+        if want != entry.available_at {
+            if let Some(old) = entry.available_at {
+                self.available.remove(&(old, group.clone()));
+            }
+            if let Some(new) = want {
+                self.available.insert((new, group.clone()));
+            }
+            entry.available_at = want;
+        }
+        if entry.pending.is_empty() && entry.in_flight == 0 {
+            self.groups.remove(group);
+        }
+    }
+}

@@ -1,0 +1,25 @@
+//! Server-level endpoints: health, readiness, node information.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Readiness {
+    pub ready: bool,
+}
+
+/// `GET /v1/server`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub node_id: String,
+    pub version: String,
+    pub uptime_ms: u64,
+    pub engine: String,
+    pub data_dir: String,
+    pub listen: String,
+    pub cluster_members: Vec<String>,
+}

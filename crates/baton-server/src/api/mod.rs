@@ -1,0 +1,97 @@
+//! The HTTP surface. Only this module knows HTTP: handlers turn requests into engine
+//! operations and engine answers into `baton-proto` bodies.
+
+pub mod error;
+pub mod json;
+mod queues;
+mod system;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use baton_engine::Engine;
+use tower_http::trace::TraceLayer;
+
+use crate::config::ServerConfig;
+use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<dyn Engine>,
+    pub config: Arc<ServerConfig>,
+    pub node_id: Arc<str>,
+    /// The address actually bound (the config may say port 0).
+    pub listen: Arc<str>,
+    pub started: Instant,
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let body_limit = usize::try_from(state.config.max_request_bytes).unwrap_or(usize::MAX);
+    Router::new()
+        .route("/health", get(system::health))
+        .route("/ready", get(system::ready))
+        .route("/v1/server", get(system::server_info))
+        .route("/v1/queues", get(queues::list))
+        .route(
+            "/v1/queues/{queue}",
+            put(queues::create)
+                .get(queues::show)
+                .patch(queues::update)
+                .delete(queues::delete),
+        )
+        .route("/v1/queues/{queue}/purge", post(queues::purge))
+        .route("/v1/queues/{queue}/messages", post(queues::send))
+        .route(
+            "/v1/queues/{queue}/messages/{id}",
+            get(queues::message_status),
+        )
+        .route("/v1/queues/{queue}/receive", post(queues::receive))
+        .route("/v1/queues/{queue}/ack", post(queues::ack))
+        .route("/v1/queues/{queue}/nack", post(queues::nack))
+        .route("/v1/queues/{queue}/visibility", post(queues::visibility))
+        .route("/v1/queues/{queue}/redrive", post(queues::redrive))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Refuses a request whose declared length is over the limit before reading any of it.
+async fn limit_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > state.config.max_request_bytes) {
+        return ApiError::RequestTooLarge {
+            limit_bytes: state.config.max_request_bytes,
+        }
+        .into_response();
+    }
+    next.run(request).await
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::NotFound {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+    }
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: request.uri().path().to_string(),
+    }
+}

@@ -1,0 +1,237 @@
+//! Server configuration: data, validated once at start-up, passed explicitly.
+//!
+//! Sources, later ones winning: built-in defaults, the TOML file (`--config`), environment
+//! variables `BATON_<KEY>` (the TOML key in upper case, e.g. `BATON_LISTEN`,
+//! `BATON_MAX_REQUEST_BYTES`), then command-line flags (applied by the binary).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use baton_core::limits::{IN_FLIGHT_MAX_FIFO, IN_FLIGHT_MAX_STANDARD};
+use baton_core::QueueLimits;
+use serde::Deserialize;
+
+/// Every knob with its unit and its range in the comment.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:9324`.
+    pub listen: String,
+    /// Where the embedded engine keeps its data. Default `./baton-data`.
+    pub data_dir: PathBuf,
+    /// This node's id in `/v1/server`; default: the host name.
+    pub node_id: Option<String>,
+    /// Largest request body, refused with 413 before it is read whole. 1024..=1073741824.
+    pub max_request_bytes: u64,
+    /// How long shutdown waits for in-flight requests. 0..=600000.
+    pub shutdown_grace_ms: u64,
+    /// Long polls waiting at once, over all queues; beyond it receives answer 429. 1..=1000000.
+    pub max_waiting_receives: u32,
+    /// In-flight messages per standard queue (SQS: 120000). 1..=10000000.
+    pub in_flight_max_standard: u32,
+    /// In-flight messages per FIFO queue (SQS: 20000). 1..=10000000.
+    pub in_flight_max_fifo: u32,
+    /// How long a finished message's status stays queryable. 0..=2592000000 (30 days).
+    pub status_retention_ms: u64,
+    /// Finished-message status records kept per queue. 0..=10000000.
+    pub status_records_max: u32,
+    /// How often the background sweep applies expiries and dead-letter moves. 10..=60000.
+    pub tick_interval_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        let limits = QueueLimits::default();
+        ServerConfig {
+            listen: "127.0.0.1:9324".to_string(),
+            data_dir: PathBuf::from("baton-data"),
+            node_id: None,
+            max_request_bytes: 16 * 1024 * 1024,
+            shutdown_grace_ms: 10_000,
+            max_waiting_receives: 10_000,
+            in_flight_max_standard: IN_FLIGHT_MAX_STANDARD,
+            in_flight_max_fifo: IN_FLIGHT_MAX_FIFO,
+            status_retention_ms: limits.status_retention_ms,
+            status_records_max: limits.status_records_max,
+            tick_interval_ms: 100,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid config: {0}")]
+    Parse(String),
+    #[error("invalid config: `{key}` {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The TOML keys, which are also the environment variables' suffixes.
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "node_id",
+    "max_request_bytes",
+    "shutdown_grace_ms",
+    "max_waiting_receives",
+    "in_flight_max_standard",
+    "in_flight_max_fifo",
+    "status_retention_ms",
+    "status_records_max",
+    "tick_interval_ms",
+];
+
+impl ServerConfig {
+    /// Defaults, overlaid with `file` (if any), overlaid with `BATON_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                text.parse::<toml::Table>()
+                    .map_err(|e| ConfigError::Parse(format!("{}: {e}", path.display())))?
+            }
+            None => toml::Table::new(),
+        };
+        let env: BTreeMap<String, String> = env.into_iter().collect();
+        for key in KEYS {
+            let var = format!("BATON_{}", key.to_ascii_uppercase());
+            if let Some(raw) = env.get(&var) {
+                let value = match raw.parse::<i64>() {
+                    Ok(number) => toml::Value::Integer(number),
+                    Err(_) => toml::Value::String(raw.clone()),
+                };
+                table.insert((*key).to_string(), value);
+            }
+        }
+        let config: ServerConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks every range; called by `load` and again by `run` after flags were applied.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen_addr()?;
+        let check = |key: &'static str, value: u64, lo: u64, hi: u64| {
+            if lo <= value && value <= hi {
+                Ok(())
+            } else {
+                Err(ConfigError::Invalid {
+                    key,
+                    reason: format!("is {value}, outside {lo}..={hi}"),
+                })
+            }
+        };
+        check("max_request_bytes", self.max_request_bytes, 1024, 1 << 30)?;
+        check("shutdown_grace_ms", self.shutdown_grace_ms, 0, 600_000)?;
+        check(
+            "max_waiting_receives",
+            u64::from(self.max_waiting_receives),
+            1,
+            1_000_000,
+        )?;
+        check(
+            "in_flight_max_standard",
+            u64::from(self.in_flight_max_standard),
+            1,
+            10_000_000,
+        )?;
+        check(
+            "in_flight_max_fifo",
+            u64::from(self.in_flight_max_fifo),
+            1,
+            10_000_000,
+        )?;
+        check(
+            "status_retention_ms",
+            self.status_retention_ms,
+            0,
+            30 * 24 * 3600 * 1000,
+        )?;
+        check(
+            "status_records_max",
+            u64::from(self.status_records_max),
+            0,
+            10_000_000,
+        )?;
+        check("tick_interval_ms", self.tick_interval_ms, 10, 60_000)?;
+        Ok(())
+    }
+
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            reason: format!("{:?} is not an address like 127.0.0.1:9324", self.listen),
+        })
+    }
+
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            in_flight_max_standard: self.in_flight_max_standard,
+            in_flight_max_fifo: self.in_flight_max_fifo,
+            status_retention_ms: self.status_retention_ms,
+            status_records_max: self.status_records_max,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_overrides_file_and_defaults() {
+        let dir = std::env::temp_dir().join(format!("baton-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("baton.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:7000\"\nmax_waiting_receives = 5\n",
+        )
+        .expect("write");
+        let env = vec![("BATON_MAX_WAITING_RECEIVES".to_string(), "7".to_string())];
+        let config = ServerConfig::load(Some(&file), env).expect("valid");
+        assert_eq!(config.listen, "127.0.0.1:7000");
+        assert_eq!(config.max_waiting_receives, 7);
+        assert_eq!(config.tick_interval_ms, 100);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_ranges_are_refused() {
+        let dir = std::env::temp_dir().join(format!("baton-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let file = dir.join("baton.toml");
+        std::fs::write(&file, "lisen = \"x\"\n").expect("write");
+        assert!(matches!(
+            ServerConfig::load(Some(&file), vec![]),
+            Err(ConfigError::Parse(_))
+        ));
+        let env = vec![("BATON_TICK_INTERVAL_MS".to_string(), "1".to_string())];
+        assert!(matches!(
+            ServerConfig::load(None, env),
+            Err(ConfigError::Invalid {
+                key: "tick_interval_ms",
+                ..
+            })
+        ));
+        let env = vec![("BATON_LISTEN".to_string(), "nowhere".to_string())];
+        assert!(matches!(
+            ServerConfig::load(None, env),
+            Err(ConfigError::Invalid { key: "listen", .. })
+        ));
+    }
+}

@@ -1,0 +1,188 @@
+//! A server on `127.0.0.1:0` and a small JSON client that returns `(status, body)`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_engine::{Engine, EngineConfig, MemoryEngine, SystemClock};
+use baton_server::ServerConfig;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub struct TestServer {
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
+        let mut config = ServerConfig {
+            listen: "127.0.0.1:0".to_string(),
+            ..ServerConfig::default()
+        };
+        config.tick_interval_ms = 20;
+        adjust(&mut config);
+        let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new(
+            Arc::new(SystemClock),
+            EngineConfig {
+                limits: config.queue_limits(),
+                max_waiting_receives: config.max_waiting_receives,
+            },
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            baton_server::serve(config, engine, listener, async move {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        TestServer {
+            base,
+            http,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Triggers graceful shutdown and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(15), task)
+                .await
+                .unwrap()
+                .unwrap();
+        }
+    }
+
+    pub fn shutdown_trigger(&mut self) -> oneshot::Sender<()> {
+        self.stop.take().unwrap()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn raw(&self, method: Method, path: &str, body: &'static str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}{}", self.base, path))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn create_queue(&self, name: &str, attributes: Value) {
+        let (status, body) = self.put(&format!("/v1/queues/{name}"), attributes).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    /// Sends plain bodies; returns their ids.
+    pub async fn send_bodies(&self, queue: &str, bodies: &[&str]) -> Vec<String> {
+        let messages: Vec<Value> = bodies.iter().map(|b| json!({"body": b})).collect();
+        self.send(queue, messages).await
+    }
+
+    pub async fn send(&self, queue: &str, messages: Vec<Value>) -> Vec<String> {
+        let (status, body) = self
+            .post(
+                &format!("/v1/queues/{queue}/messages"),
+                json!({"messages": messages}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    pub async fn receive(&self, queue: &str, request: Value) -> Vec<Value> {
+        let (status, body) = self
+            .post(&format!("/v1/queues/{queue}/receive"), request)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["messages"].as_array().unwrap().clone()
+    }
+
+    pub async fn ack(&self, queue: &str, receipts: &[&str]) -> Vec<Value> {
+        let (status, body) = self
+            .post(
+                &format!("/v1/queues/{queue}/ack"),
+                json!({"receipts": receipts}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["results"].as_array().unwrap().clone()
+    }
+
+    pub async fn stats(&self, queue: &str) -> Value {
+        let (status, body) = self.get(&format!("/v1/queues/{queue}")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["stats"].clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+pub fn error_code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no error code>")
+}

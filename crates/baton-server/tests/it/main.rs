@@ -1,0 +1,7 @@
+//! End-to-end tests of the native API over real HTTP, against a server on an ephemeral port.
+#![allow(clippy::unwrap_used)]
+
+mod harness;
+mod queues;
+mod semantics;
+mod validation;

@@ -1,0 +1,21 @@
+//! # baton-storage
+//!
+//! Baton's on-disk format and nothing else: a segmented write-ahead log of checksummed frames
+//! with group commit ([`wal`]), atomic checkpoints ([`checkpoint`]), the data-dir lock
+//! ([`lock`]), and the file-system seam with a simulated disk for crash tests ([`io`]).
+//!
+//! This crate moves bytes; it does not know what a queue is. The engine encodes its own
+//! versioned record types into frame payloads.
+//!
+//! Limits: frame payloads up to 256 MiB, segments of 64 MiB by default (a batch may run over),
+//! 256 MiB of records waiting for the writer before `submit` refuses.
+
+pub mod checkpoint;
+pub mod frame;
+pub mod io;
+pub mod lock;
+pub mod wal;
+
+pub use io::{CrashMode, FileSystem, RealFs, SimFs};
+pub use lock::{DataDirLock, LockError};
+pub use wal::{replay, LogEnd, RecoveryError, SyncPolicy, Wal, WalConfig, WalError};
