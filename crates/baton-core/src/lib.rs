@@ -29,5 +29,8 @@ pub use message::{
     ReceiptHandle, Seq, StatusRecord,
 };
 pub use name::QueueName;
-pub use queue::{Acked, Queue, QueueStats, SendEntry, SendOutcome};
+pub use queue::{
+    Acked, ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, Queue,
+    QueueHeaderSnapshot, QueueStats, SendEntry, SendOutcome,
+};
 pub use time::{Clock, ManualClock, Timestamp};

@@ -52,6 +52,17 @@ pub struct ReceiptHandle {
 impl ReceiptHandle {
     const ENCODED_BYTES: usize = 24;
 
+    /// The receipt's parts, for a durable engine's log.
+    pub fn parts(&self) -> (u64, Seq, u64) {
+        (self.epoch, self.seq, self.lease)
+    }
+
+    /// Rebuilds a receipt from its logged parts, to replay an ack, nack or visibility change.
+    /// Outside replay, receipts come from `Queue::receive` only.
+    pub fn from_parts(epoch: u64, seq: Seq, lease: u64) -> Self {
+        ReceiptHandle { epoch, seq, lease }
+    }
+
     /// Parses the text form; `None` when it is not a receipt at all.
     pub fn parse(text: &str) -> Option<Self> {
         let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;

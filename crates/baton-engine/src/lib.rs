@@ -5,14 +5,16 @@
 //! is async, and answers with everything a response needs in one call, never "get a key, then
 //! set it". That shape lets three engines sit behind it:
 //!
-//! - [`MemoryEngine`] (here): `baton-core` queues in memory. Fast, not durable.
-//! - the embedded durable engine (write-ahead log, checkpoints): the default once it lands.
-//! - a Redis Cluster engine, where each operation becomes one server-side script.
+//! - [`LocalEngine::durable`] (the default, "embedded"): `baton-core` queues in memory, every
+//!   change logged to a write-ahead log before it is acknowledged, recovered at start-up.
+//! - [`LocalEngine::in_memory`] ("memory"): the same without the log. Fast, not durable.
+//! - a Redis Cluster engine (planned), where each operation becomes one server-side script.
 //!
 //! The engine owns what spans queues (dead-letter moves, redrive, the registry of queues) and
 //! what spans time (long-poll waits and wake-ups). It does not know HTTP.
 
-mod memory;
+mod durable;
+mod local;
 
 use std::time::Duration;
 
@@ -22,7 +24,8 @@ use baton_core::{
     ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, Timestamp,
 };
 
-pub use memory::MemoryEngine;
+pub use durable::StorageConfig;
+pub use local::LocalEngine;
 
 /// A queue as seen from outside: its name, attributes and statistics as of now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,8 +96,10 @@ pub enum EngineError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Receipt(#[from] ReceiptError),
-    #[error("storage is not ready yet")]
+    #[error("storage is not ready yet (recovering)")]
     NotReady,
+    #[error("storage unavailable: {reason}")]
+    StorageUnavailable { reason: String },
 }
 
 /// Every broker operation the server needs. Implementations must be safe to call from many
@@ -109,6 +114,17 @@ pub trait Engine: Send + Sync + 'static {
 
     /// The time the engine stamps operations with.
     fn now(&self) -> Timestamp;
+
+    /// Why storage refuses writes right now, if it does.
+    fn storage_failure(&self) -> Option<String> {
+        None
+    }
+
+    /// Loads durable state; until it returns, operations answer `NotReady`. Engines without
+    /// durable state are ready at once.
+    async fn recover(&self) -> Result<(), EngineError> {
+        Ok(())
+    }
 
     /// Creates a queue, or returns the existing one if its attributes are identical
     /// (defaults included). A dead-letter queue must exist and be of the same kind.

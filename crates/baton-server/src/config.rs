@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use baton_core::limits::{IN_FLIGHT_MAX_FIFO, IN_FLIGHT_MAX_STANDARD};
 use baton_core::QueueLimits;
+use baton_engine::StorageConfig;
+use baton_storage::SyncPolicy;
 use serde::Deserialize;
 
 /// Every knob with its unit and its range in the comment.
@@ -38,6 +40,26 @@ pub struct ServerConfig {
     pub status_records_max: u32,
     /// How often the background sweep applies expiries and dead-letter moves. 10..=60000.
     pub tick_interval_ms: u64,
+    /// `embedded` (durable, the default) or `memory` (nothing survives a restart).
+    pub engine: EngineKind,
+    /// When the write-ahead log syncs: `always` (before acknowledging, the default),
+    /// `interval=<1..60000 ms>` or `never`.
+    pub fsync: String,
+    /// Size at which a log segment is closed and a new one started. 1048576..=1073741824.
+    pub segment_bytes: u64,
+    /// Log growth since the last checkpoint that triggers a new one (also at least twice the
+    /// live data). 4096..=68719476736.
+    pub checkpoint_bytes_min: u64,
+    /// Cut the log at the first corrupt record instead of refusing to start (loses what
+    /// follows it; see `baton storage verify`).
+    pub repair: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EngineKind {
+    Embedded,
+    Memory,
 }
 
 impl Default for ServerConfig {
@@ -55,6 +77,11 @@ impl Default for ServerConfig {
             status_retention_ms: limits.status_retention_ms,
             status_records_max: limits.status_records_max,
             tick_interval_ms: 100,
+            engine: EngineKind::Embedded,
+            fsync: "always".to_string(),
+            segment_bytes: 64 * 1024 * 1024,
+            checkpoint_bytes_min: 64 * 1024 * 1024,
+            repair: false,
         }
     }
 }
@@ -86,6 +113,11 @@ const KEYS: &[&str] = &[
     "status_retention_ms",
     "status_records_max",
     "tick_interval_ms",
+    "engine",
+    "fsync",
+    "segment_bytes",
+    "checkpoint_bytes_min",
+    "repair",
 ];
 
 impl ServerConfig {
@@ -109,9 +141,11 @@ impl ServerConfig {
         for key in KEYS {
             let var = format!("BATON_{}", key.to_ascii_uppercase());
             if let Some(raw) = env.get(&var) {
-                let value = match raw.parse::<i64>() {
-                    Ok(number) => toml::Value::Integer(number),
-                    Err(_) => toml::Value::String(raw.clone()),
+                let value = match (raw.parse::<i64>(), raw.as_str()) {
+                    (Ok(number), _) => toml::Value::Integer(number),
+                    (_, "true") => toml::Value::Boolean(true),
+                    (_, "false") => toml::Value::Boolean(false),
+                    _ => toml::Value::String(raw.clone()),
                 };
                 table.insert((*key).to_string(), value);
             }
@@ -169,7 +203,33 @@ impl ServerConfig {
             10_000_000,
         )?;
         check("tick_interval_ms", self.tick_interval_ms, 10, 60_000)?;
+        check("segment_bytes", self.segment_bytes, 1 << 20, 1 << 30)?;
+        check(
+            "checkpoint_bytes_min",
+            self.checkpoint_bytes_min,
+            4096,
+            1 << 36,
+        )?;
+        self.sync_policy()?;
         Ok(())
+    }
+
+    pub fn sync_policy(&self) -> Result<SyncPolicy, ConfigError> {
+        self.fsync.parse().map_err(|reason| ConfigError::Invalid {
+            key: "fsync",
+            reason,
+        })
+    }
+
+    /// The embedded engine's storage settings.
+    pub fn storage(&self) -> Result<StorageConfig, ConfigError> {
+        Ok(StorageConfig {
+            data_dir: self.data_dir.clone(),
+            sync: self.sync_policy()?,
+            segment_bytes_max: self.segment_bytes,
+            checkpoint_bytes_min: self.checkpoint_bytes_min,
+            repair: self.repair,
+        })
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
@@ -208,6 +268,17 @@ mod tests {
         assert_eq!(config.listen, "127.0.0.1:7000");
         assert_eq!(config.max_waiting_receives, 7);
         assert_eq!(config.tick_interval_ms, 100);
+        let env = vec![
+            ("BATON_ENGINE".to_string(), "memory".to_string()),
+            ("BATON_FSYNC".to_string(), "interval=5".to_string()),
+            ("BATON_REPAIR".to_string(), "true".to_string()),
+        ];
+        let config = ServerConfig::load(None, env).expect("valid");
+        assert_eq!((config.engine, config.repair), (EngineKind::Memory, true));
+        assert_eq!(
+            config.sync_policy().expect("valid"),
+            SyncPolicy::Interval(std::time::Duration::from_millis(5))
+        );
     }
 
     #[test]
@@ -227,6 +298,16 @@ mod tests {
                 key: "tick_interval_ms",
                 ..
             })
+        ));
+        let env = vec![("BATON_FSYNC".to_string(), "sometimes".to_string())];
+        assert!(matches!(
+            ServerConfig::load(None, env),
+            Err(ConfigError::Invalid { key: "fsync", .. })
+        ));
+        let env = vec![("BATON_ENGINE".to_string(), "paper".to_string())];
+        assert!(matches!(
+            ServerConfig::load(None, env),
+            Err(ConfigError::Parse(_))
         ));
         let env = vec![("BATON_LISTEN".to_string(), "nowhere".to_string())];
         assert!(matches!(

@@ -18,13 +18,14 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton_engine::{Engine, EngineConfig, MemoryEngine, SystemClock};
+use baton_engine::{Engine, EngineConfig, EngineError, LocalEngine, SystemClock};
+use baton_storage::RealFs;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub use api::AppState;
-pub use config::{ConfigError, ServerConfig};
+pub use config::{ConfigError, EngineKind, ServerConfig};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -32,6 +33,8 @@ pub enum ServerError {
     Config(#[from] ConfigError),
     #[error("server I/O failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error("storage: {0}")]
+    Storage(#[from] EngineError),
 }
 
 /// Runs the broker with the engine the configuration selects until `shutdown` completes.
@@ -45,7 +48,17 @@ pub async fn run(
         limits: config.queue_limits(),
         max_waiting_receives: config.max_waiting_receives,
     };
-    let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new(Arc::new(SystemClock), engine_config));
+    let clock = Arc::new(SystemClock);
+    let engine: Arc<dyn Engine> = match config.engine {
+        EngineKind::Memory => Arc::new(LocalEngine::in_memory(clock, engine_config)),
+        EngineKind::Embedded => Arc::new(LocalEngine::durable(
+            clock,
+            engine_config,
+            Arc::new(RealFs),
+            config.storage()?,
+            true,
+        )?),
+    };
     serve(config, engine, listener, shutdown).await
 }
 
@@ -82,7 +95,24 @@ pub async fn serve(
     let server = tokio::spawn(async move { server.await });
     tracing::info!(listen = %local_addr, engine = engine.kind(), "baton serving");
 
-    shutdown.await;
+    // Recovery runs while the server already answers: `/ready` says when it is done.
+    let recovery = {
+        let engine = engine.clone();
+        tokio::spawn(async move { engine.recover().await })
+    };
+    let mut failed = None;
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => {}
+        recovered = recovery => match recovered {
+            Ok(Ok(())) => shutdown.await,
+            Ok(Err(error)) => failed = Some(error),
+            Err(join_error) => failed = Some(EngineError::StorageUnavailable { reason: join_error.to_string() }),
+        },
+    }
+    if let Some(error) = &failed {
+        tracing::error!(%error, "recovery failed; stopping");
+    }
     tracing::info!("shutting down: no new connections, ending long polls");
     engine.begin_shutdown();
     stop.cancel();
@@ -97,7 +127,10 @@ pub async fn serve(
     }
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
-    Ok(())
+    match failed {
+        Some(error) => Err(ServerError::Storage(error)),
+        None => Ok(()),
+    }
 }
 
 /// Applies expiries and dead-letter moves on idle queues; runs until `stop`.

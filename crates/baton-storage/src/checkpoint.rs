@@ -9,14 +9,11 @@
 use std::path::{Path, PathBuf};
 
 use crate::frame::{self, HEADER_BYTES};
-use crate::io::FileSystem;
+use crate::io::{AppendFile, FileSystem};
 use crate::wal::{list_segments, RecoveryError};
 
 pub const CHECKPOINT_MAGIC: &[u8; 8] = b"BATONCKP";
 const END_KIND: u8 = 0xFF;
-
-/// A loaded checkpoint: the LSN it covers and its state frames `(kind, payload)`.
-pub type Loaded = (u64, Vec<(u8, Vec<u8>)>);
 
 pub fn checkpoint_name(lsn: u64) -> String {
     format!("checkpoint-{lsn:020}.ckpt")
@@ -29,39 +26,80 @@ fn parse_checkpoint_name(name: &str) -> Option<u64> {
         .ok()
 }
 
-/// Writes a checkpoint covering every record up to `lsn`. `frames` yields `(kind, payload)`;
-/// kind `0xFF` is reserved.
+/// Writes a checkpoint frame by frame, so a large state never has to be in memory at once.
+pub struct CheckpointWriter<'a> {
+    fs: &'a dyn FileSystem,
+    dir: PathBuf,
+    lsn: u64,
+    tmp_path: PathBuf,
+    file: Box<dyn AppendFile>,
+    buf: Vec<u8>,
+    n_frames: u64,
+}
+
+impl<'a> CheckpointWriter<'a> {
+    /// Starts `checkpoint-<lsn>.ckpt.tmp`; the checkpoint covers every record up to `lsn`.
+    pub fn begin(fs: &'a dyn FileSystem, dir: &Path, lsn: u64) -> std::io::Result<Self> {
+        let tmp_path = dir.join(format!("{}.tmp", checkpoint_name(lsn)));
+        let mut file = fs.create(&tmp_path)?;
+        file.append(&frame::header(CHECKPOINT_MAGIC))?;
+        Ok(CheckpointWriter {
+            fs,
+            dir: dir.to_path_buf(),
+            lsn,
+            tmp_path,
+            file,
+            buf: Vec::with_capacity(1 << 20),
+            n_frames: 0,
+        })
+    }
+
+    /// Appends one frame; kind `0xFF` is reserved.
+    pub fn frame(&mut self, kind: u8, payload: &[u8]) -> std::io::Result<()> {
+        assert!(kind != END_KIND, "kind 0xFF is reserved for the end frame");
+        frame::encode(kind, payload, &mut self.buf);
+        self.n_frames += 1;
+        if self.buf.len() >= 1 << 20 {
+            self.file.append(&self.buf)?;
+            self.buf.clear();
+        }
+        Ok(())
+    }
+
+    /// Seals, syncs and renames the checkpoint into place, then syncs the directory.
+    pub fn finish(mut self) -> std::io::Result<PathBuf> {
+        frame::encode(END_KIND, &self.n_frames.to_le_bytes(), &mut self.buf);
+        self.file.append(&self.buf)?;
+        self.file.sync()?;
+        let final_path = self.dir.join(checkpoint_name(self.lsn));
+        self.fs.rename(&self.tmp_path, &final_path)?;
+        self.fs.sync_dir(&self.dir)?;
+        Ok(final_path)
+    }
+}
+
+/// Writes a checkpoint covering every record up to `lsn` from `(kind, payload)` frames.
 pub fn write(
     fs: &dyn FileSystem,
     dir: &Path,
     lsn: u64,
     frames: impl IntoIterator<Item = (u8, Vec<u8>)>,
 ) -> std::io::Result<PathBuf> {
-    let final_path = dir.join(checkpoint_name(lsn));
-    let tmp_path = dir.join(format!("{}.tmp", checkpoint_name(lsn)));
-    let mut file = fs.create(&tmp_path)?;
-    file.append(&frame::header(CHECKPOINT_MAGIC))?;
-    let mut buf = Vec::with_capacity(1 << 20);
-    let mut n_frames: u64 = 0;
+    let mut writer = CheckpointWriter::begin(fs, dir, lsn)?;
     for (kind, payload) in frames {
-        assert!(kind != END_KIND, "kind 0xFF is reserved for the end frame");
-        frame::encode(kind, &payload, &mut buf);
-        n_frames += 1;
-        if buf.len() >= 1 << 20 {
-            file.append(&buf)?;
-            buf.clear();
-        }
+        writer.frame(kind, &payload)?;
     }
-    frame::encode(END_KIND, &n_frames.to_le_bytes(), &mut buf);
-    file.append(&buf)?;
-    file.sync()?;
-    fs.rename(&tmp_path, &final_path)?;
-    fs.sync_dir(dir)?;
-    Ok(final_path)
+    writer.finish()
 }
 
-/// The newest complete checkpoint: its LSN and state frames. Leftover `.tmp` files are removed.
-pub fn load_newest(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Loaded>, RecoveryError> {
+/// Reads the newest complete checkpoint, handing each state frame `(kind, payload)` to
+/// `each`; returns its LSN, or `None` when there is no checkpoint. Leftover `.tmp` files are
+/// removed.
+pub fn load_newest(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    mut each: impl FnMut(u8, &[u8]) -> Result<(), String>,
+) -> Result<Option<u64>, RecoveryError> {
     let names = fs.list(dir).map_err(|source| RecoveryError::Io {
         path: dir.to_path_buf(),
         source,
@@ -89,6 +127,7 @@ pub fn load_newest(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Loaded>, Re
         offset_bytes: offset as u64,
     };
     frame::check_header(&bytes, CHECKPOINT_MAGIC).map_err(|_| corrupt(0))?;
+    // Check the whole file before handing anything out: a checkpoint is used whole or not at all.
     let mut frames = Vec::new();
     let mut offset = HEADER_BYTES;
     loop {
@@ -103,11 +142,19 @@ pub fn load_newest(fs: &dyn FileSystem, dir: &Path) -> Result<Option<Loaded>, Re
             if count != frames.len() as u64 || offset + found.len_bytes != bytes.len() {
                 return Err(corrupt(offset));
             }
-            return Ok(Some((lsn, frames)));
+            break;
         }
-        frames.push((found.kind, found.payload.to_vec()));
+        frames.push((offset, found.kind, found.payload));
         offset += found.len_bytes;
     }
+    for (offset, kind, payload) in frames {
+        each(kind, payload).map_err(|reason| RecoveryError::Apply {
+            path: path.clone(),
+            lsn: offset as u64,
+            reason,
+        })?;
+    }
+    Ok(Some(lsn))
 }
 
 /// Deletes older checkpoints and every segment whose records all have LSN ≤ `lsn`.

@@ -164,7 +164,10 @@ impl SimFs {
     /// Simulates power loss: unsynced data and unsynced directory changes are lost, except a
     /// torn prefix when asked for.
     pub fn crash(&self, mode: CrashMode) {
-        let mut state = self.state.lock();
+        Self::crash_state(&mut self.state.lock(), mode);
+    }
+
+    fn crash_state(state: &mut SimState, mode: CrashMode) {
         state.entries = state.durable_entries.clone();
         let live: Vec<u64> = state.entries.values().copied().collect();
         state.files.retain(|id, _| live.contains(id));
@@ -178,6 +181,15 @@ impl SimFs {
                     .extend_from_slice(pending.get(..keep).unwrap_or_default());
             }
         }
+    }
+
+    /// Power loss that the running process does not survive: like `crash`, and every later
+    /// write fails until `fail_writes(None)` ("power on"), so nothing written after the instant
+    /// of the crash can sneak onto the disk.
+    pub fn power_off(&self, mode: CrashMode) {
+        let mut state = self.state.lock();
+        Self::crash_state(&mut state, mode);
+        state.fail_writes = Some(io::ErrorKind::BrokenPipe);
     }
 
     /// Makes every later write fail with `kind` (e.g. `StorageFull`), or succeed again.

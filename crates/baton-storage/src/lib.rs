@@ -14,8 +14,9 @@ pub mod checkpoint;
 pub mod frame;
 pub mod io;
 pub mod lock;
+pub mod records;
 pub mod wal;
 
 pub use io::{CrashMode, FileSystem, RealFs, SimFs};
 pub use lock::{DataDirLock, LockError};
-pub use wal::{replay, LogEnd, RecoveryError, SyncPolicy, Wal, WalConfig, WalError};
+pub use wal::{replay, LogEnd, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig, WalError};

@@ -183,17 +183,28 @@ pub struct LogEnd {
     pub truncated_bytes: u64,
 }
 
+/// What `replay` may do to the files it reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayMode {
+    /// Cut a torn or corrupt tail of the last segment; any other corruption is an error.
+    Recover,
+    /// Cut the log at the first corruption wherever it is, deleting later segments.
+    Repair,
+    /// Change nothing; report what `Recover` would cut.
+    Verify,
+}
+
 /// Reads every record with LSN ≥ `from_lsn` in order and hands it to `apply`. A torn or corrupt
-/// tail of the last segment is cut (when `cut_tail`) and reported in `LogEnd::truncated_bytes`;
-/// corruption anywhere else is an error naming the file and offset. With `repair`, corruption
-/// anywhere cuts the log there and deletes later segments.
+/// tail of the last segment is cut and reported in `LogEnd::truncated_bytes`; corruption
+/// anywhere else is an error naming the file and offset (see `ReplayMode` for the other modes).
 pub fn replay(
     fs: &dyn FileSystem,
     dir: &Path,
     from_lsn: u64,
-    repair: bool,
+    mode: ReplayMode,
     mut apply: impl FnMut(u64, u8, &[u8]) -> Result<(), String>,
 ) -> Result<LogEnd, RecoveryError> {
+    let repair = mode == ReplayMode::Repair;
     let segments = list_segments(fs, dir).map_err(|source| RecoveryError::Io {
         path: dir.to_path_buf(),
         source,
@@ -284,6 +295,10 @@ pub fn replay(
             let dropped = bytes.len() as u64 - cut;
             tracing::warn!(segment = %path.display(), offset_bytes = cut, dropped_bytes = dropped, "cutting a torn or corrupt log tail");
             end.truncated_bytes += dropped;
+            if mode == ReplayMode::Verify {
+                end.last_segment = Some((first_lsn, path.clone()));
+                break;
+            }
             fs.truncate(&path, cut)
                 .map_err(|source| RecoveryError::Io {
                     path: path.clone(),

@@ -61,6 +61,16 @@ impl Archive {
             })
     }
 
+    /// Every record as `(id, finished_at, status, history)`, oldest first.
+    pub(crate) fn iter(
+        &self,
+    ) -> impl Iterator<Item = (MessageId, Timestamp, MessageStatus, &[HistoryEvent])> {
+        self.by_finish.iter().filter_map(|(finished_at, id)| {
+            let (_, status, history) = self.records.get(id)?;
+            Some((*id, *finished_at, *status, history.as_slice()))
+        })
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.records.len()
     }

@@ -20,13 +20,29 @@ impl DedupWindow {
     }
 
     pub(crate) fn insert(&mut self, dedup_id: Arc<str>, id: MessageId, seq: Seq, now: Timestamp) {
-        let expires_at = now.plus_ms(DEDUP_WINDOW_MS);
+        self.insert_until(dedup_id, id, seq, now.plus_ms(DEDUP_WINDOW_MS));
+    }
+
+    pub(crate) fn insert_until(
+        &mut self,
+        dedup_id: Arc<str>,
+        id: MessageId,
+        seq: Seq,
+        expires_at: Timestamp,
+    ) {
         if let Some((_, _, old_expiry)) =
             self.entries.insert(dedup_id.clone(), (id, seq, expires_at))
         {
             self.by_expiry.remove(&(old_expiry, dedup_id.clone()));
         }
         self.by_expiry.insert((expires_at, dedup_id));
+    }
+
+    /// Every entry as `(dedup_id, id, seq, expires_at)`.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Arc<str>, MessageId, Seq, Timestamp)> {
+        self.entries
+            .iter()
+            .map(|(dedup_id, (id, seq, expires_at))| (dedup_id, *id, *seq, *expires_at))
     }
 
     pub(crate) fn expire(&mut self, now: Timestamp) {

@@ -24,6 +24,7 @@
 
 mod archive;
 mod dedup;
+mod snapshot;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +42,9 @@ use crate::name::QueueName;
 use crate::time::Timestamp;
 use archive::Archive;
 use dedup::DedupWindow;
+pub use snapshot::{
+    ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, QueueHeaderSnapshot,
+};
 
 /// One message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +183,14 @@ pub struct Queue {
     archive: Archive,
     stats: QueueStats,
     moved_out: Vec<MovedMessage>,
+    live_bytes: u64,
+}
+
+/// Bookkeeping bytes counted per message in `live_bytes`, beyond body and attributes.
+const MESSAGE_OVERHEAD_BYTES: u64 = 128;
+
+fn message_bytes(body: &str, attributes: &MessageAttributes) -> u64 {
+    body.len() as u64 + attributes.size_bytes() + MESSAGE_OVERHEAD_BYTES
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> QueueError {
@@ -251,6 +263,7 @@ impl Queue {
             archive: Archive::default(),
             stats: QueueStats::default(),
             moved_out: Vec::new(),
+            live_bytes: 0,
         })
     }
 
@@ -260,6 +273,16 @@ impl Queue {
 
     pub fn config(&self) -> &QueueConfig {
         &self.config
+    }
+
+    /// This incarnation's epoch (named by every receipt it issues).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Approximate bytes held by live messages: bodies, attributes and a fixed overhead each.
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes
     }
 
     pub fn is_fifo(&self) -> bool {
@@ -467,6 +490,7 @@ impl Queue {
         } else {
             State::Visible
         };
+        self.live_bytes += message_bytes(&message.body, &message.attributes);
         self.by_id.insert(message.id, seq);
         self.by_sent.insert((message.sent_at, seq));
         match message.state {
@@ -841,12 +865,18 @@ impl Queue {
         }
         self.by_sent.remove(&(message.sent_at, seq));
         self.by_id.remove(&message.id);
+        self.live_bytes -= message_bytes(&message.body, &message.attributes);
         message
     }
 
     /// Applies everything that became due by `now`: retention expiry, delays ending, leases
     /// ending, dedup ids and status records ageing out.
-    pub fn advance(&mut self, now: Timestamp) {
+    ///
+    /// Returns true when a message expired or a lease ended: changes that depend on `now` and
+    /// that a durable engine must therefore log (delays ending do not count; replaying any later
+    /// operation reproduces them).
+    pub fn advance(&mut self, now: Timestamp) -> bool {
+        let mut changed = false;
         while let Some(&(sent_at, seq)) = self.by_sent.first() {
             if now < sent_at.plus_ms(self.config.retention_ms) {
                 break;
@@ -862,6 +892,7 @@ impl Queue {
                 },
             );
             self.stats.expired_total += 1;
+            changed = true;
             self.archive.insert(
                 message.id,
                 MessageStatus::Expired,
@@ -896,9 +927,23 @@ impl Queue {
                 break;
             }
             self.end_lease(seq, now, 0, "visibility timeout expired");
+            changed = true;
         }
         self.dedup.expire(now);
         self.archive.expire(now, self.limits.status_retention_ms);
+        changed
+    }
+
+    /// Ends every lease at once, as if each visibility timeout had expired now (dead-lettering
+    /// messages that used up their receives). Used after a restart: leases are not durable.
+    /// Returns how many leases ended.
+    pub fn release_all_leases(&mut self, now: Timestamp) -> u64 {
+        self.advance(now);
+        let leased: Vec<Seq> = self.leases.iter().map(|(_, seq)| *seq).collect();
+        for &seq in &leased {
+            self.end_lease(seq, now, 0, "broker restarted");
+        }
+        leased.len() as u64
     }
 
     /// Deletes every message, in flight or not. Returns how many.
@@ -989,6 +1034,17 @@ impl Queue {
         accept: impl Fn(Option<&QueueName>) -> bool,
     ) -> Vec<MovedMessage> {
         self.advance(now);
+        let chosen = self.redrive_candidates(max, accept);
+        self.take_for_move(now, &chosen)
+    }
+
+    /// The sequences `take_for_redrive` would take, as of the last `advance`: messages not in
+    /// flight, oldest first, whose dead-letter source satisfies `accept`.
+    pub fn redrive_candidates(
+        &self,
+        max: u64,
+        accept: impl Fn(Option<&QueueName>) -> bool,
+    ) -> Vec<Seq> {
         let mut chosen = Vec::new();
         for &(_, seq) in &self.by_sent {
             if chosen.len() as u64 >= max {
@@ -1003,8 +1059,21 @@ impl Queue {
                 chosen.push(seq);
             }
         }
-        let mut moved = Vec::with_capacity(chosen.len());
-        for seq in chosen {
+        chosen
+    }
+
+    /// Removes the messages `seqs` (those still here and not in flight) for a move to another
+    /// queue. Their send time restarts at `now` in the queue they move to.
+    pub fn take_for_move(&mut self, now: Timestamp, seqs: &[Seq]) -> Vec<MovedMessage> {
+        let mut moved = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            let movable = self
+                .messages
+                .get(&seq)
+                .is_some_and(|m| !matches!(m.state, State::InFlight { .. }));
+            if !movable {
+                continue;
+            }
             let message = self.detach(seq);
             self.stats.moved_out_total += 1;
             moved.push(MovedMessage {

@@ -269,7 +269,9 @@ impl World {
         let now = self.now;
         match op {
             Op::Advance { .. } => unreachable!(),
-            Op::Tick => self.queue.advance(now),
+            Op::Tick => {
+                self.queue.advance(now);
+            }
             Op::Send(messages) => self.send(messages)?,
             Op::Receive { max, timeout_ms } => self.receive(max, timeout_ms)?,
             Op::Ack { pick } => {

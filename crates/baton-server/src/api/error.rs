@@ -76,6 +76,10 @@ fn engine_status_and_code(error: &EngineError) -> (StatusCode, ErrorCode) {
             (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyWaiters)
         }
         EngineError::NotReady => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::NotReady),
+        EngineError::StorageUnavailable { .. } => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::StorageUnavailable,
+        ),
         EngineError::Receipt(receipt) => receipt_code(*receipt),
         EngineError::Queue(queue) => match queue {
             QueueError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),

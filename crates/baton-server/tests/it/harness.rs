@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_engine::{Engine, EngineConfig, MemoryEngine, SystemClock};
+use baton_engine::{Engine, EngineConfig, LocalEngine, SystemClock};
 use baton_server::ServerConfig;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -29,7 +29,7 @@ impl TestServer {
         };
         config.tick_interval_ms = 20;
         adjust(&mut config);
-        let engine: Arc<dyn Engine> = Arc::new(MemoryEngine::new(
+        let engine: Arc<dyn Engine> = Arc::new(LocalEngine::in_memory(
             Arc::new(SystemClock),
             EngineConfig {
                 limits: config.queue_limits(),

@@ -10,6 +10,18 @@ use baton_storage::{CrashMode, DataDirLock, FileSystem, LockError, SimFs};
 
 use crate::*;
 
+type Frames = Vec<(u8, Vec<u8>)>;
+
+fn load(fs: &SimFs) -> Option<(u64, Frames)> {
+    let mut frames = Vec::new();
+    let lsn = checkpoint::load_newest(fs, &dir(), |kind, payload| {
+        frames.push((kind, payload.to_vec()));
+        Ok(())
+    })
+    .unwrap()?;
+    Some((lsn, frames))
+}
+
 fn state(n: u64) -> Vec<(u8, Vec<u8>)> {
     (0..n).map(|i| (1u8, payload(i))).collect()
 }
@@ -20,7 +32,7 @@ async fn checkpoint_round_trips_and_removes_covered_segments() {
     write_records(&fs, 60, 256).await;
     let before = wal_mod::list_segments(&fs, &dir()).unwrap().len();
     checkpoint::write(&fs, &dir(), 40, state(3)).unwrap();
-    let (lsn, frames) = checkpoint::load_newest(&fs, &dir()).unwrap().unwrap();
+    let (lsn, frames) = load(&fs).unwrap();
     assert_eq!((lsn, frames), (40, state(3)));
     checkpoint::remove_covered(&fs, &dir(), 40).unwrap();
     let after = wal_mod::list_segments(&fs, &dir()).unwrap();
@@ -132,7 +144,7 @@ async fn a_checkpoint_interrupted_at_any_step_loses_nothing() {
         let result = checkpoint_with_crash_at(&fs, budget);
         // Whatever happened, recovery sees either no checkpoint and the whole log, or the
         // checkpoint and every record after it.
-        let (from, expect_state) = match checkpoint::load_newest(&fs, &dir()).unwrap() {
+        let (from, expect_state) = match load(&fs) {
             Some((lsn, frames)) => {
                 assert_eq!((lsn, frames), (40, state(3)), "budget {budget}");
                 (41, true)

@@ -31,10 +31,16 @@ pub fn read_all(
     from_lsn: u64,
 ) -> Result<(Records, LogEnd), baton_storage::RecoveryError> {
     let mut records = Vec::new();
-    let end = wal_mod::replay(fs, &dir(), from_lsn, false, |lsn, kind, payload| {
-        records.push((lsn, kind, payload.to_vec()));
-        Ok(())
-    })?;
+    let end = wal_mod::replay(
+        fs,
+        &dir(),
+        from_lsn,
+        baton_storage::ReplayMode::Recover,
+        |lsn, kind, payload| {
+            records.push((lsn, kind, payload.to_vec()));
+            Ok(())
+        },
+    )?;
     Ok((records, end))
 }
 

@@ -160,10 +160,16 @@ async fn bit_flips_in_the_tail_are_cut_and_in_the_middle_stop_recovery() {
     }
     // `--repair` cuts there.
     let mut n = 0;
-    let end = wal_mod::replay(&fs, &dir(), 1, true, |_, _, _| {
-        n += 1;
-        Ok(())
-    })
+    let end = wal_mod::replay(
+        &fs,
+        &dir(),
+        1,
+        baton_storage::ReplayMode::Repair,
+        |_, _, _| {
+            n += 1;
+            Ok(())
+        },
+    )
     .unwrap();
     assert_eq!((n, end.next_lsn), (1, 2));
 

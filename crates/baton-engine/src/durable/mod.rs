@@ -1,0 +1,362 @@
+//! Durability for the local engine: every state change is logged as a whole operation
+//! ([`QueueOp`]) to the write-ahead log before it is acknowledged, recovery replays the newest
+//! checkpoint and the log after it, and checkpoints keep the log (and start-up time) in
+//! proportion to live data.
+//!
+//! The engine applies an operation to the in-memory queue first, then submits its record while
+//! still holding the queue's lock (so log order is application order per queue), then releases
+//! the lock and waits for the record to be durable before answering. An operation that fails is
+//! not logged. If the log fails, the engine stops acknowledging writes, keeps serving reads from
+//! memory, and reloads its state from disk once the disk works again.
+
+pub(crate) mod codec;
+pub(crate) mod replay;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use baton_core::{HistoryEventKind, MovedMessage, Queue, QueueLimits, QueueName, Timestamp};
+use baton_storage::checkpoint::{self, CheckpointWriter};
+use baton_storage::records::{self, CheckpointPart, QueueOp, KIND_CHECKPOINT, KIND_QUEUE_OP};
+use baton_storage::wal::{self, LogEnd};
+use baton_storage::{
+    DataDirLock, FileSystem, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig, WalError,
+};
+use parking_lot::{Mutex, RwLock};
+
+use crate::EngineError;
+use replay::ReplayState;
+
+/// Where and how the embedded engine stores its data.
+#[derive(Debug, Clone)]
+pub struct StorageConfig {
+    pub data_dir: PathBuf,
+    pub sync: SyncPolicy,
+    pub segment_bytes_max: u64,
+    /// A checkpoint is written once the log has grown by this much since the last one and by
+    /// more than twice the live data.
+    pub checkpoint_bytes_min: u64,
+    /// Cut the log at the first corruption instead of refusing to start.
+    pub repair: bool,
+}
+
+impl StorageConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        StorageConfig {
+            data_dir: data_dir.into(),
+            sync: SyncPolicy::Always,
+            segment_bytes_max: wal::SEGMENT_BYTES_DEFAULT,
+            checkpoint_bytes_min: 64 * 1024 * 1024,
+            repair: false,
+        }
+    }
+
+    fn wal_dir(&self) -> PathBuf {
+        self.data_dir.join("wal")
+    }
+}
+
+/// Messages per `Messages` checkpoint frame.
+const CHECKPOINT_CHUNK: usize = 1024;
+/// How often a failed log retries reopening.
+const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+
+pub(crate) struct Durable {
+    fs: Arc<dyn FileSystem>,
+    config: StorageConfig,
+    wal: RwLock<Option<Arc<Wal>>>,
+    _lock: Option<DataDirLock>,
+    /// Log bytes written when the last checkpoint started.
+    checkpointed_at_bytes: Mutex<u64>,
+    last_reopen: Mutex<Option<Instant>>,
+}
+
+/// What recovery rebuilt.
+pub(crate) struct Recovered {
+    pub queues: Vec<Queue>,
+    /// Moves a crash cut off, already delivered in `queues`, whose arrival must be logged.
+    pub delivered: Vec<(QueueName, MovedMessage, HistoryEventKind)>,
+    pub truncated_bytes: u64,
+}
+
+pub(crate) fn storage_error(error: WalError) -> EngineError {
+    EngineError::StorageUnavailable {
+        reason: error.to_string(),
+    }
+}
+
+impl Durable {
+    /// Locks the data dir (on the real file system) and prepares; `recover` does the reading.
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        config: StorageConfig,
+        lock: bool,
+    ) -> Result<Durable, EngineError> {
+        let data_lock = if lock {
+            Some(DataDirLock::acquire(&config.data_dir).map_err(|e| {
+                EngineError::StorageUnavailable {
+                    reason: e.to_string(),
+                }
+            })?)
+        } else {
+            None
+        };
+        fs.create_dir_all(&config.wal_dir())
+            .map_err(|e| EngineError::StorageUnavailable {
+                reason: format!("cannot create {}: {e}", config.wal_dir().display()),
+            })?;
+        Ok(Durable {
+            fs,
+            config,
+            wal: RwLock::new(None),
+            _lock: data_lock,
+            checkpointed_at_bytes: Mutex::new(0),
+            last_reopen: Mutex::new(None),
+        })
+    }
+
+    /// Reads the newest checkpoint and the log, and starts a new log writer after it.
+    pub fn recover(&self, limits: QueueLimits, now: Timestamp) -> Result<Recovered, RecoveryError> {
+        let dir = self.config.wal_dir();
+        // The old writer (if any) must be gone before the files are read and cut.
+        if let Some(old) = self.wal.write().take() {
+            drop(old);
+        }
+        let mut state = ReplayState::new(limits);
+        checkpoint::load_newest(self.fs.as_ref(), &dir, |kind, payload| {
+            state.apply_checkpoint(kind, payload)
+        })?;
+        let mode = if self.config.repair {
+            ReplayMode::Repair
+        } else {
+            ReplayMode::Recover
+        };
+        let end: LogEnd = wal::replay(
+            self.fs.as_ref(),
+            &dir,
+            state.first_log_lsn(),
+            mode,
+            |lsn, kind, payload| state.apply_record(lsn, kind, payload),
+        )?;
+        let delivered = state.finish_pending(now);
+        let wal_config = WalConfig {
+            dir: dir.clone(),
+            sync: self.config.sync,
+            segment_bytes_max: self.config.segment_bytes_max,
+        };
+        let wal =
+            Wal::open(self.fs.clone(), wal_config, &end).map_err(|source| RecoveryError::Io {
+                path: dir.clone(),
+                source,
+            })?;
+        *self.wal.write() = Some(Arc::new(wal));
+        *self.checkpointed_at_bytes.lock() = 0;
+        Ok(Recovered {
+            queues: state.queues.into_values().collect(),
+            delivered,
+            truncated_bytes: end.truncated_bytes,
+        })
+    }
+
+    fn current(&self) -> Result<Arc<Wal>, EngineError> {
+        self.wal
+            .read()
+            .clone()
+            .ok_or_else(|| EngineError::StorageUnavailable {
+                reason: "the write-ahead log is not open (storage failed or is recovering)"
+                    .to_string(),
+            })
+    }
+
+    /// Submits records in order; returns the last one's LSN.
+    pub fn submit(&self, ops: &[QueueOp]) -> Result<Option<u64>, EngineError> {
+        if ops.is_empty() {
+            return Ok(None);
+        }
+        let wal = self.current()?;
+        let mut last = None;
+        for op in ops {
+            last = Some(
+                wal.submit(KIND_QUEUE_OP, &records::encode(op))
+                    .map_err(storage_error)?,
+            );
+        }
+        Ok(last)
+    }
+
+    pub async fn wait(&self, lsn: u64) -> Result<(), EngineError> {
+        let wal = self.current()?;
+        wal.wait_durable(lsn).await.map_err(storage_error)
+    }
+
+    /// Waits until every record submitted so far is durable.
+    #[cfg(test)]
+    pub async fn flush(&self) -> Result<(), EngineError> {
+        let wal = self.current()?;
+        let last = wal.next_lsn() - 1;
+        wal.wait_durable(last).await.map_err(storage_error)
+    }
+
+    /// The failure that stopped the log, if it stopped.
+    pub fn failure(&self) -> Option<String> {
+        match &*self.wal.read() {
+            Some(wal) => wal.failure().map(|f| f.to_string()),
+            None => Some("the write-ahead log is not open".to_string()),
+        }
+    }
+
+    /// True when the log failed and it is time to try reopening it.
+    pub fn should_reopen(&self) -> bool {
+        if self.failure().is_none() {
+            return false;
+        }
+        let mut last = self.last_reopen.lock();
+        let due = last.is_none_or(|at| at.elapsed() >= REOPEN_INTERVAL);
+        if due {
+            *last = Some(Instant::now());
+        }
+        due
+    }
+
+    #[cfg(test)]
+    pub fn last_reopen_for_tests(&self) -> parking_lot::MutexGuard<'_, Option<Instant>> {
+        self.last_reopen.lock()
+    }
+
+    /// Whether the log has grown enough since the last checkpoint to write a new one.
+    pub fn checkpoint_due(&self, live_bytes: u64) -> bool {
+        let Ok(wal) = self.current() else {
+            return false;
+        };
+        if wal.failure().is_some() {
+            return false;
+        }
+        let written = wal
+            .stats()
+            .n_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let since = written.saturating_sub(*self.checkpointed_at_bytes.lock());
+        since
+            >= self
+                .config
+                .checkpoint_bytes_min
+                .max(live_bytes.saturating_mul(2))
+    }
+
+    /// Writes a checkpoint of `queues` (each locked in turn) and deletes the log it covers.
+    pub fn checkpoint<'q>(
+        &self,
+        queues: impl Iterator<Item = &'q Mutex<Queue>>,
+    ) -> Result<u64, EngineError> {
+        let wal = self.current()?;
+        let io_error = |e: std::io::Error| EngineError::StorageUnavailable {
+            reason: format!("checkpoint failed: {e}"),
+        };
+        let written = wal
+            .stats()
+            .n_bytes
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let start_lsn = wal.next_lsn() - 1;
+        let dir = self.config.wal_dir();
+        let mut writer =
+            CheckpointWriter::begin(self.fs.as_ref(), &dir, start_lsn).map_err(io_error)?;
+        let part = |part: &CheckpointPart| records::encode(part);
+        writer
+            .frame(KIND_CHECKPOINT, &part(&CheckpointPart::Start { start_lsn }))
+            .map_err(io_error)?;
+        for slot in queues {
+            let queue = slot.lock();
+            let covered_lsn = wal.next_lsn() - 1;
+            let header = queue.snapshot_header();
+            let name = header.name.to_string();
+            writer
+                .frame(
+                    KIND_CHECKPOINT,
+                    &part(&CheckpointPart::Queue {
+                        name: name.clone(),
+                        covered_lsn,
+                        config: codec::config_to_disk(&header.config),
+                        epoch: header.epoch,
+                        next_seq: header.next_seq,
+                        next_lease: header.next_lease,
+                        totals: codec::totals_to_disk(&header.stats),
+                    }),
+                )
+                .map_err(io_error)?;
+            let mut result = Ok(());
+            let mut chunk = Vec::with_capacity(CHECKPOINT_CHUNK);
+            queue.snapshot_messages(|message| {
+                chunk.push(codec::message_to_disk(&message));
+                if chunk.len() == CHECKPOINT_CHUNK && result.is_ok() {
+                    let messages = std::mem::take(&mut chunk);
+                    result = writer.frame(
+                        KIND_CHECKPOINT,
+                        &part(&CheckpointPart::Messages {
+                            queue: name.clone(),
+                            messages,
+                        }),
+                    );
+                }
+            });
+            result.map_err(io_error)?;
+            if !chunk.is_empty() {
+                writer
+                    .frame(
+                        KIND_CHECKPOINT,
+                        &part(&CheckpointPart::Messages {
+                            queue: name.clone(),
+                            messages: chunk,
+                        }),
+                    )
+                    .map_err(io_error)?;
+            }
+            let mut entries = Vec::new();
+            queue.snapshot_dedup(|d| {
+                entries.push(records::DedupV1 {
+                    dedup_id: d.dedup_id.to_string(),
+                    id: d.id.as_u128(),
+                    seq: d.seq,
+                    expires_at: d.expires_at.as_millis(),
+                })
+            });
+            for entries in entries.chunks(CHECKPOINT_CHUNK * 8) {
+                writer
+                    .frame(
+                        KIND_CHECKPOINT,
+                        &part(&CheckpointPart::Dedup {
+                            queue: name.clone(),
+                            entries: entries.to_vec(),
+                        }),
+                    )
+                    .map_err(io_error)?;
+            }
+            let mut archived = Vec::new();
+            queue.snapshot_archive(|a| {
+                archived.push(records::ArchivedV1 {
+                    id: a.id.as_u128(),
+                    finished_at: a.finished_at.as_millis(),
+                    status: a.status.as_str().to_string(),
+                    history: codec::history_to_disk(&a.history),
+                })
+            });
+            for records in archived.chunks(CHECKPOINT_CHUNK) {
+                writer
+                    .frame(
+                        KIND_CHECKPOINT,
+                        &part(&CheckpointPart::Archive {
+                            queue: name.clone(),
+                            records: records.to_vec(),
+                        }),
+                    )
+                    .map_err(io_error)?;
+            }
+        }
+        writer.finish().map_err(io_error)?;
+        *self.checkpointed_at_bytes.lock() = written;
+        let removed =
+            checkpoint::remove_covered(self.fs.as_ref(), &dir, start_lsn).map_err(io_error)?;
+        tracing::info!(start_lsn, removed_files = removed, "checkpoint written");
+        Ok(start_lsn)
+    }
+}

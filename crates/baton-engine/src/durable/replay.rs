@@ -1,0 +1,297 @@
+//! Rebuilding the queues from a checkpoint and the log.
+//!
+//! # Which records apply
+//! A checkpoint starts at `start_lsn` and snapshots each queue under its lock at `covered_lsn`
+//! (≥ `start_lsn`). Because every record of a queue is submitted under that queue's lock, the
+//! snapshot reflects exactly the queue's records up to `covered_lsn`. So a record of queue `q`
+//! applies when its LSN is above `q`'s `covered_lsn`, or above `start_lsn` for queues that are
+//! not in the checkpoint.
+//!
+//! # Moves between queues
+//! A move is two records: the source's operation (which dead-letters, or `TakeForMove`) and,
+//! later, `AcceptMoved` in the destination. Replaying the source's operation puts the message in
+//! `pending`; its `AcceptMoved` record takes it out again (whether that record applies or is
+//! covered by the destination's snapshot). Whatever is still pending at the end was cut off by a
+//! crash between the two records: the engine delivers it after recovery, so no move loses a
+//! message.
+
+use std::collections::BTreeMap;
+
+use baton_core::{
+    HistoryEventKind, MessageId, MovedMessage, Queue, QueueHeaderSnapshot, QueueLimits, QueueName,
+    ReceiptHandle, Timestamp,
+};
+use baton_storage::records::{
+    self, CheckpointPart, QueueOp, ReceiptV1, KIND_CHECKPOINT, KIND_QUEUE_OP,
+};
+
+use super::codec::{self, DecodeResult};
+
+#[derive(Default)]
+pub(crate) struct ReplayState {
+    pub queues: BTreeMap<QueueName, Queue>,
+    covered: BTreeMap<QueueName, u64>,
+    start_lsn: u64,
+    /// Moves whose arrival record has not been seen: id → (destination, message).
+    pub pending: BTreeMap<MessageId, (QueueName, MovedMessage)>,
+    limits: QueueLimits,
+}
+
+fn at(ms: u64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+impl ReplayState {
+    pub fn new(limits: QueueLimits) -> Self {
+        ReplayState {
+            limits,
+            ..ReplayState::default()
+        }
+    }
+
+    /// Applies one checkpoint frame.
+    pub fn apply_checkpoint(&mut self, kind: u8, payload: &[u8]) -> DecodeResult<()> {
+        if kind != KIND_CHECKPOINT {
+            return Err(format!("unknown checkpoint frame kind {kind}"));
+        }
+        let part: CheckpointPart = records::decode(kind, payload).map_err(|e| e.to_string())?;
+        match part {
+            CheckpointPart::Start { start_lsn } => self.start_lsn = start_lsn,
+            CheckpointPart::Queue {
+                name,
+                covered_lsn,
+                config,
+                epoch,
+                next_seq,
+                next_lease,
+                totals,
+            } => {
+                let name = codec::name(&name)?;
+                let header = QueueHeaderSnapshot {
+                    name: name.clone(),
+                    config: codec::config_from_disk(config)?,
+                    epoch,
+                    next_seq,
+                    next_lease,
+                    stats: codec::totals_from_disk(totals),
+                };
+                let queue = Queue::from_snapshot(header, self.limits).map_err(|e| e.to_string())?;
+                self.covered.insert(name.clone(), covered_lsn);
+                self.queues.insert(name, queue);
+            }
+            CheckpointPart::Messages { queue, messages } => {
+                let queue = self.checkpointed(&queue)?;
+                for message in messages {
+                    queue.restore_message(codec::message_from_disk(message)?);
+                }
+            }
+            CheckpointPart::Dedup { queue, entries } => {
+                let queue = self.checkpointed(&queue)?;
+                for entry in entries {
+                    queue.restore_dedup(baton_core::DedupSnapshot {
+                        dedup_id: entry.dedup_id.into(),
+                        id: MessageId::from_u128(entry.id),
+                        seq: entry.seq,
+                        expires_at: at(entry.expires_at),
+                    });
+                }
+            }
+            CheckpointPart::Archive { queue, records } => {
+                let queue = self.checkpointed(&queue)?;
+                for record in records {
+                    queue.restore_archived(baton_core::ArchivedSnapshot {
+                        id: MessageId::from_u128(record.id),
+                        finished_at: at(record.finished_at),
+                        status: codec::status_from_disk(&record.status)?,
+                        history: codec::history_from_disk(record.history)?,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn checkpointed(&mut self, queue: &str) -> DecodeResult<&mut Queue> {
+        let name = codec::name(queue)?;
+        self.queues
+            .get_mut(&name)
+            .ok_or_else(|| format!("checkpoint part for queue {queue} before its header"))
+    }
+
+    /// The first LSN the log must be read from.
+    pub fn first_log_lsn(&self) -> u64 {
+        self.start_lsn + 1
+    }
+
+    /// Applies one log record (see the module doc for which records apply).
+    pub fn apply_record(&mut self, lsn: u64, kind: u8, payload: &[u8]) -> DecodeResult<()> {
+        if kind != KIND_QUEUE_OP {
+            return Err(format!("unknown log record kind {kind}"));
+        }
+        let op: QueueOp = records::decode(kind, payload).map_err(|e| e.to_string())?;
+        let queue_name = codec::name(op_queue(&op))?;
+        if let QueueOp::AcceptMoved { message, .. } = &op {
+            self.pending.remove(&MessageId::from_u128(message.id));
+        }
+        let applies = match self.covered.get(&queue_name) {
+            Some(covered) => lsn > *covered,
+            None => lsn > self.start_lsn,
+        };
+        if !applies {
+            return Ok(());
+        }
+        if let QueueOp::CreateQueue { config, epoch, .. } = op {
+            let config = codec::config_from_disk(config)?;
+            let queue = Queue::new(queue_name.clone(), config, self.limits, epoch)
+                .map_err(|e| e.to_string())?;
+            self.covered.remove(&queue_name);
+            self.queues.insert(queue_name, queue);
+            return Ok(());
+        }
+        if let QueueOp::DeleteQueue { .. } = op {
+            self.queues.remove(&queue_name);
+            return Ok(());
+        }
+        let Some(queue) = self.queues.get_mut(&queue_name) else {
+            // The queue was deleted later in a part of the log the checkpoint covers.
+            return Ok(());
+        };
+        let receipt =
+            |r: ReceiptV1, queue: &Queue| ReceiptHandle::from_parts(queue.epoch(), r.seq, r.lease);
+        match op {
+            QueueOp::CreateQueue { .. } | QueueOp::DeleteQueue { .. } => {
+                unreachable!("handled above")
+            }
+            QueueOp::UpdateQueue { config, .. } => {
+                let _ = queue.update_config(codec::config_from_disk(config)?);
+            }
+            QueueOp::Send { now, entries, .. } => {
+                let entries = entries
+                    .into_iter()
+                    .map(codec::entry_from_disk)
+                    .collect::<DecodeResult<Vec<_>>>()?;
+                let _ = queue.send(at(now), entries);
+            }
+            QueueOp::Receive {
+                now,
+                max,
+                visibility_timeout_ms,
+                ..
+            } => {
+                let _ = queue.receive(at(now), max, visibility_timeout_ms);
+            }
+            QueueOp::Ack { now, receipts, .. } => {
+                for r in receipts {
+                    let handle = receipt(r, queue);
+                    let _ = queue.ack(at(now), &handle);
+                }
+            }
+            QueueOp::Nack {
+                now,
+                receipts,
+                delay_ms,
+                ..
+            } => {
+                for r in receipts {
+                    let handle = receipt(r, queue);
+                    let _ = queue.nack(at(now), &handle, delay_ms);
+                }
+            }
+            QueueOp::ChangeVisibility {
+                now,
+                receipt: r,
+                timeout_ms,
+                ..
+            } => {
+                let handle = receipt(r, queue);
+                let _ = queue.change_visibility(at(now), &handle, timeout_ms);
+            }
+            QueueOp::Advance { now, .. } => {
+                queue.advance(at(now));
+            }
+            QueueOp::Purge { now, .. } => {
+                queue.purge(at(now));
+            }
+            QueueOp::ReleaseLeases { now, .. } => {
+                queue.release_all_leases(at(now));
+            }
+            QueueOp::TakeForMove {
+                now,
+                seqs,
+                destinations,
+                ..
+            } => {
+                for (seq, destination) in seqs.into_iter().zip(destinations) {
+                    let destination = codec::name(&destination)?;
+                    for moved in queue.take_for_move(at(now), &[seq]) {
+                        self.pending.insert(moved.id, (destination.clone(), moved));
+                    }
+                }
+            }
+            QueueOp::AcceptMoved {
+                now, message, kind, ..
+            } => {
+                let moved = codec::moved_from_disk(message)?;
+                queue.accept_moved(at(now), moved, codec::history_kind(&kind)?);
+            }
+        }
+        let dead_letter_queue = queue.config().dead_letter.as_ref().map(|d| d.queue.clone());
+        for moved in queue.take_moved() {
+            let destination = dead_letter_queue
+                .clone()
+                .unwrap_or_else(|| moved.source.clone());
+            self.pending.insert(moved.id, (destination, moved));
+        }
+        Ok(())
+    }
+
+    /// Delivers the moves a crash cut off (see the module doc). Returns them so the engine can
+    /// log their arrival.
+    pub fn finish_pending(
+        &mut self,
+        now: Timestamp,
+    ) -> Vec<(QueueName, MovedMessage, HistoryEventKind)> {
+        let pending = std::mem::take(&mut self.pending);
+        let mut delivered = Vec::new();
+        for (_, (destination, moved)) in pending {
+            let target = if self.queues.contains_key(&destination) {
+                destination
+            } else {
+                moved.source.clone()
+            };
+            if let Some(queue) = self.queues.get_mut(&target) {
+                let kind = if moved.dead_letter_source.as_ref() == Some(&moved.source)
+                    && target != moved.source
+                {
+                    HistoryEventKind::DeadLettered
+                } else {
+                    HistoryEventKind::Redriven
+                };
+                if queue.accept_moved(now, moved.clone(), kind) {
+                    delivered.push((target, moved, kind));
+                }
+            } else {
+                tracing::error!(id = %moved.id, source = %moved.source, "a moved message has neither destination nor source queue left");
+            }
+        }
+        delivered
+    }
+}
+
+fn op_queue(op: &QueueOp) -> &str {
+    match op {
+        QueueOp::CreateQueue { name, .. }
+        | QueueOp::UpdateQueue { name, .. }
+        | QueueOp::DeleteQueue { name, .. } => name,
+        QueueOp::Send { queue, .. }
+        | QueueOp::Receive { queue, .. }
+        | QueueOp::Ack { queue, .. }
+        | QueueOp::Nack { queue, .. }
+        | QueueOp::ChangeVisibility { queue, .. }
+        | QueueOp::Advance { queue, .. }
+        | QueueOp::Purge { queue, .. }
+        | QueueOp::ReleaseLeases { queue, .. }
+        | QueueOp::TakeForMove { queue, .. }
+        | QueueOp::AcceptMoved { queue, .. } => queue,
+    }
+}

@@ -1,0 +1,983 @@
+//! The local engine: `baton-core` queues in this process, in memory only or made durable by
+//! the write-ahead log (`durable`).
+//!
+//! # Locking
+//! The registry (`queues`) is an `RwLock`: operations on queues hold it for reading, creating
+//! and deleting queues (and recovery) take it for writing. Each queue has its own `Mutex`. At
+//! most one queue mutex is held at a time, and no lock across an `.await`: a dead-letter move
+//! locks the source, takes the moved messages out, unlocks, then locks the dead-letter queue.
+//! Because the registry read lock is held throughout, the dead-letter queue cannot be deleted
+//! in between. Log records are submitted under the queue's lock, so the log's order is the
+//! order in which each queue saw its operations; the wait for durability happens after every
+//! lock is released, which is what lets concurrent operations share an fsync.
+//!
+//! # Long polls
+//! A waiting receive registers for the queue's `Notify` *before* it looks at the queue, so a
+//! send between the look and the wait still wakes it. It also sleeps no later than the moment
+//! the queue says the next delayed or leased message becomes visible.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use baton_core::{
+    Acked, Clock, Delivery, HistoryEventKind, MessageId, MovedMessage, Queue, QueueConfig,
+    QueueName, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, Timestamp,
+};
+use baton_storage::records::{QueueOp, ReceiptV1};
+use baton_storage::FileSystem;
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::durable::{codec, Durable, StorageConfig};
+use crate::{
+    Created, Engine, EngineConfig, EngineError, QueueView, ReceiveOptions, RedriveOptions,
+};
+
+pub struct LocalEngine {
+    clock: Arc<dyn Clock>,
+    config: EngineConfig,
+    queues: RwLock<Registry>,
+    n_waiting: AtomicU32,
+    shutdown: CancellationToken,
+    durable: Option<Durable>,
+    ready: AtomicBool,
+    /// Set by the first successful recovery; before it, a closed log is not a failure.
+    recovered_once: AtomicBool,
+}
+
+struct Slot {
+    queue: Mutex<Queue>,
+    /// Woken when messages may have become visible: sends, nacks, releases, moves, deletion.
+    visible: Notify,
+}
+
+impl Slot {
+    fn new(queue: Queue) -> Arc<Slot> {
+        Arc::new(Slot {
+            queue: Mutex::new(queue),
+            visible: Notify::new(),
+        })
+    }
+}
+
+type Registry = BTreeMap<QueueName, Arc<Slot>>;
+
+/// Counts one waiting receive for as long as it lives.
+struct WaitPermit<'a>(&'a AtomicU32);
+
+impl Drop for WaitPermit<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Log records an operation produces; built only when the engine is durable.
+pub(crate) struct Journal {
+    enabled: bool,
+    ops: Vec<QueueOp>,
+}
+
+impl Journal {
+    fn push(&mut self, op: impl FnOnce() -> QueueOp) {
+        if self.enabled {
+            self.ops.push(op());
+        }
+    }
+}
+
+/// Whether a failure to log is the caller's failure (writes) or only the log's (reads that
+/// happened to observe an expiry).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Access {
+    Read,
+    Write,
+}
+
+fn not_found(name: &QueueName) -> EngineError {
+    EngineError::QueueNotFound {
+        queue: name.to_string(),
+    }
+}
+
+fn receipt_to_disk(receipt: &ReceiptHandle) -> ReceiptV1 {
+    let (_, seq, lease) = receipt.parts();
+    ReceiptV1 { seq, lease }
+}
+
+fn max_lsn(a: Option<u64>, b: Option<u64>) -> Option<u64> {
+    a.max(b)
+}
+
+/// The attributes in which `existing` and `requested` differ, as `field is a, requested b`.
+fn differences(existing: &QueueConfig, requested: &QueueConfig) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |field: &str, a: String, b: String| {
+        if a != b {
+            out.push(format!("{field} is {a}, requested {b}"));
+        }
+    };
+    check(
+        "fifo",
+        existing.fifo.to_string(),
+        requested.fifo.to_string(),
+    );
+    check(
+        "visibility_timeout_ms",
+        existing.visibility_timeout_ms.to_string(),
+        requested.visibility_timeout_ms.to_string(),
+    );
+    check(
+        "delay_ms",
+        existing.delay_ms.to_string(),
+        requested.delay_ms.to_string(),
+    );
+    check(
+        "retention_ms",
+        existing.retention_ms.to_string(),
+        requested.retention_ms.to_string(),
+    );
+    check(
+        "max_message_bytes",
+        existing.max_message_bytes.to_string(),
+        requested.max_message_bytes.to_string(),
+    );
+    check(
+        "receive_wait_ms",
+        existing.receive_wait_ms.to_string(),
+        requested.receive_wait_ms.to_string(),
+    );
+    check(
+        "dead_letter",
+        format!("{:?}", existing.dead_letter),
+        format!("{:?}", requested.dead_letter),
+    );
+    check(
+        "content_based_dedup",
+        existing.content_based_dedup.to_string(),
+        requested.content_based_dedup.to_string(),
+    );
+    check(
+        "max_depth",
+        format!("{:?}", existing.max_depth),
+        format!("{:?}", requested.max_depth),
+    );
+    check(
+        "retry",
+        format!("{:?}", existing.retry),
+        format!("{:?}", requested.retry),
+    );
+    out
+}
+
+impl LocalEngine {
+    /// An engine that keeps everything in memory: fast, gone at exit.
+    pub fn in_memory(clock: Arc<dyn Clock>, config: EngineConfig) -> Self {
+        LocalEngine {
+            clock,
+            config,
+            queues: RwLock::new(BTreeMap::new()),
+            n_waiting: AtomicU32::new(0),
+            shutdown: CancellationToken::new(),
+            durable: None,
+            ready: AtomicBool::new(true),
+            recovered_once: AtomicBool::new(false),
+        }
+    }
+
+    /// A durable engine over `storage`. It is not ready until `recover` has run. `lock_data_dir`
+    /// takes the data-dir lock (use it with the real file system).
+    pub fn durable(
+        clock: Arc<dyn Clock>,
+        config: EngineConfig,
+        fs: Arc<dyn FileSystem>,
+        storage: StorageConfig,
+        lock_data_dir: bool,
+    ) -> Result<Self, EngineError> {
+        let durable = Durable::open(fs, storage, lock_data_dir)?;
+        Ok(LocalEngine {
+            durable: Some(durable),
+            ready: AtomicBool::new(false),
+            ..Self::in_memory(clock, config)
+        })
+    }
+
+    fn check_ready(&self) -> Result<(), EngineError> {
+        if self.ready.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(EngineError::NotReady)
+        }
+    }
+
+    fn journal(&self) -> Journal {
+        Journal {
+            enabled: self.durable.is_some(),
+            ops: Vec::new(),
+        }
+    }
+
+    fn submit(&self, journal: Journal, access: Access) -> Result<Option<u64>, EngineError> {
+        let Some(durable) = &self.durable else {
+            return Ok(None);
+        };
+        match durable.submit(&journal.ops) {
+            Ok(lsn) => Ok(lsn),
+            Err(error) if access == Access::Read => {
+                tracing::debug!(%error, "could not log an expiry observed by a read");
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn wait(&self, lsn: Option<u64>) -> Result<(), EngineError> {
+        match (&self.durable, lsn) {
+            (Some(durable), Some(lsn)) => durable.wait(lsn).await,
+            _ => Ok(()),
+        }
+    }
+
+    fn view(queue: &Queue, now: Timestamp) -> QueueView {
+        QueueView {
+            name: queue.name().clone(),
+            config: queue.config().clone(),
+            stats: queue.stats(now),
+        }
+    }
+
+    /// Checks that `config`'s dead-letter queue exists and is of the same kind.
+    fn check_dead_letter(registry: &Registry, config: &QueueConfig) -> Result<(), EngineError> {
+        let Some(policy) = &config.dead_letter else {
+            return Ok(());
+        };
+        let Some(slot) = registry.get(&policy.queue) else {
+            return Err(EngineError::DeadLetterQueueInvalid {
+                reason: format!("queue {} does not exist", policy.queue),
+            });
+        };
+        let dead_letter_fifo = slot.queue.lock().is_fifo();
+        if dead_letter_fifo != config.fifo {
+            let kind = |fifo: bool| if fifo { "FIFO" } else { "standard" };
+            return Err(EngineError::DeadLetterQueueInvalid {
+                reason: format!(
+                    "queue {} is {}, a {} queue needs a {} dead-letter queue",
+                    policy.queue,
+                    kind(dead_letter_fifo),
+                    kind(config.fifo),
+                    kind(config.fifo)
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `op` on `slot`'s queue under its lock: first applies (and logs) what became due by
+    /// now, then the operation, then logs its records and delivers any messages it
+    /// dead-lettered. Returns the operation's result and the LSN to wait for.
+    fn run_on<T>(
+        &self,
+        registry: &Registry,
+        slot: &Slot,
+        access: Access,
+        op: impl FnOnce(&mut Queue, Timestamp, &mut Journal) -> T,
+    ) -> Result<(T, Option<u64>), EngineError> {
+        if access == Access::Write {
+            // Once the log has failed, refuse before changing anything in memory.
+            if let Some(reason) = self.durable.as_ref().and_then(Durable::failure) {
+                return Err(EngineError::StorageUnavailable { reason });
+            }
+        }
+        let now = self.clock.now();
+        let (out, moved, target, lsn) = {
+            let mut queue = slot.queue.lock();
+            let mut journal = self.journal();
+            if queue.advance(now) {
+                let name = queue.name().to_string();
+                journal.push(|| QueueOp::Advance {
+                    queue: name,
+                    now: now.as_millis(),
+                });
+            }
+            let out = op(&mut queue, now, &mut journal);
+            let moved = queue.take_moved();
+            let target = queue.config().dead_letter.as_ref().map(|d| d.queue.clone());
+            let lsn = self.submit(journal, access);
+            (out, moved, target, lsn)
+        };
+        let moved_lsn = if moved.is_empty() {
+            None
+        } else {
+            self.deliver_dead_letters(registry, slot, moved, target, now, access)?
+        };
+        Ok((out, max_lsn(lsn?, moved_lsn)))
+    }
+
+    /// Runs `op` on queue `name` (see `run_on`).
+    fn with_queue<T>(
+        &self,
+        name: &QueueName,
+        access: Access,
+        op: impl FnOnce(&mut Queue, Timestamp, &mut Journal) -> T,
+    ) -> Result<(T, Option<u64>), EngineError> {
+        self.check_ready()?;
+        let registry = self.queues.read();
+        let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+        self.run_on(&registry, slot, access, op)
+    }
+
+    /// Puts moved messages into `destination` (or back into `source` if it is gone, so that no
+    /// message is lost) and logs their arrival.
+    fn accept_all(
+        &self,
+        slot: &Slot,
+        moved: Vec<MovedMessage>,
+        kind: HistoryEventKind,
+        now: Timestamp,
+        access: Access,
+    ) -> Result<Option<u64>, EngineError> {
+        let mut queue = slot.queue.lock();
+        let mut journal = self.journal();
+        let name = queue.name().to_string();
+        for message in moved {
+            let record = journal.enabled.then(|| codec::moved_to_disk(&message));
+            if queue.accept_moved(now, message, kind) {
+                if let Some(record) = record {
+                    journal.push(|| QueueOp::AcceptMoved {
+                        queue: name.clone(),
+                        now: now.as_millis(),
+                        message: record,
+                        kind: kind.as_str().to_string(),
+                    });
+                }
+            }
+        }
+        let lsn = self.submit(journal, access);
+        drop(queue);
+        slot.visible.notify_waiters();
+        lsn
+    }
+
+    fn deliver_dead_letters(
+        &self,
+        registry: &Registry,
+        source: &Slot,
+        moved: Vec<MovedMessage>,
+        target: Option<QueueName>,
+        now: Timestamp,
+        access: Access,
+    ) -> Result<Option<u64>, EngineError> {
+        match target.as_ref().and_then(|name| registry.get(name)) {
+            Some(dead_letter) => self.accept_all(
+                dead_letter,
+                moved,
+                HistoryEventKind::DeadLettered,
+                now,
+                access,
+            ),
+            None => {
+                // Unreachable while deletes of dead-letter queues are refused; if it happens,
+                // keep the messages rather than lose them.
+                tracing::error!(
+                    dead_letter_queue = ?target,
+                    n_messages = moved.len(),
+                    "dead-letter queue missing; messages stay in their source queue"
+                );
+                self.accept_all(source, moved, HistoryEventKind::Redriven, now, access)
+            }
+        }
+    }
+
+    fn acquire_wait_permit(&self) -> Result<WaitPermit<'_>, EngineError> {
+        let limit = self.config.max_waiting_receives;
+        if self.n_waiting.fetch_add(1, Ordering::SeqCst) >= limit {
+            self.n_waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(EngineError::TooManyWaiters { limit });
+        }
+        Ok(WaitPermit(&self.n_waiting))
+    }
+
+    /// Rebuilds every queue from disk, then ends all leases (they are not durable) and logs
+    /// what recovery itself changed.
+    fn reload(&self) -> Result<(), EngineError> {
+        let Some(durable) = &self.durable else {
+            return Ok(());
+        };
+        let mut registry = self.queues.write();
+        self.ready.store(false, Ordering::Release);
+        let now = self.clock.now();
+        let recovered = durable.recover(self.config.limits, now).map_err(|e| {
+            EngineError::StorageUnavailable {
+                reason: format!("recovery failed: {e}"),
+            }
+        })?;
+        for slot in registry.values() {
+            slot.visible.notify_waiters();
+        }
+        registry.clear();
+        for queue in recovered.queues {
+            registry.insert(queue.name().clone(), Slot::new(queue));
+        }
+        let mut journal = self.journal();
+        for (destination, moved, kind) in &recovered.delivered {
+            journal.push(|| QueueOp::AcceptMoved {
+                queue: destination.to_string(),
+                now: now.as_millis(),
+                message: codec::moved_to_disk(moved),
+                kind: kind.as_str().to_string(),
+            });
+        }
+        self.submit(journal, Access::Write)?;
+        for slot in registry.values() {
+            let (released, moved, target) = {
+                let mut queue = slot.queue.lock();
+                let released = queue.release_all_leases(now);
+                let mut journal = self.journal();
+                if released > 0 {
+                    let name = queue.name().to_string();
+                    journal.push(|| QueueOp::ReleaseLeases {
+                        queue: name,
+                        now: now.as_millis(),
+                    });
+                }
+                self.submit(journal, Access::Write)?;
+                (
+                    released,
+                    queue.take_moved(),
+                    queue.config().dead_letter.as_ref().map(|d| d.queue.clone()),
+                )
+            };
+            if !moved.is_empty() {
+                self.deliver_dead_letters(&registry, slot, moved, target, now, Access::Write)?;
+            }
+            let _ = released;
+        }
+        tracing::info!(
+            n_queues = registry.len(),
+            truncated_bytes = recovered.truncated_bytes,
+            "storage recovered"
+        );
+        self.ready.store(true, Ordering::Release);
+        self.recovered_once.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Writes a checkpoint now (the tick does it when the log has grown enough).
+    pub fn checkpoint(&self) -> Result<(), EngineError> {
+        let Some(durable) = &self.durable else {
+            return Ok(());
+        };
+        self.check_ready()?;
+        let registry = self.queues.read();
+        durable.checkpoint(registry.values().map(|slot| &slot.queue))?;
+        Ok(())
+    }
+
+    fn live_bytes(&self) -> u64 {
+        self.queues
+            .read()
+            .values()
+            .map(|slot| slot.queue.lock().live_bytes())
+            .sum()
+    }
+}
+
+#[async_trait]
+impl Engine for LocalEngine {
+    fn kind(&self) -> &'static str {
+        if self.durable.is_some() {
+            "embedded"
+        } else {
+            "memory"
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn storage_failure(&self) -> Option<String> {
+        self.durable.as_ref().and_then(Durable::failure)
+    }
+
+    async fn recover(&self) -> Result<(), EngineError> {
+        self.reload()
+    }
+
+    async fn create_queue(
+        &self,
+        name: QueueName,
+        config: QueueConfig,
+    ) -> Result<Created, EngineError> {
+        self.check_ready()?;
+        let (created, lsn) = {
+            let mut registry = self.queues.write();
+            let now = self.clock.now();
+            if let Some(slot) = registry.get(&name) {
+                let queue = slot.queue.lock();
+                let found = differences(queue.config(), &config);
+                if !found.is_empty() {
+                    return Err(EngineError::QueueExists {
+                        queue: name.to_string(),
+                        differences: found.join(", "),
+                    });
+                }
+                return Ok(Created::Existing(Self::view(&queue, now)));
+            }
+            config.validate(&name)?;
+            Self::check_dead_letter(&registry, &config)?;
+            let epoch = uuid::Uuid::new_v4().as_u64_pair().0;
+            let queue = Queue::new(name.clone(), config.clone(), self.config.limits, epoch)?;
+            let view = Self::view(&queue, now);
+            let mut journal = self.journal();
+            journal.push(|| QueueOp::CreateQueue {
+                name: name.to_string(),
+                config: codec::config_to_disk(&config),
+                epoch,
+                now: now.as_millis(),
+            });
+            let lsn = self.submit(journal, Access::Write)?;
+            registry.insert(name, Slot::new(queue));
+            (Created::New(view), lsn)
+        };
+        self.wait(lsn).await?;
+        Ok(created)
+    }
+
+    async fn update_queue(
+        &self,
+        name: &QueueName,
+        config: QueueConfig,
+    ) -> Result<QueueView, EngineError> {
+        self.check_ready()?;
+        let (view, lsn) = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            config.validate(name)?;
+            Self::check_dead_letter(&registry, &config)?;
+            let (view, lsn) =
+                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    queue.update_config(config.clone())?;
+                    journal.push(|| QueueOp::UpdateQueue {
+                        name: name.to_string(),
+                        config: codec::config_to_disk(&config),
+                        now: now.as_millis(),
+                    });
+                    Ok::<_, EngineError>(Self::view(queue, now))
+                })?;
+            // A shorter delay or retention may have made messages visible or expired them.
+            slot.visible.notify_waiters();
+            (view?, lsn)
+        };
+        self.wait(lsn).await?;
+        Ok(view)
+    }
+
+    async fn delete_queue(&self, name: &QueueName) -> Result<(), EngineError> {
+        self.check_ready()?;
+        let lsn = {
+            let mut registry = self.queues.write();
+            if !registry.contains_key(name) {
+                return Err(not_found(name));
+            }
+            let sources: Vec<String> = registry
+                .iter()
+                .filter(|(other, slot)| {
+                    *other != name
+                        && slot
+                            .queue
+                            .lock()
+                            .config()
+                            .dead_letter
+                            .as_ref()
+                            .is_some_and(|d| &d.queue == name)
+                })
+                .map(|(other, _)| other.to_string())
+                .collect();
+            if !sources.is_empty() {
+                return Err(EngineError::QueueInUse {
+                    queue: name.to_string(),
+                    sources: sources.join(", "),
+                });
+            }
+            let mut journal = self.journal();
+            journal.push(|| QueueOp::DeleteQueue {
+                name: name.to_string(),
+                now: self.clock.now().as_millis(),
+            });
+            let lsn = self.submit(journal, Access::Write)?;
+            if let Some(slot) = registry.remove(name) {
+                slot.visible.notify_waiters();
+            }
+            lsn
+        };
+        self.wait(lsn).await
+    }
+
+    async fn get_queue(&self, name: &QueueName) -> Result<QueueView, EngineError> {
+        Ok(self
+            .with_queue(name, Access::Read, |queue, now, _| Self::view(queue, now))?
+            .0)
+    }
+
+    async fn list_queues(&self) -> Result<Vec<QueueView>, EngineError> {
+        self.check_ready()?;
+        let registry = self.queues.read();
+        let mut views = Vec::with_capacity(registry.len());
+        for slot in registry.values() {
+            views.push(
+                self.run_on(&registry, slot, Access::Read, |queue, now, _| {
+                    Self::view(queue, now)
+                })?
+                .0,
+            );
+        }
+        Ok(views)
+    }
+
+    async fn purge_queue(&self, name: &QueueName) -> Result<u64, EngineError> {
+        let (purged, lsn) = self.with_queue(name, Access::Write, |queue, now, journal| {
+            let purged = queue.purge(now);
+            journal.push(|| QueueOp::Purge {
+                queue: name.to_string(),
+                now: now.as_millis(),
+            });
+            purged
+        })?;
+        self.wait(lsn).await?;
+        Ok(purged)
+    }
+
+    async fn send(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+    ) -> Result<Vec<SendOutcome>, EngineError> {
+        self.check_ready()?;
+        let (outcomes, lsn) = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            let (outcomes, lsn) =
+                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    let record = journal
+                        .enabled
+                        .then(|| entries.iter().map(codec::entry_to_disk).collect::<Vec<_>>());
+                    let outcomes = queue.send(now, entries)?;
+                    if let Some(record) = record {
+                        journal.push(|| QueueOp::Send {
+                            queue: name.to_string(),
+                            now: now.as_millis(),
+                            entries: record,
+                        });
+                    }
+                    Ok::<_, EngineError>(outcomes)
+                })?;
+            let outcomes = outcomes?;
+            slot.visible.notify_waiters();
+            (outcomes, lsn)
+        };
+        self.wait(lsn).await?;
+        Ok(outcomes)
+    }
+
+    async fn receive(
+        &self,
+        name: &QueueName,
+        options: ReceiveOptions,
+    ) -> Result<Vec<Delivery>, EngineError> {
+        let started = tokio::time::Instant::now();
+        let mut permit = None;
+        loop {
+            self.check_ready()?;
+            let slot = self
+                .queues
+                .read()
+                .get(name)
+                .cloned()
+                .ok_or_else(|| not_found(name))?;
+            let notified = slot.visible.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let ((deliveries, wait_ms, next_visible_in), lsn) =
+                self.with_queue(name, Access::Write, |queue, now, journal| {
+                    let wait_ms = options.wait_ms.unwrap_or(queue.config().receive_wait_ms);
+                    let deliveries = queue.receive(now, options.max, options.visibility_timeout_ms);
+                    if matches!(&deliveries, Ok(d) if !d.is_empty()) {
+                        journal.push(|| QueueOp::Receive {
+                            queue: name.to_string(),
+                            now: now.as_millis(),
+                            max: options.max,
+                            visibility_timeout_ms: options.visibility_timeout_ms,
+                        });
+                    }
+                    let next_visible_in = queue.next_visible_at().map(|at| at.millis_since(now));
+                    (deliveries, wait_ms, next_visible_in)
+                })?;
+            let deliveries = deliveries?;
+            if !deliveries.is_empty() {
+                self.wait(lsn).await?;
+                return Ok(deliveries);
+            }
+            let deadline = started + Duration::from_millis(wait_ms);
+            let now = tokio::time::Instant::now();
+            if now >= deadline || self.shutdown.is_cancelled() {
+                return Ok(deliveries);
+            }
+            if permit.is_none() {
+                permit = Some(self.acquire_wait_permit()?);
+            }
+            let wake_at = match next_visible_in {
+                Some(ms) => deadline.min(now + Duration::from_millis(ms)),
+                None => deadline,
+            };
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(wake_at) => {}
+                _ = self.shutdown.cancelled() => {}
+            }
+        }
+    }
+
+    async fn ack(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+    ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError> {
+        let (results, lsn) = self.with_queue(name, Access::Write, |queue, now, journal| {
+            let results: Vec<_> = receipts
+                .iter()
+                .map(|receipt| queue.ack(now, receipt))
+                .collect();
+            let done: Vec<ReceiptV1> = receipts
+                .iter()
+                .zip(&results)
+                .filter(|(_, r)| r.is_ok())
+                .map(|(h, _)| receipt_to_disk(h))
+                .collect();
+            if !done.is_empty() {
+                journal.push(|| QueueOp::Ack {
+                    queue: name.to_string(),
+                    now: now.as_millis(),
+                    receipts: done,
+                });
+            }
+            results
+        })?;
+        self.wait(lsn).await?;
+        Ok(results)
+    }
+
+    async fn nack(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+        delay_ms: Option<u64>,
+    ) -> Result<Vec<Result<(), ReceiptError>>, EngineError> {
+        self.check_ready()?;
+        let (results, lsn) = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            let out = self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                let results: Vec<_> = receipts
+                    .iter()
+                    .map(|receipt| queue.nack(now, receipt, delay_ms))
+                    .collect();
+                let done: Vec<ReceiptV1> = receipts
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, r)| r.is_ok())
+                    .map(|(h, _)| receipt_to_disk(h))
+                    .collect();
+                if !done.is_empty() {
+                    journal.push(|| QueueOp::Nack {
+                        queue: name.to_string(),
+                        now: now.as_millis(),
+                        receipts: done,
+                        delay_ms,
+                    });
+                }
+                results
+            })?;
+            slot.visible.notify_waiters();
+            out
+        };
+        self.wait(lsn).await?;
+        Ok(results)
+    }
+
+    async fn change_visibility(
+        &self,
+        name: &QueueName,
+        receipt: ReceiptHandle,
+        timeout_ms: u64,
+    ) -> Result<(), EngineError> {
+        self.check_ready()?;
+        let lsn = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            let (result, lsn) =
+                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    let result = queue.change_visibility(now, &receipt, timeout_ms);
+                    if result.is_ok() {
+                        journal.push(|| QueueOp::ChangeVisibility {
+                            queue: name.to_string(),
+                            now: now.as_millis(),
+                            receipt: receipt_to_disk(&receipt),
+                            timeout_ms,
+                        });
+                    }
+                    result
+                })?;
+            result?;
+            if timeout_ms == 0 {
+                slot.visible.notify_waiters();
+            }
+            lsn
+        };
+        self.wait(lsn).await
+    }
+
+    async fn message_status(
+        &self,
+        name: &QueueName,
+        id: MessageId,
+    ) -> Result<StatusRecord, EngineError> {
+        self.with_queue(name, Access::Read, |queue, _, _| queue.status(id))?
+            .0
+            .ok_or_else(|| EngineError::MessageNotFound {
+                queue: name.to_string(),
+                id: id.to_string(),
+            })
+    }
+
+    async fn redrive(&self, name: &QueueName, options: RedriveOptions) -> Result<u64, EngineError> {
+        self.check_ready()?;
+        let (n_moved, lsn) = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            let fifo = slot.queue.lock().is_fifo();
+            let kind_of = |queue: &QueueName| registry.get(queue).map(|s| s.queue.lock().is_fifo());
+            if let Some(to) = &options.to {
+                if to == name {
+                    return Err(EngineError::DeadLetterQueueInvalid {
+                        reason: "cannot redrive a queue into itself".to_string(),
+                    });
+                }
+                match kind_of(to) {
+                    None => return Err(not_found(to)),
+                    Some(to_fifo) if to_fifo != fifo => {
+                        return Err(EngineError::DeadLetterQueueInvalid {
+                            reason: format!("queue {to} is of the other kind (FIFO vs standard)"),
+                        })
+                    }
+                    Some(_) => {}
+                }
+            }
+            // Which origins can take messages back, decided before taking any out.
+            let origins: BTreeMap<QueueName, bool> = registry
+                .keys()
+                .filter(|other| *other != name)
+                .map(|other| (other.clone(), kind_of(other) == Some(fifo)))
+                .collect();
+            let to = options.to.clone();
+            let (moved, mut lsn) =
+                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    let destination_of = |origin: Option<&QueueName>| -> Option<QueueName> {
+                        match (&to, origin) {
+                            (Some(to), _) => Some(to.clone()),
+                            (None, Some(origin))
+                                if origins.get(origin).copied().unwrap_or(false) =>
+                            {
+                                Some(origin.clone())
+                            }
+                            (None, _) => None,
+                        }
+                    };
+                    let seqs = queue
+                        .redrive_candidates(options.max.unwrap_or(u64::MAX), |origin| {
+                            destination_of(origin).is_some()
+                        });
+                    let moved = queue.take_for_move(now, &seqs);
+                    let destinations: Vec<QueueName> = moved
+                        .iter()
+                        .map(|m| {
+                            destination_of(m.dead_letter_source.as_ref())
+                                .expect("candidates have a destination")
+                        })
+                        .collect();
+                    if !moved.is_empty() {
+                        let names = destinations.iter().map(|d| d.to_string()).collect();
+                        journal.push(|| QueueOp::TakeForMove {
+                            queue: name.to_string(),
+                            now: now.as_millis(),
+                            seqs,
+                            destinations: names,
+                        });
+                    }
+                    (moved, destinations, now)
+                })?;
+            let (moved, destinations, now) = moved;
+            let n_moved = moved.len() as u64;
+            for (message, destination) in moved.into_iter().zip(destinations) {
+                let target = registry
+                    .get(&destination)
+                    .expect("destinations were checked under the same lock");
+                let arrived = self.accept_all(
+                    target,
+                    vec![message],
+                    HistoryEventKind::Redriven,
+                    now,
+                    Access::Write,
+                )?;
+                lsn = max_lsn(lsn, arrived);
+            }
+            (n_moved, lsn)
+        };
+        self.wait(lsn).await?;
+        Ok(n_moved)
+    }
+
+    async fn tick(&self) {
+        if let Some(durable) = &self.durable {
+            if self.recovered_once.load(Ordering::Acquire) && durable.should_reopen() {
+                tracing::warn!(failure = ?durable.failure(), "storage failed; reopening from disk");
+                if let Err(error) = self.reload() {
+                    tracing::warn!(%error, "storage still unavailable");
+                }
+                return;
+            }
+        }
+        if !self.is_ready() {
+            return;
+        }
+        {
+            let registry = self.queues.read();
+            for slot in registry.values() {
+                let _ = self.run_on(&registry, slot, Access::Read, |_, _, _| ());
+            }
+        }
+        if let Some(durable) = &self.durable {
+            if durable.checkpoint_due(self.live_bytes()) {
+                if let Err(error) = self.checkpoint() {
+                    tracing::warn!(%error, "checkpoint failed; the log keeps growing until one succeeds");
+                }
+            }
+        }
+    }
+
+    fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+    }
+}
+
+#[cfg(test)]
+mod durable_tests;
+#[cfg(test)]
+mod tests;
