@@ -70,6 +70,10 @@ pub enum Command {
 
     /// Show the server's node id, version, uptime, engine and data directory.
     Info,
+
+    /// Inspect a data directory offline.
+    #[command(subcommand)]
+    Storage(StorageCommand),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -97,6 +101,39 @@ pub struct ServeArgs {
     /// Format of the logs written to stderr.
     #[arg(long, env = "BATON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+
+    /// Storage engine: `embedded` (durable, in --data-dir) or `memory` (nothing survives a restart) [config: engine, default embedded].
+    #[arg(long, value_name = "ENGINE")]
+    pub engine: Option<String>,
+
+    /// When the write-ahead log syncs to disk: `always` (before acknowledging), `interval=<ms>` or `never` [config: fsync, default always].
+    #[arg(long, value_name = "POLICY")]
+    pub fsync: Option<String>,
+
+    /// Start even if the log is corrupt in the middle: cut it at the first bad record and lose what follows (see `baton storage verify`).
+    #[arg(long)]
+    pub repair: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StorageCommand {
+    /// Check a data dir the way start-up reads it, changing nothing.
+    #[command(
+        long_about = "Check a data dir the way start-up reads it, changing nothing.\n\n        Prints what it found as JSON (checkpoint, records, queues, messages, bytes of a torn         tail that a start would cut). Exits 1 naming the file and byte offset when the log is         corrupt in a place start-up cannot repair by itself; `baton serve --repair` then cuts         the log at that record and starts with what comes before it."
+    )]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The data directory to check.
+    #[arg(
+        long,
+        env = "BATON_DATA_DIR",
+        value_name = "PATH",
+        default_value = "baton-data"
+    )]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

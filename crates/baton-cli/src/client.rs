@@ -23,7 +23,9 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
     }
     let client = Client::new(url);
     match command {
-        Command::Serve(_) => bail!("`serve` is not a client command"),
+        Command::Serve(_) | Command::Storage(_) => {
+            bail!("`serve` and `storage` are not client commands")
+        }
         Command::Queue(command) => queue(&client, command).await,
         Command::Send(args) => send(&client, args).await,
         Command::Recv(args) => recv(&client, args).await,

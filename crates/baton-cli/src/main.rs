@@ -23,6 +23,7 @@ async fn main() -> ExitCode {
     let url = cli.url;
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
+        Command::Storage(args::StorageCommand::Verify(args)) => serve::verify(args),
         command => client::run(&url, command).await,
     };
     match result {

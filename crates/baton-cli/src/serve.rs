@@ -27,6 +27,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;
     }
+    if let Some(engine) = args.engine {
+        config.engine = match engine.as_str() {
+            "embedded" => baton_server::EngineKind::Embedded,
+            "memory" => baton_server::EngineKind::Memory,
+            other => anyhow::bail!("--engine {other:?} is not `embedded` or `memory`"),
+        };
+    }
+    if let Some(fsync) = args.fsync {
+        config.fsync = fsync;
+    }
+    if args.repair {
+        config.repair = true;
+    }
     config.validate().context("invalid configuration")?;
 
     let listener = TcpListener::bind(config.listen.as_str())
@@ -105,4 +118,29 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
             }
         }
     })
+}
+
+/// `baton storage verify`: prints the report as JSON, fails with the recovery error.
+pub fn verify(args: crate::args::VerifyArgs) -> anyhow::Result<()> {
+    let report = baton_server::verify_storage(&args.data_dir).with_context(|| {
+        format!(
+            "data dir {} cannot be recovered as it is",
+            args.data_dir.display()
+        )
+    })?;
+    let json = serde_json::json!({
+        "data_dir": args.data_dir.display().to_string(),
+        "checkpoint_lsn": report.checkpoint_lsn,
+        "records_after_checkpoint": report.records,
+        "next_lsn": report.next_lsn,
+        "torn_tail_bytes": report.torn_tail_bytes,
+        "queues": report.queues,
+        "messages": report.messages,
+        "ok": true,
+    });
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json).context("cannot print the report")?
+    );
+    Ok(())
 }

@@ -24,7 +24,7 @@ use baton_core::{
     ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, Timestamp,
 };
 
-pub use durable::StorageConfig;
+pub use durable::{verify, StorageConfig, StorageStats, VerifyReport};
 pub use local::LocalEngine;
 
 /// A queue as seen from outside: its name, attributes and statistics as of now.

@@ -37,6 +37,13 @@ pub enum ServerError {
     Storage(#[from] EngineError),
 }
 
+/// Reads `data_dir` as start-up would, changing nothing (`baton storage verify`).
+pub fn verify_storage(
+    data_dir: &std::path::Path,
+) -> Result<baton_engine::VerifyReport, baton_storage::RecoveryError> {
+    baton_engine::verify(&RealFs, data_dir, baton_core::QueueLimits::default())
+}
+
 /// Runs the broker with the engine the configuration selects until `shutdown` completes.
 pub async fn run(
     config: ServerConfig,

@@ -57,6 +57,63 @@ impl StorageConfig {
     }
 }
 
+/// Write-ahead-log counters since start (or since the log was last reopened).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StorageStats {
+    pub batches: u64,
+    pub syncs: u64,
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// What `verify` found in a data dir.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// The LSN the newest checkpoint covers, if there is one.
+    pub checkpoint_lsn: Option<u64>,
+    /// Log records read after the checkpoint.
+    pub records: u64,
+    /// The LSN the next record would get.
+    pub next_lsn: u64,
+    /// Bytes of a torn or corrupt tail that a start would cut (a warning, not an error).
+    pub torn_tail_bytes: u64,
+    pub queues: u64,
+    pub messages: u64,
+}
+
+/// Reads a data dir the way start-up does, changing nothing, and reports what it found. Fails
+/// with the same error (file and offset) that would stop a start.
+pub fn verify(
+    fs: &dyn FileSystem,
+    data_dir: &std::path::Path,
+    limits: QueueLimits,
+) -> Result<VerifyReport, RecoveryError> {
+    let dir = data_dir.join("wal");
+    let mut state = ReplayState::new(limits);
+    let checkpoint_lsn = checkpoint::load_newest(fs, &dir, |kind, payload| {
+        state.apply_checkpoint(kind, payload)
+    })?;
+    let mut records = 0;
+    let end = wal::replay(
+        fs,
+        &dir,
+        state.first_log_lsn(),
+        ReplayMode::Verify,
+        |lsn, kind, payload| {
+            records += 1;
+            state.apply_record(lsn, kind, payload)
+        },
+    )?;
+    Ok(VerifyReport {
+        checkpoint_lsn,
+        records,
+        next_lsn: end.next_lsn,
+        torn_tail_bytes: end.truncated_bytes,
+        queues: state.queues.len() as u64,
+        messages: state.queues.values().map(Queue::depth).sum(),
+    })
+}
+
 /// Messages per `Messages` checkpoint frame.
 const CHECKPOINT_CHUNK: usize = 1024;
 /// How often a failed log retries reopening.
@@ -222,6 +279,22 @@ impl Durable {
     #[cfg(test)]
     pub fn last_reopen_for_tests(&self) -> parking_lot::MutexGuard<'_, Option<Instant>> {
         self.last_reopen.lock()
+    }
+
+    pub fn stats(&self) -> StorageStats {
+        use std::sync::atomic::Ordering::Relaxed;
+        match &*self.wal.read() {
+            Some(wal) => {
+                let stats = wal.stats();
+                StorageStats {
+                    batches: stats.n_batches.load(Relaxed),
+                    syncs: stats.n_syncs.load(Relaxed),
+                    records: stats.n_records.load(Relaxed),
+                    bytes: stats.n_bytes.load(Relaxed),
+                }
+            }
+            None => StorageStats::default(),
+        }
     }
 
     /// Whether the log has grown enough since the last checkpoint to write a new one.

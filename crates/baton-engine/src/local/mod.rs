@@ -476,6 +476,11 @@ impl LocalEngine {
         Ok(())
     }
 
+    /// Write-ahead-log counters; `None` for the in-memory engine.
+    pub fn storage_stats(&self) -> Option<crate::StorageStats> {
+        self.durable.as_ref().map(Durable::stats)
+    }
+
     fn live_bytes(&self) -> u64 {
         self.queues
             .read()
