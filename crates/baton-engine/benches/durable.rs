@@ -88,8 +88,8 @@ fn bench_send(options: &Options) {
         "## durable send, 1 KiB messages, one message per send call, {} s per run",
         options.seconds
     );
-    println!("| producers | fsync | messages/s | MB/s | messages per fsync | fsyncs/s |");
-    println!("|---|---|---|---|---|---|");
+    println!("| producers | fsync | messages/s | MB/s | messages per fsync | fsyncs/s | µs per fsync | µs per write |");
+    println!("|---|---|---|---|---|---|---|---|");
     for producers in [1usize, 16, 64] {
         for sync in [SyncPolicy::Always, SyncPolicy::Never] {
             let dir = options.dir.join(format!("send-{producers}-{sync}"));
@@ -99,7 +99,7 @@ fn bench_send(options: &Options) {
                 .enable_all()
                 .build()
                 .expect("runtime");
-            let (rate, per_sync, syncs_per_s) = runtime.block_on(async {
+            let (rate, per_sync, syncs_per_s, sync_us, write_us) = runtime.block_on(async {
                 let engine = Arc::new(engine(&dir, sync));
                 engine.recover().await.expect("recover");
                 let queue = QueueName::new("bench").expect("name");
@@ -139,10 +139,13 @@ fn bench_send(options: &Options) {
                 let n = sent.load(Ordering::Relaxed) as f64;
                 let syncs = (after.syncs - before.syncs) as f64;
                 let per_sync = if syncs > 0.0 { n / syncs } else { f64::NAN };
-                (n / elapsed, per_sync, syncs / elapsed)
+                let batches = (after.batches - before.batches).max(1) as f64;
+                let sync_us = (after.sync_micros - before.sync_micros) as f64 / syncs.max(1.0);
+                let write_us = (after.write_micros - before.write_micros) as f64 / batches;
+                (n / elapsed, per_sync, syncs / elapsed, sync_us, write_us)
             });
             println!(
-                "| {producers} | {sync} | {rate:.0} | {:.1} | {per_sync:.1} | {syncs_per_s:.0} |",
+                "| {producers} | {sync} | {rate:.0} | {:.1} | {per_sync:.1} | {syncs_per_s:.0} | {sync_us:.0} | {write_us:.0} |",
                 rate * 1024.0 / 1e6
             );
             let _ = std::fs::remove_dir_all(&dir);

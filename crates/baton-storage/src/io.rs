@@ -8,18 +8,24 @@
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-/// A file opened for appending (the WAL segment or a checkpoint being written).
+/// A file written front to back (a WAL segment or a checkpoint). Its *logical* length is where
+/// the next `append` goes; the file may be longer, zero-filled by `prepare`.
 pub trait AppendFile: Send {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
     /// `fdatasync`: after it returns, everything appended so far survives power loss.
     fn sync(&mut self) -> io::Result<()>;
+    /// The logical length: bytes appended, counting from the start of the file.
     fn len_bytes(&self) -> u64;
+    /// Makes the file at least `upto_bytes` long, zero-filled past its end, and syncs that.
+    /// Later appends inside the prepared range then change no file size, so their `fdatasync`
+    /// writes data only, not metadata: on ext4 that halves its latency and makes it steadier.
+    fn prepare(&mut self, upto_bytes: u64) -> io::Result<()>;
 }
 
 pub trait FileSystem: Send + Sync + 'static {
@@ -27,8 +33,9 @@ pub trait FileSystem: Send + Sync + 'static {
     /// File names (not paths) in `dir`.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
-    /// Opens for appending, creating the file if missing.
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>>;
+    /// Opens for appending at logical length `position_bytes` (anything after it is
+    /// overwritten), creating the file if missing.
+    fn open_at(&self, path: &Path, position_bytes: u64) -> io::Result<Box<dyn AppendFile>>;
     /// Creates the file empty (truncating any existing one) and opens it for appending.
     fn create(&self, path: &Path) -> io::Result<Box<dyn AppendFile>>;
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
@@ -45,13 +52,16 @@ pub struct RealFs;
 
 struct RealFile {
     file: File,
-    len_bytes: u64,
+    position_bytes: u64,
+    physical_bytes: u64,
 }
 
 impl AppendFile for RealFile {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.file.write_all(bytes)?;
-        self.len_bytes += bytes.len() as u64;
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(bytes, self.position_bytes)?;
+        self.position_bytes += bytes.len() as u64;
+        self.physical_bytes = self.physical_bytes.max(self.position_bytes);
         Ok(())
     }
 
@@ -60,7 +70,26 @@ impl AppendFile for RealFile {
     }
 
     fn len_bytes(&self) -> u64 {
-        self.len_bytes
+        self.position_bytes
+    }
+
+    fn prepare(&mut self, upto_bytes: u64) -> io::Result<()> {
+        use std::os::unix::fs::FileExt;
+        const CHUNK: usize = 1 << 20;
+        if upto_bytes <= self.physical_bytes {
+            return Ok(());
+        }
+        let zeros = vec![0u8; CHUNK];
+        let mut at = self.physical_bytes;
+        while at < upto_bytes {
+            let n = (upto_bytes - at).min(CHUNK as u64) as usize;
+            self.file
+                .write_all_at(zeros.get(..n).unwrap_or_default(), at)?;
+            at += n as u64;
+        }
+        self.file.sync_data()?;
+        self.physical_bytes = upto_bytes;
+        Ok(())
     }
 }
 
@@ -84,10 +113,18 @@ impl FileSystem for RealFs {
         fs::read(path)
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
-        let len_bytes = file.metadata()?.len();
-        Ok(Box::new(RealFile { file, len_bytes }))
+    fn open_at(&self, path: &Path, position_bytes: u64) -> io::Result<Box<dyn AppendFile>> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)?;
+        let physical_bytes = file.metadata()?.len();
+        Ok(Box::new(RealFile {
+            file,
+            position_bytes,
+            physical_bytes,
+        }))
     }
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
@@ -96,7 +133,11 @@ impl FileSystem for RealFs {
             .write(true)
             .truncate(true)
             .open(path)?;
-        Ok(Box::new(RealFile { file, len_bytes: 0 }))
+        Ok(Box::new(RealFile {
+            file,
+            position_bytes: 0,
+            physical_bytes: 0,
+        }))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -127,10 +168,61 @@ pub enum CrashMode {
     Torn { keep_bytes: u64 },
 }
 
+/// One simulated file: what a reader sees now, what survives power loss, and the writes in
+/// between (in order, so a crash can keep a torn prefix of them).
 #[derive(Debug, Default, Clone)]
 struct SimFile {
+    current: Vec<u8>,
     durable: Vec<u8>,
-    pending: Vec<u8>,
+    unsynced: Vec<(usize, Vec<u8>)>,
+}
+
+fn write_into(data: &mut Vec<u8>, offset: usize, bytes: &[u8]) {
+    let end = offset + bytes.len();
+    if data.len() < end {
+        data.resize(end, 0);
+    }
+    if let Some(target) = data.get_mut(offset..end) {
+        target.copy_from_slice(bytes);
+    }
+}
+
+impl SimFile {
+    fn write(&mut self, offset: usize, bytes: &[u8]) {
+        write_into(&mut self.current, offset, bytes);
+        self.unsynced.push((offset, bytes.to_vec()));
+    }
+
+    fn sync(&mut self) {
+        for (offset, bytes) in std::mem::take(&mut self.unsynced) {
+            write_into(&mut self.durable, offset, &bytes);
+        }
+    }
+
+    /// Power loss: only the durable contents remain, plus the first `keep_bytes` of the
+    /// unsynced writes.
+    fn crash(&mut self, keep_bytes: usize) {
+        let mut left = keep_bytes;
+        for (offset, bytes) in std::mem::take(&mut self.unsynced) {
+            if left == 0 {
+                break;
+            }
+            let n = bytes.len().min(left);
+            write_into(
+                &mut self.durable,
+                offset,
+                bytes.get(..n).unwrap_or_default(),
+            );
+            left -= n;
+        }
+        self.current = self.durable.clone();
+    }
+
+    fn truncate(&mut self, len: usize) {
+        self.sync();
+        self.current.truncate(len);
+        self.durable.truncate(len);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -154,6 +246,7 @@ pub struct SimFs {
 struct SimAppend {
     state: Arc<Mutex<SimState>>,
     id: u64,
+    position: usize,
 }
 
 impl SimFs {
@@ -171,15 +264,12 @@ impl SimFs {
         state.entries = state.durable_entries.clone();
         let live: Vec<u64> = state.entries.values().copied().collect();
         state.files.retain(|id, _| live.contains(id));
+        let keep = match mode {
+            CrashMode::LoseUnsynced => 0,
+            CrashMode::Torn { keep_bytes } => usize::try_from(keep_bytes).unwrap_or(usize::MAX),
+        };
         for file in state.files.values_mut() {
-            let pending = std::mem::take(&mut file.pending);
-            if let CrashMode::Torn { keep_bytes } = mode {
-                let keep = pending
-                    .len()
-                    .min(usize::try_from(keep_bytes).unwrap_or(usize::MAX));
-                file.durable
-                    .extend_from_slice(pending.get(..keep).unwrap_or_default());
-            }
+            file.crash(keep);
         }
     }
 
@@ -197,29 +287,27 @@ impl SimFs {
         self.state.lock().fail_writes = kind;
     }
 
-    /// Flips one bit of a file's durable contents.
+    /// Flips one bit of a file, durably.
     pub fn flip_bit(&self, path: &Path, offset_bytes: u64, bit: u8) {
         let mut state = self.state.lock();
         let Some(id) = state.entries.get(path).copied() else {
             return;
         };
         if let Some(file) = state.files.get_mut(&id) {
-            let mut all = std::mem::take(&mut file.durable);
-            all.append(&mut file.pending);
-            if let Some(byte) = all.get_mut(usize::try_from(offset_bytes).unwrap_or(usize::MAX)) {
-                *byte ^= 1 << (bit % 8);
+            file.sync();
+            let offset = usize::try_from(offset_bytes).unwrap_or(usize::MAX);
+            for data in [&mut file.current, &mut file.durable] {
+                if let Some(byte) = data.get_mut(offset) {
+                    *byte ^= 1 << (bit % 8);
+                }
             }
-            file.durable = all;
         }
     }
 
     /// A file's full current contents, synced or not.
     pub fn contents(&self, path: &Path) -> Option<Vec<u8>> {
         let state = self.state.lock();
-        let file = state.files.get(state.entries.get(path)?)?;
-        let mut all = file.durable.clone();
-        all.extend_from_slice(&file.pending);
-        Some(all)
+        Some(state.files.get(state.entries.get(path)?)?.current.clone())
     }
 
     fn not_found(path: &Path) -> io::Error {
@@ -228,10 +316,18 @@ impl SimFs {
             format!("{} not found", path.display()),
         )
     }
+
+    fn new_file(state: &mut SimState, path: &Path) -> u64 {
+        let id = state.next_id;
+        state.next_id += 1;
+        state.files.insert(id, SimFile::default());
+        state.entries.insert(path.to_path_buf(), id);
+        id
+    }
 }
 
-impl AppendFile for SimAppend {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+impl SimAppend {
+    fn with_file<T>(&self, op: impl FnOnce(&mut SimFile) -> T) -> io::Result<T> {
         let mut state = self.state.lock();
         if let Some(kind) = state.fail_writes {
             return Err(io::Error::new(kind, "simulated write failure"));
@@ -240,30 +336,35 @@ impl AppendFile for SimAppend {
             .files
             .get_mut(&self.id)
             .ok_or_else(|| io::Error::other("file removed"))?;
-        file.pending.extend_from_slice(bytes);
+        Ok(op(file))
+    }
+}
+
+impl AppendFile for SimAppend {
+    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+        let position = self.position;
+        self.with_file(|file| file.write(position, bytes))?;
+        self.position += bytes.len();
         Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        let mut state = self.state.lock();
-        if let Some(kind) = state.fail_writes {
-            return Err(io::Error::new(kind, "simulated sync failure"));
-        }
-        let file = state
-            .files
-            .get_mut(&self.id)
-            .ok_or_else(|| io::Error::other("file removed"))?;
-        let mut pending = std::mem::take(&mut file.pending);
-        file.durable.append(&mut pending);
-        Ok(())
+        self.with_file(SimFile::sync)
     }
 
     fn len_bytes(&self) -> u64 {
-        let state = self.state.lock();
-        state
-            .files
-            .get(&self.id)
-            .map_or(0, |f| (f.durable.len() + f.pending.len()) as u64)
+        self.position as u64
+    }
+
+    fn prepare(&mut self, upto_bytes: u64) -> io::Result<()> {
+        let upto = usize::try_from(upto_bytes).unwrap_or(usize::MAX);
+        self.with_file(|file| {
+            let len = file.current.len();
+            if len < upto {
+                file.write(len, &vec![0u8; upto - len]);
+            }
+            file.sync();
+        })
     }
 }
 
@@ -286,7 +387,7 @@ impl FileSystem for SimFs {
         self.contents(path).ok_or_else(|| Self::not_found(path))
     }
 
-    fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
+    fn open_at(&self, path: &Path, position_bytes: u64) -> io::Result<Box<dyn AppendFile>> {
         let mut state = self.state.lock();
         let id = match state.entries.get(path) {
             Some(id) => *id,
@@ -294,16 +395,14 @@ impl FileSystem for SimFs {
                 if let Some(kind) = state.fail_writes {
                     return Err(io::Error::new(kind, "simulated create failure"));
                 }
-                let id = state.next_id;
-                state.next_id += 1;
-                state.files.insert(id, SimFile::default());
-                state.entries.insert(path.to_path_buf(), id);
-                id
+                Self::new_file(&mut state, path)
             }
         };
+        let position = usize::try_from(position_bytes).unwrap_or(usize::MAX);
         Ok(Box::new(SimAppend {
             state: self.state.clone(),
             id,
+            position,
         }))
     }
 
@@ -312,13 +411,11 @@ impl FileSystem for SimFs {
         if let Some(kind) = state.fail_writes {
             return Err(io::Error::new(kind, "simulated create failure"));
         }
-        let id = state.next_id;
-        state.next_id += 1;
-        state.files.insert(id, SimFile::default());
-        state.entries.insert(path.to_path_buf(), id);
+        let id = Self::new_file(&mut state, path);
         Ok(Box::new(SimAppend {
             state: self.state.clone(),
             id,
+            position: 0,
         }))
     }
 
@@ -351,10 +448,7 @@ impl FileSystem for SimFs {
             .files
             .get_mut(&id)
             .ok_or_else(|| Self::not_found(path))?;
-        let mut all = std::mem::take(&mut file.durable);
-        all.append(&mut file.pending);
-        all.truncate(usize::try_from(len_bytes).unwrap_or(usize::MAX));
-        file.durable = all;
+        file.truncate(usize::try_from(len_bytes).unwrap_or(usize::MAX));
         Ok(())
     }
 

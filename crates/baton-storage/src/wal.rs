@@ -28,6 +28,8 @@ pub const SEGMENT_MAGIC: &[u8; 8] = b"BATONWAL";
 pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 /// Encoded frames waiting for the writer; beyond it `submit` refuses (backpressure).
 pub const PENDING_BYTES_MAX: usize = 256 * 1024 * 1024;
+/// How far ahead of the writer a segment is zero-filled.
+const PREPARE_STEP_BYTES: u64 = 4 * 1024 * 1024;
 
 /// When the writer calls `fdatasync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +142,10 @@ pub struct WalConfig {
 pub struct WalStats {
     pub n_batches: std::sync::atomic::AtomicU64,
     pub n_syncs: std::sync::atomic::AtomicU64,
+    /// Time spent in `fdatasync`, in microseconds.
+    pub sync_micros: std::sync::atomic::AtomicU64,
+    /// Time spent writing batches (not syncing), in microseconds.
+    pub write_micros: std::sync::atomic::AtomicU64,
     pub n_records: std::sync::atomic::AtomicU64,
     pub n_bytes: std::sync::atomic::AtomicU64,
 }
@@ -177,8 +183,11 @@ pub fn list_segments(fs: &dyn FileSystem, dir: &Path) -> std::io::Result<Vec<(u6
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogEnd {
     pub next_lsn: u64,
-    /// The last segment and its valid length, if any segment exists.
+    /// The last segment (its first LSN and path), if any segment exists.
     pub last_segment: Option<(u64, PathBuf)>,
+    /// Where the log's records end in the last segment (the zero-filled, prepared space after
+    /// them is not part of the log).
+    pub last_segment_len: u64,
     /// Bytes cut from a torn tail.
     pub truncated_bytes: u64,
 }
@@ -213,6 +222,7 @@ pub fn replay(
     let mut end = LogEnd {
         next_lsn: from_lsn,
         last_segment: None,
+        last_segment_len: 0,
         truncated_bytes: 0,
     };
     let n_segments = segments.len();
@@ -276,6 +286,10 @@ pub fn replay(
                     lsn += 1;
                     offset += found.len_bytes;
                 }
+                Err(_) if rest.iter().all(|b| *b == 0) => {
+                    // Space prepared (zero-filled) ahead of the writer: the clean end.
+                    break;
+                }
                 Err(error) => {
                     let is_tail = is_last && tail_is_unreadable(rest, error);
                     if is_tail || repair {
@@ -291,6 +305,7 @@ pub fn replay(
         }
         next_lsn = lsn;
         expected_first = Some(lsn);
+        end.last_segment_len = cut_at.unwrap_or(offset as u64).max(HEADER_BYTES as u64);
         if let Some(cut) = cut_at {
             let dropped = bytes.len() as u64 - cut;
             tracing::warn!(segment = %path.display(), offset_bytes = cut, dropped_bytes = dropped, "cutting a torn or corrupt log tail");
@@ -367,7 +382,7 @@ impl Wal {
     pub fn open(fs: Arc<dyn FileSystem>, config: WalConfig, end: &LogEnd) -> std::io::Result<Wal> {
         fs.create_dir_all(&config.dir)?;
         let (segment, segment_first_lsn) = match &end.last_segment {
-            Some((first_lsn, path)) => (fs.open_append(path)?, *first_lsn),
+            Some((first_lsn, path)) => (fs.open_at(path, end.last_segment_len)?, *first_lsn),
             None => (
                 new_segment(fs.as_ref(), &config.dir, end.next_lsn)?,
                 end.next_lsn,
@@ -396,6 +411,7 @@ impl Wal {
             shared: shared.clone(),
             segment,
             segment_first_lsn,
+            prepared_bytes: 0,
             stats: stats.clone(),
         };
         let writer = std::thread::Builder::new()
@@ -505,6 +521,8 @@ struct Writer {
     shared: Arc<Shared>,
     segment: Box<dyn AppendFile>,
     segment_first_lsn: u64,
+    /// How far the current segment is zero-filled; appends below it change no file size.
+    prepared_bytes: u64,
     stats: Arc<WalStats>,
 }
 
@@ -538,7 +556,13 @@ impl Writer {
                     pending.closing,
                 )
             };
-            let result = self.write_batch(&batch, batch_first_lsn).and_then(|()| {
+            let write_started = Instant::now();
+            let written = self.write_batch(&batch, batch_first_lsn);
+            self.stats.write_micros.fetch_add(
+                write_started.elapsed().as_micros() as u64,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+            let result = written.and_then(|()| {
                 let sync_now = match self.config.sync {
                     SyncPolicy::Always => !batch.is_empty() || (closing && unsynced),
                     SyncPolicy::Interval(interval) => {
@@ -548,7 +572,11 @@ impl Writer {
                     SyncPolicy::Never => closing && (unsynced || !batch.is_empty()),
                 };
                 if sync_now {
+                    let started = Instant::now();
                     self.segment.sync()?;
+                    self.stats
+                        .sync_micros
+                        .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
                     self.stats.n_syncs.fetch_add(1, Relaxed);
                     last_sync = Instant::now();
                     unsynced = false;
@@ -596,6 +624,16 @@ impl Writer {
             self.segment.sync()?;
             self.segment = new_segment(self.fs.as_ref(), &self.config.dir, batch_first_lsn)?;
             self.segment_first_lsn = batch_first_lsn;
+            self.prepared_bytes = 0;
+        }
+        let end = self.segment.len_bytes() + batch.len() as u64;
+        if end > self.prepared_bytes {
+            // Zero-fill ahead in steps, so most syncs find the file size unchanged.
+            let upto = (self.segment.len_bytes() + PREPARE_STEP_BYTES)
+                .min(self.config.segment_bytes_max)
+                .max(end);
+            self.segment.prepare(upto)?;
+            self.prepared_bytes = upto;
         }
         self.segment.append(batch)
     }

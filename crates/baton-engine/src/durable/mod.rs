@@ -64,6 +64,8 @@ pub struct StorageStats {
     pub syncs: u64,
     pub records: u64,
     pub bytes: u64,
+    pub sync_micros: u64,
+    pub write_micros: u64,
 }
 
 /// What `verify` found in a data dir.
@@ -291,6 +293,8 @@ impl Durable {
                     syncs: stats.n_syncs.load(Relaxed),
                     records: stats.n_records.load(Relaxed),
                     bytes: stats.n_bytes.load(Relaxed),
+                    sync_micros: stats.sync_micros.load(Relaxed),
+                    write_micros: stats.write_micros.load(Relaxed),
                 }
             }
             None => StorageStats::default(),

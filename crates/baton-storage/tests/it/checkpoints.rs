@@ -76,6 +76,10 @@ impl AppendFile for CrashingFile<'_> {
     fn len_bytes(&self) -> u64 {
         self.file.len_bytes()
     }
+    fn prepare(&mut self, upto_bytes: u64) -> io::Result<()> {
+        self.fs.spend()?;
+        self.file.prepare(upto_bytes)
+    }
 }
 
 /// Runs `checkpoint::write` + `remove_covered` by hand on a `CrashingFs` (it is not 'static,
@@ -96,11 +100,11 @@ fn checkpoint_with_crash_at(fs: &SimFs, budget: i64) -> io::Result<()> {
         fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
             self.0.inner.read(path)
         }
-        fn open_append(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
+        fn open_at(&self, path: &Path, position: u64) -> io::Result<Box<dyn AppendFile>> {
             self.0.spend()?;
             Ok(Box::new(CrashingFile {
                 fs: self.0,
-                file: self.0.inner.open_append(path)?,
+                file: self.0.inner.open_at(path, position)?,
             }))
         }
         fn create(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {

@@ -53,6 +53,7 @@ pub fn fresh_end() -> LogEnd {
     LogEnd {
         next_lsn: 1,
         last_segment: None,
+        last_segment_len: 0,
         truncated_bytes: 0,
     }
 }

@@ -75,14 +75,25 @@ async fn concurrent_submitters_share_fsyncs() {
 #[tokio::test]
 async fn a_torn_last_record_is_cut_at_every_byte_offset() {
     let pristine = SimFs::new();
-    write_records(&pristine, 5, 1 << 20).await;
+    write_records(&pristine, 5, 4096).await;
     let path = last_segment(&pristine);
-    let full = pristine.contents(&path).unwrap();
+    // Segments are zero-filled ahead of the writer; the log ends where its records end.
+    let log_len = read_all(&pristine, 1).unwrap().1.last_segment_len as usize;
     let last_len = FRAME_OVERHEAD_BYTES + payload(5).len();
-    let last_start = full.len() - last_len;
-    for cut in last_start..full.len() {
+    let last_start = log_len - last_len;
+    for cut in last_start..log_len {
+        // A torn write into prepared space: the record's bytes from `cut` on are still zeros.
         let fs = SimFs::new();
-        write_records(&fs, 5, 1 << 20).await;
+        write_records(&fs, 5, 4096).await;
+        let mut file = fs.open_at(&path, cut as u64).unwrap();
+        file.append(&vec![0u8; log_len - cut]).unwrap();
+        file.sync().unwrap();
+        let (records, end) = read_all(&fs, 1).unwrap();
+        assert_eq!((records.len(), end.next_lsn), (4, 5), "zeroed from {cut}");
+        assert_eq!(end.last_segment_len, last_start as u64, "zeroed from {cut}");
+
+        let fs = SimFs::new();
+        write_records(&fs, 5, 4096).await;
         fs.truncate(&path, cut as u64).unwrap();
         let (records, end) = read_all(&fs, 1).unwrap();
         assert_eq!(records.len(), 4, "cut at {cut}");
@@ -98,7 +109,7 @@ async fn a_torn_last_record_is_cut_at_every_byte_offset() {
             "the tail is cut on disk"
         );
         // Appending after the cut works and is read back.
-        let wal = open(&fs, &end, 1 << 20);
+        let wal = open(&fs, &end, 4096);
         let lsn = wal.submit(7, b"after").unwrap();
         wal.wait_durable(lsn).await.unwrap();
         wal.close();
@@ -129,9 +140,9 @@ async fn bit_flips_in_the_tail_are_cut_and_in_the_middle_stop_recovery() {
     let header = HEADER_BYTES as u64;
     // Tail: the last record's payload.
     let fs = SimFs::new();
-    write_records(&fs, 5, 1 << 20).await;
+    write_records(&fs, 5, 4096).await;
     let path = last_segment(&fs);
-    let size = fs.contents(&path).unwrap().len() as u64;
+    let size = read_all(&fs, 1).unwrap().1.last_segment_len;
     fs.flip_bit(&path, size - 2, 3);
     let (records, end) = read_all(&fs, 1).unwrap();
     assert_eq!(records.len(), 4);
@@ -139,7 +150,7 @@ async fn bit_flips_in_the_tail_are_cut_and_in_the_middle_stop_recovery() {
 
     // Middle: the second record; the records after it are intact, so this is real damage.
     let fs = SimFs::new();
-    write_records(&fs, 5, 1 << 20).await;
+    write_records(&fs, 5, 4096).await;
     let offset = header + record_bytes + FRAME_OVERHEAD_BYTES as u64 + 1;
     fs.flip_bit(&path, offset, 0);
     match read_all(&fs, 1) {
@@ -177,7 +188,8 @@ async fn bit_flips_in_the_tail_are_cut_and_in_the_middle_stop_recovery() {
     let fs = SimFs::new();
     write_records(&fs, 40, 256).await;
     let first = wal_mod::list_segments(&fs, &dir()).unwrap()[0].1.clone();
-    let size = fs.contents(&first).unwrap().len() as u64;
+    let contents = fs.contents(&first).unwrap();
+    let size = contents.iter().rposition(|b| *b != 0).unwrap() as u64 + 1;
     fs.flip_bit(&first, size - 1, 1);
     assert!(matches!(
         read_all(&fs, 1),
