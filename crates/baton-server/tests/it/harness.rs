@@ -36,6 +36,31 @@ impl TestServer {
                 max_waiting_receives: config.max_waiting_receives,
             },
         ));
+        Self::start_engine(config, engine).await
+    }
+
+    /// A durable engine on a simulated disk the test can fail and repair.
+    pub async fn start_durable(fs: &baton_storage::SimFs) -> Self {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".to_string(),
+            tick_interval_ms: 20,
+            ..ServerConfig::default()
+        };
+        let storage = baton_engine::StorageConfig::new("/data");
+        let engine: Arc<dyn Engine> = Arc::new(
+            LocalEngine::durable(
+                Arc::new(SystemClock),
+                EngineConfig::default(),
+                Arc::new(fs.clone()),
+                storage,
+                false,
+            )
+            .unwrap(),
+        );
+        Self::start_engine(config, engine).await
+    }
+
+    async fn start_engine(config: ServerConfig, engine: Arc<dyn Engine>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();

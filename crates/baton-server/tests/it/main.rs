@@ -4,4 +4,5 @@
 mod harness;
 mod queues;
 mod semantics;
+mod storage;
 mod validation;
