@@ -16,6 +16,7 @@
 mod durable;
 mod local;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -33,7 +34,24 @@ pub struct QueueView {
     pub name: QueueName,
     pub config: QueueConfig,
     pub stats: QueueStats,
+    pub meta: QueueMeta,
 }
+
+/// What the engine keeps about a queue besides its semantics: when it was created and last
+/// changed, its tags, and attributes that only an API layer interprets (such as the SQS
+/// `Policy` or `KmsMasterKeyId`), stored verbatim and durably.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct QueueMeta {
+    pub created_at: Timestamp,
+    pub modified_at: Timestamp,
+    pub tags: BTreeMap<String, String>,
+    pub attributes: BTreeMap<String, String>,
+}
+
+/// Upper bounds on `QueueMeta`, so a queue's metadata stays small.
+pub const QUEUE_TAGS_MAX: usize = 50;
+pub const QUEUE_META_ATTRIBUTES_MAX: usize = 32;
+pub const QUEUE_META_VALUE_BYTES_MAX: usize = 20 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReceiveOptions {
@@ -133,6 +151,14 @@ pub trait Engine: Send + Sync + 'static {
         name: QueueName,
         config: QueueConfig,
     ) -> Result<Created, EngineError>;
+
+    /// Replaces the given parts of a queue's metadata (tags, API-specific attributes).
+    async fn set_queue_meta(
+        &self,
+        name: &QueueName,
+        tags: Option<BTreeMap<String, String>>,
+        attributes: Option<BTreeMap<String, String>>,
+    ) -> Result<QueueView, EngineError>;
 
     /// Replaces a queue's attributes; its kind cannot change.
     async fn update_queue(

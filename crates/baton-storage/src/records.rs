@@ -166,6 +166,13 @@ pub enum QueueOp {
         message: MovedV1,
         kind: String,
     },
+    /// The queue's tags and API-specific attributes (e.g. SQS `Policy`), replaced whole.
+    SetMeta {
+        queue: String,
+        now: u64,
+        tags: Vec<(String, String)>,
+        attributes: Vec<(String, String)>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -249,6 +256,14 @@ pub enum CheckpointPart {
     Archive {
         queue: String,
         records: Vec<ArchivedV1>,
+    },
+    /// The queue's creation and modification times, tags and API-specific attributes.
+    Meta {
+        queue: String,
+        created_at: u64,
+        modified_at: u64,
+        tags: Vec<(String, String)>,
+        attributes: Vec<(String, String)>,
     },
 }
 

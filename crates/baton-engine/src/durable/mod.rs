@@ -25,7 +25,7 @@ use baton_storage::{
 };
 use parking_lot::{Mutex, RwLock};
 
-use crate::EngineError;
+use crate::{EngineError, QueueMeta};
 use replay::ReplayState;
 
 /// Where and how the embedded engine stores its data.
@@ -133,7 +133,7 @@ pub(crate) struct Durable {
 
 /// What recovery rebuilt.
 pub(crate) struct Recovered {
-    pub queues: Vec<Queue>,
+    pub queues: Vec<(Queue, QueueMeta)>,
     /// Moves a crash cut off, already delivered in `queues`, whose arrival must be logged.
     pub delivered: Vec<(QueueName, MovedMessage, HistoryEventKind)>,
     pub truncated_bytes: u64,
@@ -211,8 +211,17 @@ impl Durable {
             })?;
         *self.wal.write() = Some(Arc::new(wal));
         *self.checkpointed_at_bytes.lock() = 0;
+        let mut metas = std::mem::take(&mut state.metas);
+        let queues = state
+            .queues
+            .into_iter()
+            .map(|(name, queue)| {
+                let meta = metas.remove(&name).unwrap_or_default();
+                (queue, meta)
+            })
+            .collect();
         Ok(Recovered {
-            queues: state.queues.into_values().collect(),
+            queues,
             delivered,
             truncated_bytes: end.truncated_bytes,
         })
@@ -324,7 +333,7 @@ impl Durable {
     /// Writes a checkpoint of `queues` (each locked in turn) and deletes the log it covers.
     pub fn checkpoint<'q>(
         &self,
-        queues: impl Iterator<Item = &'q Mutex<Queue>>,
+        queues: impl Iterator<Item = (&'q Mutex<Queue>, &'q Mutex<QueueMeta>)>,
     ) -> Result<u64, EngineError> {
         let wal = self.current()?;
         let io_error = |e: std::io::Error| EngineError::StorageUnavailable {
@@ -342,8 +351,9 @@ impl Durable {
         writer
             .frame(KIND_CHECKPOINT, &part(&CheckpointPart::Start { start_lsn }))
             .map_err(io_error)?;
-        for slot in queues {
+        for (slot, meta) in queues {
             let queue = slot.lock();
+            let meta = meta.lock().clone();
             let covered_lsn = wal.next_lsn() - 1;
             let header = queue.snapshot_header();
             let name = header.name.to_string();
@@ -417,6 +427,18 @@ impl Durable {
                     history: codec::history_to_disk(&a.history),
                 })
             });
+            writer
+                .frame(
+                    KIND_CHECKPOINT,
+                    &part(&CheckpointPart::Meta {
+                        queue: name.clone(),
+                        created_at: meta.created_at.as_millis(),
+                        modified_at: meta.modified_at.as_millis(),
+                        tags: meta.tags.into_iter().collect(),
+                        attributes: meta.attributes.into_iter().collect(),
+                    }),
+                )
+                .map_err(io_error)?;
             for records in archived.chunks(CHECKPOINT_CHUNK) {
                 writer
                     .frame(

@@ -26,10 +26,12 @@ use baton_storage::records::{
 };
 
 use super::codec::{self, DecodeResult};
+use crate::QueueMeta;
 
 #[derive(Default)]
 pub(crate) struct ReplayState {
     pub queues: BTreeMap<QueueName, Queue>,
+    pub metas: BTreeMap<QueueName, QueueMeta>,
     covered: BTreeMap<QueueName, u64>,
     start_lsn: u64,
     /// Moves whose arrival record has not been seen: id → (destination, message).
@@ -96,6 +98,24 @@ impl ReplayState {
                     });
                 }
             }
+            CheckpointPart::Meta {
+                queue,
+                created_at,
+                modified_at,
+                tags,
+                attributes,
+            } => {
+                let name = codec::name(&queue)?;
+                self.metas.insert(
+                    name,
+                    QueueMeta {
+                        created_at: at(created_at),
+                        modified_at: at(modified_at),
+                        tags: tags.into_iter().collect(),
+                        attributes: attributes.into_iter().collect(),
+                    },
+                );
+            }
             CheckpointPart::Archive { queue, records } => {
                 let queue = self.checkpointed(&queue)?;
                 for record in records {
@@ -140,16 +160,26 @@ impl ReplayState {
         if !applies {
             return Ok(());
         }
-        if let QueueOp::CreateQueue { config, epoch, .. } = op {
+        if let QueueOp::CreateQueue {
+            config, epoch, now, ..
+        } = op
+        {
             let config = codec::config_from_disk(config)?;
             let queue = Queue::new(queue_name.clone(), config, self.limits, epoch)
                 .map_err(|e| e.to_string())?;
             self.covered.remove(&queue_name);
-            self.queues.insert(queue_name, queue);
+            self.queues.insert(queue_name.clone(), queue);
+            let meta = QueueMeta {
+                created_at: at(now),
+                modified_at: at(now),
+                ..QueueMeta::default()
+            };
+            self.metas.insert(queue_name, meta);
             return Ok(());
         }
         if let QueueOp::DeleteQueue { .. } = op {
             self.queues.remove(&queue_name);
+            self.metas.remove(&queue_name);
             return Ok(());
         }
         let Some(queue) = self.queues.get_mut(&queue_name) else {
@@ -162,8 +192,27 @@ impl ReplayState {
             QueueOp::CreateQueue { .. } | QueueOp::DeleteQueue { .. } => {
                 unreachable!("handled above")
             }
-            QueueOp::UpdateQueue { config, .. } => {
-                let _ = queue.update_config(codec::config_from_disk(config)?);
+            QueueOp::UpdateQueue { config, now, .. } => {
+                if queue
+                    .update_config(codec::config_from_disk(config)?)
+                    .is_ok()
+                {
+                    self.metas
+                        .entry(queue_name.clone())
+                        .or_default()
+                        .modified_at = at(now);
+                }
+            }
+            QueueOp::SetMeta {
+                now,
+                tags,
+                attributes,
+                ..
+            } => {
+                let meta = self.metas.entry(queue_name.clone()).or_default();
+                meta.tags = tags.into_iter().collect();
+                meta.attributes = attributes.into_iter().collect();
+                meta.modified_at = at(now);
             }
             QueueOp::Send { now, entries, .. } => {
                 let entries = entries
@@ -292,6 +341,7 @@ fn op_queue(op: &QueueOp) -> &str {
         | QueueOp::Purge { queue, .. }
         | QueueOp::ReleaseLeases { queue, .. }
         | QueueOp::TakeForMove { queue, .. }
-        | QueueOp::AcceptMoved { queue, .. } => queue,
+        | QueueOp::AcceptMoved { queue, .. }
+        | QueueOp::SetMeta { queue, .. } => queue,
     }
 }

@@ -50,13 +50,14 @@ fn open(fs: &SimFs, clock: Arc<ManualClock>, checkpoint_bytes_min: u64) -> Local
 
 #[derive(Debug, PartialEq)]
 struct FullSnapshot {
+    meta: QueueMeta,
     header: QueueHeaderSnapshot,
     messages: Vec<MessageSnapshot>,
     dedup: Vec<(String, DedupSnapshot)>,
     archive: Vec<ArchivedSnapshot>,
 }
 
-fn full_snapshot(queue: &Queue) -> FullSnapshot {
+fn full_snapshot(queue: &Queue, meta: QueueMeta) -> FullSnapshot {
     let mut messages = Vec::new();
     queue.snapshot_messages(|m| messages.push(m));
     let mut dedup = Vec::new();
@@ -65,6 +66,7 @@ fn full_snapshot(queue: &Queue) -> FullSnapshot {
     let mut archive = Vec::new();
     queue.snapshot_archive(|a| archive.push(a));
     FullSnapshot {
+        meta,
         header: queue.snapshot_header(),
         messages,
         dedup,
@@ -82,7 +84,10 @@ fn live(engine: &LocalEngine, now: Timestamp) -> BTreeMap<QueueName, FullSnapsho
         .map(|(name, slot)| {
             let mut queue = slot.queue.lock();
             queue.advance(now);
-            (name.clone(), full_snapshot(&queue))
+            (
+                name.clone(),
+                full_snapshot(&queue, slot.meta.lock().clone()),
+            )
         })
         .collect()
 }
@@ -112,7 +117,10 @@ fn replayed(fs: &SimFs, now: Timestamp) -> BTreeMap<QueueName, FullSnapshot> {
         .iter_mut()
         .map(|(name, queue)| {
             queue.advance(now);
-            (name.clone(), full_snapshot(queue))
+            (
+                name.clone(),
+                full_snapshot(queue, state.metas.get(name).cloned().unwrap_or_default()),
+            )
         })
         .collect()
 }
@@ -200,6 +208,10 @@ enum Op {
     Update {
         visibility_ms: u16,
     },
+    Tag {
+        queue: u8,
+        key: u8,
+    },
     Checkpoint,
     Restart,
 }
@@ -219,6 +231,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..4u8).prop_map(|queue| Op::Purge { queue }),
         1 => (0..4u8).prop_map(|queue| Op::Redrive { queue }),
         1 => (500..3000u16).prop_map(|visibility_ms| Op::Update { visibility_ms }),
+        1 => (0..4u8, 0..3u8).prop_map(|(queue, key)| Op::Tag { queue, key }),
         3 => Just(Op::Checkpoint),
         1 => Just(Op::Restart),
     ]
@@ -331,6 +344,18 @@ async fn run(ops: Vec<Op>) {
                 let mut config = engine.get_queue(&name("q")).await.unwrap().config;
                 config.visibility_timeout_ms = u64::from(visibility_ms);
                 engine.update_queue(&name("q"), config).await.unwrap();
+            }
+            Op::Tag { queue, key } => {
+                let tags = [(format!("k{key}"), format!("v{n_sent}"))]
+                    .into_iter()
+                    .collect();
+                let attributes = [("Policy".to_string(), format!("{{\"v\":{key}}}"))]
+                    .into_iter()
+                    .collect();
+                engine
+                    .set_queue_meta(&queue_of(queue), Some(tags), Some(attributes))
+                    .await
+                    .unwrap();
             }
             Op::Checkpoint => engine.checkpoint().unwrap(),
             Op::Restart => {

@@ -34,7 +34,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::durable::{codec, Durable, StorageConfig};
 use crate::{
-    Created, Engine, EngineConfig, EngineError, QueueView, ReceiveOptions, RedriveOptions,
+    Created, Engine, EngineConfig, EngineError, QueueMeta, QueueView, ReceiveOptions,
+    RedriveOptions, QUEUE_META_ATTRIBUTES_MAX, QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
 };
 
 pub struct LocalEngine {
@@ -51,16 +52,28 @@ pub struct LocalEngine {
 
 struct Slot {
     queue: Mutex<Queue>,
+    /// Locked only alone or inside `queue`'s lock, never the other way round.
+    meta: Mutex<QueueMeta>,
     /// Woken when messages may have become visible: sends, nacks, releases, moves, deletion.
     visible: Notify,
 }
 
 impl Slot {
-    fn new(queue: Queue) -> Arc<Slot> {
+    fn new(queue: Queue, meta: QueueMeta) -> Arc<Slot> {
         Arc::new(Slot {
             queue: Mutex::new(queue),
+            meta: Mutex::new(meta),
             visible: Notify::new(),
         })
+    }
+
+    fn view(&self, queue: &Queue, now: Timestamp) -> QueueView {
+        QueueView {
+            name: queue.name().clone(),
+            config: queue.config().clone(),
+            stats: queue.stats(now),
+            meta: self.meta.lock().clone(),
+        }
     }
 }
 
@@ -241,14 +254,6 @@ impl LocalEngine {
         }
     }
 
-    fn view(queue: &Queue, now: Timestamp) -> QueueView {
-        QueueView {
-            name: queue.name().clone(),
-            config: queue.config().clone(),
-            stats: queue.stats(now),
-        }
-    }
-
     /// Checks that `config`'s dead-letter queue exists and is of the same kind.
     fn check_dead_letter(registry: &Registry, config: &QueueConfig) -> Result<(), EngineError> {
         let Some(policy) = &config.dead_letter else {
@@ -418,8 +423,8 @@ impl LocalEngine {
             slot.visible.notify_waiters();
         }
         registry.clear();
-        for queue in recovered.queues {
-            registry.insert(queue.name().clone(), Slot::new(queue));
+        for (queue, meta) in recovered.queues {
+            registry.insert(queue.name().clone(), Slot::new(queue, meta));
         }
         let mut journal = self.journal();
         for (destination, moved, kind) in &recovered.delivered {
@@ -472,7 +477,7 @@ impl LocalEngine {
         };
         self.check_ready()?;
         let registry = self.queues.read();
-        durable.checkpoint(registry.values().map(|slot| &slot.queue))?;
+        durable.checkpoint(registry.values().map(|slot| (&slot.queue, &slot.meta)))?;
         Ok(())
     }
 
@@ -534,13 +539,19 @@ impl Engine for LocalEngine {
                         differences: found.join(", "),
                     });
                 }
-                return Ok(Created::Existing(Self::view(&queue, now)));
+                return Ok(Created::Existing(slot.view(&queue, now)));
             }
             config.validate(&name)?;
             Self::check_dead_letter(&registry, &config)?;
             let epoch = uuid::Uuid::new_v4().as_u64_pair().0;
             let queue = Queue::new(name.clone(), config.clone(), self.config.limits, epoch)?;
-            let view = Self::view(&queue, now);
+            let meta = QueueMeta {
+                created_at: now,
+                modified_at: now,
+                ..QueueMeta::default()
+            };
+            let slot = Slot::new(queue, meta);
+            let view = slot.view(&slot.queue.lock(), now);
             let mut journal = self.journal();
             journal.push(|| QueueOp::CreateQueue {
                 name: name.to_string(),
@@ -549,7 +560,7 @@ impl Engine for LocalEngine {
                 now: now.as_millis(),
             });
             let lsn = self.submit(journal, Access::Write)?;
-            registry.insert(name, Slot::new(queue));
+            registry.insert(name, slot);
             (Created::New(view), lsn)
         };
         self.wait(lsn).await?;
@@ -575,7 +586,8 @@ impl Engine for LocalEngine {
                         config: codec::config_to_disk(&config),
                         now: now.as_millis(),
                     });
-                    Ok::<_, EngineError>(Self::view(queue, now))
+                    slot.meta.lock().modified_at = now;
+                    Ok::<_, EngineError>(slot.view(queue, now))
                 })?;
             // A shorter delay or retention may have made messages visible or expired them.
             slot.visible.notify_waiters();
@@ -627,9 +639,70 @@ impl Engine for LocalEngine {
     }
 
     async fn get_queue(&self, name: &QueueName) -> Result<QueueView, EngineError> {
+        self.check_ready()?;
+        let registry = self.queues.read();
+        let slot = registry.get(name).ok_or_else(|| not_found(name))?;
         Ok(self
-            .with_queue(name, Access::Read, |queue, now, _| Self::view(queue, now))?
+            .run_on(&registry, slot, Access::Read, |queue, now, _| {
+                slot.view(queue, now)
+            })?
             .0)
+    }
+
+    async fn set_queue_meta(
+        &self,
+        name: &QueueName,
+        tags: Option<BTreeMap<String, String>>,
+        attributes: Option<BTreeMap<String, String>>,
+    ) -> Result<QueueView, EngineError> {
+        let too_big = |map: &BTreeMap<String, String>| {
+            map.iter()
+                .any(|(k, v)| k.len() + v.len() > QUEUE_META_VALUE_BYTES_MAX)
+        };
+        if let Some(tags) = &tags {
+            if tags.len() > QUEUE_TAGS_MAX || too_big(tags) {
+                return Err(EngineError::Queue(baton_core::QueueError::InvalidParameter {
+                    field: "tags".to_string(),
+                    reason: format!("at most {QUEUE_TAGS_MAX} tags of at most {QUEUE_META_VALUE_BYTES_MAX} bytes each"),
+                }));
+            }
+        }
+        if let Some(attributes) = &attributes {
+            if attributes.len() > QUEUE_META_ATTRIBUTES_MAX || too_big(attributes) {
+                return Err(EngineError::Queue(baton_core::QueueError::InvalidParameter {
+                    field: "attributes".to_string(),
+                    reason: format!(
+                        "at most {QUEUE_META_ATTRIBUTES_MAX} attributes of at most {QUEUE_META_VALUE_BYTES_MAX} bytes each"
+                    ),
+                }));
+            }
+        }
+        self.check_ready()?;
+        let (view, lsn) = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                let mut meta = slot.meta.lock();
+                if let Some(tags) = tags {
+                    meta.tags = tags;
+                }
+                if let Some(attributes) = attributes {
+                    meta.attributes = attributes;
+                }
+                meta.modified_at = now;
+                let (tags, attributes) = (meta.tags.clone(), meta.attributes.clone());
+                drop(meta);
+                journal.push(|| QueueOp::SetMeta {
+                    queue: name.to_string(),
+                    now: now.as_millis(),
+                    tags: tags.into_iter().collect(),
+                    attributes: attributes.into_iter().collect(),
+                });
+                slot.view(queue, now)
+            })?
+        };
+        self.wait(lsn).await?;
+        Ok(view)
     }
 
     async fn list_queues(&self) -> Result<Vec<QueueView>, EngineError> {
@@ -639,7 +712,7 @@ impl Engine for LocalEngine {
         for slot in registry.values() {
             views.push(
                 self.run_on(&registry, slot, Access::Read, |queue, now, _| {
-                    Self::view(queue, now)
+                    slot.view(queue, now)
                 })?
                 .0,
             );
