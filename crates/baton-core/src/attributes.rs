@@ -78,6 +78,11 @@ impl AttributeValue {
     }
 }
 
+/// The AWS X-Ray trace header SQS carries as a message system attribute.
+pub const SYSTEM_TRACE_HEADER: &str = "AWS.TraceHeader";
+/// Names reserved for system attributes (user names may not start with `AWS.`).
+pub const SYSTEM_ATTRIBUTES: [&str; 1] = [SYSTEM_TRACE_HEADER];
+
 /// Up to `MESSAGE_ATTRIBUTES_MAX` named, typed attributes, ordered by name.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct MessageAttributes(BTreeMap<String, AttributeValue>);
@@ -100,6 +105,24 @@ impl MessageAttributes {
             })?;
         }
         Ok(MessageAttributes(map))
+    }
+
+    /// Adds a system attribute (see `SYSTEM_ATTRIBUTES`): one the broker carries for an API,
+    /// such as SQS's `AWSTraceHeader`. Its name is reserved, so no user attribute can clash with
+    /// it, and it does not count toward `MESSAGE_ATTRIBUTES_MAX`.
+    pub fn insert_system(&mut self, name: &'static str, value: AttributeValue) {
+        assert!(
+            SYSTEM_ATTRIBUTES.contains(&name),
+            "{name} is not a system attribute"
+        );
+        self.0.insert(name.to_string(), value);
+    }
+
+    /// The user attributes, without system attributes.
+    pub fn user(&self) -> impl Iterator<Item = (&String, &AttributeValue)> {
+        self.0
+            .iter()
+            .filter(|(name, _)| !SYSTEM_ATTRIBUTES.contains(&name.as_str()))
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &AttributeValue)> {

@@ -85,6 +85,7 @@ pub async fn serve(
         node_id: Arc::from(config.node_id.clone().unwrap_or_else(host_name)),
         listen: Arc::from(local_addr.to_string()),
         started: Instant::now(),
+        sqs: Arc::default(),
     };
     let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();

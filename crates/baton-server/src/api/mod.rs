@@ -4,6 +4,7 @@
 pub mod error;
 pub mod json;
 mod queues;
+pub mod sqs;
 mod system;
 
 use std::sync::Arc;
@@ -30,6 +31,7 @@ pub struct AppState {
     /// The address actually bound (the config may say port 0).
     pub listen: Arc<str>,
     pub started: Instant,
+    pub sqs: Arc<sqs::SqsState>,
 }
 
 /// The whole HTTP application.
@@ -58,6 +60,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queues/{queue}/nack", post(queues::nack))
         .route("/v1/queues/{queue}/visibility", post(queues::visibility))
         .route("/v1/queues/{queue}/redrive", post(queues::redrive))
+        .route("/", post(sqs::handle))
+        .route("/000000000000/{queue}", post(sqs::handle))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -183,7 +183,7 @@ fn attributes_from_wire(
 
 fn attributes_to_wire(attributes: &MessageAttributes) -> BTreeMap<String, proto::AttributeValue> {
     attributes
-        .iter()
+        .user()
         .map(|(name, value)| {
             let wire = match (value.data_type(), value.data()) {
                 ("String", AttributeData::Text(text)) => proto::AttributeValue::Plain(text.clone()),

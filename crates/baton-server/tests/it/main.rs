@@ -4,5 +4,6 @@
 mod harness;
 mod queues;
 mod semantics;
+mod sqs;
 mod storage;
 mod validation;

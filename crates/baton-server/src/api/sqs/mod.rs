@@ -1,0 +1,205 @@
+//! The Amazon SQS API on Baton's main port, for the AWS SDKs and the aws CLI.
+//!
+//! `POST /` (and the queue URLs `/000000000000/{queue}`) accepts both protocols the SDKs use: JSON 1.0
+//! (`X-Amz-Target: AmazonSQS.<Action>`) and query (`Action=...`, XML answers). Both are reduced
+//! to JSON-shaped parameters (`protocol.rs`), served by one set of actions (`actions.rs`) over
+//! the same engine as the native API, so a queue is one queue whichever API created it.
+//! Credentials are accepted and not verified (signature checks come with the security work).
+//!
+//! State that SQS keeps beyond the engine's (the last purge per queue for
+//! `PurgeQueueInProgress`, `ReceiveRequestAttemptId` answers, message move tasks) lives in
+//! `SqsState`, in memory: SQS itself treats all three as best effort.
+
+mod actions;
+mod error;
+mod md5;
+mod params;
+pub mod protocol;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use baton_core::{Delivery, QueueName};
+use parking_lot::Mutex;
+use serde_json::{Map, Value};
+
+use crate::api::AppState;
+pub use error::SqsError;
+use protocol::Protocol;
+
+/// The account id in queue URLs and ARNs.
+pub const ACCOUNT_ID: &str = "000000000000";
+/// The region in ARNs.
+pub const REGION: &str = "us-east-1";
+/// Largest SQS request accepted (a batch of 10 messages of 1 MiB would not fit anyway: SQS
+/// limits a whole batch to 1 MiB).
+pub const SQS_REQUEST_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// `ReceiveRequestAttemptId` answers kept, over all queues.
+const ATTEMPTS_MAX: usize = 10_000;
+/// Message move tasks kept (finished ones are dropped oldest first).
+const MOVE_TASKS_MAX: usize = 1_000;
+
+/// Answers to `ReceiveRequestAttemptId`s: (queue, attempt id) → when, and what was delivered.
+type Attempts = HashMap<(QueueName, String), (Instant, Vec<Delivery>)>;
+
+/// What the SQS API remembers between requests.
+#[derive(Default)]
+pub struct SqsState {
+    last_purge: Mutex<HashMap<QueueName, Instant>>,
+    attempts: Mutex<Attempts>,
+    tasks: Mutex<Vec<Arc<actions::MoveTask>>>,
+}
+
+/// Everything an action needs from the request.
+pub struct Call<'a> {
+    pub state: &'a AppState,
+    pub params: Map<String, Value>,
+    /// `host[:port]` from the Host header, for queue URLs.
+    pub host: String,
+    /// The queue named by the request path (`/{account}/{queue}`), if any.
+    pub path_queue: Option<String>,
+}
+
+fn request_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Answers one SQS request in either protocol.
+pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
+    let request_id = request_id();
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let target = headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let protocol = if target.is_some() {
+        Protocol::Json
+    } else {
+        Protocol::Query
+    };
+    let body = match axum::body::to_bytes(body, SQS_REQUEST_BYTES_MAX).await {
+        Ok(body) => body,
+        Err(_) => {
+            return SqsError::batch_request_too_long(format!(
+                "The request is larger than {SQS_REQUEST_BYTES_MAX} bytes."
+            ))
+            .render(protocol, &request_id)
+        }
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .unwrap_or_else(|| state.listen.to_string());
+    let path_queue = parts
+        .uri
+        .path()
+        .trim_matches('/')
+        .split('/')
+        .nth(1)
+        .filter(|name| !name.is_empty())
+        .map(str::to_string);
+    let parsed = match &target {
+        Some(target) => parse_json(target, &body),
+        None => parse_query(&parts.method, parts.uri.query(), &headers, &body),
+    };
+    let (action, params) = match parsed {
+        Ok(parsed) => parsed,
+        Err(error) => return error.render(protocol, &request_id),
+    };
+    let call = Call {
+        state: &state,
+        params,
+        host,
+        path_queue,
+    };
+    match actions::dispatch(&action, call).await {
+        Ok(result) => render(protocol, &action, &result, &request_id),
+        Err(error) => {
+            if error.status.is_server_error() {
+                tracing::error!(action, code = error.name, message = %error.message, "sqs request failed");
+            }
+            error.render(protocol, &request_id)
+        }
+    }
+}
+
+fn parse_json(target: &str, body: &Bytes) -> Result<(String, Map<String, Value>), SqsError> {
+    let action = target
+        .strip_prefix("AmazonSQS.")
+        .ok_or_else(|| {
+            SqsError::invalid_action(format!(
+                "The action {target} is not valid for this endpoint."
+            ))
+        })?
+        .to_string();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok((action, Map::new()));
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(params)) => Ok((action, params)),
+        Ok(_) => Err(SqsError::invalid_parameter_value(
+            "The request body must be a JSON object.",
+        )),
+        Err(error) => Err(SqsError::invalid_parameter_value(format!(
+            "The request body is not valid JSON: {error}"
+        ))),
+    }
+}
+
+fn parse_query(
+    method: &Method,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(String, Map<String, Value>), SqsError> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    if let Some(query) = query {
+        pairs.extend(form_urlencoded::parse(query.as_bytes()).into_owned());
+    }
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if method == Method::POST && is_form {
+        pairs.extend(form_urlencoded::parse(body).into_owned());
+    }
+    let mut params = protocol::query_to_json(pairs);
+    let action = match params.remove("Action") {
+        Some(Value::String(action)) => action,
+        _ => {
+            return Err(SqsError::missing_parameter(
+                "The request must contain the parameter Action.",
+            ))
+        }
+    };
+    params.remove("Version");
+    Ok((action, params))
+}
+
+fn render(protocol: Protocol, action: &str, result: &Value, request_id: &str) -> Response {
+    match protocol {
+        Protocol::Json => {
+            let mut response = axum::Json(result).into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-amz-json-1.0"),
+            );
+            if let Ok(value) = HeaderValue::from_str(request_id) {
+                headers.insert("x-amzn-requestid", value);
+            }
+            response
+        }
+        Protocol::Query => {
+            let body = protocol::render_xml(action, result, request_id);
+            ([(header::CONTENT_TYPE, "text/xml")], body).into_response()
+        }
+    }
+}
