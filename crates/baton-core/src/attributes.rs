@@ -88,6 +88,9 @@ pub const SYSTEM_ATTRIBUTES: [&str; 1] = [SYSTEM_TRACE_HEADER];
 pub struct MessageAttributes(BTreeMap<String, AttributeValue>);
 
 impl MessageAttributes {
+    /// No attributes, as a constant (for a `static` that empty messages can borrow).
+    pub(crate) const EMPTY: MessageAttributes = MessageAttributes(BTreeMap::new());
+
     pub fn new(map: BTreeMap<String, AttributeValue>) -> Result<Self, QueueError> {
         if map.len() > MESSAGE_ATTRIBUTES_MAX {
             return Err(QueueError::InvalidParameter {

@@ -190,6 +190,8 @@ pub struct Delivery {
     pub first_received_at: Timestamp,
     pub group_id: Option<Arc<str>>,
     pub dedup_id: Option<Arc<str>>,
+    /// The queue this message was dead-lettered from, while it sits in a dead-letter queue.
+    pub dead_letter_source: Option<QueueName>,
 }
 
 /// A message leaving its queue for a dead-letter queue, or coming back by redrive. It carries

@@ -21,10 +21,20 @@
 //! # Cross-queue moves
 //! Dead-lettered messages are put in an outbox (`take_moved`) for the engine to deliver to the
 //! dead-letter queue, which sees every queue; this queue only knows its own state.
+//!
+//! # Memory
+//! A queue may hold millions of messages, so what each costs beyond its body is kept small
+//! (about 140 bytes for a plain message, allocator overhead of the body included): a 64-byte
+//! record with rarely used fields boxed apart and the first history event implied, found by
+//! sequence through an array (4 bytes) and by id through 8-byte hash entries (`store`); the
+//! orders that messages usually join in sequence order (visible by sequence, all by send
+//! time) are deques of sequences rather than B-trees (`order`).
 
 mod archive;
 mod dedup;
+mod order;
 mod snapshot;
+mod store;
 #[cfg(test)]
 mod tests;
 
@@ -42,9 +52,11 @@ use crate::name::QueueName;
 use crate::time::Timestamp;
 use archive::Archive;
 use dedup::DedupWindow;
+use order::{BySent, ByVisible};
 pub use snapshot::{
     ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, QueueHeaderSnapshot,
 };
+use store::{Parts, Record, Store};
 
 /// One message to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,22 +138,6 @@ enum State {
     InFlight { deadline: Timestamp, lease: u64 },
 }
 
-#[derive(Debug)]
-struct Stored {
-    id: MessageId,
-    body: Arc<str>,
-    attributes: MessageAttributes,
-    group_id: Option<Arc<str>>,
-    dedup_id: Option<Arc<str>>,
-    notify: Option<Notify>,
-    sent_at: Timestamp,
-    state: State,
-    receive_count: u32,
-    first_received_at: Option<Timestamp>,
-    dead_letter_source: Option<QueueName>,
-    history: Vec<HistoryEvent>,
-}
-
 #[derive(Debug, Default)]
 struct Group {
     /// Delayed and visible messages of the group, in order.
@@ -160,7 +156,7 @@ struct FifoIndex {
 #[derive(Debug)]
 enum Ready {
     /// Visible messages in sequence order.
-    Standard(BTreeSet<Seq>),
+    Standard(ByVisible),
     Fifo(FifoIndex),
 }
 
@@ -172,13 +168,14 @@ pub struct Queue {
     epoch: u64,
     next_seq: Seq,
     next_lease: u64,
-    messages: HashMap<Seq, Stored>,
-    by_id: HashMap<MessageId, Seq>,
+    /// Live messages, by sequence and by id.
+    messages: Store,
     ready: Ready,
     n_visible: u64,
     delayed: BTreeSet<(Timestamp, Seq)>,
     leases: BTreeSet<(Timestamp, Seq)>,
-    by_sent: BTreeSet<(Timestamp, Seq)>,
+    /// Every message by send time: retention, the oldest age, redrive order.
+    by_sent: BySent,
     dedup: DedupWindow,
     archive: Archive,
     stats: QueueStats,
@@ -198,14 +195,6 @@ fn invalid(field: &str, reason: impl Into<String>) -> QueueError {
         field: field.to_string(),
         reason: reason.into(),
     }
-}
-
-fn push_history(history: &mut Vec<HistoryEvent>, event: HistoryEvent) {
-    if history.len() >= HISTORY_EVENTS_MAX {
-        // Keep `sent` (index 0) and the most recent events.
-        history.remove(1);
-    }
-    history.push(event);
 }
 
 /// SQS group and dedup ids: 1–128 characters of printable ASCII without spaces.
@@ -243,7 +232,7 @@ impl Queue {
         let ready = if config.fifo {
             Ready::Fifo(FifoIndex::default())
         } else {
-            Ready::Standard(BTreeSet::new())
+            Ready::Standard(ByVisible::default())
         };
         Ok(Queue {
             name,
@@ -252,13 +241,12 @@ impl Queue {
             epoch,
             next_seq: 1,
             next_lease: 1,
-            messages: HashMap::new(),
-            by_id: HashMap::new(),
+            messages: Store::default(),
             ready,
             n_visible: 0,
             delayed: BTreeSet::new(),
             leases: BTreeSet::new(),
-            by_sent: BTreeSet::new(),
+            by_sent: BySent::default(),
             dedup: DedupWindow::default(),
             archive: Archive::default(),
             stats: QueueStats::default(),
@@ -322,8 +310,8 @@ impl Queue {
             delayed: self.delayed.len() as u64,
             oldest_age_ms: self
                 .by_sent
-                .first()
-                .map_or(0, |(sent_at, _)| now.millis_since(*sent_at)),
+                .first(&self.messages)
+                .map_or(0, |(sent_at, _)| now.millis_since(sent_at)),
             ..self.stats
         }
     }
@@ -406,25 +394,16 @@ impl Queue {
                 self.dedup.insert(d.clone(), entry.id, seq, now);
             }
             let delay_ms = entry.delay_ms.unwrap_or(self.config.delay_ms);
-            let message = Stored {
-                id: entry.id,
-                body: entry.body,
-                attributes: entry.attributes,
-                group_id: entry.group_id.map(Arc::from),
+            let group_id = entry.group_id.map(|group_id| self.group_key(group_id));
+            let message = Record::sent(
+                entry.id,
+                entry.body,
+                now,
+                entry.attributes,
+                group_id,
                 dedup_id,
-                notify: entry.notify,
-                sent_at: now,
-                state: State::Visible,
-                receive_count: 0,
-                first_received_at: None,
-                dead_letter_source: None,
-                history: vec![HistoryEvent {
-                    kind: HistoryEventKind::Sent,
-                    at: now,
-                    receive_count: 0,
-                    detail: None,
-                }],
-            };
+                entry.notify,
+            );
             outcomes.push(SendOutcome {
                 id: entry.id,
                 seq,
@@ -483,30 +462,40 @@ impl Queue {
         Ok(None)
     }
 
+    /// `group_id` as the `Arc` its group's other messages share, when it has any here.
+    fn group_key(&self, group_id: impl AsRef<str> + Into<Arc<str>>) -> Arc<str> {
+        if let Ready::Fifo(fifo) = &self.ready {
+            if let Some((key, _)) = fifo.groups.get_key_value(group_id.as_ref()) {
+                return key.clone();
+            }
+        }
+        group_id.into()
+    }
+
     /// Puts a new message into the indexes, delayed until `visible_at` if that is later than `now`.
-    fn insert(&mut self, seq: Seq, mut message: Stored, visible_at: Timestamp, now: Timestamp) {
-        message.state = if now < visible_at {
+    fn insert(&mut self, seq: Seq, mut message: Record, visible_at: Timestamp, now: Timestamp) {
+        let state = if now < visible_at {
             State::Delayed { until: visible_at }
         } else {
             State::Visible
         };
-        self.live_bytes += message_bytes(&message.body, &message.attributes);
-        self.by_id.insert(message.id, seq);
-        self.by_sent.insert((message.sent_at, seq));
-        match message.state {
+        message.set_state(state);
+        self.live_bytes += message_bytes(&message.body, message.attributes());
+        self.by_sent.insert(message.sent_at, seq);
+        match state {
             State::Delayed { until } => {
                 self.delayed.insert((until, seq));
             }
             State::Visible => self.n_visible += 1,
             State::InFlight { .. } => unreachable!("new messages are never in flight"),
         }
-        let group = message.group_id.clone();
-        let visible = message.state == State::Visible;
+        let group = message.group_id().cloned();
+        let visible = state == State::Visible;
         self.messages.insert(seq, message);
         match &mut self.ready {
-            Ready::Standard(visible_set) => {
+            Ready::Standard(ready) => {
                 if visible {
-                    visible_set.insert(seq);
+                    ready.insert(seq);
                 }
             }
             Ready::Fifo(fifo) => {
@@ -562,9 +551,9 @@ impl Queue {
         let n_max = max.min(room) as usize;
         let mut taken: Vec<Seq> = Vec::with_capacity(n_max.min(self.n_visible as usize));
         match &mut self.ready {
-            Ready::Standard(visible) => {
+            Ready::Standard(ready) => {
                 while taken.len() < n_max {
-                    let Some(seq) = visible.pop_first() else {
+                    let Some(seq) = ready.pop_first(&self.messages) else {
                         break;
                     };
                     taken.push(seq);
@@ -584,7 +573,7 @@ impl Queue {
                         let Some(&seq) = group.pending.first() else {
                             break;
                         };
-                        if self.messages.get(&seq).map(|m| m.state) != Some(State::Visible) {
+                        if !self.messages.get(seq).is_some_and(Record::is_visible) {
                             break;
                         }
                         group.pending.pop_first();
@@ -599,20 +588,17 @@ impl Queue {
         for seq in taken {
             let lease = self.next_lease;
             self.next_lease += 1;
-            let message = self.messages.get_mut(&seq).expect("indexed messages exist");
-            debug_assert_eq!(message.state, State::Visible);
-            message.state = State::InFlight { deadline, lease };
+            let message = self.messages.get_mut(seq).expect("indexed messages exist");
+            debug_assert!(message.is_visible());
+            message.set_state(State::InFlight { deadline, lease });
             message.receive_count += 1;
-            let first_received_at = *message.first_received_at.get_or_insert(now);
-            push_history(
-                &mut message.history,
-                HistoryEvent {
-                    kind: HistoryEventKind::Received,
-                    at: now,
-                    receive_count: message.receive_count,
-                    detail: None,
-                },
-            );
+            let first_received_at = message.note_receive(now);
+            message.push_history(HistoryEvent {
+                kind: HistoryEventKind::Received,
+                at: now,
+                receive_count: message.receive_count,
+                detail: None,
+            });
             self.n_visible -= 1;
             self.leases.insert((deadline, seq));
             self.stats.received_total += 1;
@@ -620,7 +606,7 @@ impl Queue {
                 id: message.id,
                 seq,
                 body: message.body.clone(),
-                attributes: message.attributes.clone(),
+                attributes: message.attributes().clone(),
                 receipt: ReceiptHandle {
                     epoch: self.epoch,
                     seq,
@@ -629,8 +615,9 @@ impl Queue {
                 receive_count: message.receive_count,
                 sent_at: message.sent_at,
                 first_received_at,
-                group_id: message.group_id.clone(),
-                dedup_id: message.dedup_id.clone(),
+                group_id: message.group_id().cloned(),
+                dedup_id: message.dedup_id().cloned(),
+                dead_letter_source: message.dead_letter_source().cloned(),
             });
         }
         Ok(deliveries)
@@ -646,7 +633,7 @@ impl Queue {
         if !issued {
             return Err(ReceiptError::Invalid);
         }
-        match self.messages.get(&receipt.seq).map(|m| m.state) {
+        match self.messages.get(receipt.seq).map(Record::state) {
             Some(State::InFlight { lease, .. }) if lease == receipt.lease => Ok(receipt.seq),
             _ => Err(ReceiptError::Stale),
         }
@@ -657,15 +644,13 @@ impl Queue {
         self.advance(now);
         let seq = self.check_receipt(receipt)?;
         let mut message = self.detach(seq);
-        push_history(
-            &mut message.history,
-            HistoryEvent {
-                kind: HistoryEventKind::Acked,
-                at: now,
-                receive_count: message.receive_count,
-                detail: None,
-            },
-        );
+        message.push_history(HistoryEvent {
+            kind: HistoryEventKind::Acked,
+            at: now,
+            receive_count: message.receive_count,
+            detail: None,
+        });
+        let message = message.into_parts();
         self.stats.acked_total += 1;
         self.archive.insert(
             message.id,
@@ -696,7 +681,7 @@ impl Queue {
         let delay_ms = delay_ms
             .map(|d| d.min(VISIBILITY_TIMEOUT_MS_MAX))
             .or_else(|| {
-                let message = self.messages.get(&seq)?;
+                let message = self.messages.get(seq)?;
                 Some(self.config.retry?.delay_ms(message.receive_count, seq))
             });
         self.end_lease(seq, now, delay_ms.unwrap_or(0), "nacked");
@@ -719,16 +704,16 @@ impl Queue {
         }
         let message = self
             .messages
-            .get_mut(&seq)
+            .get_mut(seq)
             .expect("checked receipts name live messages");
-        let State::InFlight { deadline, lease } = message.state else {
+        let State::InFlight { deadline, lease } = message.state() else {
             unreachable!("checked receipts name messages in flight")
         };
         let new_deadline = now.plus_ms(timeout_ms.min(VISIBILITY_TIMEOUT_MS_MAX));
-        message.state = State::InFlight {
+        message.set_state(State::InFlight {
             deadline: new_deadline,
             lease,
-        };
+        });
         self.leases.remove(&(deadline, seq));
         self.leases.insert((new_deadline, seq));
         Ok(())
@@ -737,19 +722,16 @@ impl Queue {
     /// Ends the lease on in-flight message `seq`: back to delayed or visible, or to the
     /// dead-letter queue if it has been received `max_receive_count` times.
     fn end_lease(&mut self, seq: Seq, now: Timestamp, delay_ms: u64, why: &str) {
-        let message = self.messages.get_mut(&seq).expect("leased messages exist");
-        let State::InFlight { deadline, .. } = message.state else {
+        let message = self.messages.get_mut(seq).expect("leased messages exist");
+        let State::InFlight { deadline, .. } = message.state() else {
             unreachable!("only leased messages end a lease")
         };
-        push_history(
-            &mut message.history,
-            HistoryEvent {
-                kind: HistoryEventKind::Nacked,
-                at: now,
-                receive_count: message.receive_count,
-                detail: Some(why.to_string()),
-            },
-        );
+        message.push_history(HistoryEvent {
+            kind: HistoryEventKind::Nacked,
+            at: now,
+            receive_count: message.receive_count,
+            detail: Some(why.to_string()),
+        });
         if let Some(dead_letter) = &self.config.dead_letter {
             if message.receive_count >= dead_letter.max_receive_count {
                 self.dead_letter(seq, now);
@@ -758,24 +740,25 @@ impl Queue {
         }
         self.leases.remove(&(deadline, seq));
         let visible_at = now.plus_ms(delay_ms);
-        message.state = if now < visible_at {
+        let state = if now < visible_at {
             State::Delayed { until: visible_at }
         } else {
             State::Visible
         };
-        match message.state {
+        message.set_state(state);
+        match state {
             State::Delayed { until } => {
                 self.delayed.insert((until, seq));
             }
             State::Visible => self.n_visible += 1,
             State::InFlight { .. } => unreachable!(),
         }
-        let visible = message.state == State::Visible;
-        let group = message.group_id.clone();
+        let visible = state == State::Visible;
+        let group = message.group_id().cloned();
         match &mut self.ready {
-            Ready::Standard(visible_set) => {
+            Ready::Standard(ready) => {
                 if visible {
-                    visible_set.insert(seq);
+                    ready.insert(seq);
                 }
             }
             Ready::Fifo(fifo) => {
@@ -796,15 +779,13 @@ impl Queue {
             unreachable!("dead_letter is only called with a policy")
         };
         let mut message = self.detach(seq);
-        push_history(
-            &mut message.history,
-            HistoryEvent {
-                kind: HistoryEventKind::DeadLettered,
-                at: now,
-                receive_count: message.receive_count,
-                detail: Some(format!("moved to {}", policy.queue)),
-            },
-        );
+        message.push_history(HistoryEvent {
+            kind: HistoryEventKind::DeadLettered,
+            at: now,
+            receive_count: message.receive_count,
+            detail: Some(format!("moved to {}", policy.queue)),
+        });
+        let message = message.into_parts();
         self.stats.dead_lettered_total += 1;
         self.archive.insert(
             message.id,
@@ -828,12 +809,13 @@ impl Queue {
     }
 
     /// Removes message `seq` from every index and returns it.
-    fn detach(&mut self, seq: Seq) -> Stored {
+    fn detach(&mut self, seq: Seq) -> Record {
         let message = self
             .messages
-            .remove(&seq)
+            .remove(seq)
             .expect("detach is called on live messages");
-        match message.state {
+        let state = message.state();
+        match state {
             State::Delayed { until } => {
                 self.delayed.remove(&(until, seq));
             }
@@ -843,19 +825,21 @@ impl Queue {
             }
         }
         match &mut self.ready {
-            Ready::Standard(visible) => {
-                visible.remove(&seq);
+            Ready::Standard(ready) => {
+                if state == State::Visible {
+                    ready.remove(seq, &self.messages);
+                }
             }
             Ready::Fifo(fifo) => {
                 let group = message
-                    .group_id
-                    .clone()
+                    .group_id()
+                    .cloned()
                     .expect("FIFO messages always have a group");
                 let entry = fifo
                     .groups
                     .get_mut(&group)
                     .expect("groups of live messages exist");
-                if matches!(message.state, State::InFlight { .. }) {
+                if matches!(state, State::InFlight { .. }) {
                     entry.in_flight -= 1;
                 } else {
                     entry.pending.remove(&seq);
@@ -863,9 +847,8 @@ impl Queue {
                 fifo.refresh(&group, &self.messages);
             }
         }
-        self.by_sent.remove(&(message.sent_at, seq));
-        self.by_id.remove(&message.id);
-        self.live_bytes -= message_bytes(&message.body, &message.attributes);
+        self.by_sent.remove(message.sent_at, seq, &self.messages);
+        self.live_bytes -= message_bytes(&message.body, message.attributes());
         message
     }
 
@@ -877,20 +860,18 @@ impl Queue {
     /// operation reproduces them).
     pub fn advance(&mut self, now: Timestamp) -> bool {
         let mut changed = false;
-        while let Some(&(sent_at, seq)) = self.by_sent.first() {
+        while let Some((sent_at, seq)) = self.by_sent.first(&self.messages) {
             if now < sent_at.plus_ms(self.config.retention_ms) {
                 break;
             }
             let mut message = self.detach(seq);
-            push_history(
-                &mut message.history,
-                HistoryEvent {
-                    kind: HistoryEventKind::Expired,
-                    at: now,
-                    receive_count: message.receive_count,
-                    detail: None,
-                },
-            );
+            message.push_history(HistoryEvent {
+                kind: HistoryEventKind::Expired,
+                at: now,
+                receive_count: message.receive_count,
+                detail: None,
+            });
+            let message = message.into_parts();
             self.stats.expired_total += 1;
             changed = true;
             self.archive.insert(
@@ -906,13 +887,13 @@ impl Queue {
                 break;
             }
             self.delayed.pop_first();
-            let message = self.messages.get_mut(&seq).expect("delayed messages exist");
-            message.state = State::Visible;
+            let message = self.messages.get_mut(seq).expect("delayed messages exist");
+            message.set_state(State::Visible);
             self.n_visible += 1;
-            let group = message.group_id.clone();
+            let group = message.group_id().cloned();
             match &mut self.ready {
-                Ready::Standard(visible) => {
-                    visible.insert(seq);
+                Ready::Standard(ready) => {
+                    ready.insert(seq);
                 }
                 Ready::Fifo(fifo) => {
                     fifo.refresh(
@@ -949,18 +930,16 @@ impl Queue {
     /// Deletes every message, in flight or not. Returns how many.
     pub fn purge(&mut self, now: Timestamp) -> u64 {
         self.advance(now);
-        let seqs: Vec<Seq> = self.messages.keys().copied().collect();
+        let seqs: Vec<Seq> = self.messages.seqs();
         for &seq in &seqs {
             let mut message = self.detach(seq);
-            push_history(
-                &mut message.history,
-                HistoryEvent {
-                    kind: HistoryEventKind::Purged,
-                    at: now,
-                    receive_count: message.receive_count,
-                    detail: None,
-                },
-            );
+            message.push_history(HistoryEvent {
+                kind: HistoryEventKind::Purged,
+                at: now,
+                receive_count: message.receive_count,
+                detail: None,
+            });
+            let message = message.into_parts();
             self.archive.insert(
                 message.id,
                 MessageStatus::Purged,
@@ -980,47 +959,48 @@ impl Queue {
     pub fn accept_moved(
         &mut self,
         now: Timestamp,
-        mut moved: MovedMessage,
+        moved: MovedMessage,
         kind: HistoryEventKind,
     ) -> bool {
         self.advance(now);
-        if self.by_id.contains_key(&moved.id) {
+        if self.messages.contains_id(moved.id) {
             // Already here (a move delivered twice): one live copy per id.
             return false;
         }
         let group_id = match (self.config.fifo, moved.group_id) {
-            (true, None) => Some(Arc::from(moved.source.as_str())),
-            (_, group_id) => group_id,
+            (true, None) => Some(self.group_key(moved.source.as_str())),
+            (true, Some(group_id)) => Some(self.group_key(group_id)),
+            (false, group_id) => group_id,
         };
-        if kind != HistoryEventKind::DeadLettered {
-            push_history(
-                &mut moved.history,
-                HistoryEvent {
-                    kind,
-                    at: now,
-                    receive_count: 0,
-                    detail: Some(format!("from {}", moved.source)),
-                },
-            );
-        }
+        let arrival = (kind != HistoryEventKind::DeadLettered).then(|| HistoryEvent {
+            kind,
+            at: now,
+            receive_count: 0,
+            detail: Some(format!("from {}", moved.source)),
+        });
         let seq = self.next_seq;
         self.next_seq += 1;
         self.archive.remove(moved.id);
         self.stats.moved_in_total += 1;
-        let message = Stored {
-            id: moved.id,
-            body: moved.body,
-            attributes: moved.attributes,
-            group_id,
-            dedup_id: moved.dedup_id,
-            notify: moved.notify,
-            sent_at: moved.sent_at,
-            state: State::Visible,
-            receive_count: 0,
-            first_received_at: None,
-            dead_letter_source: moved.dead_letter_source,
-            history: moved.history,
-        };
+        let mut message = Record::from_parts(
+            Parts {
+                id: moved.id,
+                body: moved.body,
+                attributes: moved.attributes,
+                group_id,
+                dedup_id: moved.dedup_id,
+                notify: moved.notify,
+                sent_at: moved.sent_at,
+                receive_count: 0,
+                first_received_at: None,
+                dead_letter_source: moved.dead_letter_source,
+                history: moved.history,
+            },
+            State::Visible,
+        );
+        if let Some(event) = arrival {
+            message.push_history(event);
+        }
         self.insert(seq, message, now, now);
         true
     }
@@ -1046,16 +1026,14 @@ impl Queue {
         accept: impl Fn(Option<&QueueName>) -> bool,
     ) -> Vec<Seq> {
         let mut chosen = Vec::new();
-        for &(_, seq) in &self.by_sent {
+        for (_, seq) in self.by_sent.iter(&self.messages) {
             if chosen.len() as u64 >= max {
                 break;
             }
-            let Some(message) = self.messages.get(&seq) else {
+            let Some(message) = self.messages.get(seq) else {
                 continue;
             };
-            if !matches!(message.state, State::InFlight { .. })
-                && accept(message.dead_letter_source.as_ref())
-            {
+            if !message.is_in_flight() && accept(message.dead_letter_source()) {
                 chosen.push(seq);
             }
         }
@@ -1067,14 +1045,11 @@ impl Queue {
     pub fn take_for_move(&mut self, now: Timestamp, seqs: &[Seq]) -> Vec<MovedMessage> {
         let mut moved = Vec::with_capacity(seqs.len());
         for &seq in seqs {
-            let movable = self
-                .messages
-                .get(&seq)
-                .is_some_and(|m| !matches!(m.state, State::InFlight { .. }));
+            let movable = self.messages.get(seq).is_some_and(|m| !m.is_in_flight());
             if !movable {
                 continue;
             }
-            let message = self.detach(seq);
+            let message = self.detach(seq).into_parts();
             self.stats.moved_out_total += 1;
             moved.push(MovedMessage {
                 id: message.id,
@@ -1094,8 +1069,8 @@ impl Queue {
 
     /// The status and history of message `id`, live or finished within the status retention.
     pub fn status(&self, id: MessageId) -> Option<StatusRecord> {
-        if let Some(message) = self.by_id.get(&id).and_then(|seq| self.messages.get(seq)) {
-            let status = match message.state {
+        if let Some(message) = self.messages.get_by_id(id) {
+            let status = match message.state() {
                 State::Delayed { .. } => MessageStatus::Delayed,
                 State::Visible => MessageStatus::Pending,
                 State::InFlight { .. } => MessageStatus::Processing,
@@ -1103,7 +1078,7 @@ impl Queue {
             return Some(StatusRecord {
                 id,
                 status,
-                history: message.history.clone(),
+                history: message.history(),
             });
         }
         self.archive.get(id)
@@ -1118,15 +1093,16 @@ impl Queue {
 impl FifoIndex {
     /// Re-derives whether `group` is available after its pending set, in-flight count or head
     /// state changed, and drops the group once it is empty.
-    fn refresh(&mut self, group: &Arc<str>, messages: &HashMap<Seq, Stored>) {
+    fn refresh(&mut self, group: &Arc<str>, messages: &Store) {
         let Some(entry) = self.groups.get_mut(group) else {
             return;
         };
         let head = entry.pending.first().copied();
         let want = match head {
-            Some(seq) if entry.in_flight == 0 => {
-                (messages.get(&seq).map(|m| m.state) == Some(State::Visible)).then_some(seq)
-            }
+            Some(seq) if entry.in_flight == 0 => messages
+                .get(seq)
+                .is_some_and(Record::is_visible)
+                .then_some(seq),
             _ => None,
         };
         if want != entry.available_at {

@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::{Group, Queue, Ready, State, Stored};
+use super::store::{Parts, Record};
+use super::{Group, Queue, Ready, State};
 use crate::attributes::MessageAttributes;
 use crate::config::QueueConfig;
 use crate::error::QueueError;
@@ -80,22 +81,17 @@ impl Queue {
 
     /// Hands every message to `each`, in sequence order.
     pub fn snapshot_messages(&self, mut each: impl FnMut(MessageSnapshot)) {
-        let mut seqs: Vec<Seq> = self.messages.keys().copied().collect();
-        seqs.sort_unstable();
-        for seq in seqs {
-            let Some(message) = self.messages.get(&seq) else {
-                continue;
-            };
+        for (seq, message) in self.messages.iter() {
             each(MessageSnapshot {
                 seq,
                 id: message.id,
                 body: message.body.clone(),
-                attributes: message.attributes.clone(),
-                group_id: message.group_id.clone(),
-                dedup_id: message.dedup_id.clone(),
-                notify: message.notify.clone(),
+                attributes: message.attributes().clone(),
+                group_id: message.group_id().cloned(),
+                dedup_id: message.dedup_id().cloned(),
+                notify: message.notify().cloned(),
                 sent_at: message.sent_at,
-                state: match message.state {
+                state: match message.state() {
                     State::Delayed { until } => MessageStateSnapshot::Delayed { until },
                     State::Visible => MessageStateSnapshot::Visible,
                     State::InFlight { deadline, lease } => {
@@ -103,9 +99,9 @@ impl Queue {
                     }
                 },
                 receive_count: message.receive_count,
-                first_received_at: message.first_received_at,
-                dead_letter_source: message.dead_letter_source.clone(),
-                history: message.history.clone(),
+                first_received_at: message.first_received_at(),
+                dead_letter_source: message.dead_letter_source().cloned(),
+                history: message.history(),
             });
         }
     }
@@ -160,31 +156,33 @@ impl Queue {
                 State::InFlight { deadline, lease }
             }
         };
-        if self.messages.contains_key(&seq) || self.by_id.contains_key(&snapshot.id) {
+        if self.messages.contains(seq) || self.messages.contains_id(snapshot.id) {
             return;
         }
         let group_id = match (self.config.fifo, snapshot.group_id) {
-            (true, None) => Some(Arc::from("default")),
-            (_, group_id) => group_id,
+            (true, None) => Some(self.group_key("default")),
+            (true, Some(group_id)) => Some(self.group_key(group_id)),
+            (false, group_id) => group_id,
         };
         self.next_seq = self.next_seq.max(seq + 1);
-        let message = Stored {
-            id: snapshot.id,
-            body: snapshot.body,
-            attributes: snapshot.attributes,
-            group_id,
-            dedup_id: snapshot.dedup_id,
-            notify: snapshot.notify,
-            sent_at: snapshot.sent_at,
+        let message = Record::from_parts(
+            Parts {
+                id: snapshot.id,
+                body: snapshot.body,
+                attributes: snapshot.attributes,
+                group_id,
+                dedup_id: snapshot.dedup_id,
+                notify: snapshot.notify,
+                sent_at: snapshot.sent_at,
+                receive_count: snapshot.receive_count,
+                first_received_at: snapshot.first_received_at,
+                dead_letter_source: snapshot.dead_letter_source,
+                history: snapshot.history,
+            },
             state,
-            receive_count: snapshot.receive_count,
-            first_received_at: snapshot.first_received_at,
-            dead_letter_source: snapshot.dead_letter_source,
-            history: snapshot.history,
-        };
-        self.live_bytes += super::message_bytes(&message.body, &message.attributes);
-        self.by_id.insert(message.id, seq);
-        self.by_sent.insert((message.sent_at, seq));
+        );
+        self.live_bytes += super::message_bytes(&message.body, message.attributes());
+        self.by_sent.insert(message.sent_at, seq);
         match state {
             State::Delayed { until } => {
                 self.delayed.insert((until, seq));
@@ -195,12 +193,12 @@ impl Queue {
                 self.next_lease = self.next_lease.max(lease + 1);
             }
         }
-        let group = message.group_id.clone();
+        let group = message.group_id().cloned();
         self.messages.insert(seq, message);
         match &mut self.ready {
-            Ready::Standard(visible) => {
+            Ready::Standard(ready) => {
                 if state == State::Visible {
-                    visible.insert(seq);
+                    ready.insert(seq);
                 }
             }
             Ready::Fifo(fifo) => {

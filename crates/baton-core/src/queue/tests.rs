@@ -425,20 +425,22 @@ fn check_invariants(queue: &Queue) {
     let mut leases = BTreeSet::new();
     let mut lease_ids = HashSet::new();
     let mut by_sent = BTreeSet::new();
-    for (&seq, message) in &queue.messages {
+    for (seq, message) in queue.messages.iter() {
         assert!(seq < queue.next_seq, "sequences are issued below next_seq");
-        assert_eq!(
-            queue.by_id.get(&message.id),
-            Some(&seq),
+        assert!(
+            queue
+                .messages
+                .get_by_id(message.id)
+                .is_some_and(|named| std::ptr::eq(named, message)),
             "by_id names every message"
         );
         by_sent.insert((message.sent_at, seq));
-        assert!(message.history.len() <= HISTORY_EVENTS_MAX);
+        assert!(message.history().len() <= HISTORY_EVENTS_MAX);
         assert_eq!(
-            message.history.first().map(|e| e.kind),
+            message.history().first().map(|e| e.kind),
             Some(HistoryEventKind::Sent)
         );
-        match message.state {
+        match message.state() {
             State::Visible => {
                 n_visible += 1;
                 visible.insert(seq);
@@ -457,17 +459,23 @@ fn check_invariants(queue: &Queue) {
             }
         }
         assert_eq!(
-            message.first_received_at.is_some(),
+            message.first_received_at().is_some(),
             message.receive_count > 0
         );
     }
-    assert_eq!(queue.by_id.len(), queue.messages.len());
-    assert_eq!(queue.by_sent, by_sent);
+    assert_eq!(queue.messages.n_ids(), queue.messages.len());
+    assert_eq!(
+        queue.by_sent.iter(&queue.messages).collect::<Vec<_>>(),
+        by_sent.into_iter().collect::<Vec<_>>()
+    );
     assert_eq!(queue.n_visible, n_visible);
     assert_eq!(queue.delayed, delayed);
     assert_eq!(queue.leases, leases);
     match &queue.ready {
-        Ready::Standard(ready) => assert_eq!(ready, &visible),
+        Ready::Standard(ready) => assert_eq!(
+            ready.iter(&queue.messages).collect::<Vec<_>>(),
+            visible.into_iter().collect::<Vec<_>>()
+        ),
         Ready::Fifo(fifo) => check_fifo_index(queue, fifo),
     }
     let stats = queue.stats(Timestamp::ZERO);
@@ -487,12 +495,12 @@ fn check_invariants(queue: &Queue) {
 fn check_fifo_index(queue: &Queue, fifo: &FifoIndex) {
     let mut pending: BTreeMap<Arc<str>, BTreeSet<Seq>> = BTreeMap::new();
     let mut in_flight: BTreeMap<Arc<str>, u32> = BTreeMap::new();
-    for (&seq, message) in &queue.messages {
+    for (seq, message) in queue.messages.iter() {
         let group = message
-            .group_id
-            .clone()
+            .group_id()
+            .cloned()
             .expect("FIFO messages have a group");
-        if matches!(message.state, State::InFlight { .. }) {
+        if matches!(message.state(), State::InFlight { .. }) {
             *in_flight.entry(group.clone()).or_default() += 1;
             pending.entry(group).or_default();
         } else {
@@ -511,8 +519,9 @@ fn check_fifo_index(queue: &Queue, fifo: &FifoIndex) {
         assert_eq!(group.pending, pending[key], "group {key} pending");
         assert_eq!(group.in_flight, in_flight[key], "group {key} in flight");
         let head = group.pending.first().copied();
-        let want =
-            head.filter(|seq| group.in_flight == 0 && queue.messages[seq].state == State::Visible);
+        let want = head.filter(|seq| {
+            group.in_flight == 0 && queue.messages.get(*seq).unwrap().state() == State::Visible
+        });
         assert_eq!(
             group.available_at, want,
             "group {key} is available iff idle with a visible head"
@@ -534,7 +543,7 @@ fn check_nothing_due(queue: &Queue, now: Timestamp) {
     let retention_ms = queue.config.retention_ms;
     assert!(queue
         .by_sent
-        .first()
+        .first(&queue.messages)
         .is_none_or(|(sent, _)| now < sent.plus_ms(retention_ms)));
 }
 
