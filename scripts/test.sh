@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Baton's whole test suite: formatting, lints, then every unit, property and end-to-end test.
-# Installs nothing beyond what cargo fetches; later suites that need Python or Chromium install
-# them from here too.
+# Baton's whole test suite: formatting, lints, every unit, property and end-to-end Rust test,
+# then the SQS API suite with boto3 and the aws CLI (tests/sqs/run.sh creates its own Python
+# virtual environment from PyPI the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,3 +11,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked
+echo "== SQS API suite (boto3, aws CLI)"
+tests/sqs/run.sh

@@ -852,6 +852,7 @@ const SYSTEM_NAMES: [&str; 9] = [
 ];
 
 fn received(
+    queue: &QueueName,
     delivery: &Delivery,
     system: &BTreeSet<String>,
     filters: &[String],
@@ -894,6 +895,10 @@ fn received(
         if let Some(dedup) = &delivery.dedup_id {
             put("MessageDeduplicationId", dedup.to_string());
         }
+    }
+    // Only while the message sits in a dead-letter queue (a redriven one is back home).
+    if let Some(source) = delivery.dead_letter_source.as_ref().filter(|s| *s != queue) {
+        put("DeadLetterQueueSourceArn", queue_arn(source));
     }
     if let Some(AttributeData::Text(trace)) = delivery
         .attributes
@@ -970,7 +975,7 @@ async fn receive_message(call: Call<'_>) -> Out {
             if at.elapsed() < Duration::from_millis(DEDUP_WINDOW_MS) {
                 let messages: Vec<Value> = deliveries
                     .iter()
-                    .map(|d| received(d, &system, &filters, fifo))
+                    .map(|d| received(&name, d, &system, &filters, fifo))
                     .collect();
                 return Ok(if messages.is_empty() {
                     json!({})
@@ -998,7 +1003,7 @@ async fn receive_message(call: Call<'_>) -> Out {
     }
     let messages: Vec<Value> = deliveries
         .iter()
-        .map(|d| received(d, &system, &filters, fifo))
+        .map(|d| received(&name, d, &system, &filters, fifo))
         .collect();
     Ok(if messages.is_empty() {
         json!({})

@@ -46,14 +46,14 @@ errors! {
     empty_batch_request => "EmptyBatchRequest", "AWS.SimpleQueueService.EmptyBatchRequest", StatusCode::BAD_REQUEST;
     invalid_batch_entry_id => "InvalidBatchEntryId", "AWS.SimpleQueueService.InvalidBatchEntryId", StatusCode::BAD_REQUEST;
     batch_request_too_long => "BatchRequestTooLong", "AWS.SimpleQueueService.BatchRequestTooLong", StatusCode::BAD_REQUEST;
-    purge_queue_in_progress => "PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", StatusCode::FORBIDDEN;
-    over_limit => "OverLimit", "OverLimit", StatusCode::FORBIDDEN;
+    purge_queue_in_progress => "PurgeQueueInProgress", "AWS.SimpleQueueService.PurgeQueueInProgress", StatusCode::BAD_REQUEST;
+    over_limit => "OverLimit", "OverLimit", StatusCode::BAD_REQUEST;
     invalid_message_contents => "InvalidMessageContents", "InvalidMessageContents", StatusCode::BAD_REQUEST;
     invalid_action => "InvalidAction", "InvalidAction", StatusCode::BAD_REQUEST;
     unsupported_operation => "UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", StatusCode::BAD_REQUEST;
     resource_not_found => "ResourceNotFoundException", "ResourceNotFoundException", StatusCode::BAD_REQUEST;
     invalid_address => "InvalidAddress", "InvalidAddress", StatusCode::NOT_FOUND;
-    request_throttled => "RequestThrottled", "RequestThrottled", StatusCode::FORBIDDEN;
+    request_throttled => "RequestThrottled", "RequestThrottled", StatusCode::BAD_REQUEST;
 }
 
 impl SqsError {

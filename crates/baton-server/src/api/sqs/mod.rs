@@ -130,6 +130,23 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     }
 }
 
+/// `GET /`: the query protocol with parameters in the URL (the SDKs POST, but the query API
+/// allows GET); anything else is not found here.
+pub async fn handle_get(state: State<AppState>, request: Request) -> Response {
+    let is_sqs = request
+        .uri()
+        .query()
+        .is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "Action"));
+    if is_sqs {
+        return handle(state, request).await;
+    }
+    crate::api::error::ApiError::NotFound {
+        method: "GET".to_string(),
+        path: "/".to_string(),
+    }
+    .into_response()
+}
+
 fn parse_json(target: &str, body: &Bytes) -> Result<(String, Map<String, Value>), SqsError> {
     let action = target
         .strip_prefix("AmazonSQS.")

@@ -73,11 +73,16 @@ fn fold(node: Node) -> Map<String, Value> {
                     Value::Object(name_value_map(child, "Name", "Value")),
                 );
             }
-            "Tag" => {
-                out.insert(
-                    "Tags".into(),
-                    Value::Object(name_value_map(child, "Key", "Value")),
-                );
+            // Query-era SDKs flatten maps as `Tag.N.Key`; models without location names as
+            // `Tags.N.key`. Both mean the same map.
+            "Tag" | "Tags" => {
+                let map = name_value_map(child, "Key", "Value");
+                let entry = out
+                    .entry("Tags")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(tags) = entry {
+                    tags.extend(map);
+                }
             }
             "MessageAttribute" | "MessageSystemAttribute" => {
                 let mut map = Map::new();
@@ -150,12 +155,14 @@ fn fold_leaves(node: Node) -> Map<String, Value> {
 fn name_value_map(node: Node, key: &str, value: &str) -> Map<String, Value> {
     let mut map = Map::new();
     for mut item in node.indexed() {
-        let name = item.children.remove(key).and_then(|n| n.text());
-        let val = item
-            .children
-            .remove(value)
-            .and_then(|n| n.text())
-            .unwrap_or_default();
+        let mut take = |field: &str| {
+            let found = item.children.remove(field);
+            found
+                .or_else(|| item.children.remove(&field.to_ascii_lowercase()))
+                .and_then(|n| n.text())
+        };
+        let name = take(key);
+        let val = take(value).unwrap_or_default();
         if let Some(name) = name {
             map.insert(name, Value::String(val));
         }
@@ -165,7 +172,8 @@ fn name_value_map(node: Node, key: &str, value: &str) -> Map<String, Value> {
 
 /// XML text escaping for element content.
 pub fn escape(text: &str) -> String {
-    quick_xml::escape::escape(text).into_owned()
+    // A bare carriage return would be normalised away by XML parsers, so it is a reference.
+    quick_xml::escape::escape(text).replace('\r', "&#xD;")
 }
 
 /// Renders an action's JSON-shaped result as the query protocol's XML body.
@@ -174,13 +182,12 @@ pub fn render_xml(action: &str, result: &Value, request_id: &str) -> String {
     body.push_str(&format!(
         "<?xml version=\"1.0\"?><{action}Response xmlns=\"{XML_NAMESPACE}\">"
     ));
+    // The SDKs' query parsers expect the result element even when it is empty.
+    body.push_str(&format!("<{action}Result>"));
     if let Value::Object(fields) = result {
-        if !fields.is_empty() {
-            body.push_str(&format!("<{action}Result>"));
-            write_fields(action, fields, &mut body);
-            body.push_str(&format!("</{action}Result>"));
-        }
+        write_fields(action, fields, &mut body);
     }
+    body.push_str(&format!("</{action}Result>"));
     body.push_str(&format!("<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"));
     body
 }
