@@ -69,7 +69,33 @@ impl Server {
             "unexpected url {url:?}"
         );
         server.url = url.to_string();
+        server.wait_ready();
         server
+    }
+
+    /// Waits until `GET /ready` answers 200: the listening line comes before recovery ends.
+    fn wait_ready(&self) {
+        use std::net::TcpStream;
+        let address = self.url.trim_start_matches("http://").to_string();
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        loop {
+            let ready = TcpStream::connect(&address).ok().and_then(|mut stream| {
+                let request =
+                    format!("GET /ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+                stream.write_all(request.as_bytes()).ok()?;
+                let mut response = String::new();
+                stream.read_to_string(&mut response).ok()?;
+                Some(response.starts_with("HTTP/1.1 200"))
+            });
+            if ready == Some(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "baton did not become ready in time"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends SIGTERM and waits for a clean exit.

@@ -36,9 +36,10 @@ use protocol::Protocol;
 pub const ACCOUNT_ID: &str = "000000000000";
 /// The region in ARNs.
 pub const REGION: &str = "us-east-1";
-/// Largest SQS request accepted (a batch of 10 messages of 1 MiB would not fit anyway: SQS
-/// limits a whole batch to 1 MiB).
-pub const SQS_REQUEST_BYTES_MAX: usize = 2 * 1024 * 1024;
+/// Largest SQS request accepted. SQS limits a message (and a whole batch) to 1 MiB of
+/// characters, but the SDKs escape non-ASCII characters (`\uXXXX` in JSON, `%XX` in query) at
+/// up to 6 bytes each, so the wire allows for that.
+pub const SQS_REQUEST_BYTES_MAX: usize = 8 * 1024 * 1024;
 /// `ReceiveRequestAttemptId` answers kept, over all queues.
 const ATTEMPTS_MAX: usize = 10_000;
 /// Message move tasks kept (finished ones are dropped oldest first).
