@@ -138,6 +138,11 @@ pub trait Engine: Send + Sync + 'static {
         None
     }
 
+    /// Write-ahead-log counters, for metrics; `None` without durable storage.
+    fn storage_stats(&self) -> Option<StorageStats> {
+        None
+    }
+
     /// Loads durable state; until it returns, operations answer `NotReady`. Engines without
     /// durable state are ready at once.
     async fn recover(&self) -> Result<(), EngineError> {

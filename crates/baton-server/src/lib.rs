@@ -86,6 +86,7 @@ pub async fn serve(
         listen: Arc::from(local_addr.to_string()),
         started: Instant::now(),
         sqs: Arc::default(),
+        http_metrics: Arc::default(),
     };
     let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();

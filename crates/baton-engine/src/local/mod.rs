@@ -481,11 +481,6 @@ impl LocalEngine {
         Ok(())
     }
 
-    /// Write-ahead-log counters; `None` for the in-memory engine.
-    pub fn storage_stats(&self) -> Option<crate::StorageStats> {
-        self.durable.as_ref().map(Durable::stats)
-    }
-
     fn live_bytes(&self) -> u64 {
         self.queues
             .read()
@@ -515,6 +510,10 @@ impl Engine for LocalEngine {
 
     fn storage_failure(&self) -> Option<String> {
         self.durable.as_ref().and_then(Durable::failure)
+    }
+
+    fn storage_stats(&self) -> Option<crate::StorageStats> {
+        self.durable.as_ref().map(Durable::stats)
     }
 
     async fn recover(&self) -> Result<(), EngineError> {

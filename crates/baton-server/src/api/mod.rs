@@ -3,6 +3,7 @@
 
 pub mod error;
 pub mod json;
+mod metrics;
 mod queues;
 pub mod sqs;
 mod system;
@@ -32,6 +33,7 @@ pub struct AppState {
     pub listen: Arc<str>,
     pub started: Instant,
     pub sqs: Arc<sqs::SqsState>,
+    pub http_metrics: Arc<metrics::HttpMetrics>,
 }
 
 /// The whole HTTP application.
@@ -41,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/v1/server", get(system::server_info))
+        .route("/metrics", get(metrics::metrics))
         .route("/v1/queues", get(queues::list))
         .route(
             "/v1/queues/{queue}",
@@ -64,6 +67,10 @@ pub fn router(state: AppState) -> Router {
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         // 5xx answers are logged where they arise (`ApiError`); a 503 from `/ready` during

@@ -370,3 +370,43 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_expose_queue_figures_and_request_latency() {
+    let server = TestServer::start().await;
+    server.create_queue("jobs", json!({})).await;
+    server.send_bodies("jobs", &["a", "b"]).await;
+    let got = server.receive("jobs", json!({"max": 1})).await;
+    server
+        .ack("jobs", &[got[0]["receipt"].as_str().unwrap()])
+        .await;
+    let response = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = response.text().await.unwrap();
+    for line in [
+        "baton_ready 1",
+        "baton_queue_messages{queue=\"jobs\",state=\"visible\"} 1",
+        "baton_queue_messages{queue=\"jobs\",state=\"in_flight\"} 0",
+        "baton_queue_sent_total{queue=\"jobs\"} 2",
+        "baton_queue_acked_total{queue=\"jobs\"} 1",
+        "# TYPE baton_http_request_duration_seconds histogram",
+        "baton_http_responses_total{api=\"native\",action=\"/v1/queues/{queue}/messages\",method=\"POST\",status=\"200\"} 1",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    let count_line = text
+        .lines()
+        .find(|l| l.starts_with("baton_http_request_duration_seconds_count{api=\"native\",action=\"/v1/queues/{queue}/ack\""))
+        .unwrap();
+    assert!(count_line.ends_with(" 1"), "{count_line}");
+    server.shutdown().await;
+}

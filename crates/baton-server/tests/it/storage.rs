@@ -74,3 +74,35 @@ async fn a_failing_disk_answers_503_keeps_reads_and_recovers_by_itself() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_report_write_ahead_log_activity() {
+    let fs = SimFs::new();
+    let server = TestServer::start_durable(&fs).await;
+    wait_ready(&server).await;
+    server.create_queue("q", json!({})).await;
+    server.send_bodies("q", &["a"]).await;
+    let text = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("{name} missing"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert!(
+        value("baton_wal_records_total") >= 2.0,
+        "queue creation and the send are logged"
+    );
+    assert!(value("baton_wal_fsyncs_total") >= 1.0);
+    assert_eq!(value("baton_storage_failed"), 0.0);
+    server.shutdown().await;
+}

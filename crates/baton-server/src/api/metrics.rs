@@ -1,0 +1,341 @@
+//! `GET /metrics` in the Prometheus text format (version 0.0.4), named by Prometheus
+//! conventions (`baton_` prefix, `_total` counters, `_seconds`, `_bytes`).
+//!
+//! Queue and storage figures are read from the engine at scrape time; HTTP request counts and
+//! latency histograms are recorded by a middleware. The exposition is written by hand: the
+//! per-queue figures come from an async engine read at scrape time, which the collector APIs of
+//! the Prometheus crates do not accommodate, and the format is a few lines of text.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use parking_lot::Mutex;
+
+use crate::api::AppState;
+
+/// Upper bounds of the request latency buckets, in seconds.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 25.0,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; LATENCY_BUCKETS.len()],
+    count: u64,
+    sum_seconds: f64,
+}
+
+/// `(api, action, method)`: a finite set, so the map stays small.
+type RouteKey = (&'static str, String, String);
+
+/// HTTP request metrics, recorded per route template (never per concrete path, which would
+/// make a label per queue name and message id).
+#[derive(Default)]
+pub struct HttpMetrics {
+    latency: Mutex<BTreeMap<RouteKey, Histogram>>,
+    responses: Mutex<BTreeMap<(RouteKey, u16), u64>>,
+}
+
+impl HttpMetrics {
+    fn record(&self, key: RouteKey, status: u16, seconds: f64) {
+        {
+            let mut latency = self.latency.lock();
+            let histogram = latency.entry(key.clone()).or_default();
+            histogram.count += 1;
+            histogram.sum_seconds += seconds;
+            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
+                if seconds <= *bound {
+                    if let Some(bucket) = histogram.buckets.get_mut(i) {
+                        *bucket += 1;
+                    }
+                }
+            }
+        }
+        *self.responses.lock().entry((key, status)).or_default() += 1;
+    }
+}
+
+/// Records every request's route, status and duration.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string());
+    let key = match route.as_deref() {
+        Some("/") | Some("/000000000000/{queue}") => {
+            let action = request
+                .headers()
+                .get("x-amz-target")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("AmazonSQS."))
+                .unwrap_or("query")
+                .to_string();
+            ("sqs", action, method)
+        }
+        Some(route) => ("native", route.to_string(), method),
+        None => ("native", "unmatched".to_string(), method),
+    };
+    let response = next.run(request).await;
+    state.http_metrics.record(
+        key,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// A per-queue counter: name, help, and how to read it from the stats.
+type QueueCounter = (
+    &'static str,
+    &'static str,
+    fn(&baton_core::QueueStats) -> u64,
+);
+
+fn label(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// `GET /metrics`.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut out = String::with_capacity(8 * 1024);
+    family(
+        &mut out,
+        "baton_up",
+        "gauge",
+        "1 while the broker serves; readiness in baton_ready.",
+    );
+    let _ = writeln!(out, "baton_up 1");
+    family(
+        &mut out,
+        "baton_ready",
+        "gauge",
+        "1 once storage is recovered.",
+    );
+    let _ = writeln!(out, "baton_ready {}", u8::from(state.engine.is_ready()));
+    family(
+        &mut out,
+        "baton_uptime_seconds",
+        "gauge",
+        "Seconds since the broker started.",
+    );
+    let _ = writeln!(
+        out,
+        "baton_uptime_seconds {:.3}",
+        state.started.elapsed().as_secs_f64()
+    );
+    family(
+        &mut out,
+        "baton_storage_failed",
+        "gauge",
+        "1 while storage refuses writes.",
+    );
+    let _ = writeln!(
+        out,
+        "baton_storage_failed {}",
+        u8::from(state.engine.storage_failure().is_some())
+    );
+
+    if let Ok(queues) = state.engine.list_queues().await {
+        family(
+            &mut out,
+            "baton_queue_messages",
+            "gauge",
+            "Messages in a queue by state.",
+        );
+        for view in &queues {
+            let queue = label(view.name.as_str());
+            for (kind, value) in [
+                ("visible", view.stats.visible),
+                ("in_flight", view.stats.in_flight),
+                ("delayed", view.stats.delayed),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "baton_queue_messages{{queue=\"{queue}\",state=\"{kind}\"}} {value}"
+                );
+            }
+        }
+        family(
+            &mut out,
+            "baton_queue_oldest_message_age_seconds",
+            "gauge",
+            "Age of the oldest message in a queue.",
+        );
+        for view in &queues {
+            let _ = writeln!(
+                out,
+                "baton_queue_oldest_message_age_seconds{{queue=\"{}\"}} {:.3}",
+                label(view.name.as_str()),
+                view.stats.oldest_age_ms as f64 / 1000.0
+            );
+        }
+        let counters: [QueueCounter; 8] = [
+            (
+                "baton_queue_sent_total",
+                "Messages sent to a queue (duplicates included).",
+                |s| s.sent_total,
+            ),
+            (
+                "baton_queue_duplicates_total",
+                "Sends recognised as duplicates.",
+                |s| s.duplicates_total,
+            ),
+            (
+                "baton_queue_received_total",
+                "Deliveries (receives) from a queue.",
+                |s| s.received_total,
+            ),
+            (
+                "baton_queue_acked_total",
+                "Messages acknowledged (deleted).",
+                |s| s.acked_total,
+            ),
+            (
+                "baton_queue_nacked_total",
+                "Messages given back (nack or visibility 0).",
+                |s| s.nacked_total,
+            ),
+            (
+                "baton_queue_dead_lettered_total",
+                "Messages moved to the dead-letter queue.",
+                |s| s.dead_lettered_total,
+            ),
+            (
+                "baton_queue_expired_total",
+                "Messages removed by retention.",
+                |s| s.expired_total,
+            ),
+            (
+                "baton_queue_purged_total",
+                "Messages removed by purges.",
+                |s| s.purged_total,
+            ),
+        ];
+        for (name, help, get) in counters {
+            family(&mut out, name, "counter", help);
+            for view in &queues {
+                let _ = writeln!(
+                    out,
+                    "{name}{{queue=\"{}\"}} {}",
+                    label(view.name.as_str()),
+                    get(&view.stats)
+                );
+            }
+        }
+    }
+
+    if let Some(storage) = state.engine.storage_stats() {
+        let counters = [
+            (
+                "baton_wal_batches_total",
+                "Group-commit batches written.",
+                storage.batches as f64,
+            ),
+            (
+                "baton_wal_records_total",
+                "Records written to the write-ahead log.",
+                storage.records as f64,
+            ),
+            (
+                "baton_wal_written_bytes_total",
+                "Bytes written to the write-ahead log.",
+                storage.bytes as f64,
+            ),
+            (
+                "baton_wal_fsyncs_total",
+                "fdatasync calls of the write-ahead log.",
+                storage.syncs as f64,
+            ),
+            (
+                "baton_wal_fsync_seconds_total",
+                "Time spent in fdatasync.",
+                storage.sync_micros as f64 / 1e6,
+            ),
+            (
+                "baton_wal_write_seconds_total",
+                "Time spent writing batches.",
+                storage.write_micros as f64 / 1e6,
+            ),
+        ];
+        for (name, help, value) in counters {
+            family(&mut out, name, "counter", help);
+            let _ = writeln!(out, "{name} {value}");
+        }
+    }
+
+    {
+        let latency = state.http_metrics.latency.lock();
+        family(
+            &mut out,
+            "baton_http_request_duration_seconds",
+            "histogram",
+            "HTTP request latency by API and action.",
+        );
+        for ((api, action, method), histogram) in latency.iter() {
+            let labels = format!(
+                "api=\"{api}\",action=\"{}\",method=\"{method}\"",
+                label(action)
+            );
+            for (bound, count) in LATENCY_BUCKETS.iter().zip(histogram.buckets.iter()) {
+                let _ = writeln!(
+                    out,
+                    "baton_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "baton_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                histogram.count
+            );
+            let _ = writeln!(
+                out,
+                "baton_http_request_duration_seconds_sum{{{labels}}} {}",
+                histogram.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "baton_http_request_duration_seconds_count{{{labels}}} {}",
+                histogram.count
+            );
+        }
+    }
+    {
+        let responses = state.http_metrics.responses.lock();
+        family(
+            &mut out,
+            "baton_http_responses_total",
+            "counter",
+            "HTTP responses by API, action and status.",
+        );
+        for (((api, action, method), status), count) in responses.iter() {
+            let _ = writeln!(
+                out,
+                "baton_http_responses_total{{api=\"{api}\",action=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
+                label(action)
+            );
+        }
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
