@@ -74,6 +74,26 @@ pub enum Command {
     /// Inspect a data directory offline.
     #[command(subcommand)]
     Storage(StorageCommand),
+
+    /// Load-test a running broker end to end over HTTP; prints throughput and latency.
+    #[command(
+        long_about = "Load-test a running broker end to end over HTTP; prints throughput and latency.\n\n\
+        `produce` only sends; `consume` first fills the queue with --messages messages (not \
+        timed), then receives and acks them; `e2e` sends, receives and acks at once. A run \
+        stops after --messages messages or --duration-s seconds, whichever comes first (`e2e` \
+        consumers then drain what was sent, for at most 30 s more). Latency is measured from \
+        the send time written into each body to its receipt; with --rate the load is open loop \
+        and latency is also measured from each message's scheduled send time. Without --queue \
+        a fresh queue `bench-<random>` is created and deleted afterwards. The broker is the \
+        one of --url; broker and load generator share the machine's CPUs when both run \
+        locally.",
+        after_help = "Examples:\n  \
+        baton bench e2e --producers 4 --consumers 4 --batch 100 --duration-s 10\n  \
+        baton bench e2e --batch 1 --inflight 16 --rate 5000 --json\n  \
+        baton bench produce --api sqs --batch 10 --messages 100000\n  \
+        baton bench consume --consumers 8 --batch 100 --messages 200000"
+    )]
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -321,6 +341,83 @@ pub struct StatusArgs {
 
     /// The message id, as printed by `baton send`.
     pub id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchWorkload {
+    /// Send only.
+    Produce,
+    /// Receive and ack only, from a queue filled beforehand.
+    Consume,
+    /// Send, receive and ack at once; latency from send to receipt.
+    E2e,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchApi {
+    /// Baton's native JSON API (/v1/...).
+    Native,
+    /// The Amazon SQS API, JSON 1.0 protocol (SendMessageBatch, ReceiveMessage, DeleteMessageBatch).
+    Sqs,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// What to run.
+    #[arg(value_enum)]
+    pub workload: BenchWorkload,
+
+    /// Which of the broker's APIs to use.
+    #[arg(long, value_enum, default_value_t = BenchApi::Native)]
+    pub api: BenchApi,
+
+    /// Concurrent producers, 1..=1000.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub producers: u32,
+
+    /// Concurrent consumers, 1..=1000.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub consumers: u32,
+
+    /// Size of each message body (at least 32: the body starts with its send times).
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub message_bytes: u32,
+
+    /// Messages per send call and most messages per receive: 1..=1000 (native), 1..=10 (sqs).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub batch: u32,
+
+    /// Concurrent send calls per producer.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub inflight: u32,
+
+    /// Messages a second over all producers (open loop); 0 sends as fast as the broker answers.
+    #[arg(long, value_name = "MSGS_PER_S", default_value_t = 0)]
+    pub rate: u64,
+
+    /// Stop sending after this long.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    pub duration_s: u64,
+
+    /// Stop after this many messages (`consume`: fill the queue with this many first).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000)]
+    pub messages: u64,
+
+    /// Use this queue (created if missing, kept afterwards) instead of a fresh one.
+    #[arg(long, value_name = "QUEUE")]
+    pub queue: Option<String>,
+
+    /// Long-poll wait of each receive (max 20000; the sqs api rounds up to whole seconds).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub wait_ms: u64,
+
+    /// Print one JSON object with the figures instead of the summary for humans.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No live progress line (it is also off when stdout is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 fn parse_attribute(raw: &str) -> Result<(String, String), String> {

@@ -16,15 +16,38 @@ use crate::args::{Command, CreateArgs, QueueCommand, RecvArgs, SendArgs};
 /// Largest body `baton send -` reads from stdin; the server's own limits are usually lower.
 const STDIN_BODY_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
+/// How long a client command waits for a broker that is still recovering its storage.
+const READY_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Waits while the broker answers `/ready` with "not yet" (it is recovering), so a command run
+/// right after `baton serve` starts does not fail with `not_ready`. A broker that cannot be
+/// reached fails at once.
+pub async fn wait_until_ready(client: &Client) -> anyhow::Result<()> {
+    let deadline = std::time::Instant::now() + READY_WAIT;
+    loop {
+        if client.ready().await?.ready {
+            return Ok(());
+        }
+        if std::time::Instant::now() >= deadline {
+            bail!(
+                "the broker is still recovering its storage after {} s",
+                READY_WAIT.as_secs()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Runs one client command against the server at `url`. `Serve` is not a client command.
 pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         bail!("--url must start with http:// or https://, got {url:?}");
     }
     let client = Client::new(url);
+    wait_until_ready(&client).await?;
     match command {
-        Command::Serve(_) | Command::Storage(_) => {
-            bail!("`serve` and `storage` are not client commands")
+        Command::Serve(_) | Command::Storage(_) | Command::Bench(_) => {
+            bail!("`serve`, `storage` and `bench` are not client commands")
         }
         Command::Queue(command) => queue(&client, command).await,
         Command::Send(args) => send(&client, args).await,

@@ -8,6 +8,7 @@
 //! stderr as one line starting with `error: `; API errors as `error: <code>: <message>`.
 
 mod args;
+mod bench;
 mod client;
 mod serve;
 
@@ -24,6 +25,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Storage(args::StorageCommand::Verify(args)) => serve::verify(args),
+        Command::Bench(args) => bench::bench(&url, args).await,
         command => client::run(&url, command).await,
     };
     match result {

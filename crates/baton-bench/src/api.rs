@@ -1,0 +1,207 @@
+//! The three calls a workload makes (send a batch, receive, ack), over the native API or the
+//! Amazon SQS JSON 1.0 protocol. Both share one `reqwest::Client`, so connections are pooled.
+
+use std::time::Duration;
+
+use baton_sdk::proto::{ReceiveRequest, SendMessage};
+use serde_json::{json, Value};
+
+use crate::{Api, BenchError};
+
+/// Time budget of one call that does not long-poll.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// The SQS account id in Baton's queue URLs.
+const SQS_ACCOUNT_ID: &str = "000000000000";
+
+/// One received message: its body and the receipt that acks it.
+pub struct Received {
+    pub body: String,
+    pub receipt: String,
+}
+
+/// A queue on a Baton server, reached through one of its APIs.
+#[derive(Clone)]
+pub struct Target {
+    api: Api,
+    sdk: baton_sdk::Client,
+    http: reqwest::Client,
+    base_url: String,
+    queue: String,
+}
+
+impl Target {
+    pub fn new(api: Api, http: reqwest::Client, base_url: &str, queue: &str) -> Self {
+        let base_url = base_url.trim_end_matches('/').to_string();
+        let sdk = baton_sdk::Client::with_http_client(base_url.clone(), http.clone())
+            .with_request_timeout(REQUEST_TIMEOUT);
+        Target {
+            api,
+            sdk,
+            http,
+            base_url,
+            queue: queue.to_string(),
+        }
+    }
+
+    /// The same queue over another API.
+    pub fn with_api(&self, api: Api) -> Self {
+        Target {
+            api,
+            ..self.clone()
+        }
+    }
+
+    /// The native client, for creating, filling and deleting the queue.
+    pub fn sdk(&self) -> &baton_sdk::Client {
+        &self.sdk
+    }
+
+    /// Sends `bodies` as one batch; returns how many the broker accepted.
+    pub async fn send(&self, bodies: Vec<String>) -> Result<u64, BenchError> {
+        match self.api {
+            Api::Native => {
+                let messages = bodies
+                    .into_iter()
+                    .map(|body| SendMessage {
+                        body,
+                        attributes: Default::default(),
+                        group_id: None,
+                        dedup_id: None,
+                        delay_ms: None,
+                        notify: None,
+                    })
+                    .collect();
+                let response = self.sdk.send(&self.queue, messages).await?;
+                Ok(response.messages.len() as u64)
+            }
+            Api::Sqs => {
+                let entries: Vec<Value> = bodies
+                    .into_iter()
+                    .enumerate()
+                    .map(|(idx, body)| json!({"Id": idx.to_string(), "MessageBody": body}))
+                    .collect();
+                let answer = self
+                    .sqs(
+                        "SendMessageBatch",
+                        json!({"QueueUrl": self.sqs_queue_url(), "Entries": entries}),
+                        Duration::ZERO,
+                    )
+                    .await?;
+                Ok(array_len(&answer, "Successful"))
+            }
+        }
+    }
+
+    /// Leases up to `max` messages, waiting up to `wait_ms` for the first.
+    pub async fn receive(&self, max: u32, wait_ms: u64) -> Result<Vec<Received>, BenchError> {
+        match self.api {
+            Api::Native => {
+                let request = ReceiveRequest {
+                    max: Some(max),
+                    wait_ms: Some(wait_ms),
+                    visibility_timeout_ms: None,
+                };
+                let messages = self.sdk.receive(&self.queue, &request).await?;
+                Ok(messages
+                    .into_iter()
+                    .map(|message| Received {
+                        body: message.body,
+                        receipt: message.receipt,
+                    })
+                    .collect())
+            }
+            Api::Sqs => {
+                // SQS waits in whole seconds; round a short wait up rather than to no wait.
+                let wait_s = wait_ms.div_ceil(1000);
+                let answer = self
+                    .sqs(
+                        "ReceiveMessage",
+                        json!({"QueueUrl": self.sqs_queue_url(), "MaxNumberOfMessages": max,
+                               "WaitTimeSeconds": wait_s}),
+                        Duration::from_secs(wait_s),
+                    )
+                    .await?;
+                let messages = answer
+                    .get("Messages")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                Ok(messages
+                    .iter()
+                    .filter_map(|message| {
+                        Some(Received {
+                            body: message.get("Body")?.as_str()?.to_string(),
+                            receipt: message.get("ReceiptHandle")?.as_str()?.to_string(),
+                        })
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Acks `receipts`; returns how many were acked (the rest failed per item).
+    pub async fn ack(&self, receipts: Vec<String>) -> Result<u64, BenchError> {
+        match self.api {
+            Api::Native => {
+                let response = self.sdk.ack(&self.queue, receipts).await?;
+                Ok(response.results.iter().filter(|item| item.is_ok()).count() as u64)
+            }
+            Api::Sqs => {
+                let entries: Vec<Value> = receipts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(idx, receipt)| json!({"Id": idx.to_string(), "ReceiptHandle": receipt}))
+                    .collect();
+                let answer = self
+                    .sqs(
+                        "DeleteMessageBatch",
+                        json!({"QueueUrl": self.sqs_queue_url(), "Entries": entries}),
+                        Duration::ZERO,
+                    )
+                    .await?;
+                Ok(array_len(&answer, "Successful"))
+            }
+        }
+    }
+
+    fn sqs_queue_url(&self) -> String {
+        format!("{}/{SQS_ACCOUNT_ID}/{}", self.base_url, self.queue)
+    }
+
+    /// One SQS JSON 1.0 call: `POST /` with `X-Amz-Target: AmazonSQS.<action>`.
+    async fn sqs(&self, action: &str, params: Value, wait: Duration) -> Result<Value, BenchError> {
+        let response = self
+            .http
+            .post(format!("{}/", self.base_url))
+            .header("X-Amz-Target", format!("AmazonSQS.{action}"))
+            .header("Content-Type", "application/x-amz-json-1.0")
+            .timeout(REQUEST_TIMEOUT.saturating_add(wait))
+            .body(params.to_string())
+            .send()
+            .await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&body);
+            return Err(BenchError::Sqs {
+                action: action.to_string(),
+                status: status.as_u16(),
+                body: text.chars().take(ERROR_BODY_CHARS_MAX).collect(),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|source| BenchError::SqsAnswer {
+            action: action.to_string(),
+            source,
+        })
+    }
+}
+
+/// How much of an SQS error body an error keeps.
+const ERROR_BODY_CHARS_MAX: usize = 512;
+
+fn array_len(answer: &Value, key: &str) -> u64 {
+    answer
+        .get(key)
+        .and_then(Value::as_array)
+        .map_or(0, |list| list.len() as u64)
+}

@@ -1,0 +1,48 @@
+//! `baton bench`: turns the command line into a `baton_bench::Config` and prints the report.
+
+use std::time::Duration;
+
+use baton_bench::{Api, Config, Workload};
+
+use crate::args::{BenchApi, BenchArgs, BenchWorkload};
+
+pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
+    let config = Config {
+        url: url.to_string(),
+        workload: match args.workload {
+            BenchWorkload::Produce => Workload::Produce,
+            BenchWorkload::Consume => Workload::Consume,
+            BenchWorkload::E2e => Workload::E2e,
+        },
+        api: match args.api {
+            BenchApi::Native => Api::Native,
+            BenchApi::Sqs => Api::Sqs,
+        },
+        producers: args.producers,
+        consumers: args.consumers,
+        message_bytes: args.message_bytes,
+        batch: args.batch,
+        inflight: args.inflight,
+        rate_per_s: args.rate,
+        duration: Duration::from_secs(args.duration_s),
+        messages: args.messages,
+        queue: args.queue,
+        wait_ms: args.wait_ms,
+        progress: !args.no_progress,
+    };
+    // Bad options are refused before any request; then wait out a broker still recovering.
+    config.validate()?;
+    crate::client::wait_until_ready(&baton_sdk::Client::new(url)).await?;
+    let report = match baton_bench::run(config).await {
+        Ok(report) => report,
+        // The SDK's own error, so that `main` words it like every other client command's.
+        Err(baton_bench::BenchError::Sdk(error)) => return Err(error.into()),
+        Err(error) => return Err(error.into()),
+    };
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{report}");
+    }
+    Ok(())
+}

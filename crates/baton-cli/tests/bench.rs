@@ -1,0 +1,251 @@
+//! `baton bench` against the real binary: every workload over both APIs moves exactly the
+//! messages it was asked to, reports no errors and ordered latency percentiles, and leaves no
+//! queue behind. Speed is never asserted: these machines are shared.
+
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const BATON: &str = env!("CARGO_BIN_EXE_baton");
+
+struct Server {
+    child: Child,
+    url: String,
+    data_dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Starts `baton serve` on a free port with a fresh data dir and waits until it is ready.
+fn start() -> Server {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let data_dir =
+        std::env::temp_dir().join(format!("baton-bench-test-{}-{nanos}", std::process::id()));
+    let mut child = Command::new(BATON)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("baton listening on ")
+        .unwrap()
+        .to_string();
+    let server = Server {
+        child,
+        url,
+        data_dir,
+    };
+    for _ in 0..300 {
+        if client(&server.url, &["queue", "list"]).status.success() {
+            return server;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("baton did not become ready");
+}
+
+fn client(url: &str, args: &[&str]) -> Output {
+    Command::new(BATON)
+        .arg("--url")
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// Runs `baton bench <args> --json` and parses its one JSON object.
+fn bench(server: &Server, args: &[&str]) -> Value {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let output = client(&server.url, &all);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+fn count(report: &Value, key: &str) -> u64 {
+    report[key].as_u64().unwrap()
+}
+
+fn assert_percentiles_ordered(percentiles: &Value) {
+    let ms = |key: &str| percentiles[key].as_f64().unwrap();
+    assert!(0.0 < ms("p50_ms"), "{percentiles}");
+    assert!(ms("p50_ms") <= ms("p90_ms"), "{percentiles}");
+    assert!(ms("p90_ms") <= ms("p99_ms"), "{percentiles}");
+    assert!(ms("p99_ms") <= ms("p999_ms"), "{percentiles}");
+    assert!(ms("p999_ms") <= ms("max_ms"), "{percentiles}");
+}
+
+fn assert_no_queue_left(server: &Server) {
+    let output = client(&server.url, &["queue", "list"]);
+    let list: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(list["queues"], serde_json::json!([]));
+}
+
+fn e2e_moves_every_message_once(api: &str) {
+    let server = start();
+    let report = bench(
+        &server,
+        &[
+            "e2e",
+            "--api",
+            api,
+            "--producers",
+            "2",
+            "--consumers",
+            "2",
+            "--batch",
+            "10",
+            "--messages",
+            "2000",
+            "--duration-s",
+            "20",
+        ],
+    );
+    assert_eq!(report["workload"], "e2e");
+    assert_eq!(report["api"], api);
+    assert_eq!(count(&report, "sent"), 2000, "{report}");
+    assert_eq!(count(&report, "received"), 2000, "{report}");
+    assert_eq!(count(&report, "acked"), 2000, "{report}");
+    assert_eq!(count(&report, "errors"), 0, "{report}");
+    assert_eq!(report["latency"]["count"], 2000, "{report}");
+    assert_percentiles_ordered(&report["latency"]);
+    assert_percentiles_ordered(&report["send_call"]);
+    assert_eq!(report["latency_from_schedule"], Value::Null);
+    assert!(0.0 < report["elapsed_s"].as_f64().unwrap());
+    assert_no_queue_left(&server);
+}
+
+#[test]
+fn e2e_over_the_native_api_moves_every_message_once() {
+    e2e_moves_every_message_once("native");
+}
+
+#[test]
+fn e2e_over_the_sqs_api_moves_every_message_once() {
+    e2e_moves_every_message_once("sqs");
+}
+
+#[test]
+fn e2e_with_a_rate_also_measures_from_the_schedule() {
+    let server = start();
+    let report = bench(
+        &server,
+        &[
+            "e2e",
+            "--rate",
+            "1000",
+            "--inflight",
+            "4",
+            "--messages",
+            "300",
+            "--duration-s",
+            "20",
+        ],
+    );
+    assert_eq!(count(&report, "acked"), 300, "{report}");
+    assert_eq!(count(&report, "errors"), 0, "{report}");
+    assert_percentiles_ordered(&report["latency"]);
+    assert_percentiles_ordered(&report["latency_from_schedule"]);
+}
+
+#[test]
+fn produce_only_sends_and_consume_drains_a_prefilled_queue() {
+    let server = start();
+    for api in ["native", "sqs"] {
+        let produced = bench(
+            &server,
+            &[
+                "produce",
+                "--api",
+                api,
+                "--batch",
+                "10",
+                "--messages",
+                "300",
+            ],
+        );
+        assert_eq!(count(&produced, "sent"), 300, "{produced}");
+        assert_eq!(count(&produced, "received"), 0, "{produced}");
+        assert_eq!(count(&produced, "errors"), 0, "{produced}");
+        assert_eq!(produced["latency"], Value::Null);
+        assert_percentiles_ordered(&produced["send_call"]);
+
+        let consumed = bench(
+            &server,
+            &[
+                "consume",
+                "--api",
+                api,
+                "--consumers",
+                "2",
+                "--batch",
+                "10",
+                "--messages",
+                "300",
+            ],
+        );
+        assert_eq!(count(&consumed, "prefilled"), 300, "{consumed}");
+        assert_eq!(count(&consumed, "sent"), 0, "{consumed}");
+        assert_eq!(count(&consumed, "received"), 300, "{consumed}");
+        assert_eq!(count(&consumed, "acked"), 300, "{consumed}");
+        assert_eq!(count(&consumed, "errors"), 0, "{consumed}");
+    }
+    assert_no_queue_left(&server);
+}
+
+#[test]
+fn named_queue_is_created_and_kept() {
+    let server = start();
+    let report = bench(
+        &server,
+        &["produce", "--queue", "bench-kept", "--messages", "5"],
+    );
+    assert_eq!(report["queue"], "bench-kept");
+    let output = client(&server.url, &["queue", "show", "bench-kept"]);
+    let queue: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(queue["stats"]["visible"], 5, "{queue}");
+}
+
+#[test]
+fn out_of_range_options_are_refused_before_any_request() {
+    let output = client(
+        "http://127.0.0.1:1",
+        &["bench", "e2e", "--api", "sqs", "--batch", "11"],
+    );
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--batch must be 1..=10"), "{stderr}");
+}
