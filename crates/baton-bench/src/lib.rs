@@ -15,12 +15,20 @@
 //! With `rate` the load is open loop, and a second histogram measures from each message's
 //! scheduled send time (coordinated-omission corrected).
 //!
-//! It is not a micro-benchmark (those are criterion benches in each crate), it does not start
-//! a broker, and it does not talk to other brokers yet. Every knob is bounded (see the
-//! constants); a run ends by message count or by time, whichever comes first.
+//! With `system` other than Baton the same workloads drive a peer on this machine instead
+//! (see [`System`]): Redis Streams, RabbitMQ or NATS JetStream, each through the send /
+//! receive / ack of the `broker` module, with the same bodies and the same report.
+//!
+//! It is not a micro-benchmark (those are criterion benches in each crate) and it does not
+//! start a broker. Every knob is bounded (see the constants); a run ends by message count or
+//! by time, whichever comes first.
 
 mod api;
 pub mod body;
+mod broker;
+mod peer_nats;
+mod peer_rabbitmq;
+mod peer_redis;
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -36,9 +44,14 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::api::Target;
+use crate::broker::{Broker, Consumer, Producer};
 
 /// Most messages in one native send or receive.
 pub const BATCH_MAX_NATIVE: u32 = 1000;
+/// Most messages in one send or receive to a peer.
+pub const BATCH_MAX_PEER: u32 = 1000;
+/// Largest bodies of one batch to a peer.
+pub const BATCH_BYTES_MAX_PEER: u64 = 15 * 1024 * 1024;
 /// Most messages in one SQS send or receive.
 pub const BATCH_MAX_SQS: u32 = 10;
 /// Most producers, and most consumers.
@@ -83,11 +96,63 @@ pub enum Api {
     Sqs,
 }
 
+/// Which broker the workload drives: Baton (at `Config::url`, over `Config::api`), or a peer
+/// at `Config::target_url` (or its default on 127.0.0.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum System {
+    Baton,
+    /// Redis Streams: XADD (pipelined), XREADGROUP with a consumer group, XACK.
+    Redis,
+    /// RabbitMQ: a durable classic (or quorum) queue, persistent messages, publisher
+    /// confirms, manual acks with a prefetch of one batch.
+    RabbitMq,
+    /// NATS JetStream: a file-stored work-queue stream, async publish with acks, a pull
+    /// consumer with explicit acks.
+    Nats,
+}
+
+impl System {
+    /// Its name on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            System::Baton => "baton",
+            System::Redis => "redis",
+            System::RabbitMq => "rabbitmq",
+            System::Nats => "nats",
+        }
+    }
+
+    /// Where the peer is reached when no `--target-url` is given.
+    pub fn default_url(self) -> Option<&'static str> {
+        match self {
+            System::Baton => None,
+            System::Redis => Some("redis://127.0.0.1:6379"),
+            System::RabbitMq => Some("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            System::Nats => Some("nats://127.0.0.1:4222"),
+        }
+    }
+
+    fn url_schemes(self) -> &'static [&'static str] {
+        match self {
+            System::Baton => &["http://", "https://"],
+            System::Redis => &["redis://"],
+            System::RabbitMq => &["amqp://"],
+            System::Nats => &["nats://"],
+        }
+    }
+}
+
 /// One run, as given on the command line. Checked by [`Config::validate`].
 #[derive(Debug, Clone)]
 pub struct Config {
     /// The broker, e.g. `http://127.0.0.1:9324`.
     pub url: String,
+    /// Baton or a peer.
+    pub system: System,
+    /// A peer's URL; `None` is [`System::default_url`]. Not for Baton (that is `url`).
+    pub target_url: Option<String>,
+    /// RabbitMQ: a quorum queue instead of a durable classic one.
+    pub rabbitmq_quorum: bool,
     pub workload: Workload,
     pub api: Api,
     pub producers: u32,
@@ -126,6 +191,8 @@ pub enum BenchError {
         status: u16,
         body: String,
     },
+    #[error("{0}")]
+    Peer(String),
     #[error("sqs {action} answered with malformed json")]
     SqsAnswer {
         action: String,
@@ -174,21 +241,52 @@ pub struct Report {
 }
 
 impl Config {
+    /// The URL of the broker the run drives: `url` for Baton, else the peer's.
+    pub fn broker_url(&self) -> &str {
+        match (self.system, &self.target_url, self.system.default_url()) {
+            (System::Baton, _, _) => &self.url,
+            (_, Some(url), _) => url,
+            (_, None, Some(default)) => default,
+            (_, None, None) => &self.url,
+        }
+    }
+
     /// Checks every knob against its bound.
     ///
     /// # Errors
     /// `BenchError::InvalidConfig` naming the first option out of range.
     pub fn validate(&self) -> Result<(), BenchError> {
         let invalid = |message: String| Err(BenchError::InvalidConfig(message));
-        let (batch_max, batch_bytes_max) = match self.api {
-            Api::Native => (BATCH_MAX_NATIVE, BATCH_BYTES_MAX_NATIVE),
-            Api::Sqs => (BATCH_MAX_SQS, BATCH_BYTES_MAX_SQS),
+        let (batch_max, batch_bytes_max) = match (self.system, self.api) {
+            (System::Baton, Api::Native) => (BATCH_MAX_NATIVE, BATCH_BYTES_MAX_NATIVE),
+            (System::Baton, Api::Sqs) => (BATCH_MAX_SQS, BATCH_BYTES_MAX_SQS),
+            _ => (BATCH_MAX_PEER, BATCH_BYTES_MAX_PEER),
         };
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+        let url = self.broker_url();
+        let schemes = self.system.url_schemes();
+        if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
+            let option = if self.system == System::Baton {
+                "--url"
+            } else {
+                "--target-url"
+            };
             return invalid(format!(
-                "--url must start with http:// or https://, got {:?}",
-                self.url
+                "{option} must start with {} for --target {}, got {url:?}",
+                schemes.join(" or "),
+                self.system.name(),
             ));
+        }
+        if self.system == System::Baton && self.target_url.is_some() {
+            return invalid("--target-url is for the peers; Baton's is --url".to_string());
+        }
+        if self.system != System::Baton && self.queue.is_some() {
+            return invalid("--queue is only for --target baton".to_string());
+        }
+        if self.system != System::Baton && self.api != Api::Native {
+            return invalid("--api is only for --target baton".to_string());
+        }
+        if self.rabbitmq_quorum && self.system != System::RabbitMq {
+            return invalid("--rabbitmq-quorum is only for --target rabbitmq".to_string());
         }
         let needs_producers = self.workload != Workload::Consume;
         let needs_consumers = self.workload != Workload::Produce;
@@ -243,6 +341,9 @@ impl Config {
 /// timed run are counted in [`Report::errors`], not returned.
 pub async fn run(config: Config) -> Result<Report, BenchError> {
     config.validate()?;
+    if config.system != System::Baton {
+        return run_peer(config).await;
+    }
     // One pool for every worker. No overall timeout: each call sets its own.
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
@@ -251,10 +352,7 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
     let fresh = config.queue.is_none();
     let queue = match &config.queue {
         Some(queue) => queue.clone(),
-        None => format!(
-            "bench-{:012x}",
-            body::now_ns() ^ u64::from(std::process::id())
-        ),
+        None => fresh_queue_name(),
     };
     let target = Target::new(config.api, http, &config.url, &queue);
     if fresh || target.sdk().get_queue(&queue).await.is_err() {
@@ -263,11 +361,29 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
             .create_queue(&queue, &CreateQueue::default())
             .await?;
     }
-    let result = run_on(&config, &target).await;
+    let result = run_on(&config, &Broker::Baton(target.clone())).await;
     if fresh {
         // A failed delete leaves a queue behind but does not spoil the figures.
         let _ = target.sdk().delete_queue(&queue).await;
     }
+    let (prefilled, run) = result?;
+    Ok(run.into_report(config, queue, prefilled))
+}
+
+/// A fresh random queue name.
+fn fresh_queue_name() -> String {
+    format!(
+        "bench-{:012x}",
+        body::now_ns() ^ u64::from(std::process::id())
+    )
+}
+
+/// [`run`] against a peer: creates a fresh queue there, runs, and deletes the queue.
+async fn run_peer(config: Config) -> Result<Report, BenchError> {
+    let queue = fresh_queue_name();
+    let broker = Broker::open_peer(&config, &queue).await?;
+    let result = run_on(&config, &broker).await;
+    broker.teardown().await;
     let (prefilled, run) = result?;
     Ok(run.into_report(config, queue, prefilled))
 }
@@ -348,12 +464,25 @@ fn record_us(histogram: &mut Histogram<u64>, from_ns: u64, to_ns: u64) {
 }
 
 /// Prefills for `consume`, then runs the timed part. Returns `(prefilled, measured)`.
-async fn run_on(config: &Config, target: &Target) -> Result<(u64, Measured), BenchError> {
+async fn run_on(config: &Config, broker: &Broker) -> Result<(u64, Measured), BenchError> {
     let prefilled = if config.workload == Workload::Consume {
-        prefill(config, target).await?
+        prefill(config, broker).await?
     } else {
         0
     };
+    // Every connection is opened before the clock starts.
+    let mut consumer_sessions = Vec::new();
+    if config.workload != Workload::Produce {
+        for _ in 0..config.consumers {
+            consumer_sessions.push(broker.consumer(config.batch, config.wait_ms).await?);
+        }
+    }
+    let mut producer_sessions = Vec::new();
+    if config.workload != Workload::Consume {
+        for _ in 0..config.producers {
+            producer_sessions.push(broker.producer(false).await?);
+        }
+    }
     let (stop, _) = watch::channel(false);
     let start = Instant::now();
     let shared = Arc::new(Shared {
@@ -383,15 +512,22 @@ async fn run_on(config: &Config, target: &Target) -> Result<(u64, Measured), Ben
 
     let mut consumers = JoinSet::new();
     if config.workload != Workload::Produce {
-        for _ in 0..config.consumers {
-            consumers.spawn(consume(Arc::clone(&shared), target.clone(), config.clone()));
+        for session in consumer_sessions {
+            consumers.spawn(consume(Arc::clone(&shared), session, config.clone()));
         }
     }
     let mut send_call = histogram();
     if config.workload != Workload::Consume {
         let mut producers = JoinSet::new();
-        for _ in 0..config.producers * config.inflight {
-            producers.spawn(produce(Arc::clone(&shared), target.clone(), config.clone()));
+        // The `inflight` senders of one producer share its connection.
+        for session in &producer_sessions {
+            for _ in 0..config.inflight {
+                producers.spawn(produce(
+                    Arc::clone(&shared),
+                    session.clone(),
+                    config.clone(),
+                ));
+            }
         }
         while let Some(joined) = producers.join_next().await {
             if let Ok(histogram) = joined {
@@ -424,13 +560,13 @@ async fn run_on(config: &Config, target: &Target) -> Result<(u64, Measured), Ben
     ))
 }
 
-/// Fills the queue with `config.messages` messages over the native API, untimed.
-async fn prefill(config: &Config, target: &Target) -> Result<u64, BenchError> {
+/// Fills the queue with `config.messages` messages (Baton: over the native API), untimed.
+async fn prefill(config: &Config, broker: &Broker) -> Result<u64, BenchError> {
     let claimed = Arc::new(AtomicU64::new(0));
     let mut senders = JoinSet::new();
     for _ in 0..PREFILL_SENDERS {
         let claimed = Arc::clone(&claimed);
-        let native = target.with_api(Api::Native);
+        let native = broker.producer(true).await?;
         let (messages, message_bytes) = (config.messages, config.message_bytes);
         let batch = u64::from(PREFILL_BATCH)
             .min(BATCH_BYTES_MAX_NATIVE / u64::from(message_bytes))
@@ -462,7 +598,7 @@ async fn prefill(config: &Config, target: &Target) -> Result<u64, BenchError> {
 
 /// One concurrent sender: claims batches of the budget until it or the time runs out.
 /// Returns the round trips of its send calls.
-async fn produce(shared: Arc<Shared>, target: Target, config: Config) -> Histogram<u64> {
+async fn produce(shared: Arc<Shared>, target: Producer, config: Config) -> Histogram<u64> {
     let mut send_call = histogram();
     let batch = u64::from(config.batch);
     loop {
@@ -519,7 +655,7 @@ async fn produce(shared: Arc<Shared>, target: Target, config: Config) -> Histogr
 /// latency histograms (from the send time, and from the scheduled time).
 async fn consume(
     shared: Arc<Shared>,
-    target: Target,
+    mut target: Consumer,
     config: Config,
 ) -> (Histogram<u64>, Histogram<u64>) {
     let mut latency = histogram();
@@ -697,8 +833,9 @@ impl Report {
         let config = &self.config;
         json!({
             "workload": workload_name(config.workload),
-            "api": api_name(config.api),
-            "url": config.url,
+            "target": config.system.name(),
+            "api": api_label(config),
+            "url": config.broker_url(),
             "queue": self.queue,
             "producers": config.producers,
             "consumers": config.consumers,
@@ -744,9 +881,10 @@ impl fmt::Display for Report {
         }
         writeln!(
             f,
-            "baton bench {} over the {} api: queue {}, {}, {} B messages, batch {}",
+            "baton bench {} against {} over the {} api: queue {}, {}, {} B messages, batch {}",
             workload_name(config.workload),
-            api_name(config.api),
+            config.system.name(),
+            api_label(config),
             self.queue,
             workers.join(", "),
             config.message_bytes,
@@ -801,10 +939,15 @@ fn workload_name(workload: Workload) -> &'static str {
     }
 }
 
-fn api_name(api: Api) -> &'static str {
-    match api {
-        Api::Native => "native",
-        Api::Sqs => "sqs",
+/// The API or protocol the run used: Baton's `native` or `sqs`, or the peer's.
+fn api_label(config: &Config) -> &'static str {
+    match (config.system, config.api) {
+        (System::Baton, Api::Native) => "native",
+        (System::Baton, Api::Sqs) => "sqs",
+        (System::Redis, _) => "streams",
+        (System::RabbitMq, _) if config.rabbitmq_quorum => "amqp-quorum",
+        (System::RabbitMq, _) => "amqp-classic",
+        (System::Nats, _) => "jetstream",
     }
 }
 
@@ -846,6 +989,9 @@ mod tests {
     fn config() -> Config {
         Config {
             url: "http://127.0.0.1:9324".to_string(),
+            system: System::Baton,
+            target_url: None,
+            rabbitmq_quorum: false,
             workload: Workload::E2e,
             api: Api::Native,
             producers: 1,
@@ -914,5 +1060,61 @@ mod tests {
         }
         .validate()
         .is_ok());
+    }
+
+    #[test]
+    fn peers_have_their_own_urls_and_options() {
+        let redis = Config {
+            system: System::Redis,
+            ..config()
+        };
+        assert_eq!(redis.broker_url(), "redis://127.0.0.1:6379");
+        assert!(redis.validate().is_ok());
+        let elsewhere = Config {
+            target_url: Some("redis://127.0.0.1:6380".to_string()),
+            ..redis.clone()
+        };
+        assert_eq!(elsewhere.broker_url(), "redis://127.0.0.1:6380");
+        assert_eq!(config().broker_url(), "http://127.0.0.1:9324");
+        assert!(Config {
+            system: System::RabbitMq,
+            rabbitmq_quorum: true,
+            batch: 1000,
+            ..config()
+        }
+        .validate()
+        .is_ok());
+        let refused = [
+            Config {
+                target_url: Some("amqp://127.0.0.1:5672".to_string()),
+                ..redis.clone()
+            },
+            Config {
+                api: Api::Sqs,
+                ..redis.clone()
+            },
+            Config {
+                queue: Some("q".to_string()),
+                ..redis.clone()
+            },
+            Config {
+                batch: 1001,
+                ..redis.clone()
+            },
+            Config {
+                rabbitmq_quorum: true,
+                ..redis.clone()
+            },
+            Config {
+                target_url: Some("redis://127.0.0.1:6379".to_string()),
+                ..config()
+            },
+        ];
+        for case in refused {
+            assert!(
+                matches!(case.validate(), Err(BenchError::InvalidConfig(_))),
+                "{case:?}"
+            );
+        }
     }
 }

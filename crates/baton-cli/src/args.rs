@@ -86,12 +86,16 @@ pub enum Command {
         and latency is also measured from each message's scheduled send time. Without --queue \
         a fresh queue `bench-<random>` is created and deleted afterwards. The broker is the \
         one of --url; broker and load generator share the machine's CPUs when both run \
-        locally.",
+        locally. With --target redis, rabbitmq or nats the same workloads and bodies drive \
+        that broker instead (at --target-url, by default its standard port on 127.0.0.1), \
+        always on a fresh queue or stream that is deleted afterwards.",
         after_help = "Examples:\n  \
         baton bench e2e --producers 4 --consumers 4 --batch 100 --duration-s 10\n  \
         baton bench e2e --batch 1 --inflight 16 --rate 5000 --json\n  \
         baton bench produce --api sqs --batch 10 --messages 100000\n  \
-        baton bench consume --consumers 8 --batch 100 --messages 200000"
+        baton bench consume --consumers 8 --batch 100 --messages 200000\n  \
+        baton bench e2e --target redis --producers 4 --consumers 4 --batch 100 --duration-s 5\n  \
+        baton bench e2e --target rabbitmq --rabbitmq-quorum --batch 100"
     )]
     Bench(BenchArgs),
 }
@@ -361,11 +365,36 @@ pub enum BenchApi {
     Sqs,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchTarget {
+    /// This broker, at --url.
+    Baton,
+    /// Redis Streams (XADD pipelined, XREADGROUP with a consumer group, XACK); default --target-url redis://127.0.0.1:6379.
+    Redis,
+    /// RabbitMQ (durable queue, persistent messages, publisher confirms, manual acks, prefetch = --batch); default --target-url amqp://guest:guest@127.0.0.1:5672/%2f.
+    #[value(name = "rabbitmq")]
+    RabbitMq,
+    /// NATS JetStream (file storage, work-queue stream, pull consumer, explicit acks); default --target-url nats://127.0.0.1:4222.
+    Nats,
+}
+
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// What to run.
     #[arg(value_enum)]
     pub workload: BenchWorkload,
+
+    /// Which broker to drive: Baton, or a peer on this machine with the same workloads and bodies (a fresh queue or stream, deleted afterwards).
+    #[arg(long, value_enum, default_value_t = BenchTarget::Baton)]
+    pub target: BenchTarget,
+
+    /// URL of the peer of --target (not for baton, whose URL is --url).
+    #[arg(long, value_name = "URL")]
+    pub target_url: Option<String>,
+
+    /// With --target rabbitmq: a quorum queue instead of a durable classic one.
+    #[arg(long)]
+    pub rabbitmq_quorum: bool,
 
     /// Which of the broker's APIs to use.
     #[arg(long, value_enum, default_value_t = BenchApi::Native)]
@@ -383,7 +412,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "BYTES", default_value_t = 1024)]
     pub message_bytes: u32,
 
-    /// Messages per send call and most messages per receive: 1..=1000 (native), 1..=10 (sqs).
+    /// Messages per send call and most messages per receive: 1..=1000 (native, peers), 1..=10 (sqs).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub batch: u32,
 

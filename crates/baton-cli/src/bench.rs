@@ -2,13 +2,21 @@
 
 use std::time::Duration;
 
-use baton_bench::{Api, Config, Workload};
+use baton_bench::{Api, Config, System, Workload};
 
-use crate::args::{BenchApi, BenchArgs, BenchWorkload};
+use crate::args::{BenchApi, BenchArgs, BenchTarget, BenchWorkload};
 
 pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
     let config = Config {
         url: url.to_string(),
+        system: match args.target {
+            BenchTarget::Baton => System::Baton,
+            BenchTarget::Redis => System::Redis,
+            BenchTarget::RabbitMq => System::RabbitMq,
+            BenchTarget::Nats => System::Nats,
+        },
+        target_url: args.target_url,
+        rabbitmq_quorum: args.rabbitmq_quorum,
         workload: match args.workload {
             BenchWorkload::Produce => Workload::Produce,
             BenchWorkload::Consume => Workload::Consume,
@@ -32,7 +40,9 @@ pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
     };
     // Bad options are refused before any request; then wait out a broker still recovering.
     config.validate()?;
-    crate::client::wait_until_ready(&baton_sdk::Client::new(url)).await?;
+    if config.system == System::Baton {
+        crate::client::wait_until_ready(&baton_sdk::Client::new(url)).await?;
+    }
     let report = match baton_bench::run(config).await {
         Ok(report) => report,
         // The SDK's own error, so that `main` words it like every other client command's.

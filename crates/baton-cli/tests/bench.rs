@@ -1,6 +1,8 @@
 //! `baton bench` against the real binary: every workload over both APIs moves exactly the
 //! messages it was asked to, reports no errors and ordered latency percentiles, and leaves no
-//! queue behind. Speed is never asserted: these machines are shared.
+//! queue behind; the same e2e run against each peer (Redis, RabbitMQ, NATS JetStream on their
+//! standard ports, present on this machine and in CI) does the same. Speed is never asserted:
+//! these machines are shared.
 
 #![allow(clippy::unwrap_used)]
 
@@ -248,4 +250,80 @@ fn out_of_range_options_are_refused_before_any_request() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--batch must be 1..=10"), "{stderr}");
+}
+
+/// Runs `baton bench e2e --target <target>` (no Baton server) and checks that it moved every
+/// message exactly once. The peers run on their standard ports on this machine and in CI.
+fn peer_e2e_moves_every_message_once(target: &str, extra: &[&str], api: &str) {
+    let mut args = vec![
+        "bench",
+        "e2e",
+        "--target",
+        target,
+        "--producers",
+        "1",
+        "--consumers",
+        "1",
+        "--batch",
+        "10",
+        "--messages",
+        "500",
+        "--duration-s",
+        "20",
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let output = client("http://127.0.0.1:1", &args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["target"], target, "{report}");
+    assert_eq!(report["api"], api, "{report}");
+    assert_eq!(count(&report, "sent"), 500, "{report}");
+    assert_eq!(count(&report, "received"), 500, "{report}");
+    assert_eq!(count(&report, "acked"), 500, "{report}");
+    assert_eq!(count(&report, "errors"), 0, "{report}");
+    assert_eq!(report["latency"]["count"], 500, "{report}");
+    assert_percentiles_ordered(&report["latency"]);
+    assert_percentiles_ordered(&report["send_call"]);
+}
+
+#[test]
+fn e2e_against_redis_streams_moves_every_message_once() {
+    peer_e2e_moves_every_message_once("redis", &[], "streams");
+}
+
+#[test]
+fn e2e_against_rabbitmq_moves_every_message_once() {
+    peer_e2e_moves_every_message_once("rabbitmq", &[], "amqp-classic");
+    peer_e2e_moves_every_message_once("rabbitmq", &["--rabbitmq-quorum"], "amqp-quorum");
+}
+
+#[test]
+fn e2e_against_nats_jetstream_moves_every_message_once() {
+    peer_e2e_moves_every_message_once("nats", &[], "jetstream");
+}
+
+#[test]
+fn peer_options_are_refused_where_they_do_not_apply() {
+    let cases: [(&[&str], &str); 4] = [
+        (&["--target", "redis", "--api", "sqs"], "--api is only for"),
+        (&["--target", "nats", "--queue", "q"], "--queue is only for"),
+        (&["--rabbitmq-quorum"], "--rabbitmq-quorum is only for"),
+        (
+            &["--target", "redis", "--target-url", "http://127.0.0.1:6379"],
+            "--target-url must start with redis://",
+        ),
+    ];
+    for (extra, message) in cases {
+        let mut args = vec!["bench", "e2e"];
+        args.extend_from_slice(extra);
+        let output = client("http://127.0.0.1:1", &args);
+        assert!(!output.status.success(), "{extra:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(message), "{extra:?}: {stderr}");
+    }
 }
