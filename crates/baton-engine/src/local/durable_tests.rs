@@ -747,3 +747,27 @@ async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {
         );
     }
 }
+
+/// Found by the property test: a lease that expires exactly at a restart is ended by the
+/// recovery's own release, which must be logged even when no lease is left to release.
+#[tokio::test]
+async fn a_lease_expiring_at_a_restart_replays_at_the_same_moment() {
+    let send = || Op::Send {
+        fifo: false,
+        n: 1,
+        group: 0,
+        dedup: None,
+        delay_ms: None,
+    };
+    run(vec![
+        send(),
+        Op::Receive {
+            queue: 0,
+            max: 1,
+            visibility_ms: Some(0),
+        },
+        Op::Restart,
+        send(),
+    ])
+    .await;
+}

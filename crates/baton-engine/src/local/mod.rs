@@ -347,6 +347,14 @@ impl LocalEngine {
         let mut queue = slot.queue.lock();
         let mut journal = self.journal();
         let name = queue.name().to_string();
+        // What became due by `now` is logged on its own, so it is replayed even when no
+        // arrival record follows (a move of an id that is already here changes nothing).
+        if queue.advance(now) {
+            journal.push(|| QueueOp::Advance {
+                queue: name.clone(),
+                now: now.as_millis(),
+            });
+        }
         for message in moved {
             let record = journal.enabled.then(|| codec::moved_to_disk(&message));
             if queue.accept_moved(now, message, kind) {
@@ -440,14 +448,15 @@ impl LocalEngine {
             let (released, moved, target) = {
                 let mut queue = slot.queue.lock();
                 let released = queue.release_all_leases(now);
+                // Logged for every queue, released leases or not: the release first applies
+                // whatever became due by `now` (a lease that just expired, say), and replay
+                // must apply it at this same moment.
                 let mut journal = self.journal();
-                if released > 0 {
-                    let name = queue.name().to_string();
-                    journal.push(|| QueueOp::ReleaseLeases {
-                        queue: name,
-                        now: now.as_millis(),
-                    });
-                }
+                let name = queue.name().to_string();
+                journal.push(|| QueueOp::ReleaseLeases {
+                    queue: name,
+                    now: now.as_millis(),
+                });
                 self.submit(journal, Access::Write)?;
                 (
                     released,
