@@ -1045,17 +1045,44 @@ async fn delete_message_batch(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
     let entries = batch_entries(&call.params)?;
     view(&call, &name).await?;
-    let mut successful = Vec::new();
-    let mut failures = Vec::new();
+    // Parse every entry, then ack all valid receipts in one engine call (one log record, one
+    // wait for durability) rather than one call per entry.
+    let mut parsed = Vec::with_capacity(entries.len());
     for entry in &entries {
         let id = entry.get("Id").and_then(params::text).unwrap_or_default();
-        let result = match entry.get("ReceiptHandle").and_then(params::text) {
-            Some(handle) => delete_one(&call, &name, &handle).await,
+        let handle = entry
+            .get("ReceiptHandle")
+            .and_then(params::text)
+            .unwrap_or_default();
+        let receipt = match entry.get("ReceiptHandle").and_then(params::text) {
+            Some(handle) => receipt(&handle),
             None => Err(SqsError::missing_parameter(
                 "The request must contain the parameter ReceiptHandle.",
             )),
         };
-        match result {
+        parsed.push((id, handle, receipt));
+    }
+    let valid: Vec<ReceiptHandle> = parsed
+        .iter()
+        .filter_map(|(_, _, r)| r.as_ref().ok().copied())
+        .collect();
+    let mut results = call.state.engine.ack(&name, valid).await?.into_iter();
+    let mut successful = Vec::new();
+    let mut failures = Vec::new();
+    for (id, handle, receipt) in parsed {
+        let outcome = match receipt {
+            Err(error) => Err(error),
+            // As for DeleteMessage: a receipt whose lease ended still answers success.
+            Ok(_) => match results.next() {
+                Some(Ok(_)) | Some(Err(ReceiptError::Stale)) => Ok(()),
+                Some(Err(ReceiptError::Invalid)) | None => {
+                    Err(SqsError::receipt_handle_is_invalid(format!(
+                        "The input receipt handle \"{handle}\" is not a valid receipt handle."
+                    )))
+                }
+            },
+        };
+        match outcome {
             Ok(()) => successful.push(json!({"Id": id})),
             Err(error) => failures.push(failed(&id, &error)),
         }

@@ -52,8 +52,6 @@ errors! {
     invalid_action => "InvalidAction", "InvalidAction", StatusCode::BAD_REQUEST;
     unsupported_operation => "UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", StatusCode::BAD_REQUEST;
     resource_not_found => "ResourceNotFoundException", "ResourceNotFoundException", StatusCode::BAD_REQUEST;
-    invalid_address => "InvalidAddress", "InvalidAddress", StatusCode::NOT_FOUND;
-    request_throttled => "RequestThrottled", "RequestThrottled", StatusCode::BAD_REQUEST;
 }
 
 impl SqsError {
