@@ -158,8 +158,13 @@ pub struct Config {
     pub producers: u32,
     pub consumers: u32,
     pub message_bytes: u32,
-    /// Messages per send call, and most messages per receive.
+    /// Messages per send call.
     pub batch: u32,
+    /// Most messages per receive (and so per ack).
+    pub receive_batch: u32,
+    /// Baton only: HTTP/2 without TLS (prior knowledge), so every producer's and consumer's
+    /// calls share one multiplexed connection instead of one connection per call in flight.
+    pub http2: bool,
     /// Concurrent send calls per producer.
     pub inflight: u32,
     /// Messages a second over all producers; 0 sends as fast as the broker answers.
@@ -307,6 +312,14 @@ impl Config {
         if !(1 <= self.batch && self.batch <= batch_max) {
             return invalid(format!("--batch must be 1..={batch_max} for this api"));
         }
+        if !(1 <= self.receive_batch && self.receive_batch <= batch_max) {
+            return invalid(format!(
+                "--receive-batch must be 1..={batch_max} for this api"
+            ));
+        }
+        if self.http2 && self.system != System::Baton {
+            return invalid("--http2 is only for --target baton".to_string());
+        }
         if !(body::HEADER_BYTES <= self.message_bytes && self.message_bytes <= MESSAGE_BYTES_MAX) {
             return invalid(format!(
                 "--message-bytes must be {}..={MESSAGE_BYTES_MAX}",
@@ -345,10 +358,13 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
         return run_peer(config).await;
     }
     // One pool for every worker. No overall timeout: each call sets its own.
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(usize::try_from(SENDERS_MAX + WORKERS_MAX).unwrap_or(usize::MAX))
-        .build()?;
+        .pool_max_idle_per_host(usize::try_from(SENDERS_MAX + WORKERS_MAX).unwrap_or(usize::MAX));
+    if config.http2 {
+        http = http.http2_prior_knowledge();
+    }
+    let http = http.build()?;
     let fresh = config.queue.is_none();
     let queue = match &config.queue {
         Some(queue) => queue.clone(),
@@ -474,7 +490,11 @@ async fn run_on(config: &Config, broker: &Broker) -> Result<(u64, Measured), Ben
     let mut consumer_sessions = Vec::new();
     if config.workload != Workload::Produce {
         for _ in 0..config.consumers {
-            consumer_sessions.push(broker.consumer(config.batch, config.wait_ms).await?);
+            consumer_sessions.push(
+                broker
+                    .consumer(config.receive_batch, config.wait_ms)
+                    .await?,
+            );
         }
     }
     let mut producer_sessions = Vec::new();
@@ -672,7 +692,7 @@ async fn consume(
         let received = tokio::select! {
             _ = stop.wait_for(|stop| *stop) => break,
             _ = tokio::time::sleep_until(end.into()) => break,
-            received = target.receive(config.batch, config.wait_ms) => received,
+            received = target.receive(config.receive_batch, config.wait_ms) => received,
         };
         let messages = match received {
             Ok(messages) => messages,
@@ -841,6 +861,8 @@ impl Report {
             "consumers": config.consumers,
             "message_bytes": config.message_bytes,
             "batch": config.batch,
+            "receive_batch": config.receive_batch,
+            "http2": config.http2,
             "inflight": config.inflight,
             "rate_per_s": config.rate_per_s,
             "prefilled": self.prefilled,
@@ -998,6 +1020,8 @@ mod tests {
             consumers: 1,
             message_bytes: 1024,
             batch: 1,
+            receive_batch: 1,
+            http2: false,
             inflight: 1,
             rate_per_s: 0,
             duration: Duration::from_secs(10),
@@ -1019,6 +1043,15 @@ mod tests {
             },
             Config {
                 batch: 1001,
+                ..config()
+            },
+            Config {
+                receive_batch: 0,
+                ..config()
+            },
+            Config {
+                receive_batch: 11,
+                api: Api::Sqs,
                 ..config()
             },
             Config {
@@ -1103,6 +1136,10 @@ mod tests {
             },
             Config {
                 rabbitmq_quorum: true,
+                ..redis.clone()
+            },
+            Config {
+                http2: true,
                 ..redis.clone()
             },
             Config {

@@ -92,6 +92,7 @@ pub enum Command {
         after_help = "Examples:\n  \
         baton bench e2e --producers 4 --consumers 4 --batch 100 --duration-s 10\n  \
         baton bench e2e --batch 1 --inflight 16 --rate 5000 --json\n  \
+        baton bench e2e --batch 1 --inflight 1000 --receive-batch 100 --http2\n  \
         baton bench produce --api sqs --batch 10 --messages 100000\n  \
         baton bench consume --consumers 8 --batch 100 --messages 200000\n  \
         baton bench e2e --target redis --producers 4 --consumers 4 --batch 100 --duration-s 5\n  \
@@ -416,9 +417,18 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub batch: u32,
 
+    /// Most messages per receive (and per ack) for consumers; default: --batch.
+    #[arg(long, value_name = "N")]
+    pub receive_batch: Option<u32>,
+
     /// Concurrent send calls per producer.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub inflight: u32,
+
+    /// Talk to Baton over HTTP/2 without TLS (prior knowledge): all calls share one multiplexed
+    /// connection, so `--inflight 1000` needs no thousand connections.
+    #[arg(long)]
+    pub http2: bool,
 
     /// Messages a second over all producers (open loop); 0 sends as fast as the broker answers.
     #[arg(long, value_name = "MSGS_PER_S", default_value_t = 0)]

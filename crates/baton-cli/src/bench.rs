@@ -30,6 +30,8 @@ pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
         consumers: args.consumers,
         message_bytes: args.message_bytes,
         batch: args.batch,
+        receive_batch: args.receive_batch.unwrap_or(args.batch),
+        http2: args.http2,
         inflight: args.inflight,
         rate_per_s: args.rate,
         duration: Duration::from_secs(args.duration_s),
