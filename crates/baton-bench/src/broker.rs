@@ -152,24 +152,46 @@ impl Consumer {
         }
     }
 
+    /// For Baton, an ack of `receipts` that runs on its own, so that the consumer can receive
+    /// its next batch while the (synced) ack is under way, as a real consumer would. The peers'
+    /// acks go through the consumer's session: they get the receipts back.
+    #[allow(clippy::type_complexity)]
+    pub fn detached_ack(
+        &self,
+        receipts: Vec<Receipt>,
+    ) -> Result<
+        impl std::future::Future<Output = Result<u64, BenchError>> + Send + 'static,
+        Vec<Receipt>,
+    > {
+        match self {
+            Consumer::Baton(target) => {
+                let target = target.clone();
+                let receipts = baton_receipts(receipts);
+                Ok(async move { target.ack(receipts).await })
+            }
+            _ => Err(receipts),
+        }
+    }
+
     /// Acks the messages of `receipts`; returns how many were acked.
     pub async fn ack(&mut self, receipts: Vec<Receipt>) -> Result<u64, BenchError> {
         match self {
-            Consumer::Baton(target) => {
-                let receipts = receipts
-                    .into_iter()
-                    .filter_map(|receipt| match receipt {
-                        Receipt::Baton(receipt) => Some(receipt),
-                        _ => None,
-                    })
-                    .collect();
-                target.ack(receipts).await
-            }
+            Consumer::Baton(target) => target.ack(baton_receipts(receipts)).await,
             Consumer::Redis(redis) => redis.ack(receipts).await,
             Consumer::RabbitMq(rabbitmq) => rabbitmq.ack(receipts).await,
             Consumer::Nats(nats) => nats.ack(receipts).await,
         }
     }
+}
+
+fn baton_receipts(receipts: Vec<Receipt>) -> Vec<String> {
+    receipts
+        .into_iter()
+        .filter_map(|receipt| match receipt {
+            Receipt::Baton(receipt) => Some(receipt),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Waits up to `wait` for the first item of `stream`, then takes those already there, up to

@@ -685,6 +685,7 @@ async fn consume(
         Workload::E2e => shared.deadline + DRAIN_TIMEOUT,
         Workload::Produce | Workload::Consume => shared.deadline,
     };
+    let mut pending_ack: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         if *stop.borrow() || end <= Instant::now() {
             break;
@@ -720,20 +721,40 @@ async fn consume(
         }
         shared.received.fetch_add(n, Ordering::SeqCst);
         shared.received_bytes.fetch_add(bytes, Ordering::SeqCst);
-        match target.ack(receipts).await {
-            Ok(acked) => {
-                shared.acked.fetch_add(acked, Ordering::SeqCst);
-                shared.errors.fetch_add(n - acked, Ordering::SeqCst);
-                shared.mark(&shared.last_acked_ns);
+        match target.detached_ack(receipts) {
+            // One ack in flight while the next receive runs; the one before must be done.
+            Ok(ack) => {
+                if let Some(previous) = pending_ack.take() {
+                    let _ = previous.await;
+                }
+                let shared = shared.clone();
+                pending_ack = Some(tokio::spawn(async move {
+                    count_ack(&shared, n, ack.await).await;
+                }));
             }
-            Err(_) => {
-                shared.errors.fetch_add(1, Ordering::SeqCst);
-                tokio::time::sleep(ERROR_BACKOFF).await;
-            }
+            Err(receipts) => count_ack(&shared, n, target.ack(receipts).await).await,
         }
-        shared.stop_when_drained();
+    }
+    if let Some(previous) = pending_ack.take() {
+        let _ = previous.await;
     }
     (latency, latency_from_schedule)
+}
+
+/// Counts the outcome of acking `n` received messages.
+async fn count_ack(shared: &Shared, n: u64, acked: Result<u64, BenchError>) {
+    match acked {
+        Ok(acked) => {
+            shared.acked.fetch_add(acked, Ordering::SeqCst);
+            shared.errors.fetch_add(n - acked, Ordering::SeqCst);
+            shared.mark(&shared.last_acked_ns);
+        }
+        Err(_) => {
+            shared.errors.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(ERROR_BACKOFF).await;
+        }
+    }
+    shared.stop_when_drained();
 }
 
 /// Redraws a spinner with the current rates until the run stops.

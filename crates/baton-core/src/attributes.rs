@@ -262,9 +262,51 @@ pub fn is_xml_char(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
+/// The first character of `text` that [`is_xml_char`] refuses, if any.
+///
+/// Message bodies are checked on every send, so the common case is a byte scan the compiler
+/// vectorises: in UTF-8 a refused character is either an ASCII control byte or U+FFFE/U+FFFF
+/// (`EF BF BE`/`EF BF BF`), so text with neither kind of byte needs no decoding.
+pub fn first_non_xml_char(text: &str) -> Option<char> {
+    let plain = text
+        .bytes()
+        .all(|b| (b >= 0x20 && b != 0xEF) || matches!(b, 0x09 | 0x0A | 0x0D));
+    if plain {
+        return None;
+    }
+    text.chars().find(|c| !is_xml_char(*c))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_byte_scan_agrees_with_the_character_rule() {
+        let samples = [
+            "",
+            "plain ascii \t\n\r",
+            "del \u{7F} is allowed",
+            "bell \u{7}",
+            "nul \u{0}",
+            "unit separator \u{1F}",
+            "hangul 안녕 and emoji 🎉",
+            "bom \u{FEFF} and private use \u{E000}",
+            "noncharacter \u{FFFE}",
+            "noncharacter \u{FFFF}",
+            "last allowed \u{FFFD}",
+            "ef lead without refusal \u{F000}\u{FFF0}",
+        ];
+        for sample in samples {
+            assert_eq!(
+                first_non_xml_char(sample),
+                sample.chars().find(|c| !is_xml_char(*c)),
+                "{sample:?}"
+            );
+        }
+        assert_eq!(first_non_xml_char("a\u{7}b"), Some('\u{7}'));
+        assert_eq!(first_non_xml_char("x\u{FFFF}"), Some('\u{FFFF}'));
+    }
 
     fn text(s: &str) -> AttributeData {
         AttributeData::Text(s.to_string())

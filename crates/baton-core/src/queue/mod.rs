@@ -43,7 +43,7 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::attributes::{is_xml_char, MessageAttributes};
+use crate::attributes::{first_non_xml_char, MessageAttributes};
 use crate::config::QueueConfig;
 use crate::error::{QueueError, ReceiptError};
 use crate::limits::*;
@@ -423,7 +423,7 @@ impl Queue {
                 max_bytes: self.config.max_message_bytes,
             });
         }
-        if let Some(bad) = entry.body.chars().find(|c| !is_xml_char(*c)) {
+        if let Some(bad) = first_non_xml_char(&entry.body) {
             return Err(invalid(
                 "body",
                 format!(
