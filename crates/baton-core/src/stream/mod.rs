@@ -882,6 +882,16 @@ impl Stream {
         Ok(())
     }
 
+    /// Sets positions exactly as logged (replay of a seek).
+    pub fn restore_positions(
+        &mut self,
+        group: &GroupName,
+        positions: &[(u32, u64)],
+    ) -> Result<(), StreamError> {
+        self.group_mut(group)?.set_positions(positions);
+        Ok(())
+    }
+
     pub fn group_ack(
         &mut self,
         group: &GroupName,
