@@ -18,6 +18,7 @@ pub mod limits;
 pub mod message;
 pub mod name;
 pub mod queue;
+pub mod stream;
 pub mod time;
 
 pub use attributes::{AttributeData, AttributeValue, BaseType, MessageAttributes};
@@ -33,4 +34,5 @@ pub use queue::{
     Acked, ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, Queue,
     QueueHeaderSnapshot, QueueStats, SendEntry, SendOutcome,
 };
+pub use stream::{StreamConfig, StreamError, StreamName};
 pub use time::{Clock, ManualClock, Timestamp};

@@ -48,6 +48,39 @@ pub enum ErrorCode {
     StorageUnavailable,
     /// A bug. 500.
     Internal,
+    StreamNotFound,
+    /// The stream exists with other attributes. 409.
+    StreamExists,
+    /// A consumer group that the stream does not have. 404.
+    GroupNotFound,
+    /// The group exists with other attributes. 409.
+    GroupExists,
+    /// A consumer the group does not know (pending filter). 404.
+    ConsumerNotFound,
+    /// A partition the stream does not have. 400.
+    PartitionOutOfRange,
+    /// An offset past a partition's end. 400.
+    OffsetOutOfRange,
+    /// An offset retention already removed; the message names the first available one. 400.
+    OffsetExpired,
+    /// One record over the record size limit. 413.
+    RecordTooLarge,
+    /// Too many records, ids or bytes in one call. 413.
+    BatchTooLarge,
+    /// An idempotent producer's sequence older than the ones the stream remembers. 409.
+    ProducerSequenceStale,
+    /// The engine's stream limit is reached. 429.
+    TooManyStreams,
+    /// The stream's group limit is reached. 429.
+    TooManyGroups,
+    /// The group's consumer limit is reached. 429.
+    TooManyConsumers,
+    /// The group's pending limit is reached; ack before reading more. 429.
+    PendingFull,
+    /// An ack of a record that is not pending in the group (per item).
+    RecordNotPending,
+    /// A record id that is not `partition-offset`. 400.
+    RecordIdInvalid,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,6 +11,7 @@
 pub mod error;
 pub mod queue;
 pub mod server;
+pub mod stream;
 
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};
 pub use queue::*;

@@ -44,6 +44,15 @@ pub trait FileSystem: Send + Sync + 'static {
     fn truncate(&self, path: &Path, len_bytes: u64) -> io::Result<()>;
     /// Makes renames, creations and removals in `dir` durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    /// Reads exactly `len_bytes` at `offset_bytes` (a positioned read: stream record bodies are
+    /// read back from their log segments this way).
+    fn read_at(&self, path: &Path, offset_bytes: u64, len_bytes: usize) -> io::Result<Vec<u8>> {
+        let all = self.read(path)?;
+        let start = usize::try_from(offset_bytes).unwrap_or(usize::MAX);
+        all.get(start..start.saturating_add(len_bytes))
+            .map(<[u8]>::to_vec)
+            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
+    }
 }
 
 /// The real disk.
@@ -111,6 +120,14 @@ impl FileSystem for RealFs {
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         fs::read(path)
+    }
+
+    fn read_at(&self, path: &Path, offset_bytes: u64, len_bytes: usize) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt;
+        let file = fs::File::open(path)?;
+        let mut buf = vec![0u8; len_bytes];
+        file.read_exact_at(&mut buf, offset_bytes)?;
+        Ok(buf)
     }
 
     fn open_at(&self, path: &Path, position_bytes: u64) -> io::Result<Box<dyn AppendFile>> {
@@ -375,12 +392,18 @@ impl FileSystem for SimFs {
 
     fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
         let state = self.state.lock();
-        Ok(state
+        // Files directly in `dir`, and (as a real `read_dir` does) the directories in it that
+        // hold files.
+        let mut names: Vec<String> = state
             .entries
             .keys()
-            .filter(|path| path.parent() == Some(dir))
-            .filter_map(|path| path.file_name()?.to_str().map(str::to_string))
-            .collect())
+            .filter_map(|path| path.strip_prefix(dir).ok())
+            .filter_map(|rest| rest.components().next())
+            .filter_map(|first| first.as_os_str().to_str().map(str::to_string))
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {

@@ -37,6 +37,12 @@ use crate::{
     Created, Engine, EngineConfig, EngineError, QueueMeta, QueueView, ReceiveOptions,
     RedriveOptions, QUEUE_META_ATTRIBUTES_MAX, QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
 };
+use crate::{GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamView};
+use baton_core::stream::{
+    Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
+};
+use baton_core::{StreamConfig, StreamError, StreamName};
+use streams::Streams;
 
 pub struct LocalEngine {
     clock: Arc<dyn Clock>,
@@ -48,6 +54,7 @@ pub struct LocalEngine {
     ready: AtomicBool,
     /// Set by the first successful recovery; before it, a closed log is not a failure.
     recovered_once: AtomicBool,
+    streams: Streams,
 }
 
 struct Slot {
@@ -198,6 +205,7 @@ impl LocalEngine {
             durable: None,
             ready: AtomicBool::new(true),
             recovered_once: AtomicBool::new(false),
+            streams: Streams::in_memory(),
         }
     }
 
@@ -210,9 +218,11 @@ impl LocalEngine {
         storage: StorageConfig,
         lock_data_dir: bool,
     ) -> Result<Self, EngineError> {
+        let streams = Streams::on_disk(fs.clone(), &storage);
         let durable = Durable::open(fs, storage, lock_data_dir)?;
         Ok(LocalEngine {
             durable: Some(durable),
+            streams,
             ready: AtomicBool::new(false),
             ..Self::in_memory(clock, config)
         })
@@ -526,6 +536,8 @@ impl Engine for LocalEngine {
     }
 
     async fn recover(&self) -> Result<(), EngineError> {
+        // Streams first: `reload` makes the engine ready.
+        self.streams.recover()?;
         self.reload()
     }
 
@@ -1053,6 +1065,7 @@ impl Engine for LocalEngine {
                 let _ = self.run_on(&registry, slot, Access::Read, |_, _, _| ());
             }
         }
+        self.stream_tick().await;
         if let Some(durable) = &self.durable {
             if durable.checkpoint_due(self.live_bytes()) {
                 if let Err(error) = self.checkpoint() {
@@ -1064,8 +1077,126 @@ impl Engine for LocalEngine {
 
     fn begin_shutdown(&self) {
         self.shutdown.cancel();
+        self.streams.wake_all();
+    }
+
+    async fn create_stream(
+        &self,
+        name: StreamName,
+        config: StreamConfig,
+    ) -> Result<(StreamView, bool), EngineError> {
+        self.stream_create(name, config).await
+    }
+
+    async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError> {
+        self.stream_get(name).await
+    }
+
+    async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError> {
+        self.stream_list().await
+    }
+
+    async fn delete_stream(&self, name: &StreamName) -> Result<(), EngineError> {
+        self.stream_delete(name).await
+    }
+
+    async fn append(
+        &self,
+        name: &StreamName,
+        producer: Option<ProducerSeq>,
+        records: Vec<NewRecord>,
+    ) -> Result<Vec<Appended>, EngineError> {
+        self.stream_append(name, producer, records).await
+    }
+
+    async fn read_stream(
+        &self,
+        name: &StreamName,
+        partition: u32,
+        from: ReadFrom,
+        max: u32,
+        wait_ms: u64,
+    ) -> Result<StreamRead, EngineError> {
+        self.stream_read(name, partition, from, max, wait_ms).await
+    }
+
+    async fn create_group(
+        &self,
+        name: &StreamName,
+        group: GroupName,
+        config: GroupConfig,
+    ) -> Result<(GroupView, bool), EngineError> {
+        self.stream_create_group(name, group, config).await
+    }
+
+    async fn get_group(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+    ) -> Result<GroupView, EngineError> {
+        self.stream_get_group(name, group).await
+    }
+
+    async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), EngineError> {
+        self.stream_delete_group(name, group).await
+    }
+
+    async fn group_read(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        consumer: &ConsumerName,
+        max: u32,
+        wait_ms: u64,
+    ) -> Result<Vec<GroupRecord>, EngineError> {
+        self.stream_group_read(name, group, consumer, max, wait_ms)
+            .await
+    }
+
+    async fn group_ack(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        ids: Vec<RecordId>,
+    ) -> Result<Vec<Result<(), StreamError>>, EngineError> {
+        self.stream_group_ack(name, group, ids).await
+    }
+
+    async fn group_pending(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        consumer: Option<&ConsumerName>,
+        max: usize,
+    ) -> Result<PendingView, EngineError> {
+        self.stream_group_pending(name, group, consumer, max).await
+    }
+
+    async fn group_claim(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        consumer: &ConsumerName,
+        min_idle_ms: u64,
+        max: u32,
+    ) -> Result<Vec<GroupRecord>, EngineError> {
+        self.stream_group_claim(name, group, consumer, min_idle_ms, max)
+            .await
+    }
+
+    async fn group_seek(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        partition: Option<u32>,
+        position: StartPosition,
+    ) -> Result<GroupView, EngineError> {
+        self.stream_group_seek(name, group, partition, position)
+            .await
     }
 }
+
+mod streams;
 
 #[cfg(test)]
 mod durable_tests;

@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use baton_core::{QueueError, ReceiptError};
+use baton_core::{QueueError, ReceiptError, StreamError};
 use baton_engine::EngineError;
 use baton_proto::{ErrorBody, ErrorCode, ErrorDetail};
 
@@ -81,6 +81,10 @@ fn engine_status_and_code(error: &EngineError) -> (StatusCode, ErrorCode) {
             ErrorCode::StorageUnavailable,
         ),
         EngineError::Receipt(receipt) => receipt_code(*receipt),
+        EngineError::TooManyStreams { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStreams)
+        }
+        EngineError::Stream(stream) => stream_status_and_code(stream),
         EngineError::Queue(queue) => match queue {
             QueueError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),
             QueueError::InvalidParameter { .. } => {
@@ -100,6 +104,56 @@ fn engine_status_and_code(error: &EngineError) -> (StatusCode, ErrorCode) {
                 (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyInFlight)
             }
         },
+    }
+}
+
+/// Status and code of a stream error; also used per item in batch answers.
+pub fn stream_status_and_code(error: &StreamError) -> (StatusCode, ErrorCode) {
+    match error {
+        StreamError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),
+        StreamError::InvalidParameter { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter)
+        }
+        StreamError::StreamNotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::StreamNotFound),
+        StreamError::StreamExists { .. } => (StatusCode::CONFLICT, ErrorCode::StreamExists),
+        StreamError::PartitionOutOfRange { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::PartitionOutOfRange)
+        }
+        StreamError::OffsetOutOfRange { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::OffsetOutOfRange)
+        }
+        StreamError::OffsetExpired { .. } => (StatusCode::BAD_REQUEST, ErrorCode::OffsetExpired),
+        StreamError::RecordTooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::RecordTooLarge)
+        }
+        StreamError::BatchTooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BatchTooLarge)
+        }
+        StreamError::ProducerSequenceStale { .. } => {
+            (StatusCode::CONFLICT, ErrorCode::ProducerSequenceStale)
+        }
+        StreamError::GroupNotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::GroupNotFound),
+        StreamError::GroupExists { .. } => (StatusCode::CONFLICT, ErrorCode::GroupExists),
+        StreamError::TooManyGroups { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyGroups)
+        }
+        StreamError::TooManyConsumers { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyConsumers)
+        }
+        StreamError::ConsumerNotFound { .. } => {
+            (StatusCode::NOT_FOUND, ErrorCode::ConsumerNotFound)
+        }
+        StreamError::PendingFull { .. } => (StatusCode::TOO_MANY_REQUESTS, ErrorCode::PendingFull),
+        StreamError::NotPending { .. } => (StatusCode::CONFLICT, ErrorCode::RecordNotPending),
+        StreamError::InvalidRecordId { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::RecordIdInvalid)
+        }
+    }
+}
+
+impl From<StreamError> for ApiError {
+    fn from(error: StreamError) -> Self {
+        ApiError::Engine(EngineError::Stream(error))
     }
 }
 

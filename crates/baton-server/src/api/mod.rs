@@ -6,6 +6,7 @@ pub mod json;
 mod metrics;
 mod queues;
 pub mod sqs;
+mod streams;
 mod system;
 
 use std::sync::Arc;
@@ -63,6 +64,43 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queues/{queue}/nack", post(queues::nack))
         .route("/v1/queues/{queue}/visibility", post(queues::visibility))
         .route("/v1/queues/{queue}/redrive", post(queues::redrive))
+        .route("/v1/streams", get(streams::list))
+        .route(
+            "/v1/streams/{stream}",
+            put(streams::create)
+                .get(streams::show)
+                .delete(streams::delete),
+        )
+        .route(
+            "/v1/streams/{stream}/records",
+            post(streams::append).get(streams::read),
+        )
+        .route(
+            "/v1/streams/{stream}/groups/{group}",
+            put(streams::create_group)
+                .get(streams::show_group)
+                .delete(streams::delete_group),
+        )
+        .route(
+            "/v1/streams/{stream}/groups/{group}/read",
+            post(streams::group_read),
+        )
+        .route(
+            "/v1/streams/{stream}/groups/{group}/ack",
+            post(streams::group_ack),
+        )
+        .route(
+            "/v1/streams/{stream}/groups/{group}/pending",
+            get(streams::group_pending),
+        )
+        .route(
+            "/v1/streams/{stream}/groups/{group}/claim",
+            post(streams::group_claim),
+        )
+        .route(
+            "/v1/streams/{stream}/groups/{group}/seek",
+            post(streams::group_seek),
+        )
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

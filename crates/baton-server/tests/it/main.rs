@@ -6,4 +6,5 @@ mod queues;
 mod semantics;
 mod sqs;
 mod storage;
+mod streams;
 mod validation;

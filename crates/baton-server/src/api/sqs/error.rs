@@ -124,6 +124,10 @@ impl From<EngineError> for SqsError {
             EngineError::NotReady | EngineError::StorageUnavailable { .. } => {
                 SqsError::service_unavailable(message)
             }
+            // The SQS API never touches streams; should one surface, it is a bad request.
+            EngineError::Stream(_) | EngineError::TooManyStreams { .. } => {
+                SqsError::invalid_parameter_value(message)
+            }
             EngineError::Receipt(ReceiptError::Invalid) => {
                 SqsError::receipt_handle_is_invalid("The input receipt handle is invalid.")
             }
