@@ -9,10 +9,12 @@
 //! server against `baton-core`'s limits.
 
 pub mod error;
+pub mod push;
 pub mod queue;
 pub mod server;
 
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};
+pub use push::*;
 pub use queue::*;
 pub use server::*;
 

@@ -4,6 +4,7 @@
 pub mod error;
 pub mod json;
 mod metrics;
+mod push;
 mod queues;
 pub mod sqs;
 mod system;
@@ -20,8 +21,11 @@ use axum::Router;
 use baton_engine::Engine;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
+use crate::callbacks::Callbacks;
 use crate::config::ServerConfig;
+use crate::push::PushManager;
 use error::ApiError;
+pub(crate) use queues::status_to_wire;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -34,6 +38,9 @@ pub struct AppState {
     pub started: Instant,
     pub sqs: Arc<sqs::SqsState>,
     pub http_metrics: Arc<metrics::HttpMetrics>,
+    pub push: Arc<PushManager>,
+    pub callbacks: Arc<Callbacks>,
+    pub outbound: Arc<crate::outbound::OutboundRules>,
 }
 
 /// The whole HTTP application.
@@ -63,6 +70,15 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queues/{queue}/nack", post(queues::nack))
         .route("/v1/queues/{queue}/visibility", post(queues::visibility))
         .route("/v1/queues/{queue}/redrive", post(queues::redrive))
+        .route(
+            "/v1/queues/{queue}/push",
+            put(push::put).get(push::get).delete(push::delete),
+        )
+        .route("/v1/callbacks/failed", get(push::failed))
+        .route(
+            "/v1/queues/{queue}/messages/{id}/retry-callback",
+            post(push::retry),
+        )
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

@@ -1,8 +1,11 @@
 //! End-to-end tests of the native API over real HTTP, against a server on an ephemeral port.
 #![allow(clippy::unwrap_used)]
 
+mod callbacks;
 mod harness;
+mod push;
 mod queues;
+mod receiver;
 mod semantics;
 mod sqs;
 mod storage;
