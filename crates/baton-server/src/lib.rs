@@ -14,6 +14,7 @@
 pub mod api;
 pub mod callbacks;
 pub mod config;
+pub mod events;
 pub mod outbound;
 pub mod push;
 
@@ -106,6 +107,18 @@ pub async fn serve(
         stop.child_token(),
     );
     engine.set_completion_hook(callbacks.hook());
+    let events = Arc::new(events::Events::new(
+        engine.clone(),
+        events::EventSettings {
+            workers: config.events_workers,
+            notification_ms: config.events_notification_ms,
+            data_processing_ms: config.events_data_processing_ms,
+            heavy_task_ms: config.events_heavy_task_ms,
+            performance_test_max: config.events_performance_test_max,
+            performance_test_wait_ms: config.events_performance_test_wait_ms,
+        },
+        stop.child_token(),
+    ));
     let state = AppState {
         engine: engine.clone(),
         config: config.clone(),
@@ -117,9 +130,11 @@ pub async fn serve(
         push: push.clone(),
         callbacks: callbacks.clone(),
         outbound: Arc::new(outbound),
+        events: events.clone(),
     };
     let mut tasks = JoinSet::new();
     tasks.spawn(callbacks.clone().run());
+    tasks.spawn(events.clone().run_workers());
     {
         let push = push.clone();
         tasks.spawn(async move { push.resume().await });
@@ -189,7 +204,7 @@ async fn tick_loop(engine: Arc<dyn Engine>, interval: Duration, stop: Cancellati
     }
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|name| name.trim().to_string())

@@ -2,6 +2,7 @@
 //! operations and engine answers into `baton-proto` bodies.
 
 pub mod error;
+mod events;
 pub mod json;
 mod metrics;
 mod push;
@@ -41,6 +42,7 @@ pub struct AppState {
     pub push: Arc<PushManager>,
     pub callbacks: Arc<Callbacks>,
     pub outbound: Arc<crate::outbound::OutboundRules>,
+    pub events: Arc<crate::events::Events>,
 }
 
 /// The whole HTTP application.
@@ -79,6 +81,19 @@ pub fn router(state: AppState) -> Router {
             "/v1/queues/{queue}/messages/{id}/retry-callback",
             post(push::retry),
         )
+        .route("/api/events", post(events::create))
+        .route("/api/events/server-info", get(events::server_info))
+        .route("/api/events/queue-info", get(events::queue_info))
+        .route("/api/events/advanced", post(events::create_advanced))
+        .route(
+            "/api/events/performance-test",
+            post(events::performance_test),
+        )
+        .route(
+            "/api/events/retry-callback/{event_id}",
+            post(events::retry_callback),
+        )
+        .route("/api/events/{event_id}", get(events::status))
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod callbacks;
+mod events;
 mod harness;
 mod push;
 mod queues;
