@@ -311,3 +311,47 @@ async fn notify_urls_are_checked_against_the_outbound_lists() {
     assert_eq!(server.stats("work").await["sent_total"], 0);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn callback_jobs_and_outcomes_survive_a_restart() {
+    let fs = baton_storage::SimFs::new();
+    let receiver = Receiver::start().await;
+    receiver.behaviour.failing.store(true, Ordering::SeqCst);
+    let settings = |c: &mut baton_server::ServerConfig| {
+        c.callback_max_retries = 50;
+        c.callback_retry_delay_ms = 100;
+    };
+    let server = TestServer::start_durable_with(&fs, settings).await;
+    eventually("ready", || async {
+        (server.get("/ready").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    server.create_queue("work", json!({})).await;
+    let ids = server.send("work", vec![notified("job", &receiver.url)]).await;
+    receive_and_ack(&server, "work").await;
+    eventually("CALLBACK_FAILED", || async {
+        let record = status(&server, "work", &ids[0]).await;
+        (record["status"] == "CALLBACK_FAILED").then_some(())
+    })
+    .await;
+    server.shutdown().await;
+    let attempts_before = receiver.count();
+
+    // After the restart the job is still scheduled; the target has recovered.
+    receiver.behaviour.failing.store(false, Ordering::SeqCst);
+    let server = TestServer::start_durable_with(&fs, settings).await;
+    let record = eventually("COMPLETED after the restart", || async {
+        let (code, record) = server
+            .get(&format!("/v1/queues/work/messages/{}", ids[0]))
+            .await;
+        (code == StatusCode::OK && record["status"] == "COMPLETED").then_some(record)
+    })
+    .await;
+    let got = receiver.requests();
+    assert!(got.len() > attempts_before);
+    assert_eq!(got.last().unwrap().answered, 200);
+    let kinds = events(&record);
+    assert_eq!(kinds.last().unwrap(), "callback_succeeded");
+    assert!(kinds.contains(&"callback_failed".to_string()), "{kinds:?}");
+    server.shutdown().await;
+}
