@@ -438,6 +438,32 @@ mod tests {
             ServerConfig::load(None, env),
             Err(ConfigError::Parse(_))
         ));
+        for (key, value, name) in [
+            ("BATON_CALLBACK_MAX_RETRIES", "101", "callback_max_retries"),
+            (
+                "BATON_CALLBACK_RETRY_DELAY_MS",
+                "0",
+                "callback_retry_delay_ms",
+            ),
+            ("BATON_PUSH_BREAKER_FAILURES", "0", "push_breaker_failures"),
+            ("BATON_EVENTS_WORKERS", "257", "events_workers"),
+            ("BATON_OUTBOUND_ALLOW", "10.0.0.0/33", "outbound_allow"),
+            ("BATON_OUTBOUND_DENY", "not a host", "outbound_deny"),
+        ] {
+            let env = vec![(key.to_string(), value.to_string())];
+            assert!(
+                matches!(ServerConfig::load(None, env), Err(ConfigError::Invalid { key, .. }) if key == name),
+                "{key}"
+            );
+        }
+        let env = vec![(
+            "BATON_OUTBOUND_ALLOW".to_string(),
+            "hooks.example.com,10.0.0.0/8".to_string(),
+        )];
+        assert_eq!(
+            ServerConfig::load(None, env).expect("valid").outbound_allow,
+            "hooks.example.com,10.0.0.0/8"
+        );
         let env = vec![("BATON_LISTEN".to_string(), "nowhere".to_string())];
         assert!(matches!(
             ServerConfig::load(None, env),

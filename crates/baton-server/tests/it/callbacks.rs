@@ -178,6 +178,20 @@ async fn failing_callbacks_mark_callback_failed_retry_park_and_retry_by_hand() {
         (code, error_code(&answer)),
         (StatusCode::CONFLICT, "callback_not_failed")
     );
+    let (_, metrics) = server.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("baton_callbacks_total{outcome=\"failed\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("baton_callbacks_total{outcome=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("baton_callbacks_dropped_total 0"),
+        "{metrics}"
+    );
     server.shutdown().await;
 }
 
@@ -327,7 +341,9 @@ async fn callback_jobs_and_outcomes_survive_a_restart() {
     })
     .await;
     server.create_queue("work", json!({})).await;
-    let ids = server.send("work", vec![notified("job", &receiver.url)]).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
     receive_and_ack(&server, "work").await;
     eventually("CALLBACK_FAILED", || async {
         let record = status(&server, "work", &ids[0]).await;
