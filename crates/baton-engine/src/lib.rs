@@ -25,9 +25,9 @@ use baton_core::stream::{
     Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
 };
 use baton_core::{
-    Acked, Delivery, MessageId, QueueConfig, QueueError, QueueLimits, QueueName, QueueStats,
-    ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, StreamConfig, StreamError,
-    StreamName, Timestamp,
+    Acked, Delivery, MessageId, Notify, QueueConfig, QueueError, QueueLimits, QueueName,
+    QueueStats, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, StreamConfig,
+    StreamError, StreamName, Timestamp,
 };
 
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport};
@@ -349,7 +349,52 @@ pub trait Engine: Send + Sync + 'static {
         partition: Option<u32>,
         position: StartPosition,
     ) -> Result<GroupView, EngineError>;
+    /// Registers the function called for every message carrying `notify` that completes (is
+    /// acked) or is dead-lettered, after its record was submitted to the log. Replaces any
+    /// earlier hook. The hook must not block: it runs under no lock but on the caller's task.
+    fn set_completion_hook(&self, hook: CompletionHook);
+
+    /// Records the outcome of a completion callback on the status record of finished message
+    /// `id` (see `Queue::record_callback`); durable before it returns.
+    async fn record_callback(
+        &self,
+        name: &QueueName,
+        id: MessageId,
+        succeeded: bool,
+        reason: Option<String>,
+    ) -> Result<StatusRecord, EngineError>;
+
+    /// Status records whose last callback failed, over all queues (by queue name, then finish
+    /// time), at most `max`.
+    async fn callback_failed(
+        &self,
+        max: usize,
+    ) -> Result<Vec<(QueueName, StatusRecord)>, EngineError>;
 }
+
+/// How a message with `notify` left its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompletionKind {
+    /// Acked by a consumer or a push target.
+    Completed,
+    /// Moved to the dead-letter queue after its last allowed receive.
+    DeadLettered,
+}
+
+/// A message with `notify` that completed or was dead-lettered: what its callback reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Completion {
+    pub queue: QueueName,
+    pub id: MessageId,
+    pub kind: CompletionKind,
+    pub sent_at: Timestamp,
+    pub completed_at: Timestamp,
+    pub receive_count: u32,
+    pub notify: Notify,
+}
+
+/// See `Engine::set_completion_hook`.
+pub type CompletionHook = std::sync::Arc<dyn Fn(Completion) + Send + Sync>;
 
 /// A fresh random message id.
 pub fn new_message_id() -> MessageId {

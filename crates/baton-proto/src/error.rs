@@ -81,6 +81,16 @@ pub enum ErrorCode {
     RecordNotPending,
     /// A record id that is not `partition-offset`. 400.
     RecordIdInvalid,
+    /// A push or callback URL whose host the server's outbound allow/deny list refuses. 400.
+    TargetNotAllowed,
+    /// The queue has no push subscription. 404.
+    PushNotConfigured,
+    /// A manual callback retry of a message whose status is not `CALLBACK_FAILED`. 409.
+    CallbackNotFailed,
+    /// A manual callback retry while the callback is still on its automatic retry schedule. 409.
+    CallbackRetryScheduled,
+    /// No event with this id (seed facade, `/api/events`). 404.
+    EventNotFound,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -9,11 +9,15 @@
 //! server against `baton-core`'s limits.
 
 pub mod error;
+pub mod events;
+pub mod push;
 pub mod queue;
 pub mod server;
 pub mod stream;
 
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};
+pub use events::*;
+pub use push::*;
 pub use queue::*;
 pub use server::*;
 

@@ -53,6 +53,43 @@ pub struct ServerConfig {
     /// Cut the log at the first corrupt record instead of refusing to start (loses what
     /// follows it; see `baton storage verify`).
     pub repair: bool,
+    /// Completion-callback attempts after the first before a callback is parked as failed
+    /// (manual retry only). 0..=100.
+    pub callback_max_retries: u32,
+    /// Delay between callback attempts. 1..=43200000 (12 h).
+    pub callback_retry_delay_ms: u64,
+    /// How long a callback target may take to answer. 1..=300000.
+    pub callback_timeout_ms: u64,
+    /// Callbacks in flight at once. 1..=1024.
+    pub callback_concurrency: u32,
+    /// Hosts push and callback URLs may target: comma-separated host names (`example.com`,
+    /// `.example.com` for subdomains) and networks (`10.0.0.0/8`, `::1/128`). Empty (the
+    /// default): every host not denied.
+    pub outbound_allow: String,
+    /// Hosts and networks push and callback URLs may not target; wins over the allow list.
+    /// Default: link-local networks (`169.254.0.0/16,fe80::/10`, where cloud metadata
+    /// services live). Loopback is allowed by default so local workers and tests work.
+    pub outbound_deny: String,
+    /// Failed push deliveries to one host within `push_breaker_window_ms` that open its
+    /// circuit breaker. 1..=100000.
+    pub push_breaker_failures: u32,
+    /// The window failures are counted in. 1..=3600000.
+    pub push_breaker_window_ms: u64,
+    /// How long an open breaker pauses deliveries before one probe goes out. 1..=3600000.
+    pub push_breaker_cooldown_ms: u64,
+    /// Workers of the seed facade's built-in event processor (`/api/events`); 0 switches it
+    /// off. 0..=256.
+    pub events_workers: u32,
+    /// Simulated processing time of a NOTIFICATION event. 0..=600000.
+    pub events_notification_ms: u64,
+    /// Simulated processing time of a DATA_PROCESSING event. 0..=600000.
+    pub events_data_processing_ms: u64,
+    /// Simulated processing time of a HEAVY_TASK event. 0..=600000.
+    pub events_heavy_task_ms: u64,
+    /// Most events one performance test may create. 1..=1000000.
+    pub events_performance_test_max: u32,
+    /// How long a performance test waits for its events to be processed. 0..=600000.
+    pub events_performance_test_wait_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -82,6 +119,21 @@ impl Default for ServerConfig {
             segment_bytes: 64 * 1024 * 1024,
             checkpoint_bytes_min: 64 * 1024 * 1024,
             repair: false,
+            callback_max_retries: 3,
+            callback_retry_delay_ms: 5_000,
+            callback_timeout_ms: 10_000,
+            callback_concurrency: 16,
+            outbound_allow: String::new(),
+            outbound_deny: "169.254.0.0/16,fe80::/10".to_string(),
+            push_breaker_failures: 5,
+            push_breaker_window_ms: 30_000,
+            push_breaker_cooldown_ms: 5_000,
+            events_workers: 4,
+            events_notification_ms: 10,
+            events_data_processing_ms: 50,
+            events_heavy_task_ms: 200,
+            events_performance_test_max: 100_000,
+            events_performance_test_wait_ms: 120_000,
         }
     }
 }
@@ -118,6 +170,21 @@ const KEYS: &[&str] = &[
     "segment_bytes",
     "checkpoint_bytes_min",
     "repair",
+    "callback_max_retries",
+    "callback_retry_delay_ms",
+    "callback_timeout_ms",
+    "callback_concurrency",
+    "outbound_allow",
+    "outbound_deny",
+    "push_breaker_failures",
+    "push_breaker_window_ms",
+    "push_breaker_cooldown_ms",
+    "events_workers",
+    "events_notification_ms",
+    "events_data_processing_ms",
+    "events_heavy_task_ms",
+    "events_performance_test_max",
+    "events_performance_test_wait_ms",
 ];
 
 impl ServerConfig {
@@ -211,7 +278,69 @@ impl ServerConfig {
             1 << 36,
         )?;
         self.sync_policy()?;
+        check(
+            "callback_max_retries",
+            u64::from(self.callback_max_retries),
+            0,
+            100,
+        )?;
+        check(
+            "callback_retry_delay_ms",
+            self.callback_retry_delay_ms,
+            1,
+            baton_core::limits::VISIBILITY_TIMEOUT_MS_MAX,
+        )?;
+        check("callback_timeout_ms", self.callback_timeout_ms, 1, 300_000)?;
+        check(
+            "callback_concurrency",
+            u64::from(self.callback_concurrency),
+            1,
+            1024,
+        )?;
+        check(
+            "push_breaker_failures",
+            u64::from(self.push_breaker_failures),
+            1,
+            100_000,
+        )?;
+        check(
+            "push_breaker_window_ms",
+            self.push_breaker_window_ms,
+            1,
+            3_600_000,
+        )?;
+        check(
+            "push_breaker_cooldown_ms",
+            self.push_breaker_cooldown_ms,
+            1,
+            3_600_000,
+        )?;
+        check("events_workers", u64::from(self.events_workers), 0, 256)?;
+        for (key, value) in [
+            ("events_notification_ms", self.events_notification_ms),
+            ("events_data_processing_ms", self.events_data_processing_ms),
+            ("events_heavy_task_ms", self.events_heavy_task_ms),
+            (
+                "events_performance_test_wait_ms",
+                self.events_performance_test_wait_ms,
+            ),
+        ] {
+            check(key, value, 0, 600_000)?;
+        }
+        check(
+            "events_performance_test_max",
+            u64::from(self.events_performance_test_max),
+            1,
+            1_000_000,
+        )?;
+        self.outbound_rules()?;
         Ok(())
+    }
+
+    /// The outbound allow/deny lists, parsed.
+    pub fn outbound_rules(&self) -> Result<crate::outbound::OutboundRules, ConfigError> {
+        crate::outbound::OutboundRules::parse(&self.outbound_allow, &self.outbound_deny)
+            .map_err(|(key, reason)| ConfigError::Invalid { key, reason })
     }
 
     pub fn sync_policy(&self) -> Result<SyncPolicy, ConfigError> {
@@ -309,6 +438,32 @@ mod tests {
             ServerConfig::load(None, env),
             Err(ConfigError::Parse(_))
         ));
+        for (key, value, name) in [
+            ("BATON_CALLBACK_MAX_RETRIES", "101", "callback_max_retries"),
+            (
+                "BATON_CALLBACK_RETRY_DELAY_MS",
+                "0",
+                "callback_retry_delay_ms",
+            ),
+            ("BATON_PUSH_BREAKER_FAILURES", "0", "push_breaker_failures"),
+            ("BATON_EVENTS_WORKERS", "257", "events_workers"),
+            ("BATON_OUTBOUND_ALLOW", "10.0.0.0/33", "outbound_allow"),
+            ("BATON_OUTBOUND_DENY", "not a host", "outbound_deny"),
+        ] {
+            let env = vec![(key.to_string(), value.to_string())];
+            assert!(
+                matches!(ServerConfig::load(None, env), Err(ConfigError::Invalid { key, .. }) if key == name),
+                "{key}"
+            );
+        }
+        let env = vec![(
+            "BATON_OUTBOUND_ALLOW".to_string(),
+            "hooks.example.com,10.0.0.0/8".to_string(),
+        )];
+        assert_eq!(
+            ServerConfig::load(None, env).expect("valid").outbound_allow,
+            "hooks.example.com,10.0.0.0/8"
+        );
         let env = vec![("BATON_LISTEN".to_string(), "nowhere".to_string())];
         assert!(matches!(
             ServerConfig::load(None, env),

@@ -12,7 +12,11 @@
 //! tasks, return.
 
 pub mod api;
+pub mod callbacks;
 pub mod config;
+pub mod events;
+pub mod outbound;
+pub mod push;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -79,6 +83,42 @@ pub async fn serve(
     config.validate()?;
     let config = Arc::new(config);
     let local_addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let outbound = config.outbound_rules()?;
+    let push = Arc::new(push::PushManager::new(
+        engine.clone(),
+        outbound.clone(),
+        push::breaker::BreakerConfig {
+            failures: config.push_breaker_failures,
+            window_ms: config.push_breaker_window_ms,
+            cooldown_ms: config.push_breaker_cooldown_ms,
+        },
+        stop.child_token(),
+    ));
+    let callbacks = callbacks::Callbacks::new(
+        engine.clone(),
+        outbound.clone(),
+        callbacks::CallbackSettings {
+            max_retries: config.callback_max_retries,
+            retry_delay_ms: config.callback_retry_delay_ms,
+            timeout_ms: config.callback_timeout_ms,
+            concurrency: config.callback_concurrency,
+        },
+        stop.child_token(),
+    );
+    engine.set_completion_hook(callbacks.hook());
+    let events = Arc::new(events::Events::new(
+        engine.clone(),
+        events::EventSettings {
+            workers: config.events_workers,
+            notification_ms: config.events_notification_ms,
+            data_processing_ms: config.events_data_processing_ms,
+            heavy_task_ms: config.events_heavy_task_ms,
+            performance_test_max: config.events_performance_test_max,
+            performance_test_wait_ms: config.events_performance_test_wait_ms,
+        },
+        stop.child_token(),
+    ));
     let state = AppState {
         engine: engine.clone(),
         config: config.clone(),
@@ -87,9 +127,18 @@ pub async fn serve(
         started: Instant::now(),
         sqs: Arc::default(),
         http_metrics: Arc::default(),
+        push: push.clone(),
+        callbacks: callbacks.clone(),
+        outbound: Arc::new(outbound),
+        events: events.clone(),
     };
-    let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();
+    tasks.spawn(callbacks.clone().run());
+    tasks.spawn(events.clone().run_workers());
+    {
+        let push = push.clone();
+        tasks.spawn(async move { push.resume().await });
+    }
     tasks.spawn(tick_loop(
         engine.clone(),
         Duration::from_millis(config.tick_interval_ms),
@@ -134,6 +183,7 @@ pub async fn serve(
             "requests still running after the grace period; closing"
         ),
     }
+    push.shutdown().await;
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     match failed {
@@ -154,7 +204,7 @@ async fn tick_loop(engine: Arc<dyn Engine>, interval: Duration, stop: Cancellati
     }
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|name| name.trim().to_string())

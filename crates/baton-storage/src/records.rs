@@ -173,6 +173,15 @@ pub enum QueueOp {
         tags: Vec<(String, String)>,
         attributes: Vec<(String, String)>,
     },
+    /// The outcome of a completion callback of finished message `id`, recorded on its status
+    /// record (`reason` says why it failed).
+    RecordCallback {
+        queue: String,
+        now: u64,
+        id: u128,
+        succeeded: bool,
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::limits::HISTORY_EVENTS_MAX;
 use crate::message::{HistoryEvent, MessageId, MessageStatus, StatusRecord};
 use crate::time::Timestamp;
 
@@ -68,6 +69,29 @@ impl Archive {
         self.by_finish.iter().filter_map(|(finished_at, id)| {
             let (_, status, history) = self.records.get(id)?;
             Some((*id, *finished_at, *status, history.as_slice()))
+        })
+    }
+
+    /// Appends `event` to the history of finished message `id` and sets its status to what
+    /// `status_of` derives from the history; the finish time (and so retention) is unchanged.
+    /// `None` when no record of `id` is kept.
+    pub(crate) fn append_event(
+        &mut self,
+        id: MessageId,
+        event: HistoryEvent,
+        status_of: impl FnOnce(&[HistoryEvent]) -> MessageStatus,
+    ) -> Option<StatusRecord> {
+        let (_, status, history) = self.records.get_mut(&id)?;
+        if history.len() >= HISTORY_EVENTS_MAX && history.len() > 1 {
+            // Keep `sent` (the first event) and the most recent ones, as live messages do.
+            history.remove(1);
+        }
+        history.push(event);
+        *status = status_of(history);
+        Some(StatusRecord {
+            id,
+            status: *status,
+            history: history.clone(),
         })
     }
 

@@ -1088,6 +1088,69 @@ impl Queue {
     pub fn n_status_records(&self) -> usize {
         self.archive.len()
     }
+
+    /// Records the outcome of a completion callback on the status record of finished message
+    /// `id`: a failure makes it `CallbackFailed` (with `reason` in the history), a success
+    /// gives it back the status its finish gave it (`Completed`, or `DeadLettered` when the
+    /// callback reported a dead-letter). `None` when no record of `id` is kept (never
+    /// finished, or aged out): nothing changes then.
+    pub fn record_callback(
+        &mut self,
+        now: Timestamp,
+        id: MessageId,
+        succeeded: bool,
+        reason: Option<String>,
+    ) -> Option<StatusRecord> {
+        let receive_count = self
+            .archive
+            .get(id)?
+            .history
+            .last()
+            .map_or(0, |event| event.receive_count);
+        let kind = if succeeded {
+            HistoryEventKind::CallbackSucceeded
+        } else {
+            HistoryEventKind::CallbackFailed
+        };
+        let event = HistoryEvent {
+            kind,
+            at: now,
+            receive_count,
+            detail: reason,
+        };
+        self.archive.append_event(id, event, |history| {
+            if !succeeded {
+                return MessageStatus::CallbackFailed;
+            }
+            let finished = history.iter().rev().find(|event| {
+                !matches!(
+                    event.kind,
+                    HistoryEventKind::CallbackSucceeded | HistoryEventKind::CallbackFailed
+                )
+            });
+            match finished.map(|event| event.kind) {
+                Some(HistoryEventKind::DeadLettered) => MessageStatus::DeadLettered,
+                Some(HistoryEventKind::Expired) => MessageStatus::Expired,
+                Some(HistoryEventKind::Purged) => MessageStatus::Purged,
+                _ => MessageStatus::Completed,
+            }
+        })
+    }
+
+    /// Status records of finished messages whose last callback failed, oldest finish first,
+    /// at most `max` of them.
+    pub fn callback_failed(&self, max: usize) -> Vec<StatusRecord> {
+        self.archive
+            .iter()
+            .filter(|(_, _, status, _)| *status == MessageStatus::CallbackFailed)
+            .take(max)
+            .map(|(id, _, status, history)| StatusRecord {
+                id,
+                status,
+                history: history.to_vec(),
+            })
+            .collect()
+    }
 }
 
 impl FifoIndex {

@@ -283,6 +283,15 @@ impl ReplayState {
                 let moved = codec::moved_from_disk(message)?;
                 queue.accept_moved(at(now), moved, codec::history_kind(&kind)?);
             }
+            QueueOp::RecordCallback {
+                now,
+                id,
+                succeeded,
+                reason,
+                ..
+            } => {
+                queue.record_callback(at(now), MessageId::from_u128(id), succeeded, reason);
+            }
         }
         let dead_letter_queue = queue.config().dead_letter.as_ref().map(|d| d.queue.clone());
         for moved in queue.take_moved() {
@@ -342,6 +351,7 @@ fn op_queue(op: &QueueOp) -> &str {
         | QueueOp::ReleaseLeases { queue, .. }
         | QueueOp::TakeForMove { queue, .. }
         | QueueOp::AcceptMoved { queue, .. }
-        | QueueOp::SetMeta { queue, .. } => queue,
+        | QueueOp::SetMeta { queue, .. }
+        | QueueOp::RecordCallback { queue, .. } => queue,
     }
 }

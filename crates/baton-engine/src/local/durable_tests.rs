@@ -771,3 +771,129 @@ async fn a_lease_expiring_at_a_restart_replays_at_the_same_moment() {
     ])
     .await;
 }
+
+fn notify_entry(body: &str) -> SendEntry {
+    SendEntry {
+        notify: Some(baton_core::Notify {
+            url: "http://127.0.0.1:9/cb".to_string(),
+            headers: vec![("x-token".to_string(), "t".to_string())],
+        }),
+        ..SendEntry::new(new_message_id(), body)
+    }
+}
+
+async fn receive_all(engine: &LocalEngine, queue: &str) -> Vec<Delivery> {
+    engine
+        .receive(
+            &name(queue),
+            ReceiveOptions {
+                max: 10,
+                wait_ms: Some(0),
+                visibility_timeout_ms: None,
+            },
+        )
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_survive_restarts() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    setup_queues(&engine).await;
+    let seen: Arc<parking_lot::Mutex<Vec<Completion>>> = Arc::default();
+    let sink = seen.clone();
+    engine.set_completion_hook(Arc::new(move |c| sink.lock().push(c)));
+
+    let sent = engine
+        .send(
+            &name("q"),
+            vec![
+                notify_entry("done"),
+                notify_entry("doomed"),
+                SendEntry::new(new_message_id(), "silent"),
+            ],
+        )
+        .await
+        .unwrap();
+    let (done, doomed) = (sent[0].id, sent[1].id);
+    // Ack "done" and "silent"; nack "doomed" until it is dead-lettered (max_receive_count 3).
+    for round in 0..3 {
+        clock.advance_ms(2_000);
+        for delivery in receive_all(&engine, "q").await {
+            if delivery.id == doomed {
+                engine
+                    .nack(&name("q"), vec![delivery.receipt], Some(0))
+                    .await
+                    .unwrap();
+            } else if round == 0 {
+                engine
+                    .ack(&name("q"), vec![delivery.receipt])
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    let seen = seen.lock().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert_eq!(
+        (seen[0].id, seen[0].kind, seen[0].receive_count),
+        (done, CompletionKind::Completed, 1)
+    );
+    assert_eq!(
+        seen[0].notify.headers,
+        [("x-token".to_string(), "t".to_string())]
+    );
+    assert_eq!(
+        (
+            seen[1].id,
+            seen[1].kind,
+            seen[1].receive_count,
+            seen[1].queue.as_str()
+        ),
+        (doomed, CompletionKind::DeadLettered, 3, "q")
+    );
+
+    let failed = engine
+        .record_callback(&name("q"), done, false, Some("HTTP 503".to_string()))
+        .await
+        .unwrap();
+    assert_eq!(failed.status, baton_core::MessageStatus::CallbackFailed);
+    engine
+        .record_callback(&name("q"), doomed, false, None)
+        .await
+        .unwrap();
+    engine
+        .record_callback(&name("q"), doomed, true, None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        engine
+            .record_callback(&name("q"), new_message_id(), true, None)
+            .await,
+        Err(EngineError::MessageNotFound { .. })
+    ));
+    drop(engine);
+
+    // Replayed from the log, then from a checkpoint.
+    for checkpoint in [false, true] {
+        let engine = open(&fs, clock.clone(), 1 << 40);
+        let listed = engine.callback_failed(10).await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!((listed[0].0.as_str(), listed[0].1.id), ("q", done));
+        assert_eq!(
+            listed[0].1.history.last().unwrap().detail.as_deref(),
+            Some("HTTP 503")
+        );
+        let status = engine.message_status(&name("q"), doomed).await.unwrap();
+        assert_eq!(status.status, baton_core::MessageStatus::DeadLettered);
+        assert_eq!(
+            status.history.last().unwrap().kind,
+            HistoryEventKind::CallbackSucceeded
+        );
+        if !checkpoint {
+            engine.checkpoint().unwrap();
+        }
+    }
+}

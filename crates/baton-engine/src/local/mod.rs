@@ -34,8 +34,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::durable::{codec, Durable, StorageConfig};
 use crate::{
-    Created, Engine, EngineConfig, EngineError, QueueMeta, QueueView, ReceiveOptions,
-    RedriveOptions, QUEUE_META_ATTRIBUTES_MAX, QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
+    Completion, CompletionHook, CompletionKind, Created, Engine, EngineConfig, EngineError,
+    QueueMeta, QueueView, ReceiveOptions, RedriveOptions, QUEUE_META_ATTRIBUTES_MAX,
+    QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
 };
 use crate::{GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamView};
 use baton_core::stream::{
@@ -55,6 +56,8 @@ pub struct LocalEngine {
     /// Set by the first successful recovery; before it, a closed log is not a failure.
     recovered_once: AtomicBool,
     streams: Streams,
+    /// Told about completions and dead-letters of messages with `notify` (callbacks).
+    completion_hook: RwLock<Option<CompletionHook>>,
 }
 
 struct Slot {
@@ -206,6 +209,20 @@ impl LocalEngine {
             ready: AtomicBool::new(true),
             recovered_once: AtomicBool::new(false),
             streams: Streams::in_memory(),
+            completion_hook: RwLock::new(None),
+        }
+    }
+
+    /// Hands `completions` to the completion hook, if one is set.
+    fn emit_completions(&self, completions: Vec<Completion>) {
+        if completions.is_empty() {
+            return;
+        }
+        let hook = self.completion_hook.read().clone();
+        if let Some(hook) = hook {
+            for completion in completions {
+                hook(completion);
+            }
         }
     }
 
@@ -394,13 +411,33 @@ impl LocalEngine {
         access: Access,
     ) -> Result<Option<u64>, EngineError> {
         match target.as_ref().and_then(|name| registry.get(name)) {
-            Some(dead_letter) => self.accept_all(
-                dead_letter,
-                moved,
-                HistoryEventKind::DeadLettered,
-                now,
-                access,
-            ),
+            Some(dead_letter) => {
+                let completions: Vec<Completion> = moved
+                    .iter()
+                    .filter_map(|message| {
+                        Some(Completion {
+                            queue: message.source.clone(),
+                            id: message.id,
+                            kind: CompletionKind::DeadLettered,
+                            sent_at: message.sent_at,
+                            completed_at: now,
+                            receive_count: message.history.last().map_or(0, |e| e.receive_count),
+                            notify: message.notify.clone()?,
+                        })
+                    })
+                    .collect();
+                let lsn = self.accept_all(
+                    dead_letter,
+                    moved,
+                    HistoryEventKind::DeadLettered,
+                    now,
+                    access,
+                )?;
+                // The hook's callback job is logged after the move, so a durable job implies
+                // a durable move.
+                self.emit_completions(completions);
+                Ok(lsn)
+            }
             None => {
                 // Unreachable while deletes of dead-letter queues are refused; if it happens,
                 // keep the messages rather than lose them.
@@ -852,27 +889,44 @@ impl Engine for LocalEngine {
         name: &QueueName,
         receipts: Vec<ReceiptHandle>,
     ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError> {
-        let (results, lsn) = self.with_queue(name, Access::Write, |queue, now, journal| {
-            let results: Vec<_> = receipts
-                .iter()
-                .map(|receipt| queue.ack(now, receipt))
-                .collect();
-            let done: Vec<ReceiptV1> = receipts
-                .iter()
-                .zip(&results)
-                .filter(|(_, r)| r.is_ok())
-                .map(|(h, _)| receipt_to_disk(h))
-                .collect();
-            if !done.is_empty() {
-                journal.push(|| QueueOp::Ack {
-                    queue: name.to_string(),
-                    now: now.as_millis(),
-                    receipts: done,
-                });
-            }
-            results
-        })?;
+        let ((results, now), lsn) =
+            self.with_queue(name, Access::Write, |queue, now, journal| {
+                let results: Vec<_> = receipts
+                    .iter()
+                    .map(|receipt| queue.ack(now, receipt))
+                    .collect();
+                let done: Vec<ReceiptV1> = receipts
+                    .iter()
+                    .zip(&results)
+                    .filter(|(_, r)| r.is_ok())
+                    .map(|(h, _)| receipt_to_disk(h))
+                    .collect();
+                if !done.is_empty() {
+                    journal.push(|| QueueOp::Ack {
+                        queue: name.to_string(),
+                        now: now.as_millis(),
+                        receipts: done,
+                    });
+                }
+                (results, now)
+            })?;
         self.wait(lsn).await?;
+        let completions = results
+            .iter()
+            .filter_map(|result| {
+                let acked = result.as_ref().ok()?;
+                Some(Completion {
+                    queue: name.clone(),
+                    id: acked.id,
+                    kind: CompletionKind::Completed,
+                    sent_at: acked.sent_at,
+                    completed_at: now,
+                    receive_count: acked.receive_count,
+                    notify: acked.notify.clone()?,
+                })
+            })
+            .collect();
+        self.emit_completions(completions);
         Ok(results)
     }
 
@@ -1193,6 +1247,54 @@ impl Engine for LocalEngine {
     ) -> Result<GroupView, EngineError> {
         self.stream_group_seek(name, group, partition, position)
             .await
+    }
+
+    fn set_completion_hook(&self, hook: CompletionHook) {
+        *self.completion_hook.write() = Some(hook);
+    }
+
+    async fn record_callback(
+        &self,
+        name: &QueueName,
+        id: MessageId,
+        succeeded: bool,
+        reason: Option<String>,
+    ) -> Result<StatusRecord, EngineError> {
+        let (record, lsn) = self.with_queue(name, Access::Write, |queue, now, journal| {
+            let record = queue.record_callback(now, id, succeeded, reason.clone());
+            if record.is_some() {
+                journal.push(|| QueueOp::RecordCallback {
+                    queue: name.to_string(),
+                    now: now.as_millis(),
+                    id: id.as_u128(),
+                    succeeded,
+                    reason,
+                });
+            }
+            record
+        })?;
+        self.wait(lsn).await?;
+        record.ok_or_else(|| EngineError::MessageNotFound {
+            queue: name.to_string(),
+            id: id.to_string(),
+        })
+    }
+
+    async fn callback_failed(
+        &self,
+        max: usize,
+    ) -> Result<Vec<(QueueName, StatusRecord)>, EngineError> {
+        self.check_ready()?;
+        let registry = self.queues.read();
+        let mut out = Vec::new();
+        for (name, slot) in registry.iter() {
+            if out.len() >= max {
+                break;
+            }
+            let records = slot.queue.lock().callback_failed(max - out.len());
+            out.extend(records.into_iter().map(|record| (name.clone(), record)));
+        }
+        Ok(out)
     }
 }
 

@@ -22,6 +22,16 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("invalid value for `{field}`: {reason}")]
+    TargetNotAllowed { field: String, reason: String },
+    #[error("queue {queue} has no push subscription")]
+    PushNotConfigured { queue: String },
+    #[error("the callback of message {id} has not failed (its status is {status})")]
+    CallbackNotFailed { id: String, status: String },
+    #[error("the callback of message {id} is still on its automatic retry schedule; retry it by hand once its retries are used up")]
+    CallbackRetryScheduled { id: String },
+    #[error("event {id} does not exist")]
+    EventNotFound { id: String },
 }
 
 impl From<QueueError> for ApiError {
@@ -52,6 +62,19 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }
             ApiError::Engine(error) => engine_status_and_code(error),
+            ApiError::TargetNotAllowed { .. } => {
+                (StatusCode::BAD_REQUEST, ErrorCode::TargetNotAllowed)
+            }
+            ApiError::PushNotConfigured { .. } => {
+                (StatusCode::NOT_FOUND, ErrorCode::PushNotConfigured)
+            }
+            ApiError::CallbackNotFailed { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::CallbackNotFailed)
+            }
+            ApiError::CallbackRetryScheduled { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::CallbackRetryScheduled)
+            }
+            ApiError::EventNotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::EventNotFound),
         }
     }
 }

@@ -330,6 +330,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             );
         }
     }
+    state.push.render_metrics(&mut out);
+    state.callbacks.render_metrics(&mut out);
     (
         [(
             header::CONTENT_TYPE,

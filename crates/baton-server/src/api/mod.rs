@@ -2,8 +2,10 @@
 //! operations and engine answers into `baton-proto` bodies.
 
 pub mod error;
+mod events;
 pub mod json;
 mod metrics;
+mod push;
 mod queues;
 pub mod sqs;
 mod streams;
@@ -21,8 +23,11 @@ use axum::Router;
 use baton_engine::Engine;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
+use crate::callbacks::Callbacks;
 use crate::config::ServerConfig;
+use crate::push::PushManager;
 use error::ApiError;
+pub(crate) use queues::status_to_wire;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -35,6 +40,10 @@ pub struct AppState {
     pub started: Instant,
     pub sqs: Arc<sqs::SqsState>,
     pub http_metrics: Arc<metrics::HttpMetrics>,
+    pub push: Arc<PushManager>,
+    pub callbacks: Arc<Callbacks>,
+    pub outbound: Arc<crate::outbound::OutboundRules>,
+    pub events: Arc<crate::events::Events>,
 }
 
 /// The whole HTTP application.
@@ -101,6 +110,28 @@ pub fn router(state: AppState) -> Router {
             "/v1/streams/{stream}/groups/{group}/seek",
             post(streams::group_seek),
         )
+        .route(
+            "/v1/queues/{queue}/push",
+            put(push::put).get(push::get).delete(push::delete),
+        )
+        .route("/v1/callbacks/failed", get(push::failed))
+        .route(
+            "/v1/queues/{queue}/messages/{id}/retry-callback",
+            post(push::retry),
+        )
+        .route("/api/events", post(events::create))
+        .route("/api/events/server-info", get(events::server_info))
+        .route("/api/events/queue-info", get(events::queue_info))
+        .route("/api/events/advanced", post(events::create_advanced))
+        .route(
+            "/api/events/performance-test",
+            post(events::performance_test),
+        )
+        .route(
+            "/api/events/retry-callback/{event_id}",
+            post(events::retry_callback),
+        )
+        .route("/api/events/{event_id}", get(events::status))
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

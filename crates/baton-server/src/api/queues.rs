@@ -237,6 +237,21 @@ fn notify_from_wire(index: usize, notify: proto::Notify) -> Result<Notify, ApiEr
     })
 }
 
+/// Refuses a notify URL whose host the server's outbound allow/deny list refuses.
+fn check_notify_target(state: &AppState, index: usize, notify: Notify) -> Result<Notify, ApiError> {
+    match state.outbound.check_url(&notify.url) {
+        Ok(_) => Ok(notify),
+        Err(crate::outbound::TargetError::Invalid(reason)) => Err(ApiError::invalid(
+            format!("messages[{index}].notify.url"),
+            reason,
+        )),
+        Err(crate::outbound::TargetError::NotAllowed(reason)) => Err(ApiError::TargetNotAllowed {
+            field: format!("messages[{index}].notify.url"),
+            reason,
+        }),
+    }
+}
+
 fn delivery_to_wire(delivery: Delivery) -> proto::ReceivedMessage {
     proto::ReceivedMessage {
         id: delivery.id.to_string(),
@@ -252,7 +267,7 @@ fn delivery_to_wire(delivery: Delivery) -> proto::ReceivedMessage {
     }
 }
 
-fn status_to_wire(queue: &QueueName, record: StatusRecord) -> proto::MessageStatus {
+pub(crate) fn status_to_wire(queue: &QueueName, record: StatusRecord) -> proto::MessageStatus {
     proto::MessageStatus {
         id: record.id.to_string(),
         queue: queue.to_string(),
@@ -384,6 +399,8 @@ pub async fn send(
             notify: message
                 .notify
                 .map(|n| notify_from_wire(index, n))
+                .transpose()?
+                .map(|n| check_notify_target(&state, index, n))
                 .transpose()?,
         });
     }

@@ -60,6 +60,31 @@ impl TestServer {
         Self::start_engine(config, engine).await
     }
 
+    /// A durable engine on a simulated disk, with the configuration adjusted.
+    pub async fn start_durable_with(
+        fs: &baton_storage::SimFs,
+        adjust: impl FnOnce(&mut ServerConfig),
+    ) -> Self {
+        let mut config = ServerConfig {
+            listen: "127.0.0.1:0".to_string(),
+            tick_interval_ms: 20,
+            ..ServerConfig::default()
+        };
+        adjust(&mut config);
+        let storage = baton_engine::StorageConfig::new("/data");
+        let engine: Arc<dyn Engine> = Arc::new(
+            LocalEngine::durable(
+                Arc::new(SystemClock),
+                EngineConfig::default(),
+                Arc::new(fs.clone()),
+                storage,
+                false,
+            )
+            .unwrap(),
+        );
+        Self::start_engine(config, engine).await
+    }
+
     async fn start_engine(config: ServerConfig, engine: Arc<dyn Engine>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

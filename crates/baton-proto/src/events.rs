@@ -1,0 +1,92 @@
+//! The seed-compatible facade (`/api/events/...`): the shapes of seed A's REST API, in its
+//! camelCase spelling.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/events/server-info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventServerInfo {
+    pub server_id: String,
+    pub host_name: String,
+    pub version: String,
+    pub uptime_ms: u64,
+    pub engine: String,
+    /// Workers of the built-in event processor (0: switched off).
+    pub workers: u32,
+}
+
+/// An event as created and as its status is reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub event_id: String,
+    /// Known to the node that created the event (kept in memory, bounded); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<String>,
+    /// Seed statuses: PENDING, DELAYED, PROCESSING, COMPLETED, FAILED (dead-lettered),
+    /// CALLBACK_FAILED, EXPIRED, PURGED.
+    pub status: String,
+    /// The queue the event lives in (`events`, or `events.fifo` for message groups).
+    pub queue: String,
+    pub created_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub processed_at: Option<u64>,
+    pub receive_count: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_group_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deduplication_id: Option<String>,
+    /// True when `deduplicationId` was seen before: no new event was created, `eventId` is
+    /// the original's.
+    pub duplicate: bool,
+    pub history: Vec<crate::queue::HistoryEntry>,
+}
+
+/// `GET /api/events/queue-info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventQueueInfo {
+    /// Events waiting, delayed or in processing.
+    pub queue_size: u64,
+    pub processed_count: u64,
+    /// Events that used up their retries (dead-lettered).
+    pub failed_count: u64,
+    pub callback_failed_count: u64,
+    /// Callbacks waiting for their next automatic attempt (all queues).
+    pub callback_retry_queue_size: u64,
+    /// Callbacks whose automatic retries are used up, waiting for a manual retry (all queues).
+    pub callback_parked_count: u64,
+    pub in_flight_count: u64,
+    pub delayed_count: u64,
+    pub dead_letter_queue_size: u64,
+    pub workers: u32,
+}
+
+/// `POST /api/events/retry-callback/{eventId}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventCallbackRetry {
+    pub event_id: String,
+    pub success: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub status: String,
+}
+
+/// `POST /api/events/performance-test`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PerformanceTestResult {
+    pub count: u32,
+    pub event_type: String,
+    pub elapsed_ms: u64,
+    pub events_per_second: f64,
+    pub processed: u32,
+    pub failed: u32,
+    /// True when the wait (`events_performance_test_wait_ms`) ended before every event was
+    /// processed.
+    pub timed_out: bool,
+}

@@ -1,0 +1,530 @@
+//! Completion callbacks: when a message carrying `notify` is acked (by a pull consumer or a
+//! push target) or dead-lettered, POST `CallbackPayload` to its URL with its headers.
+//!
+//! The way a callback travels, and why it survives restarts:
+//! 1. The engine's completion hook hands the `Completion` to a bounded channel
+//!    (`COMPLETIONS_PENDING_MAX`); the enqueuer turns it into a `CallbackJob` message in the
+//!    internal queue [`CALLBACK_QUEUE`]. From there on the job is durable. (A completion still
+//!    in the channel at a crash is lost: the ack is durable, its callback job not yet. A full
+//!    channel drops the completion and counts it in `baton_callbacks_dropped_total`.)
+//! 2. Workers receive jobs and POST them. Success records `callback_succeeded` on the
+//!    message's status and acks the job. Failure records `callback_failed` with the reason
+//!    (status `CALLBACK_FAILED`) and nacks the job with `callback_retry_delay_ms`.
+//! 3. The callback queue dead-letters a job after `callback_max_retries + 1` attempts into
+//!    [`CALLBACK_FAILED_QUEUE`], where it waits for a manual retry
+//!    (`POST /v1/queues/{q}/messages/{id}/retry-callback`).
+//!
+//! Both internal queues are ordinary durable queues, created when the first callback is due
+//! (so they show in `/v1/queues` from then on); their attributes are set from the server
+//! settings at every start.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_core::{
+    DeadLetterPolicy, HistoryEventKind, MessageId, MessageStatus, QueueConfig, QueueName,
+    SendEntry, StatusRecord,
+};
+use baton_engine::{
+    Completion, CompletionHook, CompletionKind, Engine, EngineError, ReceiveOptions,
+};
+use baton_proto as proto;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::error::ApiError;
+use crate::outbound::{self, OutboundRules};
+
+/// Jobs waiting for their (next) attempt.
+pub const CALLBACK_QUEUE: &str = "_baton-callbacks";
+/// Jobs whose retries are used up; only a manual retry takes them out.
+pub const CALLBACK_FAILED_QUEUE: &str = "_baton-callbacks-failed";
+/// Completions handed over by the engine but not yet enqueued as jobs.
+pub const COMPLETIONS_PENDING_MAX: usize = 10_000;
+/// Most parked jobs a manual retry looks through.
+const FAILED_SCAN_MAX: usize = 10_000;
+/// Added to `callback_timeout_ms` for the lease of a job being attempted.
+const LEASE_MARGIN_MS: u64 = 5_000;
+const RECEIVE_WAIT_MS: u64 = 1_000;
+const ERROR_PAUSE: Duration = Duration::from_millis(500);
+/// Most jobs enqueued in one send.
+const ENQUEUE_BATCH_MAX: usize = 100;
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallbackSettings {
+    pub max_retries: u32,
+    pub retry_delay_ms: u64,
+    pub timeout_ms: u64,
+    pub concurrency: u32,
+}
+
+pub struct Callbacks {
+    engine: Arc<dyn Engine>,
+    client: reqwest::Client,
+    rules: OutboundRules,
+    settings: CallbackSettings,
+    sender: mpsc::Sender<Completion>,
+    receiver: parking_lot::Mutex<Option<mpsc::Receiver<Completion>>>,
+    dropped: AtomicU64,
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+    /// Manual retries scan the parked jobs one at a time.
+    manual: tokio::sync::Mutex<()>,
+    /// Set once the internal queues exist with this run's settings.
+    queues_ready: std::sync::atomic::AtomicBool,
+    stop: CancellationToken,
+}
+
+fn name(text: &str) -> QueueName {
+    QueueName::new(text).expect("internal queue names are valid")
+}
+
+/// Failed attempts since the last success, the last failure's reason and time.
+fn failure_summary(record: &StatusRecord) -> (u32, Option<String>, u64) {
+    let mut attempts = 0;
+    let mut last = None;
+    for event in record.history.iter().rev() {
+        match event.kind {
+            HistoryEventKind::CallbackFailed => {
+                attempts += 1;
+                if last.is_none() {
+                    last = Some((event.detail.clone(), event.at.as_millis()));
+                }
+            }
+            HistoryEventKind::CallbackSucceeded => break,
+            _ => {}
+        }
+    }
+    let (reason, at) = last.unwrap_or((None, 0));
+    (attempts, reason, at)
+}
+
+impl Callbacks {
+    pub fn new(
+        engine: Arc<dyn Engine>,
+        rules: OutboundRules,
+        settings: CallbackSettings,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
+        let (sender, receiver) = mpsc::channel(COMPLETIONS_PENDING_MAX);
+        Arc::new(Callbacks {
+            engine,
+            client: outbound::client(),
+            rules,
+            settings,
+            sender,
+            receiver: parking_lot::Mutex::new(Some(receiver)),
+            dropped: AtomicU64::new(0),
+            succeeded: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            manual: tokio::sync::Mutex::new(()),
+            queues_ready: std::sync::atomic::AtomicBool::new(false),
+            stop,
+        })
+    }
+
+    /// The engine's completion hook: never blocks.
+    pub fn hook(self: &Arc<Self>) -> CompletionHook {
+        let this = self.clone();
+        Arc::new(move |completion: Completion| {
+            if let Err(error) = this.sender.try_send(completion) {
+                this.dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%error, limit = COMPLETIONS_PENDING_MAX, "callback dropped: too many completions waiting to be enqueued");
+            }
+        })
+    }
+
+    /// Creates (or updates) the internal queues, then runs the enqueuer and the workers until
+    /// shutdown.
+    pub async fn run(self: Arc<Self>) {
+        while !self.engine.is_ready() {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        // Queues left by an earlier run get this run's settings now; otherwise they are
+        // created with the first callback.
+        if self.engine.get_queue(&name(CALLBACK_QUEUE)).await.is_ok()
+            && !self.ensure_queues_until_stopped().await
+        {
+            return;
+        }
+        let Some(receiver) = self.receiver.lock().take() else {
+            return;
+        };
+        let enqueuer = tokio::spawn(self.clone().enqueue_loop(receiver));
+        while !self.queues_ready.load(Ordering::Acquire) {
+            tokio::select! {
+                _ = self.stop.cancelled() => {
+                    let _ = enqueuer.await;
+                    return;
+                }
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+        self.work_loop().await;
+        let _ = enqueuer.await;
+    }
+
+    /// Creates or updates the internal queues, retrying until it works; false on shutdown.
+    async fn ensure_queues_until_stopped(&self) -> bool {
+        loop {
+            match self.ensure_queues().await {
+                Ok(()) => {
+                    self.queues_ready.store(true, Ordering::Release);
+                    return true;
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot create the callback queues yet");
+                    tokio::select! {
+                        _ = self.stop.cancelled() => return false,
+                        _ = tokio::time::sleep(ERROR_PAUSE) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    fn queue_config(&self) -> QueueConfig {
+        QueueConfig {
+            visibility_timeout_ms: self.settings.timeout_ms + LEASE_MARGIN_MS,
+            dead_letter: Some(DeadLetterPolicy {
+                queue: name(CALLBACK_FAILED_QUEUE),
+                max_receive_count: self.settings.max_retries + 1,
+            }),
+            retention_ms: baton_core::limits::RETENTION_MS_MAX,
+            ..QueueConfig::default()
+        }
+    }
+
+    async fn ensure_queues(&self) -> Result<(), EngineError> {
+        let failed_config = QueueConfig {
+            retention_ms: baton_core::limits::RETENTION_MS_MAX,
+            ..QueueConfig::default()
+        };
+        let failed = name(CALLBACK_FAILED_QUEUE);
+        match self
+            .engine
+            .create_queue(failed.clone(), failed_config.clone())
+            .await
+        {
+            Err(EngineError::QueueExists { .. }) => {
+                self.engine.update_queue(&failed, failed_config).await?;
+            }
+            other => {
+                other?;
+            }
+        }
+        let queue = name(CALLBACK_QUEUE);
+        match self
+            .engine
+            .create_queue(queue.clone(), self.queue_config())
+            .await
+        {
+            Err(EngineError::QueueExists { .. }) => {
+                self.engine
+                    .update_queue(&queue, self.queue_config())
+                    .await?;
+            }
+            other => {
+                other?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn enqueue_loop(self: Arc<Self>, mut receiver: mpsc::Receiver<Completion>) {
+        let queue = name(CALLBACK_QUEUE);
+        let mut batch = Vec::with_capacity(ENQUEUE_BATCH_MAX);
+        loop {
+            batch.clear();
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                n = receiver.recv_many(&mut batch, ENQUEUE_BATCH_MAX) => if n == 0 { return },
+            }
+            if !self.queues_ready.load(Ordering::Acquire)
+                && !self.ensure_queues_until_stopped().await
+            {
+                return;
+            }
+            let entries: Vec<SendEntry> = batch.iter().map(job_entry).collect();
+            // Retried until it is durable or the server stops: a completion is not dropped
+            // because the disk hiccuped.
+            loop {
+                match self.engine.send(&queue, entries.clone()).await {
+                    Ok(_) => break,
+                    Err(error) => {
+                        tracing::warn!(%error, n = entries.len(), "cannot enqueue callbacks yet");
+                        tokio::select! {
+                            _ = self.stop.cancelled() => return,
+                            _ = tokio::time::sleep(ERROR_PAUSE) => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn work_loop(self: &Arc<Self>) {
+        let queue = name(CALLBACK_QUEUE);
+        loop {
+            let options = ReceiveOptions {
+                max: self.settings.concurrency,
+                wait_ms: Some(RECEIVE_WAIT_MS),
+                visibility_timeout_ms: None,
+            };
+            let received = tokio::select! {
+                _ = self.stop.cancelled() => return,
+                received = self.engine.receive(&queue, options) => received,
+            };
+            let jobs = match received {
+                Ok(jobs) => jobs,
+                Err(error) => {
+                    tracing::warn!(%error, "callback receive failed");
+                    tokio::select! {
+                        _ = self.stop.cancelled() => return,
+                        _ = tokio::time::sleep(ERROR_PAUSE) => {}
+                    }
+                    continue;
+                }
+            };
+            let mut attempts = JoinSet::new();
+            for delivery in jobs {
+                let this = self.clone();
+                let queue = queue.clone();
+                attempts.spawn(async move {
+                    let Ok(job) = serde_json::from_str::<proto::CallbackJob>(&delivery.body) else {
+                        tracing::error!(id = %delivery.id, "unreadable callback job dropped");
+                        let _ = this.engine.ack(&queue, vec![delivery.receipt]).await;
+                        return;
+                    };
+                    let ok = this.attempt_and_record(&job).await.is_ok();
+                    let done = if ok {
+                        this.engine.ack(&queue, vec![delivery.receipt]).await.map(|_| ())
+                    } else {
+                        this.engine
+                            .nack(&queue, vec![delivery.receipt], Some(this.settings.retry_delay_ms))
+                            .await
+                            .map(|_| ())
+                    };
+                    if let Err(error) = done {
+                        tracing::warn!(%error, "callback job not settled; it is attempted again when its lease ends");
+                    }
+                });
+            }
+            while attempts.join_next().await.is_some() {}
+        }
+    }
+
+    /// POSTs the job and records the outcome on the message's status.
+    async fn attempt_and_record(&self, job: &proto::CallbackJob) -> Result<(), String> {
+        let outcome = self.attempt(job).await;
+        match &outcome {
+            Ok(()) => self.succeeded.fetch_add(1, Ordering::Relaxed),
+            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
+        };
+        let (Ok(queue), Some(id)) = (
+            QueueName::new(&job.payload.queue),
+            MessageId::parse(&job.payload.id),
+        ) else {
+            return outcome;
+        };
+        let recorded = self
+            .engine
+            .record_callback(&queue, id, outcome.is_ok(), outcome.clone().err())
+            .await;
+        match recorded {
+            Ok(_)
+            | Err(EngineError::MessageNotFound { .. } | EngineError::QueueNotFound { .. }) => {}
+            Err(error) => tracing::warn!(%error, %id, "callback outcome not recorded"),
+        }
+        outcome
+    }
+
+    async fn attempt(&self, job: &proto::CallbackJob) -> Result<(), String> {
+        let url = self.rules.check_url(&job.url).map_err(|e| match e {
+            outbound::TargetError::Invalid(reason) | outbound::TargetError::NotAllowed(reason) => {
+                reason
+            }
+        })?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &job.headers {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
+        let result = self
+            .client
+            .post(url)
+            .headers(headers)
+            .timeout(Duration::from_millis(self.settings.timeout_ms))
+            .json(&job.payload)
+            .send()
+            .await
+            .map(|response| response.status());
+        match &result {
+            Ok(status) if status.is_success() => Ok(()),
+            _ => Err(outbound::failure_reason(&result, self.settings.timeout_ms)),
+        }
+    }
+
+    /// `GET /v1/callbacks/failed`.
+    pub async fn failed(&self, max: usize) -> Result<proto::FailedCallbackList, ApiError> {
+        let records = self.engine.callback_failed(max).await?;
+        Ok(proto::FailedCallbackList {
+            callbacks: records
+                .into_iter()
+                .map(|(queue, record)| {
+                    let (attempts, reason, failed_at) = failure_summary(&record);
+                    proto::FailedCallback {
+                        queue: queue.to_string(),
+                        id: record.id.to_string(),
+                        status: record.status.as_str().to_string(),
+                        reason,
+                        failed_at,
+                        attempts,
+                    }
+                })
+                .collect(),
+        })
+    }
+
+    /// Jobs waiting in the automatic retry schedule and parked after it, for queue-info.
+    pub async fn queue_sizes(&self) -> (u64, u64) {
+        let depth = |view: Result<baton_engine::QueueView, EngineError>| {
+            view.map_or(0, |v| v.stats.depth())
+        };
+        (
+            depth(self.engine.get_queue(&name(CALLBACK_QUEUE)).await),
+            depth(self.engine.get_queue(&name(CALLBACK_FAILED_QUEUE)).await),
+        )
+    }
+
+    /// `POST /v1/queues/{q}/messages/{id}/retry-callback`: takes the parked job of message
+    /// `id` of `queue` and attempts it now. Success acks the job and restores the status;
+    /// failure records the reason and parks the job again.
+    pub async fn retry(
+        &self,
+        queue: &QueueName,
+        id: MessageId,
+    ) -> Result<proto::CallbackRetryResult, ApiError> {
+        let status = self.engine.message_status(queue, id).await?;
+        if status.status != MessageStatus::CallbackFailed {
+            return Err(ApiError::CallbackNotFailed {
+                id: id.to_string(),
+                status: status.status.as_str().to_string(),
+            });
+        }
+        let _one_at_a_time = self.manual.lock().await;
+        let failed = name(CALLBACK_FAILED_QUEUE);
+        if !self.queues_ready.load(Ordering::Acquire) {
+            return Err(ApiError::CallbackRetryScheduled { id: id.to_string() });
+        }
+        let mut seen = Vec::new();
+        let mut found = None;
+        while found.is_none() && seen.len() < FAILED_SCAN_MAX {
+            let batch = self
+                .engine
+                .receive(
+                    &failed,
+                    ReceiveOptions {
+                        max: baton_core::limits::RECEIVE_MAX,
+                        wait_ms: Some(0),
+                        visibility_timeout_ms: Some(self.settings.timeout_ms + LEASE_MARGIN_MS),
+                    },
+                )
+                .await?;
+            if batch.is_empty() {
+                break;
+            }
+            for delivery in batch {
+                let job = serde_json::from_str::<proto::CallbackJob>(&delivery.body).ok();
+                let matches = job.as_ref().is_some_and(|job| {
+                    job.payload.queue == queue.as_str() && job.payload.id == id.to_string()
+                });
+                match (matches, job, &found) {
+                    (true, Some(job), None) => found = Some((delivery, job)),
+                    _ => seen.push(delivery.receipt),
+                }
+            }
+        }
+        // Everything looked at but not retried goes back at once.
+        for receipt in seen {
+            let _ = self.engine.change_visibility(&failed, receipt, 0).await;
+        }
+        let Some((delivery, job)) = found else {
+            return Err(ApiError::CallbackRetryScheduled { id: id.to_string() });
+        };
+        let outcome = self.attempt_and_record(&job).await;
+        match &outcome {
+            Ok(()) => {
+                self.engine.ack(&failed, vec![delivery.receipt]).await?;
+            }
+            Err(_) => {
+                self.engine
+                    .change_visibility(&failed, delivery.receipt, 0)
+                    .await?;
+            }
+        }
+        let message = self.engine.message_status(queue, id).await?;
+        Ok(proto::CallbackRetryResult {
+            ok: outcome.is_ok(),
+            error: outcome.err(),
+            message: crate::api::status_to_wire(queue, message),
+        })
+    }
+
+    /// Appends the callback figures in the Prometheus text format.
+    pub fn render_metrics(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP baton_callbacks_total Completion callback attempts by outcome.\n# TYPE baton_callbacks_total counter"
+        );
+        let _ = writeln!(
+            out,
+            "baton_callbacks_total{{outcome=\"succeeded\"}} {}",
+            self.succeeded.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "baton_callbacks_total{{outcome=\"failed\"}} {}",
+            self.failed.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP baton_callbacks_dropped_total Completions dropped because too many waited to be enqueued.\n# TYPE baton_callbacks_dropped_total counter\nbaton_callbacks_dropped_total {}",
+            self.dropped.load(Ordering::Relaxed)
+        );
+    }
+}
+
+/// The callback job message for `completion`.
+fn job_entry(completion: &Completion) -> SendEntry {
+    let status = match completion.kind {
+        CompletionKind::Completed => "COMPLETED",
+        CompletionKind::DeadLettered => "FAILED",
+    };
+    let job = proto::CallbackJob {
+        url: completion.notify.url.clone(),
+        headers: completion.notify.headers.clone(),
+        payload: proto::CallbackPayload {
+            id: completion.id.to_string(),
+            queue: completion.queue.to_string(),
+            status: status.to_string(),
+            reply: None,
+            sent_at: completion.sent_at.as_millis(),
+            completed_at: completion.completed_at.as_millis(),
+            receive_count: completion.receive_count,
+        },
+    };
+    let body = serde_json::to_string(&job).unwrap_or_default();
+    SendEntry::new(baton_engine::new_message_id(), body)
+}

@@ -1,0 +1,373 @@
+//! Completion callbacks end to end: on ack and on dead-letter, failures marking
+//! `CALLBACK_FAILED` with the reason, the automatic retry schedule, parking, manual retry, and
+//! bad input.
+
+use std::sync::atomic::Ordering;
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::harness::{error_code, TestServer};
+use crate::receiver::{eventually, Receiver};
+
+fn notified(body: &str, url: &str) -> Value {
+    json!({"body": body, "notify": {"url": url, "headers": {"x-token": "secret"}}})
+}
+
+async fn status(server: &TestServer, queue: &str, id: &str) -> Value {
+    let (code, body) = server
+        .get(&format!("/v1/queues/{queue}/messages/{id}"))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    body
+}
+
+fn events(status: &Value) -> Vec<String> {
+    status["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn receive_and_ack(server: &TestServer, queue: &str) {
+    let got = server.receive(queue, json!({"max": 10})).await;
+    let receipts: Vec<&str> = got.iter().map(|m| m["receipt"].as_str().unwrap()).collect();
+    server.ack(queue, &receipts).await;
+}
+
+#[tokio::test]
+async fn an_acked_message_reports_completed_to_its_notify_url() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].header("x-token"), "secret");
+    let payload = got[0].json();
+    assert_eq!(payload["id"], ids[0]);
+    assert_eq!(payload["queue"], "work");
+    assert_eq!(payload["status"], "COMPLETED");
+    assert_eq!(payload["receive_count"], 1);
+    assert!(payload["completed_at"].as_u64() >= payload["sent_at"].as_u64());
+    assert!(payload.get("reply").is_none());
+    let record = eventually("callback_succeeded", || async {
+        let record = status(&server, "work", &ids[0]).await;
+        events(&record)
+            .contains(&"callback_succeeded".to_string())
+            .then_some(record)
+    })
+    .await;
+    assert_eq!(record["status"], "COMPLETED");
+    assert_eq!(
+        events(&record),
+        ["sent", "received", "acked", "callback_succeeded"]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_pushed_message_reports_completed_and_a_dead_lettered_one_failed() {
+    let server = TestServer::start().await;
+    let hooks = Receiver::start().await;
+    let worker = Receiver::start().await;
+    server.create_queue("dead", json!({})).await;
+    server
+        .create_queue(
+            "work",
+            json!({"dead_letter": {"queue": "dead", "max_receive_count": 1}}),
+        )
+        .await;
+    let (status, body) = server
+        .put("/v1/queues/work/push", json!({"url": worker.url}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let ok = server
+        .send("work", vec![notified("fine", &hooks.url)])
+        .await;
+    let first = hooks.wait_for(1).await;
+    assert_eq!(
+        (
+            first[0].json()["id"].clone(),
+            first[0].json()["status"].clone()
+        ),
+        (json!(ok[0]), json!("COMPLETED"))
+    );
+
+    worker.behaviour.failing.store(true, Ordering::SeqCst);
+    let bad = server
+        .send("work", vec![notified("doomed", &hooks.url)])
+        .await;
+    let got = hooks.wait_for(2).await;
+    let payload = got[1].json();
+    assert_eq!(
+        (payload["id"].clone(), payload["status"].clone()),
+        (json!(bad[0]), json!("FAILED"))
+    );
+    assert_eq!(payload["receive_count"], 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn failing_callbacks_mark_callback_failed_retry_park_and_retry_by_hand() {
+    let server = TestServer::start_with(|c| {
+        c.callback_max_retries = 2;
+        c.callback_retry_delay_ms = 30;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.behaviour.failing.store(true, Ordering::SeqCst);
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    // One attempt plus two retries, then the job is parked.
+    receiver.wait_for(3).await;
+    eventually("the job parked", || async {
+        (server.stats("_baton-callbacks-failed").await["visible"] == 1).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.count(), 3);
+    let record = status(&server, "work", &ids[0]).await;
+    assert_eq!(record["status"], "CALLBACK_FAILED");
+    let last = record["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["event"], "callback_failed");
+    assert_eq!(last["detail"], "HTTP 500 Internal Server Error");
+    let (_, list) = server.get("/v1/callbacks/failed").await;
+    let callbacks = list["callbacks"].as_array().unwrap();
+    assert_eq!(callbacks.len(), 1, "{list}");
+    assert_eq!(callbacks[0]["id"], ids[0]);
+    assert_eq!(callbacks[0]["queue"], "work");
+    assert_eq!(callbacks[0]["attempts"], 3);
+    assert_eq!(callbacks[0]["reason"], "HTTP 500 Internal Server Error");
+
+    // A manual retry that fails again keeps the job parked and says why.
+    let path = format!("/v1/queues/work/messages/{}/retry-callback", ids[0]);
+    let (code, answer) = server.post(&path, json!(null)).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    assert_eq!(answer["ok"], false);
+    assert_eq!(answer["error"], "HTTP 500 Internal Server Error");
+    assert_eq!(answer["message"]["status"], "CALLBACK_FAILED");
+    assert_eq!(server.stats("_baton-callbacks-failed").await["visible"], 1);
+
+    // The target recovers: the manual retry goes through and the status is COMPLETED.
+    receiver.behaviour.failing.store(false, Ordering::SeqCst);
+    let (code, answer) = server.post(&path, json!(null)).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    assert_eq!(answer["ok"], true);
+    assert_eq!(answer["message"]["status"], "COMPLETED");
+    assert_eq!(
+        receiver.requests().last().unwrap().json()["status"],
+        "COMPLETED"
+    );
+    let (_, list) = server.get("/v1/callbacks/failed").await;
+    assert_eq!(list["callbacks"], json!([]));
+    assert_eq!(server.stats("_baton-callbacks-failed").await["visible"], 0);
+    let (code, answer) = server.post(&path, json!(null)).await;
+    assert_eq!(
+        (code, error_code(&answer)),
+        (StatusCode::CONFLICT, "callback_not_failed")
+    );
+    let (_, metrics) = server.get("/metrics").await;
+    let metrics = metrics.as_str().unwrap();
+    assert!(
+        metrics.contains("baton_callbacks_total{outcome=\"failed\"} 4"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("baton_callbacks_total{outcome=\"succeeded\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("baton_callbacks_dropped_total 0"),
+        "{metrics}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_callback_failing_twice_then_succeeding_ends_completed() {
+    let server = TestServer::start_with(|c| {
+        c.callback_max_retries = 3;
+        c.callback_retry_delay_ms = 20;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.behaviour.fail_first.store(2, Ordering::SeqCst);
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    receiver.wait_for(3).await;
+    let record = eventually("callback_succeeded", || async {
+        let record = status(&server, "work", &ids[0]).await;
+        (record["status"] == "COMPLETED" && events(&record).len() == 6).then_some(record)
+    })
+    .await;
+    assert_eq!(
+        events(&record),
+        [
+            "sent",
+            "received",
+            "acked",
+            "callback_failed",
+            "callback_failed",
+            "callback_succeeded"
+        ]
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_manual_retry_waits_for_the_automatic_schedule_and_refuses_bad_input() {
+    let server = TestServer::start_with(|c| {
+        c.callback_max_retries = 1;
+        c.callback_retry_delay_ms = 60_000;
+    })
+    .await;
+    let target = Receiver::closed_url().await;
+    server.create_queue("work", json!({})).await;
+    let ids = server.send("work", vec![notified("job", &target)]).await;
+    receive_and_ack(&server, "work").await;
+    let record = eventually("CALLBACK_FAILED", || async {
+        let record = status(&server, "work", &ids[0]).await;
+        (record["status"] == "CALLBACK_FAILED").then_some(record)
+    })
+    .await;
+    let reason = record["history"].as_array().unwrap().last().unwrap()["detail"].clone();
+    assert!(
+        reason.as_str().unwrap().starts_with("connection failed"),
+        "{reason}"
+    );
+    let (code, answer) = server
+        .post(
+            &format!("/v1/queues/work/messages/{}/retry-callback", ids[0]),
+            json!(null),
+        )
+        .await;
+    assert_eq!(
+        (code, error_code(&answer)),
+        (StatusCode::CONFLICT, "callback_retry_scheduled")
+    );
+
+    let (code, answer) = server
+        .post("/v1/queues/work/messages/nope/retry-callback", json!(null))
+        .await;
+    assert_eq!(
+        (code, error_code(&answer)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter")
+    );
+    let unknown = "00000000-0000-0000-0000-000000000001";
+    let (code, answer) = server
+        .post(
+            &format!("/v1/queues/work/messages/{unknown}/retry-callback"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(
+        (code, error_code(&answer)),
+        (StatusCode::NOT_FOUND, "message_not_found")
+    );
+    for bad in ["0", "1001", "abc"] {
+        let (code, answer) = server.get(&format!("/v1/callbacks/failed?max={bad}")).await;
+        assert_eq!(
+            (code, error_code(&answer)),
+            (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            "{bad}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn notify_urls_are_checked_against_the_outbound_lists() {
+    let server = TestServer::start().await;
+    server.create_queue("work", json!({})).await;
+    for (url, code) in [
+        ("http://169.254.169.254/latest", "target_not_allowed"),
+        ("gopher://127.0.0.1/", "invalid_parameter"),
+        ("http://", "invalid_parameter"),
+    ] {
+        let (status, body) = server
+            .post(
+                "/v1/queues/work/messages",
+                json!({"messages": [{"body": "ok"}, {"body": "x", "notify": {"url": url}}]}),
+            )
+            .await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::BAD_REQUEST, code),
+            "{url}: {body}"
+        );
+    }
+    let (status, body) = server
+        .post(
+            "/v1/queues/work/messages",
+            json!({"messages": [{"body": "x", "notify": {"url": "http://127.0.0.1:1/", "headers": {"bad name": "v"}}}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter"),
+        "{body}"
+    );
+    assert_eq!(server.stats("work").await["sent_total"], 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn callback_jobs_and_outcomes_survive_a_restart() {
+    let fs = baton_storage::SimFs::new();
+    let receiver = Receiver::start().await;
+    receiver.behaviour.failing.store(true, Ordering::SeqCst);
+    let settings = |c: &mut baton_server::ServerConfig| {
+        c.callback_max_retries = 50;
+        c.callback_retry_delay_ms = 100;
+    };
+    let server = TestServer::start_durable_with(&fs, settings).await;
+    eventually("ready", || async {
+        (server.get("/ready").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    eventually("CALLBACK_FAILED", || async {
+        let record = status(&server, "work", &ids[0]).await;
+        (record["status"] == "CALLBACK_FAILED").then_some(())
+    })
+    .await;
+    server.shutdown().await;
+    let attempts_before = receiver.count();
+
+    // After the restart the job is still scheduled; the target has recovered.
+    receiver.behaviour.failing.store(false, Ordering::SeqCst);
+    let server = TestServer::start_durable_with(&fs, settings).await;
+    let record = eventually("COMPLETED after the restart", || async {
+        let (code, record) = server
+            .get(&format!("/v1/queues/work/messages/{}", ids[0]))
+            .await;
+        (code == StatusCode::OK && record["status"] == "COMPLETED").then_some(record)
+    })
+    .await;
+    let got = receiver.requests();
+    assert!(got.len() > attempts_before);
+    assert_eq!(got.last().unwrap().answered, 200);
+    let kinds = events(&record);
+    assert_eq!(kinds.last().unwrap(), "callback_succeeded");
+    assert!(kinds.contains(&"callback_failed".to_string()), "{kinds:?}");
+    server.shutdown().await;
+}
