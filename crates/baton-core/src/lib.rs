@@ -19,6 +19,7 @@ pub mod message;
 pub mod name;
 pub mod queue;
 pub mod time;
+pub mod topic;
 
 pub use attributes::{AttributeData, AttributeValue, BaseType, MessageAttributes};
 pub use config::{DeadLetterPolicy, QueueConfig, RetryPolicy};
