@@ -252,7 +252,10 @@ impl Client {
     /// order; an unknown or stale receipt is a per-item error, not an `Err`.
     pub async fn ack(&self, name: &str, receipts: Vec<String>) -> Result<BatchResponse, Error> {
         let url = self.queue_url(name, &["ack"]);
-        let request = AckRequest { receipts };
+        let request = AckRequest {
+            receipts,
+            reply: None,
+        };
         self.json(Method::POST, url, Some(&request), self.request_timeout)
             .await
     }

@@ -87,6 +87,11 @@ pub async fn serve(
         started: Instant::now(),
         sqs: Arc::default(),
         http_metrics: Arc::default(),
+        live: Arc::new(api::live::LiveHub::new(
+            config.live_buffer_messages,
+            config.live_connections_max,
+        )),
+        replies: Arc::new(api::requests::Replies::new(config.max_pending_requests)),
     };
     let stop = CancellationToken::new();
     let mut tasks = JoinSet::new();

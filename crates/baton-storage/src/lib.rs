@@ -15,6 +15,7 @@ pub mod frame;
 pub mod io;
 pub mod lock;
 pub mod records;
+pub mod topic_records;
 pub mod wal;
 
 pub use io::{CrashMode, FileSystem, RealFs, SimFs};

@@ -32,7 +32,7 @@ pub const PUBLISH_BATCH_BYTES_MAX: u64 = 4 * 1024 * 1024;
 /// Topics one engine may hold.
 pub const TOPICS_MAX: usize = 10_000;
 
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopicError {
     #[error("invalid routing key {key:?}: {reason}")]
     InvalidRoutingKey { key: String, reason: String },

@@ -37,6 +37,8 @@ use crate::{
     Created, Engine, EngineConfig, EngineError, QueueMeta, QueueView, ReceiveOptions,
     RedriveOptions, QUEUE_META_ATTRIBUTES_MAX, QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
 };
+use crate::{PublishEntry, PublishOutcome, TopicView};
+use baton_core::topic::{Put, Subscription};
 
 pub struct LocalEngine {
     clock: Arc<dyn Clock>,
@@ -48,6 +50,8 @@ pub struct LocalEngine {
     ready: AtomicBool,
     /// Set by the first successful recovery; before it, a closed log is not a failure.
     recovered_once: AtomicBool,
+    /// Topics and their subscriptions (`topics.rs`). Never locked while a queue lock is held.
+    topics: RwLock<topics::TopicRegistry>,
 }
 
 struct Slot {
@@ -198,6 +202,7 @@ impl LocalEngine {
             durable: None,
             ready: AtomicBool::new(true),
             recovered_once: AtomicBool::new(false),
+            topics: RwLock::new(topics::TopicRegistry::default()),
         }
     }
 
@@ -434,6 +439,7 @@ impl LocalEngine {
         for (queue, meta) in recovered.queues {
             registry.insert(queue.name().clone(), Slot::new(queue, meta));
         }
+        self.topics.write().restore(recovered.topics);
         let mut journal = self.journal();
         for (destination, moved, kind) in &recovered.delivered {
             journal.push(|| QueueOp::AcceptMoved {
@@ -486,7 +492,10 @@ impl LocalEngine {
         };
         self.check_ready()?;
         let registry = self.queues.read();
-        durable.checkpoint(registry.values().map(|slot| (&slot.queue, &slot.meta)))?;
+        durable.checkpoint(
+            registry.values().map(|slot| (&slot.queue, &slot.meta)),
+            |last_lsn| vec![self.topics_checkpoint_part(last_lsn)],
+        )?;
         Ok(())
     }
 
@@ -1061,7 +1070,49 @@ impl Engine for LocalEngine {
     fn begin_shutdown(&self) {
         self.shutdown.cancel();
     }
+
+    async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError> {
+        self.create_topic_impl(name).await
+    }
+
+    async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError> {
+        self.delete_topic_impl(name).await
+    }
+
+    async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError> {
+        self.get_topic_impl(name)
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError> {
+        self.list_topics_impl()
+    }
+
+    async fn put_subscription(
+        &self,
+        topic: &QueueName,
+        subscription: Subscription,
+    ) -> Result<(Subscription, Put), EngineError> {
+        self.put_subscription_impl(topic, subscription).await
+    }
+
+    async fn delete_subscription(
+        &self,
+        topic: &QueueName,
+        name: &QueueName,
+    ) -> Result<(), EngineError> {
+        self.delete_subscription_impl(topic, name).await
+    }
+
+    async fn publish(
+        &self,
+        topic: &QueueName,
+        messages: Vec<PublishEntry>,
+    ) -> Result<Vec<PublishOutcome>, EngineError> {
+        self.publish_impl(topic, messages).await
+    }
 }
+
+mod topics;
 
 #[cfg(test)]
 mod durable_tests;

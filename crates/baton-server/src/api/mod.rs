@@ -3,10 +3,13 @@
 
 pub mod error;
 pub mod json;
+pub mod live;
 mod metrics;
 mod queues;
+pub(crate) mod requests;
 pub mod sqs;
 mod system;
+mod topics;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +37,10 @@ pub struct AppState {
     pub started: Instant,
     pub sqs: Arc<sqs::SqsState>,
     pub http_metrics: Arc<metrics::HttpMetrics>,
+    /// Live (SSE/WebSocket) connections to topics.
+    pub live: Arc<live::LiveHub>,
+    /// Requests waiting for their replies.
+    pub replies: Arc<requests::Replies>,
 }
 
 /// The whole HTTP application.
@@ -63,6 +70,22 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queues/{queue}/nack", post(queues::nack))
         .route("/v1/queues/{queue}/visibility", post(queues::visibility))
         .route("/v1/queues/{queue}/redrive", post(queues::redrive))
+        .route("/v1/topics", get(topics::list))
+        .route(
+            "/v1/topics/{topic}",
+            put(topics::create).get(topics::show).delete(topics::delete),
+        )
+        .route(
+            "/v1/topics/{topic}/subscriptions/{subscription}",
+            put(topics::put_subscription)
+                .get(topics::show_subscription)
+                .delete(topics::delete_subscription),
+        )
+        .route("/v1/topics/{topic}/publish", post(topics::publish))
+        .route("/v1/topics/{topic}/live", get(live::sse))
+        .route("/v1/topics/{topic}/ws", get(live::ws))
+        .route("/v1/queues/{queue}/request", post(requests::request))
+        .route("/v1/replies/{correlation_id}", post(requests::reply))
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)
