@@ -226,3 +226,36 @@ pub fn answer_acked(
         })
         .collect()
 }
+
+/// The request/reply figures for `/metrics`.
+pub fn write_metrics(state: &AppState, out: &mut String) {
+    use std::fmt::Write as _;
+    let replies = &state.replies;
+    super::metrics::family(
+        out,
+        "baton_requests_pending",
+        "gauge",
+        "Requests waiting for their replies.",
+    );
+    let _ = writeln!(out, "baton_requests_pending {}", replies.n_pending());
+    for (name, help, value) in [
+        (
+            "baton_replies_delivered_total",
+            "Replies handed to a waiting request.",
+            &replies.delivered_total,
+        ),
+        (
+            "baton_replies_discarded_total",
+            "Replies discarded because no request waited for them (late, repeated or unknown).",
+            &replies.discarded_total,
+        ),
+        (
+            "baton_requests_timed_out_total",
+            "Requests answered 504 because no reply came in time.",
+            &replies.timed_out_total,
+        ),
+    ] {
+        super::metrics::family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
+    }
+}

@@ -419,3 +419,65 @@ pub async fn publish(
             .collect(),
     }))
 }
+
+/// The topic figures for `/metrics`, labelled by topic.
+pub async fn write_metrics(state: &AppState, out: &mut String) {
+    use std::fmt::Write as _;
+    let Ok(topics) = state.engine.list_topics().await else {
+        return;
+    };
+    let topics: Vec<proto::TopicInfo> = topics
+        .into_iter()
+        .map(|view| topic_to_wire(state, view))
+        .collect();
+    type Figure = fn(&proto::TopicStats) -> u64;
+    let figures: [(&str, &str, &str, Figure); 6] = [
+        (
+            "baton_topic_published_total",
+            "counter",
+            "Messages published to a topic.",
+            |s| s.published_total,
+        ),
+        (
+            "baton_topic_delivered_total",
+            "counter",
+            "Copies a topic delivered to its subscriptions.",
+            |s| s.delivered_total,
+        ),
+        (
+            "baton_topic_unmatched_total",
+            "counter",
+            "Messages that matched no subscription.",
+            |s| s.unmatched_total,
+        ),
+        (
+            "baton_topic_live_subscribers",
+            "gauge",
+            "Open live (SSE/WebSocket) connections.",
+            |s| s.live_subscribers,
+        ),
+        (
+            "baton_topic_live_sent_total",
+            "counter",
+            "Messages pushed to live connections.",
+            |s| s.live_sent_total,
+        ),
+        (
+            "baton_topic_live_dropped_total",
+            "counter",
+            "Messages dropped for slow live connections.",
+            |s| s.live_dropped_total,
+        ),
+    ];
+    for (name, kind, help, figure) in figures {
+        super::metrics::family(out, name, kind, help);
+        for topic in &topics {
+            let _ = writeln!(
+                out,
+                "{name}{{topic=\"{}\"}} {}",
+                topic.name,
+                figure(&topic.stats)
+            );
+        }
+    }
+}

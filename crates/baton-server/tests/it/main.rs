@@ -3,6 +3,7 @@
 
 mod harness;
 mod queues;
+mod requests;
 mod semantics;
 mod sqs;
 mod storage;
