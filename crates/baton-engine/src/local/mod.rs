@@ -1118,3 +1118,5 @@ mod topics;
 mod durable_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_tests;
