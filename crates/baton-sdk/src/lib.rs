@@ -31,6 +31,10 @@
 //! # }
 //! ```
 
+mod topics;
+
+pub use topics::{LiveEvent, LiveStream};
+
 use std::time::Duration;
 
 use baton_proto::{
