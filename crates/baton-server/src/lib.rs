@@ -79,6 +79,10 @@ pub async fn serve(
     config.validate()?;
     let config = Arc::new(config);
     let local_addr = listener.local_addr()?;
+    let live = Arc::new(api::live::LiveHub::new(
+        config.live_buffer_messages,
+        config.live_connections_max,
+    ));
     let state = AppState {
         engine: engine.clone(),
         config: config.clone(),
@@ -87,10 +91,7 @@ pub async fn serve(
         started: Instant::now(),
         sqs: Arc::default(),
         http_metrics: Arc::default(),
-        live: Arc::new(api::live::LiveHub::new(
-            config.live_buffer_messages,
-            config.live_connections_max,
-        )),
+        live: live.clone(),
         replies: Arc::new(api::requests::Replies::new(config.max_pending_requests)),
     };
     let stop = CancellationToken::new();
@@ -129,6 +130,8 @@ pub async fn serve(
     }
     tracing::info!("shutting down: no new connections, ending long polls");
     engine.begin_shutdown();
+    // Live streams never end by themselves; ending them lets graceful shutdown finish.
+    live.close_all();
     stop.cancel();
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     match tokio::time::timeout(grace, server).await {

@@ -193,9 +193,10 @@ impl LiveHub {
         }
     }
 
-    /// Live connections open now, over all sources.
-    pub fn n_connections(&self) -> u32 {
-        self.n_connections.load(Ordering::SeqCst)
+    /// Lets go of every connection: each sends what it has buffered and ends. Part of
+    /// graceful shutdown.
+    pub fn close_all(&self) {
+        self.inner.lock().subscribers.clear();
     }
 }
 

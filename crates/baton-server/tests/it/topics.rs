@@ -868,3 +868,19 @@ async fn live_websocket_delivers_matching_messages_as_json_frames() {
     );
     socket.close(None).await.unwrap();
 }
+
+#[tokio::test]
+async fn shutdown_ends_live_streams_instead_of_waiting_for_them() {
+    let server = TestServer::start_with(|config| config.shutdown_grace_ms = 600_000).await;
+    topic(&server, "t").await;
+    let mut live = SseReader::open(&server, "/v1/topics/t/live").await;
+    publish(&server, "t", json!([{"routing_key": "k", "body": "last"}])).await;
+    let started = std::time::Instant::now();
+    server.shutdown().await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        live.next().await.1["body"],
+        "last",
+        "buffered messages are still sent"
+    );
+}
