@@ -884,3 +884,59 @@ async fn shutdown_ends_live_streams_instead_of_waiting_for_them() {
         "buffered messages are still sent"
     );
 }
+
+/// Seed E at test scale: a burst published to a topic with a live subscriber and a queue
+/// subscription. The live subscriber sees every message it gets in publish order and is told
+/// of every one it missed; the queue holds all of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_reaches_the_archive_whole_and_the_live_subscriber_in_order() {
+    const N: usize = 20_000;
+    const BATCH: usize = 500;
+    let server = TestServer::start().await;
+    server.create_queue("archive", json!({})).await;
+    topic(&server, "chat").await;
+    subscribe(
+        &server,
+        "chat",
+        "archive",
+        json!({"target": {"queue": "archive"}}),
+    )
+    .await;
+    let mut live = SseReader::open(&server, "/v1/topics/chat/live").await;
+    let reader = tokio::spawn(async move {
+        let (mut seen, mut dropped, mut last) = (0usize, 0usize, None::<usize>);
+        while seen + dropped < N {
+            let (event, data) = live.next().await;
+            match event.as_str() {
+                "message" => {
+                    let n: usize = data["body"].as_str().unwrap().parse().unwrap();
+                    assert!(
+                        last.is_none_or(|last| last < n),
+                        "out of order: {last:?} then {n}"
+                    );
+                    last = Some(n);
+                    seen += 1;
+                }
+                "dropped" => dropped += data["dropped"].as_u64().unwrap() as usize,
+                other => panic!("unexpected event {other}"),
+            }
+        }
+        (seen, dropped)
+    });
+    for start in (0..N).step_by(BATCH) {
+        let messages: Vec<Value> = (start..start + BATCH)
+            .map(|n| json!({"routing_key": "room.1", "body": n.to_string()}))
+            .collect();
+        let (status, body) = publish(&server, "chat", Value::Array(messages)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let (seen, dropped) = tokio::time::timeout(Duration::from_secs(60), reader)
+        .await
+        .expect("the live subscriber accounts for every message")
+        .unwrap();
+    assert_eq!(seen + dropped, N);
+    assert_eq!(depth(&server, "archive").await, N as u64, "none missing");
+    let (_, body) = server.get("/v1/topics/chat").await;
+    assert_eq!(body["stats"]["live_dropped_total"], dropped);
+    assert_eq!(body["stats"]["live_sent_total"], seen);
+}
