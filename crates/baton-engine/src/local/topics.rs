@@ -324,14 +324,17 @@ impl LocalEngine {
                     });
                 }
                 for queue in fan_out.queues {
-                    let subscription = entry
-                        .topic
-                        .subscriptions()
-                        .find(|s| s.target == Target::Queue(queue.clone()))
-                        .map(|s| s.name.clone())
-                        .unwrap_or_else(|| queue.clone());
-                    plan.entry(queue)
-                        .or_insert_with(|| (subscription, Vec::new()))
+                    // A subscription naming the queue, for the error if the queue is gone.
+                    let subscription_of = |queue: &QueueName| {
+                        let target = Target::Queue(queue.clone());
+                        entry
+                            .topic
+                            .subscriptions()
+                            .find(|s| s.target == target)
+                            .map_or_else(|| queue.clone(), |s| s.name.clone())
+                    };
+                    plan.entry(queue.clone())
+                        .or_insert_with(|| (subscription_of(&queue), Vec::new()))
                         .1
                         .push(index);
                 }
