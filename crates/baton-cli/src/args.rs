@@ -71,6 +71,30 @@ pub enum Command {
     /// Show the server's node id, version, uptime, engine and data directory.
     Info,
 
+    /// Publish one message to a topic; prints its id and how many subscriptions it reached.
+    Publish(PublishArgs),
+
+    /// Print a topic's live messages as they are published, one JSON line each.
+    #[command(
+        long_about = "Print a topic's live messages as they are published, one JSON line each.\n\n\
+        Each line is `{\"type\": \"message\", \"id\", \"topic\", \"routing_key\", \"body\", \
+        \"attributes\", \"published_at\"}`, or `{\"type\": \"dropped\", \"dropped\", \
+        \"dropped_total\"}` when the server dropped messages because this connection fell behind \
+        (live delivery is ephemeral; queues subscribed to the topic keep everything). Runs until \
+        Ctrl-C, the server closes the stream, or --count messages were printed."
+    )]
+    Tail(TailArgs),
+
+    /// Send a request to a queue and wait for its reply; prints the reply as JSON.
+    #[command(
+        long_about = "Send a request to a queue and wait for its reply; prints the reply as JSON.\n\n\
+        The consumer sees the request's correlation id as the message id and as the attribute \
+        `baton.correlation_id`, and answers with `POST /v1/queues/{q}/ack` carrying a `reply`, \
+        or `POST /v1/replies/{correlation_id}`. Without a reply in --timeout-ms the command \
+        fails with `request_timeout`."
+    )]
+    Request(RequestArgs),
+
     /// Inspect a data directory offline.
     #[command(subcommand)]
     Storage(StorageCommand),
@@ -287,6 +311,53 @@ pub struct SendArgs {
     /// Delay before the message becomes visible, overriding the queue's.
     #[arg(long, value_name = "MS")]
     pub delay_ms: Option<u64>,
+
+    /// A string attribute; repeat for several.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attribute)]
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The topic to publish to.
+    pub topic: String,
+
+    /// The routing key: dot-separated words, e.g. `order.eu.created`.
+    pub routing_key: String,
+
+    /// The message body.
+    pub body: String,
+
+    /// A string attribute; repeat for several.
+    #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attribute)]
+    pub attributes: Vec<(String, String)>,
+}
+
+#[derive(Debug, Args)]
+pub struct TailArgs {
+    /// The topic to follow.
+    pub topic: String,
+
+    /// Only messages whose routing key matches this pattern (`*` one word, `#` zero or more).
+    #[arg(long, value_name = "PATTERN")]
+    pub pattern: Option<String>,
+
+    /// Stop after printing this many messages.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RequestArgs {
+    /// The queue the request goes to.
+    pub queue: String,
+
+    /// The request body.
+    pub body: String,
+
+    /// How long to wait for the reply.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    pub timeout_ms: u64,
 
     /// A string attribute; repeat for several.
     #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attribute)]

@@ -66,6 +66,9 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
         }
         Command::Status(args) => print_json(&client.message_status(&args.queue, &args.id).await?),
         Command::Info => print_json(&client.server_info().await?),
+        Command::Publish(args) => crate::live::publish(&client, args).await,
+        Command::Tail(args) => crate::live::tail(&client, args).await,
+        Command::Request(args) => crate::live::request(&client, args).await,
     }
 }
 
@@ -213,7 +216,7 @@ fn check_batch(operation: &str, response: &BatchResponse) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot encode the output as JSON")?;
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "{text}").context("cannot write to stdout")?;

@@ -10,6 +10,7 @@
 mod args;
 mod bench;
 mod client;
+mod live;
 mod serve;
 
 use std::process::ExitCode;

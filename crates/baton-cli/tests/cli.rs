@@ -329,7 +329,9 @@ fn queue_lifecycle_send_receive_ack_through_the_cli() {
 fn help_describes_every_command() {
     let help = baton(&["--help"], "");
     let help = &help.assert_success().stdout;
-    for command in ["serve", "queue", "send", "recv"] {
+    for command in [
+        "serve", "queue", "send", "recv", "publish", "tail", "request",
+    ] {
         assert!(
             help.contains(command),
             "`{command}` missing from --help:\n{help}"
@@ -386,4 +388,141 @@ fn serve_refuses_a_bad_listen_address() {
         output.stderr
     );
     assert!(output.stdout.is_empty(), "stdout: {}", output.stdout);
+}
+
+/// A plain HTTP call from the test itself (for what has no CLI command).
+fn http(method: &str, url: &str, body: Value) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = client
+            .request(method, url)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        assert!(status.is_success(), "{url}: {status} {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    })
+}
+
+#[test]
+fn tail_prints_a_topics_live_messages_and_request_waits_for_its_reply() {
+    let server = Server::start();
+    let url = server.url.clone();
+    http(
+        "PUT",
+        &format!("{url}/v1/topics/chat"),
+        serde_json::json!({}),
+    );
+
+    let mut tail = Command::new(BATON)
+        .args([
+            "--url",
+            &url,
+            "tail",
+            "chat",
+            "--pattern",
+            "room.*",
+            "--count",
+            "2",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let tail_out = read_on_thread(tail.stdout.take().unwrap());
+    let tail_err = read_on_thread(tail.stderr.take().unwrap());
+    let deadline = Instant::now() + COMMAND_TIMEOUT;
+    while http("GET", &format!("{url}/v1/topics/chat"), Value::Null)["stats"]["live_subscribers"]
+        != 1
+    {
+        assert!(Instant::now() < deadline, "baton tail did not connect");
+        thread::sleep(Duration::from_millis(20));
+    }
+    for (key, body) in [("room.1", "hello"), ("dm.7", "secret"), ("room.2", "bye")] {
+        let published = baton(&["--url", &url, "publish", "chat", key, body], "");
+        assert_eq!(
+            published.assert_success().json()["messages"][0]["delivered_to"],
+            0
+        );
+    }
+    let status = wait_with_timeout(&mut tail, COMMAND_TIMEOUT).expect("tail stops after --count");
+    let stdout = tail_out.join().unwrap();
+    assert!(status.success(), "{stdout} {}", tail_err.join().unwrap());
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(
+        (lines[0]["type"].as_str(), lines[0]["body"].as_str()),
+        (Some("message"), Some("hello"))
+    );
+    assert_eq!(lines[1]["routing_key"], "room.2");
+
+    http(
+        "PUT",
+        &format!("{url}/v1/queues/rpc"),
+        serde_json::json!({}),
+    );
+    let mut request = Command::new(BATON)
+        .args([
+            "--url",
+            &url,
+            "request",
+            "rpc",
+            "ping",
+            "--timeout-ms",
+            "20000",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let request_out = read_on_thread(request.stdout.take().unwrap());
+    let received = baton(&["--url", &url, "recv", "rpc", "--wait-ms", "10000"], "");
+    let message = received.assert_success().json()["messages"][0].clone();
+    assert_eq!(message["body"], "ping");
+    let correlation_id = message["attributes"]["baton.correlation_id"]
+        .as_str()
+        .unwrap();
+    http(
+        "POST",
+        &format!("{url}/v1/replies/{correlation_id}"),
+        serde_json::json!({"body": "pong"}),
+    );
+    let status = wait_with_timeout(&mut request, COMMAND_TIMEOUT).expect("request ends");
+    let stdout = request_out.join().unwrap();
+    assert!(status.success(), "{stdout}");
+    let reply: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(reply["reply"]["body"], "pong");
+    assert_eq!(reply["correlation_id"], correlation_id);
+
+    let timed_out = baton(
+        &[
+            "--url",
+            &url,
+            "request",
+            "rpc",
+            "anyone?",
+            "--timeout-ms",
+            "100",
+        ],
+        "",
+    );
+    assert!(!timed_out.status.success());
+    assert!(
+        timed_out.stderr.contains("request_timeout"),
+        "{}",
+        timed_out.stderr
+    );
 }

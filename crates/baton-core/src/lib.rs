@@ -20,6 +20,7 @@ pub mod name;
 pub mod queue;
 pub mod stream;
 pub mod time;
+pub mod topic;
 
 pub use attributes::{AttributeData, AttributeValue, BaseType, MessageAttributes};
 pub use config::{DeadLetterPolicy, QueueConfig, RetryPolicy};

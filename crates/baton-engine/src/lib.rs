@@ -24,6 +24,7 @@ use async_trait::async_trait;
 use baton_core::stream::{
     Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
 };
+use baton_core::topic::{Put, RoutingKey, Subscription};
 use baton_core::{
     Acked, Delivery, MessageId, Notify, QueueConfig, QueueError, QueueLimits, QueueName,
     QueueStats, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, StreamConfig,
@@ -131,6 +132,24 @@ pub enum EngineError {
     Stream(#[from] StreamError),
     #[error("the engine already holds {limit} streams")]
     TooManyStreams { limit: usize },
+    #[error("topic {topic} does not exist")]
+    TopicNotFound { topic: String },
+    #[error("subscription {subscription} does not exist in topic {topic}")]
+    SubscriptionNotFound { topic: String, subscription: String },
+    #[error(transparent)]
+    Topic(#[from] baton_core::topic::TopicError),
+    #[error("{kind} targets are not available yet; subscribe a queue (`{{\"queue\": name}}`)")]
+    TargetUnsupported { kind: &'static str },
+    #[error("subscription {subscription} of topic {topic} delivers to queue {queue}, which does not exist; nothing was published")]
+    SubscriptionTargetMissing {
+        topic: String,
+        subscription: String,
+        queue: String,
+    },
+    #[error("{limit} topics exist already, the engine's limit")]
+    TooManyTopics { limit: usize },
+    #[error("the batch is {size_bytes} bytes, more than the limit of {max_bytes}")]
+    BatchTooLarge { size_bytes: u64, max_bytes: u64 },
 }
 
 /// Every broker operation the server needs. Implementations must be safe to call from many
@@ -370,6 +389,81 @@ pub trait Engine: Send + Sync + 'static {
         &self,
         max: usize,
     ) -> Result<Vec<(QueueName, StatusRecord)>, EngineError>;
+    /// Creates a topic, or finds the existing one (a topic has no attributes to conflict).
+    /// Returns the topic and whether it was created.
+    async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError>;
+
+    /// Deletes a topic and its subscriptions; messages already delivered stay in their queues.
+    async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError>;
+
+    async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError>;
+
+    /// Every topic, ordered by name.
+    async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError>;
+
+    /// Adds a subscription, or finds an identical one under its name (a different one is a
+    /// conflict). Queue targets must exist; stream and URL targets are refused for now.
+    async fn put_subscription(
+        &self,
+        topic: &QueueName,
+        subscription: Subscription,
+    ) -> Result<(Subscription, Put), EngineError>;
+
+    async fn delete_subscription(
+        &self,
+        topic: &QueueName,
+        name: &QueueName,
+    ) -> Result<(), EngineError>;
+
+    /// Publishes a batch: routes each message and delivers a copy to every matching target.
+    /// The whole batch's fan-out is one durable unit: every target is checked first (exists,
+    /// message sizes, FIFO requirements, `max_depth`), then all copies are enqueued and logged
+    /// as one record; a failure changes nothing. Returns once durable, one outcome per message.
+    async fn publish(
+        &self,
+        topic: &QueueName,
+        messages: Vec<PublishEntry>,
+    ) -> Result<Vec<PublishOutcome>, EngineError>;
+}
+
+/// A topic as seen from outside.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopicView {
+    pub name: QueueName,
+    pub created_at: Timestamp,
+    pub subscriptions: Vec<Subscription>,
+    pub stats: TopicStats,
+}
+
+/// Counters since the engine started (they are not persisted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TopicStats {
+    /// Messages published.
+    pub published_total: u64,
+    /// Copies delivered to targets, over all messages.
+    pub delivered_total: u64,
+    /// Messages that matched no subscription (published, delivered nowhere).
+    pub unmatched_total: u64,
+}
+
+/// One message to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishEntry {
+    /// Chosen by the caller; every copy carries it.
+    pub id: MessageId,
+    pub routing_key: RoutingKey,
+    pub body: std::sync::Arc<str>,
+    pub attributes: baton_core::MessageAttributes,
+    /// Needed when a FIFO queue is a target.
+    pub group_id: Option<String>,
+    pub dedup_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishOutcome {
+    pub id: MessageId,
+    /// Subscriptions the message reached.
+    pub delivered_to: u32,
 }
 
 /// How a message with `notify` left its queue.

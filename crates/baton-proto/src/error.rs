@@ -91,6 +91,31 @@ pub enum ErrorCode {
     CallbackRetryScheduled,
     /// No event with this id (seed facade, `/api/events`). 404.
     EventNotFound,
+    /// No topic of that name. 404.
+    TopicNotFound,
+    /// No subscription of that name in the topic. 404.
+    SubscriptionNotFound,
+    /// The subscription name is taken with other settings. 409.
+    SubscriptionExists,
+    /// A routing key or pattern is malformed. 400.
+    InvalidPattern,
+    /// An attribute filter is malformed. 400.
+    InvalidFilter,
+    /// Stream or URL subscription targets are not available in this version. 400.
+    TargetUnsupported,
+    /// A subscription's target queue is gone; the publish changed nothing. 409.
+    SubscriptionTargetMissing,
+    /// A topic's subscriptions, or the number of topics, reached its limit. 409.
+    LimitReached,
+    /// A request got no reply within its `timeout_ms`. 504.
+    RequestTimeout,
+    /// A reply for a correlation id no request is waiting for (late or unknown); discarded
+    /// and counted. 404.
+    ReplyNotExpected,
+    /// Too many requests are waiting for replies (the server's `max_pending_requests`). 429.
+    TooManyPendingRequests,
+    /// Too many live connections (the server's `live_connections_max`). 429.
+    TooManyLiveSubscribers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,14 +12,18 @@ pub mod error;
 pub mod events;
 pub mod push;
 pub mod queue;
+pub mod request;
 pub mod server;
 pub mod stream;
+pub mod topic;
 
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};
 pub use events::*;
 pub use push::*;
 pub use queue::*;
+pub use request::*;
 pub use server::*;
+pub use topic::*;
 
 /// Distinguishes "field absent" (`None`) from "field set to null" (`Some(None)`), for PATCH.
 pub mod double_option {

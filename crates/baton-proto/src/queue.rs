@@ -227,6 +227,19 @@ pub struct ReceiveResponse {
 #[serde(deny_unknown_fields)]
 pub struct AckRequest {
     pub receipts: Vec<String>,
+    /// Answers the request the acked message carried (its `baton.correlation_id` attribute):
+    /// `{"body", "attributes"?}`. With several receipts, every acked request message gets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<crate::request::Reply>,
+}
+
+/// The answer to an ack: per-receipt results and, when the ack carried a `reply`, what became
+/// of it for each acked request message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AckResponse {
+    pub results: Vec<crate::error::ItemResult>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replies: Vec<crate::request::ReplyOutcome>,
 }
 
 /// `POST /v1/queues/{q}/nack`.

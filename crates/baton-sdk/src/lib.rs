@@ -31,6 +31,10 @@
 //! # }
 //! ```
 
+mod topics;
+
+pub use topics::{LiveEvent, LiveStream};
+
 use std::time::Duration;
 
 use baton_proto::{
@@ -252,7 +256,10 @@ impl Client {
     /// order; an unknown or stale receipt is a per-item error, not an `Err`.
     pub async fn ack(&self, name: &str, receipts: Vec<String>) -> Result<BatchResponse, Error> {
         let url = self.queue_url(name, &["ack"]);
-        let request = AckRequest { receipts };
+        let request = AckRequest {
+            receipts,
+            reply: None,
+        };
         self.json(Method::POST, url, Some(&request), self.request_timeout)
             .await
     }

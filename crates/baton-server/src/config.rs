@@ -90,6 +90,16 @@ pub struct ServerConfig {
     pub events_performance_test_max: u32,
     /// How long a performance test waits for its events to be processed. 0..=600000.
     pub events_performance_test_wait_ms: u64,
+    /// Messages buffered per live (SSE/WebSocket) connection; beyond it messages are dropped
+    /// for that connection only, and counted. 1..=1000000.
+    pub live_buffer_messages: u32,
+    /// Live connections at once, over all topics; beyond it new ones answer 429. 1..=1000000.
+    pub live_connections_max: u32,
+    /// Requests (`POST /v1/queues/{q}/request`) waiting for replies at once; beyond it new
+    /// ones answer 429. 1..=1000000.
+    pub max_pending_requests: u32,
+    /// Longest `timeout_ms` a request may wait for its reply. 1..=3600000.
+    pub request_timeout_ms_max: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -134,6 +144,10 @@ impl Default for ServerConfig {
             events_heavy_task_ms: 200,
             events_performance_test_max: 100_000,
             events_performance_test_wait_ms: 120_000,
+            live_buffer_messages: 1024,
+            live_connections_max: 1000,
+            max_pending_requests: 10_000,
+            request_timeout_ms_max: 300_000,
         }
     }
 }
@@ -185,6 +199,10 @@ const KEYS: &[&str] = &[
     "events_heavy_task_ms",
     "events_performance_test_max",
     "events_performance_test_wait_ms",
+    "live_buffer_messages",
+    "live_connections_max",
+    "max_pending_requests",
+    "request_timeout_ms_max",
 ];
 
 impl ServerConfig {
@@ -276,6 +294,30 @@ impl ServerConfig {
             self.checkpoint_bytes_min,
             4096,
             1 << 36,
+        )?;
+        check(
+            "live_buffer_messages",
+            u64::from(self.live_buffer_messages),
+            1,
+            1_000_000,
+        )?;
+        check(
+            "live_connections_max",
+            u64::from(self.live_connections_max),
+            1,
+            1_000_000,
+        )?;
+        check(
+            "max_pending_requests",
+            u64::from(self.max_pending_requests),
+            1,
+            1_000_000,
+        )?;
+        check(
+            "request_timeout_ms_max",
+            self.request_timeout_ms_max,
+            1,
+            3_600_000,
         )?;
         self.sync_policy()?;
         check(

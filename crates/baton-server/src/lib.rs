@@ -119,6 +119,10 @@ pub async fn serve(
         },
         stop.child_token(),
     ));
+    let live = Arc::new(api::live::LiveHub::new(
+        config.live_buffer_messages,
+        config.live_connections_max,
+    ));
     let state = AppState {
         engine: engine.clone(),
         config: config.clone(),
@@ -131,6 +135,8 @@ pub async fn serve(
         callbacks: callbacks.clone(),
         outbound: Arc::new(outbound),
         events: events.clone(),
+        live: live.clone(),
+        replies: Arc::new(api::requests::Replies::new(config.max_pending_requests)),
     };
     let mut tasks = JoinSet::new();
     tasks.spawn(callbacks.clone().run());
@@ -173,6 +179,8 @@ pub async fn serve(
     }
     tracing::info!("shutting down: no new connections, ending long polls");
     engine.begin_shutdown();
+    // Live streams never end by themselves; ending them lets graceful shutdown finish.
+    live.close_all();
     stop.cancel();
     let grace = Duration::from_millis(config.shutdown_grace_ms);
     match tokio::time::timeout(grace, server).await {

@@ -16,6 +16,7 @@ pub mod io;
 pub mod lock;
 pub mod records;
 pub mod stream_records;
+pub mod topic_records;
 pub mod wal;
 
 pub use io::{CrashMode, FileSystem, RealFs, SimFs};

@@ -340,41 +340,7 @@ impl Queue {
         entries: Vec<SendEntry>,
     ) -> Result<Vec<SendOutcome>, QueueError> {
         self.advance(now);
-        if entries.is_empty() {
-            return Err(invalid("messages", "a send needs at least one message"));
-        }
-        if entries.len() > SEND_BATCH_MAX {
-            return Err(invalid(
-                "messages",
-                format!(
-                    "{} messages given, at most {SEND_BATCH_MAX} per call",
-                    entries.len()
-                ),
-            ));
-        }
-        let mut dedup_ids = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            dedup_ids.push(self.check_entry(entry)?);
-        }
-        // Count what would really be enqueued: repeats inside the batch and within the window
-        // are duplicates, not new messages.
-        let mut fresh_in_batch: BTreeSet<&str> = BTreeSet::new();
-        let mut n_new = 0u64;
-        for dedup_id in &dedup_ids {
-            match dedup_id {
-                Some(d) if self.dedup.get(d).is_some() || !fresh_in_batch.insert(d.as_str()) => {}
-                _ => n_new += 1,
-            }
-        }
-        if let Some(max_depth) = self.config.max_depth {
-            if self.depth() + n_new > max_depth {
-                return Err(QueueError::QueueFull {
-                    queue: self.name.clone(),
-                    depth: self.depth(),
-                    max_depth,
-                });
-            }
-        }
+        let dedup_ids = self.validate_send(&entries)?;
         let mut outcomes = Vec::with_capacity(entries.len());
         for (entry, dedup_id) in entries.into_iter().zip(dedup_ids) {
             self.stats.sent_total += 1;
@@ -412,6 +378,54 @@ impl Queue {
             self.insert(seq, message, now.plus_ms(delay_ms), now);
         }
         Ok(outcomes)
+    }
+
+    /// Checks that `send(now, entries)` would succeed, changing nothing. The caller must have
+    /// applied `advance(now)` first (the engine does under the queue's lock), so that this and
+    /// the `send` that follows see the same queue. A publish to several queues checks each
+    /// before sending to any, which is what makes the fan-out all or nothing.
+    pub fn check_send(&self, entries: &[SendEntry]) -> Result<(), QueueError> {
+        self.validate_send(entries).map(|_| ())
+    }
+
+    /// Validates a batch whole and returns each entry's effective dedup id.
+    fn validate_send(&self, entries: &[SendEntry]) -> Result<Vec<Option<String>>, QueueError> {
+        if entries.is_empty() {
+            return Err(invalid("messages", "a send needs at least one message"));
+        }
+        if entries.len() > SEND_BATCH_MAX {
+            return Err(invalid(
+                "messages",
+                format!(
+                    "{} messages given, at most {SEND_BATCH_MAX} per call",
+                    entries.len()
+                ),
+            ));
+        }
+        let mut dedup_ids = Vec::with_capacity(entries.len());
+        for entry in entries {
+            dedup_ids.push(self.check_entry(entry)?);
+        }
+        // Count what would really be enqueued: repeats inside the batch and within the window
+        // are duplicates, not new messages.
+        let mut fresh_in_batch: BTreeSet<&str> = BTreeSet::new();
+        let mut n_new = 0u64;
+        for dedup_id in &dedup_ids {
+            match dedup_id {
+                Some(d) if self.dedup.get(d).is_some() || !fresh_in_batch.insert(d.as_str()) => {}
+                _ => n_new += 1,
+            }
+        }
+        if let Some(max_depth) = self.config.max_depth {
+            if self.depth() + n_new > max_depth {
+                return Err(QueueError::QueueFull {
+                    queue: self.name.clone(),
+                    depth: self.depth(),
+                    max_depth,
+                });
+            }
+        }
+        Ok(dedup_ids)
     }
 
     /// Validates one entry and returns its effective dedup id.

@@ -11,6 +11,7 @@
 
 pub(crate) mod codec;
 pub(crate) mod replay;
+pub(crate) mod topics;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -137,6 +138,8 @@ pub(crate) struct Recovered {
     /// Moves a crash cut off, already delivered in `queues`, whose arrival must be logged.
     pub delivered: Vec<(QueueName, MovedMessage, HistoryEventKind)>,
     pub truncated_bytes: u64,
+    /// Topics with their subscriptions and creation times.
+    pub topics: Vec<(baton_core::topic::Topic, Timestamp)>,
 }
 
 pub(crate) fn storage_error(error: WalError) -> EngineError {
@@ -224,6 +227,9 @@ impl Durable {
             queues,
             delivered,
             truncated_bytes: end.truncated_bytes,
+            topics: std::mem::take(&mut state.topics.topics)
+                .into_values()
+                .collect(),
         })
     }
 
@@ -251,6 +257,11 @@ impl Durable {
             );
         }
         Ok(last)
+    }
+
+    /// Submits one record of another family (`kind`, encoded `payload`); returns its LSN.
+    pub fn submit_frame(&self, kind: u8, payload: &[u8]) -> Result<u64, EngineError> {
+        self.current()?.submit(kind, payload).map_err(storage_error)
     }
 
     pub async fn wait(&self, lsn: u64) -> Result<(), EngineError> {
@@ -330,10 +341,14 @@ impl Durable {
                 .max(live_bytes.saturating_mul(2))
     }
 
-    /// Writes a checkpoint of `queues` (each locked in turn) and deletes the log it covers.
+    /// Writes a checkpoint of `queues` (each locked in turn) and of the frames `others`
+    /// returns, and deletes the log it covers. `others` is called after the checkpoint's start
+    /// with a function giving the LSN of the last record submitted so far, which it records as
+    /// what its frames cover (taken under the lock that orders its records).
     pub fn checkpoint<'q>(
         &self,
         queues: impl Iterator<Item = (&'q Mutex<Queue>, &'q Mutex<QueueMeta>)>,
+        others: impl FnOnce(&dyn Fn() -> u64) -> Vec<(u8, Vec<u8>)>,
     ) -> Result<u64, EngineError> {
         let wal = self.current()?;
         let io_error = |e: std::io::Error| EngineError::StorageUnavailable {
@@ -351,6 +366,9 @@ impl Durable {
         writer
             .frame(KIND_CHECKPOINT, &part(&CheckpointPart::Start { start_lsn }))
             .map_err(io_error)?;
+        for (kind, payload) in others(&|| wal.next_lsn() - 1) {
+            writer.frame(kind, &payload).map_err(io_error)?;
+        }
         for (slot, meta) in queues {
             let queue = slot.lock();
             let meta = meta.lock().clone();

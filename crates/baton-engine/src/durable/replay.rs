@@ -37,6 +37,8 @@ pub(crate) struct ReplayState {
     /// Moves whose arrival record has not been seen: id → (destination, message).
     pub pending: BTreeMap<MessageId, (QueueName, MovedMessage)>,
     limits: QueueLimits,
+    /// Topics and their subscriptions (see `topics`).
+    pub topics: super::topics::TopicReplay,
 }
 
 fn at(ms: u64) -> Timestamp {
@@ -53,6 +55,9 @@ impl ReplayState {
 
     /// Applies one checkpoint frame.
     pub fn apply_checkpoint(&mut self, kind: u8, payload: &[u8]) -> DecodeResult<()> {
+        if kind == baton_storage::topic_records::KIND_TOPIC_CHECKPOINT {
+            return super::topics::apply_checkpoint(self, payload);
+        }
         if kind != KIND_CHECKPOINT {
             return Err(format!("unknown checkpoint frame kind {kind}"));
         }
@@ -145,6 +150,9 @@ impl ReplayState {
 
     /// Applies one log record (see the module doc for which records apply).
     pub fn apply_record(&mut self, lsn: u64, kind: u8, payload: &[u8]) -> DecodeResult<()> {
+        if kind == baton_storage::topic_records::KIND_TOPIC_OP {
+            return super::topics::apply_record(self, lsn, payload);
+        }
         if kind != KIND_QUEUE_OP {
             return Err(format!("unknown log record kind {kind}"));
         }
@@ -301,6 +309,37 @@ impl ReplayState {
             self.pending.insert(moved.id, (destination, moved));
         }
         Ok(())
+    }
+
+    /// The checkpoint's `start_lsn` (0 without a checkpoint).
+    pub fn start_lsn(&self) -> u64 {
+        self.start_lsn
+    }
+
+    /// Applies a send that another record (a topic publish) carries for `queue_name`, under
+    /// the same rule as the queue's own records: only above its snapshot's `covered_lsn`.
+    pub fn apply_send(
+        &mut self,
+        lsn: u64,
+        queue_name: &QueueName,
+        now: Timestamp,
+        entries: Vec<baton_core::SendEntry>,
+    ) {
+        let applies = match self.covered.get(queue_name) {
+            Some(covered) => lsn > *covered,
+            None => lsn > self.start_lsn,
+        };
+        let Some(queue) = self.queues.get_mut(queue_name).filter(|_| applies) else {
+            return;
+        };
+        let _ = queue.send(now, entries);
+        let dead_letter_queue = queue.config().dead_letter.as_ref().map(|d| d.queue.clone());
+        for moved in queue.take_moved() {
+            let destination = dead_letter_queue
+                .clone()
+                .unwrap_or_else(|| moved.source.clone());
+            self.pending.insert(moved.id, (destination, moved));
+        }
     }
 
     /// Delivers the moves a crash cut off (see the module doc). Returns them so the engine can

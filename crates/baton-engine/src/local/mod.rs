@@ -44,6 +44,8 @@ use baton_core::stream::{
 };
 use baton_core::{StreamConfig, StreamError, StreamName};
 use streams::Streams;
+use crate::{PublishEntry, PublishOutcome, TopicView};
+use baton_core::topic::{Put, Subscription};
 
 pub struct LocalEngine {
     clock: Arc<dyn Clock>,
@@ -58,6 +60,8 @@ pub struct LocalEngine {
     streams: Streams,
     /// Told about completions and dead-letters of messages with `notify` (callbacks).
     completion_hook: RwLock<Option<CompletionHook>>,
+    /// Topics and their subscriptions (`topics.rs`). Never locked while a queue lock is held.
+    topics: RwLock<topics::TopicRegistry>,
 }
 
 struct Slot {
@@ -210,6 +214,7 @@ impl LocalEngine {
             recovered_once: AtomicBool::new(false),
             streams: Streams::in_memory(),
             completion_hook: RwLock::new(None),
+            topics: RwLock::new(topics::TopicRegistry::default()),
         }
     }
 
@@ -481,6 +486,7 @@ impl LocalEngine {
         for (queue, meta) in recovered.queues {
             registry.insert(queue.name().clone(), Slot::new(queue, meta));
         }
+        self.topics.write().restore(recovered.topics);
         let mut journal = self.journal();
         for (destination, moved, kind) in &recovered.delivered {
             journal.push(|| QueueOp::AcceptMoved {
@@ -533,7 +539,10 @@ impl LocalEngine {
         };
         self.check_ready()?;
         let registry = self.queues.read();
-        durable.checkpoint(registry.values().map(|slot| (&slot.queue, &slot.meta)))?;
+        durable.checkpoint(
+            registry.values().map(|slot| (&slot.queue, &slot.meta)),
+            |last_lsn| vec![self.topics_checkpoint_part(last_lsn)],
+        )?;
         Ok(())
     }
 
@@ -1296,11 +1305,54 @@ impl Engine for LocalEngine {
         }
         Ok(out)
     }
+
+    async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError> {
+        self.create_topic_impl(name).await
+    }
+
+    async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError> {
+        self.delete_topic_impl(name).await
+    }
+
+    async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError> {
+        self.get_topic_impl(name)
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError> {
+        self.list_topics_impl()
+    }
+
+    async fn put_subscription(
+        &self,
+        topic: &QueueName,
+        subscription: Subscription,
+    ) -> Result<(Subscription, Put), EngineError> {
+        self.put_subscription_impl(topic, subscription).await
+    }
+
+    async fn delete_subscription(
+        &self,
+        topic: &QueueName,
+        name: &QueueName,
+    ) -> Result<(), EngineError> {
+        self.delete_subscription_impl(topic, name).await
+    }
+
+    async fn publish(
+        &self,
+        topic: &QueueName,
+        messages: Vec<PublishEntry>,
+    ) -> Result<Vec<PublishOutcome>, EngineError> {
+        self.publish_impl(topic, messages).await
+    }
 }
 
 mod streams;
+mod topics;
 
 #[cfg(test)]
 mod durable_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_tests;

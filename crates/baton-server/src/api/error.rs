@@ -4,6 +4,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use baton_core::topic::TopicError;
 use baton_core::{QueueError, ReceiptError, StreamError};
 use baton_engine::EngineError;
 use baton_proto::{ErrorBody, ErrorCode, ErrorDetail};
@@ -32,11 +33,30 @@ pub enum ApiError {
     CallbackRetryScheduled { id: String },
     #[error("event {id} does not exist")]
     EventNotFound { id: String },
+    #[error("no reply to request {correlation_id} within {timeout_ms} ms; a reply that comes later is discarded")]
+    RequestTimeout {
+        correlation_id: String,
+        timeout_ms: u64,
+    },
+    #[error("no request is waiting for a reply with correlation id {correlation_id} (it timed out, was answered already, or never existed); the reply was discarded")]
+    ReplyNotExpected { correlation_id: String },
+    #[error(
+        "{limit} requests are already waiting for replies (the server's max_pending_requests)"
+    )]
+    TooManyPendingRequests { limit: u32 },
+    #[error("{limit} live connections are already open (the server's live_connections_max)")]
+    TooManyLiveSubscribers { limit: u32 },
 }
 
 impl From<QueueError> for ApiError {
     fn from(error: QueueError) -> Self {
         ApiError::Engine(EngineError::Queue(error))
+    }
+}
+
+impl From<TopicError> for ApiError {
+    fn from(error: TopicError) -> Self {
+        ApiError::Engine(EngineError::Topic(error))
     }
 }
 
@@ -75,6 +95,20 @@ impl ApiError {
                 (StatusCode::CONFLICT, ErrorCode::CallbackRetryScheduled)
             }
             ApiError::EventNotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::EventNotFound),
+            ApiError::RequestTimeout { .. } => {
+                (StatusCode::GATEWAY_TIMEOUT, ErrorCode::RequestTimeout)
+            }
+            ApiError::ReplyNotExpected { .. } => {
+                (StatusCode::NOT_FOUND, ErrorCode::ReplyNotExpected)
+            }
+            ApiError::TooManyPendingRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyPendingRequests,
+            ),
+            ApiError::TooManyLiveSubscribers { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                ErrorCode::TooManyLiveSubscribers,
+            ),
         }
     }
 }
@@ -108,6 +142,32 @@ fn engine_status_and_code(error: &EngineError) -> (StatusCode, ErrorCode) {
             (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStreams)
         }
         EngineError::Stream(stream) => stream_status_and_code(stream),
+        EngineError::TopicNotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::TopicNotFound),
+        EngineError::SubscriptionNotFound { .. } => {
+            (StatusCode::NOT_FOUND, ErrorCode::SubscriptionNotFound)
+        }
+        EngineError::Topic(topic) => match topic {
+            TopicError::InvalidRoutingKey { .. } | TopicError::InvalidPattern { .. } => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidPattern)
+            }
+            TopicError::InvalidFilter { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidFilter),
+            TopicError::SubscriptionExists { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::SubscriptionExists)
+            }
+            TopicError::TooManySubscriptions { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::LimitReached)
+            }
+        },
+        EngineError::TargetUnsupported { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::TargetUnsupported)
+        }
+        EngineError::SubscriptionTargetMissing { .. } => {
+            (StatusCode::CONFLICT, ErrorCode::SubscriptionTargetMissing)
+        }
+        EngineError::TooManyTopics { .. } => (StatusCode::CONFLICT, ErrorCode::LimitReached),
+        EngineError::BatchTooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::BatchTooLarge)
+        }
         EngineError::Queue(queue) => match queue {
             QueueError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),
             QueueError::InvalidParameter { .. } => {

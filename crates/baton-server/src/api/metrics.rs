@@ -105,7 +105,7 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -332,6 +332,8 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     }
     state.push.render_metrics(&mut out);
     state.callbacks.render_metrics(&mut out);
+    crate::api::topics::write_metrics(&state, &mut out).await;
+    crate::api::requests::write_metrics(&state, &mut out);
     (
         [(
             header::CONTENT_TYPE,

@@ -4,12 +4,15 @@
 pub mod error;
 mod events;
 pub mod json;
+pub mod live;
 mod metrics;
 mod push;
 mod queues;
+pub(crate) mod requests;
 pub mod sqs;
 mod streams;
 mod system;
+mod topics;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -44,6 +47,10 @@ pub struct AppState {
     pub callbacks: Arc<Callbacks>,
     pub outbound: Arc<crate::outbound::OutboundRules>,
     pub events: Arc<crate::events::Events>,
+    /// Live (SSE/WebSocket) connections to topics.
+    pub live: Arc<live::LiveHub>,
+    /// Requests waiting for their replies.
+    pub replies: Arc<requests::Replies>,
 }
 
 /// The whole HTTP application.
@@ -132,6 +139,22 @@ pub fn router(state: AppState) -> Router {
             post(events::retry_callback),
         )
         .route("/api/events/{event_id}", get(events::status))
+        .route("/v1/topics", get(topics::list))
+        .route(
+            "/v1/topics/{topic}",
+            put(topics::create).get(topics::show).delete(topics::delete),
+        )
+        .route(
+            "/v1/topics/{topic}/subscriptions/{subscription}",
+            put(topics::put_subscription)
+                .get(topics::show_subscription)
+                .delete(topics::delete_subscription),
+        )
+        .route("/v1/topics/{topic}/publish", post(topics::publish))
+        .route("/v1/topics/{topic}/live", get(live::sse))
+        .route("/v1/topics/{topic}/ws", get(live::ws))
+        .route("/v1/queues/{queue}/request", post(requests::request))
+        .route("/v1/replies/{correlation_id}", post(requests::reply))
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

@@ -147,7 +147,7 @@ fn queue_info(view: QueueView) -> proto::QueueInfo {
     }
 }
 
-fn attributes_from_wire(
+pub(crate) fn attributes_from_wire(
     index: usize,
     wire: BTreeMap<String, proto::AttributeValue>,
 ) -> Result<MessageAttributes, ApiError> {
@@ -181,7 +181,9 @@ fn attributes_from_wire(
     })
 }
 
-fn attributes_to_wire(attributes: &MessageAttributes) -> BTreeMap<String, proto::AttributeValue> {
+pub(crate) fn attributes_to_wire(
+    attributes: &MessageAttributes,
+) -> BTreeMap<String, proto::AttributeValue> {
     attributes
         .user()
         .map(|(name, value)| {
@@ -446,12 +448,27 @@ pub async fn ack(
     State(state): State<AppState>,
     Path(queue): Path<String>,
     ApiJson(request): ApiJson<proto::AckRequest>,
-) -> Result<Json<BatchResponse>, ApiError> {
+) -> Result<Json<proto::AckResponse>, ApiError> {
     let name = queue_name(&queue)?;
+    if let Some(reply) = &request.reply {
+        crate::api::requests::check_reply(reply)?;
+    }
     let parsed = parse_receipts(&request.receipts)?;
     let valid: Vec<ReceiptHandle> = parsed.iter().flatten().copied().collect();
     let results = state.engine.ack(&name, valid).await?;
-    Ok(Json(batch_results(&parsed, results)))
+    let acked_ids: Vec<String> = results
+        .iter()
+        .flatten()
+        .map(|acked| acked.id.to_string())
+        .collect();
+    let replies = match &request.reply {
+        Some(reply) => {
+            crate::api::requests::answer_acked(&state.replies, acked_ids.into_iter(), reply)
+        }
+        None => Vec::new(),
+    };
+    let BatchResponse { results } = batch_results(&parsed, results);
+    Ok(Json(proto::AckResponse { results, replies }))
 }
 
 pub async fn nack(

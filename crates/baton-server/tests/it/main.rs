@@ -7,8 +7,19 @@ mod harness;
 mod push;
 mod queues;
 mod receiver;
+mod requests;
 mod semantics;
 mod sqs;
 mod storage;
 mod streams;
+mod topics;
 mod validation;
+
+/// Waits until `/ready` answers 200 (a durable engine recovers first).
+pub async fn storage_wait_ready(server: &harness::TestServer) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while server.get("/ready").await.0 != reqwest::StatusCode::OK {
+        assert!(std::time::Instant::now() < deadline, "not ready in time");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

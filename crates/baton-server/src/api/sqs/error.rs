@@ -149,6 +149,14 @@ impl From<EngineError> for SqsError {
                 QueueError::QueueFull { .. } => SqsError::over_limit(message),
                 QueueError::TooManyInFlight { .. } => SqsError::over_limit(message),
             },
+            // Topics are not part of the SQS API; these cannot arise from an SQS action.
+            EngineError::TopicNotFound { .. }
+            | EngineError::SubscriptionNotFound { .. }
+            | EngineError::Topic(_)
+            | EngineError::TargetUnsupported { .. }
+            | EngineError::SubscriptionTargetMissing { .. }
+            | EngineError::BatchTooLarge { .. } => SqsError::invalid_parameter_value(message),
+            EngineError::TooManyTopics { .. } => SqsError::over_limit(message),
         }
     }
 }

@@ -1,0 +1,319 @@
+//! Live subscriptions (Redis Pub/Sub style): a topic's messages matching a pattern, pushed to
+//! connected clients over Server-Sent Events or a WebSocket as they are published.
+//!
+//! # Guarantees and slow consumers
+//! Live delivery is ephemeral: a connection sees what is published while it is open, nothing
+//! before, and nothing is stored for it. A message is pushed only after its publish is durable
+//! (the handler calls [`LiveHub::publish`] after the engine answered). Each connection has a
+//! bounded buffer of `live_buffer_messages`; when it is full, further messages are dropped
+//! *for that connection only* and counted. The connection reports the count to its client
+//! (an SSE `dropped` event, a WebSocket `{"type": "dropped"}` frame) before the next message
+//! it sends, and the topic's stats count every drop (`live_dropped_total`). Publishers never
+//! wait for live connections, and durable storage (queues) never loses anything to them.
+//!
+//! # Sources
+//! The hub is keyed by [`LiveSource`]: topics now; a stream's records can be pushed through the
+//! same hub later by adding a variant and calling `publish` after an append is durable.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use baton_core::topic::{Pattern, RoutingKey};
+use baton_core::QueueName;
+use baton_proto as proto;
+use futures::stream::Stream;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+
+use crate::api::error::ApiError;
+use crate::api::AppState;
+
+/// What live connections can follow.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LiveSource {
+    Topic(String),
+}
+
+/// One message ready to push: its routing key (for pattern matching) and its wire form.
+pub type LiveItem = (RoutingKey, Arc<proto::LiveMessage>);
+
+#[derive(Default)]
+struct SourceCounters {
+    sent: AtomicU64,
+    dropped: AtomicU64,
+}
+
+struct Subscriber {
+    id: u64,
+    pattern: Option<Pattern>,
+    tx: mpsc::Sender<Arc<proto::LiveMessage>>,
+    dropped: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct Inner {
+    subscribers: HashMap<LiveSource, Vec<Subscriber>>,
+    counters: HashMap<LiveSource, Arc<SourceCounters>>,
+    next_id: u64,
+}
+
+/// Every live connection, by source.
+pub struct LiveHub {
+    inner: Mutex<Inner>,
+    n_connections: AtomicU32,
+    buffer_messages: usize,
+    connections_max: u32,
+}
+
+/// A source's live figures.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LiveStats {
+    pub subscribers: u64,
+    pub sent_total: u64,
+    pub dropped_total: u64,
+}
+
+/// One open connection's end of the hub; unsubscribes when dropped.
+pub struct LiveSubscription {
+    hub: Arc<LiveHub>,
+    source: LiveSource,
+    id: u64,
+    rx: mpsc::Receiver<Arc<proto::LiveMessage>>,
+    dropped: Arc<AtomicU64>,
+    dropped_total: u64,
+}
+
+/// What a connection sends next.
+pub enum LiveEvent {
+    Message(Arc<proto::LiveMessage>),
+    Dropped(proto::LiveDropped),
+}
+
+impl LiveHub {
+    pub fn new(buffer_messages: u32, connections_max: u32) -> Self {
+        LiveHub {
+            inner: Mutex::default(),
+            n_connections: AtomicU32::new(0),
+            buffer_messages: buffer_messages.max(1) as usize,
+            connections_max,
+        }
+    }
+
+    pub fn subscribe(
+        self: &Arc<Self>,
+        source: LiveSource,
+        pattern: Option<Pattern>,
+    ) -> Result<LiveSubscription, ApiError> {
+        if self.n_connections.fetch_add(1, Ordering::SeqCst) >= self.connections_max {
+            self.n_connections.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::TooManyLiveSubscribers {
+                limit: self.connections_max,
+            });
+        }
+        let (tx, rx) = mpsc::channel(self.buffer_messages);
+        let dropped = Arc::new(AtomicU64::new(0));
+        let mut inner = self.inner.lock();
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.counters.entry(source.clone()).or_default();
+        inner
+            .subscribers
+            .entry(source.clone())
+            .or_default()
+            .push(Subscriber {
+                id,
+                pattern,
+                tx,
+                dropped: dropped.clone(),
+            });
+        Ok(LiveSubscription {
+            hub: self.clone(),
+            source,
+            id,
+            rx,
+            dropped,
+            dropped_total: 0,
+        })
+    }
+
+    pub fn has_subscribers(&self, source: &LiveSource) -> bool {
+        self.inner
+            .lock()
+            .subscribers
+            .get(source)
+            .is_some_and(|s| !s.is_empty())
+    }
+
+    /// Offers each item to every matching connection without waiting: a full buffer drops
+    /// the item for that connection and counts it.
+    pub fn publish(&self, source: &LiveSource, items: &[LiveItem]) {
+        if items.is_empty() {
+            return;
+        }
+        let inner = self.inner.lock();
+        let (Some(subscribers), Some(counters)) =
+            (inner.subscribers.get(source), inner.counters.get(source))
+        else {
+            return;
+        };
+        for (key, message) in items {
+            for subscriber in subscribers {
+                if subscriber.pattern.as_ref().is_some_and(|p| !p.matches(key)) {
+                    continue;
+                }
+                match subscriber.tx.try_send(message.clone()) {
+                    Ok(()) => {
+                        counters.sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        subscriber.dropped.fetch_add(1, Ordering::Relaxed);
+                        counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // The connection is closing; its guard removes it.
+                    Err(mpsc::error::TrySendError::Closed(_)) => {}
+                }
+            }
+        }
+    }
+
+    pub fn stats(&self, source: &LiveSource) -> LiveStats {
+        let inner = self.inner.lock();
+        let counters = inner.counters.get(source);
+        LiveStats {
+            subscribers: inner.subscribers.get(source).map_or(0, |s| s.len() as u64),
+            sent_total: counters.map_or(0, |c| c.sent.load(Ordering::Relaxed)),
+            dropped_total: counters.map_or(0, |c| c.dropped.load(Ordering::Relaxed)),
+        }
+    }
+
+    /// Lets go of every connection: each sends what it has buffered and ends. Part of
+    /// graceful shutdown.
+    pub fn close_all(&self) {
+        self.inner.lock().subscribers.clear();
+    }
+}
+
+impl LiveSubscription {
+    /// The next thing to send: a drop report if messages were dropped since the last one,
+    /// else the next message. `None` when the hub let go of the connection.
+    pub async fn next(&mut self) -> Option<LiveEvent> {
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            self.dropped_total += dropped;
+            return Some(LiveEvent::Dropped(proto::LiveDropped {
+                dropped,
+                dropped_total: self.dropped_total,
+            }));
+        }
+        self.rx.recv().await.map(LiveEvent::Message)
+    }
+}
+
+impl Drop for LiveSubscription {
+    fn drop(&mut self) {
+        let mut inner = self.hub.inner.lock();
+        if let Some(subscribers) = inner.subscribers.get_mut(&self.source) {
+            subscribers.retain(|s| s.id != self.id);
+            if subscribers.is_empty() {
+                inner.subscribers.remove(&self.source);
+            }
+        }
+        drop(inner);
+        self.hub.n_connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveQuery {
+    /// Routing-key pattern; absent means every message.
+    pub pattern: Option<String>,
+}
+
+/// Checks the topic and pattern, then opens a subscription.
+async fn open(
+    state: &AppState,
+    topic: &str,
+    query: LiveQuery,
+) -> Result<LiveSubscription, ApiError> {
+    let topic = QueueName::new(topic)?;
+    let pattern = query.pattern.as_deref().map(Pattern::new).transpose()?;
+    state.engine.get_topic(&topic).await?;
+    state
+        .live
+        .subscribe(LiveSource::Topic(topic.to_string()), pattern)
+}
+
+fn query(
+    raw: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<LiveQuery, ApiError> {
+    raw.map(|Query(q)| q)
+        .map_err(|e| ApiError::Malformed(format!("invalid query string: {}", e.body_text())))
+}
+
+/// `GET /v1/topics/{t}/live?pattern=`: Server-Sent Events. Events: `message` (data: a
+/// `LiveMessage`), `dropped` (data: a `LiveDropped`); comments keep the connection alive.
+pub async fn sse(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    raw: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
+    let subscription = open(&state, &topic, query(raw)?).await?;
+    let stream = futures::stream::unfold(subscription, |mut subscription| async move {
+        let event = match subscription.next().await? {
+            LiveEvent::Message(message) => Event::default()
+                .event("message")
+                .id(message.id.clone())
+                .json_data(&*message),
+            LiveEvent::Dropped(dropped) => Event::default().event("dropped").json_data(dropped),
+        };
+        let event = event.unwrap_or_else(|e| Event::default().event("error").data(e.to_string()));
+        Some((Ok(event), subscription))
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+/// `GET /v1/topics/{t}/ws?pattern=`: a WebSocket of JSON text frames (`LiveFrame`). Messages
+/// from the client are ignored except close.
+pub async fn ws(
+    State(state): State<AppState>,
+    Path(topic): Path<String>,
+    raw: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
+    upgrade: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    let subscription = open(&state, &topic, query(raw)?).await?;
+    Ok(upgrade
+        .on_upgrade(move |socket| run_socket(socket, subscription))
+        .into_response())
+}
+
+async fn run_socket(mut socket: WebSocket, mut subscription: LiveSubscription) {
+    loop {
+        tokio::select! {
+            event = subscription.next() => {
+                let Some(event) = event else { break };
+                let frame = match event {
+                    LiveEvent::Message(message) => proto::LiveFrame::Message((*message).clone()),
+                    LiveEvent::Dropped(dropped) => proto::LiveFrame::Dropped(dropped),
+                };
+                let Ok(text) = serde_json::to_string(&frame) else { break };
+                if socket.send(Message::Text(text.into())).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.recv() => {
+                match incoming {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => {}
+                }
+            }
+        }
+    }
+}
