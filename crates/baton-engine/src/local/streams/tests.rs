@@ -681,3 +681,20 @@ async fn seek_and_group_deletion_survive_restart() {
         Err(EngineError::Stream(StreamError::GroupNotFound { .. }))
     ));
 }
+
+#[tokio::test]
+async fn streams_beyond_the_limit_are_refused() {
+    let engine = memory(clock());
+    for n in 0..STREAMS_MAX {
+        engine
+            .create_stream(s(&format!("s{n}")), config(1))
+            .await
+            .unwrap();
+    }
+    assert!(matches!(
+        engine.create_stream(s("one-more"), config(1)).await,
+        Err(EngineError::TooManyStreams { limit: STREAMS_MAX })
+    ));
+    // An identical create of an existing stream still answers.
+    assert!(!engine.create_stream(s("s0"), config(1)).await.unwrap().1);
+}
