@@ -1286,11 +1286,22 @@ impl LocalEngine {
             let waited = started.elapsed();
             let budget = Duration::from_millis(wait_ms);
             if !records.is_empty() || waited >= budget || self.shutdown.is_cancelled() {
-                let ids = records
+                let ids: Vec<(RecordId, Entry)> = records
                     .into_iter()
                     .map(|(offset, e)| (RecordId { partition, offset }, e))
                     .collect();
+                let wanted: Vec<u64> = ids.iter().map(|(id, _)| id.offset).collect();
                 let records = self.load_bodies(&slot, ids)?;
+                // Retention may have deleted some bodies meanwhile: continue after the last
+                // one returned, so the caller's next read reports what is gone.
+                let next_offset = if records.len() < wanted.len() {
+                    records.last().map_or_else(
+                        || wanted.first().copied().unwrap_or(next_offset),
+                        |r| r.offset + 1,
+                    )
+                } else {
+                    next_offset
+                };
                 return Ok(StreamRead {
                     records,
                     next_offset,
