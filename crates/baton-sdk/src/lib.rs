@@ -8,7 +8,8 @@
 //! pool, and does not retry. A failed call returns an [`Error`]; whether to try again is the
 //! caller's decision (an [`Error::Api`] with `queue_full` or `too_many_waiters` is worth a
 //! retry after a pause, `queue_not_found` is not). It speaks plain HTTP only: the workspace
-//! builds `reqwest` without a TLS backend. Streams, topics and the SQS facade are not covered.
+//! builds `reqwest` without a TLS backend. Streams are covered by the methods in [`streams`];
+//! topics and the SQS facade are not.
 //!
 //! Limits: every request has a time budget ([`Client::REQUEST_TIMEOUT_DEFAULT`], changeable
 //! with [`Client::with_request_timeout`]). A long-poll receive gets that budget plus its
@@ -49,6 +50,8 @@ use serde::Serialize;
 
 /// The wire types, so users need not depend on `baton-proto` themselves.
 pub use baton_proto as proto;
+
+pub mod streams;
 
 /// Everything a call can fail with.
 #[derive(Debug, thiserror::Error)]

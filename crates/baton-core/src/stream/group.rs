@@ -8,6 +8,8 @@
 //! that is the *target*. A partition moves to its target owner only once its current owner is
 //! no longer live or has nothing pending in it, so a new owner never reads past records the
 //! old owner still holds: per-key order holds across a rebalance, with no client protocol.
+//! Meanwhile the old owner gets no new records from it (it drains), so the move happens as
+//! soon as it has acked what it holds.
 //! A stopped consumer's pending records stay pending until another consumer claims them.
 //!
 //! # Shared mode
@@ -178,6 +180,8 @@ pub struct Group {
     last_seen: BTreeMap<ConsumerName, Timestamp>,
     /// Current owner per partition (partitioned mode).
     owners: Vec<Option<ConsumerName>>,
+    /// Who should own each partition given the live consumers (partitioned mode).
+    targets: Vec<Option<ConsumerName>>,
     /// Where the next shared read starts looking, so partitions take turns.
     cursor: u32,
 }
@@ -191,6 +195,7 @@ impl Group {
             pending: BTreeMap::new(),
             last_seen: BTreeMap::new(),
             owners: vec![None; positions.len()],
+            targets: vec![None; positions.len()],
             cursor: 0,
         };
         group.set_positions(&positions);
@@ -215,6 +220,7 @@ impl Group {
                 .collect(),
             last_seen: BTreeMap::new(),
             owners: vec![None; n],
+            targets: vec![None; n],
             cursor: 0,
         }
     }
@@ -324,8 +330,11 @@ impl Group {
             };
             if movable {
                 if let Some(slot) = self.owners.get_mut(partition) {
-                    *slot = Some(target);
+                    *slot = Some(target.clone());
                 }
+            }
+            if let Some(slot) = self.targets.get_mut(partition) {
+                *slot = Some(target);
             }
         }
     }
@@ -367,7 +376,18 @@ impl Group {
         self.touch(consumer, now)?;
         let room = PENDING_MAX.saturating_sub(self.pending.len());
         let n_partitions = self.positions.len() as u32;
-        let owned = self.owned(consumer);
+        // A partition on its way to another consumer is drained, not read further.
+        let owned: Vec<u32> = self
+            .owned(consumer)
+            .into_iter()
+            .filter(|p| {
+                self.config.mode == GroupMode::Shared
+                    || self
+                        .targets
+                        .get(*p as usize)
+                        .is_some_and(|t| t.as_ref() == Some(consumer))
+            })
+            .collect();
         let has_new = owned.iter().any(|p| {
             let position = self.positions.get(*p as usize).copied().unwrap_or(0);
             published

@@ -505,3 +505,86 @@ fn invalid_config_is_refused() {
         ));
     }
 }
+
+#[test]
+fn an_owner_losing_a_partition_drains_it_instead_of_reading_further() {
+    let mut s = stream(2);
+    append(&mut s, 0, &[spec(None, 1), spec(None, 1)]);
+    let g = group(&mut s, "g", StartPosition::Earliest, GroupMode::Partitioned);
+    let got = s.group_read(&g, &c("a"), t(0), 10).unwrap();
+    assert_eq!(got.len(), 2);
+    s.group_read(&g, &c("b"), t(1), 10).unwrap();
+    // `a` still owns partition 1 (it holds 1-0), but gets nothing new from it.
+    append(&mut s, 2, &[spec(None, 1), spec(None, 1)]);
+    let more = s.group_read(&g, &c("a"), t(3), 10).unwrap();
+    assert!(more.iter().all(|d| d.id.partition == 0), "{more:?}");
+    let held: Vec<RecordId> = got
+        .iter()
+        .map(|d| d.id)
+        .filter(|id| id.partition == 1)
+        .collect();
+    s.group_ack(&g, &held).unwrap();
+    let for_b = s.group_read(&g, &c("b"), t(4), 10).unwrap();
+    assert_eq!(
+        for_b.iter().map(|d| d.id.partition).collect::<Vec<_>>(),
+        vec![1]
+    );
+}
+
+#[test]
+fn groups_beyond_the_limit_are_refused() {
+    let mut s = stream(1);
+    for n in 0..group::GROUPS_MAX {
+        group(
+            &mut s,
+            &format!("g{n}"),
+            StartPosition::Earliest,
+            GroupMode::Shared,
+        );
+    }
+    let result = s.create_group(
+        GroupName::new("one-more").unwrap(),
+        GroupConfig {
+            start: StartPosition::Earliest,
+            mode: GroupMode::Shared,
+            session_timeout_ms: 1000,
+        },
+    );
+    assert!(matches!(result, Err(StreamError::TooManyGroups { .. })));
+}
+
+#[test]
+fn consumers_beyond_the_limit_are_refused_until_idle_ones_are_forgotten() {
+    let mut s = stream(1);
+    let g = group(&mut s, "g", StartPosition::Earliest, GroupMode::Shared);
+    for n in 0..group::CONSUMERS_MAX {
+        s.group_read(&g, &c(&format!("c{n}")), t(0), 1).unwrap();
+    }
+    assert!(matches!(
+        s.group_read(&g, &c("late"), t(10), 1),
+        Err(StreamError::TooManyConsumers { .. })
+    ));
+    // Past the session timeout, consumers holding nothing are forgotten to make room.
+    assert!(s.group_read(&g, &c("late"), t(2000), 1).is_ok());
+}
+
+#[test]
+fn a_full_pending_list_refuses_reads_until_acks() {
+    let mut s = stream(1);
+    let g = group(&mut s, "g", StartPosition::Earliest, GroupMode::Shared);
+    let batch: Vec<AppendSpec> = (0..APPEND_BATCH_MAX).map(|_| spec(None, 1)).collect();
+    for _ in 0..=(group::PENDING_MAX / APPEND_BATCH_MAX) {
+        append(&mut s, 0, &batch);
+    }
+    let mut delivered = Vec::new();
+    while delivered.len() < group::PENDING_MAX {
+        delivered.extend(s.group_read(&g, &c("a"), t(0), READ_MAX).unwrap());
+    }
+    assert_eq!(delivered.len(), group::PENDING_MAX);
+    assert!(matches!(
+        s.group_read(&g, &c("a"), t(0), 1),
+        Err(StreamError::PendingFull { .. })
+    ));
+    s.group_ack(&g, &[delivered[0].id]).unwrap();
+    assert_eq!(s.group_read(&g, &c("a"), t(0), 10).unwrap().len(), 1);
+}

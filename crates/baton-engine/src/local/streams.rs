@@ -319,8 +319,11 @@ struct Replay {
     /// Records seen before the first snapshot (their snapshot follows): `(partition, offset,
     /// entry)`.
     early: Vec<(u32, u64, Entry)>,
-    /// The append batch being read: its records and LSNs.
+    /// The append batch being read: its records and LSNs, from `batch_start` on.
     batch: Vec<(StreamRecordV1, u64)>,
+    batch_start: u32,
+    /// Whether any frame was applied yet.
+    started: bool,
     snapshot_lsn: u64,
     deleted: bool,
 }
@@ -332,12 +335,16 @@ impl Replay {
             stream: None,
             early: Vec::new(),
             batch: Vec::new(),
+            batch_start: 0,
+            started: false,
             snapshot_lsn: 0,
             deleted: false,
         }
     }
 
     fn apply(&mut self, lsn: u64, op: StreamOp) -> Result<(), String> {
+        let first_frame = !self.started;
+        self.started = true;
         if !matches!(op, StreamOp::Record(_)) && !self.batch.is_empty() {
             // A batch cut short by a crash was never acknowledged: it does not count.
             self.batch.clear();
@@ -346,8 +353,14 @@ impl Replay {
             StreamOp::Record(record) => {
                 if record.batch_index == 0 {
                     self.batch.clear();
+                    self.batch_start = 0;
+                } else if first_frame {
+                    // The log starts inside a batch: a segment can begin in the middle of
+                    // one, and retention deleted the segment with its first records. They
+                    // were written (only a tail can be torn), so the rest counts.
+                    self.batch_start = record.batch_index;
                 }
-                if record.batch_index as usize != self.batch.len() {
+                if record.batch_index as usize != self.batch_start as usize + self.batch.len() {
                     self.batch.clear();
                     return Ok(());
                 }
@@ -380,6 +393,9 @@ impl Replay {
 
     fn finish_batch(&mut self) {
         let batch = std::mem::take(&mut self.batch);
+        // A batch whose start retention deleted has no whole answer to remember (the
+        // snapshot written before that deletion holds the producer's state).
+        let partial = std::mem::take(&mut self.batch_start) > 0;
         let mut answer = Vec::with_capacity(batch.len());
         let mut producer = None;
         let mut now = Timestamp::ZERO;
@@ -405,7 +421,9 @@ impl Replay {
                 None => self.early.push((record.partition, record.offset, entry)),
             }
         }
-        if let (Some(stream), Some((producer, sequence))) = (self.stream.as_mut(), producer) {
+        if let (Some(stream), Some((producer, sequence)), false) =
+            (self.stream.as_mut(), producer, partial)
+        {
             stream.restore_producer_batch(now, &ProducerSeq { producer, sequence }, answer);
         }
     }
@@ -1268,11 +1286,22 @@ impl LocalEngine {
             let waited = started.elapsed();
             let budget = Duration::from_millis(wait_ms);
             if !records.is_empty() || waited >= budget || self.shutdown.is_cancelled() {
-                let ids = records
+                let ids: Vec<(RecordId, Entry)> = records
                     .into_iter()
                     .map(|(offset, e)| (RecordId { partition, offset }, e))
                     .collect();
+                let wanted: Vec<u64> = ids.iter().map(|(id, _)| id.offset).collect();
                 let records = self.load_bodies(&slot, ids)?;
+                // Retention may have deleted some bodies meanwhile: continue after the last
+                // one returned, so the caller's next read reports what is gone.
+                let next_offset = if records.len() < wanted.len() {
+                    records.last().map_or_else(
+                        || wanted.first().copied().unwrap_or(next_offset),
+                        |r| r.offset + 1,
+                    )
+                } else {
+                    next_offset
+                };
                 return Ok(StreamRead {
                     records,
                     next_offset,

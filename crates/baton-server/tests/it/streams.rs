@@ -886,3 +886,119 @@ async fn a_durable_server_keeps_streams_and_groups_across_a_restart() {
     let got = group_read(&server, "/v1/streams/s/groups/g", "c", 10).await;
     assert_eq!(ids(&got), vec!["0-1"]);
 }
+
+#[tokio::test]
+async fn the_sdk_drives_every_stream_endpoint() {
+    use baton_sdk::proto::stream::{
+        CreateGroup, CreateStream, GroupClaim, GroupMode, GroupRead, GroupSeek, NewRecord,
+        StartKeyword, StartPosition,
+    };
+    use baton_sdk::streams::From;
+
+    let server = TestServer::start().await;
+    let client = baton_sdk::Client::new(server.base.clone());
+    let attributes = CreateStream {
+        partitions: 2,
+        retention_ms: None,
+        retention_bytes: None,
+        max_records: None,
+    };
+    let info = client.create_stream("s", &attributes).await.unwrap();
+    assert_eq!(info.attributes.partitions, 2);
+    let record = |value: &str| NewRecord {
+        key: Some("k".to_string()),
+        value: value.to_string(),
+        headers: Default::default(),
+        partition: None,
+    };
+    let appended = client
+        .append(
+            "s",
+            vec![record("a"), record("b")],
+            Some(("p".to_string(), 1)),
+        )
+        .await
+        .unwrap();
+    let again = client
+        .append(
+            "s",
+            vec![record("a"), record("b")],
+            Some(("p".to_string(), 1)),
+        )
+        .await
+        .unwrap();
+    assert_eq!(appended, again);
+    let partition = appended[0].partition;
+    let read = client
+        .read_stream("s", partition, From::Offset(0), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(read.records.len(), 2);
+    let read = client
+        .read_stream("s", partition, From::Time(0), 10, 0)
+        .await
+        .unwrap();
+    assert_eq!(read.next_offset, 2);
+
+    let earliest = StartPosition::Keyword(StartKeyword::Earliest);
+    let create = CreateGroup {
+        start: earliest,
+        mode: Some(GroupMode::Shared),
+        session_timeout_ms: None,
+    };
+    client.create_group("s", "g", &create).await.unwrap();
+    assert_eq!(client.get_group("s", "g").await.unwrap().stats.lag_total, 2);
+    let got = client
+        .group_read(
+            "s",
+            "g",
+            &GroupRead {
+                consumer: "c".to_string(),
+                max: Some(10),
+                wait_ms: Some(0),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    let pending = client.group_pending("s", "g", Some("c")).await.unwrap();
+    assert_eq!(pending.count, 2);
+    let claimed = client
+        .group_claim(
+            "s",
+            "g",
+            &GroupClaim {
+                consumer: "d".to_string(),
+                min_idle_ms: 0,
+                max: Some(1),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed[0].delivery_count, 2);
+    let acks = client
+        .group_ack("s", "g", got.iter().map(|r| r.id.clone()).collect())
+        .await
+        .unwrap();
+    assert!(acks.results.iter().all(|r| r.is_ok()));
+    let seeked = client
+        .group_seek(
+            "s",
+            "g",
+            &GroupSeek {
+                position: earliest,
+                partition: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(seeked.stats.lag_total, 2);
+    assert_eq!(client.list_streams().await.unwrap().len(), 1);
+    client.delete_group("s", "g").await.unwrap();
+    client.delete_stream("s").await.unwrap();
+    let error = client.get_stream("s").await.unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(baton_sdk::proto::ErrorCode::StreamNotFound)
+    );
+}
