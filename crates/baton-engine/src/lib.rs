@@ -21,8 +21,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use baton_core::{
-    Acked, Delivery, MessageId, QueueConfig, QueueError, QueueLimits, QueueName, QueueStats,
-    ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, Timestamp,
+    Acked, Delivery, MessageId, PeekedMessage, QueueConfig, QueueError, QueueLimits, QueueName,
+    QueueStats, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, Seq, StatusRecord, Timestamp,
 };
 
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport};
@@ -238,6 +238,16 @@ pub trait Engine: Send + Sync + 'static {
     /// Ends every waiting receive (they answer with what they have) and makes new ones return
     /// at once. Part of graceful shutdown.
     fn begin_shutdown(&self);
+
+    /// Up to `max` (at most `baton_core::limits::PEEK_MAX`) live messages of queue `name` with
+    /// a sequence above `after`, in sequence order, without consuming them: no lease, no
+    /// receive count, nothing logged beyond what became due by now (the dashboard's browser).
+    async fn peek(
+        &self,
+        name: &QueueName,
+        after: Seq,
+        max: u32,
+    ) -> Result<Vec<PeekedMessage>, EngineError>;
 }
 
 /// A fresh random message id.

@@ -48,6 +48,8 @@ pub enum ErrorCode {
     StorageUnavailable,
     /// A bug. 500.
     Internal,
+    /// The server's `live_streams_max` live streams (`/v1/live/...`) are already open. 429.
+    TooManyLiveStreams,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

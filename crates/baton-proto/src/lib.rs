@@ -8,10 +8,12 @@
 //! of a silently ignored option. This crate only describes shapes; ranges are checked by the
 //! server against `baton-core`'s limits.
 
+pub mod dashboard;
 pub mod error;
 pub mod queue;
 pub mod server;
 
+pub use dashboard::*;
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};
 pub use queue::*;
 pub use server::*;

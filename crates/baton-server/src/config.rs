@@ -53,6 +53,9 @@ pub struct ServerConfig {
     /// Cut the log at the first corrupt record instead of refusing to start (loses what
     /// follows it; see `baton storage verify`).
     pub repair: bool,
+    /// Live streams (`GET /v1/live/stats`, the dashboard) open at once; beyond it 429.
+    /// 1..=10000.
+    pub live_streams_max: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -82,6 +85,7 @@ impl Default for ServerConfig {
             segment_bytes: 64 * 1024 * 1024,
             checkpoint_bytes_min: 64 * 1024 * 1024,
             repair: false,
+            live_streams_max: 64,
         }
     }
 }
@@ -118,6 +122,7 @@ const KEYS: &[&str] = &[
     "segment_bytes",
     "checkpoint_bytes_min",
     "repair",
+    "live_streams_max",
 ];
 
 impl ServerConfig {
@@ -209,6 +214,12 @@ impl ServerConfig {
             self.checkpoint_bytes_min,
             4096,
             1 << 36,
+        )?;
+        check(
+            "live_streams_max",
+            u64::from(self.live_streams_max),
+            1,
+            10_000,
         )?;
         self.sync_policy()?;
         Ok(())

@@ -87,8 +87,12 @@ pub async fn serve(
         started: Instant::now(),
         sqs: Arc::default(),
         http_metrics: Arc::default(),
+        live_streams: Arc::new(tokio::sync::Semaphore::new(
+            config.live_streams_max as usize,
+        )),
+        shutdown: CancellationToken::new(),
     };
-    let stop = CancellationToken::new();
+    let stop = state.shutdown.clone();
     let mut tasks = JoinSet::new();
     tasks.spawn(tick_loop(
         engine.clone(),

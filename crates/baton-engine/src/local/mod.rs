@@ -1061,6 +1061,17 @@ impl Engine for LocalEngine {
     fn begin_shutdown(&self) {
         self.shutdown.cancel();
     }
+
+    async fn peek(
+        &self,
+        name: &QueueName,
+        after: baton_core::Seq,
+        max: u32,
+    ) -> Result<Vec<baton_core::PeekedMessage>, EngineError> {
+        Ok(self
+            .with_queue(name, Access::Read, |queue, _, _| queue.peek(after, max))?
+            .0)
+    }
 }
 
 #[cfg(test)]

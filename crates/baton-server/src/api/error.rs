@@ -22,6 +22,8 @@ pub enum ApiError {
     MethodNotAllowed { method: String, path: String },
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error("{limit} live streams are already open (the server's live_streams_max)")]
+    TooManyLiveStreams { limit: u32 },
 }
 
 impl From<QueueError> for ApiError {
@@ -52,6 +54,9 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, ErrorCode::MethodNotAllowed)
             }
             ApiError::Engine(error) => engine_status_and_code(error),
+            ApiError::TooManyLiveStreams { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyLiveStreams)
+            }
         }
     }
 }

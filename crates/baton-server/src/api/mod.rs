@@ -1,8 +1,11 @@
 //! The HTTP surface. Only this module knows HTTP: handlers turn requests into engine
 //! operations and engine answers into `baton-proto` bodies.
 
+mod browse;
+mod dashboard;
 pub mod error;
 pub mod json;
+mod live;
 mod metrics;
 mod queues;
 pub mod sqs;
@@ -34,6 +37,10 @@ pub struct AppState {
     pub started: Instant,
     pub sqs: Arc<sqs::SqsState>,
     pub http_metrics: Arc<metrics::HttpMetrics>,
+    /// Permits for open live streams (`live_streams_max`).
+    pub live_streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when shutdown begins; ends live streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The whole HTTP application.
@@ -63,6 +70,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queues/{queue}/nack", post(queues::nack))
         .route("/v1/queues/{queue}/visibility", post(queues::visibility))
         .route("/v1/queues/{queue}/redrive", post(queues::redrive))
+        // The dashboard (`GET /` is in `sqs::handle_get`), its live stream and browser.
+        .route("/ui/{*path}", get(dashboard::asset))
+        .route("/v1/live/stats", get(live::stats))
+        .route("/v1/queues/{queue}/messages", get(browse::peek))
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

@@ -105,7 +105,7 @@ fn updated_config(
     Ok(config)
 }
 
-fn queue_info(view: QueueView) -> proto::QueueInfo {
+pub(crate) fn queue_info(view: QueueView) -> proto::QueueInfo {
     let config = view.config;
     let stats = view.stats;
     proto::QueueInfo {
@@ -181,7 +181,9 @@ fn attributes_from_wire(
     })
 }
 
-fn attributes_to_wire(attributes: &MessageAttributes) -> BTreeMap<String, proto::AttributeValue> {
+pub(crate) fn attributes_to_wire(
+    attributes: &MessageAttributes,
+) -> BTreeMap<String, proto::AttributeValue> {
     attributes
         .user()
         .map(|(name, value)| {
