@@ -326,4 +326,25 @@ mod tests {
             Err(ConfigError::Invalid { key: "listen", .. })
         ));
     }
+
+    #[test]
+    fn live_streams_max_is_read_and_bounded() {
+        let env = vec![("BATON_LIVE_STREAMS_MAX".to_string(), "3".to_string())];
+        assert_eq!(
+            ServerConfig::load(None, env)
+                .expect("valid")
+                .live_streams_max,
+            3
+        );
+        for bad in ["0", "10001"] {
+            let env = vec![("BATON_LIVE_STREAMS_MAX".to_string(), bad.to_string())];
+            assert!(matches!(
+                ServerConfig::load(None, env),
+                Err(ConfigError::Invalid {
+                    key: "live_streams_max",
+                    ..
+                })
+            ));
+        }
+    }
 }
