@@ -44,6 +44,13 @@ export function start() {
     }
     for (const listener of listeners) listener(snapshot);
   });
+  // The server cannot take a snapshot (storage still recovering): say why.
+  source.addEventListener('unavailable', (event) => {
+    setConn('not ready', 'down');
+    const banner = document.getElementById('banner');
+    banner.textContent = `The broker is not ready: ${event.data}`;
+    banner.hidden = false;
+  });
   // EventSource reconnects by itself; say so meanwhile.
   source.addEventListener('error', () => setConn('reconnecting…', 'down'));
 }

@@ -33,7 +33,7 @@ pub struct PeekedMessage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeekResponse {
     pub messages: Vec<PeekedMessage>,
-    /// Pass as `after` for the next page; absent when this page was the last.
+    /// Pass as `after` for the next page; `None` when this page was not full.
     pub next_after: Option<u64>,
 }
 

@@ -73,14 +73,17 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
     })
 }
 
-/// One event: the snapshot as JSON, or an `error` event while storage is not ready.
+/// One event: `stats` with the snapshot as JSON, or `unavailable` with the reason while the
+/// engine cannot list queues (storage still recovering). Not `error`: EventSource clients
+/// reserve that name for connection failures.
 async fn event(state: &AppState) -> Event {
+    let unavailable = |reason: String| Event::default().event("unavailable").data(reason);
     match snapshot(state).await {
-        Ok(snapshot) => match Event::default().event("stats").json_data(&snapshot) {
-            Ok(event) => event,
-            Err(error) => Event::default().event("error").data(error.to_string()),
-        },
-        Err(error) => Event::default().event("error").data(error.to_string()),
+        Ok(snapshot) => Event::default()
+            .event("stats")
+            .json_data(&snapshot)
+            .unwrap_or_else(|error| unavailable(error.to_string())),
+        Err(error) => unavailable(error.to_string()),
     }
 }
 
