@@ -47,8 +47,13 @@ function route() {
 }
 
 window.addEventListener('hashchange', () => {
+  // Arrow keys on a tab switch views: keep the focus on the (new) selected tab. Otherwise
+  // move it to the new content, as a page load would.
+  const fromTab = document.activeElement && document.activeElement.getAttribute('role') === 'tab';
   route();
-  document.getElementById('main').focus({ preventScroll: true });
+  const tab = fromTab && document.querySelector('[role="tab"][aria-selected="true"]');
+  if (tab) tab.focus();
+  else document.getElementById('main').focus({ preventScroll: true });
 });
 live.start();
 route();

@@ -252,6 +252,18 @@ test('the queues table sorts by keyboard', async () => {
   assertNoConsoleErrors();
 });
 
+test('queue views switch with the arrow keys and keep the focus on the tabs', async () => {
+  await page.goto(`${BASE}/#/queues/ui-orders`);
+  await page.getByRole('tab', { name: 'Overview' }).focus();
+  await page.keyboard.press('ArrowRight');
+  await page.getByRole('tab', { name: 'Messages', selected: true }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Messages');
+  await page.keyboard.press('ArrowLeft');
+  await page.getByRole('tab', { name: 'Overview', selected: true }).waitFor();
+  assert.equal(await page.evaluate(() => document.activeElement?.textContent), 'Overview');
+  assertNoConsoleErrors();
+});
+
 test('every page fits a phone screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [name, path] of [['overview', ''], ['queues', 'queues'], ['queue', 'queues/ui-orders'], ['messages', 'queues/ui-orders/messages'], ['send', 'queues/ui-orders/send']]) {
