@@ -115,3 +115,61 @@ pub async fn stats(State(state): State<AppState>) -> Response {
         .keep_alive(KeepAlive::default())
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use baton_engine::{EngineConfig, LocalEngine, StorageConfig, SystemClock};
+    use baton_storage::SimFs;
+    use futures::StreamExt as _;
+
+    use super::*;
+    use crate::config::ServerConfig;
+
+    /// A durable engine whose recovery has not run is not ready: the stream says so with an
+    /// `unavailable` event instead of a snapshot, and keeps going.
+    #[tokio::test]
+    async fn a_stream_says_unavailable_until_storage_is_recovered() {
+        let engine = LocalEngine::durable(
+            Arc::new(SystemClock),
+            EngineConfig::default(),
+            Arc::new(SimFs::new()),
+            StorageConfig::new("/data"),
+            false,
+        )
+        .unwrap();
+        let config = ServerConfig::default();
+        let state = AppState {
+            engine: Arc::new(engine),
+            live_streams: Arc::new(tokio::sync::Semaphore::new(
+                config.live_streams_max as usize,
+            )),
+            config: Arc::new(config),
+            node_id: Arc::from("test"),
+            listen: Arc::from("127.0.0.1:0"),
+            started: Instant::now(),
+            sqs: Arc::default(),
+            http_metrics: Arc::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = crate::api::router(state);
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let response = reqwest::get(format!("http://{address}/v1/live/stats"))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), reqwest::StatusCode::OK);
+        let mut body = response.bytes_stream();
+        let first = body.next().await.unwrap().unwrap();
+        let text = std::str::from_utf8(&first).unwrap();
+        assert!(text.starts_with("event: unavailable\n"), "{text}");
+        assert!(text.contains("not ready"), "{text}");
+        drop(body);
+        server.abort();
+    }
+}
