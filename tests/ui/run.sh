@@ -53,7 +53,7 @@ if [ -z "$url" ]; then
   exit 1
 fi
 for _ in $(seq 1 100); do
-  curl -sf "$url/ready" >/dev/null 2>&1 && break
+  node -e 'fetch(process.argv[1] + "/ready").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$url" && break
   sleep 0.1
 done
 
