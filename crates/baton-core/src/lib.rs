@@ -32,8 +32,8 @@ pub use message::{
 };
 pub use name::QueueName;
 pub use queue::{
-    Acked, ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, Queue,
-    QueueHeaderSnapshot, QueueStats, SendEntry, SendOutcome,
+    Acked, ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, PeekState,
+    PeekedMessage, Queue, QueueHeaderSnapshot, QueueStats, SendEntry, SendOutcome,
 };
 pub use stream::{StreamConfig, StreamError, StreamName};
 pub use time::{Clock, ManualClock, Timestamp};

@@ -66,3 +66,6 @@ impl Default for QueueLimits {
         }
     }
 }
+
+/// Most messages one peek (`Queue::peek`, the dashboard's message browser) returns.
+pub const PEEK_MAX: u32 = 100;

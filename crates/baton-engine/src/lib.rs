@@ -26,9 +26,9 @@ use baton_core::stream::{
 };
 use baton_core::topic::{Put, RoutingKey, Subscription};
 use baton_core::{
-    Acked, Delivery, MessageId, Notify, QueueConfig, QueueError, QueueLimits, QueueName,
-    QueueStats, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, StreamConfig,
-    StreamError, StreamName, Timestamp,
+    Acked, Delivery, MessageId, Notify, PeekedMessage, QueueConfig, QueueError, QueueLimits,
+    QueueName, QueueStats, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, Seq, StatusRecord,
+    StreamConfig, StreamError, StreamName, Timestamp,
 };
 
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport};
@@ -424,6 +424,15 @@ pub trait Engine: Send + Sync + 'static {
         topic: &QueueName,
         messages: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, EngineError>;
+    /// Up to `max` (at most `baton_core::limits::PEEK_MAX`) live messages of queue `name` with
+    /// a sequence above `after`, in sequence order, without consuming them: no lease, no
+    /// receive count, nothing logged beyond what became due by now (the dashboard's browser).
+    async fn peek(
+        &self,
+        name: &QueueName,
+        after: Seq,
+        max: u32,
+    ) -> Result<Vec<PeekedMessage>, EngineError>;
 }
 
 /// A topic as seen from outside.

@@ -116,6 +116,8 @@ pub enum ErrorCode {
     TooManyPendingRequests,
     /// Too many live connections (the server's `live_connections_max`). 429.
     TooManyLiveSubscribers,
+    /// The server's `live_streams_max` live streams (`/v1/live/...`) are already open. 429.
+    TooManyLiveStreams,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 //! of a silently ignored option. This crate only describes shapes; ranges are checked by the
 //! server against `baton-core`'s limits.
 
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod push;
@@ -17,6 +18,7 @@ pub mod server;
 pub mod stream;
 pub mod topic;
 
+pub use dashboard::*;
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};
 pub use events::*;
 pub use push::*;

@@ -100,6 +100,9 @@ pub struct ServerConfig {
     pub max_pending_requests: u32,
     /// Longest `timeout_ms` a request may wait for its reply. 1..=3600000.
     pub request_timeout_ms_max: u64,
+    /// Live streams (`GET /v1/live/stats`, the dashboard) open at once; beyond it 429.
+    /// 1..=10000.
+    pub live_streams_max: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -148,6 +151,7 @@ impl Default for ServerConfig {
             live_connections_max: 1000,
             max_pending_requests: 10_000,
             request_timeout_ms_max: 300_000,
+            live_streams_max: 64,
         }
     }
 }
@@ -203,6 +207,7 @@ const KEYS: &[&str] = &[
     "live_connections_max",
     "max_pending_requests",
     "request_timeout_ms_max",
+    "live_streams_max",
 ];
 
 impl ServerConfig {
@@ -318,6 +323,12 @@ impl ServerConfig {
             self.request_timeout_ms_max,
             1,
             3_600_000,
+        )?;
+        check(
+            "live_streams_max",
+            u64::from(self.live_streams_max),
+            1,
+            10_000,
         )?;
         self.sync_policy()?;
         check(
@@ -511,5 +522,26 @@ mod tests {
             ServerConfig::load(None, env),
             Err(ConfigError::Invalid { key: "listen", .. })
         ));
+    }
+
+    #[test]
+    fn live_streams_max_is_read_and_bounded() {
+        let env = vec![("BATON_LIVE_STREAMS_MAX".to_string(), "3".to_string())];
+        assert_eq!(
+            ServerConfig::load(None, env)
+                .expect("valid")
+                .live_streams_max,
+            3
+        );
+        for bad in ["0", "10001"] {
+            let env = vec![("BATON_LIVE_STREAMS_MAX".to_string(), bad.to_string())];
+            assert!(matches!(
+                ServerConfig::load(None, env),
+                Err(ConfigError::Invalid {
+                    key: "live_streams_max",
+                    ..
+                })
+            ));
+        }
     }
 }

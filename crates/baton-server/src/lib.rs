@@ -84,60 +84,18 @@ pub async fn serve(
     let config = Arc::new(config);
     let local_addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let outbound = config.outbound_rules()?;
-    let push = Arc::new(push::PushManager::new(
+    let state = app_state(
+        config.clone(),
         engine.clone(),
-        outbound.clone(),
-        push::breaker::BreakerConfig {
-            failures: config.push_breaker_failures,
-            window_ms: config.push_breaker_window_ms,
-            cooldown_ms: config.push_breaker_cooldown_ms,
-        },
-        stop.child_token(),
-    ));
-    let callbacks = callbacks::Callbacks::new(
-        engine.clone(),
-        outbound.clone(),
-        callbacks::CallbackSettings {
-            max_retries: config.callback_max_retries,
-            retry_delay_ms: config.callback_retry_delay_ms,
-            timeout_ms: config.callback_timeout_ms,
-            concurrency: config.callback_concurrency,
-        },
-        stop.child_token(),
+        local_addr.to_string(),
+        stop.clone(),
+    )?;
+    let (push, callbacks, events, live) = (
+        state.push.clone(),
+        state.callbacks.clone(),
+        state.events.clone(),
+        state.live.clone(),
     );
-    engine.set_completion_hook(callbacks.hook());
-    let events = Arc::new(events::Events::new(
-        engine.clone(),
-        events::EventSettings {
-            workers: config.events_workers,
-            notification_ms: config.events_notification_ms,
-            data_processing_ms: config.events_data_processing_ms,
-            heavy_task_ms: config.events_heavy_task_ms,
-            performance_test_max: config.events_performance_test_max,
-            performance_test_wait_ms: config.events_performance_test_wait_ms,
-        },
-        stop.child_token(),
-    ));
-    let live = Arc::new(api::live::LiveHub::new(
-        config.live_buffer_messages,
-        config.live_connections_max,
-    ));
-    let state = AppState {
-        engine: engine.clone(),
-        config: config.clone(),
-        node_id: Arc::from(config.node_id.clone().unwrap_or_else(host_name)),
-        listen: Arc::from(local_addr.to_string()),
-        started: Instant::now(),
-        sqs: Arc::default(),
-        http_metrics: Arc::default(),
-        push: push.clone(),
-        callbacks: callbacks.clone(),
-        outbound: Arc::new(outbound),
-        events: events.clone(),
-        live: live.clone(),
-        replies: Arc::new(api::requests::Replies::new(config.max_pending_requests)),
-    };
     let mut tasks = JoinSet::new();
     tasks.spawn(callbacks.clone().run());
     tasks.spawn(events.clone().run_workers());
@@ -198,6 +156,74 @@ pub async fn serve(
         Some(error) => Err(ServerError::Storage(error)),
         None => Ok(()),
     }
+}
+
+/// Everything the handlers share, with the push, callback and event workers wired to `engine`
+/// (their background loops are started by [`serve`]). `stop` ends them and live streams.
+pub(crate) fn app_state(
+    config: Arc<ServerConfig>,
+    engine: Arc<dyn Engine>,
+    listen: String,
+    stop: CancellationToken,
+) -> Result<AppState, ServerError> {
+    let outbound = config.outbound_rules()?;
+    let push = Arc::new(push::PushManager::new(
+        engine.clone(),
+        outbound.clone(),
+        push::breaker::BreakerConfig {
+            failures: config.push_breaker_failures,
+            window_ms: config.push_breaker_window_ms,
+            cooldown_ms: config.push_breaker_cooldown_ms,
+        },
+        stop.child_token(),
+    ));
+    let callbacks = callbacks::Callbacks::new(
+        engine.clone(),
+        outbound.clone(),
+        callbacks::CallbackSettings {
+            max_retries: config.callback_max_retries,
+            retry_delay_ms: config.callback_retry_delay_ms,
+            timeout_ms: config.callback_timeout_ms,
+            concurrency: config.callback_concurrency,
+        },
+        stop.child_token(),
+    );
+    engine.set_completion_hook(callbacks.hook());
+    let events = Arc::new(events::Events::new(
+        engine.clone(),
+        events::EventSettings {
+            workers: config.events_workers,
+            notification_ms: config.events_notification_ms,
+            data_processing_ms: config.events_data_processing_ms,
+            heavy_task_ms: config.events_heavy_task_ms,
+            performance_test_max: config.events_performance_test_max,
+            performance_test_wait_ms: config.events_performance_test_wait_ms,
+        },
+        stop.child_token(),
+    ));
+    let live = Arc::new(api::live::LiveHub::new(
+        config.live_buffer_messages,
+        config.live_connections_max,
+    ));
+    Ok(AppState {
+        engine,
+        config: config.clone(),
+        node_id: Arc::from(config.node_id.clone().unwrap_or_else(host_name)),
+        listen: Arc::from(listen),
+        started: Instant::now(),
+        sqs: Arc::default(),
+        http_metrics: Arc::default(),
+        push,
+        callbacks,
+        outbound: Arc::new(outbound),
+        events,
+        live,
+        replies: Arc::new(api::requests::Replies::new(config.max_pending_requests)),
+        live_streams: Arc::new(tokio::sync::Semaphore::new(
+            config.live_streams_max as usize,
+        )),
+        shutdown: stop.clone(),
+    })
 }
 
 /// Applies expiries and dead-letter moves on idle queues; runs until `stop`.

@@ -137,6 +137,23 @@ pub struct WalConfig {
     pub segment_bytes_max: u64,
 }
 
+/// Upper bounds of the fsync latency histogram's buckets, in microseconds.
+pub const SYNC_MICROS_BUCKETS: [u64; 12] = [
+    100, 250, 500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 1_000_000,
+];
+/// Upper bounds of the group-commit batch size histogram's buckets, in records.
+pub const BATCH_RECORDS_BUCKETS: [u64; 12] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096];
+
+/// Counts `value` in the first bucket whose bound it does not exceed (none past the last:
+/// the total count, kept separately, covers those).
+fn observe(buckets: &[std::sync::atomic::AtomicU64], bounds: &[u64], value: u64) {
+    if let Some(i) = bounds.iter().position(|bound| value <= *bound) {
+        if let Some(bucket) = buckets.get(i) {
+            bucket.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Counters the writer keeps, for benchmarks and metrics.
 #[derive(Debug, Default)]
 pub struct WalStats {
@@ -148,6 +165,11 @@ pub struct WalStats {
     pub write_micros: std::sync::atomic::AtomicU64,
     pub n_records: std::sync::atomic::AtomicU64,
     pub n_bytes: std::sync::atomic::AtomicU64,
+    /// Syncs per `SYNC_MICROS_BUCKETS` bucket (not cumulative; slower ones only in `n_syncs`).
+    pub sync_micros_buckets: [std::sync::atomic::AtomicU64; SYNC_MICROS_BUCKETS.len()],
+    /// Batches per `BATCH_RECORDS_BUCKETS` bucket (not cumulative; larger ones only in
+    /// `n_batches`).
+    pub batch_records_buckets: [std::sync::atomic::AtomicU64; BATCH_RECORDS_BUCKETS.len()],
 }
 
 pub struct Wal {
@@ -574,10 +596,15 @@ impl Writer {
                 if sync_now {
                     let started = Instant::now();
                     self.segment.sync()?;
-                    self.stats
-                        .sync_micros
-                        .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+                    let micros = started.elapsed().as_micros() as u64;
+                    self.stats.sync_micros.fetch_add(micros, Relaxed);
+                    // The count first, so a scrape never sees buckets above it.
                     self.stats.n_syncs.fetch_add(1, Relaxed);
+                    observe(
+                        &self.stats.sync_micros_buckets,
+                        &SYNC_MICROS_BUCKETS,
+                        micros,
+                    );
                     last_sync = Instant::now();
                     unsynced = false;
                 } else if !batch.is_empty() {
@@ -592,6 +619,11 @@ impl Writer {
                         self.stats
                             .n_records
                             .fetch_add(next_lsn - batch_first_lsn, Relaxed);
+                        observe(
+                            &self.stats.batch_records_buckets,
+                            &BATCH_RECORDS_BUCKETS,
+                            next_lsn - batch_first_lsn,
+                        );
                         self.stats.n_bytes.fetch_add(batch.len() as u64, Relaxed);
                         self.shared.durable.send_modify(|d| d.lsn = next_lsn - 1);
                     }

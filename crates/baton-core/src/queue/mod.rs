@@ -33,6 +33,7 @@
 mod archive;
 mod dedup;
 mod order;
+mod peek;
 mod snapshot;
 mod store;
 #[cfg(test)]
@@ -53,6 +54,7 @@ use crate::time::Timestamp;
 use archive::Archive;
 use dedup::DedupWindow;
 use order::{BySent, ByVisible};
+pub use peek::{PeekState, PeekedMessage};
 pub use snapshot::{
     ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, QueueHeaderSnapshot,
 };

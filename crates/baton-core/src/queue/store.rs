@@ -416,6 +416,17 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Live messages with a sequence above `after`, in sequence order. Starts at `after` in
+    /// the dense part, so a page costs what it returns (plus the few sparse stragglers).
+    pub(super) fn iter_after(&self, after: Seq) -> impl Iterator<Item = (Seq, &Record)> + '_ {
+        self.by_seq.iter_after(after).map(|(seq, slot)| {
+            let record = record_at(&self.slots, slot).expect("indexed slots hold records");
+            (seq, record)
+        })
+    }
+}
+
 /// Messages' worth of capacity a store keeps when it empties.
 const EMPTY_CAPACITY_KEPT: usize = 4096;
 
@@ -544,6 +555,30 @@ impl SeqIndex {
             .enumerate()
             .filter(|(_, slot)| **slot != NO_SLOT)
             .map(|(position, slot)| (self.base + position as u64, *slot));
+        sparse.into_iter().chain(dense)
+    }
+}
+
+impl SeqIndex {
+    /// Every `(seq, slot)` with `seq > after`, in sequence order.
+    fn iter_after(&self, after: Seq) -> impl Iterator<Item = (Seq, u32)> + '_ {
+        let mut sparse: Vec<(Seq, u32)> = self
+            .sparse
+            .iter()
+            .filter(|(seq, _)| **seq > after)
+            .map(|(seq, slot)| (*seq, *slot))
+            .collect();
+        sparse.sort_unstable();
+        let skip = usize::try_from(after.saturating_add(1).saturating_sub(self.base))
+            .unwrap_or(usize::MAX);
+        let base = self.base;
+        let dense = self
+            .dense
+            .iter()
+            .enumerate()
+            .skip(skip)
+            .filter(|(_, slot)| **slot != NO_SLOT)
+            .map(move |(position, slot)| (base + position as u64, *slot));
         sparse.into_iter().chain(dense)
     }
 }

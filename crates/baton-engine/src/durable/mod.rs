@@ -67,6 +67,10 @@ pub struct StorageStats {
     pub bytes: u64,
     pub sync_micros: u64,
     pub write_micros: u64,
+    /// Syncs per `baton_storage::wal::SYNC_MICROS_BUCKETS` bucket, not cumulative.
+    pub sync_micros_buckets: [u64; baton_storage::wal::SYNC_MICROS_BUCKETS.len()],
+    /// Batches per `baton_storage::wal::BATCH_RECORDS_BUCKETS` bucket, not cumulative.
+    pub batch_records_buckets: [u64; baton_storage::wal::BATCH_RECORDS_BUCKETS.len()],
 }
 
 /// What `verify` found in a data dir.
@@ -315,6 +319,14 @@ impl Durable {
                     bytes: stats.n_bytes.load(Relaxed),
                     sync_micros: stats.sync_micros.load(Relaxed),
                     write_micros: stats.write_micros.load(Relaxed),
+                    sync_micros_buckets: stats
+                        .sync_micros_buckets
+                        .each_ref()
+                        .map(|b| b.load(Relaxed)),
+                    batch_records_buckets: stats
+                        .batch_records_buckets
+                        .each_ref()
+                        .map(|b| b.load(Relaxed)),
                 }
             }
             None => StorageStats::default(),

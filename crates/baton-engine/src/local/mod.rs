@@ -39,13 +39,13 @@ use crate::{
     QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
 };
 use crate::{GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamView};
+use crate::{PublishEntry, PublishOutcome, TopicView};
 use baton_core::stream::{
     Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
 };
+use baton_core::topic::{Put, Subscription};
 use baton_core::{StreamConfig, StreamError, StreamName};
 use streams::Streams;
-use crate::{PublishEntry, PublishOutcome, TopicView};
-use baton_core::topic::{Put, Subscription};
 
 pub struct LocalEngine {
     clock: Arc<dyn Clock>,
@@ -1344,6 +1344,17 @@ impl Engine for LocalEngine {
         messages: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, EngineError> {
         self.publish_impl(topic, messages).await
+    }
+
+    async fn peek(
+        &self,
+        name: &QueueName,
+        after: baton_core::Seq,
+        max: u32,
+    ) -> Result<Vec<baton_core::PeekedMessage>, EngineError> {
+        Ok(self
+            .with_queue(name, Access::Read, |queue, _, _| queue.peek(after, max))?
+            .0)
     }
 }
 

@@ -46,6 +46,8 @@ pub enum ApiError {
     TooManyPendingRequests { limit: u32 },
     #[error("{limit} live connections are already open (the server's live_connections_max)")]
     TooManyLiveSubscribers { limit: u32 },
+    #[error("{limit} live streams are already open (the server's live_streams_max)")]
+    TooManyLiveStreams { limit: u32 },
 }
 
 impl From<QueueError> for ApiError {
@@ -109,6 +111,9 @@ impl ApiError {
                 StatusCode::TOO_MANY_REQUESTS,
                 ErrorCode::TooManyLiveSubscribers,
             ),
+            ApiError::TooManyLiveStreams { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyLiveStreams)
+            }
         }
     }
 }

@@ -14,8 +14,10 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use baton_storage::wal::{BATCH_RECORDS_BUCKETS, SYNC_MICROS_BUCKETS};
 use parking_lot::Mutex;
 
+use crate::api::sqs::SqsAction;
 use crate::api::AppState;
 
 /// Upper bounds of the request latency buckets, in seconds.
@@ -60,6 +62,22 @@ impl HttpMetrics {
     }
 }
 
+impl HttpMetrics {
+    /// Responses since start by class, for the dashboard's live stream.
+    pub fn counters(&self) -> baton_proto::HttpCounters {
+        let mut counters = baton_proto::HttpCounters::default();
+        for ((_, status), count) in self.responses.lock().iter() {
+            counters.responses_total += count;
+            match status {
+                400..=499 => counters.client_errors_total += count,
+                500..=599 => counters.server_errors_total += count,
+                _ => {}
+            }
+        }
+        counters
+    }
+}
+
 /// Records every request's route, status and duration.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
@@ -68,21 +86,28 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .extensions()
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_string());
-    let key = match route.as_deref() {
-        Some("/") | Some("/000000000000/{queue}") => {
-            let action = request
-                .headers()
-                .get("x-amz-target")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("AmazonSQS."))
-                .unwrap_or("query")
-                .to_string();
-            ("sqs", action, method)
-        }
-        Some(route) => ("native", route.to_string(), method),
-        None => ("native", "unmatched".to_string(), method),
-    };
     let response = next.run(request).await;
+    let key = match (route.as_deref(), response.extensions().get::<SqsAction>()) {
+        // SQS requests of either protocol carry their action in the response; requests that
+        // named no valid action are `unknown`, so the label values stay a finite set.
+        (Some("/") | Some("/000000000000/{queue}"), Some(SqsAction(action))) => {
+            ("sqs", action.clone(), method)
+        }
+        (Some("/") | Some("/000000000000/{queue}"), None) => {
+            if method == "GET"
+                && response
+                    .headers()
+                    .get(header::CONTENT_TYPE)
+                    .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
+            {
+                ("native", "/".to_string(), method)
+            } else {
+                ("sqs", "unknown".to_string(), method)
+            }
+        }
+        (Some(route), _) => ("native", route.to_string(), method),
+        (None, _) => ("native", "unmatched".to_string(), method),
+    };
     state.http_metrics.record(
         key,
         response.status().as_u16(),
@@ -108,6 +133,26 @@ fn label(value: &str) -> String {
 pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// The lines of an unlabelled histogram from per-bucket (not cumulative) counts; `count`
+/// includes observations beyond the last bound.
+fn histogram_lines(
+    out: &mut String,
+    name: &str,
+    bounds: &[f64],
+    per_bucket: &[u64],
+    count: u64,
+    sum: f64,
+) {
+    let mut cumulative = 0;
+    for (bound, n) in bounds.iter().zip(per_bucket) {
+        cumulative += n;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+    let _ = writeln!(out, "{name}_sum {sum}");
+    let _ = writeln!(out, "{name}_count {count}");
 }
 
 /// `GET /metrics`.
@@ -276,6 +321,36 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             family(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {value}");
         }
+        family(
+            &mut out,
+            "baton_wal_fsync_duration_seconds",
+            "histogram",
+            "Latency of the write-ahead log's fdatasync calls.",
+        );
+        let bounds = SYNC_MICROS_BUCKETS.map(|micros| micros as f64 / 1e6);
+        histogram_lines(
+            &mut out,
+            "baton_wal_fsync_duration_seconds",
+            &bounds,
+            &storage.sync_micros_buckets,
+            storage.syncs,
+            storage.sync_micros as f64 / 1e6,
+        );
+        family(
+            &mut out,
+            "baton_wal_batch_records",
+            "histogram",
+            "Records per group-commit batch of the write-ahead log.",
+        );
+        let bounds = BATCH_RECORDS_BUCKETS.map(|records| records as f64);
+        histogram_lines(
+            &mut out,
+            "baton_wal_batch_records",
+            &bounds,
+            &storage.batch_records_buckets,
+            storage.batches,
+            storage.records as f64,
+        );
     }
 
     {

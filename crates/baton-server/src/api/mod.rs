@@ -1,10 +1,13 @@
 //! The HTTP surface. Only this module knows HTTP: handlers turn requests into engine
 //! operations and engine answers into `baton-proto` bodies.
 
+mod browse;
+mod dashboard;
 pub mod error;
 mod events;
 pub mod json;
 pub mod live;
+mod live_stats;
 mod metrics;
 mod push;
 mod queues;
@@ -51,6 +54,10 @@ pub struct AppState {
     pub live: Arc<live::LiveHub>,
     /// Requests waiting for their replies.
     pub replies: Arc<requests::Replies>,
+    /// Permits for open live streams (`live_streams_max`).
+    pub live_streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when shutdown begins; ends live streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The whole HTTP application.
@@ -155,6 +162,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/topics/{topic}/ws", get(live::ws))
         .route("/v1/queues/{queue}/request", post(requests::request))
         .route("/v1/replies/{correlation_id}", post(requests::reply))
+        // The dashboard (`GET /` is in `sqs::handle_get`), its live stream and browser.
+        .route("/ui/{*path}", get(dashboard::asset))
+        .route("/v1/live/stats", get(live_stats::stats))
+        .route("/v1/queues/{queue}/messages", get(browse::peek))
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

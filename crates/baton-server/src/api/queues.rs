@@ -105,7 +105,7 @@ fn updated_config(
     Ok(config)
 }
 
-fn queue_info(view: QueueView) -> proto::QueueInfo {
+pub(crate) fn queue_info(view: QueueView) -> proto::QueueInfo {
     let config = view.config;
     let stats = view.stats;
     proto::QueueInfo {

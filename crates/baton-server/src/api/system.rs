@@ -25,7 +25,12 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness
 }
 
 pub async fn server_info(State(state): State<AppState>) -> Json<ServerInfo> {
-    Json(ServerInfo {
+    Json(info(&state))
+}
+
+/// What `/v1/server` answers (also part of every live snapshot).
+pub fn info(state: &AppState) -> ServerInfo {
+    ServerInfo {
         node_id: state.node_id.to_string(),
         version: env!("CARGO_PKG_VERSION").to_string(),
         uptime_ms: state.started.elapsed().as_millis() as u64,
@@ -33,5 +38,5 @@ pub async fn server_info(State(state): State<AppState>) -> Json<ServerInfo> {
         data_dir: state.config.data_dir.display().to_string(),
         listen: state.listen.to_string(),
         cluster_members: vec![state.node_id.to_string()],
-    })
+    }
 }

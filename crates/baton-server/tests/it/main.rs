@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod callbacks;
+mod dashboard;
 mod events;
 mod harness;
+mod metrics;
 mod push;
 mod queues;
 mod receiver;

@@ -120,16 +120,28 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         host,
         path_queue,
     };
-    match actions::dispatch(&action, call).await {
-        Ok(result) => render(protocol, &action, &result, &request_id),
+    let (mut response, known) = match actions::dispatch(&action, call).await {
+        Ok(result) => (render(protocol, &action, &result, &request_id), true),
         Err(error) => {
             if error.status.is_server_error() {
                 tracing::error!(action, code = error.name, message = %error.message, "sqs request failed");
             }
-            error.render(protocol, &request_id)
+            let known = error.name != "InvalidAction";
+            (error.render(protocol, &request_id), known)
         }
+    };
+    if known {
+        // For the metrics middleware: the action of either protocol (the query protocol's is
+        // in the body, which the middleware cannot read). Only known actions, so the label's
+        // values stay a finite set.
+        response.extensions_mut().insert(SqsAction(action));
     }
+    response
 }
+
+/// The SQS action a response answered, as a response extension (read by `metrics::track`).
+#[derive(Debug, Clone)]
+pub struct SqsAction(pub String);
 
 /// `GET /`: the query protocol with parameters in the URL (the SDKs POST, but the query API
 /// allows GET); anything else is not found here.
@@ -141,11 +153,8 @@ pub async fn handle_get(state: State<AppState>, request: Request) -> Response {
     if is_sqs {
         return handle(state, request).await;
     }
-    crate::api::error::ApiError::NotFound {
-        method: "GET".to_string(),
-        path: "/".to_string(),
-    }
-    .into_response()
+    // A plain `GET /` is a person with a browser: the dashboard.
+    crate::api::dashboard::index()
 }
 
 fn parse_json(target: &str, body: &Bytes) -> Result<(String, Map<String, Value>), SqsError> {

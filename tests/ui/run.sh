@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Browser tests of the dashboard: playwright-core (from the npm registry, pinned by
+# package-lock.json) drives the system's Chromium (Debian's `chromium`; no browser download)
+# against a freshly built `baton` on a free port with a temporary data dir. Screenshots go to
+# tests/ui/artifacts/. Any console error in the page fails the run.
+set -euo pipefail
+cd "$(dirname "$0")"
+root="$(cd ../.. && pwd)"
+
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "== installing chromium (apt-get)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    echo "chromium is missing: install Debian's package (sudo apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "npm is missing: install Node.js 18 or newer (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+fi
+
+echo "== npm ci (playwright-core)"
+npm ci --no-audit --no-fund --loglevel=error
+
+echo "== building baton"
+(cd "$root" && cargo build -p baton-cli --locked --quiet)
+baton="$root/target/debug/baton"
+
+data_dir="$(mktemp -d)"
+out="$(mktemp)"
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$data_dir" "$data_dir.log" "$out"
+}
+trap cleanup EXIT
+
+# Port 0: the kernel picks a free port; baton prints the one "listening on" line.
+"$baton" serve --listen 127.0.0.1:0 --data-dir "$data_dir" >"$out" 2>"$data_dir.log" &
+server_pid=$!
+url=""
+for _ in $(seq 1 100); do
+  url="$(sed -n 's/^baton listening on //p' "$out")"
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+if [ -z "$url" ]; then
+  echo "baton did not start:" >&2
+  cat "$data_dir.log" >&2
+  exit 1
+fi
+for _ in $(seq 1 100); do
+  node -e 'fetch(process.argv[1] + "/ready").then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' "$url" && break
+  sleep 0.1
+done
+
+mkdir -p artifacts
+echo "== browser tests against $url"
+BATON_URL="$url" CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 dashboard.test.js
