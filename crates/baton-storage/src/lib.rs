@@ -22,3 +22,21 @@ pub mod wal;
 pub use io::{CrashMode, FileSystem, RealFs, SimFs};
 pub use lock::{DataDirLock, LockError};
 pub use wal::{replay, LogEnd, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig, WalError};
+
+#[cfg(test)]
+mod tests {
+    /// Every frame kind names one record type, in whichever log it appears: a frame can never
+    /// be decoded as another type's.
+    #[test]
+    fn frame_kinds_are_distinct() {
+        let kinds = [
+            crate::records::KIND_QUEUE_OP,
+            crate::records::KIND_CHECKPOINT,
+            crate::topic_records::KIND_TOPIC_OP,
+            crate::topic_records::KIND_TOPIC_CHECKPOINT,
+            crate::stream_records::KIND_STREAM_OP,
+        ];
+        let distinct: std::collections::BTreeSet<u8> = kinds.iter().copied().collect();
+        assert_eq!(distinct.len(), kinds.len(), "{kinds:?}");
+    }
+}

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// A frame of a stream log. Distinct from the main log's kinds, so a stream segment can never
 /// be mistaken for a queue log (or the other way round).
-pub const KIND_STREAM_OP: u8 = 16;
+pub const KIND_STREAM_OP: u8 = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StreamConfigV1 {

@@ -248,7 +248,8 @@ impl From<StreamError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        if status.is_server_error() {
+        // A request that got no reply in time is an answer the client asked for, not a fault.
+        if status.is_server_error() && !matches!(self, ApiError::RequestTimeout { .. }) {
             tracing::error!(error = %self, "request failed");
         }
         let body = ErrorBody {
