@@ -19,7 +19,7 @@ use baton_proto as proto;
 use baton_proto::{BatchResponse, ErrorCode, ItemResult};
 
 use crate::api::error::{receipt_code, ApiError};
-use crate::api::json::{ApiJson, OptionalJson};
+use crate::api::json::{ApiJson, BodyJson, OptionalJson};
 use crate::api::AppState;
 
 /// Longest notify URL and most notify headers a message may carry.
@@ -423,7 +423,7 @@ pub async fn receive(
     State(state): State<AppState>,
     Path(queue): Path<String>,
     OptionalJson(request): OptionalJson<proto::ReceiveRequest>,
-) -> Result<Json<proto::ReceiveResponse>, ApiError> {
+) -> Result<BodyJson<proto::ReceiveResponse>, ApiError> {
     let name = queue_name(&queue)?;
     if let Some(wait_ms) = request.wait_ms {
         if wait_ms > WAIT_MS_MAX {
@@ -439,7 +439,7 @@ pub async fn receive(
         visibility_timeout_ms: request.visibility_timeout_ms,
     };
     let deliveries = state.engine.receive(&name, options).await?;
-    Ok(Json(proto::ReceiveResponse {
+    Ok(BodyJson(proto::ReceiveResponse {
         messages: deliveries.into_iter().map(delivery_to_wire).collect(),
     }))
 }
@@ -456,15 +456,12 @@ pub async fn ack(
     let parsed = parse_receipts(&request.receipts)?;
     let valid: Vec<ReceiptHandle> = parsed.iter().flatten().copied().collect();
     let results = state.engine.ack(&name, valid).await?;
-    let acked_ids: Vec<String> = results
-        .iter()
-        .flatten()
-        .map(|acked| acked.id.to_string())
-        .collect();
     let replies = match &request.reply {
-        Some(reply) => {
-            crate::api::requests::answer_acked(&state.replies, acked_ids.into_iter(), reply)
-        }
+        Some(reply) => crate::api::requests::answer_acked(
+            &state.replies,
+            results.iter().flatten().map(|acked| acked.id.to_string()),
+            reply,
+        ),
         None => Vec::new(),
     };
     let BatchResponse { results } = batch_results(&parsed, results);
