@@ -250,3 +250,39 @@ async fn shutdown_ends_open_live_streams() {
     .await;
     assert!(ended.is_ok(), "the live stream outlived shutdown");
 }
+
+#[tokio::test]
+async fn dashboard_push_status_is_null_without_a_subscription_and_the_subscription_with_one() {
+    let server = TestServer::start().await;
+    server.create_queue("pushed", json!({})).await;
+    let (status, body) = server.get("/v1/dashboard/push/pushed").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"push": null}));
+    let (status, body) = server
+        .put(
+            "/v1/queues/pushed/push",
+            json!({"url": "http://127.0.0.1:9/push", "concurrency": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server.get("/v1/dashboard/push/pushed").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["push"]["url"], "http://127.0.0.1:9/push");
+    assert_eq!(body["push"]["concurrency"], 2);
+    assert!(body["push"]["stats"]["breaker"].is_string(), "{body}");
+    // Same answer as the push API itself, apart from counters that move.
+    let (_, direct) = server.get("/v1/queues/pushed/push").await;
+    assert_eq!(body["push"]["queue"], direct["queue"]);
+    // Errors are the push API's: unknown queue, bad name.
+    let (status, body) = server.get("/v1/dashboard/push/nope").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "queue_not_found")
+    );
+    let (status, body) = server.get("/v1/dashboard/push/bad%20name").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_name")
+    );
+    server.shutdown().await;
+}
