@@ -421,6 +421,15 @@ test('the topics pages show subscriptions and tail a topic live', async () => {
   assertNoConsoleErrors();
 });
 
+test('the overview counts streams and topics live', async () => {
+  await page.goto(`${BASE}/#/`);
+  await page.locator('#stat-streams .value').getByText('1', { exact: true }).waitFor({ timeout: LIVE_TIMEOUT });
+  await page.locator('#stat-topics .value').getByText('1', { exact: true }).waitFor();
+  await api('PUT', '/v1/topics/ui-second', {});
+  await page.locator('#stat-topics .value').getByText('2', { exact: true }).waitFor({ timeout: LIVE_TIMEOUT });
+  assertNoConsoleErrors();
+});
+
 test('every page fits a phone screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [name, path] of [['overview', ''], ['queues', 'queues'], ['queue', 'queues/ui-orders'], ['messages', 'queues/ui-orders/messages'], ['send', 'queues/ui-orders/send'],

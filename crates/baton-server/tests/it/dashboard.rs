@@ -286,3 +286,77 @@ async fn dashboard_push_status_is_null_without_a_subscription_and_the_subscripti
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn live_snapshots_sum_up_streams_and_topics() {
+    let server = TestServer::start().await;
+    let url = format!("{}/v1/live/stats", server.base);
+    let first = read_stats_events(server.http.get(&url).send().await.unwrap(), 1).await;
+    assert_eq!(
+        first[0]["streams"],
+        json!({"count": 0, "records": 0, "bytes": 0, "groups": 0, "lag_total": 0, "pending": 0})
+    );
+    assert_eq!(
+        first[0]["topics"],
+        json!({"count": 0, "subscriptions": 0, "published_total": 0, "delivered_total": 0, "live_subscribers": 0})
+    );
+
+    for (path, body) in [
+        ("/v1/streams/clicks", json!({"partitions": 2})),
+        ("/v1/streams/clicks/groups/a", json!({"start": "earliest"})),
+        ("/v1/streams/clicks/groups/b", json!({"start": "earliest"})),
+        ("/v1/topics/orders", json!({})),
+        (
+            "/v1/topics/orders/subscriptions/all",
+            json!({"target": {"queue": "sink"}}),
+        ),
+    ] {
+        if path.contains("subscriptions") {
+            server.create_queue("sink", json!({})).await;
+        }
+        let (status, answer) = server.put(path, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {answer}");
+    }
+    let records: Vec<Value> = (0..5).map(|i| json!({"value": format!("v{i}")})).collect();
+    let (status, answer) = server
+        .post("/v1/streams/clicks/records", json!({"records": records}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = server
+        .post(
+            "/v1/streams/clicks/groups/a/read",
+            json!({"consumer": "c1", "max": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = server
+        .post(
+            "/v1/topics/orders/publish",
+            json!({"messages": [{"routing_key": "k", "body": "x"}, {"routing_key": "k", "body": "y"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let now = read_stats_events(server.http.get(&url).send().await.unwrap(), 1).await;
+    let streams = &now[0]["streams"];
+    assert_eq!(
+        (
+            streams["count"].clone(),
+            streams["records"].clone(),
+            streams["groups"].clone()
+        ),
+        (json!(1), json!(5), json!(2))
+    );
+    // Group a read 2 of 5 (pending, lag 3); group b read nothing (lag 5).
+    assert_eq!(
+        (streams["lag_total"].clone(), streams["pending"].clone()),
+        (json!(8), json!(2)),
+        "{streams}"
+    );
+    assert!(streams["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        now[0]["topics"],
+        json!({"count": 1, "subscriptions": 1, "published_total": 2, "delivered_total": 2, "live_subscribers": 0})
+    );
+    server.shutdown().await;
+}
