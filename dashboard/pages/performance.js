@@ -6,6 +6,7 @@
 import { h, replace, stat, fmtInt, fmtRate } from '../lib/dom.js';
 import { api } from '../lib/api.js';
 import { BarChart } from '../lib/bars.js';
+import { LineChart } from '../lib/chart.js';
 
 const EVENT_TYPES = ['NOTIFICATION', 'DATA_PROCESSING', 'HEAVY_TASK'];
 const POLL_MS = 500;
@@ -24,6 +25,9 @@ export default {
     const tiles = h('div', { class: 'grid', id: 'perf-tiles' });
     const throughput = new BarChart('Throughput (events per second)', { id: 'perf-throughput', unit: '/s' });
     const latency = new BarChart('Latency, create → processed (ms)', { id: 'perf-latency', format: (n) => fmtInt(Math.round(n)), unit: ' ms' });
+    // While the test runs: the workers' processed counter, polled, as a rate.
+    const running = new LineChart('Processed per second while running', [{ key: 'rate', label: 'processed / s (all events)' }], { windowMs: 60_000 });
+    const runningBox = h('div', { class: 'charts', hidden: true, id: 'perf-running' }, running.el);
     const charts = h('div', { class: 'charts', hidden: true }, throughput.el, latency.el);
     let poll = null;
     let gone = false;
@@ -38,12 +42,20 @@ export default {
         let before = null;
         try { before = await api.queueInfo(); } catch { before = null; }
         progress.textContent = `Creating ${fmtInt(wanted)} ${eventType.value} events…`;
+        const rates = [];
+        let last = before ? { at: Date.now(), processed: before.processedCount } : null;
+        runningBox.hidden = false;
+        running.update({ rate: rates });
         // The workers' processed counter moves while the request runs.
         poll = setInterval(async () => {
           try {
             const info = await api.queueInfo();
             if (gone || !poll) return;
             const done = before ? Math.max(0, info.processedCount - before.processedCount) : info.processedCount;
+            const now = Date.now();
+            if (last && now > last.at) rates.push([now, Math.max(0, ((info.processedCount - last.processed) * 1000) / (now - last.at))]);
+            last = { at: now, processed: info.processedCount };
+            running.update({ rate: rates });
             progress.textContent = `Running: ${fmtInt(Math.min(done, wanted))} of ${fmtInt(wanted)} processed, ${fmtInt(info.queueSize)} waiting, ${fmtInt(info.inFlightCount)} in progress…`;
           } catch { /* the next poll or the answer will tell */ }
         }, POLL_MS);
@@ -98,11 +110,12 @@ export default {
       ] : []);
     }
 
-    main.append(h('h1', {}, 'Performance test'), form, tiles, charts);
+    main.append(h('h1', {}, 'Performance test'), form, tiles, charts, runningBox);
     return () => {
       gone = true;
       if (poll) clearInterval(poll);
       throughput.destroy();
+      running.destroy();
       latency.destroy();
     };
   },

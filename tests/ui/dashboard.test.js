@@ -358,6 +358,7 @@ test('the performance test runs from its page and charts throughput and latency'
   await page.getByRole('img', { name: /^Throughput \(events per second\): \d+ intervals of \d+ ms, peak/ }).waitFor();
   await page.getByRole('img', { name: /^Latency, create → processed \(ms\): p50 [\d,]+ ms, p90 [\d,]+ ms, p99 [\d,]+ ms, max [\d,]+ ms$/ }).waitFor();
   assert.match(await page.locator('#perf-progress').textContent(), /^Done: 300 of 300 NOTIFICATION events processed/);
+  await page.getByRole('img', { name: /^Processed per second while running, latest: processed \/ s/ }).waitFor();
   await shot('13-performance');
   assertNoConsoleErrors();
 });
