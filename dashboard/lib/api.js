@@ -47,4 +47,15 @@ export const api = {
   peek: (name, max, after) => call('GET', `${q(name)}/messages?max=${max}&after=${after}`),
   status: (name, id) => call('GET', `${q(name)}/messages/${encodeURIComponent(id)}`),
   redrive: (name, request = {}) => call('POST', `${q(name)}/redrive`, request),
+  // The queue's push subscription, or {push: null} (a dashboard route: no 404 to log).
+  push: (name) => call('GET', `/v1/dashboard/push/${encodeURIComponent(name)}`),
+  failedCallbacks: (max = 1000) => call('GET', `/v1/callbacks/failed?max=${max}`),
+  retryCallback: (queue, id) => call('POST', `${q(queue)}/messages/${encodeURIComponent(id)}/retry-callback`),
+  streams: () => call('GET', '/v1/streams'),
+  stream: (name) => call('GET', `/v1/streams/${encodeURIComponent(name)}`),
+  pending: (stream, group, max = 100) => call('GET', `/v1/streams/${encodeURIComponent(stream)}/groups/${encodeURIComponent(group)}/pending?max=${max}`),
+  topics: () => call('GET', '/v1/topics'),
+  topic: (name) => call('GET', `/v1/topics/${encodeURIComponent(name)}`),
+  queueInfo: () => call('GET', '/api/events/queue-info'),
+  performanceTest: (count, eventType) => call('POST', `/api/events/performance-test?count=${encodeURIComponent(count)}&eventType=${encodeURIComponent(eventType)}`),
 };

@@ -55,6 +55,12 @@ export default {
         stat('Dead-lettered', fmtInt(t.dead_lettered_total), { bad: t.dead_lettered_total > 0 }),
         stat('Sent / s', fmtRate(live.lastRate(totals, 'sent'))),
         stat('Acked / s', fmtRate(live.lastRate(totals, 'acked'))),
+        // Streams and topics: absent from a server older than the page.
+        s.streams ? stat('Streams', fmtInt(s.streams.count), { id: 'stat-streams' }) : null,
+        s.streams ? stat('Stream records', fmtInt(s.streams.records)) : null,
+        s.streams ? stat('Stream lag', fmtInt(s.streams.lag_total)) : null,
+        s.topics ? stat('Topics', fmtInt(s.topics.count), { id: 'stat-topics' }) : null,
+        s.topics ? stat('Published / s', fmtRate(live.lastRate((x) => x.topics, 'published_total'))) : null,
         stat('HTTP 4xx', fmtInt(s.http.client_errors_total)),
         stat('HTTP 5xx', fmtInt(s.http.server_errors_total), { bad: s.http.server_errors_total > 0 }));
       rates.update(live.rateSeries(totals, ['sent', 'received', 'acked', 'dead_lettered']));

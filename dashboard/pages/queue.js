@@ -6,6 +6,7 @@ import { h, replace, stat, fmtInt, fmtRate, fmtDuration, fmtTime, toast } from '
 import * as live from '../lib/live.js';
 import { api } from '../lib/api.js';
 import { LineChart } from '../lib/chart.js';
+import { failedCallbacks } from './callbacks.js';
 
 const TABS = [
   { id: 'overview', label: 'Overview' },
@@ -13,6 +14,7 @@ const TABS = [
   { id: 'send', label: 'Send' },
   { id: 'lookup', label: 'Lookup' },
   { id: 'dead-letters', label: 'Dead letters' },
+  { id: 'callbacks', label: 'Callbacks & push' },
 ];
 
 const PAGE_SIZE = 20;
@@ -49,7 +51,7 @@ export default {
       h('h1', {}, name),
       tablist,
       panel);
-    const views = { overview, messages, lookup };
+    const views = { overview, messages, lookup, callbacks };
     if (views[tab]) return views[tab](panel, name, params);
     // Send and dead letters depend on the queue's attributes and its neighbours: read them
     // fresh rather than from a live snapshot that may not have arrived yet.
@@ -352,4 +354,43 @@ function deadLetters(panel, name, queues) {
     h('h2', {}, 'Dead-letter queue'),
     h('p', {}, `${name} is the dead-letter queue of `, sources.map((s, i) => [i ? ', ' : '', h('a', { href: `#/queues/${encodeURIComponent(s)}` }, s)]), '.'),
     h('div', { class: 'actions' }, redrive), result), browser.el);
+}
+
+// ---- Callbacks and push ----------------------------------------------------------------------
+
+/** The queue's push subscription (target, counters, breaker) and its failed callbacks. */
+function callbacks(panel, name) {
+  const push = h('section', { class: 'panel', 'aria-label': 'Push delivery', id: 'push-status' }, h('h2', {}, 'Push delivery'), h('p', { class: 'muted' }, 'Loading…'));
+  const list = h('div');
+  panel.append(push, h('h2', { class: 'section' }, 'Failed callbacks'), list);
+  let stopped = false;
+  let timer = null;
+  async function loadPush() {
+    try {
+      const { push: info } = await api.push(name);
+      if (stopped) return;
+      if (!info) {
+        replace(push, h('h2', {}, 'Push delivery'), h('p', { class: 'muted' }, 'No push subscription: consumers receive from this queue themselves.'));
+        return;
+      }
+      const st = info.stats;
+      replace(push, h('h2', {}, 'Push delivery ', h('span', { class: `badge breaker-${st.breaker}`, id: 'push-breaker' }, `breaker ${st.breaker.replace('_', '-')}`)),
+        h('p', { class: 'mono' }, info.url),
+        h('div', { class: 'grid' },
+          kv('Delivered', fmtInt(st.delivered_total)),
+          kv('Failed', fmtInt(st.failed_total)),
+          kv('In flight', `${fmtInt(st.in_flight)} of ${fmtInt(info.concurrency)}`),
+          kv('Breaker opened', `${fmtInt(st.breaker_opened_total)} times`),
+          kv('Timeout', fmtDuration(info.timeout_ms)),
+          kv('Rate limit', info.rate_per_s ? `${fmtInt(info.rate_per_s)} / s` : 'none')));
+    } catch (error) {
+      if (!stopped) replace(push, h('h2', {}, 'Push delivery'), h('p', { role: 'alert' }, `Could not read the push subscription: ${error.message}`));
+    }
+  }
+  function tick() {
+    loadPush().finally(() => { if (!stopped) timer = setTimeout(tick, 2000); });
+  }
+  tick();
+  const stopList = failedCallbacks(list, name);
+  return () => { stopped = true; clearTimeout(timer); stopList(); };
 }

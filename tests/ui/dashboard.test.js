@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { chromium } from 'playwright-core';
 
 const BASE = process.env.BATON_URL;
@@ -53,7 +54,7 @@ before(async () => {
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('requestfailed', (request) => {
     // A live stream cut by navigation or shutdown is not a failure.
-    if (!request.url().includes('/v1/live/')) problems.push(`request failed: ${request.url()}`);
+    if (!/\/v1\/live\/|\/live(\?|$)/.test(request.url())) problems.push(`request failed: ${request.url()}`);
   });
 });
 
@@ -264,9 +265,177 @@ test('queue views switch with the arrow keys and keep the focus on the tabs', as
   assertNoConsoleErrors();
 });
 
+// A completion-callback target that fails until told to succeed (run.sh starts baton with
+// callback_max_retries = 0, so the first failure parks the callback at once).
+function callbackReceiver() {
+  const receiver = { healthy: false, calls: [] };
+  receiver.server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => { body += chunk; });
+    request.on('end', () => {
+      receiver.calls.push({ healthy: receiver.healthy, body: JSON.parse(body) });
+      response.writeHead(receiver.healthy ? 200 : 500).end();
+    });
+  });
+  return new Promise((resolve) => receiver.server.listen(0, '127.0.0.1', () => {
+    receiver.url = `http://127.0.0.1:${receiver.server.address().port}/done`;
+    resolve(receiver);
+  }));
+}
+
+async function until(what, check, timeout = LIVE_TIMEOUT) {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    assert.ok(Date.now() < end, `timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+test('a failed callback is listed and retried from the queue page', async () => {
+  const receiver = await callbackReceiver();
+  try {
+    await api('PUT', '/v1/queues/ui-callbacks', {});
+    const sent = await api('POST', '/v1/queues/ui-callbacks/messages', { messages: [{ body: 'report me', notify: { url: receiver.url } }] });
+    const id = sent.messages[0].id;
+    const { messages } = await api('POST', '/v1/queues/ui-callbacks/receive', { max: 1 });
+    await api('POST', '/v1/queues/ui-callbacks/ack', { receipts: [messages[0].receipt] });
+    await until('the callback to fail', async () => (await api('GET', '/v1/callbacks/failed')).callbacks.some((c) => c.id === id));
+    assert.equal(receiver.calls.length, 1);
+
+    // Listed on the failed-callbacks page, which links to the queue's own list.
+    await page.goto(`${BASE}/#/callbacks`);
+    const row = page.locator(`#callbacks-table tr[data-id="${id}"]`);
+    await row.waitFor({ timeout: LIVE_TIMEOUT });
+    await row.getByText('HTTP 500').waitFor();
+    await shot('11-failed-callbacks');
+    await row.getByRole('link', { name: 'ui-callbacks' }).click();
+    await page.getByRole('tab', { name: 'Callbacks & push', selected: true }).waitFor();
+    await page.locator('#push-status').getByText('No push subscription').waitFor();
+    const queueRow = page.locator(`#callbacks-table tr[data-id="${id}"]`);
+    await queueRow.waitFor({ timeout: LIVE_TIMEOUT });
+
+    // Retry while the target still fails: the page says so and the row stays.
+    await queueRow.getByRole('button', { name: `Retry callback of ${id}` }).click();
+    await queueRow.getByText(/Failed again: HTTP 500/).waitFor();
+    assert.equal(receiver.calls.length, 2);
+    // Now the target works: the retry delivers and the status is restored.
+    receiver.healthy = true;
+    await queueRow.getByRole('button', { name: `Retry callback of ${id}` }).click();
+    await queueRow.getByText('Delivered: COMPLETED').waitFor();
+    await shot('12-callback-retried');
+    assert.equal(receiver.calls.length, 3);
+    assert.equal(receiver.calls[2].body.status, 'COMPLETED');
+    assert.equal(receiver.calls[2].body.id, id);
+    assert.equal((await api('GET', `/v1/queues/ui-callbacks/messages/${id}`)).status, 'COMPLETED');
+    await queueRow.waitFor({ state: 'detached', timeout: LIVE_TIMEOUT });
+    assertNoConsoleErrors();
+  } finally {
+    receiver.server.close();
+  }
+});
+
+test('the push subscription and its breaker show on the queue page', async () => {
+  await api('PUT', '/v1/queues/ui-pushed', {});
+  // Nothing listens on port 9: deliveries fail and stay queued.
+  await api('PUT', '/v1/queues/ui-pushed/push', { url: 'http://127.0.0.1:9/push', concurrency: 2 });
+  await page.goto(`${BASE}/#/queues/ui-pushed/callbacks`);
+  const push = page.locator('#push-status');
+  await push.getByText('http://127.0.0.1:9/push').waitFor({ timeout: LIVE_TIMEOUT });
+  await push.locator('#push-breaker').getByText(/breaker (closed|open|half-open)/).waitFor();
+  await api('DELETE', '/v1/queues/ui-pushed/push');
+  assertNoConsoleErrors();
+});
+
+test('the performance test runs from its page and charts throughput and latency', async () => {
+  await page.goto(`${BASE}/#/performance`);
+  const form = page.getByRole('form', { name: 'Run a performance test' });
+  await form.getByLabel('Number of events').fill('300');
+  await form.getByLabel('Event type').selectOption('NOTIFICATION');
+  await form.getByRole('button', { name: 'Run test' }).click();
+  await page.locator('#perf-processed .value').getByText('300', { exact: true }).waitFor({ timeout: 60_000 });
+  await page.getByRole('img', { name: /^Throughput \(events per second\): \d+ intervals of \d+ ms, peak/ }).waitFor();
+  await page.getByRole('img', { name: /^Latency, create → processed \(ms\): p50 [\d,]+ ms, p90 [\d,]+ ms, p99 [\d,]+ ms, max [\d,]+ ms$/ }).waitFor();
+  assert.match(await page.locator('#perf-progress').textContent(), /^Done: 300 of 300 NOTIFICATION events processed/);
+  await page.getByRole('img', { name: /^Processed per second while running, latest: processed \/ s/ }).waitFor();
+  await shot('13-performance');
+  assertNoConsoleErrors();
+});
+
+test('the streams pages show partitions, offsets, groups, lag and pending', async () => {
+  await api('PUT', '/v1/streams/ui-clicks', { partitions: 3 });
+  await api('POST', '/v1/streams/ui-clicks/records', { records: [0, 1, 2, 3, 4, 5].map((i) => ({ value: `click ${i}`, partition: i % 3 })) });
+  await api('PUT', '/v1/streams/ui-clicks/groups/ui-analytics', { start: 'earliest' });
+  await api('POST', '/v1/streams/ui-clicks/groups/ui-analytics/read', { consumer: 'worker-1', max: 2 });
+  await page.goto(`${BASE}/#/streams`);
+  const row = page.locator('#streams-table tr[data-stream="ui-clicks"]');
+  await row.waitFor({ timeout: LIVE_TIMEOUT });
+  await row.getByRole('link', { name: 'ui-clicks' }).click();
+  await page.getByRole('heading', { name: 'ui-clicks' }).waitFor();
+  await page.locator('#stat-records .value').getByText('6', { exact: true }).waitFor();
+  assert.equal(await page.locator('#partitions-table tbody tr').count(), 3);
+  const group = page.locator('#groups-table tr[data-group="ui-analytics"]');
+  await group.waitFor();
+  // Two of six records read and pending: the group lags by the other four.
+  assert.deepEqual(await group.locator('td').allTextContents().then((cells) => cells.slice(0, 3).concat(cells[4])), ['ui-analytics', 'partitioned', '4', '2']);
+  await group.getByRole('button', { name: 'Pending records of ui-analytics' }).click();
+  await page.locator('#pending-list').getByText('Pending in ui-analytics: 2').waitFor();
+  assert.equal(await page.locator('#pending-list tbody tr').count(), 2);
+  await shot('14-stream');
+  assertNoConsoleErrors();
+});
+
+test('the topics pages show subscriptions and tail a topic live', async () => {
+  await api('PUT', '/v1/queues/ui-eu-orders', {});
+  await api('PUT', '/v1/topics/ui-orders', {});
+  await api('PUT', '/v1/topics/ui-orders/subscriptions/eu-big', {
+    target: { queue: 'ui-eu-orders' }, pattern: 'order.eu.*', filter: { amount: [{ numeric: ['>', 100] }] },
+  });
+  await page.goto(`${BASE}/#/topics`);
+  const row = page.locator('#topics-table tr[data-topic="ui-orders"]');
+  await row.waitFor({ timeout: LIVE_TIMEOUT });
+  await row.getByRole('link', { name: 'ui-orders' }).click();
+  const sub = page.locator('#subscriptions-table tr[data-subscription="eu-big"]');
+  await sub.waitFor({ timeout: LIVE_TIMEOUT });
+  await sub.getByText('order.eu.*').waitFor();
+  await sub.getByRole('link', { name: 'ui-eu-orders' }).waitFor();
+  await sub.getByText('{"amount":[{"numeric":[">",100]}]}').waitFor();
+
+  const tail = page.getByRole('form', { name: 'Live tail' });
+  await tail.getByLabel(/Routing pattern/).fill('order.#');
+  await tail.getByRole('button', { name: 'Start tail' }).click();
+  await page.locator('#tail-status').getByText(/^Tailing messages matching order\.#/).waitFor();
+  await api('POST', '/v1/topics/ui-orders/publish', { messages: [
+    { routing_key: 'order.eu.created', body: 'big order', attributes: { amount: { type: 'Number', value: '120' } } },
+    { routing_key: 'invoice.eu.created', body: 'not for this tail' },
+  ] });
+  await page.locator('#tail li').getByText('big order').waitFor({ timeout: LIVE_TIMEOUT });
+  await page.locator('#tail-status').getByText(/1 received/).waitFor();
+  assert.equal(await page.locator('#tail li').count(), 1);
+  await page.locator('#stat-published .value').getByText('2', { exact: true }).waitFor({ timeout: LIVE_TIMEOUT });
+  await shot('15-topic-tail');
+  await tail.getByRole('button', { name: 'Stop tail' }).click();
+  await page.locator('#tail-status').getByText('Stopped after 1 messages.').waitFor();
+  // The subscription got its copy.
+  assert.equal((await api('GET', '/v1/queues/ui-eu-orders')).stats.visible, 1);
+  assertNoConsoleErrors();
+});
+
+test('the overview counts streams and topics live', async () => {
+  await page.goto(`${BASE}/#/`);
+  await page.locator('#stat-streams .value').getByText('1', { exact: true }).waitFor({ timeout: LIVE_TIMEOUT });
+  await page.locator('#stat-topics .value').getByText('1', { exact: true }).waitFor();
+  await api('PUT', '/v1/topics/ui-second', {});
+  await page.locator('#stat-topics .value').getByText('2', { exact: true }).waitFor({ timeout: LIVE_TIMEOUT });
+  assertNoConsoleErrors();
+});
+
 test('every page fits a phone screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const [name, path] of [['overview', ''], ['queues', 'queues'], ['queue', 'queues/ui-orders'], ['messages', 'queues/ui-orders/messages'], ['send', 'queues/ui-orders/send']]) {
+  for (const [name, path] of [['overview', ''], ['queues', 'queues'], ['queue', 'queues/ui-orders'], ['messages', 'queues/ui-orders/messages'], ['send', 'queues/ui-orders/send'],
+    ['callbacks', 'queues/ui-orders/callbacks'], ['streams', 'streams'], ['stream', 'streams/ui-clicks'],
+    ['topics', 'topics'], ['topic', 'topics/ui-orders'], ['performance', 'performance']]) {
     await page.goto(`${BASE}/#/${path}`);
     await page.locator('#conn.live').waitFor({ timeout: LIVE_TIMEOUT });
     await page.waitForTimeout(300);

@@ -39,6 +39,9 @@ cleanup() {
 trap cleanup EXIT
 
 # Port 0: the kernel picks a free port; baton prints the one "listening on" line.
+# A failed completion callback is parked at once (no automatic retries), so the test can retry
+# it from the page without waiting; a dead target answers within 2 s.
+BATON_CALLBACK_MAX_RETRIES=0 BATON_CALLBACK_TIMEOUT_MS=2000 \
 "$baton" serve --listen 127.0.0.1:0 --data-dir "$data_dir" >"$out" 2>"$data_dir.log" &
 server_pid=$!
 url=""

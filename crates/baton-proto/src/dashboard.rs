@@ -72,4 +72,34 @@ pub struct LiveSnapshot {
     /// Absent without durable storage.
     pub wal: Option<WalCounters>,
     pub http: HttpCounters,
+    /// Sums over every stream.
+    #[serde(default)]
+    pub streams: StreamsSummary,
+    /// Sums over every topic.
+    #[serde(default)]
+    pub topics: TopicsSummary,
+}
+
+/// Every stream of the node at once: how many, how much they hold, and how far their consumer
+/// groups are behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct StreamsSummary {
+    pub count: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub groups: u64,
+    /// Records not yet read, summed over every group and partition.
+    pub lag_total: u64,
+    /// Records read and not yet acked, summed over every group.
+    pub pending: u64,
+}
+
+/// Every topic of the node at once (counters since the server started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TopicsSummary {
+    pub count: u64,
+    pub subscriptions: u64,
+    pub published_total: u64,
+    pub delivered_total: u64,
+    pub live_subscribers: u64,
 }

@@ -89,4 +89,36 @@ pub struct PerformanceTestResult {
     /// True when the wait (`events_performance_test_wait_ms`) ended before every event was
     /// processed.
     pub timed_out: bool,
+    /// Create→processed latency of the processed events (sent to acked by the broker's clock);
+    /// null when none was processed.
+    #[serde(default)]
+    pub latency_ms: Option<LatencyPercentiles>,
+    /// Width of each `timeline` bucket.
+    #[serde(default)]
+    pub bucket_ms: u64,
+    /// Events processed per bucket, from the first event's creation to the last one processed
+    /// (empty buckets included): throughput over time.
+    #[serde(default)]
+    pub timeline: Vec<ThroughputBucket>,
+}
+
+/// Latency percentiles in milliseconds (nearest rank).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyPercentiles {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+/// One bucket of a performance test's timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ThroughputBucket {
+    /// Start of the bucket, in milliseconds since the first event was created.
+    pub start_ms: u64,
+    pub processed: u32,
+    pub events_per_second: f64,
 }

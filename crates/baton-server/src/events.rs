@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use baton_core::limits::SEND_BATCH_MAX;
 use baton_core::{
-    AttributeValue, DeadLetterPolicy, Delivery, MessageAttributes, MessageId, MessageStatus,
-    Notify, QueueConfig, QueueName, SendEntry, StatusRecord,
+    AttributeValue, DeadLetterPolicy, Delivery, HistoryEventKind, MessageAttributes, MessageId,
+    MessageStatus, Notify, QueueConfig, QueueName, SendEntry, StatusRecord,
 };
 use baton_engine::{Engine, EngineError, ReceiveOptions};
 use baton_proto as proto;
@@ -432,18 +432,24 @@ impl Events {
         }
         let deadline = started + Duration::from_millis(self.settings.performance_test_wait_ms);
         let (mut processed, mut failed) = (0u32, 0u32);
+        // (created, processed) times of each processed event, from its history.
+        let mut samples: Vec<(u64, u64)> = Vec::with_capacity(count as usize);
         let mut pause = Duration::from_millis(5);
         loop {
             let ids: Vec<MessageId> = pending.iter().copied().collect();
             for id in ids {
-                let status = match self.engine.message_status(&queue, id).await {
-                    Ok(record) => record.status,
-                    Err(EngineError::MessageNotFound { .. }) => MessageStatus::Expired,
+                let record = match self.engine.message_status(&queue, id).await {
+                    Ok(record) => Some(record),
+                    Err(EngineError::MessageNotFound { .. }) => None,
                     Err(error) => return Err(error.into()),
                 };
+                let status = record.as_ref().map_or(MessageStatus::Expired, |r| r.status);
                 let done = match status {
                     MessageStatus::Completed | MessageStatus::CallbackFailed => {
                         processed += 1;
+                        if let Some(sample) = record.as_ref().and_then(processing_span) {
+                            samples.push(sample);
+                        }
                         true
                     }
                     MessageStatus::DeadLettered
@@ -473,6 +479,7 @@ impl Events {
             }
             pause = (pause * 2).min(Duration::from_millis(100));
         }
+        let timeline = throughput_timeline(&samples);
         let elapsed = started.elapsed();
         let elapsed_ms = elapsed.as_millis() as u64;
         let seconds = elapsed.as_secs_f64().max(1e-9);
@@ -484,6 +491,9 @@ impl Events {
             processed,
             failed,
             timed_out: !pending.is_empty(),
+            latency_ms: latency_percentiles(&samples),
+            bucket_ms: timeline.0,
+            timeline: timeline.1,
         })
     }
 
@@ -607,5 +617,127 @@ impl Events {
         if let Err(error) = result {
             tracing::warn!(%error, id = %delivery.id, "event not settled; it comes back when its lease ends");
         }
+    }
+}
+
+/// Upper bound of a performance test timeline's length: the bucket width is the smallest
+/// of `TIMELINE_BUCKETS_MS` that keeps the timeline at most this long.
+pub const TIMELINE_BUCKETS_MAX: u64 = 60;
+const TIMELINE_BUCKETS_MS: [u64; 12] = [
+    10, 20, 50, 100, 200, 500, 1_000, 2_000, 5_000, 10_000, 30_000, 60_000,
+];
+
+/// An event's creation (first `sent`) and processing (last `acked`) times.
+fn processing_span(record: &StatusRecord) -> Option<(u64, u64)> {
+    let sent = record
+        .history
+        .iter()
+        .find(|e| e.kind == HistoryEventKind::Sent)?;
+    let acked = record
+        .history
+        .iter()
+        .rev()
+        .find(|e| e.kind == HistoryEventKind::Acked)?;
+    Some((sent.at.as_millis(), acked.at.as_millis()))
+}
+
+/// Nearest-rank percentiles of processed − created; `None` without samples.
+fn latency_percentiles(samples: &[(u64, u64)]) -> Option<proto::LatencyPercentiles> {
+    let mut latencies: Vec<u64> = samples
+        .iter()
+        .map(|&(sent, done)| done.saturating_sub(sent))
+        .collect();
+    if latencies.is_empty() {
+        return None;
+    }
+    latencies.sort_unstable();
+    let rank = |p: u64| {
+        let n = latencies.len() as u64;
+        // Nearest rank: the smallest value with at least p% of the samples at or below it.
+        let index = (p * n).div_ceil(100).max(1) - 1;
+        latencies[index as usize]
+    };
+    let sum: u128 = latencies.iter().map(|&l| u128::from(l)).sum();
+    Some(proto::LatencyPercentiles {
+        p50: rank(50),
+        p90: rank(90),
+        p99: rank(99),
+        max: *latencies.last().expect("not empty"),
+        mean: sum as f64 / latencies.len() as f64,
+    })
+}
+
+/// Processed events per bucket from the first creation to the last processing, every bucket
+/// (empty ones too) present so a chart shows stalls; `(bucket_ms, buckets)`.
+fn throughput_timeline(samples: &[(u64, u64)]) -> (u64, Vec<proto::ThroughputBucket>) {
+    let Some(start) = samples.iter().map(|s| s.0).min() else {
+        return (TIMELINE_BUCKETS_MS[0], Vec::new());
+    };
+    let end = samples.iter().map(|s| s.1).max().unwrap_or(start);
+    let span = end.saturating_sub(start) + 1;
+    let bucket_ms = TIMELINE_BUCKETS_MS
+        .iter()
+        .copied()
+        .find(|b| span.div_ceil(*b) <= TIMELINE_BUCKETS_MAX)
+        .unwrap_or_else(|| span.div_ceil(TIMELINE_BUCKETS_MAX));
+    let mut counts = vec![0u32; span.div_ceil(bucket_ms) as usize];
+    for &(_, done) in samples {
+        counts[(done.saturating_sub(start) / bucket_ms) as usize] += 1;
+    }
+    let per_second = 1000.0 / bucket_ms as f64;
+    let buckets = counts
+        .into_iter()
+        .enumerate()
+        .map(|(i, processed)| proto::ThroughputBucket {
+            start_ms: i as u64 * bucket_ms,
+            processed,
+            events_per_second: f64::from(processed) * per_second,
+        })
+        .collect();
+    (bucket_ms, buckets)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn percentiles_use_the_nearest_rank() {
+        assert_eq!(latency_percentiles(&[]), None);
+        // Latencies 1..=100 ms.
+        let samples: Vec<(u64, u64)> = (1..=100).map(|l| (1_000, 1_000 + l)).collect();
+        let p = latency_percentiles(&samples).unwrap();
+        assert_eq!((p.p50, p.p90, p.p99, p.max), (50, 90, 99, 100));
+        assert!((p.mean - 50.5).abs() < 1e-9);
+        let one = latency_percentiles(&[(10, 17)]).unwrap();
+        assert_eq!((one.p50, one.p90, one.p99, one.max), (7, 7, 7, 7));
+        // A clock step backwards never underflows.
+        assert_eq!(latency_percentiles(&[(10, 5)]).unwrap().max, 0);
+    }
+
+    #[test]
+    fn timeline_counts_every_bucket_from_first_creation_to_last_processing() {
+        assert_eq!(throughput_timeline(&[]).1, Vec::new());
+        // Created at 1000; processed at 1005, 1015, 1015, and 1045 (nothing in 1020..1040).
+        let samples = [
+            (1_000, 1_005),
+            (1_001, 1_015),
+            (1_002, 1_015),
+            (1_003, 1_045),
+        ];
+        let (bucket_ms, buckets) = throughput_timeline(&samples);
+        assert_eq!(bucket_ms, 10);
+        let counts: Vec<u32> = buckets.iter().map(|b| b.processed).collect();
+        assert_eq!(counts, vec![1, 2, 0, 0, 1]);
+        assert_eq!(buckets[1].start_ms, 10);
+        assert!((buckets[1].events_per_second - 200.0).abs() < 1e-9);
+        // A long run widens the buckets so the timeline stays short.
+        let (bucket_ms, buckets) = throughput_timeline(&[(0, 0), (0, 59_999)]);
+        assert_eq!(bucket_ms, 1_000);
+        assert_eq!(buckets.len(), 60);
+        let (bucket_ms, buckets) = throughput_timeline(&[(0, 0), (0, 10_000_000)]);
+        assert!(buckets.len() as u64 <= TIMELINE_BUCKETS_MAX, "{bucket_ms}");
+        assert_eq!(buckets.iter().map(|b| b.processed).sum::<u32>(), 2);
     }
 }

@@ -3,12 +3,16 @@
 //! time). `GET /` without an SQS `Action` answers `index.html`; everything else is under
 //! `/ui/`. The pages read the native API and the live stream (`/v1/live/stats`).
 
-use axum::extract::Path;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Json;
+use baton_proto as proto;
 use rust_embed::RustEmbed;
+use serde::Serialize;
 
 use crate::api::error::ApiError;
+use crate::api::AppState;
 
 #[derive(RustEmbed)]
 // Relative to this crate's manifest: the repository's `dashboard/` folder.
@@ -57,4 +61,26 @@ pub async fn asset(Path(path): Path<String>) -> Response {
         }
         .into_response()
     })
+}
+
+/// `GET /v1/dashboard/push/{queue}`'s answer: the push subscription, or `null` when the queue
+/// has none.
+#[derive(Debug, Serialize)]
+pub struct PushStatus {
+    pub push: Option<proto::PushInfo>,
+}
+
+/// `GET /v1/dashboard/push/{queue}`: as `GET /v1/queues/{q}/push`, but "no subscription" is a
+/// 200 with `null` rather than a 404 — the queue page asks for every queue, and a browser logs
+/// every 404 as a console error. An unknown queue is still 404 `queue_not_found`.
+pub async fn push(
+    State(state): State<AppState>,
+    Path(queue): Path<String>,
+) -> Result<Json<PushStatus>, ApiError> {
+    let name = baton_core::QueueName::new(&queue)?;
+    match state.push.get(&name).await {
+        Ok(info) => Ok(Json(PushStatus { push: Some(info) })),
+        Err(ApiError::PushNotConfigured { .. }) => Ok(Json(PushStatus { push: None })),
+        Err(error) => Err(error),
+    }
 }

@@ -17,6 +17,7 @@ use futures::StreamExt as _;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::api::error::ApiError;
+use crate::api::live::LiveSource;
 use crate::api::queues::queue_info;
 use crate::api::system::info;
 use crate::api::AppState;
@@ -60,6 +61,26 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
         syncs: s.syncs,
         sync_micros: s.sync_micros,
     });
+    let mut streams = proto::StreamsSummary::default();
+    for view in state.engine.list_streams().await? {
+        streams.count += 1;
+        streams.records += view.stats.records;
+        streams.bytes += view.stats.bytes;
+        for group in &view.stats.groups {
+            streams.groups += 1;
+            streams.lag_total += group.lag_total;
+            streams.pending += group.pending;
+        }
+    }
+    let mut topics = proto::TopicsSummary::default();
+    for view in state.engine.list_topics().await? {
+        let live = state.live.stats(&LiveSource::Topic(view.name.to_string()));
+        topics.count += 1;
+        topics.subscriptions += view.subscriptions.len() as u64;
+        topics.published_total += view.stats.published_total;
+        topics.delivered_total += view.stats.delivered_total;
+        topics.live_subscribers += live.subscribers;
+    }
     Ok(proto::LiveSnapshot {
         at: state.engine.now().as_millis(),
         server: info(state),
@@ -70,6 +91,8 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
         queues_truncated,
         wal,
         http: state.http_metrics.counters(),
+        streams,
+        topics,
     })
 }
 

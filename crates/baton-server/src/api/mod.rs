@@ -165,6 +165,7 @@ pub fn router(state: AppState) -> Router {
         // The dashboard (`GET /` is in `sqs::handle_get`), its live stream and browser.
         .route("/ui/{*path}", get(dashboard::asset))
         .route("/v1/live/stats", get(live_stats::stats))
+        .route("/v1/dashboard/push/{queue}", get(dashboard::push))
         .route("/v1/queues/{queue}/messages", get(browse::peek))
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))

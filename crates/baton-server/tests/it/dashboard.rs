@@ -250,3 +250,113 @@ async fn shutdown_ends_open_live_streams() {
     .await;
     assert!(ended.is_ok(), "the live stream outlived shutdown");
 }
+
+#[tokio::test]
+async fn dashboard_push_status_is_null_without_a_subscription_and_the_subscription_with_one() {
+    let server = TestServer::start().await;
+    server.create_queue("pushed", json!({})).await;
+    let (status, body) = server.get("/v1/dashboard/push/pushed").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"push": null}));
+    let (status, body) = server
+        .put(
+            "/v1/queues/pushed/push",
+            json!({"url": "http://127.0.0.1:9/push", "concurrency": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = server.get("/v1/dashboard/push/pushed").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["push"]["url"], "http://127.0.0.1:9/push");
+    assert_eq!(body["push"]["concurrency"], 2);
+    assert!(body["push"]["stats"]["breaker"].is_string(), "{body}");
+    // Same answer as the push API itself, apart from counters that move.
+    let (_, direct) = server.get("/v1/queues/pushed/push").await;
+    assert_eq!(body["push"]["queue"], direct["queue"]);
+    // Errors are the push API's: unknown queue, bad name.
+    let (status, body) = server.get("/v1/dashboard/push/nope").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::NOT_FOUND, "queue_not_found")
+    );
+    let (status, body) = server.get("/v1/dashboard/push/bad%20name").await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_name")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn live_snapshots_sum_up_streams_and_topics() {
+    let server = TestServer::start().await;
+    let url = format!("{}/v1/live/stats", server.base);
+    let first = read_stats_events(server.http.get(&url).send().await.unwrap(), 1).await;
+    assert_eq!(
+        first[0]["streams"],
+        json!({"count": 0, "records": 0, "bytes": 0, "groups": 0, "lag_total": 0, "pending": 0})
+    );
+    assert_eq!(
+        first[0]["topics"],
+        json!({"count": 0, "subscriptions": 0, "published_total": 0, "delivered_total": 0, "live_subscribers": 0})
+    );
+
+    for (path, body) in [
+        ("/v1/streams/clicks", json!({"partitions": 2})),
+        ("/v1/streams/clicks/groups/a", json!({"start": "earliest"})),
+        ("/v1/streams/clicks/groups/b", json!({"start": "earliest"})),
+        ("/v1/topics/orders", json!({})),
+        (
+            "/v1/topics/orders/subscriptions/all",
+            json!({"target": {"queue": "sink"}}),
+        ),
+    ] {
+        if path.contains("subscriptions") {
+            server.create_queue("sink", json!({})).await;
+        }
+        let (status, answer) = server.put(path, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{path}: {answer}");
+    }
+    let records: Vec<Value> = (0..5).map(|i| json!({"value": format!("v{i}")})).collect();
+    let (status, answer) = server
+        .post("/v1/streams/clicks/records", json!({"records": records}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = server
+        .post(
+            "/v1/streams/clicks/groups/a/read",
+            json!({"consumer": "c1", "max": 2}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (status, answer) = server
+        .post(
+            "/v1/topics/orders/publish",
+            json!({"messages": [{"routing_key": "k", "body": "x"}, {"routing_key": "k", "body": "y"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+
+    let now = read_stats_events(server.http.get(&url).send().await.unwrap(), 1).await;
+    let streams = &now[0]["streams"];
+    assert_eq!(
+        (
+            streams["count"].clone(),
+            streams["records"].clone(),
+            streams["groups"].clone()
+        ),
+        (json!(1), json!(5), json!(2))
+    );
+    // Group a read 2 of 5 (pending, lag 3); group b read nothing (lag 5).
+    assert_eq!(
+        (streams["lag_total"].clone(), streams["pending"].clone()),
+        (json!(8), json!(2)),
+        "{streams}"
+    );
+    assert!(streams["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        now[0]["topics"],
+        json!({"count": 1, "subscriptions": 1, "published_total": 2, "delivered_total": 2, "live_subscribers": 0})
+    );
+    server.shutdown().await;
+}

@@ -297,6 +297,29 @@ async fn performance_test_creates_and_processes_events_and_reports() {
     assert_eq!(report["timedOut"], false);
     assert!(report["eventsPerSecond"].as_f64().unwrap() > 0.0);
     assert!(report["elapsedMs"].is_u64());
+    // Latency percentiles of create→processed, ordered, and a timeline that counts every
+    // processed event once.
+    let latency = &report["latencyMs"];
+    let at = |k: &str| {
+        latency[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("{k}: {report}"))
+    };
+    assert!(at("p50") <= at("p90") && at("p90") <= at("p99") && at("p99") <= at("max"));
+    assert!(latency["mean"].as_f64().unwrap() <= at("max") as f64);
+    let bucket_ms = report["bucketMs"].as_u64().unwrap();
+    let timeline = report["timeline"].as_array().unwrap();
+    assert!(!timeline.is_empty() && timeline.len() <= 60, "{report}");
+    assert_eq!(
+        timeline
+            .iter()
+            .map(|b| b["processed"].as_u64().unwrap())
+            .sum::<u64>(),
+        200
+    );
+    for (i, bucket) in timeline.iter().enumerate() {
+        assert_eq!(bucket["startMs"].as_u64().unwrap(), i as u64 * bucket_ms);
+    }
     // Defaults: 1000 NOTIFICATION events.
     let (status, report) = post(&server, "/api/events/performance-test").await;
     assert_eq!(status, StatusCode::OK, "{report}");
@@ -336,6 +359,8 @@ async fn with_the_workers_switched_off_a_performance_test_waits_bounded_and_says
         (report["processed"].clone(), report["timedOut"].clone()),
         (Value::from(0), Value::from(true))
     );
+    assert_eq!(report["latencyMs"], Value::Null);
+    assert_eq!(report["timeline"], serde_json::json!([]));
     assert_eq!(server.stats("events").await["visible"], 10);
     server.shutdown().await;
 }
