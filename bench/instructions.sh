@@ -1,0 +1,34 @@
+#!/bin/bash
+# Instructions the server executes per message in the end-to-end batch-100 workload (2
+# producers, 2 consumers, 1 KiB bodies, fsync always), counted by callgrind: unlike seconds,
+# instruction counts do not move when other work shares the machine. Two runs with different
+# message counts are differenced, so start-up and idle cost cancel out.
+# Usage: cargo build --release -p baton-cli && bench/instructions.sh   (needs valgrind)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-target/release/baton}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+run() {
+  local n=$1 port
+  port=$(free_port)
+  valgrind --tool=callgrind --callgrind-out-file="$work/$n.out" \
+    "$B" serve --listen "127.0.0.1:$port" --data-dir "$work/data-$n" > "$work/$n.log" 2>&1 &
+  local server=$!
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
+  "$B" bench e2e --url "http://127.0.0.1:$port" --producers 2 --consumers 2 --batch 100 \
+    --messages "$n" --duration-s 120 --no-progress --json > "$work/$n.json"
+  kill -INT "$server"; wait "$server" || true
+  grep -E "^(summary|totals):" "$work/$n.out" | head -1 | awk '{print $2}'
+}
+small=$(run 10000)
+large=$(run 30000)
+python3 - "$small" "$large" "$work" <<'PY'
+import json, sys
+small, large, work = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+acked = [json.load(open(f"{work}/{n}.json"))["acked"] for n in (10000, 30000)]
+print(f"server instructions: {small:,} for 10,000 messages, {large:,} for 30,000 "
+      f"(acked {acked[0]:,} and {acked[1]:,}) -> {(large - small) / 20000:,.0f} per message")
+PY
+callgrind_annotate "$work/30000.out" 2>/dev/null | grep -E "^ *[0-9,]+ \(" | head -12
