@@ -218,16 +218,26 @@ impl LocalEngine {
         }
     }
 
-    /// Hands `completions` to the completion hook, if one is set.
-    fn emit_completions(&self, completions: Vec<Completion>) {
+    /// Hands `completions` to the completion hook, if one is set, and waits for the hand-over.
+    async fn emit_completions(&self, completions: Vec<Completion>) {
         if completions.is_empty() {
             return;
         }
         let hook = self.completion_hook.read().clone();
         if let Some(hook) = hook {
-            for completion in completions {
-                hook(completion);
-            }
+            hook(completions).await;
+        }
+    }
+
+    /// Like `emit_completions`, from inside a synchronous operation: the hand-over runs on
+    /// its own task.
+    fn spawn_completions(&self, completions: Vec<Completion>) {
+        if completions.is_empty() {
+            return;
+        }
+        let hook = self.completion_hook.read().clone();
+        if let (Some(hook), Ok(runtime)) = (hook, tokio::runtime::Handle::try_current()) {
+            runtime.spawn(hook(completions));
         }
     }
 
@@ -428,6 +438,7 @@ impl LocalEngine {
                             completed_at: now,
                             receive_count: message.history.last().map_or(0, |e| e.receive_count),
                             notify: message.notify.clone()?,
+                            reply: None,
                         })
                     })
                     .collect();
@@ -440,7 +451,7 @@ impl LocalEngine {
                 )?;
                 // The hook's callback job is logged after the move, so a durable job implies
                 // a durable move.
-                self.emit_completions(completions);
+                self.spawn_completions(completions);
                 Ok(lsn)
             }
             None => {
@@ -898,6 +909,15 @@ impl Engine for LocalEngine {
         name: &QueueName,
         receipts: Vec<ReceiptHandle>,
     ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError> {
+        self.ack_with_reply(name, receipts, None).await
+    }
+
+    async fn ack_with_reply(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+        reply: Option<Arc<str>>,
+    ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError> {
         let ((results, now), lsn) =
             self.with_queue(name, Access::Write, |queue, now, journal| {
                 let results: Vec<_> = receipts
@@ -932,10 +952,12 @@ impl Engine for LocalEngine {
                     completed_at: now,
                     receive_count: acked.receive_count,
                     notify: acked.notify.clone()?,
+                    reply: reply.clone(),
                 })
             })
             .collect();
-        self.emit_completions(completions);
+        // Awaited: the hook makes the callback jobs durable before the ack is answered.
+        self.emit_completions(completions).await;
         Ok(results)
     }
 

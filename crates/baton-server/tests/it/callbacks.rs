@@ -192,6 +192,11 @@ async fn failing_callbacks_mark_callback_failed_retry_park_and_retry_by_hand() {
         metrics.contains("baton_callbacks_dropped_total 0"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("baton_callback_failures_total{queue=\"work\"} 4"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("baton_callbacks_waiting 0"), "{metrics}");
     server.shutdown().await;
 }
 
@@ -369,5 +374,91 @@ async fn callback_jobs_and_outcomes_survive_a_restart() {
     let kinds = events(&record);
     assert_eq!(kinds.last().unwrap(), "callback_succeeded");
     assert!(kinds.contains(&"callback_failed".to_string()), "{kinds:?}");
+    server.shutdown().await;
+}
+
+async fn receive_and_ack_with_reply(server: &TestServer, queue: &str, reply: Value) {
+    let got = server.receive(queue, json!({"max": 10})).await;
+    let receipts: Vec<&str> = got.iter().map(|m| m["receipt"].as_str().unwrap()).collect();
+    assert!(!receipts.is_empty());
+    let (code, body) = server
+        .post(
+            &format!("/v1/queues/{queue}/ack"),
+            json!({"receipts": receipts, "reply": reply}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ok"] == true),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_reply_of_an_ack_reaches_the_completed_callback() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    let reply = json!({"body": "result 42", "attributes": {"kind": "answer"}});
+    receive_and_ack_with_reply(&server, "work", reply.clone()).await;
+    let got = receiver.wait_for(1).await;
+    let payload = got[0].json();
+    assert_eq!(payload["id"], ids[0]);
+    assert_eq!(payload["status"], "COMPLETED");
+    assert_eq!(payload["reply"], reply);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crash_right_after_an_acknowledged_ack_still_delivers_its_callback() {
+    let fs = baton_storage::SimFs::new();
+    let receiver = Receiver::start().await;
+    // The target is down until the restart, so only the restarted server can succeed.
+    receiver.behaviour.failing.store(true, Ordering::SeqCst);
+    let settings = |c: &mut baton_server::ServerConfig| {
+        c.callback_max_retries = 50;
+        c.callback_retry_delay_ms = 100;
+    };
+    let server = TestServer::start_durable_with(&fs, settings).await;
+    eventually("ready", || async {
+        (server.get("/ready").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    receive_and_ack_with_reply(&server, "work", json!({"body": "done"})).await;
+    // Power loss the instant the ack is answered: whatever was not synced is gone.
+    server.crash(&fs).await;
+
+    receiver.behaviour.failing.store(false, Ordering::SeqCst);
+    let server = TestServer::start_durable_with(&fs, settings).await;
+    let record = eventually("COMPLETED after the restart", || async {
+        let (code, record) = server
+            .get(&format!("/v1/queues/work/messages/{}", ids[0]))
+            .await;
+        (code == StatusCode::OK && events(&record).contains(&"callback_succeeded".to_string()))
+            .then_some(record)
+    })
+    .await;
+    assert_eq!(record["status"], "COMPLETED");
+    let delivered: Vec<Value> = receiver
+        .requests()
+        .iter()
+        .filter(|r| r.answered == 200)
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["id"], ids[0]);
+    assert_eq!(delivered[0]["status"], "COMPLETED");
+    assert_eq!(delivered[0]["reply"], json!({"body": "done"}));
     server.shutdown().await;
 }

@@ -365,6 +365,11 @@ fn attributes_of(view: &QueueView, names: &[String]) -> Result<Map<String, Value
 
 async fn create_queue(call: Call<'_>) -> Out {
     let name = valid_queue_name(&req_str(&call.params, "QueueName")?)?;
+    if let Some(reason) = crate::callbacks::reserved_name(&name) {
+        return Err(SqsError::invalid_parameter_value(format!(
+            "Value {name} for parameter QueueName is invalid. Reason: {reason}."
+        )));
+    }
     let attributes = params::string_map(&call.params, "Attributes");
     let mut tags = params::string_map(&call.params, "tags");
     tags.extend(params::string_map(&call.params, "Tags"));
@@ -402,7 +407,15 @@ async fn create_queue(call: Call<'_>) -> Out {
         ));
     }
     match call.state.engine.create_queue(name.clone(), config).await {
-        Ok(_) | Err(EngineError::QueueExists { .. }) => {}
+        Ok(_) => {}
+        Err(EngineError::QueueExists { .. }) => {
+            // Created concurrently: add to its metadata rather than replace it, so Baton's own
+            // keys (such as a push subscription's `baton.push`) stay.
+            let existing = view(&call, &name).await?.meta.attributes;
+            let ours = std::mem::take(&mut meta);
+            meta = existing;
+            meta.extend(ours);
+        }
         Err(error) => return Err(error.into()),
     }
     if !meta.is_empty() || !tags.is_empty() {
