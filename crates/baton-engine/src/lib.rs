@@ -445,6 +445,12 @@ pub trait Engine: Send + Sync + 'static {
         receipts: Vec<ReceiptHandle>,
         reply: Option<std::sync::Arc<str>>,
     ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError>;
+
+    /// The completions of the acks and dead-letter arrivals the last recovery replayed (the
+    /// log after the checkpoint), without replies; emptied by the call. A crash between such
+    /// a record and the callback job the hook writes for it loses the job; the server
+    /// re-creates the jobs that are missing from these.
+    fn take_recovered_completions(&self) -> Vec<Completion>;
 }
 
 /// A topic as seen from outside.

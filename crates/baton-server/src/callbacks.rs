@@ -11,9 +11,15 @@
 //!    (backpressure, `baton_callbacks_waiting`). Only a shutdown ends such a wait; the
 //!    completions given up then are logged and counted in `baton_callbacks_dropped_total`.
 //!    Dead-letter moves happen inside other operations; their hand-over runs on its own task.
-//!    Left open: a crash after the ack record is durable but before its job is (the ack was
-//!    not answered yet) loses that callback, and so does a crash between a dead-letter move
-//!    and its job.
+//!    A crash after the ack (or dead-letter arrival) record is durable but before its job
+//!    is: recovery replays that record, the engine hands its completion over
+//!    (`Engine::take_recovered_completions`), and [`Callbacks::run`] re-creates the job
+//!    unless it exists. Job ids are derived from (queue, message id, kind, completion time),
+//!    so "exists" is a status lookup in the internal queues (or, when the job's record is
+//!    gone, a callback outcome on the message's history after that time). A re-created job
+//!    has no `reply` (the ack record does not carry it). Records a checkpoint already
+//!    covers are not replayed: a checkpoint taken in the instant between an ack's record
+//!    and its job's, followed by a crash, still loses that callback.
 //! 2. Workers receive jobs and POST them. Success records `callback_succeeded` on the
 //!    message's status and acks the job. Failure records `callback_failed` with the reason
 //!    (status `CALLBACK_FAILED`) and nacks the job with `callback_retry_delay_ms`.
@@ -88,6 +94,8 @@ pub struct Callbacks {
     waiting: AtomicU64,
     /// Completions given up at shutdown while their jobs could not be written.
     dropped: AtomicU64,
+    /// Jobs re-created after recovery because a crash cut them off.
+    recreated: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
     /// Failed attempts per message queue, for `baton_callback_failures_total{queue}`; at
@@ -140,6 +148,7 @@ impl Callbacks {
             settings,
             waiting: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            recreated: AtomicU64::new(0),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
             failures_by_queue: parking_lot::Mutex::default(),
@@ -174,6 +183,9 @@ impl Callbacks {
         {
             return;
         }
+        if !self.recreate_lost_jobs().await {
+            return;
+        }
         while !self.queues_ready.load(Ordering::Acquire) {
             tokio::select! {
                 _ = self.stop.cancelled() => return,
@@ -181,6 +193,55 @@ impl Callbacks {
             }
         }
         self.work_loop().await;
+    }
+
+    /// Re-creates the jobs of the completions the last recovery replayed whose jobs a crash
+    /// cut off; false on shutdown.
+    async fn recreate_lost_jobs(&self) -> bool {
+        let recovered = self.engine.take_recovered_completions();
+        if recovered.is_empty() {
+            return true;
+        }
+        let mut missing = Vec::new();
+        for completion in recovered {
+            if !self.job_exists(&completion).await {
+                missing.push(completion);
+            }
+        }
+        if missing.is_empty() {
+            return true;
+        }
+        let n = missing.len() as u64;
+        tracing::warn!(n, "re-creating callback jobs that a crash cut off");
+        if !self.enqueue_until_stopped(&missing).await {
+            return false;
+        }
+        self.recreated.fetch_add(n, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether the job of `completion` was written: it has a status in an internal queue, or
+    /// the message's history shows a callback outcome since the completion.
+    async fn job_exists(&self, completion: &Completion) -> bool {
+        let id = job_id(completion);
+        for queue in [CALLBACK_QUEUE, CALLBACK_FAILED_QUEUE] {
+            if self.engine.message_status(&name(queue), id).await.is_ok() {
+                return true;
+            }
+        }
+        match self
+            .engine
+            .message_status(&completion.queue, completion.id)
+            .await
+        {
+            Ok(record) => record.history.iter().any(|event| {
+                matches!(
+                    event.kind,
+                    HistoryEventKind::CallbackSucceeded | HistoryEventKind::CallbackFailed
+                ) && event.at >= completion.completed_at
+            }),
+            Err(_) => false,
+        }
     }
 
     /// Makes sure the internal queues exist with this run's settings; false on shutdown.
@@ -303,6 +364,10 @@ impl Callbacks {
     async fn work_loop(self: &Arc<Self>) {
         let queue = name(CALLBACK_QUEUE);
         loop {
+            // A recovery at run time (after a storage failure) may have replayed completions.
+            if !self.recreate_lost_jobs().await {
+                return;
+            }
             let options = ReceiveOptions {
                 max: self.settings.concurrency,
                 wait_ms: Some(RECEIVE_WAIT_MS),
@@ -558,6 +623,11 @@ impl Callbacks {
         }
         let _ = writeln!(
             out,
+            "# HELP baton_callbacks_recreated_total Callback jobs re-created after recovery because a crash cut them off.\n# TYPE baton_callbacks_recreated_total counter\nbaton_callbacks_recreated_total {}",
+            self.recreated.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
             "# HELP baton_callbacks_waiting Completions whose callback jobs are being written (acks wait for them).\n# TYPE baton_callbacks_waiting gauge\nbaton_callbacks_waiting {}",
             self.waiting.load(Ordering::Relaxed)
         );
@@ -587,5 +657,24 @@ fn job_entry(completion: &Completion) -> SendEntry {
         },
     };
     let body = serde_json::to_string(&job).unwrap_or_default();
-    SendEntry::new(baton_engine::new_message_id(), body)
+    SendEntry::new(job_id(completion), body)
+}
+
+/// The id of `completion`'s job: a digest of what identifies the completion, so that after a
+/// crash the job can be looked up (and is re-created only when missing). The completion time
+/// is part of it because a redriven message can complete again under the same id.
+fn job_id(completion: &Completion) -> MessageId {
+    use md5::{Digest, Md5};
+    let kind = match completion.kind {
+        CompletionKind::Completed => "completed",
+        CompletionKind::DeadLettered => "dead_lettered",
+    };
+    let digest = Md5::new()
+        .chain_update(completion.queue.as_str())
+        .chain_update([0])
+        .chain_update(completion.id.as_u128().to_be_bytes())
+        .chain_update(kind)
+        .chain_update(completion.completed_at.as_millis().to_be_bytes())
+        .finalize();
+    MessageId::from_u128(u128::from_be_bytes(digest.into()))
 }

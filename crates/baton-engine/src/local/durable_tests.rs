@@ -935,3 +935,67 @@ async fn an_ack_is_answered_only_after_the_completion_hook_handed_its_completion
         .unwrap();
     assert_eq!(*handed_over.lock(), [sent[0].id]);
 }
+
+#[tokio::test]
+async fn recovery_hands_over_the_completions_of_replayed_acks_and_dead_letters() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    setup_queues(&engine).await;
+    // No hook: as if the process died before any callback job was written.
+    let sent = engine
+        .send(
+            &name("q"),
+            vec![
+                notify_entry("done"),
+                notify_entry("doomed"),
+                SendEntry::new(new_message_id(), "silent"),
+            ],
+        )
+        .await
+        .unwrap();
+    let (done, doomed) = (sent[0].id, sent[1].id);
+    for round in 0..3 {
+        clock.advance_ms(2_000);
+        for delivery in receive_all(&engine, "q").await {
+            if delivery.id == doomed {
+                engine
+                    .nack(&name("q"), vec![delivery.receipt], Some(0))
+                    .await
+                    .unwrap();
+            } else if round == 0 {
+                engine
+                    .ack(&name("q"), vec![delivery.receipt])
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    clock.advance_ms(2_000);
+    let _ = receive_all(&engine, "q").await;
+    assert!(engine.take_recovered_completions().is_empty());
+    drop(engine);
+    fs.crash(CrashMode::LoseUnsynced);
+
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    let mut got: Vec<_> = engine
+        .take_recovered_completions()
+        .into_iter()
+        .map(|c| (c.id, c.kind, c.queue.to_string(), c.receive_count, c.reply))
+        .collect();
+    got.sort_by_key(|c| c.0);
+    let mut want = vec![
+        (done, CompletionKind::Completed, "q".to_string(), 1, None),
+        (
+            doomed,
+            CompletionKind::DeadLettered,
+            "q".to_string(),
+            3,
+            None,
+        ),
+    ];
+    want.sort_by_key(|c| c.0);
+    assert_eq!(got, want);
+    // Handed over once.
+    assert!(engine.take_recovered_completions().is_empty());
+}

@@ -60,6 +60,8 @@ pub struct LocalEngine {
     streams: Streams,
     /// Told about completions and dead-letters of messages with `notify` (callbacks).
     completion_hook: RwLock<Option<CompletionHook>>,
+    /// Completions the last recovery replayed, until `take_recovered_completions`.
+    recovered_completions: parking_lot::Mutex<Vec<Completion>>,
     /// Topics and their subscriptions (`topics.rs`). Never locked while a queue lock is held.
     topics: RwLock<topics::TopicRegistry>,
 }
@@ -214,6 +216,7 @@ impl LocalEngine {
             recovered_once: AtomicBool::new(false),
             streams: Streams::in_memory(),
             completion_hook: RwLock::new(None),
+            recovered_completions: parking_lot::Mutex::new(Vec::new()),
             topics: RwLock::new(topics::TopicRegistry::default()),
         }
     }
@@ -498,6 +501,9 @@ impl LocalEngine {
             registry.insert(queue.name().clone(), Slot::new(queue, meta));
         }
         self.topics.write().restore(recovered.topics);
+        self.recovered_completions
+            .lock()
+            .extend(recovered.completions);
         let mut journal = self.journal();
         for (destination, moved, kind) in &recovered.delivered {
             journal.push(|| QueueOp::AcceptMoved {
@@ -910,6 +916,10 @@ impl Engine for LocalEngine {
         receipts: Vec<ReceiptHandle>,
     ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError> {
         self.ack_with_reply(name, receipts, None).await
+    }
+
+    fn take_recovered_completions(&self) -> Vec<Completion> {
+        std::mem::take(&mut *self.recovered_completions.lock())
     }
 
     async fn ack_with_reply(

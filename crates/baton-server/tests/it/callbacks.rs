@@ -462,3 +462,85 @@ async fn a_crash_right_after_an_acknowledged_ack_still_delivers_its_callback() {
     assert_eq!(delivered[0]["reply"], json!({"body": "done"}));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_callback_job_a_crash_cut_off_is_recreated_from_the_replayed_ack() {
+    use baton_engine::{Engine, EngineConfig, LocalEngine, ReceiveOptions, SystemClock};
+    use std::sync::Arc;
+
+    let fs = baton_storage::SimFs::new();
+    let receiver = Receiver::start().await;
+    let work = baton_core::QueueName::new("work").unwrap();
+    {
+        // A process that dies after its ack is durable and before any callback job is
+        // written: the engine runs without a completion hook.
+        let engine = LocalEngine::durable(
+            Arc::new(SystemClock),
+            EngineConfig::default(),
+            Arc::new(fs.clone()),
+            baton_engine::StorageConfig::new("/data"),
+            false,
+        )
+        .unwrap();
+        engine.recover().await.unwrap();
+        engine
+            .create_queue(work.clone(), baton_core::QueueConfig::default())
+            .await
+            .unwrap();
+        let entry = baton_core::SendEntry {
+            notify: Some(baton_core::Notify {
+                url: receiver.url.clone(),
+                headers: vec![("x-token".to_string(), "secret".to_string())],
+            }),
+            ..baton_core::SendEntry::new(baton_engine::new_message_id(), "job")
+        };
+        engine.send(&work, vec![entry]).await.unwrap();
+        let options = ReceiveOptions {
+            max: 1,
+            wait_ms: Some(0),
+            visibility_timeout_ms: None,
+        };
+        let got = engine.receive(&work, options).await.unwrap();
+        engine.ack(&work, vec![got[0].receipt]).await.unwrap();
+    }
+    let id = {
+        let server = TestServer::start_durable(&fs).await;
+        let got = receiver.wait_for(1).await;
+        let payload = got[0].json();
+        assert_eq!(payload["status"], "COMPLETED");
+        assert_eq!(payload["queue"], "work");
+        assert_eq!(payload["receive_count"], 1);
+        assert_eq!(got[0].header("x-token"), "secret");
+        let id = payload["id"].as_str().unwrap().to_string();
+        eventually("callback_succeeded", || async {
+            let record = status(&server, "work", &id).await;
+            events(&record)
+                .contains(&"callback_succeeded".to_string())
+                .then_some(())
+        })
+        .await;
+        let (_, metrics) = server.get("/metrics").await;
+        let metrics = metrics.as_str().unwrap().to_string();
+        assert!(
+            metrics.contains("baton_callbacks_recreated_total 1"),
+            "{metrics}"
+        );
+        server.shutdown().await;
+        id
+    };
+    // The ack is replayed again at the next start, but its job exists now: no second callback.
+    let server = TestServer::start_durable(&fs).await;
+    eventually("ready", || async {
+        (server.get("/ready").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 1);
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(metrics
+        .as_str()
+        .unwrap()
+        .contains("baton_callbacks_recreated_total 0"));
+    assert_eq!(status(&server, "work", &id).await["status"], "COMPLETED");
+    server.shutdown().await;
+}
