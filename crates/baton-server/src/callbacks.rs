@@ -281,6 +281,17 @@ impl Callbacks {
             loop {
                 match self.engine.send(&queue, entries.clone()).await {
                     Ok(_) => break,
+                    Err(EngineError::QueueNotFound { .. }) => {
+                        // Deleted by an operator since: created again at once.
+                        tracing::warn!("the callback queue was deleted; creating it again");
+                        if let Err(error) = self.ensure_queues().await {
+                            tracing::warn!(%error, "cannot create the callback queues yet");
+                            tokio::select! {
+                                _ = self.stop.cancelled() => return false,
+                                _ = tokio::time::sleep(ERROR_PAUSE) => {}
+                            }
+                        }
+                    }
                     Err(error) => {
                         tracing::warn!(%error, n = entries.len(), "cannot enqueue callbacks yet");
                         tokio::select! {

@@ -544,3 +544,26 @@ async fn a_callback_job_a_crash_cut_off_is_recreated_from_the_replayed_ack() {
     assert_eq!(status(&server, "work", &id).await["status"], "COMPLETED");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_deleted_callback_queue_is_created_again_for_the_next_callback() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    server.create_queue("work", json!({})).await;
+    server
+        .send("work", vec![notified("first", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    receiver.wait_for(1).await;
+    let (code, body) = server
+        .call(reqwest::Method::DELETE, "/v1/queues/_baton-callbacks", None)
+        .await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    let ids = server
+        .send("work", vec![notified("second", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].json()["id"], ids[0]);
+    server.shutdown().await;
+}
