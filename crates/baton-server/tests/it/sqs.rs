@@ -229,3 +229,34 @@ async fn internal_queue_names_are_refused_to_users() {
     assert_eq!(code, StatusCode::CREATED, "{body}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_sqs_attribute_changes_and_a_push_put_keep_each_other() {
+    let server = TestServer::start().await;
+    let receiver = crate::receiver::Receiver::start().await;
+    server.create_queue("raced", json!({})).await;
+    let (_, body, _) = sqs_json(&server, "GetQueueUrl", json!({"QueueName": "raced"})).await;
+    let url = body["QueueUrl"].as_str().unwrap().to_string();
+    let sets = (0..20).map(|i| {
+        let policy = format!(r#"{{"Version":"2012-10-17","Id":"p{i}","Statement":[]}}"#);
+        sqs_json(
+            &server,
+            "SetQueueAttributes",
+            json!({"QueueUrl": url, "Attributes": {"Policy": policy}}),
+        )
+    });
+    let put = server.put("/v1/queues/raced/push", json!({"url": receiver.url}));
+    let (results, (code, body)) = tokio::join!(futures::future::join_all(sets), put);
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(results.iter().all(|(code, _, _)| *code == StatusCode::OK));
+    let (code, push) = server.get("/v1/queues/raced/push").await;
+    assert_eq!(code, StatusCode::OK, "{push}");
+    let (_, body, _) = sqs_json(
+        &server,
+        "GetQueueAttributes",
+        json!({"QueueUrl": url, "AttributeNames": ["Policy"]}),
+    )
+    .await;
+    assert!(body["Attributes"]["Policy"].is_string(), "{body}");
+    server.shutdown().await;
+}

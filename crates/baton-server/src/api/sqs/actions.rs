@@ -371,6 +371,7 @@ async fn create_queue(call: Call<'_>) -> Out {
         )));
     }
     let attributes = params::string_map(&call.params, "Attributes");
+    let _meta = crate::push::meta_attributes_lock().await;
     let mut tags = params::string_map(&call.params, "tags");
     tags.extend(params::string_map(&call.params, "Tags"));
     if let Ok(existing) = call.state.engine.get_queue(&name).await {
@@ -530,6 +531,7 @@ async fn set_queue_attributes(call: Call<'_>) -> Out {
             "The request must contain the parameter Attributes.",
         ));
     }
+    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut config = view.config.clone();
     let mut meta = view.meta.attributes.clone();
@@ -1287,6 +1289,7 @@ async fn add_permission(call: Call<'_>) -> Out {
             "The request must contain the parameter Actions.",
         ));
     }
+    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut policy = policy_of(&view);
     let statements = policy["Statement"]
@@ -1311,6 +1314,7 @@ async fn add_permission(call: Call<'_>) -> Out {
 async fn remove_permission(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
     let label = req_str(&call.params, "Label")?;
+    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut policy = policy_of(&view);
     let statements = policy["Statement"]
