@@ -368,9 +368,12 @@ pub trait Engine: Send + Sync + 'static {
         partition: Option<u32>,
         position: StartPosition,
     ) -> Result<GroupView, EngineError>;
-    /// Registers the function called for every message carrying `notify` that completes (is
-    /// acked) or is dead-lettered, after its record was submitted to the log. Replaces any
-    /// earlier hook. The hook must not block: it runs under no lock but on the caller's task.
+    /// Registers the function called with the messages carrying `notify` that complete (are
+    /// acked) or are dead-lettered, after their record was submitted to the log. Replaces any
+    /// earlier hook. The hook itself must not block; it runs under no lock. An ack awaits the
+    /// future it returns before answering (so the hook can make the callback job durable
+    /// first: an acknowledged ack implies a durable job); a dead-letter move, which happens
+    /// inside other operations, spawns it onto the runtime.
     fn set_completion_hook(&self, hook: CompletionHook);
 
     /// Records the outcome of a completion callback on the status record of finished message
@@ -433,6 +436,21 @@ pub trait Engine: Send + Sync + 'static {
         after: Seq,
         max: u32,
     ) -> Result<Vec<PeekedMessage>, EngineError>;
+
+    /// `ack`, carrying the consumer's `reply` (JSON text, opaque to the engine) to the
+    /// completions of the acked messages, so their callbacks report it.
+    async fn ack_with_reply(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+        reply: Option<std::sync::Arc<str>>,
+    ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError>;
+
+    /// The completions of the acks and dead-letter arrivals the last recovery replayed (the
+    /// log after the checkpoint), without replies; emptied by the call. A crash between such
+    /// a record and the callback job the hook writes for it loses the job; the server
+    /// re-creates the jobs that are missing from these.
+    fn take_recovered_completions(&self) -> Vec<Completion>;
 }
 
 /// A topic as seen from outside.
@@ -494,10 +512,15 @@ pub struct Completion {
     pub completed_at: Timestamp,
     pub receive_count: u32,
     pub notify: Notify,
+    /// The consumer's reply (JSON text, opaque to the engine), when its ack carried one.
+    pub reply: Option<std::sync::Arc<str>>,
 }
 
 /// See `Engine::set_completion_hook`.
-pub type CompletionHook = std::sync::Arc<dyn Fn(Completion) + Send + Sync>;
+pub type CompletionHook = std::sync::Arc<dyn Fn(Vec<Completion>) -> CompletionFuture + Send + Sync>;
+
+/// What a `CompletionHook` returns: the hand-over of its completions, awaited by acks.
+pub type CompletionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
 /// A fresh random message id.
 pub fn new_message_id() -> MessageId {

@@ -2,11 +2,24 @@
 //! push target) or dead-lettered, POST `CallbackPayload` to its URL with its headers.
 //!
 //! The way a callback travels, and why it survives restarts:
-//! 1. The engine's completion hook hands the `Completion` to a bounded channel
-//!    (`COMPLETIONS_PENDING_MAX`); the enqueuer turns it into a `CallbackJob` message in the
-//!    internal queue [`CALLBACK_QUEUE`]. From there on the job is durable. (A completion still
-//!    in the channel at a crash is lost: the ack is durable, its callback job not yet. A full
-//!    channel drops the completion and counts it in `baton_callbacks_dropped_total`.)
+//! 1. The engine's completion hook turns each `Completion` into a `CallbackJob` message of
+//!    the internal queue [`CALLBACK_QUEUE`] and returns once that send is durable. An ack
+//!    awaits the hook before it is answered, so an acknowledged ack implies a durable job: a
+//!    crash right after it still delivers the callback after restart. Nothing is buffered in
+//!    memory, so nothing can overflow: when the job cannot be written (storage failing, the
+//!    callback queue full), the hand-over retries every `ERROR_PAUSE` and the ack waits
+//!    (backpressure, `baton_callbacks_waiting`). Only a shutdown ends such a wait; the
+//!    completions given up then are logged and counted in `baton_callbacks_dropped_total`.
+//!    Dead-letter moves happen inside other operations; their hand-over runs on its own task.
+//!    A crash after the ack (or dead-letter arrival) record is durable but before its job
+//!    is: recovery replays that record, the engine hands its completion over
+//!    (`Engine::take_recovered_completions`), and [`Callbacks::run`] re-creates the job
+//!    unless it exists. Job ids are derived from (queue, message id, kind, completion time),
+//!    so "exists" is a status lookup in the internal queues (or, when the job's record is
+//!    gone, a callback outcome on the message's history after that time). A re-created job
+//!    has no `reply` (the ack record does not carry it). Records a checkpoint already
+//!    covers are not replayed: a checkpoint taken in the instant between an ack's record
+//!    and its job's, followed by a crash, still loses that callback.
 //! 2. Workers receive jobs and POST them. Success records `callback_succeeded` on the
 //!    message's status and acks the job. Failure records `callback_failed` with the reason
 //!    (status `CALLBACK_FAILED`) and nacks the job with `callback_retry_delay_ms`.
@@ -28,29 +41,39 @@ use baton_core::{
     SendEntry, StatusRecord,
 };
 use baton_engine::{
-    Completion, CompletionHook, CompletionKind, Engine, EngineError, ReceiveOptions,
+    Completion, CompletionFuture, CompletionHook, CompletionKind, Engine, EngineError,
+    ReceiveOptions,
 };
 use baton_proto as proto;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::error::ApiError;
 use crate::outbound::{self, OutboundRules};
 
+/// Queue names with this prefix belong to Baton itself; the APIs refuse to create them.
+pub const INTERNAL_QUEUE_PREFIX: &str = "_baton-";
+
+/// Why a user may not create queue `name`, when it is internal.
+pub fn reserved_name(name: &QueueName) -> Option<String> {
+    name.as_str().starts_with(INTERNAL_QUEUE_PREFIX).then(|| {
+        format!("names starting with `{INTERNAL_QUEUE_PREFIX}` are reserved for Baton's internal queues")
+    })
+}
+
 /// Jobs waiting for their (next) attempt.
 pub const CALLBACK_QUEUE: &str = "_baton-callbacks";
 /// Jobs whose retries are used up; only a manual retry takes them out.
 pub const CALLBACK_FAILED_QUEUE: &str = "_baton-callbacks-failed";
-/// Completions handed over by the engine but not yet enqueued as jobs.
-pub const COMPLETIONS_PENDING_MAX: usize = 10_000;
 /// Most parked jobs a manual retry looks through.
 const FAILED_SCAN_MAX: usize = 10_000;
 /// Added to `callback_timeout_ms` for the lease of a job being attempted.
 const LEASE_MARGIN_MS: u64 = 5_000;
 const RECEIVE_WAIT_MS: u64 = 1_000;
 const ERROR_PAUSE: Duration = Duration::from_millis(500);
+/// Most queues `baton_callback_failures_total` has a series for.
+const FAILURE_QUEUES_MAX: usize = 1_000;
 /// Most jobs enqueued in one send.
 const ENQUEUE_BATCH_MAX: usize = 100;
 
@@ -67,15 +90,23 @@ pub struct Callbacks {
     client: reqwest::Client,
     rules: OutboundRules,
     settings: CallbackSettings,
-    sender: mpsc::Sender<Completion>,
-    receiver: parking_lot::Mutex<Option<mpsc::Receiver<Completion>>>,
+    /// Completions being handed over (their jobs not durable yet).
+    waiting: AtomicU64,
+    /// Completions given up at shutdown while their jobs could not be written.
     dropped: AtomicU64,
+    /// Jobs re-created after recovery because a crash cut them off.
+    recreated: AtomicU64,
     succeeded: AtomicU64,
     failed: AtomicU64,
+    /// Failed attempts per message queue, for `baton_callback_failures_total{queue}`; at
+    /// most `FAILURE_QUEUES_MAX` queues, later ones counted under `queue=""`.
+    failures_by_queue: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Manual retries scan the parked jobs one at a time.
     manual: tokio::sync::Mutex<()>,
     /// Set once the internal queues exist with this run's settings.
     queues_ready: std::sync::atomic::AtomicBool,
+    /// Creating the internal queues is done by one hand-over at a time.
+    creating: tokio::sync::Mutex<()>,
     stop: CancellationToken,
 }
 
@@ -110,36 +141,35 @@ impl Callbacks {
         settings: CallbackSettings,
         stop: CancellationToken,
     ) -> Arc<Self> {
-        let (sender, receiver) = mpsc::channel(COMPLETIONS_PENDING_MAX);
         Arc::new(Callbacks {
             engine,
             client: outbound::client(),
             rules,
             settings,
-            sender,
-            receiver: parking_lot::Mutex::new(Some(receiver)),
+            waiting: AtomicU64::new(0),
             dropped: AtomicU64::new(0),
+            recreated: AtomicU64::new(0),
             succeeded: AtomicU64::new(0),
             failed: AtomicU64::new(0),
+            failures_by_queue: parking_lot::Mutex::default(),
             manual: tokio::sync::Mutex::new(()),
             queues_ready: std::sync::atomic::AtomicBool::new(false),
+            creating: tokio::sync::Mutex::new(()),
             stop,
         })
     }
 
-    /// The engine's completion hook: never blocks.
+    /// The engine's completion hook: its future returns once the jobs are durable.
     pub fn hook(self: &Arc<Self>) -> CompletionHook {
         let this = self.clone();
-        Arc::new(move |completion: Completion| {
-            if let Err(error) = this.sender.try_send(completion) {
-                this.dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(%error, limit = COMPLETIONS_PENDING_MAX, "callback dropped: too many completions waiting to be enqueued");
-            }
+        Arc::new(move |completions: Vec<Completion>| {
+            let this = this.clone();
+            Box::pin(async move { this.enqueue(completions).await }) as CompletionFuture
         })
     }
 
-    /// Creates (or updates) the internal queues, then runs the enqueuer and the workers until
-    /// shutdown.
+    /// Creates (or updates) the internal queues left by an earlier run, then runs the
+    /// workers until shutdown.
     pub async fn run(self: Arc<Self>) {
         while !self.engine.is_ready() {
             tokio::select! {
@@ -149,26 +179,130 @@ impl Callbacks {
         }
         // Queues left by an earlier run get this run's settings now; otherwise they are
         // created with the first callback.
-        if self.engine.get_queue(&name(CALLBACK_QUEUE)).await.is_ok()
-            && !self.ensure_queues_until_stopped().await
+        if self.engine.get_queue(&name(CALLBACK_QUEUE)).await.is_ok() && !self.create_queues().await
         {
             return;
         }
-        let Some(receiver) = self.receiver.lock().take() else {
+        if !self.recreate_lost_jobs().await {
             return;
-        };
-        let enqueuer = tokio::spawn(self.clone().enqueue_loop(receiver));
+        }
         while !self.queues_ready.load(Ordering::Acquire) {
             tokio::select! {
-                _ = self.stop.cancelled() => {
-                    let _ = enqueuer.await;
-                    return;
-                }
+                _ = self.stop.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
         }
         self.work_loop().await;
-        let _ = enqueuer.await;
+    }
+
+    /// Re-creates the jobs of the completions the last recovery replayed whose jobs a crash
+    /// cut off; false on shutdown.
+    async fn recreate_lost_jobs(&self) -> bool {
+        let recovered = self.engine.take_recovered_completions();
+        if recovered.is_empty() {
+            return true;
+        }
+        let mut missing = Vec::new();
+        for completion in recovered {
+            if !self.job_exists(&completion).await {
+                missing.push(completion);
+            }
+        }
+        if missing.is_empty() {
+            return true;
+        }
+        let n = missing.len() as u64;
+        tracing::warn!(n, "re-creating callback jobs that a crash cut off");
+        if !self.enqueue_until_stopped(&missing).await {
+            return false;
+        }
+        self.recreated.fetch_add(n, Ordering::Relaxed);
+        true
+    }
+
+    /// Whether the job of `completion` was written: it has a status in an internal queue, or
+    /// the message's history shows a callback outcome since the completion.
+    async fn job_exists(&self, completion: &Completion) -> bool {
+        let id = job_id(completion);
+        for queue in [CALLBACK_QUEUE, CALLBACK_FAILED_QUEUE] {
+            if self.engine.message_status(&name(queue), id).await.is_ok() {
+                return true;
+            }
+        }
+        match self
+            .engine
+            .message_status(&completion.queue, completion.id)
+            .await
+        {
+            Ok(record) => record.history.iter().any(|event| {
+                matches!(
+                    event.kind,
+                    HistoryEventKind::CallbackSucceeded | HistoryEventKind::CallbackFailed
+                ) && event.at >= completion.completed_at
+            }),
+            Err(_) => false,
+        }
+    }
+
+    /// Makes sure the internal queues exist with this run's settings; false on shutdown.
+    async fn create_queues(&self) -> bool {
+        if self.queues_ready.load(Ordering::Acquire) {
+            return true;
+        }
+        let _one_at_a_time = self.creating.lock().await;
+        self.queues_ready.load(Ordering::Acquire) || self.ensure_queues_until_stopped().await
+    }
+
+    /// Writes the jobs of `completions` to [`CALLBACK_QUEUE`], retrying until they are durable
+    /// or the server stops.
+    async fn enqueue(&self, completions: Vec<Completion>) {
+        let n = completions.len() as u64;
+        self.waiting.fetch_add(n, Ordering::Relaxed);
+        let done = self.enqueue_until_stopped(&completions).await;
+        self.waiting.fetch_sub(n, Ordering::Relaxed);
+        if !done {
+            self.dropped.fetch_add(n, Ordering::Relaxed);
+            tracing::error!(
+                n,
+                "callbacks given up: their jobs could not be written before shutdown"
+            );
+        }
+    }
+
+    async fn enqueue_until_stopped(&self, completions: &[Completion]) -> bool {
+        if !self.create_queues().await {
+            return false;
+        }
+        let queue = name(CALLBACK_QUEUE);
+        for chunk in completions.chunks(ENQUEUE_BATCH_MAX) {
+            let entries: Vec<SendEntry> = chunk.iter().map(job_entry).collect();
+            // Retried until it is durable or the server stops: a completion is not dropped
+            // because the disk hiccuped.
+            loop {
+                match self.engine.send(&queue, entries.clone()).await {
+                    Ok(_) => break,
+                    Err(EngineError::QueueNotFound { .. }) => {
+                        // Deleted by an operator since: created again at once.
+                        tracing::warn!("the callback queue was deleted; creating it again");
+                        if let Err(error) = self.ensure_queues().await {
+                            tracing::warn!(%error, "cannot create the callback queues yet");
+                            tokio::select! {
+                                _ = self.stop.cancelled() => return false,
+                                _ = tokio::time::sleep(ERROR_PAUSE) => {}
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, n = entries.len(), "cannot enqueue callbacks yet");
+                        tokio::select! {
+                            _ = self.stop.cancelled() => return false,
+                            _ = tokio::time::sleep(ERROR_PAUSE) => {}
+                        }
+                    }
+                }
+            }
+        }
+        true
     }
 
     /// Creates or updates the internal queues, retrying until it works; false on shutdown.
@@ -238,41 +372,13 @@ impl Callbacks {
         Ok(())
     }
 
-    async fn enqueue_loop(self: Arc<Self>, mut receiver: mpsc::Receiver<Completion>) {
-        let queue = name(CALLBACK_QUEUE);
-        let mut batch = Vec::with_capacity(ENQUEUE_BATCH_MAX);
-        loop {
-            batch.clear();
-            tokio::select! {
-                _ = self.stop.cancelled() => return,
-                n = receiver.recv_many(&mut batch, ENQUEUE_BATCH_MAX) => if n == 0 { return },
-            }
-            if !self.queues_ready.load(Ordering::Acquire)
-                && !self.ensure_queues_until_stopped().await
-            {
-                return;
-            }
-            let entries: Vec<SendEntry> = batch.iter().map(job_entry).collect();
-            // Retried until it is durable or the server stops: a completion is not dropped
-            // because the disk hiccuped.
-            loop {
-                match self.engine.send(&queue, entries.clone()).await {
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, n = entries.len(), "cannot enqueue callbacks yet");
-                        tokio::select! {
-                            _ = self.stop.cancelled() => return,
-                            _ = tokio::time::sleep(ERROR_PAUSE) => {}
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     async fn work_loop(self: &Arc<Self>) {
         let queue = name(CALLBACK_QUEUE);
         loop {
+            // A recovery at run time (after a storage failure) may have replayed completions.
+            if !self.recreate_lost_jobs().await {
+                return;
+            }
             let options = ReceiveOptions {
                 max: self.settings.concurrency,
                 wait_ms: Some(RECEIVE_WAIT_MS),
@@ -325,9 +431,22 @@ impl Callbacks {
     async fn attempt_and_record(&self, job: &proto::CallbackJob) -> Result<(), String> {
         let outcome = self.attempt(job).await;
         match &outcome {
-            Ok(()) => self.succeeded.fetch_add(1, Ordering::Relaxed),
-            Err(_) => self.failed.fetch_add(1, Ordering::Relaxed),
-        };
+            Ok(()) => {
+                self.succeeded.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let mut by_queue = self.failures_by_queue.lock();
+                let key = if by_queue.len() < FAILURE_QUEUES_MAX
+                    || by_queue.contains_key(&job.payload.queue)
+                {
+                    job.payload.queue.clone()
+                } else {
+                    String::new()
+                };
+                *by_queue.entry(key).or_default() += 1;
+            }
+        }
         let (Ok(queue), Some(id)) = (
             QueueName::new(&job.payload.queue),
             MessageId::parse(&job.payload.id),
@@ -500,8 +619,28 @@ impl Callbacks {
         );
         let _ = writeln!(
             out,
-            "# HELP baton_callbacks_dropped_total Completions dropped because too many waited to be enqueued.\n# TYPE baton_callbacks_dropped_total counter\nbaton_callbacks_dropped_total {}",
+            "# HELP baton_callbacks_dropped_total Completions given up at shutdown because their callback jobs could not be written.\n# TYPE baton_callbacks_dropped_total counter\nbaton_callbacks_dropped_total {}",
             self.dropped.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP baton_callback_failures_total Failed completion callback attempts, by the queue of the message.\n# TYPE baton_callback_failures_total counter"
+        );
+        for (queue, n) in self.failures_by_queue.lock().iter() {
+            let _ = writeln!(
+                out,
+                "baton_callback_failures_total{{queue=\"{queue}\"}} {n}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP baton_callbacks_recreated_total Callback jobs re-created after recovery because a crash cut them off.\n# TYPE baton_callbacks_recreated_total counter\nbaton_callbacks_recreated_total {}",
+            self.recreated.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP baton_callbacks_waiting Completions whose callback jobs are being written (acks wait for them).\n# TYPE baton_callbacks_waiting gauge\nbaton_callbacks_waiting {}",
+            self.waiting.load(Ordering::Relaxed)
         );
     }
 }
@@ -519,12 +658,34 @@ fn job_entry(completion: &Completion) -> SendEntry {
             id: completion.id.to_string(),
             queue: completion.queue.to_string(),
             status: status.to_string(),
-            reply: None,
+            reply: completion
+                .reply
+                .as_deref()
+                .and_then(|text| serde_json::from_str(text).ok()),
             sent_at: completion.sent_at.as_millis(),
             completed_at: completion.completed_at.as_millis(),
             receive_count: completion.receive_count,
         },
     };
     let body = serde_json::to_string(&job).unwrap_or_default();
-    SendEntry::new(baton_engine::new_message_id(), body)
+    SendEntry::new(job_id(completion), body)
+}
+
+/// The id of `completion`'s job: a digest of what identifies the completion, so that after a
+/// crash the job can be looked up (and is re-created only when missing). The completion time
+/// is part of it because a redriven message can complete again under the same id.
+fn job_id(completion: &Completion) -> MessageId {
+    use md5::{Digest, Md5};
+    let kind = match completion.kind {
+        CompletionKind::Completed => "completed",
+        CompletionKind::DeadLettered => "dead_lettered",
+    };
+    let digest = Md5::new()
+        .chain_update(completion.queue.as_str())
+        .chain_update([0])
+        .chain_update(completion.id.as_u128().to_be_bytes())
+        .chain_update(kind)
+        .chain_update(completion.completed_at.as_millis().to_be_bytes())
+        .finalize();
+    MessageId::from_u128(u128::from_be_bytes(digest.into()))
 }

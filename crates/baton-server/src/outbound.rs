@@ -196,6 +196,31 @@ pub fn failure_reason(
 mod tests {
     use super::*;
 
+    /// `https` targets work: the shared client opens a TLS session (rustls) to them.
+    #[tokio::test]
+    async fn the_client_speaks_tls_to_https_targets() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "https://127.0.0.1:{}/hook",
+            listener.local_addr().expect("address").port()
+        );
+        let accept = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.expect("accept");
+            let mut first = [0u8; 3];
+            socket.read_exact(&mut first).await.expect("read");
+            first
+        });
+        let result = client().post(&url).body("x").send().await;
+        // Not a TLS server: the handshake fails, but only after a ClientHello went out.
+        assert!(result.is_err());
+        let first = accept.await.expect("accept task");
+        assert_eq!(first[0], 0x16, "a TLS handshake record");
+        assert_eq!(first[1], 0x03, "TLS version major");
+    }
+
     fn rules(allow: &str, deny: &str) -> OutboundRules {
         OutboundRules::parse(allow, deny).expect("valid rules")
     }

@@ -144,6 +144,8 @@ pub(crate) struct Recovered {
     pub truncated_bytes: u64,
     /// Topics with their subscriptions and creation times.
     pub topics: Vec<(baton_core::topic::Topic, Timestamp)>,
+    /// Completions of the replayed acks and dead-letter arrivals (see `ReplayState`).
+    pub completions: Vec<crate::Completion>,
 }
 
 pub(crate) fn storage_error(error: WalError) -> EngineError {
@@ -234,6 +236,7 @@ impl Durable {
             topics: std::mem::take(&mut state.topics.topics)
                 .into_values()
                 .collect(),
+            completions: std::mem::take(&mut state.completions),
         })
     }
 

@@ -39,6 +39,23 @@ pub(crate) struct ReplayState {
     limits: QueueLimits,
     /// Topics and their subscriptions (see `topics`).
     pub topics: super::topics::TopicReplay,
+    /// Completions of messages with `notify` whose ack or dead-letter arrival was replayed
+    /// (so after the checkpoint): the server re-creates the callback jobs a crash cut off.
+    pub completions: Vec<crate::Completion>,
+}
+
+/// The completion a dead-letter arrival of `moved` at `now` reports, if it has `notify`.
+fn dead_letter_completion(moved: &MovedMessage, now: Timestamp) -> Option<crate::Completion> {
+    Some(crate::Completion {
+        queue: moved.source.clone(),
+        id: moved.id,
+        kind: crate::CompletionKind::DeadLettered,
+        sent_at: moved.sent_at,
+        completed_at: now,
+        receive_count: moved.history.last().map_or(0, |e| e.receive_count),
+        notify: moved.notify.clone()?,
+        reply: None,
+    })
 }
 
 fn at(ms: u64) -> Timestamp {
@@ -240,7 +257,21 @@ impl ReplayState {
             QueueOp::Ack { now, receipts, .. } => {
                 for r in receipts {
                     let handle = receipt(r, queue);
-                    let _ = queue.ack(at(now), &handle);
+                    let Ok(acked) = queue.ack(at(now), &handle) else {
+                        continue;
+                    };
+                    if let Some(notify) = acked.notify {
+                        self.completions.push(crate::Completion {
+                            queue: queue_name.clone(),
+                            id: acked.id,
+                            kind: crate::CompletionKind::Completed,
+                            sent_at: acked.sent_at,
+                            completed_at: at(now),
+                            receive_count: acked.receive_count,
+                            notify,
+                            reply: None,
+                        });
+                    }
                 }
             }
             QueueOp::Nack {
@@ -289,7 +320,13 @@ impl ReplayState {
                 now, message, kind, ..
             } => {
                 let moved = codec::moved_from_disk(message)?;
-                queue.accept_moved(at(now), moved, codec::history_kind(&kind)?);
+                let kind = codec::history_kind(&kind)?;
+                let completion = (kind == HistoryEventKind::DeadLettered)
+                    .then(|| dead_letter_completion(&moved, at(now)))
+                    .flatten();
+                if queue.accept_moved(at(now), moved, kind) {
+                    self.completions.extend(completion);
+                }
             }
             QueueOp::RecordCallback {
                 now,
@@ -365,6 +402,9 @@ impl ReplayState {
                     HistoryEventKind::Redriven
                 };
                 if queue.accept_moved(now, moved.clone(), kind) {
+                    if kind == HistoryEventKind::DeadLettered {
+                        self.completions.extend(dead_letter_completion(&moved, now));
+                    }
                     delivered.push((target, moved, kind));
                 }
             } else {

@@ -804,7 +804,10 @@ async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_s
     setup_queues(&engine).await;
     let seen: Arc<parking_lot::Mutex<Vec<Completion>>> = Arc::default();
     let sink = seen.clone();
-    engine.set_completion_hook(Arc::new(move |c| sink.lock().push(c)));
+    engine.set_completion_hook(Arc::new(move |c: Vec<Completion>| {
+        sink.lock().extend(c);
+        Box::pin(async {}) as crate::CompletionFuture
+    }));
 
     let sent = engine
         .send(
@@ -829,7 +832,11 @@ async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_s
                     .unwrap();
             } else if round == 0 {
                 engine
-                    .ack(&name("q"), vec![delivery.receipt])
+                    .ack_with_reply(
+                        &name("q"),
+                        vec![delivery.receipt],
+                        Some(Arc::from(r#"{"body":"ok"}"#)),
+                    )
                     .await
                     .unwrap();
             }
@@ -841,6 +848,8 @@ async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_s
         (seen[0].id, seen[0].kind, seen[0].receive_count),
         (done, CompletionKind::Completed, 1)
     );
+    assert_eq!(seen[0].reply.as_deref(), Some(r#"{"body":"ok"}"#));
+    assert_eq!(seen[1].reply, None);
     assert_eq!(
         seen[0].notify.headers,
         [("x-token".to_string(), "t".to_string())]
@@ -896,4 +905,97 @@ async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_s
             engine.checkpoint().unwrap();
         }
     }
+}
+
+#[tokio::test]
+async fn an_ack_is_answered_only_after_the_completion_hook_handed_its_completions_over() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    setup_queues(&engine).await;
+    let handed_over: Arc<parking_lot::Mutex<Vec<MessageId>>> = Arc::default();
+    let sink = handed_over.clone();
+    engine.set_completion_hook(Arc::new(move |c: Vec<Completion>| {
+        let sink = sink.clone();
+        Box::pin(async move {
+            // A slow hand-over (a callback job being written): the ack must wait for it.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            sink.lock().extend(c.iter().map(|c| c.id));
+        }) as crate::CompletionFuture
+    }));
+    let sent = engine
+        .send(&name("q"), vec![notify_entry("done")])
+        .await
+        .unwrap();
+    let deliveries = receive_all(&engine, "q").await;
+    assert_eq!(deliveries.len(), 1);
+    engine
+        .ack(&name("q"), vec![deliveries[0].receipt])
+        .await
+        .unwrap();
+    assert_eq!(*handed_over.lock(), [sent[0].id]);
+}
+
+#[tokio::test]
+async fn recovery_hands_over_the_completions_of_replayed_acks_and_dead_letters() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    setup_queues(&engine).await;
+    // No hook: as if the process died before any callback job was written.
+    let sent = engine
+        .send(
+            &name("q"),
+            vec![
+                notify_entry("done"),
+                notify_entry("doomed"),
+                SendEntry::new(new_message_id(), "silent"),
+            ],
+        )
+        .await
+        .unwrap();
+    let (done, doomed) = (sent[0].id, sent[1].id);
+    for round in 0..3 {
+        clock.advance_ms(2_000);
+        for delivery in receive_all(&engine, "q").await {
+            if delivery.id == doomed {
+                engine
+                    .nack(&name("q"), vec![delivery.receipt], Some(0))
+                    .await
+                    .unwrap();
+            } else if round == 0 {
+                engine
+                    .ack(&name("q"), vec![delivery.receipt])
+                    .await
+                    .unwrap();
+            }
+        }
+    }
+    clock.advance_ms(2_000);
+    let _ = receive_all(&engine, "q").await;
+    assert!(engine.take_recovered_completions().is_empty());
+    drop(engine);
+    fs.crash(CrashMode::LoseUnsynced);
+
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    let mut got: Vec<_> = engine
+        .take_recovered_completions()
+        .into_iter()
+        .map(|c| (c.id, c.kind, c.queue.to_string(), c.receive_count, c.reply))
+        .collect();
+    got.sort_by_key(|c| c.0);
+    let mut want = vec![
+        (done, CompletionKind::Completed, "q".to_string(), 1, None),
+        (
+            doomed,
+            CompletionKind::DeadLettered,
+            "q".to_string(),
+            3,
+            None,
+        ),
+    ];
+    want.sort_by_key(|c| c.0);
+    assert_eq!(got, want);
+    // Handed over once.
+    assert!(engine.take_recovered_completions().is_empty());
 }

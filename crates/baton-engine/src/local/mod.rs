@@ -60,6 +60,8 @@ pub struct LocalEngine {
     streams: Streams,
     /// Told about completions and dead-letters of messages with `notify` (callbacks).
     completion_hook: RwLock<Option<CompletionHook>>,
+    /// Completions the last recovery replayed, until `take_recovered_completions`.
+    recovered_completions: parking_lot::Mutex<Vec<Completion>>,
     /// Topics and their subscriptions (`topics.rs`). Never locked while a queue lock is held.
     topics: RwLock<topics::TopicRegistry>,
 }
@@ -214,20 +216,31 @@ impl LocalEngine {
             recovered_once: AtomicBool::new(false),
             streams: Streams::in_memory(),
             completion_hook: RwLock::new(None),
+            recovered_completions: parking_lot::Mutex::new(Vec::new()),
             topics: RwLock::new(topics::TopicRegistry::default()),
         }
     }
 
-    /// Hands `completions` to the completion hook, if one is set.
-    fn emit_completions(&self, completions: Vec<Completion>) {
+    /// Hands `completions` to the completion hook, if one is set, and waits for the hand-over.
+    async fn emit_completions(&self, completions: Vec<Completion>) {
         if completions.is_empty() {
             return;
         }
         let hook = self.completion_hook.read().clone();
         if let Some(hook) = hook {
-            for completion in completions {
-                hook(completion);
-            }
+            hook(completions).await;
+        }
+    }
+
+    /// Like `emit_completions`, from inside a synchronous operation: the hand-over runs on
+    /// its own task.
+    fn spawn_completions(&self, completions: Vec<Completion>) {
+        if completions.is_empty() {
+            return;
+        }
+        let hook = self.completion_hook.read().clone();
+        if let (Some(hook), Ok(runtime)) = (hook, tokio::runtime::Handle::try_current()) {
+            runtime.spawn(hook(completions));
         }
     }
 
@@ -428,6 +441,7 @@ impl LocalEngine {
                             completed_at: now,
                             receive_count: message.history.last().map_or(0, |e| e.receive_count),
                             notify: message.notify.clone()?,
+                            reply: None,
                         })
                     })
                     .collect();
@@ -440,7 +454,7 @@ impl LocalEngine {
                 )?;
                 // The hook's callback job is logged after the move, so a durable job implies
                 // a durable move.
-                self.emit_completions(completions);
+                self.spawn_completions(completions);
                 Ok(lsn)
             }
             None => {
@@ -487,6 +501,9 @@ impl LocalEngine {
             registry.insert(queue.name().clone(), Slot::new(queue, meta));
         }
         self.topics.write().restore(recovered.topics);
+        self.recovered_completions
+            .lock()
+            .extend(recovered.completions);
         let mut journal = self.journal();
         for (destination, moved, kind) in &recovered.delivered {
             journal.push(|| QueueOp::AcceptMoved {
@@ -898,6 +915,19 @@ impl Engine for LocalEngine {
         name: &QueueName,
         receipts: Vec<ReceiptHandle>,
     ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError> {
+        self.ack_with_reply(name, receipts, None).await
+    }
+
+    fn take_recovered_completions(&self) -> Vec<Completion> {
+        std::mem::take(&mut *self.recovered_completions.lock())
+    }
+
+    async fn ack_with_reply(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+        reply: Option<Arc<str>>,
+    ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError> {
         let ((results, now), lsn) =
             self.with_queue(name, Access::Write, |queue, now, journal| {
                 let results: Vec<_> = receipts
@@ -932,10 +962,12 @@ impl Engine for LocalEngine {
                     completed_at: now,
                     receive_count: acked.receive_count,
                     notify: acked.notify.clone()?,
+                    reply: reply.clone(),
                 })
             })
             .collect();
-        self.emit_completions(completions);
+        // Awaited: the hook makes the callback jobs durable before the ack is answered.
+        self.emit_completions(completions).await;
         Ok(results)
     }
 

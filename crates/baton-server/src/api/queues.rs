@@ -337,6 +337,13 @@ pub async fn create(
     OptionalJson(request): OptionalJson<proto::CreateQueue>,
 ) -> Result<Response, ApiError> {
     let name = queue_name(&queue)?;
+    if let Some(reason) = crate::callbacks::reserved_name(&name) {
+        return Err(baton_core::QueueError::InvalidName {
+            name: name.to_string(),
+            reason,
+        }
+        .into());
+    }
     let config = create_config(&name, request)?;
     Ok(match state.engine.create_queue(name, config).await? {
         Created::New(view) => (StatusCode::CREATED, Json(queue_info(view))).into_response(),
@@ -455,7 +462,16 @@ pub async fn ack(
     }
     let parsed = parse_receipts(&request.receipts)?;
     let valid: Vec<ReceiptHandle> = parsed.iter().flatten().copied().collect();
-    let results = state.engine.ack(&name, valid).await?;
+    // The reply also goes to the completion callbacks of acked messages with `notify`.
+    let reply_json = request
+        .reply
+        .as_ref()
+        .and_then(|reply| serde_json::to_string(reply).ok())
+        .map(std::sync::Arc::<str>::from);
+    let results = state
+        .engine
+        .ack_with_reply(&name, valid, reply_json)
+        .await?;
     let replies = match &request.reply {
         Some(reply) => crate::api::requests::answer_acked(
             &state.replies,

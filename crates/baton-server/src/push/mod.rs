@@ -40,6 +40,16 @@ use crate::api::error::ApiError;
 use crate::outbound::{self, OutboundRules, TargetError};
 use breaker::{Admission, BreakerConfig, Breakers};
 
+/// Serializes the read-modify-write updates of queues' metadata attributes in this process
+/// (push subscriptions here, SQS attributes and policies in `api::sqs`): `set_queue_meta`
+/// replaces the whole map, so two unserialized updates could drop each other's keys.
+static META_ATTRIBUTES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Held while reading, changing and storing a queue's metadata attributes.
+pub(crate) async fn meta_attributes_lock() -> tokio::sync::MutexGuard<'static, ()> {
+    META_ATTRIBUTES.lock().await
+}
+
 /// The `QueueMeta` attribute holding a queue's subscription (JSON of `PushSubscription`).
 pub const PUSH_ATTRIBUTE: &str = "baton.push";
 pub const CONCURRENCY_DEFAULT: u32 = 10;
@@ -217,6 +227,7 @@ impl PushManager {
     ) -> Result<proto::PushInfo, ApiError> {
         let subscription = self.validate(subscription)?;
         let engine = &self.shared.engine;
+        let _meta = meta_attributes_lock().await;
         let view = engine.get_queue(queue).await?;
         let mut attributes = view.meta.attributes.clone();
         let json = serde_json::to_string(&subscription)
@@ -241,6 +252,7 @@ impl PushManager {
     /// Removes the subscription of `queue` durably and stops its worker.
     pub async fn delete(&self, queue: &QueueName) -> Result<(), ApiError> {
         let engine = &self.shared.engine;
+        let _meta = meta_attributes_lock().await;
         let view = engine.get_queue(queue).await?;
         let mut attributes = view.meta.attributes.clone();
         if attributes.remove(PUSH_ATTRIBUTE).is_none() {

@@ -192,6 +192,11 @@ async fn failing_callbacks_mark_callback_failed_retry_park_and_retry_by_hand() {
         metrics.contains("baton_callbacks_dropped_total 0"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("baton_callback_failures_total{queue=\"work\"} 4"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("baton_callbacks_waiting 0"), "{metrics}");
     server.shutdown().await;
 }
 
@@ -369,5 +374,196 @@ async fn callback_jobs_and_outcomes_survive_a_restart() {
     let kinds = events(&record);
     assert_eq!(kinds.last().unwrap(), "callback_succeeded");
     assert!(kinds.contains(&"callback_failed".to_string()), "{kinds:?}");
+    server.shutdown().await;
+}
+
+async fn receive_and_ack_with_reply(server: &TestServer, queue: &str, reply: Value) {
+    let got = server.receive(queue, json!({"max": 10})).await;
+    let receipts: Vec<&str> = got.iter().map(|m| m["receipt"].as_str().unwrap()).collect();
+    assert!(!receipts.is_empty());
+    let (code, body) = server
+        .post(
+            &format!("/v1/queues/{queue}/ack"),
+            json!({"receipts": receipts, "reply": reply}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["ok"] == true),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_reply_of_an_ack_reaches_the_completed_callback() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    let reply = json!({"body": "result 42", "attributes": {"kind": "answer"}});
+    receive_and_ack_with_reply(&server, "work", reply.clone()).await;
+    let got = receiver.wait_for(1).await;
+    let payload = got[0].json();
+    assert_eq!(payload["id"], ids[0]);
+    assert_eq!(payload["status"], "COMPLETED");
+    assert_eq!(payload["reply"], reply);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_crash_right_after_an_acknowledged_ack_still_delivers_its_callback() {
+    let fs = baton_storage::SimFs::new();
+    let receiver = Receiver::start().await;
+    // The target is down until the restart, so only the restarted server can succeed.
+    receiver.behaviour.failing.store(true, Ordering::SeqCst);
+    let settings = |c: &mut baton_server::ServerConfig| {
+        c.callback_max_retries = 50;
+        c.callback_retry_delay_ms = 100;
+    };
+    let server = TestServer::start_durable_with(&fs, settings).await;
+    eventually("ready", || async {
+        (server.get("/ready").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    receive_and_ack_with_reply(&server, "work", json!({"body": "done"})).await;
+    // Power loss the instant the ack is answered: whatever was not synced is gone.
+    server.crash(&fs).await;
+
+    receiver.behaviour.failing.store(false, Ordering::SeqCst);
+    let server = TestServer::start_durable_with(&fs, settings).await;
+    let record = eventually("COMPLETED after the restart", || async {
+        let (code, record) = server
+            .get(&format!("/v1/queues/work/messages/{}", ids[0]))
+            .await;
+        (code == StatusCode::OK && events(&record).contains(&"callback_succeeded".to_string()))
+            .then_some(record)
+    })
+    .await;
+    assert_eq!(record["status"], "COMPLETED");
+    let delivered: Vec<Value> = receiver
+        .requests()
+        .iter()
+        .filter(|r| r.answered == 200)
+        .map(|r| r.json())
+        .collect();
+    assert_eq!(delivered.len(), 1, "{delivered:?}");
+    assert_eq!(delivered[0]["id"], ids[0]);
+    assert_eq!(delivered[0]["status"], "COMPLETED");
+    assert_eq!(delivered[0]["reply"], json!({"body": "done"}));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_callback_job_a_crash_cut_off_is_recreated_from_the_replayed_ack() {
+    use baton_engine::{Engine, EngineConfig, LocalEngine, ReceiveOptions, SystemClock};
+    use std::sync::Arc;
+
+    let fs = baton_storage::SimFs::new();
+    let receiver = Receiver::start().await;
+    let work = baton_core::QueueName::new("work").unwrap();
+    {
+        // A process that dies after its ack is durable and before any callback job is
+        // written: the engine runs without a completion hook.
+        let engine = LocalEngine::durable(
+            Arc::new(SystemClock),
+            EngineConfig::default(),
+            Arc::new(fs.clone()),
+            baton_engine::StorageConfig::new("/data"),
+            false,
+        )
+        .unwrap();
+        engine.recover().await.unwrap();
+        engine
+            .create_queue(work.clone(), baton_core::QueueConfig::default())
+            .await
+            .unwrap();
+        let entry = baton_core::SendEntry {
+            notify: Some(baton_core::Notify {
+                url: receiver.url.clone(),
+                headers: vec![("x-token".to_string(), "secret".to_string())],
+            }),
+            ..baton_core::SendEntry::new(baton_engine::new_message_id(), "job")
+        };
+        engine.send(&work, vec![entry]).await.unwrap();
+        let options = ReceiveOptions {
+            max: 1,
+            wait_ms: Some(0),
+            visibility_timeout_ms: None,
+        };
+        let got = engine.receive(&work, options).await.unwrap();
+        engine.ack(&work, vec![got[0].receipt]).await.unwrap();
+    }
+    let id = {
+        let server = TestServer::start_durable(&fs).await;
+        let got = receiver.wait_for(1).await;
+        let payload = got[0].json();
+        assert_eq!(payload["status"], "COMPLETED");
+        assert_eq!(payload["queue"], "work");
+        assert_eq!(payload["receive_count"], 1);
+        assert_eq!(got[0].header("x-token"), "secret");
+        let id = payload["id"].as_str().unwrap().to_string();
+        eventually("callback_succeeded", || async {
+            let record = status(&server, "work", &id).await;
+            events(&record)
+                .contains(&"callback_succeeded".to_string())
+                .then_some(())
+        })
+        .await;
+        let (_, metrics) = server.get("/metrics").await;
+        let metrics = metrics.as_str().unwrap().to_string();
+        assert!(
+            metrics.contains("baton_callbacks_recreated_total 1"),
+            "{metrics}"
+        );
+        server.shutdown().await;
+        id
+    };
+    // The ack is replayed again at the next start, but its job exists now: no second callback.
+    let server = TestServer::start_durable(&fs).await;
+    eventually("ready", || async {
+        (server.get("/ready").await.0 == StatusCode::OK).then_some(())
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(receiver.count(), 1);
+    let (_, metrics) = server.get("/metrics").await;
+    assert!(metrics
+        .as_str()
+        .unwrap()
+        .contains("baton_callbacks_recreated_total 0"));
+    assert_eq!(status(&server, "work", &id).await["status"], "COMPLETED");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_deleted_callback_queue_is_created_again_for_the_next_callback() {
+    let server = TestServer::start().await;
+    let receiver = Receiver::start().await;
+    server.create_queue("work", json!({})).await;
+    server
+        .send("work", vec![notified("first", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    receiver.wait_for(1).await;
+    let (code, body) = server
+        .call(reqwest::Method::DELETE, "/v1/queues/_baton-callbacks", None)
+        .await;
+    assert_eq!(code, StatusCode::NO_CONTENT, "{body}");
+    let ids = server
+        .send("work", vec![notified("second", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].json()["id"], ids[0]);
     server.shutdown().await;
 }

@@ -122,6 +122,21 @@ impl TestServer {
         }
     }
 
+    /// Power loss under the server (`kill -9` of a durable engine on `fs`): everything not
+    /// synced is lost and nothing written afterwards reaches the disk; then the server's tasks
+    /// are stopped and the disk powered on again for a restart.
+    pub async fn crash(mut self, fs: &baton_storage::SimFs) {
+        fs.power_off(baton_storage::CrashMode::LoseUnsynced);
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            // Writes fail from here on, so the shutdown may end in an error.
+            let _ = tokio::time::timeout(Duration::from_secs(15), task).await;
+        }
+        fs.fail_writes(None);
+    }
+
     pub fn shutdown_trigger(&mut self) -> oneshot::Sender<()> {
         self.stop.take().unwrap()
     }

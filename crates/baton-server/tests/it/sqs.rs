@@ -144,3 +144,119 @@ async fn query_protocol_answers_xml() {
     assert!(body.contains("<Type>Sender</Type>"), "{body}");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn sqs_attribute_changes_keep_a_push_subscription() {
+    let server = TestServer::start().await;
+    let receiver = crate::receiver::Receiver::start().await;
+    server.create_queue("pushed", json!({})).await;
+    let (code, body) = server
+        .put(
+            "/v1/queues/pushed/push",
+            json!({"url": receiver.url, "concurrency": 2}),
+        )
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body, _) = sqs_json(&server, "GetQueueUrl", json!({"QueueName": "pushed"})).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let url = body["QueueUrl"].as_str().unwrap().to_string();
+
+    let policy = r#"{"Version":"2012-10-17","Statement":[]}"#;
+    let (code, body, _) = sqs_json(
+        &server,
+        "SetQueueAttributes",
+        json!({"QueueUrl": url, "Attributes": {"VisibilityTimeout": "45", "Policy": policy}}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body, _) = sqs_json(
+        &server,
+        "CreateQueue",
+        json!({"QueueName": "pushed", "Attributes": {"VisibilityTimeout": "45"}}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+
+    let (code, push) = server.get("/v1/queues/pushed/push").await;
+    assert_eq!(code, StatusCode::OK, "{push}");
+    assert_eq!(push["concurrency"], 2);
+    let (code, body, _) = sqs_json(
+        &server,
+        "GetQueueAttributes",
+        json!({"QueueUrl": url, "AttributeNames": ["VisibilityTimeout", "Policy"]}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["Attributes"]["VisibilityTimeout"], "45");
+    // The subscription still delivers.
+    server.send_bodies("pushed", &["after"]).await;
+    let got = receiver.wait_for(1).await;
+    assert_eq!(got[0].body, "after");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn internal_queue_names_are_refused_to_users() {
+    let server = TestServer::start().await;
+    let (code, body) = server.put("/v1/queues/_baton-mine", json!({})).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_name");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("reserved for Baton's internal queues"),
+        "{body}"
+    );
+    let (code, body, query_error) = sqs_json(
+        &server,
+        "CreateQueue",
+        json!({"QueueName": "_baton-callbacks"}),
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("reserved for Baton's internal queues"),
+        "{body} {query_error:?}"
+    );
+    let (_, list) = server.get("/v1/queues").await;
+    assert_eq!(list["queues"], json!([]), "{list}");
+    // Names that merely contain the prefix elsewhere are ordinary.
+    let (code, body) = server.put("/v1/queues/my_baton-queue", json!({})).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn concurrent_sqs_attribute_changes_and_a_push_put_keep_each_other() {
+    let server = TestServer::start().await;
+    let receiver = crate::receiver::Receiver::start().await;
+    server.create_queue("raced", json!({})).await;
+    let (_, body, _) = sqs_json(&server, "GetQueueUrl", json!({"QueueName": "raced"})).await;
+    let url = body["QueueUrl"].as_str().unwrap().to_string();
+    let sets = (0..20).map(|i| {
+        let policy = format!(r#"{{"Version":"2012-10-17","Id":"p{i}","Statement":[]}}"#);
+        sqs_json(
+            &server,
+            "SetQueueAttributes",
+            json!({"QueueUrl": url, "Attributes": {"Policy": policy}}),
+        )
+    });
+    let put = server.put("/v1/queues/raced/push", json!({"url": receiver.url}));
+    let (results, (code, body)) = tokio::join!(futures::future::join_all(sets), put);
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(results.iter().all(|(code, _, _)| *code == StatusCode::OK));
+    let (code, push) = server.get("/v1/queues/raced/push").await;
+    assert_eq!(code, StatusCode::OK, "{push}");
+    let (_, body, _) = sqs_json(
+        &server,
+        "GetQueueAttributes",
+        json!({"QueueUrl": url, "AttributeNames": ["Policy"]}),
+    )
+    .await;
+    assert!(body["Attributes"]["Policy"].is_string(), "{body}");
+    server.shutdown().await;
+}

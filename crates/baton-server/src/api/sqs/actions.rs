@@ -365,7 +365,13 @@ fn attributes_of(view: &QueueView, names: &[String]) -> Result<Map<String, Value
 
 async fn create_queue(call: Call<'_>) -> Out {
     let name = valid_queue_name(&req_str(&call.params, "QueueName")?)?;
+    if let Some(reason) = crate::callbacks::reserved_name(&name) {
+        return Err(SqsError::invalid_parameter_value(format!(
+            "Value {name} for parameter QueueName is invalid. Reason: {reason}."
+        )));
+    }
     let attributes = params::string_map(&call.params, "Attributes");
+    let _meta = crate::push::meta_attributes_lock().await;
     let mut tags = params::string_map(&call.params, "tags");
     tags.extend(params::string_map(&call.params, "Tags"));
     if let Ok(existing) = call.state.engine.get_queue(&name).await {
@@ -402,7 +408,15 @@ async fn create_queue(call: Call<'_>) -> Out {
         ));
     }
     match call.state.engine.create_queue(name.clone(), config).await {
-        Ok(_) | Err(EngineError::QueueExists { .. }) => {}
+        Ok(_) => {}
+        Err(EngineError::QueueExists { .. }) => {
+            // Created concurrently: add to its metadata rather than replace it, so Baton's own
+            // keys (such as a push subscription's `baton.push`) stay.
+            let existing = view(&call, &name).await?.meta.attributes;
+            let ours = std::mem::take(&mut meta);
+            meta = existing;
+            meta.extend(ours);
+        }
         Err(error) => return Err(error.into()),
     }
     if !meta.is_empty() || !tags.is_empty() {
@@ -517,6 +531,7 @@ async fn set_queue_attributes(call: Call<'_>) -> Out {
             "The request must contain the parameter Attributes.",
         ));
     }
+    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut config = view.config.clone();
     let mut meta = view.meta.attributes.clone();
@@ -1274,6 +1289,7 @@ async fn add_permission(call: Call<'_>) -> Out {
             "The request must contain the parameter Actions.",
         ));
     }
+    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut policy = policy_of(&view);
     let statements = policy["Statement"]
@@ -1298,6 +1314,7 @@ async fn add_permission(call: Call<'_>) -> Out {
 async fn remove_permission(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
     let label = req_str(&call.params, "Label")?;
+    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut policy = policy_of(&view);
     let statements = policy["Statement"]
