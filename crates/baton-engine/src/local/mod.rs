@@ -487,6 +487,7 @@ impl LocalEngine {
             registry.insert(queue.name().clone(), Slot::new(queue, meta));
         }
         self.topics.write().restore(recovered.topics);
+        self.redo_stream_copies(recovered.stream_copies);
         let mut journal = self.journal();
         for (destination, moved, kind) in &recovered.delivered {
             journal.push(|| QueueOp::AcceptMoved {
@@ -542,6 +543,7 @@ impl LocalEngine {
         durable.checkpoint(
             registry.values().map(|slot| (&slot.queue, &slot.meta)),
             |last_lsn| vec![self.topics_checkpoint_part(last_lsn)],
+            || self.topics_in_flight_part(),
         )?;
         Ok(())
     }
@@ -1365,5 +1367,7 @@ mod topics;
 mod durable_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_stream_tests;
 #[cfg(test)]
 mod topic_tests;

@@ -14,6 +14,7 @@ mod semantics;
 mod sqs;
 mod storage;
 mod streams;
+mod topic_streams;
 mod topics;
 mod validation;
 

@@ -460,9 +460,9 @@ async fn bad_topic_input_is_refused_precisely() {
             "exactly one key",
         ),
         (
-            json!({"target": {"stream": "s"}}),
-            "target_unsupported",
-            "not available yet",
+            json!({"target": {"stream": "missing"}}),
+            "stream_not_found",
+            "missing",
         ),
         (
             json!({"target": {"url": "http://example.com/hook"}}),
