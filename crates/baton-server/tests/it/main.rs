@@ -13,6 +13,7 @@ mod requests;
 mod semantics;
 mod sqs;
 mod storage;
+mod stream_live;
 mod streams;
 mod topic_streams;
 mod topics;
