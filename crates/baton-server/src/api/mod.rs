@@ -14,6 +14,7 @@ mod queues;
 pub(crate) mod requests;
 pub mod sqs;
 mod stream_live;
+mod stream_metrics;
 mod streams;
 mod system;
 mod topics;

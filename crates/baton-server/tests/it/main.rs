@@ -14,6 +14,7 @@ mod semantics;
 mod sqs;
 mod storage;
 mod stream_live;
+mod stream_metrics;
 mod streams;
 mod topic_streams;
 mod topics;
