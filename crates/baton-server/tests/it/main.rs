@@ -10,6 +10,7 @@ mod push;
 mod queues;
 mod receiver;
 mod requests;
+mod seed_e;
 mod semantics;
 mod sqs;
 mod storage;
