@@ -335,12 +335,27 @@ pub struct PublishArgs {
 
 #[derive(Debug, Args)]
 pub struct TailArgs {
-    /// The topic to follow.
+    /// The topic or stream to follow. A name that is both is taken as the topic unless
+    /// `--stream` is given.
+    #[arg(value_name = "TOPIC|STREAM")]
     pub topic: String,
 
-    /// Only messages whose routing key matches this pattern (`*` one word, `#` zero or more).
+    /// Follow the stream of this name (without asking the server which one exists).
+    #[arg(long)]
+    pub stream: bool,
+
+    /// Topics: only messages whose routing key matches this pattern (`*` one word, `#` zero
+    /// or more).
     #[arg(long, value_name = "PATTERN")]
     pub pattern: Option<String>,
+
+    /// Streams: follow only this partition (default: all).
+    #[arg(long, value_name = "N")]
+    pub partition: Option<u32>,
+
+    /// Streams: start at this offset (default: only records appended from now on).
+    #[arg(long, value_name = "OFFSET")]
+    pub from_offset: Option<u64>,
 
     /// Stop after printing this many messages.
     #[arg(long, value_name = "N")]

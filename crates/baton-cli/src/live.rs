@@ -1,11 +1,13 @@
-//! `baton publish`, `baton tail` and `baton request`: topics, live subscriptions and
-//! request/response from the command line.
+//! `baton publish`, `baton tail` and `baton request`: topics, live subscriptions (of topics
+//! and streams) and request/response from the command line.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
 use anyhow::Context;
-use baton_sdk::proto::{AttributeValue, LiveFrame, PublishMessage, RequestMessage};
+use baton_sdk::proto::stream::StreamLiveFrame;
+use baton_sdk::proto::{AttributeValue, ErrorCode, LiveFrame, PublishMessage, RequestMessage};
+use baton_sdk::stream_live::StreamEvent;
 use baton_sdk::{Client, LiveEvent};
 
 use crate::args::{PublishArgs, RequestArgs, TailArgs};
@@ -29,7 +31,73 @@ pub async fn publish(client: &Client, args: PublishArgs) -> anyhow::Result<()> {
     print_json(&response)
 }
 
+/// Whether `tail` follows a stream: `--stream`, or no topic but a stream of that name.
+async fn tail_is_stream(client: &Client, args: &TailArgs) -> anyhow::Result<bool> {
+    if args.stream {
+        return Ok(true);
+    }
+    let not_found = |error: &baton_sdk::Error, code: ErrorCode| matches!(error, baton_sdk::Error::Api { code: c, .. } if *c == code);
+    match client.get_topic(&args.topic).await {
+        Ok(_) => return Ok(false),
+        Err(error) if not_found(&error, ErrorCode::TopicNotFound) => {}
+        Err(error) => return Err(error.into()),
+    }
+    match client.get_stream(&args.topic).await {
+        Ok(_) => Ok(true),
+        Err(error) if not_found(&error, ErrorCode::StreamNotFound) => {
+            anyhow::bail!("there is no topic or stream named {:?}", args.topic)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn print_line(frame: &impl serde::Serialize) -> anyhow::Result<()> {
+    let line = serde_json::to_string(frame).context("cannot encode the output as JSON")?;
+    // One line per event, flushed at once, so pipes see messages as they arrive.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{line}").context("cannot write to stdout")?;
+    stdout.flush().context("cannot write to stdout")
+}
+
+/// `baton tail` on a stream: one JSON line per record (`{"type": "record", ...}`) or skip
+/// report (`{"type": "dropped", ...}`).
+async fn tail_stream(client: &Client, args: TailArgs) -> anyhow::Result<()> {
+    if args.pattern.is_some() {
+        anyhow::bail!("--pattern applies to topics; {:?} is a stream", args.topic);
+    }
+    let mut follower = client
+        .follow_stream(&args.topic, args.partition, args.from_offset)
+        .await?;
+    let mut printed = 0u64;
+    while args.count.is_none_or(|count| printed < count) {
+        let Some(event) = follower.next().await? else {
+            break;
+        };
+        let frame = match event {
+            StreamEvent::Record(record) => {
+                printed += 1;
+                StreamLiveFrame::Record(record)
+            }
+            StreamEvent::Dropped(dropped) => StreamLiveFrame::Dropped(dropped),
+            StreamEvent::Error(error) => {
+                anyhow::bail!("the server ended the stream: {}", error.message)
+            }
+        };
+        print_line(&frame)?;
+    }
+    Ok(())
+}
+
 pub async fn tail(client: &Client, args: TailArgs) -> anyhow::Result<()> {
+    if tail_is_stream(client, &args).await? {
+        return tail_stream(client, args).await;
+    }
+    if args.partition.is_some() || args.from_offset.is_some() {
+        anyhow::bail!(
+            "--partition and --from-offset apply to streams; {:?} is a topic",
+            args.topic
+        );
+    }
     let mut stream = client.live(&args.topic, args.pattern.as_deref()).await?;
     let mut printed = 0u64;
     while args.count.is_none_or(|count| printed < count) {
@@ -43,11 +111,7 @@ pub async fn tail(client: &Client, args: TailArgs) -> anyhow::Result<()> {
             }
             LiveEvent::Dropped(dropped) => LiveFrame::Dropped(dropped),
         };
-        let line = serde_json::to_string(&frame).context("cannot encode the output as JSON")?;
-        // One line per event, flushed at once, so pipes see messages as they arrive.
-        let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "{line}").context("cannot write to stdout")?;
-        stdout.flush().context("cannot write to stdout")?;
+        print_line(&frame)?;
     }
     Ok(())
 }

@@ -526,3 +526,81 @@ fn tail_prints_a_topics_live_messages_and_request_waits_for_its_reply() {
         timed_out.stderr
     );
 }
+
+#[test]
+fn tail_prints_a_streams_records_and_tells_topics_and_streams_apart() {
+    let server = Server::start();
+    let url = server.url.clone();
+    http(
+        "PUT",
+        &format!("{url}/v1/streams/clicks"),
+        serde_json::json!({"partitions": 1}),
+    );
+    http(
+        "POST",
+        &format!("{url}/v1/streams/clicks/records"),
+        serde_json::json!({"records": [{"value": "a", "key": "u1"}, {"value": "b"}, {"value": "c"}]}),
+    );
+    // No `--stream`: the CLI asks the server, finds no topic and a stream.
+    let tailed = baton(
+        &[
+            "--url",
+            &url,
+            "tail",
+            "clicks",
+            "--from-offset",
+            "1",
+            "--count",
+            "2",
+        ],
+        "",
+    );
+    tailed.assert_success();
+    let lines: Vec<Value> = tailed
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{}", tailed.stdout);
+    assert_eq!(
+        (
+            lines[0]["type"].as_str(),
+            lines[0]["offset"].as_u64(),
+            lines[0]["value"].as_str()
+        ),
+        (Some("record"), Some(1), Some("b"))
+    );
+    assert_eq!(lines[1]["value"], "c");
+    let forced = baton(
+        &[
+            "--url",
+            &url,
+            "tail",
+            "clicks",
+            "--stream",
+            "--from-offset",
+            "0",
+            "--count",
+            "1",
+        ],
+        "",
+    );
+    assert_eq!(forced.assert_success().json()["key"], "u1");
+
+    let missing = baton(&["--url", &url, "tail", "nothing"], "");
+    assert_eq!(missing.status.code(), Some(1), "stderr: {}", missing.stderr);
+    assert!(
+        missing
+            .stderr
+            .contains("no topic or stream named \"nothing\""),
+        "{}",
+        missing.stderr
+    );
+    let wrong = baton(&["--url", &url, "tail", "clicks", "--pattern", "a.*"], "");
+    assert_eq!(wrong.status.code(), Some(1), "stderr: {}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains("--pattern applies to topics"),
+        "{}",
+        wrong.stderr
+    );
+}

@@ -138,7 +138,7 @@ pub enum EngineError {
     SubscriptionNotFound { topic: String, subscription: String },
     #[error(transparent)]
     Topic(#[from] baton_core::topic::TopicError),
-    #[error("{kind} targets are not available yet; subscribe a queue (`{{\"queue\": name}}`)")]
+    #[error("{kind} targets are not available yet; subscribe a queue (`{{\"queue\": name}}`) or a stream (`{{\"stream\": name}}`)")]
     TargetUnsupported { kind: &'static str },
     #[error("subscription {subscription} of topic {topic} delivers to queue {queue}, which does not exist; nothing was published")]
     SubscriptionTargetMissing {

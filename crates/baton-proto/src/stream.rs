@@ -253,3 +253,48 @@ pub struct GroupSeek {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub partition: Option<u32>,
 }
+
+/// Records skipped by a live stream connection because retention removed them before it read
+/// them (SSE `dropped` event data; WebSocket frame `{"type": "dropped", ...}`). Nothing else is
+/// ever skipped: a live stream connection reads from storage at its own pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamDropped {
+    pub partition: u32,
+    /// Skipped since the previous report.
+    pub dropped: u64,
+    /// Skipped over the connection's life.
+    pub dropped_total: u64,
+    /// Where reading goes on: the partition's first available offset.
+    pub next_offset: u64,
+}
+
+/// A frame of `GET /v1/streams/{s}/ws` (server to client), tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamLiveFrame {
+    Record(Record),
+    Dropped(StreamDropped),
+    /// The connection ends because of this (the stream was deleted, say).
+    Error(crate::error::ErrorDetail),
+}
+
+/// A frame of `GET /v1/streams/{s}/groups/{g}/ws` (server to client), tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum GroupLiveFrame {
+    /// A record delivered to this connection's consumer (pending until acked).
+    Record(GroupRecord),
+    /// The outcome of an `{"ack": [...]}` frame, one result per id in its order.
+    Acked {
+        results: Vec<crate::error::ItemResult>,
+    },
+    /// A client frame was refused (the connection stays open), or the connection ends.
+    Error(crate::error::ErrorDetail),
+}
+
+/// A client frame of `GET /v1/streams/{s}/groups/{g}/ws`: acknowledges records by id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupLiveAck {
+    pub ack: Vec<String>,
+}

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::queue::AttributeValue;
 
 /// Where a subscription delivers: exactly one of `{"queue": name}`, `{"stream": name}` or
-/// `{"url", "headers"?}`. Only queue targets are available in this version; the others answer
+/// `{"url", "headers"?}`. Queue and stream targets are available; URL targets answer
 /// `target_unsupported`.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

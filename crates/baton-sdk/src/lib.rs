@@ -51,6 +51,7 @@ use serde::Serialize;
 /// The wire types, so users need not depend on `baton-proto` themselves.
 pub use baton_proto as proto;
 
+pub mod stream_live;
 pub mod streams;
 
 /// Everything a call can fail with.

@@ -80,6 +80,31 @@ pub enum TopicOp {
         now: u64,
         deliveries: Vec<(String, Vec<EntryV1>)>,
     },
+    /// A publish that reaches at least one stream: the queue copies as in `Publish`, and the
+    /// records for each target stream. The stream appends use the idempotent producer
+    /// `StreamCopiesV1::producer` with this record's LSN as the sequence, so recovery can
+    /// append them again when the stream's own log lost them, without duplicating them.
+    PublishToStreams {
+        topic: String,
+        now: u64,
+        deliveries: Vec<(String, Vec<EntryV1>)>,
+        streams: Vec<StreamCopiesV1>,
+    },
+}
+
+/// The records one publish appends to one stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamCopiesV1 {
+    pub stream: String,
+    pub producer: String,
+    pub records: Vec<StreamCopyV1>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StreamCopyV1 {
+    pub key: Option<String>,
+    pub value: String,
+    pub headers: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +113,12 @@ pub enum TopicCheckpointPart {
     Topics {
         covered_lsn: u64,
         topics: Vec<(String, u64, Vec<SubscriptionV1>)>,
+    },
+    /// Publishes at or below the checkpoint's start whose stream appends were not yet known
+    /// durable when it was written: `(publish LSN, now, copies)`. Recovery appends them again
+    /// (idempotently), as it does for `TopicOp::PublishToStreams` records still in the log.
+    StreamCopiesInFlight {
+        copies: Vec<(u64, u64, Vec<StreamCopiesV1>)>,
     },
 }
 
@@ -118,6 +149,35 @@ mod tests {
         let bytes = encode(&op);
         assert_eq!(decode::<TopicOp>(KIND_TOPIC_OP, &bytes).unwrap(), op);
         assert!(decode::<TopicOp>(KIND_TOPIC_OP, &bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn stream_copies_round_trip_in_records_and_checkpoints() {
+        let copies = vec![StreamCopiesV1 {
+            stream: "s".into(),
+            producer: "topic-t-0".into(),
+            records: vec![StreamCopyV1 {
+                key: Some("a.b".into()),
+                value: "v".into(),
+                headers: vec![("h".into(), "x".into())],
+            }],
+        }];
+        let op = TopicOp::PublishToStreams {
+            topic: "t".into(),
+            now: 3,
+            deliveries: Vec::new(),
+            streams: copies.clone(),
+        };
+        assert_eq!(decode::<TopicOp>(KIND_TOPIC_OP, &encode(&op)).unwrap(), op);
+        let part = TopicCheckpointPart::StreamCopiesInFlight {
+            copies: vec![(9, 3, copies)],
+        };
+        assert_eq!(
+            decode::<TopicCheckpointPart>(KIND_TOPIC_CHECKPOINT, &encode(&part)).unwrap(),
+            part
+        );
+        // Appended variants: the existing ones keep their tags.
+        assert_eq!(encode(&op)[0], 5);
     }
 
     #[test]

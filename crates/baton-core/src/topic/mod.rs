@@ -1,7 +1,7 @@
 //! Topics: publish/subscribe fan-out with routing, as pure data and rules.
 //!
-//! A [`Topic`] holds named [`Subscription`]s. Each subscription has a [`Target`] (a queue now;
-//! a stream or an HTTP endpoint once those exist) and an optional filter: a routing-key
+//! A [`Topic`] holds named [`Subscription`]s. Each subscription has a [`Target`] (a queue, a
+//! stream, or an HTTP endpoint once push delivery of topics exists) and an optional filter: a routing-key
 //! [`Pattern`] and/or an attribute [`FilterPolicy`]. [`Topic::route`] answers which
 //! subscriptions a published message reaches; delivering it (atomically, durably) is the
 //! engine's job. A subscription without pattern and filter receives every message.
@@ -195,6 +195,9 @@ impl Topic {
                 Target::Queue(queue) => {
                     fan_out.queues.insert(queue.clone());
                 }
+                Target::Stream(stream) => {
+                    fan_out.streams.insert(stream.clone());
+                }
                 other => fan_out.unsupported.push(other.clone()),
             }
         }
@@ -209,6 +212,8 @@ pub struct FanOut {
     pub n_subscriptions: u32,
     /// Distinct queues that get a copy.
     pub queues: BTreeSet<QueueName>,
-    /// Targets of kinds this build cannot deliver to (streams, URLs).
+    /// Distinct streams that get a record.
+    pub streams: BTreeSet<QueueName>,
+    /// Targets of kinds this build cannot deliver to (URLs).
     pub unsupported: Vec<Target>,
 }

@@ -146,6 +146,9 @@ pub(crate) struct Recovered {
     pub topics: Vec<(baton_core::topic::Topic, Timestamp)>,
     /// Completions of the replayed acks and dead-letter arrivals (see `ReplayState`).
     pub completions: Vec<crate::Completion>,
+    /// Publishes whose stream copies recovery appends again: LSN → (now, copies).
+    pub stream_copies:
+        std::collections::BTreeMap<u64, (u64, Vec<baton_storage::topic_records::StreamCopiesV1>)>,
 }
 
 pub(crate) fn storage_error(error: WalError) -> EngineError {
@@ -237,6 +240,7 @@ impl Durable {
                 .into_values()
                 .collect(),
             completions: std::mem::take(&mut state.completions),
+            stream_copies: std::mem::take(&mut state.topics.stream_copies),
         })
     }
 
@@ -356,14 +360,15 @@ impl Durable {
                 .max(live_bytes.saturating_mul(2))
     }
 
-    /// Writes a checkpoint of `queues` (each locked in turn) and of the frames `others`
-    /// returns, and deletes the log it covers. `others` is called after the checkpoint's start
+    /// Writes a checkpoint of `queues` (each locked in turn), of the frames `others` returns
+    /// and, after the queues, of those `after_queues` returns, and deletes the log it covers. `others` is called after the checkpoint's start
     /// with a function giving the LSN of the last record submitted so far, which it records as
     /// what its frames cover (taken under the lock that orders its records).
     pub fn checkpoint<'q>(
         &self,
         queues: impl Iterator<Item = (&'q Mutex<Queue>, &'q Mutex<QueueMeta>)>,
         others: impl FnOnce(&dyn Fn() -> u64) -> Vec<(u8, Vec<u8>)>,
+        after_queues: impl FnOnce() -> Vec<(u8, Vec<u8>)>,
     ) -> Result<u64, EngineError> {
         let wal = self.current()?;
         let io_error = |e: std::io::Error| EngineError::StorageUnavailable {
@@ -483,6 +488,9 @@ impl Durable {
                     )
                     .map_err(io_error)?;
             }
+        }
+        for (kind, payload) in after_queues() {
+            writer.frame(kind, &payload).map_err(io_error)?;
         }
         writer.finish().map_err(io_error)?;
         *self.checkpointed_at_bytes.lock() = written;

@@ -17,7 +17,7 @@ use baton_core::topic::{
 use baton_core::{QueueName, Timestamp};
 use baton_storage::records;
 use baton_storage::topic_records::{
-    ConditionV1, LiteralV1, SubscriptionV1, TargetV1, TopicCheckpointPart, TopicOp,
+    ConditionV1, LiteralV1, StreamCopiesV1, SubscriptionV1, TargetV1, TopicCheckpointPart, TopicOp,
     KIND_TOPIC_CHECKPOINT, KIND_TOPIC_OP,
 };
 
@@ -30,6 +30,9 @@ pub(crate) struct TopicReplay {
     pub topics: BTreeMap<QueueName, (Topic, Timestamp)>,
     /// Topic definition records at or below this LSN are in the checkpoint.
     covered_lsn: Option<u64>,
+    /// Publishes whose stream copies recovery appends again (idempotently): LSN → (now,
+    /// copies), from `PublishToStreams` records and the checkpoint's in-flight part.
+    pub stream_copies: BTreeMap<u64, (u64, Vec<StreamCopiesV1>)>,
 }
 
 pub(crate) fn subscription_to_disk(subscription: &Subscription) -> SubscriptionV1 {
@@ -195,6 +198,11 @@ pub(crate) fn apply_checkpoint(state: &mut ReplayState, payload: &[u8]) -> Decod
                     .insert(name, (topic, Timestamp::from_millis(created_at)));
             }
         }
+        TopicCheckpointPart::StreamCopiesInFlight { copies } => {
+            for (lsn, now, streams) in copies {
+                state.topics.stream_copies.insert(lsn, (now, streams));
+            }
+        }
     }
     Ok(())
 }
@@ -215,6 +223,22 @@ pub(crate) fn apply_record(state: &mut ReplayState, lsn: u64, payload: &[u8]) ->
                     .collect::<DecodeResult<Vec<_>>>()?;
                 state.apply_send(lsn, &queue, Timestamp::from_millis(now), entries);
             }
+        }
+        TopicOp::PublishToStreams {
+            now,
+            deliveries,
+            streams,
+            ..
+        } => {
+            for (queue, entries) in deliveries {
+                let queue = codec::name(&queue)?;
+                let entries = entries
+                    .into_iter()
+                    .map(codec::entry_from_disk)
+                    .collect::<DecodeResult<Vec<_>>>()?;
+                state.apply_send(lsn, &queue, Timestamp::from_millis(now), entries);
+            }
+            state.topics.stream_copies.insert(lsn, (now, streams));
         }
         _ if !definition_applies => {}
         TopicOp::CreateTopic { name, now } => {

@@ -504,6 +504,7 @@ impl LocalEngine {
         self.recovered_completions
             .lock()
             .extend(recovered.completions);
+        self.redo_stream_copies(recovered.stream_copies);
         let mut journal = self.journal();
         for (destination, moved, kind) in &recovered.delivered {
             journal.push(|| QueueOp::AcceptMoved {
@@ -559,6 +560,7 @@ impl LocalEngine {
         durable.checkpoint(
             registry.values().map(|slot| (&slot.queue, &slot.meta)),
             |last_lsn| vec![self.topics_checkpoint_part(last_lsn)],
+            || self.topics_in_flight_part(),
         )?;
         Ok(())
     }
@@ -1397,5 +1399,7 @@ mod topics;
 mod durable_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod topic_stream_tests;
 #[cfg(test)]
 mod topic_tests;

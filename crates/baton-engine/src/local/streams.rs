@@ -72,6 +72,32 @@ pub(crate) struct Streams {
     disk: Option<Disk>,
 }
 
+/// An append submitted to a stream's log (see `LocalEngine::stream_append_submit`).
+#[derive(Clone)]
+pub(super) struct SubmittedAppend {
+    slot: Arc<Slot>,
+    pub appended: Vec<Appended>,
+    /// The log and the LSN of the append's last frame (durable engine, not a duplicate).
+    pub logged: Option<(Arc<Wal>, u64)>,
+}
+
+impl SubmittedAppend {
+    /// Whether the frames are durable now (true when nothing was logged).
+    pub fn is_durable(&self) -> bool {
+        use std::future::Future;
+        let Some((wal, lsn)) = &self.logged else {
+            return true;
+        };
+        // `wait_durable` resolves on its first poll when the record is already durable.
+        let future = std::pin::pin!(wal.wait_durable(*lsn));
+        let waker = std::task::Waker::noop();
+        matches!(
+            future.poll(&mut std::task::Context::from_waker(waker)),
+            std::task::Poll::Ready(Ok(()))
+        )
+    }
+}
+
 struct Slot {
     state: Mutex<State>,
     /// Woken when records are published, and on deletion and shutdown.
@@ -1183,6 +1209,20 @@ impl LocalEngine {
         records: Vec<NewRecord>,
     ) -> Result<Vec<Appended>, EngineError> {
         self.check_ready()?;
+        let submitted = self.stream_append_submit(name, producer, records)?;
+        self.stream_append_finish(&submitted).await?;
+        Ok(submitted.appended)
+    }
+
+    /// The synchronous half of an append: checks, applies to the core and submits the frames
+    /// under the stream's lock. The records are neither durable nor visible until
+    /// `stream_append_finish`. A duplicate (idempotent producer) submits nothing.
+    pub(super) fn stream_append_submit(
+        &self,
+        name: &StreamName,
+        producer: Option<ProducerSeq>,
+        records: Vec<NewRecord>,
+    ) -> Result<SubmittedAppend, EngineError> {
         check_records(&records)?;
         let slot = self.streams.slot(name)?;
         let specs: Vec<AppendSpec> = records
@@ -1205,7 +1245,14 @@ impl LocalEngine {
             };
             let outcome = stream.append(now, producer.as_ref(), &specs, |i, _| base + i as u64)?;
             let appended = match outcome {
-                AppendOutcome::Duplicate(answer) => return Ok(answer),
+                AppendOutcome::Duplicate(answer) => {
+                    drop(state);
+                    return Ok(SubmittedAppend {
+                        slot,
+                        appended: answer,
+                        logged: None,
+                    });
+                }
                 AppendOutcome::Appended(appended) => appended,
             };
             let batch_len = records.len() as u32;
@@ -1246,9 +1293,52 @@ impl LocalEngine {
             };
             (appended, logged)
         };
-        if let Some((_, lsn)) = &logged {
+        Ok(SubmittedAppend {
+            slot,
+            appended,
+            logged,
+        })
+    }
+
+    /// Whether a stream of this name exists (a topic subscription's target must).
+    pub(super) fn streams_contains(&self, name: &StreamName) -> Result<(), EngineError> {
+        self.streams.slot(name)?.state.lock().check_live(name)
+    }
+
+    /// Checks that `records` could be appended to `name` now (the stream exists, its log
+    /// works, sizes and headers fit), without changing anything. A topic publish checks its
+    /// stream copies with this before it logs anything.
+    pub(super) fn stream_check_append(
+        &self,
+        name: &StreamName,
+        records: &[NewRecord],
+    ) -> Result<(), EngineError> {
+        check_records(records)?;
+        let slot = self.streams.slot(name)?;
+        let specs: Vec<AppendSpec> = records
+            .iter()
+            .map(|r| AppendSpec {
+                key: r.key.as_ref().map(|k| k.as_bytes().to_vec()),
+                partition: r.partition,
+                size_bytes: r.size_bytes(),
+            })
+            .collect();
+        let state = slot.state.lock();
+        state.check_live(name)?;
+        state.check_writable()?;
+        state.stream.check_append(&specs)?;
+        Ok(())
+    }
+
+    /// Waits until a submitted append is durable, then makes its records visible.
+    pub(super) async fn stream_append_finish(
+        &self,
+        submitted: &SubmittedAppend,
+    ) -> Result<(), EngineError> {
+        let slot = &submitted.slot;
+        if let Some((_, lsn)) = &submitted.logged {
             let lsn = *lsn;
-            self.wait_logged(logged).await?;
+            self.wait_logged(submitted.logged.clone()).await?;
             let mut state = slot.state.lock();
             state.stream.publish_upto(lsn);
             if let Bodies::Disk(index) = &mut state.bodies {
@@ -1256,7 +1346,7 @@ impl LocalEngine {
             }
         }
         slot.published.notify_waiters();
-        Ok(appended)
+        Ok(())
     }
 
     pub(super) async fn stream_read(

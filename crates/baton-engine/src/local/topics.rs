@@ -14,27 +14,164 @@
 //! queue (`Queue::check_send`: sizes, FIFO group and dedup ids, `max_depth`), and only then
 //! enqueues them all and submits one `TopicOp::Publish` record holding every copy, still under
 //! the locks. Replay applies that record to each queue whose snapshot does not cover it.
+//!
+//! # Stream targets: two logs, one unit
+//! A stream has its own log, so a publish reaching streams cannot be one frame. What holds:
+//! - Before anything is logged, every stream copy is checked (`stream_check_append`: the
+//!   stream exists, its log works, sizes and headers fit); a failure changes nothing.
+//! - The main-log record (`TopicOp::PublishToStreams`) is the commit point: it holds the queue
+//!   copies *and* the stream records, and is registered in flight (`InFlight`, keyed by its
+//!   LSN) in the same critical section as its submission.
+//! - Stream appends are submitted only once the main record is durable, in LSN order over all
+//!   in-flight publishes (`submit_stream_copies`; the main log is durable as a prefix, so
+//!   everything before a durable record is durable too), with the idempotent producer
+//!   `topic_producer(topic)` and the record's LSN as the sequence. A stream therefore never
+//!   holds a copy a crash could take from the queues, and one topic's appends reach a stream
+//!   in sequence order.
+//! - The answer waits until the main record and every stream append are durable.
+//! - Recovery appends the copies of every `PublishToStreams` record still in the log again,
+//!   in LSN order, and waits for them before the engine is ready. A stream log is durable as a
+//!   prefix, so an append it lost is newer than every one it kept: the producer window answers
+//!   a kept one as a duplicate, or as stale (older than its window), and both mean "already
+//!   there"; a lost one is appended. Nothing is duplicated, and nothing whose main record (or
+//!   queue copies, below) survived is missing from the streams.
+//! - A checkpoint can delete the main-log record before the stream append is durable, and its
+//!   queue snapshots can hold copies whose main record never becomes durable; so the publishes
+//!   still in flight after every queue snapshot go into the checkpoint
+//!   (`TopicCheckpointPart::StreamCopiesInFlight`) and are re-applied likewise.
+//! - Limits of the guarantee: a stream that forgot the topic's producer (more than
+//!   `PRODUCERS_MAX` producers) or was deleted and created again under the same name before
+//!   the record left the log may receive such a copy a second time at a restart. A stream
+//!   deleted between the publish and its append gets nothing. In-memory engines have no
+//!   recovery, so their copies are appended without a producer.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use baton_core::stream::{key_hash, ProducerSeq};
 use baton_core::topic::{
     Put, Subscription, Target, Topic, PUBLISH_BATCH_BYTES_MAX, PUBLISH_BATCH_MAX, TOPICS_MAX,
 };
-use baton_core::{QueueError, QueueName, SendEntry, Timestamp};
+use baton_core::{
+    AttributeData, QueueError, QueueName, SendEntry, StreamError, StreamName, Timestamp,
+};
 use baton_storage::records::{self, QueueOp};
-use baton_storage::topic_records::{TopicOp, KIND_TOPIC_OP};
+use baton_storage::topic_records::{
+    StreamCopiesV1, StreamCopyV1, TopicCheckpointPart, TopicOp, KIND_TOPIC_CHECKPOINT,
+    KIND_TOPIC_OP,
+};
+use parking_lot::Mutex;
 
+use super::streams::SubmittedAppend;
 use super::{Access, LocalEngine};
 use crate::durable::{codec, topics as disk, Durable};
-use crate::{EngineError, PublishEntry, PublishOutcome, TopicStats, TopicView};
+use crate::{EngineError, NewRecord, PublishEntry, PublishOutcome, TopicStats, TopicView};
 
 #[derive(Default)]
 struct Counters {
     published: AtomicU64,
     delivered: AtomicU64,
     unmatched: AtomicU64,
+}
+
+/// A publish whose stream appends are not known durable yet (see the module doc).
+/// Registered with its main-log record; its appends are submitted once that is durable.
+struct InFlight {
+    now: u64,
+    copies: Vec<StreamCopiesV1>,
+    /// `None` until the appends were submitted.
+    appends: Option<Vec<SubmittedAppend>>,
+}
+
+impl InFlight {
+    fn is_durable(&self) -> bool {
+        self.appends
+            .as_ref()
+            .is_some_and(|appends| appends.iter().all(SubmittedAppend::is_durable))
+    }
+}
+
+/// Publishes with stream copies in flight, by the LSN of their main-log record.
+type InFlightMap = Arc<Mutex<BTreeMap<u64, InFlight>>>;
+
+/// The idempotent producer a topic's stream appends use: readable, within the producer name
+/// rule (`[A-Za-z0-9_-]`, at most 80), and unique through the hash of the full name.
+pub(crate) fn topic_producer(topic: &str) -> String {
+    let readable: String = topic
+        .chars()
+        .take(40)
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("topic-{readable}-{:016x}", key_hash(topic.as_bytes()))
+}
+
+/// The stream record of a published message: key = routing key (none when empty), value =
+/// body, headers = attributes (text as is, binary base64-encoded).
+fn stream_record(message: &PublishEntry) -> NewRecord {
+    use base64::Engine as _;
+    let key = message.routing_key.as_str();
+    NewRecord {
+        key: (!key.is_empty()).then(|| key.to_string()),
+        value: message.body.to_string(),
+        headers: message
+            .attributes
+            .user()
+            .map(|(name, value)| {
+                let text = match value.data() {
+                    AttributeData::Text(text) => text.clone(),
+                    AttributeData::Binary(bytes) => {
+                        base64::engine::general_purpose::STANDARD.encode(bytes)
+                    }
+                };
+                (name.clone(), text)
+            })
+            .collect(),
+        partition: None,
+    }
+}
+
+/// Runs a future to completion on this thread. Recovery is synchronous, and what it waits
+/// for (a stream log's sync) is done by that log's own writer thread, not by the runtime.
+fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+    let waker = std::task::Waker::from(Arc::new(Unpark(std::thread::current())));
+    let mut context = std::task::Context::from_waker(&waker);
+    let mut future = std::pin::pin!(future);
+    loop {
+        if let std::task::Poll::Ready(output) = future.as_mut().poll(&mut context) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+fn copy_to_disk(record: &NewRecord) -> StreamCopyV1 {
+    StreamCopyV1 {
+        key: record.key.clone(),
+        value: record.value.clone(),
+        headers: record.headers.clone(),
+    }
+}
+
+fn copy_from_disk(copy: StreamCopyV1) -> NewRecord {
+    NewRecord {
+        key: copy.key,
+        value: copy.value,
+        headers: copy.headers,
+        partition: None,
+    }
 }
 
 struct TopicEntry {
@@ -46,6 +183,10 @@ struct TopicEntry {
 #[derive(Default)]
 pub(crate) struct TopicRegistry {
     topics: BTreeMap<QueueName, TopicEntry>,
+    in_flight: InFlightMap,
+    /// Tests: publishes stop after the main-log record, as a crash between the two logs does.
+    #[cfg(test)]
+    pub(super) skip_stream_appends: std::sync::atomic::AtomicBool,
 }
 
 impl TopicRegistry {
@@ -107,6 +248,91 @@ impl LocalEngine {
             topics.topics.values().map(|e| (&e.topic, e.created_at)),
             covered_lsn,
         )
+    }
+
+    /// The checkpoint part of the publishes whose stream copies are not known durable (see
+    /// the module doc). Taken after every queue's snapshot: a publish whose queue copies a
+    /// snapshot holds was registered before that snapshot was taken, so it is in here unless
+    /// its appends are durable — even when its main-log record never became durable.
+    pub(super) fn topics_in_flight_part(&self) -> Vec<(u8, Vec<u8>)> {
+        let in_flight = self.topics.read().in_flight.clone();
+        let copies = {
+            let mut in_flight = in_flight.lock();
+            in_flight.retain(|_, entry| !entry.is_durable());
+            in_flight
+                .iter()
+                .map(|(lsn, entry)| (*lsn, entry.now, entry.copies.clone()))
+                .collect::<Vec<_>>()
+        };
+        if copies.is_empty() {
+            return Vec::new();
+        }
+        vec![(
+            KIND_TOPIC_CHECKPOINT,
+            records::encode(&TopicCheckpointPart::StreamCopiesInFlight { copies }),
+        )]
+    }
+
+    /// Recovery: appends again, in LSN order, the stream copies of every publish the main log
+    /// (or its checkpoint) still holds; the producer sequence makes those the stream kept
+    /// no-ops. Called before the engine is ready, so no publish interleaves; each append is
+    /// waited for (the stream logs have writer threads of their own), so they are durable and
+    /// visible before any checkpoint could drop their main-log records. One that fails stays
+    /// in flight, so checkpoints keep it for the next recovery.
+    pub(super) fn redo_stream_copies(&self, copies: BTreeMap<u64, (u64, Vec<StreamCopiesV1>)>) {
+        let in_flight = self.topics.read().in_flight.clone();
+        // What was in flight before a reload is either in `copies` (its main-log record or the
+        // checkpoint survived) or was never durable and must not reach a stream.
+        in_flight.lock().clear();
+        let mut n_appended = 0_usize;
+        for (lsn, (now, streams)) in copies {
+            let mut failed = false;
+            for copy in &streams {
+                let Ok(name) = StreamName::new(&copy.stream) else {
+                    continue;
+                };
+                let records: Vec<NewRecord> =
+                    copy.records.iter().cloned().map(copy_from_disk).collect();
+                let producer = ProducerSeq {
+                    producer: copy.producer.clone(),
+                    sequence: lsn,
+                };
+                let result = self
+                    .stream_append_submit(&name, Some(producer), records)
+                    .and_then(|submitted| {
+                        let appended = submitted.logged.is_some();
+                        block_on(self.stream_append_finish(&submitted))?;
+                        Ok(appended)
+                    });
+                match result {
+                    Ok(appended) => n_appended += usize::from(appended),
+                    // Kept by the stream, older than the producer's window.
+                    Err(EngineError::Stream(StreamError::ProducerSequenceStale { .. })) => {}
+                    // Deleted since: the copy has nowhere to go.
+                    Err(EngineError::Stream(StreamError::StreamNotFound { .. })) => {}
+                    Err(error) => {
+                        failed = true;
+                        tracing::warn!(%error, stream = %copy.stream, lsn, "a publish's stream copy could not be appended again; it stays in flight");
+                    }
+                }
+            }
+            if failed {
+                in_flight.lock().insert(
+                    lsn,
+                    InFlight {
+                        now,
+                        copies: streams,
+                        appends: None,
+                    },
+                );
+            }
+        }
+        if n_appended > 0 {
+            tracing::info!(
+                n_appended,
+                "recovery appended publishes' stream copies the streams had lost"
+            );
+        }
     }
 
     /// Refuses writes once the log has failed, before anything changes in memory.
@@ -212,6 +438,11 @@ impl LocalEngine {
                     });
                 }
             }
+            Target::Stream(stream) => {
+                let name = StreamName::new(stream.as_str())
+                    .map_err(|e| invalid("target.stream", e.to_string()))?;
+                self.streams_contains(&name)?;
+            }
             other => return Err(EngineError::TargetUnsupported { kind: other.kind() }),
         }
         let (put, lsn) = {
@@ -305,7 +536,7 @@ impl LocalEngine {
         self.check_writable()?;
 
         // Route under the topics lock, then let it go before touching queues.
-        let (plan, counters, outcomes) = {
+        let (plan, stream_plan, counters, outcomes, in_flight) = {
             let topics = self.topics.read();
             let entry = topics
                 .topics
@@ -313,6 +544,8 @@ impl LocalEngine {
                 .ok_or_else(|| topic_not_found(topic))?;
             // Target queue → (a subscription naming it, indexes of the messages it gets).
             let mut plan: BTreeMap<QueueName, (QueueName, Vec<usize>)> = BTreeMap::new();
+            // Target stream → indexes of the messages it gets.
+            let mut stream_plan: BTreeMap<QueueName, Vec<usize>> = BTreeMap::new();
             let mut outcomes = Vec::with_capacity(messages.len());
             for (index, message) in messages.iter().enumerate() {
                 let fan_out = entry
@@ -338,20 +571,34 @@ impl LocalEngine {
                         .1
                         .push(index);
                 }
+                for stream in fan_out.streams {
+                    stream_plan.entry(stream).or_default().push(index);
+                }
                 outcomes.push(PublishOutcome {
                     id: message.id,
                     delivered_to: fan_out.n_subscriptions,
                 });
             }
-            (plan, entry.stats.clone(), outcomes)
+            (
+                plan,
+                stream_plan,
+                entry.stats.clone(),
+                outcomes,
+                topics.in_flight.clone(),
+            )
         };
 
-        let lsn = if plan.is_empty() {
-            None
+        if stream_plan.is_empty() {
+            let lsn = if plan.is_empty() {
+                None
+            } else {
+                self.deliver_copies(topic, &messages, plan, None)?
+            };
+            self.wait(lsn).await?;
         } else {
-            self.deliver_copies(topic, &messages, plan)?
-        };
-        self.wait(lsn).await?;
+            self.publish_with_streams(topic, &messages, plan, stream_plan, &in_flight)
+                .await?;
+        }
         let n_copies: u64 = outcomes.iter().map(|o| u64::from(o.delivered_to)).sum();
         let n_unmatched = outcomes.iter().filter(|o| o.delivered_to == 0).count() as u64;
         counters
@@ -369,6 +616,7 @@ impl LocalEngine {
         topic: &QueueName,
         messages: &[PublishEntry],
         plan: BTreeMap<QueueName, (QueueName, Vec<usize>)>,
+        streams: Option<(Vec<StreamCopiesV1>, &InFlightMap, &mut Option<u64>)>,
     ) -> Result<Option<u64>, EngineError> {
         let registry = self.queues.read();
         let mut slots = Vec::with_capacity(plan.len());
@@ -437,14 +685,37 @@ impl LocalEngine {
                         }
                     }
                     let advanced = self.submit(journal, Access::Write)?;
-                    let published = if self.durable.is_some() {
-                        self.submit_topic_op(|| TopicOp::Publish {
+                    let published = match (&self.durable, streams) {
+                        (None, _) => None,
+                        (Some(_), None) => self.submit_topic_op(|| TopicOp::Publish {
                             topic: topic.to_string(),
                             now: now.as_millis(),
                             deliveries,
-                        })?
-                    } else {
-                        None
+                        })?,
+                        (Some(_), Some((copies, in_flight, publish_lsn))) => {
+                            // Registered in the same critical section as the submission, so a
+                            // checkpoint starting after it either sees the entry or a record
+                            // above its start (see the module doc).
+                            let mut in_flight = in_flight.lock();
+                            let lsn = self.submit_topic_op(|| TopicOp::PublishToStreams {
+                                topic: topic.to_string(),
+                                now: now.as_millis(),
+                                deliveries,
+                                streams: copies.clone(),
+                            })?;
+                            *publish_lsn = lsn;
+                            if let Some(lsn) = lsn {
+                                in_flight.insert(
+                                    lsn,
+                                    InFlight {
+                                        now: now.as_millis(),
+                                        copies,
+                                        appends: None,
+                                    },
+                                );
+                            }
+                            lsn
+                        }
                     };
                     Ok(advanced.max(published))
                 }
@@ -470,5 +741,135 @@ impl LocalEngine {
             }
         }
         Ok(lsn)
+    }
+
+    /// A publish reaching at least one stream (see "Stream targets" in the module doc).
+    async fn publish_with_streams(
+        &self,
+        topic: &QueueName,
+        messages: &[PublishEntry],
+        plan: BTreeMap<QueueName, (QueueName, Vec<usize>)>,
+        stream_plan: BTreeMap<QueueName, Vec<usize>>,
+        in_flight: &InFlightMap,
+    ) -> Result<(), EngineError> {
+        let producer = topic_producer(topic.as_str());
+        let mut copies = Vec::with_capacity(stream_plan.len());
+        for (stream, indexes) in stream_plan {
+            let name = StreamName::new(stream.as_str())
+                .map_err(|e| invalid("target.stream", e.to_string()))?;
+            let records: Vec<NewRecord> = indexes
+                .iter()
+                .filter_map(|i| messages.get(*i))
+                .map(stream_record)
+                .collect();
+            self.stream_check_append(&name, &records)?;
+            copies.push(StreamCopiesV1 {
+                stream: name.to_string(),
+                producer: producer.clone(),
+                records: records.iter().map(copy_to_disk).collect(),
+            });
+        }
+        if self.durable.is_none() {
+            // In memory: nothing to recover, so no producer and no main-log ordering.
+            let lsn = self.deliver_copies(topic, messages, plan, None)?;
+            self.wait(lsn).await?;
+            for copy in copies {
+                let name = StreamName::new(&copy.stream)
+                    .map_err(|e| invalid("target.stream", e.to_string()))?;
+                let records = copy.records.into_iter().map(copy_from_disk).collect();
+                match self.stream_append_submit(&name, None, records) {
+                    Ok(submitted) => self.stream_append_finish(&submitted).await?,
+                    Err(EngineError::Stream(StreamError::StreamNotFound { .. })) => {}
+                    Err(error) => return Err(error),
+                }
+            }
+            return Ok(());
+        }
+        let mut publish_lsn = None;
+        let lsn = self.deliver_copies(
+            topic,
+            messages,
+            plan,
+            Some((copies, in_flight, &mut publish_lsn)),
+        )?;
+        self.wait(lsn).await?;
+        let Some(publish_lsn) = publish_lsn else {
+            return Ok(());
+        };
+        #[cfg(test)]
+        if self
+            .topics
+            .read()
+            .skip_stream_appends
+            .load(Ordering::Relaxed)
+        {
+            return Err(EngineError::StorageUnavailable {
+                reason: "test: stream appends skipped".to_string(),
+            });
+        }
+        let appends = self.submit_stream_copies(in_flight, publish_lsn)?;
+        for submitted in &appends {
+            self.stream_append_finish(submitted).await?;
+        }
+        in_flight.lock().remove(&publish_lsn);
+        Ok(())
+    }
+
+    /// Submits the stream appends of every in-flight publish up to `upto` not submitted yet,
+    /// in LSN order, and answers those of `upto`. Call it once `upto`'s main-log record is
+    /// durable: the main log is durable as a prefix, so so are all of these; a stream never
+    /// holds a copy whose main-log record a crash could take back, and each stream gets one
+    /// topic's appends in sequence order.
+    fn submit_stream_copies(
+        &self,
+        in_flight: &InFlightMap,
+        upto: u64,
+    ) -> Result<Vec<SubmittedAppend>, EngineError> {
+        let mut map = in_flight.lock();
+        let mut mine = Err(EngineError::StorageUnavailable {
+            reason: format!("the stream copies of publish {upto} are not registered"),
+        });
+        for (lsn, entry) in map.range_mut(..=upto) {
+            if let Some(appends) = &entry.appends {
+                if *lsn == upto {
+                    mine = Ok(appends.clone());
+                }
+                continue;
+            }
+            let mut appends = Vec::with_capacity(entry.copies.len());
+            let mut failed = None;
+            for copy in &entry.copies {
+                let Ok(name) = StreamName::new(&copy.stream) else {
+                    continue;
+                };
+                let producer = ProducerSeq {
+                    producer: copy.producer.clone(),
+                    sequence: *lsn,
+                };
+                let records = copy.records.iter().cloned().map(copy_from_disk).collect();
+                match self.stream_append_submit(&name, Some(producer), records) {
+                    Ok(submitted) => appends.push(submitted),
+                    // Deleted since the check: the copy has nowhere to go.
+                    Err(EngineError::Stream(StreamError::StreamNotFound { .. })) => {}
+                    Err(error) => {
+                        failed = Some(error);
+                        break;
+                    }
+                }
+            }
+            if let Some(error) = failed {
+                // Left unsubmitted: checkpoints keep it, recovery appends it (a stream's
+                // log failure is sticky, so no later copy overtakes it in that stream).
+                if *lsn == upto {
+                    mine = Err(error);
+                }
+                continue;
+            }
+            if *lsn == upto {
+                mine = Ok(appends.clone());
+            }
+            entry.appends = Some(appends);
+        }
+        mine
     }
 }

@@ -12,8 +12,9 @@
 //! wait for live connections, and durable storage (queues) never loses anything to them.
 //!
 //! # Sources
-//! The hub is keyed by [`LiveSource`]: topics now; a stream's records can be pushed through the
-//! same hub later by adding a variant and calling `publish` after an append is durable.
+//! The hub is keyed by [`LiveSource`]: topics push through it; stream followers
+//! (`api/stream_live.rs`) read from storage by themselves and only take a [`LivePermit`],
+//! which counts them and their figures under `LiveSource::Stream`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -39,6 +40,9 @@ use crate::api::AppState;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LiveSource {
     Topic(String),
+    /// A stream's followers (`api/stream_live.rs`): they read from storage, so the hub only
+    /// counts them (connections, records sent, records retention removed before they read).
+    Stream(String),
 }
 
 /// One message ready to push: its routing key (for pattern matching) and its wire form.
@@ -60,6 +64,8 @@ struct Subscriber {
 #[derive(Default)]
 struct Inner {
     subscribers: HashMap<LiveSource, Vec<Subscriber>>,
+    /// Open connections per source that read by themselves (stream followers).
+    followers: HashMap<LiveSource, u64>,
     counters: HashMap<LiveSource, Arc<SourceCounters>>,
     next_id: u64,
 }
@@ -187,10 +193,35 @@ impl LiveHub {
         let inner = self.inner.lock();
         let counters = inner.counters.get(source);
         LiveStats {
-            subscribers: inner.subscribers.get(source).map_or(0, |s| s.len() as u64),
+            subscribers: inner.subscribers.get(source).map_or(0, |s| s.len() as u64)
+                + inner.followers.get(source).copied().unwrap_or(0),
             sent_total: counters.map_or(0, |c| c.sent.load(Ordering::Relaxed)),
             dropped_total: counters.map_or(0, |c| c.dropped.load(Ordering::Relaxed)),
         }
+    }
+
+    /// Opens a connection that reads by itself (a stream follower): it counts toward
+    /// `live_connections_max` and the source's subscribers until the permit is dropped.
+    pub fn follow(self: &Arc<Self>, source: LiveSource) -> Result<LivePermit, ApiError> {
+        if self.n_connections.fetch_add(1, Ordering::SeqCst) >= self.connections_max {
+            self.n_connections.fetch_sub(1, Ordering::SeqCst);
+            return Err(ApiError::TooManyLiveSubscribers {
+                limit: self.connections_max,
+            });
+        }
+        let mut inner = self.inner.lock();
+        *inner.followers.entry(source.clone()).or_default() += 1;
+        let counters = inner.counters.entry(source.clone()).or_default().clone();
+        Ok(LivePermit {
+            hub: self.clone(),
+            source,
+            counters,
+        })
+    }
+
+    /// Sources with figures, for metrics.
+    pub fn sources(&self) -> Vec<LiveSource> {
+        self.inner.lock().counters.keys().cloned().collect()
     }
 
     /// Lets go of every connection: each sends what it has buffered and ends. Part of
@@ -223,6 +254,37 @@ impl Drop for LiveSubscription {
             subscribers.retain(|s| s.id != self.id);
             if subscribers.is_empty() {
                 inner.subscribers.remove(&self.source);
+            }
+        }
+        drop(inner);
+        self.hub.n_connections.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A follower's place in the hub (see `LiveHub::follow`).
+pub struct LivePermit {
+    hub: Arc<LiveHub>,
+    source: LiveSource,
+    counters: Arc<SourceCounters>,
+}
+
+impl LivePermit {
+    pub fn count_sent(&self, n: u64) {
+        self.counters.sent.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn count_dropped(&self, n: u64) {
+        self.counters.dropped.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl Drop for LivePermit {
+    fn drop(&mut self) {
+        let mut inner = self.hub.inner.lock();
+        if let Some(n) = inner.followers.get_mut(&self.source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                inner.followers.remove(&self.source);
             }
         }
         drop(inner);

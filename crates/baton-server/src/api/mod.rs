@@ -13,6 +13,8 @@ mod push;
 mod queues;
 pub(crate) mod requests;
 pub mod sqs;
+mod stream_live;
+mod stream_metrics;
 mod streams;
 mod system;
 mod topics;
@@ -123,6 +125,13 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/v1/streams/{stream}/groups/{group}/seek",
             post(streams::group_seek),
+        )
+        // Live stream subscriptions (`stream_live.rs`).
+        .route("/v1/streams/{stream}/live", get(stream_live::sse))
+        .route("/v1/streams/{stream}/ws", get(stream_live::ws))
+        .route(
+            "/v1/streams/{stream}/groups/{group}/ws",
+            get(stream_live::group_ws),
         )
         .route(
             "/v1/queues/{queue}/push",

@@ -24,15 +24,15 @@ use crate::api::AppState;
 /// Pending entries one `GET .../pending` lists at most (the count covers all).
 const PENDING_LIST_MAX: usize = 1000;
 
-fn stream_name(raw: &str) -> Result<StreamName, ApiError> {
+pub(crate) fn stream_name(raw: &str) -> Result<StreamName, ApiError> {
     Ok(StreamName::new(raw)?)
 }
 
-fn group_name(raw: &str) -> Result<GroupName, ApiError> {
+pub(crate) fn group_name(raw: &str) -> Result<GroupName, ApiError> {
     Ok(GroupName::new(raw)?)
 }
 
-fn consumer_name(raw: &str) -> Result<ConsumerName, ApiError> {
+pub(crate) fn consumer_name(raw: &str) -> Result<ConsumerName, ApiError> {
     Ok(ConsumerName::new(raw)?)
 }
 
@@ -134,7 +134,7 @@ async fn full_info(state: &AppState, view: StreamView) -> wire::StreamInfo {
     stream_info(view, &configs)
 }
 
-fn record_to_wire(record: StreamRecord) -> wire::Record {
+pub(crate) fn record_to_wire(record: StreamRecord) -> wire::Record {
     wire::Record {
         partition: record.partition,
         offset: record.offset,
@@ -145,7 +145,7 @@ fn record_to_wire(record: StreamRecord) -> wire::Record {
     }
 }
 
-fn group_records(records: Vec<GroupRecord>) -> wire::GroupRecords {
+pub(crate) fn group_records(records: Vec<GroupRecord>) -> wire::GroupRecords {
     wire::GroupRecords {
         records: records
             .into_iter()
@@ -168,7 +168,10 @@ fn group_records(records: Vec<GroupRecord>) -> wire::GroupRecords {
 }
 
 /// The query string as a map; unknown or repeated parameters are refused.
-fn query(raw: Option<String>, allowed: &[&str]) -> Result<BTreeMap<String, String>, ApiError> {
+pub(crate) fn query(
+    raw: Option<String>,
+    allowed: &[&str],
+) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
     for (key, value) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()).into_owned() {
         if !allowed.contains(&key.as_str()) {
@@ -184,7 +187,7 @@ fn query(raw: Option<String>, allowed: &[&str]) -> Result<BTreeMap<String, Strin
     Ok(out)
 }
 
-fn number<T: std::str::FromStr>(
+pub(crate) fn number<T: std::str::FromStr>(
     params: &BTreeMap<String, String>,
     field: &str,
 ) -> Result<Option<T>, ApiError> {
@@ -407,22 +410,34 @@ pub async fn group_ack(
 ) -> Result<Json<BatchResponse>, ApiError> {
     let name = stream_name(&stream)?;
     let group = group_name(&group)?;
-    if request.ids.is_empty() {
+    let results = ack_results(&state, &name, &group, &request.ids).await?;
+    Ok(Json(BatchResponse { results }))
+}
+
+/// Acks `ids` in a group: one result per id, in order (malformed or unknown ids are per-item
+/// errors; the rest are acked). Used by `POST .../ack` and the group WebSocket.
+pub(crate) async fn ack_results(
+    state: &AppState,
+    name: &StreamName,
+    group: &GroupName,
+    ids: &[String],
+) -> Result<Vec<ItemResult>, ApiError> {
+    if ids.is_empty() {
         return Err(ApiError::invalid("ids", "an ack needs at least one id"));
     }
     // Malformed ids are per-item errors, like unknown ones; the rest are acked.
     let parsed: Vec<Result<RecordId, baton_core::StreamError>> =
-        request.ids.iter().map(|id| id.parse()).collect();
+        ids.iter().map(|id| id.parse()).collect();
     let valid: Vec<RecordId> = parsed
         .iter()
         .filter_map(|p| p.as_ref().ok().copied())
         .collect();
     let mut acked = if valid.is_empty() {
         // Still checks that the stream and group exist.
-        state.engine.get_group(&name, &group).await?;
+        state.engine.get_group(name, group).await?;
         Vec::new()
     } else {
-        state.engine.group_ack(&name, &group, valid).await?
+        state.engine.group_ack(name, group, valid).await?
     }
     .into_iter();
     let results = parsed
@@ -440,7 +455,7 @@ pub async fn group_ack(
             }
         })
         .collect();
-    Ok(Json(BatchResponse { results }))
+    Ok(results)
 }
 
 pub async fn group_pending(

@@ -10,10 +10,14 @@ mod push;
 mod queues;
 mod receiver;
 mod requests;
+mod seed_e;
 mod semantics;
 mod sqs;
 mod storage;
+mod stream_live;
+mod stream_metrics;
 mod streams;
+mod topic_streams;
 mod topics;
 mod validation;
 

@@ -460,9 +460,9 @@ async fn bad_topic_input_is_refused_precisely() {
             "exactly one key",
         ),
         (
-            json!({"target": {"stream": "s"}}),
-            "target_unsupported",
-            "not available yet",
+            json!({"target": {"stream": "missing"}}),
+            "stream_not_found",
+            "missing",
         ),
         (
             json!({"target": {"url": "http://example.com/hook"}}),
@@ -655,13 +655,13 @@ async fn topics_subscriptions_and_fan_out_survive_a_restart_of_the_durable_engin
 }
 
 /// Reads Server-Sent Events as `(event, data)` pairs.
-struct SseReader {
+pub(crate) struct SseReader {
     stream: std::pin::Pin<Box<dyn futures::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>,
     buffer: String,
 }
 
 impl SseReader {
-    async fn open(server: &TestServer, path: &str) -> Self {
+    pub(crate) async fn open(server: &TestServer, path: &str) -> Self {
         let response = server
             .http
             .get(format!("{}{}", server.base, path))
@@ -679,7 +679,7 @@ impl SseReader {
         }
     }
 
-    async fn next(&mut self) -> (String, Value) {
+    pub(crate) async fn next(&mut self) -> (String, Value) {
         loop {
             if let Some(end) = self.buffer.find("\n\n") {
                 let block: String = self.buffer.drain(..end + 2).collect();
