@@ -269,6 +269,15 @@ fn topic_to_wire(state: &AppState, view: TopicView) -> proto::TopicInfo {
     }
 }
 
+/// `topic_to_wire` with URL subscriptions shown with their `url` targets.
+async fn topic_to_wire_urls(state: &AppState, view: TopicView) -> proto::TopicInfo {
+    let mut info = topic_to_wire(state, view);
+    for subscription in &mut info.subscriptions {
+        super::topic_urls::show_target(state, subscription).await;
+    }
+    info
+}
+
 /// Topic creation takes no attributes yet; an empty body or `{}`.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -286,17 +295,16 @@ pub async fn create(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(topic_to_wire(&state, view))).into_response())
+    Ok((status, Json(topic_to_wire_urls(&state, view).await)).into_response())
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<proto::TopicList>, ApiError> {
     let topics = state.engine.list_topics().await?;
-    Ok(Json(proto::TopicList {
-        topics: topics
-            .into_iter()
-            .map(|view| topic_to_wire(&state, view))
-            .collect(),
-    }))
+    let mut list = Vec::with_capacity(topics.len());
+    for view in topics {
+        list.push(topic_to_wire_urls(&state, view).await);
+    }
+    Ok(Json(proto::TopicList { topics: list }))
 }
 
 pub async fn show(
@@ -304,14 +312,24 @@ pub async fn show(
     Path(topic): Path<String>,
 ) -> Result<Json<proto::TopicInfo>, ApiError> {
     let view = state.engine.get_topic(&name(&topic)?).await?;
-    Ok(Json(topic_to_wire(&state, view)))
+    Ok(Json(topic_to_wire_urls(&state, view).await))
 }
 
 pub async fn delete(
     State(state): State<AppState>,
     Path(topic): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.engine.delete_topic(&name(&topic)?).await?;
+    let topic = name(&topic)?;
+    // The queues backing URL subscriptions go once the topic (and so every fan-out to them)
+    // is gone.
+    let backing = match state.engine.get_topic(&topic).await {
+        Ok(view) => super::topic_urls::backing_queues(&view.subscriptions),
+        Err(_) => Vec::new(),
+    };
+    state.engine.delete_topic(&topic).await?;
+    for queue in &backing {
+        super::topic_urls::remove_backing(&state, queue).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -327,7 +345,12 @@ pub async fn put_subscription(
         pattern: request.pattern.as_deref().map(Pattern::new).transpose()?,
         filter: request.filter.as_ref().map(filter_from_json).transpose()?,
     };
-    let (subscription, put) = state.engine.put_subscription(&topic, subscription).await?;
+    super::topic_urls::check_user_target(&subscription.target)?;
+    let (subscription, put) = if matches!(subscription.target, Target::Url { .. }) {
+        super::topic_urls::put(&state, &topic, subscription).await?
+    } else {
+        state.engine.put_subscription(&topic, subscription).await?
+    };
     let status = match put {
         baton_core::topic::Put::New => StatusCode::CREATED,
         baton_core::topic::Put::Existing => StatusCode::OK,
@@ -342,26 +365,38 @@ pub async fn show_subscription(
     let topic_name = name(&topic)?;
     let subscription_name = name(&subscription)?;
     let view = state.engine.get_topic(&topic_name).await?;
-    view.subscriptions
+    let mut info = view
+        .subscriptions
         .iter()
         .find(|s| s.name == subscription_name)
-        .map(|s| Json(subscription_to_wire(s)))
+        .map(subscription_to_wire)
         .ok_or_else(|| {
             ApiError::Engine(EngineError::SubscriptionNotFound {
                 topic: topic_name.to_string(),
                 subscription: subscription_name.to_string(),
             })
-        })
+        })?;
+    super::topic_urls::show_target(&state, &mut info).await;
+    Ok(Json(info))
 }
 
 pub async fn delete_subscription(
     State(state): State<AppState>,
     Path((topic, subscription)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
+    let (topic, subscription) = (name(&topic)?, name(&subscription)?);
+    let view = state.engine.get_topic(&topic).await?;
+    let backing = super::topic_urls::backing_queues(
+        view.subscriptions.iter().filter(|s| s.name == subscription),
+    );
     state
         .engine
-        .delete_subscription(&name(&topic)?, &name(&subscription)?)
+        .delete_subscription(&topic, &subscription)
         .await?;
+    // After the engine's subscription, so no publish fans out to a queue being removed.
+    for queue in &backing {
+        super::topic_urls::remove_backing(&state, queue).await;
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

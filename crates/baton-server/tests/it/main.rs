@@ -18,6 +18,7 @@ mod stream_live;
 mod stream_metrics;
 mod streams;
 mod topic_streams;
+mod topic_urls;
 mod topics;
 mod validation;
 

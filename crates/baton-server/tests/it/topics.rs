@@ -465,9 +465,9 @@ async fn bad_topic_input_is_refused_precisely() {
             "missing",
         ),
         (
-            json!({"target": {"url": "http://example.com/hook"}}),
-            "target_unsupported",
-            "not available yet",
+            json!({"target": {"url": "ftp://example.com/hook"}}),
+            "invalid_parameter",
+            "target.url",
         ),
         (
             json!({"target": {"queue": "q", "stream": "s"}}),
