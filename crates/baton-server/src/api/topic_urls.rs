@@ -28,6 +28,15 @@ pub const URL_QUEUE_PREFIX: &str = "_baton-topic-";
 /// hash makes the name unique).
 const TOPIC_CHARS_MAX: usize = 40;
 
+/// Serialises the multi-step changes of URL subscriptions (put, delete, topic delete), so two
+/// concurrent puts of one name cannot leave the push subscription with the loser's URL.
+static CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Held across a change of URL subscriptions (see [`CHANGES`]).
+pub async fn lock() -> tokio::sync::MutexGuard<'static, ()> {
+    CHANGES.lock().await
+}
+
 /// The internal queue backing subscription `subscription` of `topic`:
 /// `_baton-topic-<topic, at most 40 chars>-<16 hex digits of md5(topic NUL subscription)>`,
 /// at most 13 + 40 + 1 + 16 = 70 characters, within the 80-character name rule. The hash keeps
@@ -93,6 +102,7 @@ pub async fn put(
             },
             other => other,
         })?;
+    let _changes = lock().await;
     let queue = backing_queue(topic, &subscription.name);
     let backed = Subscription {
         target: Target::Queue(queue.clone()),

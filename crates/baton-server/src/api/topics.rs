@@ -320,6 +320,7 @@ pub async fn delete(
     Path(topic): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let topic = name(&topic)?;
+    let _changes = super::topic_urls::lock().await;
     // The queues backing URL subscriptions go once the topic (and so every fan-out to them)
     // is gone.
     let backing = match state.engine.get_topic(&topic).await {
@@ -385,6 +386,7 @@ pub async fn delete_subscription(
     Path((topic, subscription)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let (topic, subscription) = (name(&topic)?, name(&subscription)?);
+    let _changes = super::topic_urls::lock().await;
     let view = state.engine.get_topic(&topic).await?;
     let backing = super::topic_urls::backing_queues(
         view.subscriptions.iter().filter(|s| s.name == subscription),

@@ -220,3 +220,28 @@ async fn a_url_subscription_survives_a_restart() {
     assert_eq!(got[0].header("x-k"), "v");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn concurrent_puts_with_different_urls_leave_one_winner() {
+    let server = TestServer::start().await;
+    server.put("/v1/topics/t", json!({})).await;
+    let put = |url: &'static str| {
+        server.put(
+            "/v1/topics/t/subscriptions/s",
+            json!({"target": {"url": url}}),
+        )
+    };
+    let ((a, body_a), (b, body_b)) =
+        futures::join!(put("http://127.0.0.1:9/a"), put("http://127.0.0.1:9/b"));
+    let mut statuses = [a, b];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
+    let winner = if a == StatusCode::CREATED {
+        body_a
+    } else {
+        body_b
+    };
+    let (_, shown) = server.get("/v1/topics/t/subscriptions/s").await;
+    assert_eq!(shown["target"], winner["target"]);
+    server.shutdown().await;
+}
