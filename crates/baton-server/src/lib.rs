@@ -101,7 +101,11 @@ pub async fn serve(
     tasks.spawn(events.clone().run_workers());
     {
         let push = push.clone();
-        tasks.spawn(async move { push.resume().await });
+        let state = state.clone();
+        tasks.spawn(async move {
+            push.resume().await;
+            api::topic_urls::sweep(&state).await;
+        });
     }
     tasks.spawn(tick_loop(
         engine.clone(),

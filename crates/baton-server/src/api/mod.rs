@@ -17,7 +17,7 @@ mod stream_live;
 mod stream_metrics;
 mod streams;
 mod system;
-mod topic_urls;
+pub(crate) mod topic_urls;
 mod topics;
 
 use std::sync::Arc;

@@ -197,3 +197,26 @@ pub async fn show_target(state: &AppState, info: &mut proto::SubscriptionInfo) {
         };
     }
 }
+
+/// Removes backing queues no URL subscription refers to: left over when the server stopped
+/// between the steps of a put or a delete. Runs once at start, after the engine has recovered
+/// and push subscriptions have resumed.
+pub async fn sweep(state: &AppState) {
+    let _changes = lock().await;
+    let (Ok(topics), Ok(queues)) = (
+        state.engine.list_topics().await,
+        state.engine.list_queues().await,
+    ) else {
+        return;
+    };
+    let used: std::collections::HashSet<QueueName> = topics
+        .iter()
+        .flat_map(|t| backing_queues(&t.subscriptions))
+        .collect();
+    for view in queues {
+        if view.name.as_str().starts_with(URL_QUEUE_PREFIX) && !used.contains(&view.name) {
+            tracing::info!(queue = %view.name, "removing a url subscription's left-over queue");
+            remove_backing(state, &view.name).await;
+        }
+    }
+}

@@ -245,3 +245,43 @@ async fn concurrent_puts_with_different_urls_leave_one_winner() {
     assert_eq!(shown["target"], winner["target"]);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_left_over_backing_queue_is_removed_at_start() {
+    use baton_engine::{Engine, EngineConfig, LocalEngine, StorageConfig};
+    let fs = baton_storage::SimFs::new();
+    // As if the server stopped between creating a backing queue and the subscription.
+    {
+        let engine = LocalEngine::durable(
+            std::sync::Arc::new(baton_engine::SystemClock),
+            EngineConfig::default(),
+            std::sync::Arc::new(fs.clone()),
+            StorageConfig::new("/data"),
+            false,
+        )
+        .unwrap();
+        engine.recover().await.unwrap();
+        engine
+            .create_queue(
+                baton_core::QueueName::new("_baton-topic-t-0123456789abcdef").unwrap(),
+                baton_core::QueueConfig::default(),
+            )
+            .await
+            .unwrap();
+        engine
+            .create_queue(
+                baton_core::QueueName::new("kept").unwrap(),
+                baton_core::QueueConfig::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let server = TestServer::start_durable_with(&fs, |_| {}).await;
+    crate::storage_wait_ready(&server).await;
+    eventually("the left-over queue removed", || async {
+        internal_queues(&server).await.is_empty().then_some(())
+    })
+    .await;
+    assert_eq!(server.get("/v1/queues/kept").await.0, StatusCode::OK);
+    server.shutdown().await;
+}
