@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use crate::queue::AttributeValue;
 
 /// Where a subscription delivers: exactly one of `{"queue": name}`, `{"stream": name}` or
-/// `{"url", "headers"?}`. Queue and stream targets are available; URL targets answer
-/// `target_unsupported`.
+/// `{"url", "headers"?}` (URL targets are delivered by the server through an internal queue
+/// with a push subscription).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionTarget {
