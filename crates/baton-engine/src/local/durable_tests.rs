@@ -651,6 +651,9 @@ async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {
             .unwrap();
         let acknowledged = Arc::new(Mutex::new(BTreeSet::<String>::new()));
         let acked = Arc::new(Mutex::new(BTreeSet::<String>::new()));
+        // Acks that failed (the power went off under them): a record written but not synced
+        // may survive in a torn prefix, so these messages may or may not be gone afterwards.
+        let maybe_acked = Arc::new(Mutex::new(BTreeSet::<String>::new()));
         let mut tasks = Vec::new();
         for producer in 0..4u64 {
             let (engine, acknowledged) = (engine.clone(), acknowledged.clone());
@@ -671,7 +674,7 @@ async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {
             }));
         }
         for _ in 0..2 {
-            let (engine, acked) = (engine.clone(), acked.clone());
+            let (engine, acked, maybe_acked) = (engine.clone(), acked.clone(), maybe_acked.clone());
             tasks.push(tokio::spawn(async move {
                 for _ in 0..400 {
                     let options = ReceiveOptions {
@@ -688,7 +691,10 @@ async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {
                                 acked.lock().insert(delivery.body.to_string());
                             }
                             Ok(_) => {}
-                            Err(_) => return,
+                            Err(_) => {
+                                maybe_acked.lock().insert(delivery.body.to_string());
+                                return;
+                            }
                         }
                     }
                     engine.tick().await;
@@ -730,9 +736,10 @@ async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {
         }
         let acknowledged = acknowledged.lock();
         let acked = acked.lock();
+        let maybe_acked = maybe_acked.lock();
         let lost: Vec<&String> = acknowledged
             .iter()
-            .filter(|b| !drained.contains(*b) && !acked.contains(*b))
+            .filter(|b| !drained.contains(*b) && !acked.contains(*b) && !maybe_acked.contains(*b))
             .collect();
         assert!(
             lost.is_empty(),
