@@ -4,9 +4,11 @@
 # instruction counts do not move when other work shares the machine. Two runs with different
 # message counts are differenced, so start-up and idle cost cancel out.
 # Usage: cargo build --release -p baton-cli && bench/instructions.sh   (needs valgrind)
+#        API=wire bench/instructions.sh   (the same over the wire protocol; default: native)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-target/release/baton}
+API=${API:-native}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -14,10 +16,10 @@ run() {
   local n=$1 port
   port=$(free_port)
   valgrind --tool=callgrind --callgrind-out-file="$work/$n.out" \
-    "$B" serve --listen "127.0.0.1:$port" --data-dir "$work/data-$n" > "$work/$n.log" 2>&1 &
+    "$B" serve --listen "127.0.0.1:$port" --wire-listen 127.0.0.1:0 --data-dir "$work/data-$n" > "$work/$n.log" 2>&1 &
   local server=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
-  "$B" bench e2e --url "http://127.0.0.1:$port" --producers 2 --consumers 2 --batch 100 \
+  "$B" bench e2e --url "http://127.0.0.1:$port" --api "$API" --producers 2 --consumers 2 --batch 100 \
     --messages "$n" --duration-s 120 --no-progress --json > "$work/$n.json"
   kill -INT "$server"; wait "$server" || true
   grep -E "^(summary|totals):" "$work/$n.out" | head -1 | awk '{print $2}'

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Baton against RabbitMQ, NATS JetStream and Redis Streams, side by side, at equal durability.
 
-Starts its own instances (Baton with --fsync always and interval, Redis with appendfsync always
+Starts its own instances (Baton with --fsync always and interval over its wire protocol, and
+optionally over HTTP/2 as `baton-http-always`, Redis with appendfsync always
 and everysec, a current NATS server with sync_interval always and its default), uses the
 machine's RabbitMQ (classic and quorum queues, publisher confirms), runs the same `baton bench`
 workloads against each, alternating systems (A B C D ... A B C D ...), and reports medians,
@@ -99,15 +100,17 @@ def start_systems(wanted, baton, nats_server, work):
     systems = []
     procs = []
 
-    def add_baton(name, fsync, label, fsync_before_ack):
-        port = free_port()
+    def add_baton(name, fsync, label, fsync_before_ack, api_args):
+        port, wire_port = free_port(), free_port()
         data = os.path.join(work, name)
         proc = start([baton, "serve", "--listen", f"127.0.0.1:{port}", "--data-dir", data,
-                      "--fsync", fsync], os.path.join(work, f"{name}.log"))
+                      "--wire-listen", f"127.0.0.1:{wire_port}", "--fsync", fsync],
+                     os.path.join(work, f"{name}.log"))
         procs.append(proc)
         wait_port(port)
+        wait_port(wire_port)
         systems.append(System(name, label, fsync_before_ack,
-                              ["--url", f"http://127.0.0.1:{port}", "--http2"],
+                              ["--url", f"http://127.0.0.1:{port}", *api_args],
                               pid=proc.pid, proc=proc))
 
     def add_redis(name, appendfsync, label, fsync_before_ack):
@@ -148,9 +151,14 @@ def start_systems(wanted, baton, nats_server, work):
 
     catalogue = {
         "baton-always": lambda: add_baton("baton-always", "always",
-                                          "Baton, fsync always", True),
+                                          "Baton (wire protocol), fsync always", True,
+                                          ["--api", "wire"]),
         "baton-interval": lambda: add_baton("baton-interval", "interval=1000",
-                                            "Baton, fsync every 1 s", False),
+                                            "Baton (wire protocol), fsync every 1 s", False,
+                                            ["--api", "wire"]),
+        "baton-http-always": lambda: add_baton("baton-http-always", "always",
+                                               "Baton (HTTP/2 JSON API), fsync always", True,
+                                               ["--http2"]),
         "redis-always": lambda: add_redis("redis-always", "always",
                                           "Redis Streams, appendfsync always", True),
         "redis-everysec": lambda: add_redis("redis-everysec", "everysec",

@@ -1,10 +1,14 @@
-//! The three calls a workload makes (send a batch, receive, ack), over the native API or the
-//! Amazon SQS JSON 1.0 protocol. Both share one `reqwest::Client`, so connections are pooled.
+//! The three calls a workload makes (send a batch, receive, ack), over the native API, the
+//! Amazon SQS JSON 1.0 protocol or the framed TCP protocol (`--api wire`). Every producer and
+//! consumer works through its own [`Target::session`]: its own HTTP client (so its own
+//! connections) or its own wire connection, as each peer's session has its own connection.
 
 use std::time::Duration;
 
 use baton_sdk::proto::{ReceiveRequest, SendMessage};
 use serde_json::{json, Value};
+
+use baton_sdk::wire::WireClient;
 
 use crate::{Api, BenchError};
 
@@ -25,22 +29,80 @@ pub struct Target {
     api: Api,
     sdk: baton_sdk::Client,
     http: reqwest::Client,
+    http2: bool,
     base_url: String,
     queue: String,
+    /// Where the server's wire protocol listens, for `Api::Wire`.
+    wire_addr: Option<String>,
+    /// This session's wire connection (`Api::Wire`, after [`Target::session`]).
+    wire: Option<WireClient>,
+}
+
+/// An HTTP client with its own connection pool. No overall timeout: each call sets its own.
+pub fn http_client(http2: bool) -> Result<reqwest::Client, BenchError> {
+    let mut http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(
+            usize::try_from(crate::SENDERS_MAX + crate::WORKERS_MAX).unwrap_or(usize::MAX),
+        );
+    if http2 {
+        http = http.http2_prior_knowledge();
+    }
+    Ok(http.build()?)
 }
 
 impl Target {
-    pub fn new(api: Api, http: reqwest::Client, base_url: &str, queue: &str) -> Self {
+    /// The queue `queue` of the server at `base_url`. For `Api::Wire`, asks the server where
+    /// its wire protocol listens.
+    pub async fn new(
+        api: Api,
+        http: reqwest::Client,
+        http2: bool,
+        base_url: &str,
+        queue: &str,
+    ) -> Result<Self, BenchError> {
         let base_url = base_url.trim_end_matches('/').to_string();
         let sdk = baton_sdk::Client::with_http_client(base_url.clone(), http.clone())
             .with_request_timeout(REQUEST_TIMEOUT);
-        Target {
+        let wire_addr = match api {
+            Api::Wire => Some(sdk.server_info().await?.wire_listen.ok_or_else(|| {
+                BenchError::InvalidConfig(
+                    "--api wire: the server's wire protocol is off (wire_listen)".to_string(),
+                )
+            })?),
+            Api::Native | Api::Sqs => None,
+        };
+        Ok(Target {
             api,
             sdk,
             http,
+            http2,
             base_url,
             queue: queue.to_string(),
-        }
+            wire_addr,
+            wire: None,
+        })
+    }
+
+    /// The same queue through connections of its own: one producer's or consumer's session.
+    pub async fn session(&self) -> Result<Self, BenchError> {
+        let http = http_client(self.http2)?;
+        let sdk = baton_sdk::Client::with_http_client(self.base_url.clone(), http.clone())
+            .with_request_timeout(REQUEST_TIMEOUT);
+        let wire = match (&self.api, &self.wire_addr) {
+            (Api::Wire, Some(addr)) => Some(
+                WireClient::connect(addr.as_str())
+                    .await?
+                    .with_request_timeout(REQUEST_TIMEOUT),
+            ),
+            _ => None,
+        };
+        Ok(Target {
+            sdk,
+            http,
+            wire,
+            ..self.clone()
+        })
     }
 
     /// The same queue over another API.
@@ -59,19 +121,18 @@ impl Target {
     /// Sends `bodies` as one batch; returns how many the broker accepted.
     pub async fn send(&self, bodies: Vec<String>) -> Result<u64, BenchError> {
         match self.api {
-            Api::Native => {
+            Api::Native | Api::Wire => {
                 let messages = bodies
                     .into_iter()
                     .map(|body| SendMessage {
                         body,
-                        attributes: Default::default(),
-                        group_id: None,
-                        dedup_id: None,
-                        delay_ms: None,
-                        notify: None,
+                        ..SendMessage::default()
                     })
                     .collect();
-                let response = self.sdk.send(&self.queue, messages).await?;
+                let response = match self.wire()? {
+                    Some(wire) => wire.send(&self.queue, messages).await?,
+                    None => self.sdk.send(&self.queue, messages).await?,
+                };
                 Ok(response.messages.len() as u64)
             }
             Api::Sqs => {
@@ -95,13 +156,16 @@ impl Target {
     /// Leases up to `max` messages, waiting up to `wait_ms` for the first.
     pub async fn receive(&self, max: u32, wait_ms: u64) -> Result<Vec<Received>, BenchError> {
         match self.api {
-            Api::Native => {
+            Api::Native | Api::Wire => {
                 let request = ReceiveRequest {
                     max: Some(max),
                     wait_ms: Some(wait_ms),
                     visibility_timeout_ms: None,
                 };
-                let messages = self.sdk.receive(&self.queue, &request).await?;
+                let messages = match self.wire()? {
+                    Some(wire) => wire.receive(&self.queue, &request).await?,
+                    None => self.sdk.receive(&self.queue, &request).await?,
+                };
                 Ok(messages
                     .into_iter()
                     .map(|message| Received {
@@ -142,8 +206,11 @@ impl Target {
     /// Acks `receipts`; returns how many were acked (the rest failed per item).
     pub async fn ack(&self, receipts: Vec<String>) -> Result<u64, BenchError> {
         match self.api {
-            Api::Native => {
-                let response = self.sdk.ack(&self.queue, receipts).await?;
+            Api::Native | Api::Wire => {
+                let response = match self.wire()? {
+                    Some(wire) => wire.ack(&self.queue, receipts).await?,
+                    None => self.sdk.ack(&self.queue, receipts).await?,
+                };
                 Ok(response.results.iter().filter(|item| item.is_ok()).count() as u64)
             }
             Api::Sqs => {
@@ -161,6 +228,18 @@ impl Target {
                     .await?;
                 Ok(array_len(&answer, "Successful"))
             }
+        }
+    }
+
+    /// The wire connection for `Api::Wire`; `None` for the HTTP apis. An error for a target
+    /// that was never made a session (a bug of the caller, not of the broker).
+    fn wire(&self) -> Result<Option<&WireClient>, BenchError> {
+        match (self.api, &self.wire) {
+            (Api::Wire, Some(wire)) => Ok(Some(wire)),
+            (Api::Wire, None) => Err(BenchError::InvalidConfig(
+                "--api wire needs a session of its own".to_string(),
+            )),
+            _ => Ok(None),
         }
     }
 

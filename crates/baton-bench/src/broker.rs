@@ -39,6 +39,7 @@ pub(crate) enum Broker {
 }
 
 /// One producer's connection; clones share it (the `--inflight` senders of one producer).
+/// Every producer and consumer has its own connection, for Baton as for the peers.
 #[derive(Clone)]
 pub(crate) enum Producer {
     Baton(Target),
@@ -99,8 +100,10 @@ impl Broker {
     /// A new producer connection. For Baton, the native API when `native` (the prefill).
     pub async fn producer(&self, native: bool) -> Result<Producer, BenchError> {
         Ok(match self {
-            Broker::Baton(target) if native => Producer::Baton(target.with_api(crate::Api::Native)),
-            Broker::Baton(target) => Producer::Baton(target.clone()),
+            Broker::Baton(target) if native => {
+                Producer::Baton(target.session().await?.with_api(crate::Api::Native))
+            }
+            Broker::Baton(target) => Producer::Baton(target.session().await?),
             Broker::Redis(redis) => Producer::Redis(redis.producer().await?),
             Broker::RabbitMq(rabbitmq) => Producer::RabbitMq(rabbitmq.producer().await?),
             Broker::Nats(nats) => Producer::Nats(nats.producer().await?),
@@ -110,7 +113,7 @@ impl Broker {
     /// A new consumer that receives up to `batch` messages at a time.
     pub async fn consumer(&self, batch: u32, wait_ms: u64) -> Result<Consumer, BenchError> {
         Ok(match self {
-            Broker::Baton(target) => Consumer::Baton(target.clone()),
+            Broker::Baton(target) => Consumer::Baton(target.session().await?),
             Broker::Redis(redis) => Consumer::Redis(redis.consumer(wait_ms).await?),
             Broker::RabbitMq(rabbitmq) => {
                 Consumer::RabbitMq(Box::new(rabbitmq.consumer(batch).await?))

@@ -94,6 +94,9 @@ pub enum Workload {
 pub enum Api {
     Native,
     Sqs,
+    /// The framed TCP protocol (docs/wire-protocol.md), at the address the server gives in
+    /// `GET /v1/server`.
+    Wire,
 }
 
 /// Which broker the workload drives: Baton (at `Config::url`, over `Config::api`), or a peer
@@ -263,7 +266,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), BenchError> {
         let invalid = |message: String| Err(BenchError::InvalidConfig(message));
         let (batch_max, batch_bytes_max) = match (self.system, self.api) {
-            (System::Baton, Api::Native) => (BATCH_MAX_NATIVE, BATCH_BYTES_MAX_NATIVE),
+            (System::Baton, Api::Native | Api::Wire) => (BATCH_MAX_NATIVE, BATCH_BYTES_MAX_NATIVE),
             (System::Baton, Api::Sqs) => (BATCH_MAX_SQS, BATCH_BYTES_MAX_SQS),
             _ => (BATCH_MAX_PEER, BATCH_BYTES_MAX_PEER),
         };
@@ -320,6 +323,9 @@ impl Config {
         if self.http2 && self.system != System::Baton {
             return invalid("--http2 is only for --target baton".to_string());
         }
+        if self.http2 && self.api == Api::Wire {
+            return invalid("--http2 is for the HTTP apis, not --api wire".to_string());
+        }
         if !(body::HEADER_BYTES <= self.message_bytes && self.message_bytes <= MESSAGE_BYTES_MAX) {
             return invalid(format!(
                 "--message-bytes must be {}..={MESSAGE_BYTES_MAX}",
@@ -357,20 +363,13 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
     if config.system != System::Baton {
         return run_peer(config).await;
     }
-    // One pool for every worker. No overall timeout: each call sets its own.
-    let mut http = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(10))
-        .pool_max_idle_per_host(usize::try_from(SENDERS_MAX + WORKERS_MAX).unwrap_or(usize::MAX));
-    if config.http2 {
-        http = http.http2_prior_knowledge();
-    }
-    let http = http.build()?;
+    let http = api::http_client(config.http2)?;
     let fresh = config.queue.is_none();
     let queue = match &config.queue {
         Some(queue) => queue.clone(),
         None => fresh_queue_name(),
     };
-    let target = Target::new(config.api, http, &config.url, &queue);
+    let target = Target::new(config.api, http, config.http2, &config.url, &queue).await?;
     if fresh || target.sdk().get_queue(&queue).await.is_err() {
         target
             .sdk()
@@ -986,6 +985,7 @@ fn workload_name(workload: Workload) -> &'static str {
 fn api_label(config: &Config) -> &'static str {
     match (config.system, config.api) {
         (System::Baton, Api::Native) => "native",
+        (System::Baton, Api::Wire) => "wire",
         (System::Baton, Api::Sqs) => "sqs",
         (System::Redis, _) => "streams",
         (System::RabbitMq, _) if config.rabbitmq_quorum => "amqp-quorum",

@@ -138,6 +138,10 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:9324; port 0 picks a free port [config: listen, default 127.0.0.1:9324].
     #[arg(long, env = "BATON_LISTEN", value_name = "ADDR:PORT")]
     pub listen: Option<String>,
+    /// Where the framed TCP protocol listens: an address, `auto` (HTTP's port + 1; port 0
+    /// when HTTP has port 0) or `off` [config: wire_listen, default auto].
+    #[arg(long, env = "BATON_WIRE_LISTEN", value_name = "ADDR:PORT|auto|off")]
+    pub wire_listen: Option<String>,
 
     /// Directory for the broker's data; created if missing [config: data_dir, default ./baton-data].
     #[arg(long, env = "BATON_DATA_DIR", value_name = "PATH")]
@@ -450,6 +454,8 @@ pub enum BenchApi {
     Native,
     /// The Amazon SQS API, JSON 1.0 protocol (SendMessageBatch, ReceiveMessage, DeleteMessageBatch).
     Sqs,
+    /// The framed TCP protocol (docs/wire-protocol.md), at the address GET /v1/server gives.
+    Wire,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

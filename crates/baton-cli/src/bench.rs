@@ -25,6 +25,7 @@ pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
         api: match args.api {
             BenchApi::Native => Api::Native,
             BenchApi::Sqs => Api::Sqs,
+            BenchApi::Wire => Api::Wire,
         },
         producers: args.producers,
         consumers: args.consumers,

@@ -24,6 +24,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(listen) = args.listen {
         config.listen = listen;
     }
+    if let Some(wire_listen) = args.wire_listen {
+        config.wire_listen = wire_listen;
+    }
     if let Some(data_dir) = args.data_dir {
         config.data_dir = data_dir;
     }
@@ -48,6 +51,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let local_addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
+    let wire = match config.wire_addr(local_addr)? {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (wire_listen)"))?,
+        ),
+        None => None,
+    };
 
     // Tests and scripts read this line to learn the port when `--listen` ends in `:0`, so it
     // is printed once, exactly so, and flushed at once (stdout is block-buffered in a pipe).
@@ -58,7 +69,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(listen = %local_addr, data_dir = %config.data_dir.display(), "baton starting");
 
     let shutdown = shutdown_signal().context("cannot install signal handlers")?;
-    baton_server::run(config, listener, shutdown)
+    baton_server::run(config, listener, wire, shutdown)
         .await
         .context("server failed")?;
     tracing::info!("baton stopped");

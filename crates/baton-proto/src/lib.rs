@@ -17,6 +17,7 @@ pub mod request;
 pub mod server;
 pub mod stream;
 pub mod topic;
+pub mod wire;
 
 pub use dashboard::*;
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};

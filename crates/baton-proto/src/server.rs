@@ -21,5 +21,8 @@ pub struct ServerInfo {
     pub engine: String,
     pub data_dir: String,
     pub listen: String,
+    /// Where the framed TCP protocol listens (docs/wire-protocol.md); absent when it is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire_listen: Option<String>,
     pub cluster_members: Vec<String>,
 }

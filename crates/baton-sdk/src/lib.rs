@@ -53,6 +53,7 @@ pub use baton_proto as proto;
 
 pub mod stream_live;
 pub mod streams;
+pub mod wire;
 
 /// Everything a call can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +91,24 @@ pub enum Error {
         /// The start of the body, at most [`Client::ERROR_BODY_CHARS_MAX`] characters.
         body: String,
     },
+    /// The wire protocol's connection could not be made or broke ([`wire`]).
+    #[error("wire connection failed: {0}")]
+    WireIo(#[source] std::io::Error),
+    /// What answered at the wire address did not speak the wire protocol.
+    #[error("the server did not answer the wire protocol's handshake")]
+    WireHandshake,
+    /// The wire connection closed before the call was answered.
+    #[error("the wire connection is closed")]
+    WireClosed,
+    /// No answer on the wire connection within the call's time budget.
+    #[error("no answer on the wire connection within {millis} ms")]
+    WireTimeout { millis: u64 },
+    /// An answer frame that is not what the protocol says.
+    #[error("malformed wire answer: {0}")]
+    WireProtocol(String),
+    /// A wire answer (or request option) that is not the JSON this client expects.
+    #[error("cannot encode or decode wire JSON")]
+    WireDecode(#[source] serde_json::Error),
 }
 
 impl Error {
@@ -103,7 +122,11 @@ impl Error {
 
     /// True when no connection to the server could be made at all.
     pub fn is_connect(&self) -> bool {
-        matches!(self, Error::Http(error) if error.is_connect())
+        match self {
+            Error::Http(error) => error.is_connect(),
+            Error::WireIo(error) => error.kind() == std::io::ErrorKind::ConnectionRefused,
+            _ => false,
+        }
     }
 }
 

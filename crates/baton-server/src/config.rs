@@ -20,6 +20,12 @@ use serde::Deserialize;
 pub struct ServerConfig {
     /// Address to listen on. Default `127.0.0.1:9324`.
     pub listen: String,
+    /// Where the framed TCP protocol (docs/wire-protocol.md) listens: an address, `auto` (the
+    /// default: the HTTP address with the next port, or port 0 when HTTP has port 0) or `off`.
+    pub wire_listen: String,
+    /// Requests of one wire-protocol connection being served at once; when reached, the
+    /// server reads no more of that connection's requests until one is answered. 1..=1000000.
+    pub wire_max_inflight: u32,
     /// Where the embedded engine keeps its data. Default `./baton-data`.
     pub data_dir: PathBuf,
     /// This node's id in `/v1/server`; default: the host name.
@@ -117,6 +123,8 @@ impl Default for ServerConfig {
         let limits = QueueLimits::default();
         ServerConfig {
             listen: "127.0.0.1:9324".to_string(),
+            wire_listen: "auto".to_string(),
+            wire_max_inflight: 4096,
             data_dir: PathBuf::from("baton-data"),
             node_id: None,
             max_request_bytes: 16 * 1024 * 1024,
@@ -173,6 +181,8 @@ pub enum ConfigError {
 /// The TOML keys, which are also the environment variables' suffixes.
 const KEYS: &[&str] = &[
     "listen",
+    "wire_listen",
+    "wire_max_inflight",
     "data_dir",
     "node_id",
     "max_request_bytes",
@@ -249,7 +259,8 @@ impl ServerConfig {
 
     /// Checks every range; called by `load` and again by `run` after flags were applied.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        self.listen_addr()?;
+        let listen = self.listen_addr()?;
+        self.wire_addr(listen)?;
         let check = |key: &'static str, value: u64, lo: u64, hi: u64| {
             if lo <= value && value <= hi {
                 Ok(())
@@ -329,6 +340,12 @@ impl ServerConfig {
             u64::from(self.live_streams_max),
             1,
             10_000,
+        )?;
+        check(
+            "wire_max_inflight",
+            u64::from(self.wire_max_inflight),
+            1,
+            1_000_000,
         )?;
         self.sync_policy()?;
         check(
@@ -419,6 +436,29 @@ impl ServerConfig {
             key: "listen",
             reason: format!("{:?} is not an address like 127.0.0.1:9324", self.listen),
         })
+    }
+
+    /// Where the wire protocol listens when HTTP listens on `http`; `None` when it is `off`.
+    pub fn wire_addr(&self, http: SocketAddr) -> Result<Option<SocketAddr>, ConfigError> {
+        match self.wire_listen.as_str() {
+            "off" => Ok(None),
+            "auto" => {
+                let port = match http.port() {
+                    0 => 0,
+                    port => port.checked_add(1).ok_or_else(|| ConfigError::Invalid {
+                        key: "wire_listen",
+                        reason: format!(
+                            "is auto, but the HTTP port {port} has no next port; give an address"
+                        ),
+                    })?,
+                };
+                Ok(Some(SocketAddr::new(http.ip(), port)))
+            }
+            other => other.parse().map(Some).map_err(|_| ConfigError::Invalid {
+                key: "wire_listen",
+                reason: format!("{other:?} is not an address like 127.0.0.1:9325, `auto` or `off`"),
+            }),
+        }
     }
 
     pub fn queue_limits(&self) -> QueueLimits {
@@ -539,6 +579,55 @@ mod tests {
                 ServerConfig::load(None, env),
                 Err(ConfigError::Invalid {
                     key: "live_streams_max",
+                    ..
+                })
+            ));
+        }
+    }
+
+    #[test]
+    fn wire_listen_is_auto_off_or_an_address() {
+        let http: SocketAddr = "127.0.0.1:9324".parse().expect("address");
+        let with = |value: &str| ServerConfig {
+            wire_listen: value.to_string(),
+            ..ServerConfig::default()
+        };
+        assert_eq!(
+            with("auto").wire_addr(http).expect("valid"),
+            Some("127.0.0.1:9325".parse().expect("address"))
+        );
+        let any_port: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        assert_eq!(
+            with("auto").wire_addr(any_port).expect("valid"),
+            Some(any_port)
+        );
+        assert_eq!(with("off").wire_addr(http).expect("valid"), None);
+        assert_eq!(
+            with("0.0.0.0:7000").wire_addr(http).expect("valid"),
+            Some("0.0.0.0:7000".parse().expect("address"))
+        );
+        let last: SocketAddr = "127.0.0.1:65535".parse().expect("address");
+        assert!(matches!(
+            with("auto").wire_addr(last),
+            Err(ConfigError::Invalid {
+                key: "wire_listen",
+                ..
+            })
+        ));
+        let env = vec![("BATON_WIRE_LISTEN".to_string(), "nowhere".to_string())];
+        assert!(matches!(
+            ServerConfig::load(None, env),
+            Err(ConfigError::Invalid {
+                key: "wire_listen",
+                ..
+            })
+        ));
+        for bad in ["0", "1000001"] {
+            let env = vec![("BATON_WIRE_MAX_INFLIGHT".to_string(), bad.to_string())];
+            assert!(matches!(
+                ServerConfig::load(None, env),
+                Err(ConfigError::Invalid {
+                    key: "wire_max_inflight",
                     ..
                 })
             ));

@@ -17,6 +17,7 @@ pub mod config;
 pub mod events;
 pub mod outbound;
 pub mod push;
+mod wire;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,6 +53,7 @@ pub fn verify_storage(
 pub async fn run(
     config: ServerConfig,
     listener: TcpListener,
+    wire: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
@@ -70,26 +72,31 @@ pub async fn run(
             true,
         )?),
     };
-    serve(config, engine, listener, shutdown).await
+    serve(config, engine, listener, wire, shutdown).await
 }
 
-/// Serves `engine` on `listener` until `shutdown` completes.
+/// Serves `engine` on `listener` (HTTP) and `wire` (the framed TCP protocol, if given) until
+/// `shutdown` completes.
 pub async fn serve(
     config: ServerConfig,
     engine: Arc<dyn Engine>,
     listener: TcpListener,
+    wire: Option<TcpListener>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
     let config = Arc::new(config);
     let local_addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let state = app_state(
+    let mut state = app_state(
         config.clone(),
         engine.clone(),
         local_addr.to_string(),
         stop.clone(),
     )?;
+    if let Some(wire) = &wire {
+        state.wire_listen = Some(Arc::from(wire.local_addr()?.to_string()));
+    }
     let (push, callbacks, events, live) = (
         state.push.clone(),
         state.callbacks.clone(),
@@ -113,6 +120,10 @@ pub async fn serve(
         stop.clone(),
     ));
 
+    let wire_server = wire.map(|wire| {
+        tracing::info!(listen = %wire.local_addr().map(|a| a.to_string()).unwrap_or_default(), "wire protocol serving");
+        tokio::spawn(wire::serve(wire, state.clone(), stop.clone()))
+    });
     let app = api::router(state);
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stop = stop.clone();
@@ -145,7 +156,12 @@ pub async fn serve(
     live.close_all();
     stop.cancel();
     let grace = Duration::from_millis(config.shutdown_grace_ms);
-    match tokio::time::timeout(grace, server).await {
+    let wire_done = async move {
+        if let Some(wire_server) = wire_server {
+            let _ = wire_server.await;
+        }
+    };
+    match tokio::time::timeout(grace, async { tokio::join!(server, wire_done).0 }).await {
         Ok(Ok(result)) => result?,
         Ok(Err(join_error)) => tracing::error!(%join_error, "server task failed"),
         Err(_) => tracing::warn!(
@@ -214,6 +230,7 @@ pub(crate) fn app_state(
         config: config.clone(),
         node_id: Arc::from(config.node_id.clone().unwrap_or_else(host_name)),
         listen: Arc::from(listen),
+        wire_listen: None,
         started: Instant::now(),
         sqs: Arc::default(),
         http_metrics: Arc::default(),

@@ -48,6 +48,9 @@ pub enum ApiError {
     TooManyLiveSubscribers { limit: u32 },
     #[error("{limit} live streams are already open (the server's live_streams_max)")]
     TooManyLiveStreams { limit: u32 },
+    /// A fault of the server itself, e.g. an answer that could not be written.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl From<QueueError> for ApiError {
@@ -73,6 +76,7 @@ impl ApiError {
     pub fn status_and_code(&self) -> (StatusCode, ErrorCode) {
         match self {
             ApiError::Malformed(_) => (StatusCode::BAD_REQUEST, ErrorCode::MalformedRequest),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal),
             ApiError::RequestTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::RequestTooLarge)
             }

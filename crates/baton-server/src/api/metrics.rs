@@ -63,6 +63,16 @@ impl HttpMetrics {
 }
 
 impl HttpMetrics {
+    /// Records one wire-protocol request (api `wire`, action the op, method `FRAME`) with
+    /// the HTTP status the same call would have had.
+    pub(crate) fn record_wire(&self, op: &'static str, status: u16, seconds: f64) {
+        self.record(
+            ("wire", op.to_string(), "FRAME".to_string()),
+            status,
+            seconds,
+        );
+    }
+
     /// Responses since start by class, for the dashboard's live stream.
     pub fn counters(&self) -> baton_proto::HttpCounters {
         let mut counters = baton_proto::HttpCounters::default();

@@ -8,9 +8,9 @@ mod events;
 pub mod json;
 pub mod live;
 mod live_stats;
-mod metrics;
+pub(crate) mod metrics;
 mod push;
-mod queues;
+pub(crate) mod queues;
 pub(crate) mod requests;
 pub mod sqs;
 mod stream_live;
@@ -46,6 +46,8 @@ pub struct AppState {
     pub node_id: Arc<str>,
     /// The address actually bound (the config may say port 0).
     pub listen: Arc<str>,
+    /// Where the wire protocol listens, if it does.
+    pub wire_listen: Option<Arc<str>>,
     pub started: Instant,
     pub sqs: Arc<sqs::SqsState>,
     pub http_metrics: Arc<metrics::HttpMetrics>,

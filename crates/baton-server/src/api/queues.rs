@@ -254,6 +254,21 @@ fn check_notify_target(state: &AppState, index: usize, notify: Notify) -> Result
     }
 }
 
+/// A delivery as the wire protocol sends it: everything but the body, which travels raw.
+pub(crate) fn delivery_meta(delivery: &Delivery) -> proto::wire::ReceivedMeta {
+    proto::wire::ReceivedMeta {
+        id: delivery.id.to_string(),
+        seq: delivery.seq,
+        attributes: attributes_to_wire(&delivery.attributes),
+        receipt: delivery.receipt.to_string(),
+        receive_count: delivery.receive_count,
+        sent_at: delivery.sent_at.as_millis(),
+        first_received_at: delivery.first_received_at.as_millis(),
+        group_id: delivery.group_id.as_ref().map(|g| g.to_string()),
+        dedup_id: delivery.dedup_id.as_ref().map(|d| d.to_string()),
+    }
+}
+
 fn delivery_to_wire(delivery: Delivery) -> proto::ReceivedMessage {
     proto::ReceivedMessage {
         id: delivery.id.to_string(),
@@ -395,26 +410,57 @@ pub async fn send(
     Path(queue): Path<String>,
     ApiJson(request): ApiJson<proto::SendRequest>,
 ) -> Result<Json<proto::SendResponse>, ApiError> {
-    let name = queue_name(&queue)?;
+    queue_name(&queue)?;
     let mut entries = Vec::with_capacity(request.messages.len());
     for (index, message) in request.messages.into_iter().enumerate() {
-        entries.push(SendEntry {
-            id: baton_engine::new_message_id(),
-            body: message.body.into(),
-            attributes: attributes_from_wire(index, message.attributes)?,
-            delay_ms: message.delay_ms,
+        let options = SendOptions {
+            attributes: message.attributes,
             group_id: message.group_id,
             dedup_id: message.dedup_id,
-            notify: message
-                .notify
-                .map(|n| notify_from_wire(index, n))
-                .transpose()?
-                .map(|n| check_notify_target(&state, index, n))
-                .transpose()?,
-        });
+            delay_ms: message.delay_ms,
+            notify: message.notify,
+        };
+        entries.push(send_entry(&state, index, message.body.into(), options)?);
     }
+    Ok(Json(send_entries(&state, &queue, entries).await?))
+}
+
+/// Everything of a message to send but its body, as the native API and the wire protocol
+/// give it.
+pub(crate) type SendOptions = proto::wire::SendMeta;
+
+/// Checks one message to send (`index` in its batch, for error paths).
+pub(crate) fn send_entry(
+    state: &AppState,
+    index: usize,
+    body: std::sync::Arc<str>,
+    options: SendOptions,
+) -> Result<SendEntry, ApiError> {
+    Ok(SendEntry {
+        id: baton_engine::new_message_id(),
+        body,
+        attributes: attributes_from_wire(index, options.attributes)?,
+        delay_ms: options.delay_ms,
+        group_id: options.group_id,
+        dedup_id: options.dedup_id,
+        notify: options
+            .notify
+            .map(|n| notify_from_wire(index, n))
+            .transpose()?
+            .map(|n| check_notify_target(state, index, n))
+            .transpose()?,
+    })
+}
+
+/// Sends checked messages to `queue`, all or none.
+pub(crate) async fn send_entries(
+    state: &AppState,
+    queue: &str,
+    entries: Vec<SendEntry>,
+) -> Result<proto::SendResponse, ApiError> {
+    let name = queue_name(queue)?;
     let outcomes = state.engine.send(&name, entries).await?;
-    Ok(Json(proto::SendResponse {
+    Ok(proto::SendResponse {
         messages: outcomes
             .into_iter()
             .map(|o| proto::SentMessage {
@@ -423,7 +469,7 @@ pub async fn send(
                 duplicate: o.duplicate,
             })
             .collect(),
-    }))
+    })
 }
 
 pub async fn receive(
@@ -431,7 +477,19 @@ pub async fn receive(
     Path(queue): Path<String>,
     OptionalJson(request): OptionalJson<proto::ReceiveRequest>,
 ) -> Result<BodyJson<proto::ReceiveResponse>, ApiError> {
-    let name = queue_name(&queue)?;
+    let deliveries = receive_deliveries(&state, &queue, request).await?;
+    Ok(BodyJson(proto::ReceiveResponse {
+        messages: deliveries.into_iter().map(delivery_to_wire).collect(),
+    }))
+}
+
+/// Leases messages of `queue` as `request` asks.
+pub(crate) async fn receive_deliveries(
+    state: &AppState,
+    queue: &str,
+    request: proto::ReceiveRequest,
+) -> Result<Vec<Delivery>, ApiError> {
+    let name = queue_name(queue)?;
     if let Some(wait_ms) = request.wait_ms {
         if wait_ms > WAIT_MS_MAX {
             return Err(ApiError::invalid(
@@ -445,10 +503,7 @@ pub async fn receive(
         wait_ms: request.wait_ms,
         visibility_timeout_ms: request.visibility_timeout_ms,
     };
-    let deliveries = state.engine.receive(&name, options).await?;
-    Ok(BodyJson(proto::ReceiveResponse {
-        messages: deliveries.into_iter().map(delivery_to_wire).collect(),
-    }))
+    Ok(state.engine.receive(&name, options).await?)
 }
 
 pub async fn ack(
@@ -456,7 +511,16 @@ pub async fn ack(
     Path(queue): Path<String>,
     ApiJson(request): ApiJson<proto::AckRequest>,
 ) -> Result<Json<proto::AckResponse>, ApiError> {
-    let name = queue_name(&queue)?;
+    Ok(Json(ack_receipts(&state, &queue, request).await?))
+}
+
+/// Acks the receipts of `request`, answering the requests they carried if it has a reply.
+pub(crate) async fn ack_receipts(
+    state: &AppState,
+    queue: &str,
+    request: proto::AckRequest,
+) -> Result<proto::AckResponse, ApiError> {
+    let name = queue_name(queue)?;
     if let Some(reply) = &request.reply {
         crate::api::requests::check_reply(reply)?;
     }
@@ -481,7 +545,7 @@ pub async fn ack(
         None => Vec::new(),
     };
     let BatchResponse { results } = batch_results(&parsed, results);
-    Ok(Json(proto::AckResponse { results, replies }))
+    Ok(proto::AckResponse { results, replies })
 }
 
 pub async fn nack(
@@ -489,7 +553,16 @@ pub async fn nack(
     Path(queue): Path<String>,
     ApiJson(request): ApiJson<proto::NackRequest>,
 ) -> Result<Json<BatchResponse>, ApiError> {
-    let name = queue_name(&queue)?;
+    Ok(Json(nack_receipts(&state, &queue, request).await?))
+}
+
+/// Returns the messages of `request`'s receipts to their queue, after its delay.
+pub(crate) async fn nack_receipts(
+    state: &AppState,
+    queue: &str,
+    request: proto::NackRequest,
+) -> Result<BatchResponse, ApiError> {
+    let name = queue_name(queue)?;
     if let Some(delay_ms) = request.delay_ms {
         if delay_ms > VISIBILITY_TIMEOUT_MS_MAX {
             return Err(ApiError::invalid(
@@ -501,7 +574,7 @@ pub async fn nack(
     let parsed = parse_receipts(&request.receipts)?;
     let valid: Vec<ReceiptHandle> = parsed.iter().flatten().copied().collect();
     let results = state.engine.nack(&name, valid, request.delay_ms).await?;
-    Ok(Json(batch_results(&parsed, results)))
+    Ok(batch_results(&parsed, results))
 }
 
 pub async fn visibility(

@@ -37,6 +37,7 @@ pub fn info(state: &AppState) -> ServerInfo {
         engine: state.engine.kind().to_string(),
         data_dir: state.config.data_dir.display().to_string(),
         listen: state.listen.to_string(),
+        wire_listen: state.wire_listen.as_deref().map(str::to_string),
         cluster_members: vec![state.node_id.to_string()],
     }
 }

@@ -12,6 +12,8 @@ use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub base: String,
+    /// Where the wire protocol listens.
+    pub wire: std::net::SocketAddr,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
@@ -88,9 +90,11 @@ impl TestServer {
     async fn start_engine(config: ServerConfig, engine: Arc<dyn Engine>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let wire_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let wire = wire_listener.local_addr().unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            baton_server::serve(config, engine, listener, async move {
+            baton_server::serve(config, engine, listener, Some(wire_listener), async move {
                 let _ = stopped.await;
             })
             .await
@@ -103,6 +107,7 @@ impl TestServer {
             .unwrap();
         TestServer {
             base,
+            wire,
             http,
             stop: Some(stop),
             task: Some(task),

@@ -21,6 +21,7 @@ mod topic_streams;
 mod topic_urls;
 mod topics;
 mod validation;
+mod wire;
 
 /// Waits until `/ready` answers 200 (a durable engine recovers first).
 pub async fn storage_wait_ready(server: &harness::TestServer) {

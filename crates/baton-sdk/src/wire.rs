@@ -1,0 +1,324 @@
+//! A client of the framed TCP protocol (docs/wire-protocol.md): send, receive, ack and nack
+//! over one persistent connection, with any number of calls in flight on it.
+//!
+//! Use it where HTTP's per-request cost matters: many small sends pipelined from one
+//! producer. Queue management stays on [`crate::Client`] (HTTP); the server tells where the
+//! wire protocol listens in `GET /v1/server` (`wire_listen`).
+//!
+//! How it works: calls write their frames to a writer task (which writes all that are ready in
+//! one system call) and wait for the answer with their request id; a reader task hands each
+//! answer to its caller. When the connection breaks, every waiting call fails with
+//! [`Error::WireClosed`]; the client does not reconnect (open a new one).
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), baton_sdk::Error> {
+//! use baton_sdk::proto::{ReceiveRequest, SendMessage};
+//!
+//! let wire = baton_sdk::wire::WireClient::connect("127.0.0.1:9325").await?;
+//! let message = SendMessage { body: "hello".to_string(), ..SendMessage::default() };
+//! wire.send("orders", vec![message]).await?;
+//! let request = ReceiveRequest { max: Some(10), wait_ms: Some(1_000), ..ReceiveRequest::default() };
+//! let messages = wire.receive("orders", &request).await?;
+//! wire.ack("orders", messages.into_iter().map(|m| m.receipt).collect()).await?;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use baton_proto::wire::{self, Op, ReceivedMeta, SendMeta, Status, WireError};
+use baton_proto::{
+    AckRequest, AckResponse, BatchResponse, NackRequest, ReceiveRequest, ReceivedMessage,
+    SendMessage, SendResponse,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Error;
+
+/// Answers gathered into one write at most.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Read buffer of the connection.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Longest answer frame the client accepts (a receive of many large messages fits).
+const ANSWER_BYTES_MAX: u32 = 1 << 30;
+
+type Waiters = Mutex<HashMap<u32, oneshot::Sender<Vec<u8>>>>;
+
+struct Shared {
+    waiters: Waiters,
+    /// Set once the reader has stopped; no answer comes after that.
+    closed: AtomicBool,
+}
+
+/// One wire-protocol connection. Cheap to clone; clones share the connection.
+#[derive(Clone)]
+pub struct WireClient {
+    outgoing: mpsc::UnboundedSender<Vec<u8>>,
+    shared: Arc<Shared>,
+    next_id: Arc<AtomicU32>,
+    request_timeout: Duration,
+}
+
+impl std::fmt::Debug for WireClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireClient")
+            .field("closed", &self.shared.closed.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+impl WireClient {
+    /// Connects to a server's wire address (e.g. `127.0.0.1:9325`) and checks the handshake.
+    pub async fn connect(addr: impl ToSocketAddrs) -> Result<Self, Error> {
+        let mut stream = TcpStream::connect(addr).await.map_err(Error::WireIo)?;
+        stream.set_nodelay(true).map_err(Error::WireIo)?;
+        stream
+            .write_all(&wire::MAGIC)
+            .await
+            .map_err(Error::WireIo)?;
+        let mut magic = [0; wire::MAGIC.len()];
+        stream.read_exact(&mut magic).await.map_err(Error::WireIo)?;
+        if magic != wire::MAGIC {
+            return Err(Error::WireHandshake);
+        }
+        let (read, write) = stream.into_split();
+        let shared = Arc::new(Shared {
+            waiters: Mutex::default(),
+            closed: AtomicBool::new(false),
+        });
+        let (outgoing, pending) = mpsc::unbounded_channel();
+        tokio::spawn(write_requests(write, pending));
+        tokio::spawn(read_answers(read, shared.clone()));
+        Ok(WireClient {
+            outgoing,
+            shared,
+            next_id: Arc::new(AtomicU32::new(1)),
+            request_timeout: crate::Client::REQUEST_TIMEOUT_DEFAULT,
+        })
+    }
+
+    /// The same connection with another time budget per call (a receive adds its wait).
+    pub fn with_request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = timeout;
+        self
+    }
+
+    /// Sends `messages` to `queue`, all or none, as `POST /v1/queues/{q}/messages` does.
+    pub async fn send(
+        &self,
+        queue: &str,
+        messages: Vec<SendMessage>,
+    ) -> Result<SendResponse, Error> {
+        let id = self.id();
+        let mut frame =
+            Vec::with_capacity(64 + messages.iter().map(|m| m.body.len() + 8).sum::<usize>());
+        let start = wire::begin_frame(&mut frame);
+        wire::request_head(&mut frame, Op::Send, id, queue);
+        wire::put_count(&mut frame, messages.len());
+        for message in messages {
+            let meta = SendMeta {
+                attributes: message.attributes,
+                group_id: message.group_id,
+                dedup_id: message.dedup_id,
+                delay_ms: message.delay_ms,
+                notify: message.notify,
+            };
+            let meta = if meta.is_empty() {
+                Vec::new()
+            } else {
+                serde_json::to_vec(&meta).map_err(Error::WireDecode)?
+            };
+            wire::put_send_message(&mut frame, &message.body, &meta);
+        }
+        wire::end_frame(&mut frame, start);
+        let answer = self.call(id, frame, self.request_timeout).await?;
+        json(&answer)
+    }
+
+    /// Leases messages of `queue`, waiting up to `request.wait_ms` for the first.
+    pub async fn receive(
+        &self,
+        queue: &str,
+        request: &ReceiveRequest,
+    ) -> Result<Vec<ReceivedMessage>, Error> {
+        let timeout = self
+            .request_timeout
+            .saturating_add(Duration::from_millis(request.wait_ms.unwrap_or(0)));
+        let answer = self.json_call(Op::Receive, queue, request, timeout).await?;
+        let items = wire::decode_received(answer_payload(&answer)?)
+            .map_err(|error| Error::WireProtocol(error.to_string()))?;
+        items
+            .into_iter()
+            .map(|item| {
+                let meta: ReceivedMeta =
+                    serde_json::from_slice(item.meta).map_err(Error::WireDecode)?;
+                Ok(ReceivedMessage {
+                    id: meta.id,
+                    seq: meta.seq,
+                    body: item.body.to_string(),
+                    attributes: meta.attributes,
+                    receipt: meta.receipt,
+                    receive_count: meta.receive_count,
+                    sent_at: meta.sent_at,
+                    first_received_at: meta.first_received_at,
+                    group_id: meta.group_id,
+                    dedup_id: meta.dedup_id,
+                })
+            })
+            .collect()
+    }
+
+    /// Acks `receipts` of `queue`: one result per receipt, in order (as
+    /// [`crate::Client::ack`]).
+    pub async fn ack(&self, queue: &str, receipts: Vec<String>) -> Result<BatchResponse, Error> {
+        let request = AckRequest {
+            receipts,
+            reply: None,
+        };
+        let AckResponse { results, .. } = self.ack_with(queue, &request).await?;
+        Ok(BatchResponse { results })
+    }
+
+    /// Acks with every option of the native API (e.g. a `reply`).
+    pub async fn ack_with(&self, queue: &str, request: &AckRequest) -> Result<AckResponse, Error> {
+        let answer = self
+            .json_call(Op::Ack, queue, request, self.request_timeout)
+            .await?;
+        json(&answer)
+    }
+
+    /// Returns messages to `queue` (after `request.delay_ms`).
+    pub async fn nack(&self, queue: &str, request: &NackRequest) -> Result<BatchResponse, Error> {
+        let answer = self
+            .json_call(Op::Nack, queue, request, self.request_timeout)
+            .await?;
+        json(&answer)
+    }
+
+    fn id(&self) -> u32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    async fn json_call(
+        &self,
+        op: Op,
+        queue: &str,
+        request: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, Error> {
+        let id = self.id();
+        let mut frame = Vec::new();
+        let start = wire::begin_frame(&mut frame);
+        wire::request_head(&mut frame, op, id, queue);
+        serde_json::to_writer(&mut frame, request).map_err(Error::WireDecode)?;
+        wire::end_frame(&mut frame, start);
+        self.call(id, frame, timeout).await
+    }
+
+    /// Sends one request frame and waits for its answer frame (without the length prefix).
+    async fn call(&self, id: u32, frame: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
+        let (answer, answered) = oneshot::channel();
+        lock(&self.shared.waiters).insert(id, answer);
+        // The reader sets `closed` before it drops the waiters, so a call registered after
+        // that drop sees it here.
+        if self.shared.closed.load(Ordering::SeqCst) || self.outgoing.send(frame).is_err() {
+            lock(&self.shared.waiters).remove(&id);
+            return Err(Error::WireClosed);
+        }
+        match tokio::time::timeout(timeout, answered).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(_)) => Err(Error::WireClosed),
+            Err(_) => {
+                lock(&self.shared.waiters).remove(&id);
+                Err(Error::WireTimeout {
+                    millis: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                })
+            }
+        }
+    }
+}
+
+fn lock(waiters: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<Vec<u8>>>> {
+    // A panic while holding this lock cannot leave the map inconsistent.
+    waiters
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The payload of an ok answer; an error answer becomes [`Error::Api`].
+fn answer_payload(answer: &[u8]) -> Result<&[u8], Error> {
+    let response =
+        wire::decode_response(answer).map_err(|error| Error::WireProtocol(error.to_string()))?;
+    match response.status {
+        Status::Ok => Ok(response.payload),
+        Status::Error => {
+            let error: WireError =
+                serde_json::from_slice(response.payload).map_err(Error::WireDecode)?;
+            Err(Error::Api {
+                status: error.status,
+                code: error.error.code,
+                message: error.error.message,
+            })
+        }
+    }
+}
+
+fn json<T: DeserializeOwned>(answer: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(answer_payload(answer)?).map_err(Error::WireDecode)
+}
+
+async fn write_requests(
+    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut pending: mpsc::UnboundedReceiver<Vec<u8>>,
+) {
+    let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES);
+    while let Some(first) = pending.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < WRITE_BATCH_BYTES {
+            match pending.try_recv() {
+                Ok(next) => batch.extend_from_slice(&next),
+                Err(_) => break,
+            }
+        }
+        if write.write_all(&batch).await.is_err() {
+            // The reader sees the broken connection too and fails every waiting call.
+            return;
+        }
+    }
+}
+
+async fn read_answers(read: tokio::net::tcp::OwnedReadHalf, shared: Arc<Shared>) {
+    let mut read = BufReader::with_capacity(READ_BUFFER_BYTES, read);
+    loop {
+        let mut len = [0; wire::LENGTH_BYTES];
+        if read.read_exact(&mut len).await.is_err() {
+            break;
+        }
+        let len = u32::from_le_bytes(len);
+        if !(wire::RESPONSE_HEAD_BYTES as u32..=ANSWER_BYTES_MAX).contains(&len) {
+            break;
+        }
+        let mut frame = vec![0; len as usize];
+        if read.read_exact(&mut frame).await.is_err() {
+            break;
+        }
+        let Ok(response) = wire::decode_response(&frame) else {
+            break;
+        };
+        let waiter = lock(&shared.waiters).remove(&response.id);
+        if let Some(waiter) = waiter {
+            // The caller may have timed out meanwhile; then nobody wants the answer.
+            let _ = waiter.send(frame);
+        }
+    }
+    shared.closed.store(true, Ordering::SeqCst);
+    lock(&shared.waiters).clear();
+}

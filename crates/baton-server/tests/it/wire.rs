@@ -1,0 +1,356 @@
+//! The framed TCP protocol (docs/wire-protocol.md) end to end: the SDK's `WireClient` and raw
+//! frames against a server on ephemeral ports.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use baton_sdk::proto::wire::{self, Op};
+use baton_sdk::proto::{AttributeValue, ErrorCode, NackRequest, ReceiveRequest, SendMessage};
+use baton_sdk::wire::WireClient;
+use baton_sdk::Error;
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::TestServer;
+
+fn body(text: &str) -> SendMessage {
+    SendMessage {
+        body: text.to_string(),
+        ..SendMessage::default()
+    }
+}
+
+fn receive(max: u32, wait_ms: u64) -> ReceiveRequest {
+    ReceiveRequest {
+        max: Some(max),
+        wait_ms: Some(wait_ms),
+        visibility_timeout_ms: None,
+    }
+}
+
+fn api_code(result: Result<impl std::fmt::Debug, Error>) -> (u16, ErrorCode, String) {
+    match result {
+        Err(Error::Api {
+            status,
+            code,
+            message,
+        }) => (status, code, message),
+        other => panic!("expected an API error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn messages_go_through_the_wire_as_over_http() {
+    let server = TestServer::start().await;
+    server.create_queue("orders", json!({})).await;
+    let wire = WireClient::connect(server.wire).await.unwrap();
+
+    let tricky = "quote \" backslash \\ newline \n tab \t unicode 안녕 🎉";
+    let mut attributes = BTreeMap::new();
+    attributes.insert(
+        "kind".to_string(),
+        AttributeValue::Plain("gift".to_string()),
+    );
+    let with_attributes = SendMessage {
+        body: "second".to_string(),
+        attributes,
+        ..SendMessage::default()
+    };
+    let sent = wire
+        .send(
+            "orders",
+            vec![body(tricky), with_attributes, body("bell \u{7}")],
+        )
+        .await;
+    // A body with a character XML does not allow is refused as over HTTP, and nothing of the batch is sent.
+    let (status, code, message) = api_code(sent);
+    assert_eq!((status, code), (400, ErrorCode::InvalidParameter));
+    assert!(message.contains("U+0007"), "{message}");
+    assert_eq!(server.stats("orders").await["visible"], 0);
+
+    let mut attributes = BTreeMap::new();
+    attributes.insert(
+        "kind".to_string(),
+        AttributeValue::Plain("gift".to_string()),
+    );
+    let with_attributes = SendMessage {
+        body: "second".to_string(),
+        attributes,
+        ..SendMessage::default()
+    };
+    let sent = wire
+        .send("orders", vec![body(tricky), with_attributes])
+        .await
+        .unwrap();
+    assert_eq!(sent.messages.len(), 2);
+    assert!(sent.messages.iter().all(|m| !m.duplicate));
+
+    let received = wire.receive("orders", &receive(10, 0)).await.unwrap();
+    assert_eq!(received.len(), 2);
+    assert_eq!(received[0].body, tricky);
+    assert_eq!(received[0].id, sent.messages[0].id);
+    assert_eq!(received[0].receive_count, 1);
+    assert_eq!(received[1].body, "second");
+    assert_eq!(
+        received[1].attributes.get("kind"),
+        Some(&AttributeValue::Plain("gift".to_string()))
+    );
+    // The same message seen over HTTP is the same message.
+    assert_eq!(server.stats("orders").await["in_flight"], 2);
+
+    let nacked = wire
+        .nack(
+            "orders",
+            &NackRequest {
+                receipts: vec![received[1].receipt.clone()],
+                delay_ms: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(nacked.results[0].is_ok());
+    let acked = wire
+        .ack(
+            "orders",
+            vec![received[0].receipt.clone(), "not-a-receipt".to_string()],
+        )
+        .await
+        .unwrap();
+    assert!(acked.results[0].is_ok());
+    assert!(!acked.results[1].is_ok());
+    let again = wire.receive("orders", &receive(10, 0)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].body, "second");
+    assert_eq!(again[0].receive_count, 2);
+
+    // Errors carry the HTTP status and code the same call would get over HTTP.
+    let (status, code, _) = api_code(wire.send("missing", vec![body("x")]).await);
+    assert_eq!((status, code), (404, ErrorCode::QueueNotFound));
+    let (status, code, _) = api_code(wire.receive("Bad Name!", &receive(1, 0)).await);
+    assert_eq!((status, code), (400, ErrorCode::InvalidName));
+    let (status, code, _) = api_code(wire.receive("orders", &receive(1, 999_999_999)).await);
+    assert_eq!((status, code), (400, ErrorCode::InvalidParameter));
+
+    // The server says where the wire protocol listens, and counts its calls.
+    let (status, info) = server.get("/v1/server").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["wire_listen"], server.wire.to_string());
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"api="wire",action="send",method="FRAME""#),
+        "{metrics}"
+    );
+    server.shutdown().await;
+}
+
+/// A raw connection that has done the handshake.
+async fn raw(server: &TestServer) -> TcpStream {
+    let mut stream = TcpStream::connect(server.wire).await.unwrap();
+    stream.write_all(&wire::MAGIC).await.unwrap();
+    let mut magic = [0; 8];
+    stream.read_exact(&mut magic).await.unwrap();
+    assert_eq!(magic, wire::MAGIC);
+    stream
+}
+
+fn request(op: Op, id: u32, queue: &str, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let start = wire::begin_frame(&mut out);
+    wire::request_head(&mut out, op, id, queue);
+    out.extend_from_slice(payload);
+    wire::end_frame(&mut out, start);
+    out
+}
+
+/// Reads one answer: its status byte, id and payload.
+async fn answer(stream: &mut TcpStream) -> (u8, u32, Vec<u8>) {
+    let mut len = [0; 4];
+    stream.read_exact(&mut len).await.unwrap();
+    let mut frame = vec![0; u32::from_le_bytes(len) as usize];
+    stream.read_exact(&mut frame).await.unwrap();
+    let id = u32::from_le_bytes(frame[1..5].try_into().unwrap());
+    (frame[0], id, frame[5..].to_vec())
+}
+
+fn error_of(payload: &[u8]) -> (u16, String, String) {
+    let error: wire::WireError = serde_json::from_slice(payload).unwrap();
+    let code = baton_sdk::code_name(error.error.code);
+    (error.status, code, error.error.message)
+}
+
+#[tokio::test]
+async fn malformed_and_oversized_frames_are_answered_and_the_connection_goes_on() {
+    let server = TestServer::start_with(|c| c.max_request_bytes = 2048).await;
+    server.create_queue("q", json!({})).await;
+    let mut stream = raw(&server).await;
+
+    // An unknown op, under its id.
+    let mut unknown = request(Op::Send, 11, "q", b"");
+    unknown[4] = 99;
+    stream.write_all(&unknown).await.unwrap();
+    let (status, id, payload) = answer(&mut stream).await;
+    assert_eq!((status, id), (1, 11));
+    let (http, code, message) = error_of(&payload);
+    assert_eq!((http, code.as_str()), (400, "malformed_request"));
+    assert!(message.contains("unknown op 99"), "{message}");
+
+    // A send whose count promises more than it holds.
+    let mut payload = Vec::new();
+    wire::put_count(&mut payload, 2);
+    wire::put_send_message(&mut payload, "one", b"");
+    stream
+        .write_all(&request(Op::Send, 12, "q", &payload))
+        .await
+        .unwrap();
+    let (status, id, payload) = answer(&mut stream).await;
+    assert_eq!((status, id), (1, 12));
+    assert_eq!(error_of(&payload).1, "malformed_request");
+
+    // A meta with an unknown field names the message and the field.
+    let mut payload = Vec::new();
+    wire::put_count(&mut payload, 2);
+    wire::put_send_message(&mut payload, "one", b"");
+    wire::put_send_message(&mut payload, "two", br#"{"delay":5}"#);
+    stream
+        .write_all(&request(Op::Send, 13, "q", &payload))
+        .await
+        .unwrap();
+    let (status, id, payload) = answer(&mut stream).await;
+    assert_eq!((status, id), (1, 13));
+    let (_, code, message) = error_of(&payload);
+    assert_eq!(code, "malformed_request");
+    assert!(
+        message.contains("messages[1]") && message.contains("delay"),
+        "{message}"
+    );
+
+    // A frame over max_request_bytes is skipped whole and answered under its id.
+    let mut payload = Vec::new();
+    wire::put_count(&mut payload, 1);
+    wire::put_send_message(&mut payload, &"x".repeat(4096), b"");
+    stream
+        .write_all(&request(Op::Send, 14, "q", &payload))
+        .await
+        .unwrap();
+    let (status, id, payload) = answer(&mut stream).await;
+    assert_eq!((status, id), (1, 14));
+    let (http, code, _) = error_of(&payload);
+    assert_eq!((http, code.as_str()), (413, "request_too_large"));
+    assert_eq!(server.stats("q").await["visible"], 0);
+
+    // And the connection still serves.
+    let mut payload = Vec::new();
+    wire::put_count(&mut payload, 1);
+    wire::put_send_message(&mut payload, "fine", b"");
+    stream
+        .write_all(&request(Op::Send, 15, "q", &payload))
+        .await
+        .unwrap();
+    let (status, id, payload) = answer(&mut stream).await;
+    assert_eq!((status, id), (0, 15));
+    let sent: serde_json::Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(sent["messages"].as_array().unwrap().len(), 1);
+    assert_eq!(server.stats("q").await["visible"], 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_wrong_handshake_closes_the_connection() {
+    let server = TestServer::start().await;
+    let mut stream = TcpStream::connect(server.wire).await.unwrap();
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+        .await
+        .expect("the server closes the connection");
+    assert!(read.is_ok());
+    assert!(rest.is_empty(), "nothing is answered: {rest:?}");
+    server.shutdown().await;
+}
+
+/// With `wire_max_inflight` = 1 a long poll holds up the connection's next request; with 2 the
+/// send behind it is answered first.
+#[tokio::test]
+async fn wire_max_inflight_bounds_the_requests_served_at_once() {
+    for (limit, send_first) in [(1, false), (2, true)] {
+        let server = TestServer::start_with(|c| c.wire_max_inflight = limit).await;
+        server.create_queue("q", json!({})).await;
+        server.create_queue("other", json!({})).await;
+        let mut stream = raw(&server).await;
+        stream
+            .write_all(&request(Op::Receive, 1, "q", br#"{"max":1,"wait_ms":300}"#))
+            .await
+            .unwrap();
+        let mut payload = Vec::new();
+        wire::put_count(&mut payload, 1);
+        wire::put_send_message(&mut payload, "x", b"");
+        stream
+            .write_all(&request(Op::Send, 2, "other", &payload))
+            .await
+            .unwrap();
+        let first = answer(&mut stream).await;
+        let second = answer(&mut stream).await;
+        assert_eq!((first.0, second.0), (0, 0));
+        let order = (first.1, second.1);
+        assert_eq!(
+            order,
+            if send_first { (2, 1) } else { (1, 2) },
+            "limit {limit}"
+        );
+        server.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn calls_pipeline_on_one_connection_and_fail_when_it_closes() {
+    let server = TestServer::start().await;
+    server.create_queue("q", json!({})).await;
+    let wire = WireClient::connect(server.wire).await.unwrap();
+    let mut calls = Vec::new();
+    for i in 0..200 {
+        let wire = wire.clone();
+        calls.push(tokio::spawn(async move {
+            wire.send("q", vec![body(&format!("m{i}"))]).await
+        }));
+    }
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap().messages.len(), 1);
+    }
+    assert_eq!(server.stats("q").await["visible"], 200);
+
+    // A long poll under way when the server shuts down is answered (empty), and then the
+    // connection is gone.
+    server.create_queue("empty", json!({})).await;
+    let waiting = {
+        let wire = wire.clone();
+        tokio::spawn(async move { wire.receive("empty", &receive(1, 20_000)).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    server.shutdown().await;
+    let ended = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the long poll ends with the server")
+        .unwrap();
+    assert!(
+        matches!(&ended, Ok(messages) if messages.is_empty())
+            || matches!(ended, Err(Error::WireClosed)),
+        "{ended:?}"
+    );
+    assert!(matches!(
+        wire.send("q", vec![body("late")]).await,
+        Err(Error::WireClosed)
+    ));
+}
