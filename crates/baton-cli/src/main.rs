@@ -19,6 +19,12 @@ use clap::Parser;
 
 use crate::args::{Cli, Command};
 
+/// mimalloc instead of the system allocator: `malloc`/`free` were about 14 % of the server's
+/// CPU time in the end-to-end benchmark (docs/benchmarks.md, "Choices made by measurement" in
+/// ARCHITECTURE.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
