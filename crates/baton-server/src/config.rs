@@ -138,7 +138,7 @@ impl Default for ServerConfig {
             engine: EngineKind::Embedded,
             fsync: "always".to_string(),
             segment_bytes: 64 * 1024 * 1024,
-            checkpoint_bytes_min: 64 * 1024 * 1024,
+            checkpoint_bytes_min: 256 * 1024 * 1024,
             repair: false,
             callback_max_retries: 3,
             callback_retry_delay_ms: 5_000,

@@ -18,7 +18,11 @@ use std::time::Instant;
 
 use baton_proto as proto;
 use baton_proto::wire::{self, Op, Status};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::io::IoSlice;
+
+use bytes::{Buf, Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -31,8 +35,12 @@ use crate::api::AppState;
 
 /// Read buffer of a connection: many small frames are read with one system call.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
-/// Answers gathered into one write at most (a single larger answer is written alone).
+/// Answers gathered into one write at most: bytes, and answers (the kernel takes at most
+/// 1024 slices per write).
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
+const WRITE_BATCH_ANSWERS: usize = 256;
+/// About the size of one received message's meta and length prefixes, for sizing answers.
+const RECEIVED_META_BYTES: usize = 320;
 
 /// Accepts wire connections until `stop` is cancelled, then waits for the open connections to
 /// finish the requests they had started (the caller bounds that wait by the shutdown grace).
@@ -81,12 +89,14 @@ async fn connection(
 ) -> Result<(), ConnectionError> {
     stream.set_nodelay(true)?;
     let (read, mut write) = stream.into_split();
-    let mut read = BufReader::with_capacity(READ_BUFFER_BYTES, read);
-    let mut magic = [0; wire::MAGIC.len()];
-    read.read_exact(&mut magic).await?;
-    if magic != wire::MAGIC {
+    let mut frames = FrameReader {
+        read,
+        buf: BytesMut::with_capacity(READ_BUFFER_BYTES),
+    };
+    if !frames.fill(wire::MAGIC.len()).await? || frames.buf[..wire::MAGIC.len()] != wire::MAGIC {
         return Err(ConnectionError::Handshake);
     }
+    frames.buf.advance(wire::MAGIC.len());
     write.write_all(&wire::MAGIC).await?;
 
     let (answers, pending) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -97,36 +107,20 @@ async fn connection(
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break Ok(());
         };
-        let len = tokio::select! {
+        let next = tokio::select! {
             _ = stop.cancelled() => break Ok(()),
-            len = read_len(&mut read) => match len {
-                Ok(Some(len)) => len,
-                Ok(None) => break Ok(()),
-                Err(error) => break Err(error.into()),
-            },
+            next = frames.next(limit) => next,
         };
-        if (len as usize) < wire::REQUEST_HEAD_BYTES {
-            break Err(ConnectionError::FrameTooShort(len));
-        }
-        if u64::from(len) > limit {
-            let mut head = [0; 5];
-            if let Err(error) = read.read_exact(&mut head).await {
-                break Err(error.into());
+        let frame = match next {
+            Ok(Next::Frame(frame)) => frame,
+            Ok(Next::TooLarge { id }) => {
+                let error = ApiError::RequestTooLarge { limit_bytes: limit };
+                let _ = answers.send(error_frame(id, &error));
+                continue;
             }
-            let skip = u64::from(len) - head.len() as u64;
-            let mut rest = (&mut read).take(skip);
-            if let Err(error) = tokio::io::copy(&mut rest, &mut tokio::io::sink()).await {
-                break Err(error.into());
-            }
-            let id = wire::request_id(&head).unwrap_or(0);
-            let error = ApiError::RequestTooLarge { limit_bytes: limit };
-            let _ = answers.send(error_frame(id, &error));
-            continue;
-        }
-        let mut frame = vec![0; len as usize];
-        if let Err(error) = read.read_exact(&mut frame).await {
-            break Err(error.into());
-        }
+            Ok(Next::Closed) => break Ok(()),
+            Err(error) => break Err(error),
+        };
         let (state, answers) = (state.clone(), answers.clone());
         tokio::spawn(async move {
             let answer = answer(&state, &frame).await;
@@ -144,37 +138,110 @@ async fn connection(
     }
 }
 
-/// The next frame's length, or `None` at a clean end of the connection between frames.
-async fn read_len(read: &mut (impl AsyncRead + Unpin)) -> std::io::Result<Option<u32>> {
-    let mut len = [0; wire::LENGTH_BYTES];
-    let first = read.read(&mut len).await?;
-    if first == 0 {
-        return Ok(None);
-    }
-    read.read_exact(&mut len[first..]).await?;
-    Ok(Some(u32::from_le_bytes(len)))
+/// Splits a connection's bytes into request frames. A frame is cut out of the read buffer
+/// without a copy (and the buffer is grown to hold a large frame whole, so it is read into
+/// place); every method leaves the state consistent if its future is dropped.
+struct FrameReader {
+    read: OwnedReadHalf,
+    buf: BytesMut,
 }
 
-/// Writes answers as they come, all that are ready in one write.
+/// What [`FrameReader::next`] found.
+enum Next {
+    /// A request frame, without its length prefix.
+    Frame(Bytes),
+    /// A frame over the limit, read past; `id` is its request id.
+    TooLarge { id: u32 },
+    /// The client closed the connection between frames.
+    Closed,
+}
+
+impl FrameReader {
+    /// Reads until the buffer holds `want` bytes; `false` if the connection ends first.
+    async fn fill(&mut self, want: usize) -> std::io::Result<bool> {
+        while self.buf.len() < want {
+            if self.buf.capacity() - self.buf.len() < READ_BUFFER_BYTES / 4 {
+                self.buf.reserve(READ_BUFFER_BYTES);
+            }
+            if self.read.read_buf(&mut self.buf).await? == 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn next(&mut self, limit: u64) -> Result<Next, ConnectionError> {
+        let eof = || ConnectionError::Io(std::io::ErrorKind::UnexpectedEof.into());
+        if !self.fill(wire::LENGTH_BYTES).await? {
+            return if self.buf.is_empty() {
+                Ok(Next::Closed)
+            } else {
+                Err(eof())
+            };
+        }
+        let mut len = [0; wire::LENGTH_BYTES];
+        len.copy_from_slice(&self.buf[..wire::LENGTH_BYTES]);
+        let len = u32::from_le_bytes(len);
+        if (len as usize) < wire::REQUEST_HEAD_BYTES {
+            return Err(ConnectionError::FrameTooShort(len));
+        }
+        let total = wire::LENGTH_BYTES + len as usize;
+        if u64::from(len) > limit {
+            if !self.fill(wire::LENGTH_BYTES + 5).await? {
+                return Err(eof());
+            }
+            let id = wire::request_id(&self.buf[wire::LENGTH_BYTES..]).unwrap_or(0);
+            let mut left = total;
+            loop {
+                let here = left.min(self.buf.len());
+                self.buf.advance(here);
+                left -= here;
+                if left == 0 {
+                    return Ok(Next::TooLarge { id });
+                }
+                if !self.fill(1).await? {
+                    return Err(eof());
+                }
+            }
+        }
+        self.buf.reserve(total.saturating_sub(self.buf.len()));
+        if !self.fill(total).await? {
+            return Err(eof());
+        }
+        let mut frame = self.buf.split_to(total);
+        frame.advance(wire::LENGTH_BYTES);
+        Ok(Next::Frame(frame.freeze()))
+    }
+}
+
+/// Writes answers as they come: all that are ready (up to a bound) in one vectored write.
 async fn write_answers(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
+    mut write: OwnedWriteHalf,
     mut pending: mpsc::UnboundedReceiver<Vec<u8>>,
 ) -> std::io::Result<()> {
-    let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES);
+    let mut ready = Vec::new();
     while let Some(first) = pending.recv().await {
-        if first.len() >= WRITE_BATCH_BYTES {
-            write.write_all(&first).await?;
-            continue;
-        }
-        batch.clear();
-        batch.extend_from_slice(&first);
-        while batch.len() < WRITE_BATCH_BYTES {
+        let mut bytes = first.len();
+        ready.clear();
+        ready.push(first);
+        while bytes < WRITE_BATCH_BYTES && ready.len() < WRITE_BATCH_ANSWERS {
             match pending.try_recv() {
-                Ok(next) => batch.extend_from_slice(&next),
+                Ok(next) => {
+                    bytes += next.len();
+                    ready.push(next);
+                }
                 Err(_) => break,
             }
         }
-        write.write_all(&batch).await?;
+        let mut slices: Vec<IoSlice<'_>> = ready.iter().map(|a| IoSlice::new(a)).collect();
+        let mut slices = slices.as_mut_slice();
+        while !slices.is_empty() {
+            let written = write.write_vectored(slices).await?;
+            if written == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            IoSlice::advance_slices(&mut slices, written);
+        }
     }
     write.shutdown().await
 }
@@ -241,6 +308,13 @@ async fn serve_request(
                 parse(request.payload)?
             };
             let deliveries = queues::receive_deliveries(state, queue, options).await?;
+            // Sized up front: growing by doubling would copy the bodies again.
+            out.reserve(
+                64 + deliveries
+                    .iter()
+                    .map(|d| d.body.len() + RECEIVED_META_BYTES)
+                    .sum::<usize>(),
+            );
             let start = wire::begin_frame(out);
             wire::response_head(out, Status::Ok, request.id);
             wire::put_count(out, deliveries.len());

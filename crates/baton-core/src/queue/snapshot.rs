@@ -118,13 +118,24 @@ impl Queue {
     }
 
     pub fn snapshot_archive(&self, mut each: impl FnMut(ArchivedSnapshot)) {
-        for (id, finished_at, status, history) in self.archive.iter() {
+        self.for_each_archived(|id, finished_at, status, history| {
             each(ArchivedSnapshot {
                 id,
                 finished_at,
                 status,
                 history: history.to_vec(),
-            });
+            })
+        });
+    }
+
+    /// [`Queue::snapshot_archive`] without copying each history: for checkpoints, which
+    /// convert the records at once.
+    pub fn for_each_archived(
+        &self,
+        mut each: impl FnMut(MessageId, Timestamp, MessageStatus, &[HistoryEvent]),
+    ) {
+        for (id, finished_at, status, history) in self.archive.iter() {
+            each(id, finished_at, status, history);
         }
     }
 

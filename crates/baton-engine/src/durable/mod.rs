@@ -48,7 +48,7 @@ impl StorageConfig {
             data_dir: data_dir.into(),
             sync: SyncPolicy::Always,
             segment_bytes_max: wal::SEGMENT_BYTES_DEFAULT,
-            checkpoint_bytes_min: 64 * 1024 * 1024,
+            checkpoint_bytes_min: 256 * 1024 * 1024,
             repair: false,
         }
     }
@@ -456,14 +456,25 @@ impl Durable {
                     )
                     .map_err(io_error)?;
             }
-            let mut archived = Vec::new();
-            queue.snapshot_archive(|a| {
-                archived.push(records::ArchivedV1 {
-                    id: a.id.as_u128(),
-                    finished_at: a.finished_at.as_millis(),
-                    status: a.status.as_str().to_string(),
-                    history: codec::history_to_disk(&a.history),
-                })
+            // Converted straight into chunks of the checkpoint's parts, without a copy of
+            // each history or of each chunk: the archive holds up to `status_records_max`
+            // records per queue, and checkpoints come often under load.
+            let mut archived: Vec<Vec<records::ArchivedV1>> = Vec::new();
+            queue.for_each_archived(|id, finished_at, status, history| {
+                if archived
+                    .last()
+                    .is_none_or(|chunk| chunk.len() == CHECKPOINT_CHUNK)
+                {
+                    archived.push(Vec::with_capacity(CHECKPOINT_CHUNK));
+                }
+                if let Some(chunk) = archived.last_mut() {
+                    chunk.push(records::ArchivedV1 {
+                        id: id.as_u128(),
+                        finished_at: finished_at.as_millis(),
+                        status: status.as_str().to_string(),
+                        history: codec::history_to_disk(history),
+                    });
+                }
             });
             writer
                 .frame(
@@ -477,13 +488,13 @@ impl Durable {
                     }),
                 )
                 .map_err(io_error)?;
-            for records in archived.chunks(CHECKPOINT_CHUNK) {
+            for records in archived {
                 writer
                     .frame(
                         KIND_CHECKPOINT,
                         &part(&CheckpointPart::Archive {
                             queue: name.clone(),
-                            records: records.to_vec(),
+                            records,
                         }),
                     )
                     .map_err(io_error)?;

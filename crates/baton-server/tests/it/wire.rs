@@ -354,3 +354,43 @@ async fn calls_pipeline_on_one_connection_and_fail_when_it_closes() {
         Err(Error::WireClosed)
     ));
 }
+
+#[tokio::test]
+async fn frames_split_across_writes_or_packed_into_one_are_read_alike() {
+    let server = TestServer::start().await;
+    server.create_queue("q", json!({})).await;
+    let mut stream = raw(&server).await;
+    stream.set_nodelay(true).unwrap();
+    let send = |id: u32, body: &str| {
+        let mut payload = Vec::new();
+        wire::put_count(&mut payload, 1);
+        wire::put_send_message(&mut payload, body, b"");
+        request(Op::Send, id, "q", &payload)
+    };
+    // One frame a byte at a time.
+    for byte in send(1, &"a".repeat(3000)) {
+        stream.write_all(&[byte]).await.unwrap();
+    }
+    assert_eq!(answer(&mut stream).await.0, 0);
+    // Three frames in one write, the last one large enough to need a bigger buffer.
+    let mut packed = send(2, "b");
+    packed.extend(send(3, "c"));
+    packed.extend(send(4, &"d".repeat(200_000)));
+    stream.write_all(&packed).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let (status, id, _) = answer(&mut stream).await;
+        assert_eq!(status, 0);
+        ids.push(id);
+    }
+    ids.sort_unstable();
+    assert_eq!(ids, vec![2, 3, 4]);
+    let bodies: Vec<usize> = server
+        .receive("q", json!({"max": 10}))
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap().len())
+        .collect();
+    assert_eq!(bodies, vec![3000, 1, 1, 200_000]);
+    server.shutdown().await;
+}
