@@ -53,7 +53,9 @@ pub struct NotifyV1 {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EntryV1 {
     pub id: u128,
-    pub body: String,
+    /// Shared with the queue's copy: logging a send does not copy its body. Serialized as a
+    /// string, so the format is the one a `String` had.
+    pub body: std::sync::Arc<str>,
     pub attributes: Vec<AttributeV1>,
     pub delay_ms: Option<u64>,
     pub group_id: Option<String>,
@@ -287,6 +289,12 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     postcard::to_stdvec(value).expect("record types always serialize")
 }
 
+/// [`encode`] into `buf` (cleared first), so a caller can reuse one buffer for every record.
+pub fn encode_into<T: Serialize>(value: &T, mut buf: Vec<u8>) -> Vec<u8> {
+    buf.clear();
+    postcard::to_extend(value, buf).expect("record types always serialize")
+}
+
 pub fn decode<'a, T: Deserialize<'a>>(kind: u8, payload: &'a [u8]) -> Result<T, DecodeError> {
     postcard::from_bytes(payload).map_err(|e| DecodeError {
         kind,
@@ -306,7 +314,7 @@ mod tests {
             now: 5,
             entries: vec![EntryV1 {
                 id: u128::MAX,
-                body: "héllo".to_string(),
+                body: "héllo".into(),
                 attributes: vec![AttributeV1 {
                     name: "a".to_string(),
                     data_type: "Binary".to_string(),

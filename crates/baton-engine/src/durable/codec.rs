@@ -108,7 +108,7 @@ fn notify_from_disk(notify: Option<NotifyV1>) -> Option<Notify> {
 pub fn entry_to_disk(entry: &SendEntry) -> EntryV1 {
     EntryV1 {
         id: entry.id.as_u128(),
-        body: entry.body.to_string(),
+        body: entry.body.clone(),
         attributes: attributes_to_disk(&entry.attributes),
         delay_ms: entry.delay_ms,
         group_id: entry.group_id.clone(),
@@ -120,7 +120,7 @@ pub fn entry_to_disk(entry: &SendEntry) -> EntryV1 {
 pub fn entry_from_disk(entry: EntryV1) -> DecodeResult<SendEntry> {
     Ok(SendEntry {
         id: MessageId::from_u128(entry.id),
-        body: Arc::from(entry.body),
+        body: entry.body,
         attributes: attributes_from_disk(entry.attributes)?,
         delay_ms: entry.delay_ms,
         group_id: entry.group_id,

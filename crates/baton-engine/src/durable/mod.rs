@@ -29,6 +29,9 @@ use parking_lot::{Mutex, RwLock};
 use crate::{EngineError, QueueMeta};
 use replay::ReplayState;
 
+/// Largest encoding buffer a thread keeps for its next record.
+const ENCODE_BUFFER_KEPT_BYTES: usize = 4 * 1024 * 1024;
+
 /// Where and how the embedded engine stores its data.
 #[derive(Debug, Clone)]
 pub struct StorageConfig {
@@ -261,11 +264,18 @@ impl Durable {
         }
         let wal = self.current()?;
         let mut last = None;
+        // One encoding buffer per thread, kept between records: a fresh vector per record
+        // grew by doubling and copied large sends several times.
+        thread_local! {
+            static ENCODED: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+        }
         for op in ops {
-            last = Some(
-                wal.submit(KIND_QUEUE_OP, &records::encode(op))
-                    .map_err(storage_error)?,
-            );
+            let encoded = records::encode_into(op, ENCODED.take());
+            let submitted = wal.submit(KIND_QUEUE_OP, &encoded);
+            if encoded.capacity() <= ENCODE_BUFFER_KEPT_BYTES {
+                ENCODED.set(encoded);
+            }
+            last = Some(submitted.map_err(storage_error)?);
         }
         Ok(last)
     }
