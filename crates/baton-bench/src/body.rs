@@ -21,9 +21,12 @@ pub fn now_ns() -> u64 {
 /// A body of exactly `len_bytes` bytes (at least [`HEADER_BYTES`]) carrying both times.
 pub fn encode(sent_ns: u64, scheduled_ns: u64, len_bytes: u32) -> String {
     assert!(HEADER_BYTES <= len_bytes, "a body holds its two timestamps");
-    let mut body = format!("{sent_ns:016x}{scheduled_ns:016x}");
     let len = usize::try_from(len_bytes).unwrap_or(usize::MAX);
-    body.extend(std::iter::repeat_n('x', len - body.len()));
+    let mut body = String::with_capacity(len);
+    body.push_str(&format!("{sent_ns:016x}{scheduled_ns:016x}"));
+    // One copy of a ready filler, not a push per character: this loop was a fifth of the
+    // load generator's CPU time.
+    body.push_str(&"x".repeat(len - body.len()));
     body
 }
 

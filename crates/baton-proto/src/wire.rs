@@ -17,7 +17,7 @@
 //!   meta: a JSON [`SendMeta`] object, or nothing for a plain message. Answer: JSON
 //!   [`crate::SendResponse`].
 //! - `Receive`: a JSON [`crate::ReceiveRequest`] (empty = `{}`). Answer: `u32 count`, then per
-//!   message `u32 meta length`, a JSON [`ReceivedMeta`], `u32 body length`, body.
+//!   message the fields of [`ReceivedItem`] in binary (see [`put_received`]).
 //! - `Ack`: JSON [`crate::AckRequest`]; answer JSON [`crate::AckResponse`].
 //! - `Nack`: JSON [`crate::NackRequest`]; answer JSON [`crate::BatchResponse`].
 //! - An error answer is the HTTP API's error body, [`WireError`]: `{"status", "error"}`.
@@ -27,6 +27,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{AttributeValue, ErrorDetail, Notify};
+
+/// The `u16` length that marks an absent optional string.
+const ABSENT: u16 = u16::MAX;
 
 /// What a client writes first and the server echoes: "BATONW", then the protocol version 1.
 pub const MAGIC: [u8; 8] = *b"BATONW\x00\x01";
@@ -101,20 +104,6 @@ impl SendMeta {
     }
 }
 
-/// Everything of a native `ReceivedMessage` but its body.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ReceivedMeta {
-    pub id: String,
-    pub seq: u64,
-    pub attributes: BTreeMap<String, AttributeValue>,
-    pub receipt: String,
-    pub receive_count: u32,
-    pub sent_at: u64,
-    pub first_received_at: u64,
-    pub group_id: Option<String>,
-    pub dedup_id: Option<String>,
-}
-
 /// An error answer: the HTTP status the same call would have had over HTTP, and the HTTP
 /// error body's `error`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +130,10 @@ pub enum FrameError {
     QueueNotUtf8,
     #[error("messages[{index}].body is not UTF-8")]
     BodyNotUtf8 { index: usize },
+    #[error("messages[{index}].{field} is not UTF-8")]
+    FieldNotUtf8 { index: usize, field: &'static str },
+    #[error("messages[{index}].{field} is longer than 65534 bytes")]
+    FieldTooLong { index: usize, field: &'static str },
     #[error("{count} messages announced but the payload holds fewer")]
     CountTooLarge { count: u32 },
     #[error("{bytes} bytes left over after the payload")]
@@ -178,6 +171,29 @@ impl<'a> Reader<'a> {
     fn u32(&mut self, what: &'static str) -> Result<u32, FrameError> {
         let b = self.take(4, what)?;
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    fn u64(&mut self, what: &'static str) -> Result<u64, FrameError> {
+        let b = self.take(8, what)?;
+        let mut bytes = [0; 8];
+        bytes.copy_from_slice(b);
+        Ok(u64::from_le_bytes(bytes))
+    }
+
+    /// A string with a `u16` length; [`ABSENT`] is `None`.
+    fn short_str(
+        &mut self,
+        index: usize,
+        field: &'static str,
+    ) -> Result<Option<&'a str>, FrameError> {
+        let len = self.u16(field)?;
+        if len == ABSENT {
+            return Ok(None);
+        }
+        let bytes = self.take(len as usize, field)?;
+        std::str::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| FrameError::FieldNotUtf8 { index, field })
     }
 
     fn sized(&mut self, what: &'static str) -> Result<&'a [u8], FrameError> {
@@ -310,11 +326,20 @@ pub struct SendItem<'a> {
     pub meta: &'a [u8],
 }
 
-/// One message of a receive answer.
+/// One message of a receive answer: everything of a native `ReceivedMessage`, borrowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedItem<'a> {
-    /// JSON [`ReceivedMeta`].
-    pub meta: &'a [u8],
+    pub id: &'a str,
+    pub receipt: &'a str,
+    pub seq: u64,
+    pub receive_count: u32,
+    pub sent_at: u64,
+    pub first_received_at: u64,
+    pub group_id: Option<&'a str>,
+    pub dedup_id: Option<&'a str>,
+    /// The message attributes as the native API writes them (a JSON object), or empty when
+    /// the message has none.
+    pub attributes: &'a [u8],
     pub body: &'a str,
 }
 
@@ -343,10 +368,46 @@ pub fn decode_send(payload: &[u8]) -> Result<Vec<SendItem<'_>>, FrameError> {
     Ok(items)
 }
 
-/// Writes one message of a receive answer.
-pub fn put_received(out: &mut Vec<u8>, meta: &[u8], body: &str) {
-    put_sized(out, meta);
-    put_sized(out, body.as_bytes());
+fn put_short_str(
+    out: &mut Vec<u8>,
+    index: usize,
+    field: &'static str,
+    value: Option<&str>,
+) -> Result<(), FrameError> {
+    match value {
+        None => out.extend_from_slice(&ABSENT.to_le_bytes()),
+        Some(value) => {
+            let len = u16::try_from(value.len())
+                .ok()
+                .filter(|len| *len != ABSENT)
+                .ok_or(FrameError::FieldTooLong { index, field })?;
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(value.as_bytes());
+        }
+    }
+    Ok(())
+}
+
+/// Writes message `index` of a receive answer: `id` and `receipt` (`u16` length each),
+/// `seq` (`u64`), `receive_count` (`u32`), `sent_at` and `first_received_at` (`u64`),
+/// `group_id` and `dedup_id` (`u16` length, `0xFFFF` when absent), the attributes (`u32`
+/// length, JSON or empty), the body (`u32` length).
+pub fn put_received(
+    out: &mut Vec<u8>,
+    index: usize,
+    item: &ReceivedItem<'_>,
+) -> Result<(), FrameError> {
+    put_short_str(out, index, "id", Some(item.id))?;
+    put_short_str(out, index, "receipt", Some(item.receipt))?;
+    out.extend_from_slice(&item.seq.to_le_bytes());
+    out.extend_from_slice(&item.receive_count.to_le_bytes());
+    out.extend_from_slice(&item.sent_at.to_le_bytes());
+    out.extend_from_slice(&item.first_received_at.to_le_bytes());
+    put_short_str(out, index, "group_id", item.group_id)?;
+    put_short_str(out, index, "dedup_id", item.dedup_id)?;
+    put_sized(out, item.attributes);
+    put_sized(out, item.body.as_bytes());
+    Ok(())
 }
 
 /// Decodes a receive answer.
@@ -355,10 +416,29 @@ pub fn decode_received(payload: &[u8]) -> Result<Vec<ReceivedItem<'_>>, FrameErr
     let count = checked_count(&mut reader)?;
     let mut items = Vec::with_capacity(count);
     for index in 0..count {
-        let meta = reader.sized("a message meta")?;
+        let id = reader.short_str(index, "id")?.unwrap_or_default();
+        let receipt = reader.short_str(index, "receipt")?.unwrap_or_default();
+        let seq = reader.u64("a message seq")?;
+        let receive_count = reader.u32("a receive count")?;
+        let sent_at = reader.u64("a sent_at")?;
+        let first_received_at = reader.u64("a first_received_at")?;
+        let group_id = reader.short_str(index, "group_id")?;
+        let dedup_id = reader.short_str(index, "dedup_id")?;
+        let attributes = reader.sized("message attributes")?;
         let body = reader.sized("a message body")?;
         let body = std::str::from_utf8(body).map_err(|_| FrameError::BodyNotUtf8 { index })?;
-        items.push(ReceivedItem { meta, body });
+        items.push(ReceivedItem {
+            id,
+            receipt,
+            seq,
+            receive_count,
+            sent_at,
+            first_received_at,
+            group_id,
+            dedup_id,
+            attributes,
+            body,
+        });
     }
     reader.finish()?;
     Ok(items)
@@ -484,23 +564,59 @@ mod tests {
 
     #[test]
     fn receive_answer_round_trips() {
+        let first = ReceivedItem {
+            id: "a",
+            receipt: "r-1",
+            seq: 1,
+            receive_count: 2,
+            sent_at: 1_700_000_000_000,
+            first_received_at: 1_700_000_000_005,
+            group_id: Some("g"),
+            dedup_id: None,
+            attributes: b"{\"kind\":\"gift\"}",
+            body: "first",
+        };
+        let second = ReceivedItem {
+            id: "b",
+            receipt: "",
+            seq: u64::MAX,
+            receive_count: 1,
+            sent_at: 0,
+            first_received_at: 0,
+            group_id: None,
+            dedup_id: Some(""),
+            attributes: b"",
+            body: "second\n",
+        };
         let mut out = Vec::new();
         let start = begin_frame(&mut out);
         response_head(&mut out, Status::Ok, 42);
         put_count(&mut out, 2);
-        put_received(&mut out, b"{\"id\":\"a\"}", "first");
-        put_received(&mut out, b"{\"id\":\"b\"}", "second\n");
+        put_received(&mut out, 0, &first).unwrap();
+        put_received(&mut out, 1, &second).unwrap();
         end_frame(&mut out, start);
         let response = decode_response(&out[LENGTH_BYTES..]).unwrap();
         assert_eq!(response.status, Status::Ok);
         assert_eq!(response.id, 42);
-        let items = decode_received(response.payload).unwrap();
-        assert_eq!(items.len(), 2);
-        assert_eq!(items[1].body, "second\n");
-        assert_eq!(items[0].meta, b"{\"id\":\"a\"}");
+        assert_eq!(
+            decode_received(response.payload).unwrap(),
+            vec![first, second]
+        );
         assert_eq!(
             decode_response(&[3, 0, 0, 0, 0]),
             Err(FrameError::UnknownStatus(3))
+        );
+        let long = "x".repeat(70_000);
+        let too_long = ReceivedItem {
+            group_id: Some(&long),
+            ..decode_received(response.payload).unwrap()[0].clone()
+        };
+        assert_eq!(
+            put_received(&mut Vec::new(), 3, &too_long),
+            Err(FrameError::FieldTooLong {
+                index: 3,
+                field: "group_id"
+            })
         );
     }
 

@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use baton_proto::wire::{self, Op, ReceivedMeta, SendMeta, Status, WireError};
+use baton_proto::wire::{self, Op, SendMeta, Status, WireError};
 use baton_proto::{
     AckRequest, AckResponse, BatchResponse, NackRequest, ReceiveRequest, ReceivedMessage,
     SendMessage, SendResponse,
@@ -157,19 +157,22 @@ impl WireClient {
         items
             .into_iter()
             .map(|item| {
-                let meta: ReceivedMeta =
-                    serde_json::from_slice(item.meta).map_err(Error::WireDecode)?;
+                let attributes = if item.attributes.is_empty() {
+                    Default::default()
+                } else {
+                    serde_json::from_slice(item.attributes).map_err(Error::WireDecode)?
+                };
                 Ok(ReceivedMessage {
-                    id: meta.id,
-                    seq: meta.seq,
+                    id: item.id.to_string(),
+                    seq: item.seq,
                     body: item.body.to_string(),
-                    attributes: meta.attributes,
-                    receipt: meta.receipt,
-                    receive_count: meta.receive_count,
-                    sent_at: meta.sent_at,
-                    first_received_at: meta.first_received_at,
-                    group_id: meta.group_id,
-                    dedup_id: meta.dedup_id,
+                    attributes,
+                    receipt: item.receipt.to_string(),
+                    receive_count: item.receive_count,
+                    sent_at: item.sent_at,
+                    first_received_at: item.first_received_at,
+                    group_id: item.group_id.map(str::to_string),
+                    dedup_id: item.dedup_id.map(str::to_string),
                 })
             })
             .collect()

@@ -39,8 +39,8 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// 1024 slices per write).
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 const WRITE_BATCH_ANSWERS: usize = 256;
-/// About the size of one received message's meta and length prefixes, for sizing answers.
-const RECEIVED_META_BYTES: usize = 320;
+/// About the size of one received message's fields besides its body, for sizing answers.
+const RECEIVED_META_BYTES: usize = 160;
 
 /// Accepts wire connections until `stop` is cancelled, then waits for the open connections to
 /// finish the requests they had started (the caller bounds that wait by the shutdown grace).
@@ -318,15 +318,28 @@ async fn serve_request(
             let start = wire::begin_frame(out);
             wire::response_head(out, Status::Ok, request.id);
             wire::put_count(out, deliveries.len());
-            for delivery in &deliveries {
-                let meta_at = out.len();
-                out.extend_from_slice(&[0; 4]);
-                serde_json::to_writer(&mut *out, &queues::delivery_meta(delivery))
+            for (index, delivery) in deliveries.iter().enumerate() {
+                let user_attributes = queues::attributes_to_wire(&delivery.attributes);
+                let attributes = if user_attributes.is_empty() {
+                    Vec::new()
+                } else {
+                    serde_json::to_vec(&user_attributes)
+                        .map_err(|error| ApiError::Internal(error.to_string()))?
+                };
+                let item = wire::ReceivedItem {
+                    id: &delivery.id.to_string(),
+                    receipt: &delivery.receipt.to_string(),
+                    seq: delivery.seq,
+                    receive_count: delivery.receive_count,
+                    sent_at: delivery.sent_at.as_millis(),
+                    first_received_at: delivery.first_received_at.as_millis(),
+                    group_id: delivery.group_id.as_deref(),
+                    dedup_id: delivery.dedup_id.as_deref(),
+                    attributes: &attributes,
+                    body: &delivery.body,
+                };
+                wire::put_received(out, index, &item)
                     .map_err(|error| ApiError::Internal(error.to_string()))?;
-                let meta_len = u32::try_from(out.len() - meta_at - 4)
-                    .map_err(|_| ApiError::Internal("meta over 4 GiB".to_string()))?;
-                out[meta_at..meta_at + 4].copy_from_slice(&meta_len.to_le_bytes());
-                wire::put_sized(out, delivery.body.as_bytes());
             }
             wire::end_frame(out, start);
             Ok(())

@@ -254,21 +254,6 @@ fn check_notify_target(state: &AppState, index: usize, notify: Notify) -> Result
     }
 }
 
-/// A delivery as the wire protocol sends it: everything but the body, which travels raw.
-pub(crate) fn delivery_meta(delivery: &Delivery) -> proto::wire::ReceivedMeta {
-    proto::wire::ReceivedMeta {
-        id: delivery.id.to_string(),
-        seq: delivery.seq,
-        attributes: attributes_to_wire(&delivery.attributes),
-        receipt: delivery.receipt.to_string(),
-        receive_count: delivery.receive_count,
-        sent_at: delivery.sent_at.as_millis(),
-        first_received_at: delivery.first_received_at.as_millis(),
-        group_id: delivery.group_id.as_ref().map(|g| g.to_string()),
-        dedup_id: delivery.dedup_id.as_ref().map(|d| d.to_string()),
-    }
-}
-
 fn delivery_to_wire(delivery: Delivery) -> proto::ReceivedMessage {
     proto::ReceivedMessage {
         id: delivery.id.to_string(),

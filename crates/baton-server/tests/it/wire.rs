@@ -394,3 +394,33 @@ async fn frames_split_across_writes_or_packed_into_one_are_read_alike() {
     assert_eq!(bodies, vec![3000, 1, 1, 200_000]);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn fifo_group_and_dedup_ids_travel_both_ways() {
+    let server = TestServer::start().await;
+    server
+        .create_queue("jobs.fifo", json!({"fifo": true}))
+        .await;
+    let wire = WireClient::connect(server.wire).await.unwrap();
+    let message = |body: &str, dedup: &str| SendMessage {
+        body: body.to_string(),
+        group_id: Some("tenant-1".to_string()),
+        dedup_id: Some(dedup.to_string()),
+        ..SendMessage::default()
+    };
+    let sent = wire
+        .send("jobs.fifo", vec![message("one", "d1"), message("again", "d1")])
+        .await
+        .unwrap();
+    assert!(!sent.messages[0].duplicate);
+    assert!(sent.messages[1].duplicate);
+    let (status, code, _) = api_code(wire.send("jobs.fifo", vec![body("no group")]).await);
+    assert_eq!((status, code), (400, ErrorCode::GroupIdRequired));
+    let received = wire.receive("jobs.fifo", &receive(10, 0)).await.unwrap();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].body, "one");
+    assert_eq!(received[0].group_id.as_deref(), Some("tenant-1"));
+    assert_eq!(received[0].dedup_id.as_deref(), Some("d1"));
+    assert!(received[0].attributes.is_empty());
+    server.shutdown().await;
+}
