@@ -30,6 +30,10 @@ pub const SEGMENT_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
 pub const PENDING_BYTES_MAX: usize = 256 * 1024 * 1024;
 /// How far ahead of the writer a segment is zero-filled.
 const PREPARE_STEP_BYTES: u64 = 4 * 1024 * 1024;
+/// What an idle writer zero-fills at a time: a record that arrives meanwhile waits for at
+/// most this much. Under a steady low load (the p99 benchmark) zero-filling a whole step in the
+/// way of waiting records made the tail latency (docs/benchmarks.md).
+const PREPARE_IDLE_CHUNK_BYTES: u64 = 512 * 1024;
 
 /// When the writer calls `fdatasync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -554,10 +558,26 @@ impl Writer {
         use std::sync::atomic::Ordering::Relaxed;
         let mut last_sync = Instant::now();
         let mut unsynced = false;
+        let shared = Arc::clone(&self.shared);
         loop {
             let (batch, batch_first_lsn, next_lsn, closing) = {
-                let mut pending = self.shared.pending.lock();
+                let mut pending = shared.pending.lock();
                 while pending.buf.is_empty() && !pending.closing {
+                    if self.prepare_ahead_due() {
+                        // Idle: zero-fill ahead now, one chunk at a time, so that a record
+                        // arriving later does not wait behind a whole prepare step.
+                        drop(pending);
+                        if let Err(error) = self.prepare_ahead_chunk() {
+                            let reason: Arc<str> =
+                                Arc::from(format!("write-ahead log I/O failed: {error}"));
+                            tracing::error!(%reason, "poisoning the write-ahead log");
+                            shared.pending.lock().poisoned = Some(reason.clone());
+                            shared.durable.send_modify(|d| d.failure = Some(reason));
+                            return;
+                        }
+                        pending = shared.pending.lock();
+                        continue;
+                    }
                     match (self.config.sync, unsynced) {
                         (SyncPolicy::Interval(interval), true) => {
                             let due = last_sync + interval;
@@ -643,6 +663,23 @@ impl Writer {
                 return;
             }
         }
+    }
+
+    /// Whether the current segment is zero-filled less than a whole step ahead of the writer
+    /// (and can still grow).
+    fn prepare_ahead_due(&self) -> bool {
+        let target =
+            (self.segment.len_bytes() + PREPARE_STEP_BYTES).min(self.config.segment_bytes_max);
+        self.prepared_bytes < target
+    }
+
+    /// Zero-fills (and syncs) one more chunk of the current segment.
+    fn prepare_ahead_chunk(&mut self) -> std::io::Result<()> {
+        let upto = (self.prepared_bytes.max(self.segment.len_bytes()) + PREPARE_IDLE_CHUNK_BYTES)
+            .min(self.config.segment_bytes_max);
+        self.segment.prepare(upto)?;
+        self.prepared_bytes = upto;
+        Ok(())
     }
 
     fn write_batch(&mut self, batch: &[u8], batch_first_lsn: u64) -> std::io::Result<()> {

@@ -409,7 +409,10 @@ async fn fifo_group_and_dedup_ids_travel_both_ways() {
         ..SendMessage::default()
     };
     let sent = wire
-        .send("jobs.fifo", vec![message("one", "d1"), message("again", "d1")])
+        .send(
+            "jobs.fifo",
+            vec![message("one", "d1"), message("again", "d1")],
+        )
         .await
         .unwrap();
     assert!(!sent.messages[0].duplicate);
