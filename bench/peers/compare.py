@@ -54,6 +54,12 @@ WORKLOADS = {
 }
 
 
+# A Baton consumer keeps up to 4 acks in flight while it receives on, each answered only once
+# it is synced. The peers ack as their clients do: RabbitMQ's basic.ack and NATS's ack are not
+# waited for at all, Redis's XACK is one round trip before the next XREADGROUP.
+BATON_CONSUMER = ["--ack-inflight", "4"]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -152,13 +158,13 @@ def start_systems(wanted, baton, nats_server, work):
     catalogue = {
         "baton-always": lambda: add_baton("baton-always", "always",
                                           "Baton (wire protocol), fsync always", True,
-                                          ["--api", "wire"]),
+                                          ["--api", "wire", *BATON_CONSUMER]),
         "baton-interval": lambda: add_baton("baton-interval", "interval=1000",
                                             "Baton (wire protocol), fsync every 1 s", False,
-                                            ["--api", "wire"]),
+                                            ["--api", "wire", *BATON_CONSUMER]),
         "baton-http-always": lambda: add_baton("baton-http-always", "always",
                                                "Baton (HTTP/2 JSON API), fsync always", True,
-                                               ["--http2"]),
+                                               ["--http2", *BATON_CONSUMER]),
         "redis-always": lambda: add_redis("redis-always", "always",
                                           "Redis Streams, appendfsync always", True),
         "redis-everysec": lambda: add_redis("redis-everysec", "everysec",

@@ -58,6 +58,8 @@ pub const BATCH_MAX_SQS: u32 = 10;
 pub const WORKERS_MAX: u32 = 1000;
 /// Most concurrent send calls over all producers (`producers × inflight`).
 pub const SENDERS_MAX: u32 = 10_000;
+/// Most acks a Baton consumer keeps in flight.
+pub const ACK_INFLIGHT_MAX: u32 = 64;
 /// Largest message body; the broker's own limit.
 pub const MESSAGE_BYTES_MAX: u32 = 1024 * 1024;
 /// Largest bodies of one native batch, below the broker's default 16 MiB request limit.
@@ -170,6 +172,8 @@ pub struct Config {
     pub http2: bool,
     /// Concurrent send calls per producer.
     pub inflight: u32,
+    /// Baton only: acks a consumer keeps in flight while it receives on.
+    pub ack_inflight: u32,
     /// Messages a second over all producers; 0 sends as fast as the broker answers.
     pub rate_per_s: u64,
     pub duration: Duration,
@@ -322,6 +326,14 @@ impl Config {
         }
         if self.http2 && self.system != System::Baton {
             return invalid("--http2 is only for --target baton".to_string());
+        }
+        if !(1..=ACK_INFLIGHT_MAX).contains(&self.ack_inflight) {
+            return invalid(format!("--ack-inflight must be 1..={ACK_INFLIGHT_MAX}"));
+        }
+        if self.ack_inflight != 1 && self.system != System::Baton {
+            return invalid(
+                "--ack-inflight is for Baton; each peer acks as its adapter does".to_string(),
+            );
         }
         if self.http2 && self.api == Api::Wire {
             return invalid("--http2 is for the HTTP apis, not --api wire".to_string());
@@ -684,7 +696,7 @@ async fn consume(
         Workload::E2e => shared.deadline + DRAIN_TIMEOUT,
         Workload::Produce | Workload::Consume => shared.deadline,
     };
-    let mut pending_ack: Option<tokio::task::JoinHandle<()>> = None;
+    let mut pending_acks = std::collections::VecDeque::new();
     loop {
         if *stop.borrow() || end <= Instant::now() {
             break;
@@ -721,21 +733,24 @@ async fn consume(
         shared.received.fetch_add(n, Ordering::SeqCst);
         shared.received_bytes.fetch_add(bytes, Ordering::SeqCst);
         match target.detached_ack(receipts) {
-            // One ack in flight while the next receive runs; the one before must be done.
+            // Up to `ack_inflight` acks run while the next receive does; beyond that the
+            // oldest must be done first.
             Ok(ack) => {
-                if let Some(previous) = pending_ack.take() {
-                    let _ = previous.await;
+                if pending_acks.len() >= config.ack_inflight as usize {
+                    if let Some(oldest) = pending_acks.pop_front() {
+                        let _: Result<(), _> = oldest.await;
+                    }
                 }
                 let shared = shared.clone();
-                pending_ack = Some(tokio::spawn(async move {
+                pending_acks.push_back(tokio::spawn(async move {
                     count_ack(&shared, n, ack.await).await;
                 }));
             }
             Err(receipts) => count_ack(&shared, n, target.ack(receipts).await).await,
         }
     }
-    if let Some(previous) = pending_ack.take() {
-        let _ = previous.await;
+    for pending in pending_acks {
+        let _ = pending.await;
     }
     (latency, latency_from_schedule)
 }
@@ -884,6 +899,7 @@ impl Report {
             "receive_batch": config.receive_batch,
             "http2": config.http2,
             "inflight": config.inflight,
+            "ack_inflight": config.ack_inflight,
             "rate_per_s": config.rate_per_s,
             "prefilled": self.prefilled,
             "sent": self.sent,
@@ -1044,6 +1060,7 @@ mod tests {
             receive_batch: 1,
             http2: false,
             inflight: 1,
+            ack_inflight: 1,
             rate_per_s: 0,
             duration: Duration::from_secs(10),
             messages: 1_000_000,

@@ -517,6 +517,11 @@ pub struct BenchArgs {
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub inflight: u32,
 
+    /// Baton only: acks a consumer keeps in flight while it receives on (1..=64). With 1 it
+    /// waits for each ack before sending the next one.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub ack_inflight: u32,
+
     /// Talk to Baton over HTTP/2 without TLS (prior knowledge): all calls share one multiplexed
     /// connection, so `--inflight 1000` needs no thousand connections.
     #[arg(long)]

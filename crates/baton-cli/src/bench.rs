@@ -34,6 +34,7 @@ pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
         receive_batch: args.receive_batch.unwrap_or(args.batch),
         http2: args.http2,
         inflight: args.inflight,
+        ack_inflight: args.ack_inflight,
         rate_per_s: args.rate,
         duration: Duration::from_secs(args.duration_s),
         messages: args.messages,

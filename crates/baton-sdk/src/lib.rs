@@ -9,7 +9,8 @@
 //! caller's decision (an [`Error::Api`] with `queue_full` or `too_many_waiters` is worth a
 //! retry after a pause, `queue_not_found` is not). It speaks plain HTTP only: the workspace
 //! builds `reqwest` without a TLS backend. Streams are covered by the methods in [`streams`];
-//! topics and the SQS facade are not.
+//! topics and the SQS facade are not. [`wire`] is a client of the framed TCP protocol for
+//! send, receive, ack and nack, for many small calls on one connection.
 //!
 //! Limits: every request has a time budget ([`Client::REQUEST_TIMEOUT_DEFAULT`], changeable
 //! with [`Client::with_request_timeout`]). A long-poll receive gets that budget plus its

@@ -1,15 +1,16 @@
 //! # baton-server
 //!
-//! Baton's HTTP server as a library: the native JSON API over an [`Engine`], configuration,
+//! Baton's server as a library: the native JSON API over HTTP and the framed TCP protocol
+//! (`wire`, docs/wire-protocol.md) over an [`Engine`], configuration,
 //! background work and graceful shutdown. The `baton` binary calls [`run`]; tests call
 //! [`serve`] with an engine and a clock of their choosing.
 //!
 //! Not here: queue semantics (`baton-core`), storage (`baton-engine` and the storage crate),
 //! wire shapes (`baton-proto`).
 //!
-//! Shutdown order: stop accepting connections, end waiting long polls (they answer with what
-//! they have), let in-flight requests finish for at most `shutdown_grace_ms`, stop background
-//! tasks, return.
+//! Shutdown order: stop accepting connections (HTTP and the wire protocol), end waiting long
+//! polls (they answer with what they have), let in-flight requests finish for at most
+//! `shutdown_grace_ms`, stop background tasks, return.
 
 pub mod api;
 pub mod callbacks;
@@ -121,7 +122,8 @@ pub async fn serve(
     ));
 
     let wire_server = wire.map(|wire| {
-        tracing::info!(listen = %wire.local_addr().map(|a| a.to_string()).unwrap_or_default(), "wire protocol serving");
+        let listen = state.wire_listen.clone().unwrap_or_default();
+        tracing::info!(listen = %listen, "wire protocol serving");
         tokio::spawn(wire::serve(wire, state.clone(), stop.clone()))
     });
     let app = api::router(state);
