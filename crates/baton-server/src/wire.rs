@@ -6,9 +6,10 @@
 //! the native API's (`api::queues`), so a request means and checks exactly what it does over
 //! HTTP, with the same error codes.
 //!
-//! Invariants: at most `wire_max_inflight` requests of one connection are served at once (the
-//! reader waits for a free slot before it reads the next frame, so a client that never reads
-//! its answers is slowed by TCP, not buffered without end); a frame longer than
+//! Invariants: at most `wire_max_inflight` requests of one connection are served or waiting to
+//! be written at once (the reader waits for a free slot before it reads the next frame, and a
+//! slot is freed only once its answer is written, so a client that never reads its answers is
+//! slowed by TCP, not buffered without end); a frame longer than
 //! `max_request_bytes` is skipped, answered with `request_too_large`, and the connection goes
 //! on; a malformed frame is answered with `malformed_request` under its id. Only a wrong
 //! handshake or a frame too short to carry an id closes the connection.
@@ -24,7 +25,7 @@ use bytes::{Buf, Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -99,7 +100,8 @@ async fn connection(
     frames.buf.advance(wire::MAGIC.len());
     write.write_all(&wire::MAGIC).await?;
 
-    let (answers, pending) = mpsc::unbounded_channel::<Vec<u8>>();
+    // Each answer travels with its slot, freed once the answer is written.
+    let (answers, pending) = mpsc::unbounded_channel::<(Vec<u8>, OwnedSemaphorePermit)>();
     let writer = tokio::spawn(write_answers(write, pending));
     let slots = Arc::new(Semaphore::new(state.config.wire_max_inflight as usize));
     let limit = state.config.max_request_bytes;
@@ -115,7 +117,7 @@ async fn connection(
             Ok(Next::Frame(frame)) => frame,
             Ok(Next::TooLarge { id }) => {
                 let error = ApiError::RequestTooLarge { limit_bytes: limit };
-                let _ = answers.send(error_frame(id, &error));
+                let _ = answers.send((error_frame(id, &error), slot));
                 continue;
             }
             Ok(Next::Closed) => break Ok(()),
@@ -124,8 +126,7 @@ async fn connection(
         let (state, answers) = (state.clone(), answers.clone());
         tokio::spawn(async move {
             let answer = answer(&state, &frame).await;
-            let _ = answers.send(answer);
-            drop(slot);
+            let _ = answers.send((answer, slot));
         });
     };
     // The writer ends once every started request has sent its answer.
@@ -217,31 +218,34 @@ impl FrameReader {
 /// Writes answers as they come: all that are ready (up to a bound) in one vectored write.
 async fn write_answers(
     mut write: OwnedWriteHalf,
-    mut pending: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut pending: mpsc::UnboundedReceiver<(Vec<u8>, OwnedSemaphorePermit)>,
 ) -> std::io::Result<()> {
     let mut ready = Vec::new();
     while let Some(first) = pending.recv().await {
-        let mut bytes = first.len();
-        ready.clear();
+        let mut bytes = first.0.len();
         ready.push(first);
         while bytes < WRITE_BATCH_BYTES && ready.len() < WRITE_BATCH_ANSWERS {
             match pending.try_recv() {
                 Ok(next) => {
-                    bytes += next.len();
+                    bytes += next.0.len();
                     ready.push(next);
                 }
                 Err(_) => break,
             }
         }
-        let mut slices: Vec<IoSlice<'_>> = ready.iter().map(|a| IoSlice::new(a)).collect();
-        let mut slices = slices.as_mut_slice();
-        while !slices.is_empty() {
-            let written = write.write_vectored(slices).await?;
-            if written == 0 {
-                return Err(std::io::ErrorKind::WriteZero.into());
+        {
+            let mut slices: Vec<IoSlice<'_>> = ready.iter().map(|(a, _)| IoSlice::new(a)).collect();
+            let mut slices = slices.as_mut_slice();
+            while !slices.is_empty() {
+                let written = write.write_vectored(slices).await?;
+                if written == 0 {
+                    return Err(std::io::ErrorKind::WriteZero.into());
+                }
+                IoSlice::advance_slices(&mut slices, written);
             }
-            IoSlice::advance_slices(&mut slices, written);
         }
+        // Written: their slots are free for the next requests.
+        ready.clear();
     }
     write.shutdown().await
 }

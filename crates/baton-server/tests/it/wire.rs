@@ -427,3 +427,46 @@ async fn fifo_group_and_dedup_ids_travel_both_ways() {
     assert!(received[0].attributes.is_empty());
     server.shutdown().await;
 }
+
+/// A client that writes requests but never reads its answers is not buffered without end:
+/// once the socket's buffers are full the server stops reading its requests.
+#[tokio::test]
+async fn a_client_that_does_not_read_stops_being_served() {
+    let server = TestServer::start_with(|c| c.wire_max_inflight = 4).await;
+    server.create_queue("big", json!({})).await;
+    let wire = WireClient::connect(server.wire).await.unwrap();
+    let body = "b".repeat(512 * 1024);
+    for _ in 0..40 {
+        wire.send(
+            "big",
+            vec![SendMessage {
+                body: body.clone(),
+                ..SendMessage::default()
+            }],
+        )
+        .await
+        .unwrap();
+    }
+    let mut stream = raw(&server).await;
+    let mut requests = Vec::new();
+    for id in 0..40 {
+        requests.extend(request(Op::Receive, id, "big", br#"{"max":1}"#));
+    }
+    stream.write_all(&requests).await.unwrap();
+    // 40 answers of 512 KiB are more than loopback buffers hold.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let leased = server.stats("big").await["in_flight"].as_u64().unwrap();
+    assert!(
+        leased < 40,
+        "every request was served without the client reading"
+    );
+    // Reading on lets the server go on until every request is answered.
+    let mut bodies = 0;
+    for _ in 0..40 {
+        let (status, _, payload) = answer(&mut stream).await;
+        assert_eq!(status, 0);
+        bodies += wire::decode_received(&payload).unwrap().len();
+    }
+    assert_eq!(bodies, 40);
+    server.shutdown().await;
+}
