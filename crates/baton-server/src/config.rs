@@ -23,8 +23,9 @@ pub struct ServerConfig {
     /// Where the framed TCP protocol (docs/wire-protocol.md) listens: an address, `auto` (the
     /// default: the HTTP address with the next port, or port 0 when HTTP has port 0) or `off`.
     pub wire_listen: String,
-    /// Requests of one wire-protocol connection being served at once; when reached, the
-    /// server reads no more of that connection's requests until one is answered. 1..=1000000.
+    /// Requests of one wire-protocol connection being served or waiting to be written; when
+    /// reached, the server reads no more of that connection's requests until an answer is
+    /// written. 1..=1000000.
     pub wire_max_inflight: u32,
     /// Where the embedded engine keeps its data. Default `./baton-data`.
     pub data_dir: PathBuf,
