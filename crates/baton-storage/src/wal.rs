@@ -568,11 +568,7 @@ impl Writer {
                         // arriving later does not wait behind a whole prepare step.
                         drop(pending);
                         if let Err(error) = self.prepare_ahead_chunk() {
-                            let reason: Arc<str> =
-                                Arc::from(format!("write-ahead log I/O failed: {error}"));
-                            tracing::error!(%reason, "poisoning the write-ahead log");
-                            shared.pending.lock().poisoned = Some(reason.clone());
-                            shared.durable.send_modify(|d| d.failure = Some(reason));
+                            self.poison(&error);
                             return;
                         }
                         pending = shared.pending.lock();
@@ -649,13 +645,7 @@ impl Writer {
                     }
                 }
                 Err(error) => {
-                    let reason: Arc<str> =
-                        Arc::from(format!("write-ahead log I/O failed: {error}"));
-                    tracing::error!(%reason, "poisoning the write-ahead log");
-                    self.shared.pending.lock().poisoned = Some(reason.clone());
-                    self.shared
-                        .durable
-                        .send_modify(|d| d.failure = Some(reason));
+                    self.poison(&error);
                     return;
                 }
             }
@@ -663,6 +653,16 @@ impl Writer {
                 return;
             }
         }
+    }
+
+    /// Stops the log after an I/O failure: nothing more is accepted, every waiter is told.
+    fn poison(&self, error: &std::io::Error) {
+        let reason: Arc<str> = Arc::from(format!("write-ahead log I/O failed: {error}"));
+        tracing::error!(%reason, "poisoning the write-ahead log");
+        self.shared.pending.lock().poisoned = Some(reason.clone());
+        self.shared
+            .durable
+            .send_modify(|d| d.failure = Some(reason));
     }
 
     /// Whether the current segment is zero-filled less than a whole step ahead of the writer
