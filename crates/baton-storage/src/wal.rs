@@ -34,6 +34,8 @@ const PREPARE_STEP_BYTES: u64 = 4 * 1024 * 1024;
 /// most this much. Under a steady low load (the p99 benchmark) zero-filling a whole step in the
 /// way of waiting records made the tail latency (docs/benchmarks.md).
 const PREPARE_IDLE_CHUNK_BYTES: u64 = 512 * 1024;
+/// Largest written batch buffer kept for reuse; a burst's larger one is freed.
+const SPARE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// When the writer calls `fdatasync`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -558,6 +560,7 @@ impl Writer {
         use std::sync::atomic::Ordering::Relaxed;
         let mut last_sync = Instant::now();
         let mut unsynced = false;
+        let mut spare = Vec::new();
         let shared = Arc::clone(&self.shared);
         loop {
             let (batch, batch_first_lsn, next_lsn, closing) = {
@@ -586,7 +589,9 @@ impl Writer {
                         _ => self.shared.wake.wait(&mut pending),
                     }
                 }
-                let batch = std::mem::take(&mut pending.buf);
+                // The buffer written last time goes back, so submits append into memory that
+                // already has room instead of growing a new buffer by copies every batch.
+                let batch = std::mem::replace(&mut pending.buf, std::mem::take(&mut spare));
                 (
                     batch,
                     pending.buf_first_lsn,
@@ -648,6 +653,10 @@ impl Writer {
                     self.poison(&error);
                     return;
                 }
+            }
+            if batch.capacity() <= SPARE_BYTES_MAX {
+                spare = batch;
+                spare.clear();
             }
             if closing && self.shared.pending.lock().buf.is_empty() {
                 return;

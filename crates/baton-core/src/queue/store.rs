@@ -587,7 +587,8 @@ impl SeqIndex {
 #[derive(Debug, Default)]
 struct IdIndex {
     /// Keyed by `fold(id)`; an entry names its id only if that slot's record has the id.
-    by_fold: HashMap<u32, u32>,
+    /// Folds of random ids need no keyed hash; ids chosen to collide only land in `collided`.
+    by_fold: HashMap<u32, u32, rustc_hash::FxBuildHasher>,
     /// Ids whose fold another live id held when they were inserted.
     collided: HashMap<MessageId, u32>,
 }
