@@ -34,22 +34,23 @@ use baton_proto::{
     AckRequest, AckResponse, BatchResponse, NackRequest, ReceiveRequest, ReceivedMessage,
     SendMessage, SendResponse,
 };
+use bytes::{Buf, BytesMut};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Error;
 
-/// Answers gathered into one write at most.
+/// Requests gathered into one write at most.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
 /// Read buffer of the connection.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Longest answer frame the client accepts (a receive of many large messages fits).
 const ANSWER_BYTES_MAX: u32 = 1 << 30;
 
-type Waiters = Mutex<HashMap<u32, oneshot::Sender<Vec<u8>>>>;
+type Waiters = Mutex<HashMap<u32, oneshot::Sender<BytesMut>>>;
 
 struct Shared {
     waiters: Waiters,
@@ -215,7 +216,7 @@ impl WireClient {
         queue: &str,
         request: &impl Serialize,
         timeout: Duration,
-    ) -> Result<Vec<u8>, Error> {
+    ) -> Result<BytesMut, Error> {
         let id = self.id();
         let mut frame = Vec::new();
         let start = wire::begin_frame(&mut frame);
@@ -226,7 +227,7 @@ impl WireClient {
     }
 
     /// Sends one request frame and waits for its answer frame (without the length prefix).
-    async fn call(&self, id: u32, frame: Vec<u8>, timeout: Duration) -> Result<Vec<u8>, Error> {
+    async fn call(&self, id: u32, frame: Vec<u8>, timeout: Duration) -> Result<BytesMut, Error> {
         let (answer, answered) = oneshot::channel();
         lock(&self.shared.waiters).insert(id, answer);
         // The reader sets `closed` before it drops the waiters, so a call registered after
@@ -248,7 +249,7 @@ impl WireClient {
     }
 }
 
-fn lock(waiters: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<Vec<u8>>>> {
+fn lock(waiters: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<BytesMut>>> {
     // A panic while holding this lock cannot leave the map inconsistent.
     waiters
         .lock()
@@ -283,8 +284,16 @@ async fn write_requests(
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES);
     while let Some(first) = pending.recv().await {
+        let Ok(second) = pending.try_recv() else {
+            // A lone request (a send of 100 KiB, say) goes out as it is, uncopied.
+            if write.write_all(&first).await.is_err() {
+                return;
+            }
+            continue;
+        };
         batch.clear();
         batch.extend_from_slice(&first);
+        batch.extend_from_slice(&second);
         while batch.len() < WRITE_BATCH_BYTES {
             match pending.try_recv() {
                 Ok(next) => batch.extend_from_slice(&next),
@@ -299,27 +308,38 @@ async fn write_requests(
 }
 
 async fn read_answers(read: tokio::net::tcp::OwnedReadHalf, shared: Arc<Shared>) {
-    let mut read = BufReader::with_capacity(READ_BUFFER_BYTES, read);
-    loop {
-        let mut len = [0; wire::LENGTH_BYTES];
-        if read.read_exact(&mut len).await.is_err() {
-            break;
+    // Answers are cut out of one growing buffer, so a large one is neither zeroed first nor
+    // copied out of a reader's buffer.
+    let mut read = read;
+    let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    'connection: loop {
+        while let Some(head) = buf.get(..wire::LENGTH_BYTES) {
+            let len = u32::from_le_bytes(head.try_into().unwrap_or_default());
+            if !(wire::RESPONSE_HEAD_BYTES as u32..=ANSWER_BYTES_MAX).contains(&len) {
+                break 'connection;
+            }
+            let whole = wire::LENGTH_BYTES + len as usize;
+            if buf.len() < whole {
+                buf.reserve(whole - buf.len());
+                break;
+            }
+            buf.advance(wire::LENGTH_BYTES);
+            let frame = buf.split_to(len as usize);
+            let Ok(response) = wire::decode_response(&frame) else {
+                break 'connection;
+            };
+            let waiter = lock(&shared.waiters).remove(&response.id);
+            if let Some(waiter) = waiter {
+                // The caller may have timed out meanwhile; then nobody wants the answer.
+                let _ = waiter.send(frame);
+            }
         }
-        let len = u32::from_le_bytes(len);
-        if !(wire::RESPONSE_HEAD_BYTES as u32..=ANSWER_BYTES_MAX).contains(&len) {
-            break;
+        if buf.capacity() - buf.len() < READ_BUFFER_BYTES / 4 {
+            buf.reserve(READ_BUFFER_BYTES);
         }
-        let mut frame = vec![0; len as usize];
-        if read.read_exact(&mut frame).await.is_err() {
-            break;
-        }
-        let Ok(response) = wire::decode_response(&frame) else {
-            break;
-        };
-        let waiter = lock(&shared.waiters).remove(&response.id);
-        if let Some(waiter) = waiter {
-            // The caller may have timed out meanwhile; then nobody wants the answer.
-            let _ = waiter.send(frame);
+        match read.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
         }
     }
     shared.closed.store(true, Ordering::SeqCst);
