@@ -278,6 +278,52 @@ pub enum CheckpointPart {
     },
 }
 
+/// [`HistoryV1`] borrowing its strings: encodes to the same bytes.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct HistoryV1Ref<'a> {
+    pub event: &'a str,
+    pub at: u64,
+    pub receive_count: u32,
+    pub detail: Option<&'a str>,
+}
+
+/// [`ArchivedV1`] borrowing from the queue: encodes to the same bytes. `history` is anything
+/// that serializes as a sequence of [`HistoryV1`] (e.g. of [`HistoryV1Ref`]).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct ArchivedV1Ref<'a, H> {
+    pub id: u128,
+    pub finished_at: u64,
+    pub status: &'a str,
+    pub history: H,
+}
+
+/// `CheckpointPart::Archive` of borrowed records: encodes to the same bytes as the owned part,
+/// so a checkpoint converts the statuses it holds (up to `status_records_max` per queue, under
+/// the queue's lock) without an allocation per record and per history event.
+#[derive(Debug)]
+pub struct ArchivePartRef<'a, H> {
+    pub queue: &'a str,
+    pub records: &'a [ArchivedV1Ref<'a, H>],
+}
+
+/// The position of `Archive` among `CheckpointPart`'s variants (what postcard writes).
+const ARCHIVE_VARIANT_INDEX: u32 = 4;
+
+impl<H: Serialize> Serialize for ArchivePartRef<'_, H> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStructVariant;
+        let mut part = serializer.serialize_struct_variant(
+            "CheckpointPart",
+            ARCHIVE_VARIANT_INDEX,
+            "Archive",
+            2,
+        )?;
+        part.serialize_field("queue", self.queue)?;
+        part.serialize_field("records", self.records)?;
+        part.end()
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("undecodable record of kind {kind}: {reason}")]
 pub struct DecodeError {
@@ -306,6 +352,76 @@ pub fn decode<'a, T: Deserialize<'a>>(kind: u8, payload: &'a [u8]) -> Result<T, 
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_borrowed_archive_part_encodes_as_the_owned_one() {
+        let owned = CheckpointPart::Archive {
+            queue: "q".to_string(),
+            records: vec![
+                ArchivedV1 {
+                    id: 7,
+                    finished_at: 9,
+                    status: "COMPLETED".to_string(),
+                    history: vec![
+                        HistoryV1 {
+                            event: "sent".to_string(),
+                            at: 1,
+                            receive_count: 0,
+                            detail: None,
+                        },
+                        HistoryV1 {
+                            event: "acked".to_string(),
+                            at: 9,
+                            receive_count: 1,
+                            detail: Some("why".to_string()),
+                        },
+                    ],
+                },
+                ArchivedV1 {
+                    id: u128::MAX,
+                    finished_at: 10,
+                    status: "EXPIRED".to_string(),
+                    history: Vec::new(),
+                },
+            ],
+        };
+        let CheckpointPart::Archive { records, .. } = &owned else {
+            unreachable!()
+        };
+        let histories: Vec<Vec<HistoryV1Ref>> = records
+            .iter()
+            .map(|r| {
+                r.history
+                    .iter()
+                    .map(|h| HistoryV1Ref {
+                        event: &h.event,
+                        at: h.at,
+                        receive_count: h.receive_count,
+                        detail: h.detail.as_deref(),
+                    })
+                    .collect()
+            })
+            .collect();
+        let borrowed: Vec<ArchivedV1Ref<&[HistoryV1Ref]>> = records
+            .iter()
+            .zip(&histories)
+            .map(|(r, h)| ArchivedV1Ref {
+                id: r.id,
+                finished_at: r.finished_at,
+                status: &r.status,
+                history: h.as_slice(),
+            })
+            .collect();
+        let part = ArchivePartRef {
+            queue: "q",
+            records: &borrowed,
+        };
+        assert_eq!(encode(&part), encode(&owned));
+        assert_eq!(
+            decode::<CheckpointPart>(KIND_CHECKPOINT, &encode(&part)).unwrap(),
+            owned
+        );
+    }
 
     #[test]
     fn records_round_trip() {

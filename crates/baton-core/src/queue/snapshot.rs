@@ -118,25 +118,22 @@ impl Queue {
     }
 
     pub fn snapshot_archive(&self, mut each: impl FnMut(ArchivedSnapshot)) {
-        self.for_each_archived(|id, finished_at, status, history| {
+        for (id, finished_at, status, history) in self.archived() {
             each(ArchivedSnapshot {
                 id,
                 finished_at,
                 status,
                 history: history.to_vec(),
-            })
-        });
+            });
+        }
     }
 
-    /// [`Queue::snapshot_archive`] without copying each history: for checkpoints, which
-    /// convert the records at once.
-    pub fn for_each_archived(
+    /// The archive's records, oldest first, borrowed: [`Queue::snapshot_archive`] without a
+    /// copy of each history, for checkpoints, which encode the records at once.
+    pub fn archived(
         &self,
-        mut each: impl FnMut(MessageId, Timestamp, MessageStatus, &[HistoryEvent]),
-    ) {
-        for (id, finished_at, status, history) in self.archive.iter() {
-            each(id, finished_at, status, history);
-        }
+    ) -> impl Iterator<Item = (MessageId, Timestamp, MessageStatus, &[HistoryEvent])> + '_ {
+        self.archive.iter()
     }
 
     /// An empty queue with the snapshot's identity and totals; add its parts with the

@@ -170,6 +170,21 @@ pub fn status_from_disk(text: &str) -> DecodeResult<MessageStatus> {
         .ok_or_else(|| format!("unknown status {text:?}"))
 }
 
+/// A history serialized as the `Vec<HistoryV1>` that `history_to_disk` makes, without making it.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryOnDisk<'a>(pub &'a [HistoryEvent]);
+
+impl serde::Serialize for HistoryOnDisk<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(|event| HistoryV1Ref {
+            event: event.kind.as_str(),
+            at: event.at.as_millis(),
+            receive_count: event.receive_count,
+            detail: event.detail.as_deref(),
+        }))
+    }
+}
+
 pub fn history_to_disk(history: &[HistoryEvent]) -> Vec<HistoryV1> {
     history
         .iter()

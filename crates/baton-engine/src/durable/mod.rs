@@ -466,26 +466,33 @@ impl Durable {
                     )
                     .map_err(io_error)?;
             }
-            // Converted straight into chunks of the checkpoint's parts, without a copy of
-            // each history or of each chunk: the archive holds up to `status_records_max`
-            // records per queue, and checkpoints come often under load.
-            let mut archived: Vec<Vec<records::ArchivedV1>> = Vec::new();
-            queue.for_each_archived(|id, finished_at, status, history| {
-                if archived
-                    .last()
-                    .is_none_or(|chunk| chunk.len() == CHECKPOINT_CHUNK)
-                {
-                    archived.push(Vec::with_capacity(CHECKPOINT_CHUNK));
+            // Encoded straight from the queue's records, chunk by chunk, without converting
+            // each record and history event into owned disk types: the archive holds up to
+            // `status_records_max` records per queue, checkpoints come often under load, and
+            // this runs under the queue's lock.
+            let mut archived: Vec<Vec<u8>> = Vec::new();
+            let mut chunk = Vec::with_capacity(CHECKPOINT_CHUNK);
+            for (id, finished_at, status, history) in queue.archived() {
+                chunk.push(records::ArchivedV1Ref {
+                    id: id.as_u128(),
+                    finished_at: finished_at.as_millis(),
+                    status: status.as_str(),
+                    history: codec::HistoryOnDisk(history),
+                });
+                if chunk.len() == CHECKPOINT_CHUNK {
+                    archived.push(records::encode(&records::ArchivePartRef {
+                        queue: &name,
+                        records: &chunk,
+                    }));
+                    chunk.clear();
                 }
-                if let Some(chunk) = archived.last_mut() {
-                    chunk.push(records::ArchivedV1 {
-                        id: id.as_u128(),
-                        finished_at: finished_at.as_millis(),
-                        status: status.as_str().to_string(),
-                        history: codec::history_to_disk(history),
-                    });
-                }
-            });
+            }
+            if !chunk.is_empty() {
+                archived.push(records::encode(&records::ArchivePartRef {
+                    queue: &name,
+                    records: &chunk,
+                }));
+            }
             writer
                 .frame(
                     KIND_CHECKPOINT,
@@ -498,16 +505,8 @@ impl Durable {
                     }),
                 )
                 .map_err(io_error)?;
-            for records in archived {
-                writer
-                    .frame(
-                        KIND_CHECKPOINT,
-                        &part(&CheckpointPart::Archive {
-                            queue: name.clone(),
-                            records,
-                        }),
-                    )
-                    .map_err(io_error)?;
+            for payload in archived {
+                writer.frame(KIND_CHECKPOINT, &payload).map_err(io_error)?;
             }
         }
         for (kind, payload) in after_queues() {
