@@ -51,7 +51,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let local_addr = listener
         .local_addr()
         .context("cannot read the listening address")?;
-    let wire = match config.wire_addr(local_addr)? {
+    // From the configured address, not the bound one: with `--listen host:0`, `auto` picks a
+    // free wire port too, as documented (the bound HTTP port + 1 may belong to someone else,
+    // which made a crash-test restart fail once).
+    let wire = match config.wire_addr(config.listen_addr()?)? {
         Some(addr) => Some(
             TcpListener::bind(addr)
                 .await
