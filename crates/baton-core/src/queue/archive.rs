@@ -62,11 +62,7 @@ impl Archive {
             status,
             history,
         }));
-        while self.index.len() > records_max as usize {
-            if self.pop_oldest().is_none() {
-                break;
-            }
-        }
+        while self.index.len() > records_max as usize && self.pop_oldest() {}
         self.compact();
     }
 
@@ -97,6 +93,11 @@ impl Archive {
         self.ring.get(position)?.as_ref()
     }
 
+    fn slot_mut(&mut self, id: MessageId) -> Option<&mut Archived> {
+        let position = self.position(*self.index.get(&id)?)?;
+        self.ring.get_mut(position)?.as_mut()
+    }
+
     fn clear_slot(&mut self, generation: u64) {
         if let Some(position) = self.position(generation) {
             if let Some(slot) = self.ring.get_mut(position) {
@@ -105,14 +106,16 @@ impl Archive {
         }
     }
 
-    /// Removes the oldest slot and, if it holds a record, the record; returns the slot.
-    fn pop_oldest(&mut self) -> Option<Option<Archived>> {
-        let slot = self.ring.pop_front()?;
+    /// Removes the oldest slot and, if it holds a record, the record; false when empty.
+    fn pop_oldest(&mut self) -> bool {
+        let Some(slot) = self.ring.pop_front() else {
+            return false;
+        };
         self.front_generation += 1;
-        if let Some(record) = &slot {
+        if let Some(record) = slot {
             self.index.remove(&record.id);
         }
-        Some(slot)
+        true
     }
 
     /// Drops the holes once they are more than half of all slots (amortised O(1)).
@@ -161,8 +164,7 @@ impl Archive {
         event: HistoryEvent,
         status_of: impl FnOnce(&[HistoryEvent]) -> MessageStatus,
     ) -> Option<StatusRecord> {
-        let position = self.position(*self.index.get(&id)?)?;
-        let record = self.ring.get_mut(position)?.as_mut()?;
+        let record = self.slot_mut(id)?;
         let history = &mut record.history;
         if history.len() >= HISTORY_EVENTS_MAX && history.len() > 1 {
             // Keep `sent` (the first event) and the most recent ones, as live messages do.

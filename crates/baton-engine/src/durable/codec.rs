@@ -176,23 +176,31 @@ pub struct HistoryOnDisk<'a>(pub &'a [HistoryEvent]);
 
 impl serde::Serialize for HistoryOnDisk<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(|event| HistoryV1Ref {
-            event: event.kind.as_str(),
-            at: event.at.as_millis(),
-            receive_count: event.receive_count,
-            detail: event.detail.as_deref(),
-        }))
+        serializer.collect_seq(self.0.iter().map(event_on_disk))
+    }
+}
+
+/// One history event as it is written, borrowed.
+fn event_on_disk(event: &HistoryEvent) -> HistoryV1Ref<'_> {
+    HistoryV1Ref {
+        event: event.kind.as_str(),
+        at: event.at.as_millis(),
+        receive_count: event.receive_count,
+        detail: event.detail.as_deref(),
     }
 }
 
 pub fn history_to_disk(history: &[HistoryEvent]) -> Vec<HistoryV1> {
     history
         .iter()
-        .map(|event| HistoryV1 {
-            event: event.kind.as_str().to_string(),
-            at: event.at.as_millis(),
-            receive_count: event.receive_count,
-            detail: event.detail.clone(),
+        .map(|event| {
+            let on_disk = event_on_disk(event);
+            HistoryV1 {
+                event: on_disk.event.to_string(),
+                at: on_disk.at,
+                receive_count: on_disk.receive_count,
+                detail: on_disk.detail.map(str::to_string),
+            }
         })
         .collect()
 }
