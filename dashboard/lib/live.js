@@ -33,8 +33,12 @@ export function start() {
     if (history.length > HISTORY_MAX) history.shift();
     setConn('live', 'live');
     const banner = document.getElementById('banner');
+    const readiness = snapshot.readiness;
     if (snapshot.storage_failure) {
       banner.textContent = `Storage refuses writes: ${snapshot.storage_failure}`;
+      banner.hidden = false;
+    } else if (readiness && readiness.storage === 'disk_low') {
+      banner.textContent = `Disk space low: producers are refused while consumers drain. ${readiness.reason || ''}`;
       banner.hidden = false;
     } else if (!snapshot.ready) {
       banner.textContent = 'Storage is recovering; the broker is not ready yet.';

@@ -41,6 +41,7 @@ export default {
           kv('Uptime', fmtDuration(s.server.uptime_ms)),
           kv('Engine', s.server.engine),
           kv('Storage', s.storage_failure ? `failing: ${s.storage_failure}` : s.ready ? 'ok' : 'recovering'),
+          diskLine(s.readiness),
           kv('Data dir', s.server.data_dir),
           kv('Listening on', s.server.listen),
           wal ? kv('Write-ahead log', `${fmtInt(wal.records)} records, ${fmtBytes(wal.bytes)}, ${fmtInt(wal.syncs)} fsyncs`) : null));
@@ -88,4 +89,18 @@ export default {
 
 function kv(label, value) {
   return h('div', { class: 'stat' }, h('div', { class: 'label' }, label), h('div', { class: 'mono' }, value));
+}
+
+/** The disk and its alarm: free space against `disk_free_min`, and whether writes are refused. */
+function diskLine(readiness) {
+  const disk = readiness && readiness.disk;
+  if (!disk) return null;
+  const text = `${fmtBytes(disk.free_bytes)} free, alarm below ${fmtBytes(disk.free_min_bytes)}`
+    + (disk.low ? ' — ALARM: sends, publishes and stream appends refused; consumers drain' : '')
+    + (disk.refused_writes ? ` (${fmtInt(disk.refused_writes)} writes refused)` : '');
+  const line = kv('Disk', text);
+  line.id = 'disk-alarm';
+  if (disk.low) line.classList.add('bad');
+  line.dataset.alarm = disk.low ? 'on' : 'off';
+  return line;
 }

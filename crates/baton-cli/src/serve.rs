@@ -134,7 +134,8 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
     })
 }
 
-/// `baton storage verify`: prints the report as JSON, fails with the recovery error.
+/// `baton storage verify`: prints the report as JSON, fails with the recovery error, or,
+/// when the log has a gap, prints what is missing and what survives and fails.
 pub fn verify(args: crate::args::VerifyArgs) -> anyhow::Result<()> {
     let report = baton_server::verify_storage(&args.data_dir).with_context(|| {
         format!(
@@ -142,6 +143,14 @@ pub fn verify(args: crate::args::VerifyArgs) -> anyhow::Result<()> {
             args.data_dir.display()
         )
     })?;
+    let gap = report.gap.as_ref().map(|gap| {
+        serde_json::json!({
+            "missing_from_record": gap.missing_from,
+            "resumes_at_record": gap.resumes_at,
+            "segments_after_gap": gap.segments_after.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "records_after_gap": gap.records_after,
+        })
+    });
     let json = serde_json::json!({
         "data_dir": args.data_dir.display().to_string(),
         "checkpoint_lsn": report.checkpoint_lsn,
@@ -150,11 +159,27 @@ pub fn verify(args: crate::args::VerifyArgs) -> anyhow::Result<()> {
         "torn_tail_bytes": report.torn_tail_bytes,
         "queues": report.queues,
         "messages": report.messages,
-        "ok": true,
+        "gap": gap,
+        "ok": report.gap.is_none(),
     });
     println!(
         "{}",
         serde_json::to_string_pretty(&json).context("cannot print the report")?
     );
+    if let Some(gap) = &report.gap {
+        anyhow::bail!(
+            "the log of {} is missing records {}..{} (a segment is gone): a start refuses it. \
+             The {} queues and {} messages above survive up to the gap; `baton serve --repair` \
+             starts with them and moves the {} segments after the gap ({} records) to wal/{}/",
+            args.data_dir.display(),
+            gap.missing_from,
+            gap.resumes_at.saturating_sub(1),
+            report.queues,
+            report.messages,
+            gap.segments_after.len(),
+            gap.records_after,
+            baton_server::LOG_DROPPED_DIR,
+        );
+    }
     Ok(())
 }

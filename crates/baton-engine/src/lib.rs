@@ -31,12 +31,30 @@ use baton_core::{
     StreamConfig, StreamError, StreamName, Timestamp,
 };
 
-pub use durable::{verify, StorageConfig, StorageStats, VerifyReport};
+pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
 pub use local::LocalEngine;
 pub use stream_types::{
     GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord, StreamView,
     STREAMS_MAX,
 };
+
+/// The data directory's disk as the engine sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskStatus {
+    /// Free bytes at the last check.
+    pub free_bytes: u64,
+    /// The alarm's threshold (`disk_free_min`).
+    pub free_min_bytes: u64,
+    /// The alarm is on: producers are refused.
+    pub low: bool,
+    /// The emergency reserve is in place.
+    pub reserve_present: bool,
+    pub reserve_bytes: u64,
+    /// Sends, publishes and stream appends refused by the alarm since start.
+    pub refused_writes: u64,
+    /// The log stopped because the disk is full (it reopens once there is space).
+    pub log_stopped_full: bool,
+}
 
 /// A queue as seen from outside: its name, attributes and statistics as of now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,6 +146,10 @@ pub enum EngineError {
     NotReady,
     #[error("storage unavailable: {reason}")]
     StorageUnavailable { reason: String },
+    #[error("disk space low: {free_bytes} bytes free on the data directory's disk, below disk_free_min ({min_bytes}); sends, publishes and stream appends are refused until space is freed, receives and acks go on")]
+    DiskLow { free_bytes: u64, min_bytes: u64 },
+    #[error("the disk is full, nothing was stored: {reason}")]
+    DiskFull { reason: String },
     #[error(transparent)]
     Stream(#[from] StreamError),
     #[error("the engine already holds {limit} streams")]
@@ -175,6 +197,11 @@ pub trait Engine: Send + Sync + 'static {
         None
     }
 
+    /// The data directory's free space and the disk-free alarm; `None` without a disk.
+    fn disk_status(&self) -> Option<DiskStatus> {
+        None
+    }
+
     /// Loads durable state; until it returns, operations answer `NotReady`. Engines without
     /// durable state are ready at once.
     async fn recover(&self) -> Result<(), EngineError> {
@@ -216,11 +243,23 @@ pub trait Engine: Send + Sync + 'static {
     async fn purge_queue(&self, name: &QueueName) -> Result<u64, EngineError>;
 
     /// Enqueues a batch atomically (all or nothing). Returns once the batch is durable.
+    /// Refused with `DiskLow` while the disk-free alarm is on.
     async fn send(
         &self,
         name: &QueueName,
         entries: Vec<SendEntry>,
     ) -> Result<Vec<SendOutcome>, EngineError>;
+
+    /// A send the broker itself makes on behalf of a consumer's operation (the callback job
+    /// of an ack): like `send`, but not refused by the disk-free alarm, so that consumers can
+    /// always drain a full disk.
+    async fn send_internal(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+    ) -> Result<Vec<SendOutcome>, EngineError> {
+        self.send(name, entries).await
+    }
 
     /// Receives up to `max` messages, waiting up to `wait_ms` for the first one. Returns as
     /// soon as at least one message is available, or empty when the wait ends or the engine

@@ -64,6 +64,9 @@ pub struct LiveSnapshot {
     pub ready: bool,
     /// Why storage refuses writes, while it does.
     pub storage_failure: Option<String>,
+    /// What `/ready` answers now: capabilities, storage state, the disk and its alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<crate::Readiness>,
     /// Sums over every queue.
     pub totals: QueueStats,
     /// Queues ordered by name, at most the server's limit (`queues_truncated` says so).

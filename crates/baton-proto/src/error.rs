@@ -44,8 +44,12 @@ pub enum ErrorCode {
     TooManyWaiters,
     /// Storage not recovered yet. 503.
     NotReady,
-    /// Storage failed or is full; nothing was acknowledged. 503.
+    /// Storage failed; nothing was acknowledged. 503.
     StorageUnavailable,
+    /// The data directory's disk is low on space (the disk-free alarm, `disk_free_min`) or
+    /// full: sends, publishes and stream appends are refused, nothing was stored; receives and
+    /// acks go on, and writes are accepted again once space is freed. 507, with `Retry-After`.
+    DiskLow,
     /// A bug. 500.
     Internal,
     StreamNotFound,

@@ -7,9 +7,56 @@ pub struct Health {
     pub status: String,
 }
 
+/// `GET /ready`: 200 when the node serves consumers (receives, acks, reads), 503 when it
+/// cannot serve at all; the fields say which capabilities it has right now.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Readiness {
     pub ready: bool,
+    /// Sends, publishes and stream appends are accepted (false while the disk is low).
+    #[serde(default)]
+    pub accepts_writes: bool,
+    /// Receives, acks, nacks and visibility changes are served.
+    #[serde(default)]
+    pub accepts_consumers: bool,
+    #[serde(default)]
+    pub storage: StorageState,
+    /// Why a capability is missing, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The data directory's disk (the embedded engine only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<DiskInfo>,
+}
+
+/// The state of a node's storage, for `/ready` and the dashboard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageState {
+    /// Everything works.
+    #[default]
+    Ok,
+    /// Recovery has not finished.
+    Recovering,
+    /// Below `disk_free_min`: producers are refused, consumers go on.
+    DiskLow,
+    /// A log stopped because the disk is full; it reopens by itself once there is space.
+    DiskFull,
+    /// A log stopped because the disk failed; it reopens by itself once the disk works.
+    Failed,
+}
+
+/// Free space and the disk-free alarm.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskInfo {
+    pub free_bytes: u64,
+    pub free_min_bytes: u64,
+    /// The disk-free alarm is on.
+    pub low: bool,
+    /// The emergency reserve (`disk_reserve_bytes`) is in place.
+    pub reserve_present: bool,
+    pub reserve_bytes: u64,
+    /// Writes the alarm refused since start.
+    pub refused_writes: u64,
 }
 
 /// `GET /v1/server`.

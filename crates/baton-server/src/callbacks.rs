@@ -279,7 +279,7 @@ impl Callbacks {
             // Retried until it is durable or the server stops: a completion is not dropped
             // because the disk hiccuped.
             loop {
-                match self.engine.send(&queue, entries.clone()).await {
+                match self.engine.send_internal(&queue, entries.clone()).await {
                     Ok(_) => break,
                     Err(EngineError::QueueNotFound { .. }) => {
                         // Deleted by an operator since: created again at once.

@@ -60,6 +60,14 @@ pub struct ServerConfig {
     /// Cut the log at the first corrupt record instead of refusing to start (loses what
     /// follows it; see `baton storage verify`).
     pub repair: bool,
+    /// The disk-free alarm: below this many free bytes on the data directory's file system,
+    /// sends, publishes and stream appends are refused (507 `disk_low`) while consumers go on.
+    /// Default: three log segments. 0 switches the alarm off. 0..=1125899906842624 (1 PiB).
+    pub disk_free_min: Option<u64>,
+    /// The emergency reserve: a file of this many bytes in the data directory that a log
+    /// write on a full disk gives up to finish (put back once there is room). Default: one
+    /// log segment. 0..=17179869184 (16 GiB).
+    pub disk_reserve_bytes: Option<u64>,
     /// Completion-callback attempts after the first before a callback is parked as failed
     /// (manual retry only). 0..=100.
     pub callback_max_retries: u32,
@@ -141,6 +149,8 @@ impl Default for ServerConfig {
             segment_bytes: 64 * 1024 * 1024,
             checkpoint_bytes_min: 256 * 1024 * 1024,
             repair: false,
+            disk_free_min: None,
+            disk_reserve_bytes: None,
             callback_max_retries: 3,
             callback_retry_delay_ms: 5_000,
             callback_timeout_ms: 10_000,
@@ -199,6 +209,8 @@ const KEYS: &[&str] = &[
     "segment_bytes",
     "checkpoint_bytes_min",
     "repair",
+    "disk_free_min",
+    "disk_reserve_bytes",
     "callback_max_retries",
     "callback_retry_delay_ms",
     "callback_timeout_ms",
@@ -312,6 +324,8 @@ impl ServerConfig {
             4096,
             1 << 36,
         )?;
+        check("disk_free_min", self.disk_free_min(), 0, 1 << 50)?;
+        check("disk_reserve_bytes", self.disk_reserve_bytes(), 0, 1 << 34)?;
         check(
             "live_buffer_messages",
             u64::from(self.live_buffer_messages),
@@ -429,7 +443,20 @@ impl ServerConfig {
             segment_bytes_max: self.segment_bytes,
             checkpoint_bytes_min: self.checkpoint_bytes_min,
             repair: self.repair,
+            disk_free_min_bytes: self.disk_free_min(),
+            disk_reserve_bytes: self.disk_reserve_bytes(),
         })
+    }
+
+    /// `disk_free_min`, or its default of a few segments.
+    pub fn disk_free_min(&self) -> u64 {
+        self.disk_free_min
+            .unwrap_or(baton_engine::DISK_FREE_MIN_SEGMENTS.saturating_mul(self.segment_bytes))
+    }
+
+    /// `disk_reserve_bytes`, or its default of one segment.
+    pub fn disk_reserve_bytes(&self) -> u64 {
+        self.disk_reserve_bytes.unwrap_or(self.segment_bytes)
     }
 
     pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {

@@ -43,6 +43,9 @@ pub enum ServerError {
     Storage(#[from] EngineError),
 }
 
+/// Where `--repair` moves log segments it cannot keep (inside `<data dir>/wal/`).
+pub const LOG_DROPPED_DIR: &str = baton_storage::wal::DROPPED_DIR;
+
 /// Reads `data_dir` as start-up would, changing nothing (`baton storage verify`).
 pub fn verify_storage(
     data_dir: &std::path::Path,

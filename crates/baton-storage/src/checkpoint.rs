@@ -35,15 +35,16 @@ pub struct CheckpointWriter<'a> {
     file: Box<dyn AppendFile>,
     buf: Vec<u8>,
     n_frames: u64,
+    /// Renamed into place: nothing to clean up.
+    finished: bool,
 }
 
 impl<'a> CheckpointWriter<'a> {
     /// Starts `checkpoint-<lsn>.ckpt.tmp`; the checkpoint covers every record up to `lsn`.
     pub fn begin(fs: &'a dyn FileSystem, dir: &Path, lsn: u64) -> std::io::Result<Self> {
         let tmp_path = dir.join(format!("{}.tmp", checkpoint_name(lsn)));
-        let mut file = fs.create(&tmp_path)?;
-        file.append(&frame::header(CHECKPOINT_MAGIC))?;
-        Ok(CheckpointWriter {
+        let file = fs.create(&tmp_path)?;
+        let mut writer = CheckpointWriter {
             fs,
             dir: dir.to_path_buf(),
             lsn,
@@ -51,7 +52,10 @@ impl<'a> CheckpointWriter<'a> {
             file,
             buf: Vec::with_capacity(1 << 20),
             n_frames: 0,
-        })
+            finished: false,
+        };
+        writer.file.append(&frame::header(CHECKPOINT_MAGIC))?;
+        Ok(writer)
     }
 
     /// Appends one frame; kind `0xFF` is reserved.
@@ -73,8 +77,19 @@ impl<'a> CheckpointWriter<'a> {
         self.file.sync()?;
         let final_path = self.dir.join(checkpoint_name(self.lsn));
         self.fs.rename(&self.tmp_path, &final_path)?;
+        self.finished = true;
         self.fs.sync_dir(&self.dir)?;
         Ok(final_path)
+    }
+}
+
+impl Drop for CheckpointWriter<'_> {
+    /// An unfinished checkpoint's file goes at once: on a full disk its space is what the
+    /// broker needs most.
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = self.fs.remove(&self.tmp_path);
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Baton's on-disk format and nothing else: a segmented write-ahead log of checksummed frames
 //! with group commit ([`wal`]), atomic checkpoints ([`checkpoint`]), the data-dir lock
-//! ([`lock`]), and the file-system seam with a simulated disk for crash tests ([`io`]).
+//! ([`lock`]), the file-system seam with a simulated disk for crash and full-disk tests
+//! ([`io`]), and the free-space alarm with its emergency reserve ([`space`]).
 //!
 //! This crate moves bytes; it does not know what a queue is. The engine encodes its own
 //! versioned record types into frame payloads.
@@ -15,13 +16,18 @@ pub mod frame;
 pub mod io;
 pub mod lock;
 pub mod records;
+pub mod space;
 pub mod stream_records;
 pub mod topic_records;
 pub mod wal;
 
-pub use io::{CrashMode, FileSystem, RealFs, SimFs};
+pub use io::{is_disk_full, CrashMode, FileSystem, RealFs, SimCall, SimFaults, SimFs};
 pub use lock::{DataDirLock, LockError};
-pub use wal::{replay, LogEnd, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig, WalError};
+pub use space::DiskSpace;
+pub use wal::{
+    replay, LastSegment, LogEnd, LogGap, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig,
+    WalError, WalFailure,
+};
 
 #[cfg(test)]
 mod tests {

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use baton_core::{HistoryEventKind, MovedMessage, Queue, QueueLimits, QueueName, Timestamp};
 use baton_storage::checkpoint::{self, CheckpointWriter};
 use baton_storage::records::{self, CheckpointPart, QueueOp, KIND_CHECKPOINT, KIND_QUEUE_OP};
-use baton_storage::wal::{self, LogEnd};
+use baton_storage::wal::{self, LogEnd, LogGap};
 use baton_storage::{
-    DataDirLock, FileSystem, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig, WalError,
+    DataDirLock, DiskSpace, FileSystem, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig,
+    WalError, WalFailure,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -31,6 +32,10 @@ use replay::ReplayState;
 
 /// Largest encoding buffer a thread keeps for its next record.
 const ENCODE_BUFFER_KEPT_BYTES: usize = 4 * 1024 * 1024;
+
+/// The disk-free alarm's default threshold, in log segments: room for the checkpoint and the
+/// records that let consumers drain a full disk.
+pub const DISK_FREE_MIN_SEGMENTS: u64 = 3;
 
 /// Where and how the embedded engine stores its data.
 #[derive(Debug, Clone)]
@@ -43,6 +48,11 @@ pub struct StorageConfig {
     pub checkpoint_bytes_min: u64,
     /// Cut the log at the first corruption instead of refusing to start.
     pub repair: bool,
+    /// Below this much free space on the data directory's file system, producers are refused
+    /// (the disk-free alarm); 0 switches the alarm off.
+    pub disk_free_min_bytes: u64,
+    /// Size of the emergency reserve file a full disk's log writes may give up; 0 for none.
+    pub disk_reserve_bytes: u64,
 }
 
 impl StorageConfig {
@@ -53,6 +63,8 @@ impl StorageConfig {
             segment_bytes_max: wal::SEGMENT_BYTES_DEFAULT,
             checkpoint_bytes_min: 256 * 1024 * 1024,
             repair: false,
+            disk_free_min_bytes: DISK_FREE_MIN_SEGMENTS * wal::SEGMENT_BYTES_DEFAULT,
+            disk_reserve_bytes: wal::SEGMENT_BYTES_DEFAULT,
         }
     }
 
@@ -87,6 +99,9 @@ pub struct VerifyReport {
     pub next_lsn: u64,
     /// Bytes of a torn or corrupt tail that a start would cut (a warning, not an error).
     pub torn_tail_bytes: u64,
+    /// Records missing from the log, and what after them cannot be used; a start refuses such
+    /// a log, `--repair` keeps what is before the gap.
+    pub gap: Option<LogGap>,
     pub queues: u64,
     pub messages: u64,
 }
@@ -119,6 +134,7 @@ pub fn verify(
         records,
         next_lsn: end.next_lsn,
         torn_tail_bytes: end.truncated_bytes,
+        gap: end.gap,
         queues: state.queues.len() as u64,
         messages: state.queues.values().map(Queue::depth).sum(),
     })
@@ -128,6 +144,8 @@ pub fn verify(
 const CHECKPOINT_CHUNK: usize = 1024;
 /// How often a failed log retries reopening.
 const REOPEN_INTERVAL: Duration = Duration::from_secs(1);
+/// How often a checkpoint is tried while the disk-free alarm is on.
+const LOW_DISK_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(1);
 
 pub(crate) struct Durable {
     fs: Arc<dyn FileSystem>,
@@ -137,6 +155,11 @@ pub(crate) struct Durable {
     /// Log bytes written when the last checkpoint started.
     checkpointed_at_bytes: Mutex<u64>,
     last_reopen: Mutex<Option<Instant>>,
+    space: Arc<DiskSpace>,
+    /// When a checkpoint was last tried for want of disk space.
+    pub(crate) last_low_disk_checkpoint: Mutex<Option<Instant>>,
+    /// Why the last reopen failed, while the log is closed because of it.
+    reopen_failure: Mutex<Option<WalFailure>>,
 }
 
 /// What recovery rebuilt.
@@ -155,8 +178,37 @@ pub(crate) struct Recovered {
 }
 
 pub(crate) fn storage_error(error: WalError) -> EngineError {
-    EngineError::StorageUnavailable {
-        reason: error.to_string(),
+    match error {
+        WalError::DiskFull { reason } => EngineError::DiskFull {
+            reason: reason.to_string(),
+        },
+        other => EngineError::StorageUnavailable {
+            reason: other.to_string(),
+        },
+    }
+}
+
+/// The engine's error for a failed recovery (a full disk is told as such: it is waited out).
+pub(crate) fn recovery_error(error: &RecoveryError) -> EngineError {
+    let reason = format!("recovery failed: {error}");
+    match error {
+        RecoveryError::Io { source, .. } if baton_storage::is_disk_full(source) => {
+            EngineError::DiskFull { reason }
+        }
+        _ => EngineError::StorageUnavailable { reason },
+    }
+}
+
+/// The error for a write refused because the log stopped with `failure`.
+pub(crate) fn failure_error(failure: &WalFailure) -> EngineError {
+    if failure.disk_full {
+        EngineError::DiskFull {
+            reason: failure.reason.to_string(),
+        }
+    } else {
+        EngineError::StorageUnavailable {
+            reason: failure.reason.to_string(),
+        }
     }
 }
 
@@ -180,6 +232,12 @@ impl Durable {
             .map_err(|e| EngineError::StorageUnavailable {
                 reason: format!("cannot create {}: {e}", config.wal_dir().display()),
             })?;
+        let space = DiskSpace::new(
+            fs.clone(),
+            &config.data_dir,
+            config.disk_free_min_bytes,
+            config.disk_reserve_bytes,
+        );
         Ok(Durable {
             fs,
             config,
@@ -187,11 +245,27 @@ impl Durable {
             _lock: data_lock,
             checkpointed_at_bytes: Mutex::new(0),
             last_reopen: Mutex::new(None),
+            space,
+            last_low_disk_checkpoint: Mutex::new(None),
+            reopen_failure: Mutex::new(None),
         })
     }
 
     /// Reads the newest checkpoint and the log, and starts a new log writer after it.
     pub fn recover(&self, limits: QueueLimits, now: Timestamp) -> Result<Recovered, RecoveryError> {
+        let recovered = self.recover_inner(limits, now);
+        *self.reopen_failure.lock() = recovered.as_ref().err().map(|error| WalFailure {
+            reason: Arc::from(format!("recovery failed: {error}")),
+            disk_full: matches!(error, RecoveryError::Io { source, .. } if baton_storage::is_disk_full(source)),
+        });
+        recovered
+    }
+
+    fn recover_inner(
+        &self,
+        limits: QueueLimits,
+        now: Timestamp,
+    ) -> Result<Recovered, RecoveryError> {
         let dir = self.config.wal_dir();
         // The old writer (if any) must be gone before the files are read and cut.
         if let Some(old) = self.wal.write().take() {
@@ -214,10 +288,21 @@ impl Durable {
             |lsn, kind, payload| state.apply_record(lsn, kind, payload),
         )?;
         let delivered = state.finish_pending(now);
+        if let Some(gap) = &end.gap {
+            tracing::warn!(
+                missing_from = gap.missing_from,
+                resumes_at = gap.resumes_at,
+                dropped_segments = gap.segments_after.len(),
+                dropped_records = gap.records_after,
+                moved_to = %dir.join(wal::DROPPED_DIR).display(),
+                "repair: the log had a gap; kept the records before it, moved the segments after it aside"
+            );
+        }
         let wal_config = WalConfig {
             dir: dir.clone(),
             sync: self.config.sync,
             segment_bytes_max: self.config.segment_bytes_max,
+            space: Some(self.space.clone()),
         };
         let wal =
             Wal::open(self.fs.clone(), wal_config, &end).map_err(|source| RecoveryError::Io {
@@ -299,11 +384,19 @@ impl Durable {
     }
 
     /// The failure that stopped the log, if it stopped.
-    pub fn failure(&self) -> Option<String> {
+    pub fn failure(&self) -> Option<WalFailure> {
         match &*self.wal.read() {
-            Some(wal) => wal.failure().map(|f| f.to_string()),
-            None => Some("the write-ahead log is not open".to_string()),
+            Some(wal) => wal.failure(),
+            None => Some(self.reopen_failure.lock().clone().unwrap_or(WalFailure {
+                reason: Arc::from("the write-ahead log is not open"),
+                disk_full: false,
+            })),
         }
+    }
+
+    /// The data directory's free space and alarm.
+    pub fn space(&self) -> &Arc<DiskSpace> {
+        &self.space
     }
 
     /// True when the log failed and it is time to try reopening it.
@@ -350,13 +443,26 @@ impl Durable {
         }
     }
 
-    /// Whether the log has grown enough since the last checkpoint to write a new one.
+    /// Whether the log has grown enough since the last checkpoint to write a new one, or,
+    /// while the disk-free alarm is on, whether a checkpoint would free a segment's worth of
+    /// space (tried at most once a second: on a full disk the checkpoint itself may not fit).
     pub fn checkpoint_due(&self, live_bytes: u64) -> bool {
         let Ok(wal) = self.current() else {
             return false;
         };
         if wal.failure().is_some() {
             return false;
+        }
+        if self.space.is_low() {
+            let mut last = self.last_low_disk_checkpoint.lock();
+            if last.is_none_or(|at| at.elapsed() >= LOW_DISK_CHECKPOINT_INTERVAL) {
+                let log_bytes = self.log_disk_bytes();
+                let freed = log_bytes.saturating_sub(live_bytes.saturating_mul(2));
+                if freed >= self.config.segment_bytes_max {
+                    *last = Some(Instant::now());
+                    return true;
+                }
+            }
         }
         let written = wal
             .stats()
@@ -370,6 +476,19 @@ impl Durable {
                 .max(live_bytes.saturating_mul(2))
     }
 
+    /// Bytes the log's segments take on disk.
+    fn log_disk_bytes(&self) -> u64 {
+        let dir = self.config.wal_dir();
+        wal::list_segments(self.fs.as_ref(), &dir)
+            .map(|segments| {
+                segments
+                    .iter()
+                    .filter_map(|(_, path)| self.fs.file_len(path).ok())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
     /// Writes a checkpoint of `queues` (each locked in turn), of the frames `others` returns
     /// and, after the queues, of those `after_queues` returns, and deletes the log it covers. `others` is called after the checkpoint's start
     /// with a function giving the LSN of the last record submitted so far, which it records as
@@ -381,8 +500,13 @@ impl Durable {
         after_queues: impl FnOnce() -> Vec<(u8, Vec<u8>)>,
     ) -> Result<u64, EngineError> {
         let wal = self.current()?;
-        let io_error = |e: std::io::Error| EngineError::StorageUnavailable {
-            reason: format!("checkpoint failed: {e}"),
+        let io_error = |e: std::io::Error| {
+            let reason = format!("checkpoint failed: {e}");
+            if baton_storage::is_disk_full(&e) {
+                EngineError::DiskFull { reason }
+            } else {
+                EngineError::StorageUnavailable { reason }
+            }
         };
         let written = wal
             .stats()
@@ -512,6 +636,10 @@ impl Durable {
         for (kind, payload) in after_queues() {
             writer.frame(kind, &payload).map_err(io_error)?;
         }
+        // Only what is durable may be covered: were the log to stop before these records reach
+        // the disk, recovery would continue it below the checkpoint's position.
+        wal.wait_durable_blocking(wal.next_lsn() - 1)
+            .map_err(storage_error)?;
         writer.finish().map_err(io_error)?;
         *self.checkpointed_at_bytes.lock() = written;
         let removed =

@@ -32,6 +32,8 @@ fn storage(checkpoint_bytes_min: u64) -> StorageConfig {
         segment_bytes_max: 2048,
         checkpoint_bytes_min,
         repair: false,
+        disk_free_min_bytes: 0,
+        disk_reserve_bytes: 0,
     }
 }
 
@@ -557,7 +559,7 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers_by_itself() {
         )
         .await
         .unwrap();
-    fs.fail_writes(Some(std::io::ErrorKind::StorageFull));
+    fs.fail_writes(Some(std::io::ErrorKind::Other));
     let refused = engine
         .send(&name("q"), vec![SendEntry::new(new_message_id(), "lost")])
         .await;

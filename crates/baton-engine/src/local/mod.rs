@@ -17,7 +17,7 @@
 //! the queue says the next delayed or leased message becomes visible.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +64,8 @@ pub struct LocalEngine {
     recovered_completions: parking_lot::Mutex<Vec<Completion>>,
     /// Topics and their subscriptions (`topics.rs`). Never locked while a queue lock is held.
     topics: RwLock<topics::TopicRegistry>,
+    /// Producer writes the disk-free alarm refused.
+    refused_writes: AtomicU64,
 }
 
 struct Slot {
@@ -116,6 +118,14 @@ impl Journal {
             self.ops.push(op());
         }
     }
+}
+
+/// Who sends: a client (refused by the disk-free alarm) or the broker for a consumer's
+/// operation (never refused by it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Producer {
+    Client,
+    Broker,
 }
 
 /// Whether a failure to log is the caller's failure (writes) or only the log's (reads that
@@ -218,6 +228,7 @@ impl LocalEngine {
             completion_hook: RwLock::new(None),
             recovered_completions: parking_lot::Mutex::new(Vec::new()),
             topics: RwLock::new(topics::TopicRegistry::default()),
+            refused_writes: AtomicU64::new(0),
         }
     }
 
@@ -253,13 +264,29 @@ impl LocalEngine {
         storage: StorageConfig,
         lock_data_dir: bool,
     ) -> Result<Self, EngineError> {
-        let streams = Streams::on_disk(fs.clone(), &storage);
-        let durable = Durable::open(fs, storage, lock_data_dir)?;
+        let durable = Durable::open(fs.clone(), storage.clone(), lock_data_dir)?;
+        let streams = Streams::on_disk(fs, &storage, durable.space().clone());
         Ok(LocalEngine {
             durable: Some(durable),
             streams,
             ready: AtomicBool::new(false),
             ..Self::in_memory(clock, config)
+        })
+    }
+
+    /// Refuses a producer's write (send, publish, stream append) while the disk-free alarm is
+    /// on; consumers' writes are never refused by it.
+    pub(crate) fn check_disk(&self) -> Result<(), EngineError> {
+        let Some(space) = self.durable.as_ref().map(Durable::space) else {
+            return Ok(());
+        };
+        if !space.is_low() {
+            return Ok(());
+        }
+        self.refused_writes.fetch_add(1, Ordering::Relaxed);
+        Err(EngineError::DiskLow {
+            free_bytes: space.free_bytes(),
+            min_bytes: space.free_min_bytes(),
         })
     }
 
@@ -337,8 +364,8 @@ impl LocalEngine {
     ) -> Result<(T, Option<u64>), EngineError> {
         if access == Access::Write {
             // Once the log has failed, refuse before changing anything in memory.
-            if let Some(reason) = self.durable.as_ref().and_then(Durable::failure) {
-                return Err(EngineError::StorageUnavailable { reason });
+            if let Some(failure) = self.durable.as_ref().and_then(Durable::failure) {
+                return Err(crate::durable::failure_error(&failure));
             }
         }
         let now = self.clock.now();
@@ -482,17 +509,24 @@ impl LocalEngine {
     /// Rebuilds every queue from disk, then ends all leases (they are not durable) and logs
     /// what recovery itself changed.
     fn reload(&self) -> Result<(), EngineError> {
+        let result = self.reload_all();
+        if result.is_err() && self.recovered_once.load(Ordering::Acquire) {
+            // Reads go on from memory; writes are refused until a reopen succeeds.
+            self.ready.store(true, Ordering::Release);
+        }
+        result
+    }
+
+    fn reload_all(&self) -> Result<(), EngineError> {
         let Some(durable) = &self.durable else {
             return Ok(());
         };
         let mut registry = self.queues.write();
         self.ready.store(false, Ordering::Release);
         let now = self.clock.now();
-        let recovered = durable.recover(self.config.limits, now).map_err(|e| {
-            EngineError::StorageUnavailable {
-                reason: format!("recovery failed: {e}"),
-            }
-        })?;
+        let recovered = durable
+            .recover(self.config.limits, now)
+            .map_err(|e| crate::durable::recovery_error(&e))?;
         for slot in registry.values() {
             slot.visible.notify_waiters();
         }
@@ -550,6 +584,44 @@ impl LocalEngine {
         Ok(())
     }
 
+    /// A send; a client's is refused while the disk-free alarm is on (after the checks that
+    /// name the queue, so a wrong name is still told as such).
+    async fn send_as(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+        producer: Producer,
+    ) -> Result<Vec<SendOutcome>, EngineError> {
+        self.check_ready()?;
+        let (outcomes, lsn) = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            if producer == Producer::Client {
+                self.check_disk()?;
+            }
+            let (outcomes, lsn) =
+                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    let record = journal
+                        .enabled
+                        .then(|| entries.iter().map(codec::entry_to_disk).collect::<Vec<_>>());
+                    let outcomes = queue.send(now, entries)?;
+                    if let Some(record) = record {
+                        journal.push(|| QueueOp::Send {
+                            queue: name.to_string(),
+                            now: now.as_millis(),
+                            entries: record,
+                        });
+                    }
+                    Ok::<_, EngineError>(outcomes)
+                })?;
+            let outcomes = outcomes?;
+            slot.visible.notify_waiters();
+            (outcomes, lsn)
+        };
+        self.wait(lsn).await?;
+        Ok(outcomes)
+    }
+
     /// Writes a checkpoint now (the tick does it when the log has grown enough).
     pub fn checkpoint(&self) -> Result<(), EngineError> {
         let Some(durable) = &self.durable else {
@@ -557,11 +629,24 @@ impl LocalEngine {
         };
         self.check_ready()?;
         let registry = self.queues.read();
-        durable.checkpoint(
-            registry.values().map(|slot| (&slot.queue, &slot.meta)),
-            |last_lsn| vec![self.topics_checkpoint_part(last_lsn)],
-            || self.topics_in_flight_part(),
-        )?;
+        let write = || {
+            durable.checkpoint(
+                registry.values().map(|slot| (&slot.queue, &slot.meta)),
+                |last_lsn| vec![self.topics_checkpoint_part(last_lsn)],
+                || self.topics_in_flight_part(),
+            )
+        };
+        match write() {
+            // On a full disk the checkpoint is what frees space (the log it covers): it may
+            // have the emergency reserve, which the tick puts back once there is room.
+            Err(EngineError::DiskFull { reason }) if durable.space().release_reserve() => {
+                tracing::warn!(%reason, "checkpoint found the disk full; retrying with the emergency reserve");
+                write()?;
+            }
+            other => {
+                other?;
+            }
+        }
         Ok(())
     }
 
@@ -593,7 +678,24 @@ impl Engine for LocalEngine {
     }
 
     fn storage_failure(&self) -> Option<String> {
-        self.durable.as_ref().and_then(Durable::failure)
+        self.durable
+            .as_ref()
+            .and_then(Durable::failure)
+            .map(|f| f.reason.to_string())
+    }
+
+    fn disk_status(&self) -> Option<crate::DiskStatus> {
+        let durable = self.durable.as_ref()?;
+        let space = durable.space();
+        Some(crate::DiskStatus {
+            log_stopped_full: durable.failure().is_some_and(|f| f.disk_full),
+            free_bytes: space.free_bytes(),
+            free_min_bytes: space.free_min_bytes(),
+            low: space.is_low(),
+            reserve_present: space.reserve_present(),
+            reserve_bytes: space.reserve_bytes(),
+            refused_writes: self.refused_writes.load(Ordering::Relaxed),
+        })
     }
 
     fn storage_stats(&self) -> Option<crate::StorageStats> {
@@ -823,31 +925,15 @@ impl Engine for LocalEngine {
         name: &QueueName,
         entries: Vec<SendEntry>,
     ) -> Result<Vec<SendOutcome>, EngineError> {
-        self.check_ready()?;
-        let (outcomes, lsn) = {
-            let registry = self.queues.read();
-            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
-            let (outcomes, lsn) =
-                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
-                    let record = journal
-                        .enabled
-                        .then(|| entries.iter().map(codec::entry_to_disk).collect::<Vec<_>>());
-                    let outcomes = queue.send(now, entries)?;
-                    if let Some(record) = record {
-                        journal.push(|| QueueOp::Send {
-                            queue: name.to_string(),
-                            now: now.as_millis(),
-                            entries: record,
-                        });
-                    }
-                    Ok::<_, EngineError>(outcomes)
-                })?;
-            let outcomes = outcomes?;
-            slot.visible.notify_waiters();
-            (outcomes, lsn)
-        };
-        self.wait(lsn).await?;
-        Ok(outcomes)
+        self.send_as(name, entries, Producer::Client).await
+    }
+
+    async fn send_internal(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+    ) -> Result<Vec<SendOutcome>, EngineError> {
+        self.send_as(name, entries, Producer::Broker).await
     }
 
     async fn receive(
@@ -1145,6 +1231,13 @@ impl Engine for LocalEngine {
 
     async fn tick(&self) {
         if let Some(durable) = &self.durable {
+            let space = durable.space();
+            space.check();
+            if !space.is_low() {
+                if let Err(error) = space.restore_reserve() {
+                    tracing::warn!(%error, "cannot create the emergency disk reserve");
+                }
+            }
             if self.recovered_once.load(Ordering::Acquire) && durable.should_reopen() {
                 tracing::warn!(failure = ?durable.failure(), "storage failed; reopening from disk");
                 if let Err(error) = self.reload() {
@@ -1397,6 +1490,8 @@ mod topics;
 
 #[cfg(test)]
 mod durable_tests;
+#[cfg(test)]
+mod full_disk_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -46,7 +46,7 @@ use baton_storage::stream_records::{
     StreamSnapshotV1, KIND_STREAM_OP,
 };
 use baton_storage::wal::{self, LogEnd};
-use baton_storage::{FileSystem, ReplayMode, SyncPolicy, Wal, WalConfig};
+use baton_storage::{DiskSpace, FileSystem, ReplayMode, SyncPolicy, Wal, WalConfig};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
 
@@ -64,12 +64,17 @@ pub(crate) struct Disk {
     sync: SyncPolicy,
     segment_bytes_max: u64,
     repair: bool,
+    space: Arc<DiskSpace>,
 }
+
+/// How often a stream whose log stopped retries reopening it.
+const REOPEN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The streams of one engine.
 pub(crate) struct Streams {
     registry: RwLock<BTreeMap<StreamName, Arc<Slot>>>,
     disk: Option<Disk>,
+    last_reopen: Mutex<Option<std::time::Instant>>,
 }
 
 /// An append submitted to a stream's log (see `LocalEngine::stream_append_submit`).
@@ -562,10 +567,15 @@ impl Streams {
         Streams {
             registry: RwLock::new(BTreeMap::new()),
             disk: None,
+            last_reopen: Mutex::new(None),
         }
     }
 
-    pub(crate) fn on_disk(fs: Arc<dyn FileSystem>, storage: &StorageConfig) -> Self {
+    pub(crate) fn on_disk(
+        fs: Arc<dyn FileSystem>,
+        storage: &StorageConfig,
+        space: Arc<DiskSpace>,
+    ) -> Self {
         Streams {
             registry: RwLock::new(BTreeMap::new()),
             disk: Some(Disk {
@@ -574,7 +584,9 @@ impl Streams {
                 sync: storage.sync,
                 segment_bytes_max: storage.segment_bytes_max,
                 repair: storage.repair,
+                space,
             }),
+            last_reopen: Mutex::new(None),
         }
     }
 
@@ -637,6 +649,21 @@ fn recover_stream(
     name: &StreamName,
     dir: &Path,
 ) -> Result<Option<Arc<Slot>>, EngineError> {
+    Ok(recover_stream_state(disk, name, dir)?.map(|state| {
+        Arc::new(Slot {
+            state: Mutex::new(state),
+            published: Notify::new(),
+            dir: dir.to_path_buf(),
+        })
+    }))
+}
+
+/// Reads a stream's log back into its state; `None` when the stream was deleted.
+fn recover_stream_state(
+    disk: &Disk,
+    name: &StreamName,
+    dir: &Path,
+) -> Result<Option<State>, EngineError> {
     let segments = wal::list_segments(disk.fs.as_ref(), dir)
         .map_err(|e| storage(format!("cannot list {}: {e}", dir.display())))?;
     let Some((base_lsn, _)) = segments.first().cloned() else {
@@ -689,15 +716,11 @@ fn recover_stream(
         published_lsn: end.next_lsn.saturating_sub(1),
     };
     tracing::info!(stream = %name, truncated_bytes = end.truncated_bytes, "stream recovered");
-    Ok(Some(Arc::new(Slot {
-        state: Mutex::new(State {
-            stream,
-            bodies: Bodies::Disk(index),
-            deleted: false,
-        }),
-        published: Notify::new(),
-        dir: dir.to_path_buf(),
-    })))
+    Ok(Some(State {
+        stream,
+        bodies: Bodies::Disk(index),
+        deleted: false,
+    }))
 }
 
 fn open_wal(disk: &Disk, dir: &Path, end: &LogEnd) -> Result<Wal, EngineError> {
@@ -707,6 +730,7 @@ fn open_wal(disk: &Disk, dir: &Path, end: &LogEnd) -> Result<Wal, EngineError> {
             dir: dir.to_path_buf(),
             sync: disk.sync,
             segment_bytes_max: disk.segment_bytes_max,
+            space: Some(disk.space.clone()),
         },
         end,
     )
@@ -777,11 +801,16 @@ impl State {
 
     fn check_writable(&self) -> Result<(), EngineError> {
         if let Bodies::Disk(index) = &self.bodies {
-            if let Some(reason) = index.wal.failure() {
-                return Err(storage(reason));
+            if let Some(failure) = index.wal.failure() {
+                return Err(crate::durable::failure_error(&failure));
             }
         }
         Ok(())
+    }
+
+    /// Whether this stream's log stopped (and must be reopened from disk).
+    fn log_failed(&self) -> bool {
+        matches!(&self.bodies, Bodies::Disk(index) if index.wal.failure().is_some())
     }
 
     /// Resolves where each record's body is (under the lock; the reads happen after).
@@ -946,12 +975,59 @@ impl LocalEngine {
     /// writes a snapshot if group operations would otherwise be lost, and deletes the
     /// segments no retained record needs once that snapshot is durable.
     pub(super) async fn stream_tick(&self) {
+        self.reopen_failed_streams();
         let now = self.clock.now();
         let slots: Vec<Arc<Slot>> = self.streams.registry.read().values().cloned().collect();
         for slot in slots {
             if let Err(error) = self.retain(&slot, now).await {
                 tracing::warn!(%error, dir = %slot.dir.display(), "stream retention failed; it is retried on the next tick");
             }
+        }
+    }
+
+    /// Reloads from disk every stream whose log stopped (a full or failing disk), at most once
+    /// a second: what was applied in memory but never logged is dropped, what is on disk comes
+    /// back, and the stream accepts writes again once its log works.
+    fn reopen_failed_streams(&self) {
+        let Some(disk) = self.stream_disk() else {
+            return;
+        };
+        let failed: Vec<(StreamName, Arc<Slot>)> = self
+            .streams
+            .registry
+            .read()
+            .iter()
+            .filter(|(_, slot)| slot.state.lock().log_failed())
+            .map(|(name, slot)| (name.clone(), slot.clone()))
+            .collect();
+        if failed.is_empty() {
+            return;
+        }
+        {
+            let mut last = self.streams.last_reopen.lock();
+            if last.is_some_and(|at| at.elapsed() < REOPEN_INTERVAL) {
+                return;
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        for (name, slot) in failed {
+            let mut state = slot.state.lock();
+            if state.deleted || !state.log_failed() {
+                continue;
+            }
+            match recover_stream_state(disk, &name, &slot.dir) {
+                Ok(Some(recovered)) => {
+                    tracing::info!(stream = %name, "stream log reopened");
+                    *state = recovered;
+                }
+                Ok(None) => state.deleted = true,
+                Err(error) => {
+                    tracing::warn!(stream = %name, %error, "stream log still unavailable");
+                    continue;
+                }
+            }
+            drop(state);
+            slot.published.notify_waiters();
         }
     }
 
@@ -1091,12 +1167,7 @@ impl LocalEngine {
                         .map_err(|e| storage(format!("cannot create {}: {e}", dir.display())))?;
                     // Leftovers of a deletion a crash interrupted.
                     remove_segments(disk, &dir)?;
-                    let end = LogEnd {
-                        next_lsn: 1,
-                        last_segment: None,
-                        last_segment_len: 0,
-                        truncated_bytes: 0,
-                    };
+                    let end = LogEnd::empty(1);
                     let wal = Arc::new(open_wal(disk, &dir, &end)?);
                     let mut index = LogIndex {
                         wal: wal.clone(),
@@ -1209,6 +1280,8 @@ impl LocalEngine {
         records: Vec<NewRecord>,
     ) -> Result<Vec<Appended>, EngineError> {
         self.check_ready()?;
+        self.streams.slot(name)?;
+        self.check_disk()?;
         let submitted = self.stream_append_submit(name, producer, records)?;
         self.stream_append_finish(&submitted).await?;
         Ok(submitted.appended)

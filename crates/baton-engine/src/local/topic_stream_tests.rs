@@ -30,6 +30,8 @@ fn storage(checkpoint_bytes_min: u64) -> StorageConfig {
         segment_bytes_max: 2048,
         checkpoint_bytes_min,
         repair: false,
+        disk_free_min_bytes: 0,
+        disk_reserve_bytes: 0,
     }
 }
 

@@ -23,6 +23,8 @@ fn open(fs: &SimFs, clock: Arc<ManualClock>) -> LocalEngine {
         segment_bytes_max: 2048,
         checkpoint_bytes_min: 1 << 30,
         repair: false,
+        disk_free_min_bytes: 0,
+        disk_reserve_bytes: 0,
     };
     let engine = LocalEngine::durable(
         clock,
@@ -240,6 +242,8 @@ async fn power_loss_never_splits_a_publish_across_its_targets() {
             segment_bytes_max: 2048,
             checkpoint_bytes_min: 8192,
             repair: false,
+            disk_free_min_bytes: 0,
+            disk_reserve_bytes: 0,
         };
         let open = || {
             let engine = LocalEngine::durable(

@@ -338,8 +338,8 @@ impl LocalEngine {
     /// Refuses writes once the log has failed, before anything changes in memory.
     fn check_writable(&self) -> Result<(), EngineError> {
         self.check_ready()?;
-        if let Some(reason) = self.durable.as_ref().and_then(Durable::failure) {
-            return Err(EngineError::StorageUnavailable { reason });
+        if let Some(failure) = self.durable.as_ref().and_then(Durable::failure) {
+            return Err(crate::durable::failure_error(&failure));
         }
         Ok(())
     }
@@ -542,6 +542,7 @@ impl LocalEngine {
                 .topics
                 .get(topic)
                 .ok_or_else(|| topic_not_found(topic))?;
+            self.check_disk()?;
             // Target queue → (a subscription naming it, indexes of the messages it gets).
             let mut plan: BTreeMap<QueueName, (QueueName, Vec<usize>)> = BTreeMap::new();
             // Target stream → indexes of the messages it gets.

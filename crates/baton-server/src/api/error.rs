@@ -146,6 +146,9 @@ fn engine_status_and_code(error: &EngineError) -> (StatusCode, ErrorCode) {
             StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::StorageUnavailable,
         ),
+        EngineError::DiskLow { .. } | EngineError::DiskFull { .. } => {
+            (StatusCode::INSUFFICIENT_STORAGE, ErrorCode::DiskLow)
+        }
         EngineError::Receipt(receipt) => receipt_code(*receipt),
         EngineError::TooManyStreams { .. } => {
             (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyStreams)
@@ -249,11 +252,21 @@ impl From<StreamError> for ApiError {
     }
 }
 
+/// Seconds a client should wait before retrying a write the disk-free alarm refused: the
+/// alarm is re-checked on every tick, and space comes back as consumers drain.
+pub const DISK_LOW_RETRY_AFTER_S: u32 = 5;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        // A request that got no reply in time is an answer the client asked for, not a fault.
-        if status.is_server_error() && !matches!(self, ApiError::RequestTimeout { .. }) {
+        // A request that got no reply in time, and a write a low disk refused, are answers
+        // the client must handle, not faults of the server.
+        let expected = matches!(
+            self,
+            ApiError::RequestTimeout { .. }
+                | ApiError::Engine(EngineError::DiskLow { .. } | EngineError::DiskFull { .. })
+        );
+        if status.is_server_error() && !expected {
             tracing::error!(error = %self, "request failed");
         }
         let body = ErrorBody {
@@ -262,6 +275,13 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if code == ErrorCode::DiskLow {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(DISK_LOW_RETRY_AFTER_S),
+            );
+        }
+        response
     }
 }

@@ -86,6 +86,7 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
         server: info(state),
         ready: state.engine.is_ready(),
         storage_failure: state.engine.storage_failure(),
+        readiness: Some(super::system::readiness(state.engine.as_ref())),
         totals,
         queues,
         queues_truncated,

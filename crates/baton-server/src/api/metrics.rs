@@ -147,6 +147,53 @@ pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// The lines of an unlabelled histogram from per-bucket (not cumulative) counts; `count`
 /// includes observations beyond the last bound.
+/// The data directory's free space, the disk-free alarm and what it refused.
+fn disk_metrics(out: &mut String, disk: &baton_engine::DiskStatus) {
+    family(
+        out,
+        "baton_disk_free_bytes",
+        "gauge",
+        "Free bytes on the data directory's file system (at the last check).",
+    );
+    let _ = writeln!(out, "baton_disk_free_bytes {}", disk.free_bytes);
+    family(
+        out,
+        "baton_disk_free_min_bytes",
+        "gauge",
+        "The disk-free alarm's threshold (disk_free_min).",
+    );
+    let _ = writeln!(out, "baton_disk_free_min_bytes {}", disk.free_min_bytes);
+    family(
+        out,
+        "baton_disk_alarm",
+        "gauge",
+        "1 while free space is below disk_free_min: sends, publishes and stream appends are refused.",
+    );
+    let _ = writeln!(out, "baton_disk_alarm {}", u8::from(disk.low));
+    family(
+        out,
+        "baton_disk_reserve_present",
+        "gauge",
+        "1 while the emergency disk reserve (disk_reserve_bytes) is in place.",
+    );
+    let _ = writeln!(
+        out,
+        "baton_disk_reserve_present {}",
+        u8::from(disk.reserve_present)
+    );
+    family(
+        out,
+        "baton_writes_refused_total",
+        "counter",
+        "Producer writes (sends, publishes, stream appends) refused, by reason.",
+    );
+    let _ = writeln!(
+        out,
+        "baton_writes_refused_total{{reason=\"disk_low\"}} {}",
+        disk.refused_writes
+    );
+}
+
 fn histogram_lines(
     out: &mut String,
     name: &str,
@@ -204,6 +251,9 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         "baton_storage_failed {}",
         u8::from(state.engine.storage_failure().is_some())
     );
+    if let Some(disk) = state.engine.disk_status() {
+        disk_metrics(&mut out, &disk);
+    }
 
     if let Ok(queues) = state.engine.list_queues().await {
         family(

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use baton_proto::{Health, Readiness, ServerInfo};
+use baton_proto::{DiskInfo, Health, Readiness, ServerInfo, StorageState};
 
 use crate::api::AppState;
 
@@ -13,15 +13,60 @@ pub async fn health() -> Json<Health> {
     })
 }
 
-/// 200 once storage is recovered, 503 before.
+/// 200 while the node serves consumers, 503 when it cannot serve at all (recovering, or its
+/// log stopped); the fields say whether writes are accepted and why not.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let ready = state.engine.is_ready();
-    let status = if ready {
+    let readiness = readiness(state.engine.as_ref());
+    let status = if readiness.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(Readiness { ready }))
+    (status, Json(readiness))
+}
+
+/// What `/ready` answers (the dashboard shows the same).
+pub fn readiness(engine: &dyn baton_engine::Engine) -> Readiness {
+    let disk = engine.disk_status();
+    let failure = engine.storage_failure();
+    let (storage, reason) = if !engine.is_ready() {
+        (
+            StorageState::Recovering,
+            Some("storage is recovering".to_string()),
+        )
+    } else if let Some(reason) = failure {
+        let full = disk.is_some_and(|d| d.log_stopped_full);
+        let storage = if full {
+            StorageState::DiskFull
+        } else {
+            StorageState::Failed
+        };
+        (storage, Some(reason))
+    } else if let Some(d) = disk.filter(|d| d.low) {
+        let reason = format!(
+            "disk space low: {} bytes free, below disk_free_min ({}); sends, publishes and stream appends are refused until space is freed",
+            d.free_bytes, d.free_min_bytes
+        );
+        (StorageState::DiskLow, Some(reason))
+    } else {
+        (StorageState::Ok, None)
+    };
+    let serves = matches!(storage, StorageState::Ok | StorageState::DiskLow);
+    Readiness {
+        ready: serves,
+        accepts_writes: storage == StorageState::Ok,
+        accepts_consumers: serves,
+        storage,
+        reason,
+        disk: disk.map(|d| DiskInfo {
+            free_bytes: d.free_bytes,
+            free_min_bytes: d.free_min_bytes,
+            low: d.low,
+            reserve_present: d.reserve_present,
+            reserve_bytes: d.reserve_bytes,
+            refused_writes: d.refused_writes,
+        }),
+    }
 }
 
 pub async fn server_info(State(state): State<AppState>) -> Json<ServerInfo> {

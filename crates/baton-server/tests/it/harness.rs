@@ -62,7 +62,8 @@ impl TestServer {
         Self::start_engine(config, engine).await
     }
 
-    /// A durable engine on a simulated disk, with the configuration adjusted.
+    /// A durable engine on a simulated disk, with the configuration (storage settings
+    /// included) adjusted.
     pub async fn start_durable_with(
         fs: &baton_storage::SimFs,
         adjust: impl FnOnce(&mut ServerConfig),
@@ -72,8 +73,10 @@ impl TestServer {
             tick_interval_ms: 20,
             ..ServerConfig::default()
         };
+        config.data_dir = "/data".into();
         adjust(&mut config);
-        let storage = baton_engine::StorageConfig::new("/data");
+        // The storage settings come from the adjusted configuration, as in `baton serve`.
+        let storage = config.storage().unwrap();
         let engine: Arc<dyn Engine> = Arc::new(
             LocalEngine::durable(
                 Arc::new(SystemClock),

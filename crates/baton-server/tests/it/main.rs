@@ -4,6 +4,7 @@
 mod callbacks;
 mod dashboard;
 mod events;
+mod full_disk;
 mod harness;
 mod metrics;
 mod push;

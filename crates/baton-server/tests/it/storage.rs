@@ -27,7 +27,7 @@ async fn a_failing_disk_answers_503_keeps_reads_and_recovers_by_itself() {
     server.create_queue("q", json!({})).await;
     server.send_bodies("q", &["kept"]).await;
 
-    fs.fail_writes(Some(std::io::ErrorKind::StorageFull));
+    fs.fail_writes(Some(std::io::ErrorKind::Other));
     let (status, body) = server
         .post(
             "/v1/queues/q/messages",

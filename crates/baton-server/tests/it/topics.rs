@@ -662,8 +662,11 @@ pub(crate) struct SseReader {
 
 impl SseReader {
     pub(crate) async fn open(server: &TestServer, path: &str) -> Self {
-        let response = server
-            .http
+        // A live stream lasts as long as the test needs it: no whole-request timeout (the
+        // harness client's 30 s cut long bursts off on a loaded machine); `next` bounds each
+        // wait for an event instead.
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let response = client
             .get(format!("{}{}", server.base, path))
             .send()
             .await

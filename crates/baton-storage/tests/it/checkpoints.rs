@@ -130,6 +130,12 @@ fn checkpoint_with_crash_at(fs: &SimFs, budget: i64) -> io::Result<()> {
             self.0.spend()?;
             self.0.inner.sync_dir(dir)
         }
+        fn file_len(&self, path: &Path) -> io::Result<u64> {
+            self.0.inner.file_len(path)
+        }
+        fn free_bytes(&self, dir: &Path) -> io::Result<u64> {
+            self.0.inner.free_bytes(dir)
+        }
     }
     // Leak one small struct per attempt so the view can be 'static; bounded by the test loop.
     let crashing: &'static CrashingFs = Box::leak(Box::new(crashing));

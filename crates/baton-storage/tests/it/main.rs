@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod checkpoints;
+mod full_disk;
 mod wal;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub fn config(segment_bytes_max: u64) -> WalConfig {
         dir: dir(),
         sync: SyncPolicy::Always,
         segment_bytes_max,
+        space: None,
     }
 }
 
@@ -50,12 +52,7 @@ pub fn open(fs: &SimFs, end: &LogEnd, segment_bytes_max: u64) -> Wal {
 }
 
 pub fn fresh_end() -> LogEnd {
-    LogEnd {
-        next_lsn: 1,
-        last_segment: None,
-        last_segment_len: 0,
-        truncated_bytes: 0,
-    }
+    LogEnd::empty(1)
 }
 
 pub fn payload(i: u64) -> Vec<u8> {

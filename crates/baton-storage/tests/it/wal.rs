@@ -78,7 +78,12 @@ async fn a_torn_last_record_is_cut_at_every_byte_offset() {
     write_records(&pristine, 5, 4096).await;
     let path = last_segment(&pristine);
     // Segments are zero-filled ahead of the writer; the log ends where its records end.
-    let log_len = read_all(&pristine, 1).unwrap().1.last_segment_len as usize;
+    let log_len = read_all(&pristine, 1)
+        .unwrap()
+        .1
+        .last_segment
+        .unwrap()
+        .len_bytes as usize;
     let last_len = FRAME_OVERHEAD_BYTES + payload(5).len();
     let last_start = log_len - last_len;
     for cut in last_start..log_len {
@@ -90,7 +95,11 @@ async fn a_torn_last_record_is_cut_at_every_byte_offset() {
         file.sync().unwrap();
         let (records, end) = read_all(&fs, 1).unwrap();
         assert_eq!((records.len(), end.next_lsn), (4, 5), "zeroed from {cut}");
-        assert_eq!(end.last_segment_len, last_start as u64, "zeroed from {cut}");
+        assert_eq!(
+            end.last_segment.as_ref().unwrap().len_bytes,
+            last_start as u64,
+            "zeroed from {cut}"
+        );
 
         let fs = SimFs::new();
         write_records(&fs, 5, 4096).await;
@@ -142,7 +151,7 @@ async fn bit_flips_in_the_tail_are_cut_and_in_the_middle_stop_recovery() {
     let fs = SimFs::new();
     write_records(&fs, 5, 4096).await;
     let path = last_segment(&fs);
-    let size = read_all(&fs, 1).unwrap().1.last_segment_len;
+    let size = read_all(&fs, 1).unwrap().1.last_segment.unwrap().len_bytes;
     fs.flip_bit(&path, size - 2, 3);
     let (records, end) = read_all(&fs, 1).unwrap();
     assert_eq!(records.len(), 4);
@@ -231,7 +240,7 @@ async fn a_failed_write_poisons_the_log_and_nothing_more_is_acknowledged() {
     let wal = open(&fs, &fresh_end(), 1 << 20);
     let ok = wal.submit(1, b"before").unwrap();
     wal.wait_durable(ok).await.unwrap();
-    fs.fail_writes(Some(std::io::ErrorKind::StorageFull));
+    fs.fail_writes(Some(std::io::ErrorKind::Other));
     let doomed = wal.submit(1, b"during").unwrap();
     assert!(matches!(
         wal.wait_durable(doomed).await,
@@ -241,7 +250,9 @@ async fn a_failed_write_poisons_the_log_and_nothing_more_is_acknowledged() {
         wal.submit(1, b"after"),
         Err(WalError::Poisoned { .. })
     ));
-    assert!(wal.failure().unwrap().contains("simulated"));
+    let failure = wal.failure().unwrap();
+    assert!(failure.reason.contains("simulated"), "{failure}");
+    assert!(!failure.disk_full);
     drop(wal);
     fs.fail_writes(None);
     let (records, end) = read_all(&fs, 1).unwrap();
@@ -266,6 +277,7 @@ async fn interval_and_never_policies_acknowledge_after_write() {
                 dir: dir(),
                 sync,
                 segment_bytes_max: 1 << 20,
+                space: None,
             },
             &fresh_end(),
         )

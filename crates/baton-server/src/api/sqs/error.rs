@@ -121,9 +121,10 @@ impl From<EngineError> for SqsError {
             EngineError::DeadLetterQueueInvalid { .. } => SqsError::invalid_attribute_value(message),
             EngineError::MessageNotFound { .. } => SqsError::invalid_parameter_value(message),
             EngineError::TooManyWaiters { .. } => SqsError::over_limit(message),
-            EngineError::NotReady | EngineError::StorageUnavailable { .. } => {
-                SqsError::service_unavailable(message)
-            }
+            EngineError::NotReady
+            | EngineError::StorageUnavailable { .. }
+            | EngineError::DiskLow { .. }
+            | EngineError::DiskFull { .. } => SqsError::service_unavailable(message),
             // The SQS API never touches streams; should one surface, it is a bad request.
             EngineError::Stream(_) | EngineError::TooManyStreams { .. } => {
                 SqsError::invalid_parameter_value(message)

@@ -1,180 +1,16 @@
-//! The one seam between Baton's storage and the file system.
-//!
-//! Everything the WAL and checkpoints do to disk goes through [`FileSystem`], so tests can
-//! swap the real disk ([`RealFs`]) for [`SimFs`], a simulated disk that models what survives a
-//! power loss: file contents that were synced, directory entries whose directory was synced,
-//! and optionally a torn prefix of the last unsynced write. Tests then run thousands of seeded
-//! crash-and-recover schedules in process.
+//! A simulated disk for crash tests: what survives a power loss (synced contents, directory
+//! entries whose directory was synced, optionally a torn prefix of unsynced writes), a capacity
+//! at which writes fail with ENOSPC the way a real file system's do, and seeded random ENOSPC
+//! faults at any call.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-/// A file written front to back (a WAL segment or a checkpoint). Its *logical* length is where
-/// the next `append` goes; the file may be longer, zero-filled by `prepare`.
-pub trait AppendFile: Send {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()>;
-    /// `fdatasync`: after it returns, everything appended so far survives power loss.
-    fn sync(&mut self) -> io::Result<()>;
-    /// The logical length: bytes appended, counting from the start of the file.
-    fn len_bytes(&self) -> u64;
-    /// Makes the file at least `upto_bytes` long, zero-filled past its end, and syncs that.
-    /// Later appends inside the prepared range then change no file size, so their `fdatasync`
-    /// writes data only, not metadata: on ext4 that halves its latency and makes it steadier.
-    fn prepare(&mut self, upto_bytes: u64) -> io::Result<()>;
-}
-
-pub trait FileSystem: Send + Sync + 'static {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
-    /// File names (not paths) in `dir`.
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
-    /// Opens for appending at logical length `position_bytes` (anything after it is
-    /// overwritten), creating the file if missing.
-    fn open_at(&self, path: &Path, position_bytes: u64) -> io::Result<Box<dyn AppendFile>>;
-    /// Creates the file empty (truncating any existing one) and opens it for appending.
-    fn create(&self, path: &Path) -> io::Result<Box<dyn AppendFile>>;
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
-    fn remove(&self, path: &Path) -> io::Result<()>;
-    /// Cuts the file to `len_bytes` and syncs it.
-    fn truncate(&self, path: &Path, len_bytes: u64) -> io::Result<()>;
-    /// Makes renames, creations and removals in `dir` durable.
-    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-    /// Reads exactly `len_bytes` at `offset_bytes` (a positioned read: stream record bodies are
-    /// read back from their log segments this way).
-    fn read_at(&self, path: &Path, offset_bytes: u64, len_bytes: usize) -> io::Result<Vec<u8>> {
-        let all = self.read(path)?;
-        let start = usize::try_from(offset_bytes).unwrap_or(usize::MAX);
-        all.get(start..start.saturating_add(len_bytes))
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))
-    }
-}
-
-/// The real disk.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RealFs;
-
-struct RealFile {
-    file: File,
-    position_bytes: u64,
-    physical_bytes: u64,
-}
-
-impl AppendFile for RealFile {
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        self.file.write_all_at(bytes, self.position_bytes)?;
-        self.position_bytes += bytes.len() as u64;
-        self.physical_bytes = self.physical_bytes.max(self.position_bytes);
-        Ok(())
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.file.sync_data()
-    }
-
-    fn len_bytes(&self) -> u64 {
-        self.position_bytes
-    }
-
-    fn prepare(&mut self, upto_bytes: u64) -> io::Result<()> {
-        use std::os::unix::fs::FileExt;
-        const CHUNK: usize = 1 << 20;
-        if upto_bytes <= self.physical_bytes {
-            return Ok(());
-        }
-        let zeros = vec![0u8; CHUNK];
-        let mut at = self.physical_bytes;
-        while at < upto_bytes {
-            let n = (upto_bytes - at).min(CHUNK as u64) as usize;
-            self.file
-                .write_all_at(zeros.get(..n).unwrap_or_default(), at)?;
-            at += n as u64;
-        }
-        self.file.sync_data()?;
-        self.physical_bytes = upto_bytes;
-        Ok(())
-    }
-}
-
-impl FileSystem for RealFs {
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        fs::create_dir_all(dir)
-    }
-
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        let mut names = Vec::new();
-        for entry in fs::read_dir(dir)? {
-            if let Ok(name) = entry?.file_name().into_string() {
-                names.push(name);
-            }
-        }
-        names.sort();
-        Ok(names)
-    }
-
-    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(path)
-    }
-
-    fn read_at(&self, path: &Path, offset_bytes: u64, len_bytes: usize) -> io::Result<Vec<u8>> {
-        use std::os::unix::fs::FileExt;
-        let file = fs::File::open(path)?;
-        let mut buf = vec![0u8; len_bytes];
-        file.read_exact_at(&mut buf, offset_bytes)?;
-        Ok(buf)
-    }
-
-    fn open_at(&self, path: &Path, position_bytes: u64) -> io::Result<Box<dyn AppendFile>> {
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)?;
-        let physical_bytes = file.metadata()?.len();
-        Ok(Box::new(RealFile {
-            file,
-            position_bytes,
-            physical_bytes,
-        }))
-    }
-
-    fn create(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
-        let file = OpenOptions::new()
-            .create(true)
-            .write(true)
-            .truncate(true)
-            .open(path)?;
-        Ok(Box::new(RealFile {
-            file,
-            position_bytes: 0,
-            physical_bytes: 0,
-        }))
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        fs::rename(from, to)
-    }
-
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        fs::remove_file(path)
-    }
-
-    fn truncate(&self, path: &Path, len_bytes: u64) -> io::Result<()> {
-        let file = OpenOptions::new().write(true).open(path)?;
-        file.set_len(len_bytes)?;
-        file.sync_all()
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        File::open(dir)?.sync_all()
-    }
-}
+use super::{AppendFile, FileSystem};
 
 /// How much of unsynced data survives a simulated crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,6 +78,27 @@ impl SimFile {
     }
 }
 
+/// Seeded random ENOSPC faults: each write, zero-fill, sync, file creation, rename, directory
+/// sync and removal fails with probability `1 / one_in`, independently of the capacity (a
+/// failed removal stands for the clean-ups a crash cuts short).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimFaults {
+    pub seed: u64,
+    pub one_in: u32,
+}
+
+/// The kinds of call a fault can hit, for `SimFs::faults_injected`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SimCall {
+    Write,
+    Prepare,
+    Sync,
+    Create,
+    Rename,
+    SyncDir,
+    Remove,
+}
+
 #[derive(Debug, Default)]
 struct SimState {
     /// Current view: path → file id.
@@ -250,8 +107,99 @@ struct SimState {
     durable_entries: BTreeMap<PathBuf, u64>,
     files: BTreeMap<u64, SimFile>,
     next_id: u64,
-    /// When set, every write fails with this error kind (a full or failed disk).
+    /// When set, every write fails with this error kind (a failed disk, or the power is off).
     fail_writes: Option<io::ErrorKind>,
+    /// Bytes the disk holds; files in the current view count with their current length.
+    capacity_bytes: Option<u64>,
+    /// Random faults: the schedule and the splitmix64 state.
+    faults: Option<(SimFaults, u64)>,
+    injected: BTreeMap<SimCall, u64>,
+}
+
+fn full(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::StorageFull,
+        format!("simulated: no space left on device ({what})"),
+    )
+}
+
+impl SimState {
+    fn used_bytes(&self) -> u64 {
+        self.entries
+            .values()
+            .filter_map(|id| self.files.get(id))
+            .map(|file| file.current.len() as u64)
+            .sum()
+    }
+
+    fn free_bytes(&self) -> u64 {
+        self.capacity_bytes.map_or(u64::MAX / 2, |capacity| {
+            capacity.saturating_sub(self.used_bytes())
+        })
+    }
+
+    /// The error a call of `kind` gets before it does anything: the power is off, the disk
+    /// failed, or a random fault hits it.
+    fn check(&mut self, call: SimCall) -> io::Result<()> {
+        if let Some(kind) = self.fail_writes {
+            return Err(io::Error::new(kind, "simulated write failure"));
+        }
+        if let Some((faults, rng)) = &mut self.faults {
+            *rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = *rng;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^= z >> 31;
+            if z % u64::from(faults.one_in.max(1)) == 0 {
+                *self.injected.entry(call).or_default() += 1;
+                return Err(full(&format!("injected at {call:?}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Creating a directory entry needs a little space.
+    fn check_entry(&mut self, call: SimCall) -> io::Result<()> {
+        self.check(call)?;
+        if self.free_bytes() == 0 {
+            return Err(full(&format!("{call:?}")));
+        }
+        Ok(())
+    }
+
+    /// Writes `bytes` at `offset` of file `id`, as far as the capacity allows: a write that
+    /// does not fit writes what fits and fails, as a real `write` loop does.
+    fn write(&mut self, id: u64, offset: usize, bytes: &[u8], call: SimCall) -> io::Result<()> {
+        self.check(call)?;
+        let free = self.free_bytes();
+        let file = self
+            .files
+            .get_mut(&id)
+            .ok_or_else(|| io::Error::other("file removed"))?;
+        let len = file.current.len();
+        let growth = (offset + bytes.len()).saturating_sub(len) as u64;
+        if growth <= free {
+            file.write(offset, bytes);
+            return Ok(());
+        }
+        let fits = (len + usize::try_from(free).unwrap_or(usize::MAX)).saturating_sub(offset);
+        if let Some(part) = bytes.get(..fits.min(bytes.len())).filter(|p| !p.is_empty()) {
+            file.write(offset, part);
+        }
+        Err(full("write"))
+    }
+
+    /// A sync needs no new space: the blocks of a write that succeeded are taken at `write`
+    /// time (ext4, xfs and tmpfs reserve them then), so only the random faults, which stand
+    /// for file systems that allocate at writeback (NFS, thin provisioning), fail it.
+    fn sync(&mut self, id: u64) -> io::Result<()> {
+        self.check(SimCall::Sync)?;
+        self.files
+            .get_mut(&id)
+            .ok_or_else(|| io::Error::other("file removed"))?
+            .sync();
+        Ok(())
+    }
 }
 
 /// A simulated disk. Cloning shares the disk.
@@ -304,6 +252,26 @@ impl SimFs {
         self.state.lock().fail_writes = kind;
     }
 
+    /// Gives the disk a size (or none): growing files past it fails with ENOSPC.
+    pub fn set_capacity(&self, capacity_bytes: Option<u64>) {
+        self.state.lock().capacity_bytes = capacity_bytes;
+    }
+
+    /// Bytes the files in the current view take.
+    pub fn used_bytes(&self) -> u64 {
+        self.state.lock().used_bytes()
+    }
+
+    /// Starts (or with `None` stops) random ENOSPC faults.
+    pub fn set_faults(&self, faults: Option<SimFaults>) {
+        self.state.lock().faults = faults.map(|f| (f, f.seed));
+    }
+
+    /// How many faults were injected, per kind of call.
+    pub fn faults_injected(&self) -> BTreeMap<SimCall, u64> {
+        self.state.lock().injected.clone()
+    }
+
     /// Flips one bit of a file, durably.
     pub fn flip_bit(&self, path: &Path, offset_bytes: u64, bit: u8) {
         let mut state = self.state.lock();
@@ -343,30 +311,18 @@ impl SimFs {
     }
 }
 
-impl SimAppend {
-    fn with_file<T>(&self, op: impl FnOnce(&mut SimFile) -> T) -> io::Result<T> {
-        let mut state = self.state.lock();
-        if let Some(kind) = state.fail_writes {
-            return Err(io::Error::new(kind, "simulated write failure"));
-        }
-        let file = state
-            .files
-            .get_mut(&self.id)
-            .ok_or_else(|| io::Error::other("file removed"))?;
-        Ok(op(file))
-    }
-}
-
 impl AppendFile for SimAppend {
     fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         let position = self.position;
-        self.with_file(|file| file.write(position, bytes))?;
+        self.state
+            .lock()
+            .write(self.id, position, bytes, SimCall::Write)?;
         self.position += bytes.len();
         Ok(())
     }
 
     fn sync(&mut self) -> io::Result<()> {
-        self.with_file(SimFile::sync)
+        self.state.lock().sync(self.id)
     }
 
     fn len_bytes(&self) -> u64 {
@@ -375,13 +331,17 @@ impl AppendFile for SimAppend {
 
     fn prepare(&mut self, upto_bytes: u64) -> io::Result<()> {
         let upto = usize::try_from(upto_bytes).unwrap_or(usize::MAX);
-        self.with_file(|file| {
-            let len = file.current.len();
-            if len < upto {
-                file.write(len, &vec![0u8; upto - len]);
-            }
-            file.sync();
-        })
+        let mut state = self.state.lock();
+        let len = state
+            .files
+            .get(&self.id)
+            .ok_or_else(|| io::Error::other("file removed"))?
+            .current
+            .len();
+        if len < upto {
+            state.write(self.id, len, &vec![0u8; upto - len], SimCall::Prepare)?;
+        }
+        state.sync(self.id)
     }
 }
 
@@ -415,9 +375,7 @@ impl FileSystem for SimFs {
         let id = match state.entries.get(path) {
             Some(id) => *id,
             None => {
-                if let Some(kind) = state.fail_writes {
-                    return Err(io::Error::new(kind, "simulated create failure"));
-                }
+                state.check_entry(SimCall::Create)?;
                 Self::new_file(&mut state, path)
             }
         };
@@ -431,9 +389,7 @@ impl FileSystem for SimFs {
 
     fn create(&self, path: &Path) -> io::Result<Box<dyn AppendFile>> {
         let mut state = self.state.lock();
-        if let Some(kind) = state.fail_writes {
-            return Err(io::Error::new(kind, "simulated create failure"));
-        }
+        state.check_entry(SimCall::Create)?;
         let id = Self::new_file(&mut state, path);
         Ok(Box::new(SimAppend {
             state: self.state.clone(),
@@ -444,6 +400,10 @@ impl FileSystem for SimFs {
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let mut state = self.state.lock();
+        if !state.entries.contains_key(from) {
+            return Err(Self::not_found(from));
+        }
+        state.check_entry(SimCall::Rename)?;
         let id = state
             .entries
             .remove(from)
@@ -454,6 +414,9 @@ impl FileSystem for SimFs {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut state = self.state.lock();
+        if state.faults.is_some() {
+            state.check(SimCall::Remove)?;
+        }
         state
             .entries
             .remove(path)
@@ -463,6 +426,9 @@ impl FileSystem for SimFs {
 
     fn truncate(&self, path: &Path, len_bytes: u64) -> io::Result<()> {
         let mut state = self.state.lock();
+        if let Some(kind) = state.fail_writes {
+            return Err(io::Error::new(kind, "simulated write failure"));
+        }
         let id = *state
             .entries
             .get(path)
@@ -477,6 +443,7 @@ impl FileSystem for SimFs {
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
         let mut state = self.state.lock();
+        state.check(SimCall::SyncDir)?;
         let in_dir = |path: &PathBuf| path.parent() == Some(dir);
         let current: Vec<(PathBuf, u64)> = state
             .entries
@@ -487,5 +454,15 @@ impl FileSystem for SimFs {
         state.durable_entries.retain(|path, _| !in_dir(path));
         state.durable_entries.extend(current);
         Ok(())
+    }
+
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        self.contents(path)
+            .map(|c| c.len() as u64)
+            .ok_or_else(|| Self::not_found(path))
+    }
+
+    fn free_bytes(&self, _dir: &Path) -> io::Result<u64> {
+        Ok(self.state.lock().free_bytes())
     }
 }
