@@ -180,7 +180,7 @@ mod tests {
             "2024-05-01T12:00:00",
             "2024-05-01T12:00Z",
         ] {
-            let error = parse_time(raw).unwrap_err();
+            let error = parse_time(raw).err().unwrap_or_default();
             assert!(error.contains("RFC 3339"), "{raw:?}: {error}");
         }
         for raw in [
@@ -188,10 +188,10 @@ mod tests {
             "2024-04-31T00:00:00Z",
             "2024-05-01T24:00:00Z",
         ] {
-            let error = parse_time(raw).unwrap_err();
+            let error = parse_time(raw).err().unwrap_or_default();
             assert!(error.contains("not a valid date"), "{raw:?}: {error}");
         }
-        let error = parse_time("1969-12-31T23:59:59Z").unwrap_err();
+        let error = parse_time("1969-12-31T23:59:59Z").err().unwrap_or_default();
         assert!(error.contains("before 1970"), "{error}");
     }
 
