@@ -8,7 +8,7 @@ mod push;
 mod streams;
 mod topics;
 
-pub use push::{CallbacksCommand, PushCommand};
+pub use push::*;
 pub use streams::*;
 pub use topics::*;
 

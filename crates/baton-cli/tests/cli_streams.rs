@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{table_rows, Server};
-use serde_json::Value;
+use std::process::{Command, Stdio};
+
+use common::{read_on_thread, table_rows, wait_with_timeout, Server, BATON, COMMAND_TIMEOUT};
+use serde_json::{json, Value};
 
 fn offsets(appended: &Value) -> Vec<(u64, u64)> {
     appended["records"]
@@ -31,42 +33,101 @@ fn values(records: &Value) -> Vec<String> {
         .collect()
 }
 
+fn ids(records: &Value) -> Vec<String> {
+    records["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|record| record["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
 #[test]
-fn streams_are_created_appended_read_from_an_offset_or_a_time_and_followed() {
+fn streams_are_created_listed_shown_and_deleted() {
     let server = Server::start();
-    let created = server.run(&[
-        "stream",
-        "create",
-        "clicks",
-        "--partitions",
-        "2",
-        "--retention-ms",
-        "86400000",
-    ]);
+    let created = server.cli("stream create clicks --partitions 2 --retention-ms 86400000");
     let created = created.assert_success().json();
     assert_eq!(created["name"], "clicks");
     assert_eq!(created["attributes"]["partitions"], 2);
     assert_eq!(created["attributes"]["retention_ms"], 86_400_000);
     assert_eq!(created["attributes"]["max_records"], Value::Null);
-    // The same attributes again: unchanged; others: refused by the server.
+    // The same attributes again change nothing; others are refused by the server.
     server
-        .run(&[
-            "stream",
-            "create",
-            "clicks",
-            "--partitions",
-            "2",
-            "--retention-ms",
-            "86400000",
-        ])
+        .cli("stream create clicks --partitions 2 --retention-ms 86400000")
         .assert_success();
     server
-        .run(&["stream", "create", "clicks", "--partitions", "3"])
+        .cli("stream create clicks --partitions 3")
         .assert_error(1, "error: stream_exists: ");
     server
-        .run(&["stream", "create", "other", "--partitions", "0"])
+        .cli("stream create other --partitions 0")
         .assert_refused("--partitions");
+    server
+        .cli("stream create other --partitions 1025")
+        .assert_refused("--partitions");
+    server
+        .cli("stream create bad/name --partitions 1")
+        .assert_error(1, "error: invalid_name: ");
+    server
+        .cli("stream append clicks a b --partition 1")
+        .assert_success();
+    server
+        .cli("stream group create clicks billing --start earliest")
+        .assert_success();
 
+    let listed = server.cli("stream list").assert_success().json();
+    let streams = listed["streams"].as_array().unwrap();
+    assert_eq!(streams.len(), 1, "{listed}");
+    assert_eq!(streams[0]["stats"]["records"], 2);
+    let table = server.cli("stream list --table");
+    let rows = table_rows(&table.assert_success().stdout, "NAME PARTITIONS RECORDS");
+    assert_eq!(
+        rows,
+        [["clicks", "2", "2", "2", "1", "86400000", "-", "-"]],
+        "2 bytes, 1 group, no byte or record bound"
+    );
+
+    let shown = server.cli("stream show clicks").assert_success().json();
+    let partitions = &shown["stats"]["partitions"];
+    assert_eq!(partitions[1]["next_offset"], 2);
+    assert_eq!(partitions[0]["last_offset"], Value::Null);
+    assert_eq!(shown["stats"]["groups"][0]["name"], "billing");
+    let table = server.cli("stream show clicks --table");
+    let stdout = &table.assert_success().stdout;
+    let rows = table_rows(
+        stdout,
+        "PARTITION FIRST_OFFSET NEXT_OFFSET LAST_OFFSET RECORDS BYTES",
+    );
+    assert_eq!(
+        rows,
+        [
+            ["0", "0", "0", "-", "0", "0"],
+            ["1", "0", "2", "1", "2", "2"]
+        ]
+    );
+    let groups = stdout.split_once("\n\n").unwrap().1;
+    let rows = table_rows(groups, "GROUP MODE START LAG PENDING CONSUMERS");
+    assert_eq!(
+        rows,
+        [["billing", "partitioned", "earliest", "2", "0", "0"]]
+    );
+
+    server.cli("stream delete clicks").assert_success();
+    server
+        .cli("stream show clicks")
+        .assert_error(1, "error: stream_not_found: ");
+    server
+        .cli("stream delete clicks")
+        .assert_error(1, "error: stream_not_found: ");
+    let listed = server.cli("stream list").assert_success().json();
+    assert_eq!(listed["streams"], json!([]));
+}
+
+#[test]
+fn records_are_appended_by_key_partition_or_producer_and_read_from_an_offset_or_a_time() {
+    let server = Server::start();
+    server
+        .cli("stream create clicks --partitions 2")
+        .assert_success();
     let appended = server.run(&[
         "stream",
         "append",
@@ -78,8 +139,7 @@ fn streams_are_created_appended_read_from_an_offset_or_a_time_and_followed() {
         "--header",
         "source=web",
     ]);
-    let appended = appended.assert_success().json();
-    let placed = offsets(&appended);
+    let placed = offsets(&appended.assert_success().json());
     let partition = placed[0].0;
     assert_eq!(
         placed,
@@ -87,7 +147,6 @@ fn streams_are_created_appended_read_from_an_offset_or_a_time_and_followed() {
         "one key, one partition"
     );
     let other = 1 - partition;
-    let other_text = other.to_string();
     let piped = server.run_with_stdin(
         &[
             "stream",
@@ -95,441 +154,384 @@ fn streams_are_created_appended_read_from_an_offset_or_a_time_and_followed() {
             "clicks",
             "-",
             "--partition",
-            &other_text,
+            &other.to_string(),
         ],
         "from stdin\n",
     );
     assert_eq!(offsets(&piped.assert_success().json()), [(other, 0)]);
     // An idempotent producer's retry lands once and answers the original offsets.
-    let exactly_once = [
-        "stream",
-        "append",
-        "clicks",
-        "once",
-        "--partition",
-        &other_text,
-        "--producer-id",
-        "importer",
-        "--sequence",
-        "1",
-    ];
-    let first = server.run(&exactly_once).assert_success().json();
-    let again = server.run(&exactly_once).assert_success().json();
+    let once =
+        format!("stream append clicks once --partition {other} --producer-id p --sequence 1");
+    let first = server.cli(&once).assert_success().json();
     assert_eq!(offsets(&first), [(other, 1)]);
-    assert_eq!(offsets(&again), offsets(&first));
+    assert_eq!(
+        offsets(&server.cli(&once).assert_success().json()),
+        [(other, 1)]
+    );
     server
-        .run(&[
-            "stream",
-            "append",
-            "clicks",
-            "x",
-            "--producer-id",
-            "importer",
-        ])
+        .cli("stream append clicks x --producer-id p")
         .assert_refused("--sequence");
     server
-        .run(&["stream", "append", "clicks", "-", "-"])
+        .cli("stream append clicks - -")
         .assert_error(1, "only one VALUE can be `-`");
+    server
+        .cli("stream append clicks x --header novalue")
+        .assert_refused("KEY=VALUE");
+    server
+        .cli("stream append clicks x --partition 2")
+        .assert_error(1, "error: partition_out_of_range: ");
 
-    let partition_text = partition.to_string();
-    let read = server.run(&[
-        "stream",
-        "read",
-        "clicks",
-        "--partition",
-        &partition_text,
-        "--from-offset",
-        "1",
-    ]);
+    let read = server.cli(&format!(
+        "stream read clicks --partition {partition} --from-offset 1"
+    ));
     let read = read.assert_success().json();
     assert_eq!(values(&read), ["clicked buy"]);
     assert_eq!(read["next_offset"], 2);
-    let record = &read["records"][0];
-    assert_eq!(record["key"], "user-7");
-    assert_eq!(record["headers"]["source"], "web");
-    let timestamp = record["timestamp"].as_u64().unwrap();
+    assert_eq!(read["records"][0]["key"], "user-7");
+    assert_eq!(read["records"][0]["headers"], json!({"source": "web"}));
+    let timestamp = read["records"][0]["timestamp"].as_u64().unwrap();
 
     // A time: the first record at or after it, in milliseconds or RFC 3339.
-    let from_time = |time: &str, max: &str| {
-        let output = server.run(&[
-            "stream",
-            "read",
-            "clicks",
-            "--partition",
-            &partition_text,
-            "--from-time",
-            time,
-            "--max",
-            max,
-        ]);
-        values(&output.assert_success().json())
+    let from_time = |time: &str, max: u32| {
+        let line =
+            format!("stream read clicks --partition {partition} --from-time {time} --max {max}");
+        values(&server.cli(&line).assert_success().json())
     };
-    assert_eq!(from_time("1970-01-01T00:00:00Z", "1"), ["opened /pricing"]);
-    assert_eq!(from_time("0", "100"), ["opened /pricing", "clicked buy"]);
-    assert!(from_time(&(timestamp + 60_000).to_string(), "100").is_empty());
-    assert!(from_time("2999-01-01T00:00:00+02:00", "100").is_empty());
+    assert_eq!(from_time("1970-01-01T00:00:00Z", 1), ["opened /pricing"]);
+    assert_eq!(from_time("0", 100), ["opened /pricing", "clicked buy"]);
+    assert!(from_time(&(timestamp + 60_000).to_string(), 100).is_empty());
+    assert!(from_time("2999-01-01T02:00:00+02:00", 100).is_empty());
 
-    let table = server.run(&[
-        "stream",
-        "read",
-        "clicks",
-        "--partition",
-        &other_text,
-        "--from-offset",
-        "0",
-        "--table",
-    ]);
-    let table = &table.assert_success().stdout;
-    assert!(table.starts_with("PARTITION  OFFSET  TIMESTAMP"), "{table}");
-    let rows: Vec<&str> = table.lines().skip(1).collect();
-    assert_eq!(rows.len(), 2, "{table}");
-    // The newline of the value read from stdin is shown escaped, on the record's own line.
-    assert!(rows[0].ends_with(r"from stdin\n"), "{table}");
-    assert!(
-        rows[0].contains("Z  -"),
-        "an RFC 3339 time, no key: {table}"
-    );
-    assert!(rows[1].ends_with("once"), "{table}");
-
-    // Bad arguments never reach the server.
-    server
-        .run(&["stream", "read", "clicks"])
-        .assert_refused("--from-offset");
-    server
-        .run(&[
-            "stream",
-            "read",
-            "clicks",
-            "--from-offset",
-            "0",
-            "--from-time",
-            "0",
-        ])
-        .assert_refused("cannot be used with");
-    server
-        .run(&["stream", "read", "clicks", "--from-time", "yesterday"])
-        .assert_refused("RFC 3339");
-    server
-        .run(&[
-            "stream",
-            "read",
-            "clicks",
-            "--from-time",
-            "2024-02-30T00:00:00Z",
-        ])
-        .assert_refused("not a valid date");
-    server
-        .run(&[
-            "stream",
-            "read",
-            "clicks",
-            "--from-offset",
-            "0",
-            "--max",
-            "0",
-        ])
-        .assert_refused("--max");
-    server
-        .run(&[
-            "stream",
-            "read",
-            "clicks",
-            "--from-offset",
-            "0",
-            "--wait-ms",
-            "20001",
-        ])
-        .assert_refused("--wait-ms");
-    // What only the server knows, it reports precisely.
-    server
-        .run(&[
-            "stream",
-            "read",
-            "clicks",
-            "--partition",
-            "7",
-            "--from-offset",
-            "0",
-        ])
-        .assert_error(1, "error: partition_out_of_range: ");
-    let missing = server.run(&["stream", "read", "nope", "--from-offset", "0"]);
-    missing.assert_error(1, "error: stream_not_found: ");
-    assert!(missing.stdout.is_empty(), "{}", missing.stdout);
-
-    let followed = server.run(&[
-        "stream",
-        "follow",
-        "clicks",
-        "--partition",
-        &partition_text,
-        "--from-offset",
-        "0",
-        "--count",
-        "2",
-    ]);
-    let lines = followed.assert_success().json_lines();
-    assert_eq!(lines.len(), 2, "{}", followed.stdout);
-    assert_eq!(lines[0]["type"], "record");
-    assert_eq!(lines[0]["value"], "opened /pricing");
-    assert_eq!(lines[1]["offset"], 1);
-    server
-        .run(&["stream", "follow", "nope"])
-        .assert_error(1, "error: stream_not_found: ");
-
-    let listed = server.run(&["stream", "list"]).assert_success().json();
-    let streams = listed["streams"].as_array().unwrap();
-    assert_eq!(streams.len(), 1, "{listed}");
-    assert_eq!(streams[0]["stats"]["records"], 4);
-    let table = server.run(&["stream", "list", "--table"]);
-    let rows = table_rows(&table.assert_success().stdout, "NAME  PARTITIONS  RECORDS");
-    assert_eq!(rows.len(), 1);
-    assert_eq!(
-        (&rows[0][0][..], &rows[0][1][..], &rows[0][2][..]),
-        ("clicks", "2", "4")
-    );
-    assert_eq!(rows[0][5..], ["86400000", "-", "-"]);
-
-    let shown = server
-        .run(&["stream", "show", "clicks"])
-        .assert_success()
-        .json();
-    let partitions = shown["stats"]["partitions"].as_array().unwrap();
-    assert_eq!(partitions[partition as usize]["next_offset"], 2);
-    assert_eq!(partitions[other as usize]["last_offset"], 1);
-    let table = server.run(&["stream", "show", "clicks", "--table"]);
+    let table = server.cli(&format!(
+        "stream read clicks --partition {other} --from-offset 0 --table"
+    ));
     let stdout = &table.assert_success().stdout;
-    let rows = table_rows(stdout, "PARTITION  FIRST_OFFSET  NEXT_OFFSET  LAST_OFFSET");
+    let rows = table_rows(stdout, "PARTITION OFFSET TIMESTAMP KEY HEADERS VALUE");
     assert_eq!(rows.len(), 2, "{stdout}");
-    assert_eq!(
-        rows[partition as usize][..4],
-        [partition_text.as_str(), "0", "2", "1"]
-    );
-    assert!(stdout.contains("\n\nGROUP  MODE  START"), "{stdout}");
-
-    server.run(&["stream", "delete", "clicks"]).assert_success();
-    server
-        .run(&["stream", "show", "clicks"])
-        .assert_error(1, "error: stream_not_found: ");
-    server
-        .run(&["stream", "delete", "clicks"])
-        .assert_error(1, "error: stream_not_found: ");
+    assert_eq!(rows[0][..2], [other.to_string(), "0".to_string()]);
+    assert!(rows[0][2].ends_with('Z'), "an RFC 3339 time: {stdout}");
+    // The newline of the value read from stdin is shown escaped, on the record's own line.
+    assert_eq!(rows[0][3..], ["-", "-", "from", r"stdin\n"]);
+    assert_eq!(rows[1][5], "once");
 }
 
 #[test]
-fn consumer_groups_read_ack_list_pending_claim_seek_and_delete() {
+fn bad_read_arguments_are_refused_and_server_errors_reported() {
     let server = Server::start();
     server
-        .run(&["stream", "create", "jobs", "--partitions", "1"])
+        .cli("stream create clicks --partitions 1")
         .assert_success();
+    // Never sent to the server.
     server
-        .run(&["stream", "append", "jobs", "a", "b", "c"])
-        .assert_success();
+        .cli("stream read clicks")
+        .assert_refused("--from-offset");
+    server
+        .cli("stream read clicks --from-offset 0 --from-time 0")
+        .assert_refused("cannot be used with");
+    server
+        .cli("stream read clicks --from-time yesterday")
+        .assert_refused("RFC 3339");
+    server
+        .cli("stream read clicks --from-time 2024-02-30T00:00:00Z")
+        .assert_refused("not a valid date");
+    server
+        .cli("stream read clicks --from-offset 0 --max 0")
+        .assert_refused("--max");
+    server
+        .cli("stream read clicks --from-offset 0 --wait-ms 20001")
+        .assert_refused("--wait-ms");
+    // What only the server knows, it reports precisely.
+    server
+        .cli("stream read clicks --partition 7 --from-offset 0")
+        .assert_error(1, "error: partition_out_of_range: ");
+    server
+        .cli("stream read clicks --from-offset 5")
+        .assert_error(1, "error: offset_out_of_range: ");
+    let missing = server.cli("stream read nope --from-offset 0");
+    missing.assert_error(1, "error: stream_not_found: ");
+    assert!(missing.stdout.is_empty(), "{}", missing.stdout);
+}
 
-    let group = |args: &[&str]| {
-        let mut all = vec!["stream", "group"];
-        all.extend_from_slice(args);
-        server.run(&all)
-    };
-    let created = group(&["create", "jobs", "billing", "--start", "earliest"]);
+#[test]
+fn follow_prints_records_as_json_lines_and_fails_when_the_stream_goes() {
+    let server = Server::start();
+    server
+        .cli("stream create clicks --partitions 1")
+        .assert_success();
+    server.cli("stream append clicks a b c").assert_success();
+    let followed = server.cli("stream follow clicks --partition 0 --from-offset 1 --count 2");
+    let lines = followed.assert_success().json_lines();
+    assert_eq!(lines.len(), 2, "{}", followed.stdout);
+    assert_eq!(
+        (&lines[0]["type"], &lines[0]["offset"], &lines[0]["value"]),
+        (&json!("record"), &json!(1), &json!("b"))
+    );
+    assert_eq!(lines[1]["value"], "c");
+    server
+        .cli("stream follow nope")
+        .assert_error(1, "error: stream_not_found: ");
+    server
+        .cli("stream follow clicks --from-offset 9")
+        .assert_error(1, "error: offset_out_of_range: ");
+
+    // Without --count it runs until the server ends the stream.
+    let mut follower = Command::new(BATON)
+        .args([
+            "--url",
+            &server.url,
+            "stream",
+            "follow",
+            "clicks",
+            "--from-offset",
+            "0",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = read_on_thread(follower.stdout.take().unwrap());
+    let stderr = read_on_thread(follower.stderr.take().unwrap());
+    common::eventually("the follower connects", || {
+        server
+            .get_text("/metrics")
+            .lines()
+            .any(|line| line == "baton_stream_live_followers{stream=\"clicks\"} 1")
+            .then_some(())
+    });
+    server.cli("stream delete clicks").assert_success();
+    let status = wait_with_timeout(&mut follower, COMMAND_TIMEOUT).expect("the follower ends");
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    assert_eq!(status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.starts_with("error: the server ended the stream: stream_not_found: "),
+        "{stderr}"
+    );
+    let values: Vec<String> = stdout
+        .lines()
+        .map(|line| serde_json::from_str::<Value>(line).unwrap()["value"].to_string())
+        .collect();
+    assert_eq!(values, [r#""a""#, r#""b""#, r#""c""#]);
+}
+
+#[test]
+fn consumer_groups_are_created_shown_seeked_and_deleted() {
+    let server = Server::start();
+    server
+        .cli("stream create jobs --partitions 1")
+        .assert_success();
+    server.cli("stream append jobs a b c d").assert_success();
+    let created = server.cli("stream group create jobs billing --start earliest");
     let created = created.assert_success().json();
-    assert_eq!(created["name"], "billing");
-    assert_eq!(created["start"], "earliest");
-    assert_eq!(created["mode"], "partitioned");
-    assert_eq!(created["stats"]["lag_total"], 3);
-    group(&[
-        "create", "jobs", "billing", "--start", "earliest", "--mode", "shared",
-    ])
-    .assert_error(1, "error: group_exists: ");
-    let from_time = group(&[
-        "create",
-        "jobs",
-        "audit",
-        "--start",
-        "time:2999-01-01T00:00:00Z",
-        "--mode",
-        "shared",
-        "--session-timeout-ms",
-        "1000",
-    ]);
-    let from_time = from_time.assert_success().json();
-    assert_eq!(from_time["start"]["time"], 32_472_144_000_000_u64);
-    assert_eq!(from_time["mode"], "shared");
-    assert_eq!(from_time["session_timeout_ms"], 1000);
-    group(&["create", "jobs", "x", "--start", "first"]).assert_refused("`earliest`");
-    group(&["create", "jobs", "x"]).assert_refused("--start");
-    group(&[
-        "create",
-        "jobs",
-        "x",
-        "--start",
-        "latest",
-        "--session-timeout-ms",
-        "5",
-    ])
-    .assert_refused("--session-timeout-ms");
-    group(&["create", "nope", "x", "--start", "latest"])
+    assert_eq!(
+        (&created["name"], &created["start"], &created["mode"]),
+        (&json!("billing"), &json!("earliest"), &json!("partitioned"))
+    );
+    assert_eq!(created["stats"]["lag_total"], 4);
+    server
+        .cli("stream group create jobs billing --start earliest --mode shared")
+        .assert_error(1, "error: group_exists: ");
+    let audit = server.cli(
+        "stream group create jobs audit --start time:2999-01-01T00:00:00Z --mode shared \
+         --session-timeout-ms 1000",
+    );
+    let audit = audit.assert_success().json();
+    assert_eq!(audit["start"], json!({"time": 32_472_144_000_000_u64}));
+    assert_eq!(
+        (&audit["mode"], &audit["session_timeout_ms"]),
+        (&json!("shared"), &json!(1000))
+    );
+    server
+        .cli("stream group create jobs x --start first")
+        .assert_refused("`earliest`");
+    server
+        .cli("stream group create jobs x")
+        .assert_refused("--start");
+    server
+        .cli("stream group create jobs x --start latest --session-timeout-ms 5")
+        .assert_refused("--session-timeout-ms");
+    server
+        .cli("stream group create nope x --start latest")
         .assert_error(1, "error: stream_not_found: ");
 
-    let read = group(&["read", "jobs", "billing", "--consumer", "w1", "--max", "2"]);
-    let read = read.assert_success().json();
-    let ids: Vec<&str> = read["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|record| record["id"].as_str().unwrap())
-        .collect();
-    assert_eq!(ids, ["0-0", "0-1"]);
-    assert_eq!(read["records"][0]["delivery_count"], 1);
-    assert_eq!(read["records"][1]["value"], "b");
+    let seek = |position: &str| {
+        let output = server.cli(&format!("stream group seek jobs billing {position}"));
+        output.assert_success().json()["stats"]["lag"].clone()
+    };
+    assert_eq!(seek("offset:3 --partition 0"), json!([1]));
+    assert_eq!(seek("latest"), json!([0]));
+    assert_eq!(seek("time:1970-01-01T00:00:00Z"), json!([4]));
+    assert_eq!(seek("earliest"), json!([4]));
+    server
+        .cli("stream group seek jobs billing offset:x")
+        .assert_refused("not an offset");
+    server
+        .cli("stream group seek jobs billing latest --partition 9")
+        .assert_error(1, "error: partition_out_of_range: ");
 
-    let pending = group(&["pending", "jobs", "billing"])
+    let shown = server
+        .cli("stream group show jobs billing")
         .assert_success()
         .json();
-    assert_eq!(pending["count"], 2);
-    assert_eq!(pending["pending"][0]["consumer"], "w1");
-    let one = group(&[
-        "pending",
-        "jobs",
-        "billing",
-        "--consumer",
-        "w1",
-        "--max",
-        "1",
-    ]);
-    let one = one.assert_success().json();
+    assert_eq!(
+        (&shown["stats"]["lag_total"], &shown["stats"]["pending"]),
+        (&json!(4), &json!(0))
+    );
+    let table = server.cli("stream group show jobs billing --table");
+    let stdout = &table.assert_success().stdout;
+    let rows = table_rows(
+        stdout,
+        "GROUP MODE START SESSION_TIMEOUT_MS LAG PENDING CONSUMERS",
+    );
+    assert_eq!(
+        rows,
+        [["billing", "partitioned", "earliest", "30000", "4", "0", "0"]]
+    );
+    let partitions = stdout.split_once("\n\n").unwrap().1;
+    assert_eq!(
+        table_rows(partitions, "PARTITION LAG OWNER"),
+        [["0", "4", "-"]]
+    );
+
+    server
+        .cli("stream group delete jobs billing")
+        .assert_success();
+    server
+        .cli("stream group show jobs billing")
+        .assert_error(1, "error: group_not_found: ");
+    server
+        .cli("stream group delete jobs billing")
+        .assert_error(1, "error: group_not_found: ");
+}
+
+#[test]
+fn consumers_read_list_pending_and_ack() {
+    let server = Server::start();
+    server
+        .cli("stream create jobs --partitions 1")
+        .assert_success();
+    server.cli("stream append jobs a b c").assert_success();
+    server
+        .cli("stream group create jobs billing --start earliest")
+        .assert_success();
+
+    let read = server.cli("stream group read jobs billing --consumer w1 --max 2");
+    let read = read.assert_success().json();
+    assert_eq!(ids(&read), ["0-0", "0-1"]);
     assert_eq!(
         (
-            one["count"].as_u64(),
-            one["pending"].as_array().unwrap().len()
+            &read["records"][0]["delivery_count"],
+            &read["records"][1]["value"]
         ),
-        (Some(2), 1)
+        (&json!(1), &json!("b"))
     );
-    let table = group(&["pending", "jobs", "billing", "--table"]);
+
+    let pending = server
+        .cli("stream group pending jobs billing")
+        .assert_success()
+        .json();
+    assert_eq!(
+        (&pending["count"], &pending["pending"][0]["consumer"]),
+        (&json!(2), &json!("w1"))
+    );
+    let one = server.cli("stream group pending jobs billing --consumer w1 --max 1");
+    let one = one.assert_success().json();
+    assert_eq!(
+        (&one["count"], one["pending"].as_array().unwrap().len()),
+        (&json!(2), 1)
+    );
+    let table = server.cli("stream group pending jobs billing --table");
     let rows = table_rows(
         &table.assert_success().stdout,
-        "ID   CONSUMER  IDLE_MS  DELIVERIES",
+        "ID CONSUMER IDLE_MS DELIVERIES",
     );
     assert_eq!(rows.len(), 2);
     assert_eq!(
         (&rows[1][0][..], &rows[1][1][..], &rows[1][3][..]),
         ("0-1", "w1", "1")
     );
-    group(&["pending", "jobs", "billing", "--max", "1001"]).assert_refused("--max");
-    group(&["pending", "jobs", "billing", "--consumer", "ghost"])
+    server
+        .cli("stream group pending jobs billing --max 1001")
+        .assert_refused("--max");
+    server
+        .cli("stream group pending jobs billing --consumer ghost")
         .assert_error(1, "error: consumer_not_found: ");
 
-    let acked = group(&["ack", "jobs", "billing", "0-0"])
+    let acked = server
+        .cli("stream group ack jobs billing 0-0")
         .assert_success()
         .json();
-    assert_eq!(acked["results"][0]["ok"], true);
-    let again = group(&["ack", "jobs", "billing", "0-0", "0-1"]);
-    again.assert_error(1, "error: ack of item 0: record_not_pending: ");
+    assert_eq!(acked, json!({"results": [{"ok": true}]}));
+    // One item fails, the other is acked; every result is on stdout, the failure on stderr.
+    let partly = server.cli("stream group ack jobs billing 0-0 0-1");
+    partly.assert_error(1, "error: ack of item 0: record_not_pending: ");
     assert!(
-        again.stderr.contains("1 of 2 acks failed"),
+        partly.stderr.contains("1 of 2 acks failed"),
         "{}",
-        again.stderr
+        partly.stderr
     );
-    // Every result is on stdout, the failed ones too.
-    let results = again.json();
-    assert!(results["results"][0]["error"].is_object());
-    group(&["ack", "jobs", "billing", "0-1x"]).assert_refused("partition-offset");
+    assert_eq!(partly.json()["results"][1], json!({"ok": true}));
+    server
+        .cli("stream group ack jobs billing 0-1x")
+        .assert_refused("partition-offset");
+    server
+        .cli("stream group ack jobs billing")
+        .assert_refused("<ID>");
+}
 
-    // The second ack above took 0-1 as well. --ack acknowledges what was printed.
-    let read = group(&[
-        "read",
-        "jobs",
-        "billing",
-        "--consumer",
-        "w1",
-        "--ack",
-        "--table",
-    ]);
-    let rows = table_rows(&read.assert_success().stdout, "ID");
+#[test]
+fn read_with_ack_and_claim_take_records_off_a_consumers_pending_list() {
+    let server = Server::start();
+    server
+        .cli("stream create jobs --partitions 1")
+        .assert_success();
+    server.cli("stream append jobs a b c").assert_success();
+    server
+        .cli("stream group create jobs billing --start offset:2")
+        .assert_success();
+
+    // --ack acknowledges what was printed.
+    let read = server.cli("stream group read jobs billing --consumer w1 --ack --table");
+    let rows = table_rows(
+        &read.assert_success().stdout,
+        "ID PARTITION OFFSET TIMESTAMP DELIVERIES",
+    );
     assert_eq!(rows.len(), 1);
     assert_eq!(
         (&rows[0][0][..], rows[0].last().map(String::as_str)),
         ("0-2", Some("c"))
     );
-    let pending = group(&["pending", "jobs", "billing"])
+    let pending = server
+        .cli("stream group pending jobs billing")
         .assert_success()
         .json();
     assert_eq!(pending["count"], 0, "{pending}");
 
     // Left pending by w1, taken over by w2.
-    server
-        .run(&["stream", "append", "jobs", "d"])
-        .assert_success();
-    let read = group(&["read", "jobs", "billing", "--consumer", "w1"]);
-    assert_eq!(read.assert_success().json()["records"][0]["id"], "0-3");
-    let claimed = group(&[
-        "claim",
-        "jobs",
-        "billing",
-        "--consumer",
-        "w2",
-        "--min-idle-ms",
-        "0",
-        "--table",
-    ]);
+    server.cli("stream append jobs d").assert_success();
+    let read = server.cli("stream group read jobs billing --consumer w1");
+    assert_eq!(ids(&read.assert_success().json()), ["0-3"]);
+    let claimed =
+        server.cli("stream group claim jobs billing --consumer w2 --min-idle-ms 0 --table");
     let rows = table_rows(
         &claimed.assert_success().stdout,
-        "ID   PARTITION  OFFSET  TIMESTAMP  ",
+        "ID PARTITION OFFSET TIMESTAMP DELIVERIES",
     );
-    assert_eq!(rows.len(), 1);
     assert_eq!(
-        (&rows[0][0][..], &rows[0][4][..]),
-        ("0-3", "2"),
-        "delivery count 2"
+        (rows.len(), &rows[0][0][..], &rows[0][4][..]),
+        (1, "0-3", "2")
     );
-    let pending = group(&["pending", "jobs", "billing"])
+    let pending = server
+        .cli("stream group pending jobs billing")
         .assert_success()
         .json();
     assert_eq!(pending["pending"][0]["consumer"], "w2", "{pending}");
-    let none = group(&[
-        "claim",
-        "jobs",
-        "billing",
-        "--consumer",
-        "w3",
-        "--min-idle-ms",
-        "3600000",
-    ]);
-    assert_eq!(
-        none.assert_success().json()["records"],
-        serde_json::json!([])
-    );
-    group(&["claim", "jobs", "billing", "--consumer", "w3"]).assert_refused("--min-idle-ms");
-
-    let shown = group(&["show", "jobs", "billing"]).assert_success().json();
-    assert_eq!(shown["stats"]["pending"], 1);
-    assert_eq!(shown["stats"]["lag_total"], 0);
-    let table = group(&["show", "jobs", "billing", "--table"]);
-    let stdout = &table.assert_success().stdout;
-    let rows = table_rows(stdout, "GROUP    MODE         START");
-    assert_eq!(rows[0][..3], ["billing", "partitioned", "earliest"]);
-    assert_eq!(rows[0][4..6], ["0", "1"], "lag 0, 1 pending: {stdout}");
-    assert!(
-        stdout.contains("\n\nPARTITION  LAG  OWNER\n0          0"),
-        "{stdout}"
-    );
-
-    let seeked = group(&["seek", "jobs", "billing", "earliest"])
-        .assert_success()
-        .json();
-    assert_eq!(seeked["stats"]["lag_total"], 4);
-    let seeked = group(&["seek", "jobs", "billing", "offset:3", "--partition", "0"]);
-    assert_eq!(
-        seeked.assert_success().json()["stats"]["lag"],
-        serde_json::json!([1])
-    );
-    let seeked = group(&["seek", "jobs", "billing", "time:1970-01-01T00:00:00Z"]);
-    assert_eq!(seeked.assert_success().json()["stats"]["lag_total"], 4);
-    group(&["seek", "jobs", "billing", "offset:x"]).assert_refused("not an offset");
-    group(&["seek", "jobs", "billing", "latest", "--partition", "9"])
-        .assert_error(1, "error: partition_out_of_range: ");
-
-    group(&["delete", "jobs", "billing"]).assert_success();
-    group(&["show", "jobs", "billing"]).assert_error(1, "error: group_not_found: ");
-    group(&["read", "jobs", "billing", "--consumer", "w1"])
+    let none = server.cli("stream group claim jobs billing --consumer w3 --min-idle-ms 3600000");
+    assert_eq!(none.assert_success().json(), json!({"records": []}));
+    server
+        .cli("stream group claim jobs billing --consumer w3")
+        .assert_refused("--min-idle-ms");
+    server
+        .cli("stream group read jobs nope --consumer w1")
         .assert_error(1, "error: group_not_found: ");
 }

@@ -127,10 +127,35 @@ impl Server {
         self.run_with_stdin(args, "")
     }
 
+    /// `run` with the arguments of one line split at whitespace, for arguments without
+    /// spaces: `server.cli("stream read clicks --from-offset 0")`.
+    pub fn cli(&self, line: &str) -> Output {
+        let args: Vec<&str> = line.split_whitespace().collect();
+        self.run(&args)
+    }
+
     pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
         let mut all = vec!["--url", self.url.as_str()];
         all.extend_from_slice(args);
         baton(&all, stdin)
+    }
+
+    /// The text of `GET <path>` (e.g. `/metrics`), which must succeed.
+    pub fn get_text(&self, path: &str) -> String {
+        let url = format!("{}{path}", self.url);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let response = reqwest::get(&url).await.unwrap();
+            assert!(
+                response.status().is_success(),
+                "{url}: {}",
+                response.status()
+            );
+            response.text().await.unwrap()
+        })
     }
 
     /// A plain HTTP call to this server, for what the test sets up without the CLI.
