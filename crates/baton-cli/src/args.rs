@@ -22,8 +22,10 @@ pub const URL_DEFAULT: &str = "http://127.0.0.1:9324";
     about = "Baton: a single-binary message broker, and a client for it",
     long_about = "Baton: a single-binary message broker, and a client for it.\n\n\
         `baton serve` runs the broker. Every other command talks to a running broker over its \
-        native HTTP API (see --url) and prints JSON on stdout, so scripts can parse it. \
-        Errors go to stderr as `error: <code>: <message>` with exit status 1.",
+        native HTTP API (see --url) and prints JSON on stdout, so scripts can parse it; \
+        commands that list or read also take --table, for a table for people. Errors go to \
+        stderr as `error: <code>: <message>` with exit status 1; arguments the command can \
+        check itself are refused with exit status 2 before any request.",
     after_help = "Examples:\n  \
         baton serve --data-dir ./data\n  \
         baton queue create orders --visibility-timeout-ms 60000\n  \
