@@ -4,14 +4,15 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 
-use crate::args::{Command, CreateArgs, QueueCommand, RecvArgs, SendArgs};
-use crate::output::{or_dash, print_json, print_table};
 use anyhow::{bail, Context};
 use baton_sdk::proto::{
     AttributeValue, BatchResponse, CreateQueue, DeadLetter, ItemResult, QueueInfo, QueueList,
     ReceiveRequest, ReceiveResponse, RedriveRequest, Retry, SendMessage,
 };
 use baton_sdk::Client;
+
+use crate::args::{Command, CreateArgs, QueueCommand, RecvArgs, SendArgs};
+use crate::output::{or_dash, print_json, print_table};
 
 /// Largest body `baton send -` reads from stdin; the server's own limits are usually lower.
 const STDIN_BODY_BYTES_MAX: u64 = 64 * 1024 * 1024;

@@ -3,10 +3,11 @@
 
 use anyhow::bail;
 use baton_sdk::proto::stream::{
-    AppendResponse, CreateStream, NewRecord, Record, StartKeyword, StartPosition, StreamInfo,
-    StreamList,
+    AppendResponse, CreateStream, GroupMode, NewRecord, Record, StartKeyword, StartPosition,
+    StreamInfo, StreamList,
 };
-use baton_sdk::streams::From;
+// The SDK calls it `From`; renamed so it does not hide the prelude's trait.
+use baton_sdk::streams::From as ReadFrom;
 use baton_sdk::Client;
 
 use crate::args::{AppendArgs, ReadArgs, StreamCommand};
@@ -84,8 +85,8 @@ async fn append(client: &Client, args: AppendArgs) -> anyhow::Result<()> {
 
 async fn read(client: &Client, args: ReadArgs) -> anyhow::Result<()> {
     let from = match (args.from_offset, args.from_time) {
-        (Some(offset), _) => From::Offset(offset),
-        (None, Some(time)) => From::Time(time),
+        (Some(offset), _) => ReadFrom::Offset(offset),
+        (None, Some(time)) => ReadFrom::Time(time),
         // clap's required group "from" gives one of the two, and only one.
         (None, None) => bail!("give --from-offset or --from-time"),
     };
@@ -204,10 +205,10 @@ fn print_stream(stream: &StreamInfo) -> anyhow::Result<()> {
     print_text(&text)
 }
 
-pub(crate) fn mode_text(mode: baton_sdk::proto::stream::GroupMode) -> &'static str {
+pub(crate) fn mode_text(mode: GroupMode) -> &'static str {
     match mode {
-        baton_sdk::proto::stream::GroupMode::Partitioned => "partitioned",
-        baton_sdk::proto::stream::GroupMode::Shared => "shared",
+        GroupMode::Partitioned => "partitioned",
+        GroupMode::Shared => "shared",
     }
 }
 
