@@ -4,6 +4,14 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod push;
+mod streams;
+mod topics;
+
+pub use push::*;
+pub use streams::*;
+pub use topics::*;
+
 /// Default of `--url`: where `baton serve` listens by default.
 pub const URL_DEFAULT: &str = "http://127.0.0.1:9324";
 
@@ -14,13 +22,17 @@ pub const URL_DEFAULT: &str = "http://127.0.0.1:9324";
     about = "Baton: a single-binary message broker, and a client for it",
     long_about = "Baton: a single-binary message broker, and a client for it.\n\n\
         `baton serve` runs the broker. Every other command talks to a running broker over its \
-        native HTTP API (see --url) and prints JSON on stdout, so scripts can parse it. \
-        Errors go to stderr as `error: <code>: <message>` with exit status 1.",
+        native HTTP API (see --url) and prints JSON on stdout, so scripts can parse it; \
+        commands that list or read also take --table, for a table for people. Errors go to \
+        stderr as `error: <code>: <message>` with exit status 1; arguments the command can \
+        check itself are refused with exit status 2 before any request.",
     after_help = "Examples:\n  \
         baton serve --data-dir ./data\n  \
         baton queue create orders --visibility-timeout-ms 60000\n  \
         baton send orders '{\"id\": 1}' --attr source=web\n  \
-        baton recv orders --max 10 --wait-ms 5000 --ack"
+        baton recv orders --max 10 --wait-ms 5000 --ack\n  \
+        baton stream create clicks --partitions 4\n  \
+        baton topic subscribe orders eu --queue eu-orders --pattern 'order.eu.*'"
 )]
 pub struct Cli {
     /// Base URL of the Baton server that client commands talk to (not used by `serve`).
@@ -94,6 +106,22 @@ pub enum Command {
         fails with `request_timeout`."
     )]
     Request(RequestArgs),
+
+    /// Streams: create, list, show, append, read from an offset or a time, follow; consumer groups.
+    #[command(subcommand)]
+    Stream(StreamCommand),
+
+    /// Topics and their subscriptions (to a queue, a stream or a URL, by pattern and filter).
+    #[command(subcommand)]
+    Topic(TopicCommand),
+
+    /// Push subscriptions: the broker POSTs a queue's messages to a URL.
+    #[command(subcommand)]
+    Push(PushCommand),
+
+    /// Completion callbacks that failed: list them, retry one.
+    #[command(subcommand)]
+    Callbacks(CallbacksCommand),
 
     /// Inspect a data directory offline.
     #[command(subcommand)]
@@ -556,7 +584,7 @@ pub struct BenchArgs {
     pub no_progress: bool,
 }
 
-fn parse_attribute(raw: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_attribute(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
         _ => Err(format!("expected KEY=VALUE, got {raw:?}")),
@@ -572,6 +600,25 @@ mod tests {
     #[test]
     fn command_line_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    /// A subcommand's own `--url` would share the global one's id and silently take its
+    /// value (the Baton server's URL).
+    #[test]
+    fn no_subcommand_redefines_the_global_url_flag() {
+        fn check(command: &clap::Command, path: &str) {
+            for subcommand in command.get_subcommands() {
+                let path = format!("{path} {}", subcommand.get_name());
+                for arg in subcommand.get_arguments() {
+                    assert!(
+                        arg.get_long() != Some("url") && arg.get_id() != "url",
+                        "`{path}` defines its own --url"
+                    );
+                }
+                check(subcommand, &path);
+            }
+        }
+        check(&Cli::command(), "baton");
     }
 
     #[test]

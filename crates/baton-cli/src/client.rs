@@ -1,7 +1,8 @@
-//! The client commands: each one SDK call, its answer printed as pretty JSON on stdout.
+//! The client commands' entry point (`run`: waits for a ready broker, then dispatches), and the
+//! queue and message commands: each one SDK call, its answer printed as pretty JSON on stdout.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 
 use anyhow::{bail, Context};
 use baton_sdk::proto::{
@@ -9,9 +10,9 @@ use baton_sdk::proto::{
     ReceiveRequest, ReceiveResponse, RedriveRequest, Retry, SendMessage,
 };
 use baton_sdk::Client;
-use serde::Serialize;
 
 use crate::args::{Command, CreateArgs, QueueCommand, RecvArgs, SendArgs};
+use crate::output::{or_dash, print_json, print_table};
 
 /// Largest body `baton send -` reads from stdin; the server's own limits are usually lower.
 const STDIN_BODY_BYTES_MAX: u64 = 64 * 1024 * 1024;
@@ -69,6 +70,10 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
         Command::Publish(args) => crate::live::publish(&client, args).await,
         Command::Tail(args) => crate::live::tail(&client, args).await,
         Command::Request(args) => crate::live::request(&client, args).await,
+        Command::Stream(command) => crate::commands::streams::run(&client, command).await,
+        Command::Topic(command) => crate::commands::topics::run(&client, command).await,
+        Command::Push(command) => crate::commands::push::run(&client, command).await,
+        Command::Callbacks(command) => crate::commands::push::callbacks(&client, command).await,
     }
 }
 
@@ -81,7 +86,7 @@ async fn queue(client: &Client, command: QueueCommand) -> anyhow::Result<()> {
         QueueCommand::List(args) => {
             let queues = client.list_queues().await?;
             if args.table {
-                print_table(&queues)
+                print_queue_table(&queues)
             } else {
                 print_json(&QueueList { queues })
             }
@@ -156,7 +161,7 @@ async fn send(client: &Client, args: SendArgs) -> anyhow::Result<()> {
     print_json(&client.send(&args.queue, vec![message]).await?)
 }
 
-fn read_stdin_body() -> anyhow::Result<String> {
+pub(crate) fn read_stdin_body() -> anyhow::Result<String> {
     let mut bytes = Vec::new();
     std::io::stdin()
         .lock()
@@ -191,7 +196,7 @@ async fn recv(client: &Client, args: RecvArgs) -> anyhow::Result<()> {
 }
 
 /// Reports each failed item on stderr; fails if any did.
-fn check_batch(operation: &str, response: &BatchResponse) -> anyhow::Result<()> {
+pub(crate) fn check_batch(operation: &str, response: &BatchResponse) -> anyhow::Result<()> {
     let mut n_failed = 0_usize;
     for (item_idx, result) in response.results.iter().enumerate() {
         if let ItemResult::Error { error } = result {
@@ -216,14 +221,7 @@ fn check_batch(operation: &str, response: &BatchResponse) -> anyhow::Result<()> 
     Ok(())
 }
 
-pub(crate) fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
-    let text = serde_json::to_string_pretty(value).context("cannot encode the output as JSON")?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{text}").context("cannot write to stdout")?;
-    stdout.flush().context("cannot write to stdout")
-}
-
-fn print_table(queues: &[QueueInfo]) -> anyhow::Result<()> {
+fn print_queue_table(queues: &[QueueInfo]) -> anyhow::Result<()> {
     let header = [
         "NAME",
         "TYPE",
@@ -235,44 +233,33 @@ fn print_table(queues: &[QueueInfo]) -> anyhow::Result<()> {
         "ACKED",
         "DEAD_LETTER",
     ];
-    let mut rows = vec![header.map(String::from)];
-    for queue in queues {
-        let stats = &queue.stats;
-        rows.push([
-            queue.name.clone(),
-            if queue.attributes.fifo {
-                "fifo"
-            } else {
-                "standard"
-            }
-            .to_string(),
-            stats.visible.to_string(),
-            stats.in_flight.to_string(),
-            stats.delayed.to_string(),
-            stats.oldest_age_ms.to_string(),
-            stats.sent_total.to_string(),
-            stats.acked_total.to_string(),
-            queue
-                .attributes
-                .dead_letter
-                .as_ref()
-                .map_or_else(|| "-".to_string(), |dead_letter| dead_letter.queue.clone()),
-        ]);
-    }
-    let mut widths = [0_usize; 9];
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    let mut stdout = std::io::stdout().lock();
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        writeln!(stdout, "{}", cells.join("  ").trim_end()).context("cannot write to stdout")?;
-    }
-    stdout.flush().context("cannot write to stdout")
+    let rows: Vec<Vec<String>> = queues
+        .iter()
+        .map(|queue| {
+            let stats = &queue.stats;
+            vec![
+                queue.name.clone(),
+                if queue.attributes.fifo {
+                    "fifo"
+                } else {
+                    "standard"
+                }
+                .to_string(),
+                stats.visible.to_string(),
+                stats.in_flight.to_string(),
+                stats.delayed.to_string(),
+                stats.oldest_age_ms.to_string(),
+                stats.sent_total.to_string(),
+                stats.acked_total.to_string(),
+                or_dash(
+                    queue
+                        .attributes
+                        .dead_letter
+                        .as_ref()
+                        .map(|dead_letter| &dead_letter.queue),
+                ),
+            ]
+        })
+        .collect();
+    print_table(&header, &rows)
 }

@@ -2,16 +2,14 @@
 //! and streams) and request/response from the command line.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
-use anyhow::Context;
 use baton_sdk::proto::stream::StreamLiveFrame;
 use baton_sdk::proto::{AttributeValue, ErrorCode, LiveFrame, PublishMessage, RequestMessage};
 use baton_sdk::stream_live::StreamEvent;
 use baton_sdk::{Client, LiveEvent};
 
 use crate::args::{PublishArgs, RequestArgs, TailArgs};
-use crate::client::print_json;
+use crate::output::{print_json, print_line};
 
 fn attributes(pairs: Vec<(String, String)>) -> BTreeMap<String, AttributeValue> {
     pairs
@@ -51,25 +49,23 @@ async fn tail_is_stream(client: &Client, args: &TailArgs) -> anyhow::Result<bool
     }
 }
 
-fn print_line(frame: &impl serde::Serialize) -> anyhow::Result<()> {
-    let line = serde_json::to_string(frame).context("cannot encode the output as JSON")?;
-    // One line per event, flushed at once, so pipes see messages as they arrive.
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{line}").context("cannot write to stdout")?;
-    stdout.flush().context("cannot write to stdout")
+/// Where a stream follower starts and when it stops (`baton tail` on a stream, `baton stream
+/// follow`).
+pub struct Follow<'a> {
+    pub stream: &'a str,
+    pub partition: Option<u32>,
+    pub from_offset: Option<u64>,
+    pub count: Option<u64>,
 }
 
-/// `baton tail` on a stream: one JSON line per record (`{"type": "record", ...}`) or skip
-/// report (`{"type": "dropped", ...}`).
-async fn tail_stream(client: &Client, args: TailArgs) -> anyhow::Result<()> {
-    if args.pattern.is_some() {
-        anyhow::bail!("--pattern applies to topics; {:?} is a stream", args.topic);
-    }
+/// Follows a stream: one JSON line per record (`{"type": "record", ...}`) or skip report
+/// (`{"type": "dropped", ...}`).
+pub async fn follow_stream(client: &Client, follow: Follow<'_>) -> anyhow::Result<()> {
     let mut follower = client
-        .follow_stream(&args.topic, args.partition, args.from_offset)
+        .follow_stream(follow.stream, follow.partition, follow.from_offset)
         .await?;
     let mut printed = 0u64;
-    while args.count.is_none_or(|count| printed < count) {
+    while follow.count.is_none_or(|count| printed < count) {
         let Some(event) = follower.next().await? else {
             break;
         };
@@ -80,7 +76,11 @@ async fn tail_stream(client: &Client, args: TailArgs) -> anyhow::Result<()> {
             }
             StreamEvent::Dropped(dropped) => StreamLiveFrame::Dropped(dropped),
             StreamEvent::Error(error) => {
-                anyhow::bail!("the server ended the stream: {}", error.message)
+                anyhow::bail!(
+                    "the server ended the stream: {}: {}",
+                    baton_sdk::code_name(error.code),
+                    error.message
+                )
             }
         };
         print_line(&frame)?;
@@ -90,7 +90,16 @@ async fn tail_stream(client: &Client, args: TailArgs) -> anyhow::Result<()> {
 
 pub async fn tail(client: &Client, args: TailArgs) -> anyhow::Result<()> {
     if tail_is_stream(client, &args).await? {
-        return tail_stream(client, args).await;
+        if args.pattern.is_some() {
+            anyhow::bail!("--pattern applies to topics; {:?} is a stream", args.topic);
+        }
+        let follow = Follow {
+            stream: &args.topic,
+            partition: args.partition,
+            from_offset: args.from_offset,
+            count: args.count,
+        };
+        return follow_stream(client, follow).await;
     }
     if args.partition.is_some() || args.from_offset.is_some() {
         anyhow::bail!(

@@ -10,8 +10,11 @@
 mod args;
 mod bench;
 mod client;
+mod commands;
 mod live;
+mod output;
 mod serve;
+mod time;
 
 use std::process::ExitCode;
 

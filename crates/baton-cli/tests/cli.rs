@@ -1,211 +1,18 @@
 //! End-to-end tests of the `baton` binary: a real `baton serve` on a free port, driven by the
-//! client commands exactly as a user or a script would run them.
+//! client commands exactly as a user or a script would run them. Queues, messages, publish,
+//! tail and request here; streams in `cli_streams.rs`, topics, push and callbacks in
+//! `cli_topics.rs`; the shared helpers in `common/mod.rs`.
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+mod common;
+
+use std::process::{Command, Stdio};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
+use common::{baton, http, read_on_thread, wait_with_timeout, Server, BATON, COMMAND_TIMEOUT};
 use serde_json::Value;
-
-const BATON: &str = env!("CARGO_BIN_EXE_baton");
-/// Budget for the server to print its "listening on" line.
-const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// Budget for one client command.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
-/// Budget for the server to stop after SIGTERM.
-const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// A running `baton serve`; killed (and its data directory removed) when dropped, so a failed
-/// assertion does not leave it behind.
-struct Server {
-    child: Child,
-    url: String,
-    data_dir: PathBuf,
-}
-
-impl Server {
-    fn start() -> Server {
-        let data_dir = temp_dir("server");
-        let mut child = Command::new(BATON)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
-            .env("RUST_LOG", "warn")
-            .env_remove("BATON_LISTEN")
-            .env_remove("BATON_DATA_DIR")
-            .env_remove("BATON_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (line_tx, line_rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-            let _ = line_tx.send(result);
-        });
-        // Construct the guard before waiting, so a startup failure still kills the child.
-        let mut server = Server {
-            child,
-            url: String::new(),
-            data_dir,
-        };
-        let line = line_rx
-            .recv_timeout(STARTUP_TIMEOUT)
-            .expect("no `listening on` line in time")
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("baton listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "unexpected url {url:?}"
-        );
-        server.url = url.to_string();
-        server.wait_ready();
-        server
-    }
-
-    /// Waits until `GET /ready` answers 200: the listening line comes before recovery ends.
-    fn wait_ready(&self) {
-        use std::net::TcpStream;
-        let address = self.url.trim_start_matches("http://").to_string();
-        let deadline = Instant::now() + STARTUP_TIMEOUT;
-        loop {
-            let ready = TcpStream::connect(&address).ok().and_then(|mut stream| {
-                let request =
-                    format!("GET /ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
-                stream.write_all(request.as_bytes()).ok()?;
-                let mut response = String::new();
-                stream.read_to_string(&mut response).ok()?;
-                Some(response.starts_with("HTTP/1.1 200"))
-            });
-            if ready == Some(true) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "baton did not become ready in time"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGTERM and waits for a clean exit.
-    fn stop(mut self) -> ExitStatus {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success(), "kill -TERM failed");
-        wait_with_timeout(&mut self.child, SHUTDOWN_TIMEOUT)
-            .expect("server did not stop after SIGTERM")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-struct Output {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-impl Output {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|error| panic!("stdout is not JSON ({error}): {}", self.stdout))
-    }
-
-    #[track_caller]
-    fn assert_success(&self) -> &Self {
-        assert!(
-            self.status.success(),
-            "exit {:?}\nstdout: {}\nstderr: {}",
-            self.status,
-            self.stdout,
-            self.stderr
-        );
-        self
-    }
-}
-
-/// Runs `baton <args>` with `stdin` as its input, killed if it outlives `COMMAND_TIMEOUT`.
-fn baton(args: &[&str], stdin: &str) -> Output {
-    let mut child = Command::new(BATON)
-        .args(args)
-        .env_remove("BATON_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Read and write on threads, so a full pipe can never block the wait below.
-    let mut child_stdin = child.stdin.take().unwrap();
-    let input = stdin.to_string();
-    let writer = thread::spawn(move || {
-        let _ = child_stdin.write_all(input.as_bytes());
-    });
-    let stdout = read_on_thread(child.stdout.take().unwrap());
-    let stderr = read_on_thread(child.stderr.take().unwrap());
-    let status = match wait_with_timeout(&mut child, COMMAND_TIMEOUT) {
-        Some(status) => status,
-        None => {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "`baton {}` did not finish within {COMMAND_TIMEOUT:?}",
-                args.join(" ")
-            );
-        }
-    };
-    writer.join().unwrap();
-    Output {
-        status,
-        stdout: stdout.join().unwrap(),
-        stderr: stderr.join().unwrap(),
-    }
-}
-
-fn read_on_thread(mut pipe: impl Read + Send + 'static) -> thread::JoinHandle<String> {
-    thread::spawn(move || {
-        let mut text = String::new();
-        let _ = pipe.read_to_string(&mut text);
-        text
-    })
-}
-
-fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if let Some(status) = child.try_wait().unwrap() {
-            return Some(status);
-        }
-        thread::sleep(Duration::from_millis(20));
-    }
-    None
-}
-
-fn temp_dir(label: &str) -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!("baton-cli-{label}-{}-{nanos}", std::process::id()))
-}
 
 #[test]
 fn queue_lifecycle_send_receive_ack_through_the_cli() {
@@ -330,7 +137,17 @@ fn help_describes_every_command() {
     let help = baton(&["--help"], "");
     let help = &help.assert_success().stdout;
     for command in [
-        "serve", "queue", "send", "recv", "publish", "tail", "request",
+        "serve",
+        "queue",
+        "send",
+        "recv",
+        "publish",
+        "tail",
+        "request",
+        "stream",
+        "topic",
+        "push",
+        "callbacks",
     ] {
         assert!(
             help.contains(command),
@@ -388,28 +205,6 @@ fn serve_refuses_a_bad_listen_address() {
         output.stderr
     );
     assert!(output.stdout.is_empty(), "stdout: {}", output.stdout);
-}
-
-/// A plain HTTP call from the test itself (for what has no CLI command).
-fn http(method: &str, url: &str, body: Value) -> Value {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        let client = reqwest::Client::new();
-        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
-        let response = client
-            .request(method, url)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        assert!(status.is_success(), "{url}: {status} {text}");
-        serde_json::from_str(&text).unwrap_or(Value::Null)
-    })
 }
 
 #[test]
@@ -603,4 +398,52 @@ fn tail_prints_a_streams_records_and_tells_topics_and_streams_apart() {
         "{}",
         wrong.stderr
     );
+}
+
+#[test]
+fn stream_topic_push_and_callback_commands_show_examples_in_their_help() {
+    let commands: [&[&str]; 28] = [
+        &["stream", "create"],
+        &["stream", "list"],
+        &["stream", "show"],
+        &["stream", "delete"],
+        &["stream", "append"],
+        &["stream", "read"],
+        &["stream", "follow"],
+        &["stream", "group", "create"],
+        &["stream", "group", "show"],
+        &["stream", "group", "read"],
+        &["stream", "group", "ack"],
+        &["stream", "group", "pending"],
+        &["stream", "group", "claim"],
+        &["stream", "group", "seek"],
+        &["stream", "group", "delete"],
+        &["topic", "create"],
+        &["topic", "list"],
+        &["topic", "show"],
+        &["topic", "delete"],
+        &["topic", "subscribe"],
+        &["topic", "subscriptions"],
+        &["topic", "subscription"],
+        &["topic", "unsubscribe"],
+        &["push", "set"],
+        &["push", "show"],
+        &["push", "delete"],
+        &["callbacks", "list"],
+        &["callbacks", "retry"],
+    ];
+    for command in commands {
+        let name = format!("baton {}", command.join(" "));
+        let mut args = command.to_vec();
+        args.push("--help");
+        let help = baton(&args, "");
+        let help = &help.assert_success().stdout;
+        let examples = help
+            .split_once("Example")
+            .map_or("", |(_, examples)| examples);
+        assert!(
+            examples.contains(&format!("{name} ")),
+            "no example of `{name}` in its --help:\n{help}"
+        );
+    }
 }

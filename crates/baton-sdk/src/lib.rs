@@ -7,10 +7,12 @@
 //! What it is not: it depends on no server crate, keeps no connection state beyond `reqwest`'s
 //! pool, and does not retry. A failed call returns an [`Error`]; whether to try again is the
 //! caller's decision (an [`Error::Api`] with `queue_full` or `too_many_waiters` is worth a
-//! retry after a pause, `queue_not_found` is not). It speaks plain HTTP only: the workspace
-//! builds `reqwest` without a TLS backend. Streams are covered by the methods in [`streams`];
-//! topics and the SQS facade are not. [`wire`] is a client of the framed TCP protocol for
-//! send, receive, ack and nack, for many small calls on one connection.
+//! retry after a pause, `queue_not_found` is not). It speaks HTTP and HTTPS (rustls, verified
+//! against the system's root certificates). Streams are covered by the methods in [`streams`]
+//! and [`stream_live`]; topics, subscriptions, live topic subscriptions and request/response,
+//! push subscriptions and failed callbacks by further methods of [`Client`]; the SQS facade
+//! is not. [`wire`] is a client of the framed TCP protocol for send, receive, ack and nack,
+//! for many small calls on one connection.
 //!
 //! Limits: every request has a time budget ([`Client::REQUEST_TIMEOUT_DEFAULT`], changeable
 //! with [`Client::with_request_timeout`]). A long-poll receive gets that budget plus its
@@ -33,6 +35,7 @@
 //! # }
 //! ```
 
+mod push;
 mod topics;
 
 pub use topics::{LiveEvent, LiveStream};

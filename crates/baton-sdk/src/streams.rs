@@ -185,16 +185,34 @@ impl Client {
         .await
     }
 
-    /// `GET .../groups/{group}/pending`, optionally of one consumer.
+    /// `GET .../groups/{group}/pending`, optionally of one consumer; the server lists at
+    /// most 1000 entries (the count covers all).
     pub async fn group_pending(
         &self,
         name: &str,
         group: &str,
         consumer: Option<&str>,
     ) -> Result<PendingList, Error> {
+        self.group_pending_at_most(name, group, consumer, None)
+            .await
+    }
+
+    /// `GET .../groups/{group}/pending?consumer=&max=`: at most `max` entries (1..=1000).
+    pub async fn group_pending_at_most(
+        &self,
+        name: &str,
+        group: &str,
+        consumer: Option<&str>,
+        max: Option<u32>,
+    ) -> Result<PendingList, Error> {
         let mut url = self.stream_url(name, &["groups", group, "pending"]);
+        let mut separator = '?';
         if let Some(consumer) = consumer {
-            url.push_str(&format!("?consumer={}", encode_segment(consumer)));
+            url.push_str(&format!("{separator}consumer={}", encode_segment(consumer)));
+            separator = '&';
+        }
+        if let Some(max) = max {
+            url.push_str(&format!("{separator}max={max}"));
         }
         self.json(Method::GET, url, None::<&()>, self.request_timeout)
             .await

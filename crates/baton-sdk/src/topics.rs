@@ -47,12 +47,14 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/topics/{topic}`: the topic, its subscriptions and counters.
     pub async fn get_topic(&self, topic: &str) -> Result<TopicInfo, Error> {
         let url = self.topic_url(topic, &[]);
         self.json::<(), _>(Method::GET, url, None, self.request_timeout)
             .await
     }
 
+    /// `GET /v1/topics`: every topic.
     pub async fn list_topics(&self) -> Result<Vec<TopicInfo>, Error> {
         let url = format!("{}/v1/topics", self.base_url);
         let list: TopicList = self
@@ -61,6 +63,17 @@ impl Client {
         Ok(list.topics)
     }
 
+    /// `DELETE /v1/topics/{topic}`: the topic and its subscriptions; copies already delivered
+    /// stay in their queues.
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), Error> {
+        let url = self.topic_url(topic, &[]);
+        self.execute::<()>(Method::DELETE, url, None, self.request_timeout)
+            .await?;
+        Ok(())
+    }
+
+    /// `PUT /v1/topics/{topic}/subscriptions/{name}`: creates the subscription, or finds it
+    /// when identical; `subscription_exists` (409) when it differs.
     pub async fn subscribe(
         &self,
         topic: &str,
@@ -70,6 +83,26 @@ impl Client {
         let url = self.topic_url(topic, &["subscriptions", name]);
         self.json(Method::PUT, url, Some(request), self.request_timeout)
             .await
+    }
+
+    /// `GET /v1/topics/{topic}/subscriptions/{name}`.
+    pub async fn get_subscription(
+        &self,
+        topic: &str,
+        name: &str,
+    ) -> Result<SubscriptionInfo, Error> {
+        let url = self.topic_url(topic, &["subscriptions", name]);
+        self.json::<(), _>(Method::GET, url, None, self.request_timeout)
+            .await
+    }
+
+    /// `DELETE /v1/topics/{topic}/subscriptions/{name}`: stops the fan-out to its target (a
+    /// `url` target's internal queue goes with it).
+    pub async fn unsubscribe(&self, topic: &str, name: &str) -> Result<(), Error> {
+        let url = self.topic_url(topic, &["subscriptions", name]);
+        self.execute::<()>(Method::DELETE, url, None, self.request_timeout)
+            .await?;
+        Ok(())
     }
 
     /// `POST /v1/topics/{topic}/publish`: one outcome per message, once the fan-out is durable.
