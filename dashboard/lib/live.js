@@ -1,6 +1,8 @@
 // The live connection: one EventSource on /v1/live/stats for the whole page, a bounded
 // history of snapshots, and per-second rates derived from consecutive snapshots.
 
+import { fmtBytes } from './dom.js';
+
 /** Snapshots kept: five minutes at one a second. */
 const HISTORY_MAX = 300;
 
@@ -38,7 +40,8 @@ export function start() {
       banner.textContent = `Storage refuses writes: ${snapshot.storage_failure}`;
       banner.hidden = false;
     } else if (readiness && readiness.storage === 'disk_low') {
-      banner.textContent = `Disk space low: producers are refused while consumers drain. ${readiness.reason || ''}`;
+      const disk = readiness.disk || {};
+      banner.textContent = `Disk space low: ${fmtBytes(disk.free_bytes || 0)} free, below disk_free_min (${fmtBytes(disk.free_min_bytes || 0)}). Sends, publishes and stream appends are refused until space is freed; consumers go on draining.`;
       banner.hidden = false;
     } else if (!snapshot.ready) {
       banner.textContent = 'Storage is recovering; the broker is not ready yet.';

@@ -40,7 +40,7 @@ export default {
           kv('Version', s.server.version),
           kv('Uptime', fmtDuration(s.server.uptime_ms)),
           kv('Engine', s.server.engine),
-          kv('Storage', s.storage_failure ? `failing: ${s.storage_failure}` : s.ready ? 'ok' : 'recovering'),
+          kv('Storage', storageText(s)),
           diskLine(s.readiness),
           kv('Data dir', s.server.data_dir),
           kv('Listening on', s.server.listen),
@@ -103,4 +103,12 @@ function diskLine(readiness) {
   if (disk.low) line.classList.add('bad');
   line.dataset.alarm = disk.low ? 'on' : 'off';
   return line;
+}
+
+/** The storage state as `/ready` reports it. */
+function storageText(s) {
+  if (s.storage_failure) return `failing: ${s.storage_failure}`;
+  if (!s.ready) return 'recovering';
+  const state = s.readiness && s.readiness.storage;
+  return state === 'disk_low' ? 'disk low: producers refused' : 'ok';
 }

@@ -73,6 +73,20 @@ test('the overview shows the node and goes live', async () => {
   assertNoConsoleErrors();
 });
 
+test('the overview shows the disk alarm while the disk is low, and not otherwise', async () => {
+  const low = process.env.BATON_LOW_DISK_URL;
+  assert.ok(low, 'BATON_LOW_DISK_URL is not set (run tests/ui/run.sh)');
+  await page.goto(low);
+  await page.locator('#disk-alarm[data-alarm="on"]').waitFor({ timeout: LIVE_TIMEOUT });
+  assert.match(await page.locator('#disk-alarm').innerText(), /ALARM: sends, publishes and stream appends refused/);
+  await page.locator('#banner', { hasText: 'Disk space low' }).waitFor({ timeout: LIVE_TIMEOUT });
+  await shot('01b-disk-alarm');
+  await page.goto(BASE);
+  await page.locator('#disk-alarm[data-alarm="off"]').waitFor({ timeout: LIVE_TIMEOUT });
+  assert.equal(await page.locator('#banner').isHidden(), true);
+  assertNoConsoleErrors();
+});
+
 test('queues are created from the queues page and appear in the live table', async () => {
   await page.getByRole('link', { name: 'Queues', exact: true }).click();
   await page.getByRole('heading', { name: 'Queues', exact: true }).waitFor();

@@ -60,6 +60,26 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
+# A second broker whose disk-free alarm is on from the start (disk_free_min of 1 PiB), for the
+# overview's alarm.
+low_dir="$(mktemp -d)"
+low_out="$(mktemp)"
+BATON_DISK_FREE_MIN=1125899906842624 \
+"$baton" serve --listen 127.0.0.1:0 --data-dir "$low_dir" >"$low_out" 2>"$low_dir.log" &
+low_pid=$!
+trap 'cleanup; kill "$low_pid" 2>/dev/null || true; wait "$low_pid" 2>/dev/null || true; rm -rf "$low_dir" "$low_dir.log" "$low_out"' EXIT
+low_url=""
+for _ in $(seq 1 100); do
+  low_url="$(sed -n 's/^baton listening on //p' "$low_out")"
+  [ -n "$low_url" ] && break
+  sleep 0.1
+done
+if [ -z "$low_url" ]; then
+  echo "the low-disk baton did not start:" >&2
+  cat "$low_dir.log" >&2
+  exit 1
+fi
+
 mkdir -p artifacts
-echo "== browser tests against $url"
-BATON_URL="$url" CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 dashboard.test.js
+echo "== browser tests against $url (and $low_url with its disk alarm on)"
+BATON_URL="$url" BATON_LOW_DISK_URL="$low_url" CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 dashboard.test.js

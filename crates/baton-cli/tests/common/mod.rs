@@ -31,6 +31,8 @@ pub struct Server {
     child: Child,
     pub url: String,
     data_dir: PathBuf,
+    /// Whether dropping the server removes `data_dir` (not when the test gave it).
+    owns_data_dir: bool,
 }
 
 impl Server {
@@ -40,10 +42,25 @@ impl Server {
 
     /// A server with these extra environment variables (`BATON_<KEY>` settings).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
-        let data_dir = temp_dir("server");
+        Server::spawn(temp_dir("server"), true, &[], env)
+    }
+
+    /// A server on `data_dir`, which the test owns (it is kept when the server goes), with
+    /// extra `serve` arguments and environment variables.
+    pub fn start_in(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(data_dir.to_path_buf(), false, args, env)
+    }
+
+    fn spawn(
+        data_dir: PathBuf,
+        owns_data_dir: bool,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let mut child = Command::new(BATON)
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data_dir)
+            .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .env_remove("BATON_LISTEN")
@@ -66,6 +83,7 @@ impl Server {
             child,
             url: String::new(),
             data_dir,
+            owns_data_dir,
         };
         let line = line_rx
             .recv_timeout(STARTUP_TIMEOUT)
@@ -82,6 +100,12 @@ impl Server {
         server.url = url.to_string();
         server.wait_ready();
         server
+    }
+
+    /// `kill -9`: no shutdown, no final sync.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Waits until `GET /ready` answers 200: the listening line comes before recovery ends.
@@ -168,7 +192,9 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if self.owns_data_dir {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 
