@@ -14,19 +14,19 @@ use baton_storage::{CrashMode, SimFs, SyncPolicy};
 use super::*;
 use crate::{Engine, EngineConfig};
 
-fn s(name: &str) -> StreamName {
+pub(super) fn s(name: &str) -> StreamName {
     StreamName::new(name).unwrap()
 }
 
-fn g(name: &str) -> GroupName {
+pub(super) fn g(name: &str) -> GroupName {
     GroupName::new(name).unwrap()
 }
 
-fn c(name: &str) -> ConsumerName {
+pub(super) fn c(name: &str) -> ConsumerName {
     ConsumerName::new(name).unwrap()
 }
 
-fn config(partitions: u32) -> StreamConfig {
+pub(super) fn config(partitions: u32) -> StreamConfig {
     StreamConfig {
         partitions,
         retention_ms: None,
@@ -35,7 +35,7 @@ fn config(partitions: u32) -> StreamConfig {
     }
 }
 
-fn record(key: Option<&str>, value: &str) -> NewRecord {
+pub(super) fn record(key: Option<&str>, value: &str) -> NewRecord {
     NewRecord {
         key: key.map(str::to_string),
         value: value.to_string(),
@@ -44,7 +44,7 @@ fn record(key: Option<&str>, value: &str) -> NewRecord {
     }
 }
 
-fn group_config(mode: GroupMode) -> GroupConfig {
+pub(super) fn group_config(mode: GroupMode) -> GroupConfig {
     GroupConfig {
         start: StartPosition::Earliest,
         mode,
@@ -52,11 +52,11 @@ fn group_config(mode: GroupMode) -> GroupConfig {
     }
 }
 
-fn memory(clock: Arc<ManualClock>) -> LocalEngine {
+pub(super) fn memory(clock: Arc<ManualClock>) -> LocalEngine {
     LocalEngine::in_memory(clock, EngineConfig::default())
 }
 
-fn storage() -> StorageConfig {
+pub(super) fn storage() -> StorageConfig {
     StorageConfig {
         data_dir: "/data".into(),
         sync: SyncPolicy::Always,
@@ -68,12 +68,12 @@ fn storage() -> StorageConfig {
     }
 }
 
-async fn durable(fs: &SimFs, clock: Arc<ManualClock>) -> LocalEngine {
+pub(super) async fn durable(fs: &SimFs, clock: Arc<ManualClock>) -> LocalEngine {
     durable_with(fs, clock, 0).await
 }
 
 /// A durable engine whose disk-free alarm goes off below `disk_free_min_bytes`.
-async fn durable_with(
+pub(super) async fn durable_with(
     fs: &SimFs,
     clock: Arc<ManualClock>,
     disk_free_min_bytes: u64,
@@ -93,15 +93,15 @@ async fn durable_with(
     engine
 }
 
-fn clock() -> Arc<ManualClock> {
+pub(super) fn clock() -> Arc<ManualClock> {
     Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)))
 }
 
-fn values(records: &[StreamRecord]) -> Vec<&str> {
+pub(super) fn values(records: &[StreamRecord]) -> Vec<&str> {
     records.iter().map(|r| r.value.as_str()).collect()
 }
 
-fn segments(fs: &SimFs, stream: &str) -> Vec<u64> {
+pub(super) fn segments(fs: &SimFs, stream: &str) -> Vec<u64> {
     wal::list_segments(fs, &PathBuf::from("/data/streams").join(stream))
         .unwrap()
         .into_iter()
@@ -594,103 +594,6 @@ async fn a_torn_batch_is_dropped_whole() {
         .await
         .unwrap();
     assert_eq!(next[0].offset, 1);
-}
-
-#[tokio::test]
-async fn a_failed_log_refuses_appends_keeps_reads_and_reopens_once_the_disk_works() {
-    let fs = SimFs::new();
-    let engine = durable(&fs, clock()).await;
-    engine.create_stream(s("s"), config(1)).await.unwrap();
-    engine
-        .append(&s("s"), None, vec![record(None, "a")])
-        .await
-        .unwrap();
-    fs.fail_writes(Some(std::io::ErrorKind::Other));
-    assert!(matches!(
-        engine.append(&s("s"), None, vec![record(None, "b")]).await,
-        Err(EngineError::StorageUnavailable { .. })
-    ));
-    assert!(matches!(
-        engine.append(&s("s"), None, vec![record(None, "c")]).await,
-        Err(EngineError::StorageUnavailable { .. })
-    ));
-    let read = engine
-        .read_stream(&s("s"), 0, ReadFrom::Offset(0), 10, 0)
-        .await
-        .unwrap();
-    assert_eq!(values(&read.records), vec!["a"]);
-    // While the disk still fails, the reopen fails too and appends stay refused.
-    engine.tick().await;
-    assert!(engine
-        .append(&s("s"), None, vec![record(None, "d")])
-        .await
-        .is_err());
-    fs.fail_writes(None);
-    *engine.streams.last_reopen.lock() = None;
-    engine.tick().await;
-    engine
-        .append(&s("s"), None, vec![record(None, "e")])
-        .await
-        .unwrap();
-    let read = engine
-        .read_stream(&s("s"), 0, ReadFrom::Offset(0), 10, 0)
-        .await
-        .unwrap();
-    assert_eq!(values(&read.records), vec!["a", "e"]);
-}
-
-#[tokio::test]
-async fn appends_are_refused_while_the_disk_is_low_and_group_reads_and_acks_go_on() {
-    let fs = SimFs::new();
-    fs.set_capacity(Some(1 << 20));
-    let engine = durable_with(&fs, clock(), 256 * 1024).await;
-    engine.create_stream(s("s"), config(1)).await.unwrap();
-    engine
-        .create_group(&s("s"), g("g"), group_config(GroupMode::Shared))
-        .await
-        .unwrap();
-    engine
-        .append(&s("s"), None, vec![record(None, "a"), record(None, "b")])
-        .await
-        .unwrap();
-    fs.set_capacity(Some(fs.used_bytes() + 128 * 1024));
-    engine.tick().await;
-    let refused = engine.append(&s("s"), None, vec![record(None, "c")]).await;
-    assert!(
-        matches!(
-            refused,
-            Err(EngineError::DiskLow {
-                min_bytes: 262_144,
-                ..
-            })
-        ),
-        "{refused:?}"
-    );
-    let got = engine
-        .group_read(&s("s"), &g("g"), &c("w"), 10, 0)
-        .await
-        .unwrap();
-    assert_eq!(got.len(), 2);
-    let acked = engine
-        .group_ack(
-            &s("s"),
-            &g("g"),
-            got.iter()
-                .map(|r| RecordId {
-                    partition: r.record.partition,
-                    offset: r.record.offset,
-                })
-                .collect(),
-        )
-        .await
-        .unwrap();
-    assert!(acked.iter().all(Result::is_ok));
-    fs.set_capacity(Some(fs.used_bytes() + 512 * 1024));
-    engine.tick().await;
-    engine
-        .append(&s("s"), None, vec![record(None, "c")])
-        .await
-        .unwrap();
 }
 
 #[tokio::test]
