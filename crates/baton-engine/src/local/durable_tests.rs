@@ -613,14 +613,7 @@ async fn a_failing_disk_refuses_writes_keeps_reads_and_recovers_by_itself() {
     );
 }
 
-/// splitmix64, for seeded schedules without a dependency.
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use baton_storage::sim_random as next;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {

@@ -270,14 +270,7 @@ async fn a_restart_on_a_full_disk_starts_and_consumers_can_drain() {
     assert_eq!(drained, acknowledged);
 }
 
-/// splitmix64, for seeded schedules.
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use baton_storage::sim_random as next;
 
 #[derive(Default)]
 struct Ledger {

@@ -340,13 +340,7 @@ async fn recovery_appends_a_lost_stream_copy_exactly_once() {
     }
 }
 
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use baton_storage::sim_random as next;
 
 /// Power loss (torn last write) while producers publish to a topic fanning out to a queue and
 /// a stream, with checkpoints in between: after recovery the stream holds exactly the queue's

@@ -78,6 +78,16 @@ impl SimFile {
     }
 }
 
+/// The seeded generator every simulation uses (splitmix64), so that a printed seed replays the
+/// same schedule: returns the next value and advances `seed`.
+pub fn sim_random(seed: &mut u64) -> u64 {
+    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *seed;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
 /// Seeded random ENOSPC faults: each write, zero-fill, sync, file creation, rename, directory
 /// sync and removal fails with probability `1 / one_in`, independently of the capacity (a
 /// failed removal stands for the clean-ups a crash cuts short).
@@ -145,12 +155,7 @@ impl SimState {
             return Err(io::Error::new(kind, "simulated write failure"));
         }
         if let Some((faults, rng)) = &mut self.faults {
-            *rng = rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = *rng;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            if z % u64::from(faults.one_in.max(1)) == 0 {
+            if sim_random(rng).is_multiple_of(u64::from(faults.one_in.max(1))) {
                 *self.injected.entry(call).or_default() += 1;
                 return Err(full(&format!("injected at {call:?}")));
             }

@@ -229,6 +229,10 @@ impl Wal {
     /// segment: continuing an older one would give its new records the LSNs of later ones.
     pub fn open(fs: Arc<dyn FileSystem>, config: WalConfig, end: &LogEnd) -> std::io::Result<Wal> {
         fs.create_dir_all(&config.dir)?;
+        // What recovery left (the segment to continue, the leftovers it removed) must be the
+        // directory's durable state before a record is acknowledged in it: otherwise a power
+        // loss could bring back a removed segment, or lose the one continued.
+        fs.sync_dir(&config.dir)?;
         let newest = list_segments(fs.as_ref(), &config.dir)?
             .last()
             .map(|(first, _)| *first);

@@ -213,6 +213,11 @@ fn count_records(fs: &dyn FileSystem, segments: &[(u64, PathBuf)]) -> u64 {
     n
 }
 
+/// Whether the segment at `path` holds no complete record (an unreadable header included).
+fn holds_no_record(fs: &dyn FileSystem, path: &Path) -> bool {
+    count_records(fs, &[(0, path.to_path_buf())]) == 0
+}
+
 /// Moves `segments` into [`DROPPED_DIR`] inside `dir` and makes that durable.
 fn move_aside(
     fs: &dyn FileSystem,
@@ -268,6 +273,14 @@ pub fn replay(
             Some(expected) => first_lsn == expected,
             None => first_lsn <= from_lsn,
         };
+        if !contiguous && is_last && mode != ReplayMode::Verify && holds_no_record(fs, &path) {
+            // The leftover of a segment creation that failed (its directory entry reached the
+            // disk, its header or records did not): it holds nothing to keep.
+            tracing::warn!(segment = %path.display(), "removing an empty leftover log segment");
+            fs.remove(&path).map_err(io_error(&path))?;
+            fs.sync_dir(dir).map_err(io_error(dir))?;
+            break;
+        }
         if !contiguous {
             let missing_from = expected.unwrap_or(from_lsn);
             let after = segments.get(index..).unwrap_or_default();

@@ -13,14 +13,7 @@ use baton_storage::{
 
 use crate::*;
 
-/// splitmix64, for seeded schedules.
-fn next(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use baton_storage::sim_random as next;
 
 fn replay_mode(fs: &SimFs, mode: ReplayMode) -> Result<(Records, wal_mod::LogEnd), RecoveryError> {
     let mut records = Vec::new();
@@ -214,21 +207,27 @@ async fn a_missing_segment_is_reported_by_verify_refused_by_recover_and_cut_by_r
 /// Opens the log as recovery would, retrying while faults stop it; returns the acknowledged
 /// records found on disk.
 fn reopen(fs: &SimFs, space: &Arc<DiskSpace>, segment_bytes: u64) -> (Records, Wal) {
+    let mut last_error = String::new();
     for _ in 0..1000 {
-        let Ok((records, end)) = read_all(fs, 1) else {
-            // A fault inside recovery's own cut (truncate, remove) may stop it: try again.
-            continue;
+        let (records, end) = match read_all(fs, 1) {
+            Ok(read) => read,
+            Err(error) => {
+                // A fault inside recovery's own cut (truncate, remove) may stop it: try again.
+                last_error = error.to_string();
+                continue;
+            }
         };
         let shared: Arc<dyn FileSystem> = Arc::new(fs.clone());
         let config = WalConfig {
             space: Some(space.clone()),
             ..config(segment_bytes)
         };
-        if let Ok(wal) = Wal::open(shared, config, &end) {
-            return (records, wal);
+        match Wal::open(shared, config, &end) {
+            Ok(wal) => return (records, wal),
+            Err(error) => last_error = error.to_string(),
         }
     }
-    panic!("the log did not open in 1000 attempts");
+    panic!("the log did not open in 1000 attempts: {last_error}");
 }
 
 #[tokio::test]
