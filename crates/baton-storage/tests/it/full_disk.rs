@@ -237,7 +237,7 @@ async fn random_enospc_at_every_kind_of_call_never_loses_or_rewrites_an_acknowle
         .and_then(|s| s.parse().ok())
         .unwrap_or(0xD15C_u64);
     let mut injected: BTreeMap<baton_storage::SimCall, u64> = BTreeMap::new();
-    for schedule in 0..400u64 {
+    for schedule in 0..1000u64 {
         let mut seed = base_seed ^ schedule.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let fs = SimFs::new();
         let capacity = 6 * 1024 + next(&mut seed) % (24 * 1024);
