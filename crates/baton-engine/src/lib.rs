@@ -13,6 +13,8 @@
 //! The engine owns what spans queues (dead-letter moves, redrive, the registry of queues) and
 //! what spans time (long-poll waits and wake-ups). It does not know HTTP.
 
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
 mod durable;
 mod local;
 mod stream_types;

@@ -1489,11 +1489,11 @@ mod streams;
 mod topics;
 
 #[cfg(test)]
+mod conformance_tests;
+#[cfg(test)]
 mod durable_tests;
 #[cfg(test)]
 mod full_disk_tests;
-#[cfg(test)]
-mod tests;
 #[cfg(test)]
 mod topic_stream_tests;
 #[cfg(test)]
