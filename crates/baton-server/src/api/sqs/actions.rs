@@ -547,9 +547,11 @@ async fn set_queue_attributes(call: Call<'_>) -> Out {
 // ---------------------------------------------------------------------------------------------
 // Batches
 
-/// Checks a batch's entries: 1 to 10, ids valid and distinct.
+/// Checks a batch's entries: 1 to 10, ids valid and distinct. `entry_type` names the entries
+/// in the error for an empty batch (`SendMessageBatchRequestEntry`...).
 pub(super) fn batch_entries(
     params: &Map<String, Value>,
+    entry_type: &str,
 ) -> Result<Vec<Map<String, Value>>, SqsError> {
     let entries: Vec<Map<String, Value>> = match params.get("Entries") {
         Some(Value::Array(items)) => items
@@ -559,9 +561,9 @@ pub(super) fn batch_entries(
         _ => Vec::new(),
     };
     if entries.is_empty() {
-        return Err(SqsError::empty_batch_request(
-            "There should be at least one SendMessageBatchRequestEntry in the request.",
-        ));
+        return Err(SqsError::empty_batch_request(format!(
+            "There should be at least one {entry_type} in the request."
+        )));
     }
     if entries.len() > BATCH_ENTRIES_MAX {
         return Err(SqsError::too_many_entries_in_batch_request(format!(

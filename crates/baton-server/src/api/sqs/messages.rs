@@ -112,10 +112,11 @@ fn outgoing(params: &Map<String, Value>, fifo: bool) -> Result<Outgoing, SqsErro
         )));
     }
     let delay = opt_int(params, "DelaySeconds", 0, 900)?;
-    if fifo && delay.is_some_and(|d| d > 0) {
-        return Err(SqsError::invalid_parameter_value(
-            "Value for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type.",
-        ));
+    // A FIFO queue delays by its own DelaySeconds only; an explicit 0 is accepted.
+    if let Some(delay) = delay.filter(|d| fifo && *d > 0) {
+        return Err(SqsError::invalid_parameter_value(format!(
+            "Value {delay} for parameter DelaySeconds is invalid. Reason: The request include parameter that is not valid for this queue type."
+        )));
     }
     let (mut attributes, md5_attributes) = message_attributes(params, "MessageAttributes")?;
     let mut md5_system = None;
@@ -221,14 +222,76 @@ pub(super) async fn send_message(call: Call<'_>) -> Out {
     )))
 }
 
+/// The checks SQS makes of a whole FIFO batch before any entry: each entry needs a group, and
+/// a dedup id unless the queue has content-based dedup. A failure fails the request.
+fn check_fifo_batch(
+    entries: &[Map<String, Value>],
+    content_based_dedup: bool,
+) -> Result<(), SqsError> {
+    let given = |entry: &Map<String, Value>, name: &str| {
+        entry
+            .get(name)
+            .and_then(params::text)
+            .is_some_and(|value| !value.is_empty())
+    };
+    for entry in entries {
+        if !given(entry, "MessageGroupId") {
+            return Err(SqsError::invalid_parameter_value(
+                "The request must contain the parameter MessageGroupId.",
+            ));
+        }
+        if !content_based_dedup && !given(entry, "MessageDeduplicationId") {
+            return Err(SqsError::invalid_parameter_value(
+                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The bytes an entry counts toward a batch's size, as SQS counts a message's: the body and
+/// each attribute's name, type and value (binary values decoded), read from the request as it
+/// is, before any entry is checked.
+fn entry_bytes(entry: &Map<String, Value>) -> u64 {
+    let body = entry
+        .get("MessageBody")
+        .and_then(params::text)
+        .map_or(0, |body| body.len());
+    let attributes = object(entry, "MessageAttributes").map_or(0, |attributes| {
+        attributes
+            .iter()
+            .map(|(name, value)| {
+                let field = |field: &str| value.get(field).and_then(params::text);
+                let value_bytes = match (field("StringValue"), field("BinaryValue")) {
+                    (Some(text), _) => text.len(),
+                    (None, Some(binary)) => BASE64
+                        .decode(binary.as_bytes())
+                        .map_or(binary.len(), |bytes| bytes.len()),
+                    (None, None) => 0,
+                };
+                name.len() + field("DataType").map_or(0, |t| t.len()) + value_bytes
+            })
+            .sum()
+    });
+    (body + attributes) as u64
+}
+
 pub(super) async fn send_message_batch(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
-    let entries = batch_entries(&call.params)?;
+    let entries = batch_entries(&call.params, "SendMessageBatchRequestEntry")?;
     let queue = view(&call, &name).await?;
     let fifo = queue.config.fifo;
+    if fifo {
+        check_fifo_batch(&entries, queue.config.content_based_dedup)?;
+    }
+    let total_bytes: u64 = entries.iter().map(entry_bytes).sum();
+    if total_bytes > u64::from(MESSAGE_BYTES_MAX) {
+        return Err(SqsError::batch_request_too_long(format!(
+            "Batch requests cannot be longer than {MESSAGE_BYTES_MAX} bytes. You have sent {total_bytes} bytes."
+        )));
+    }
     let mut prepared = Vec::new();
     let mut failures = Vec::new();
-    let mut total_bytes = 0u64;
     for entry in &entries {
         let id = entry.get("Id").and_then(params::text).unwrap_or_default();
         match outgoing(entry, fifo) {
@@ -239,17 +302,9 @@ pub(super) async fn send_message_batch(call: Call<'_>) -> Out {
                     queue.config.max_message_bytes
                 )),
             )),
-            Ok(message) => {
-                total_bytes += message.size_bytes;
-                prepared.push((id, message));
-            }
+            Ok(message) => prepared.push((id, message)),
             Err(error) => failures.push(failed(&id, &error)),
         }
-    }
-    if total_bytes > u64::from(MESSAGE_BYTES_MAX) {
-        return Err(SqsError::batch_request_too_long(format!(
-            "Batch requests cannot be longer than {MESSAGE_BYTES_MAX} bytes. You have sent {total_bytes} bytes."
-        )));
     }
     let mut successful = Vec::new();
     if !prepared.is_empty() {
@@ -271,12 +326,16 @@ pub(super) async fn send_message_batch(call: Call<'_>) -> Out {
     Ok(json!({"Successful": successful, "Failed": failures}))
 }
 
-/// Whether a message attribute name is selected by `MessageAttributeNames`.
+/// Whether a message attribute name is selected by `MessageAttributeNames`: `All`, `.*` and
+/// `*` select every attribute, `<prefix>.*` those whose name starts with the prefix, any other
+/// filter the attribute of that name.
 fn selected(name: &str, filters: &[String]) -> bool {
     filters.iter().any(|filter| match filter.as_str() {
-        "All" | ".*" => true,
-        prefix if prefix.ends_with(".*") => name.starts_with(prefix.trim_end_matches('*')),
-        exact => exact == name,
+        "All" | ".*" | "*" => true,
+        filter => match filter.strip_suffix(".*") {
+            Some(prefix) => name.starts_with(prefix),
+            None => filter == name,
+        },
     })
 }
 

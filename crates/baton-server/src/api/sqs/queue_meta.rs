@@ -11,11 +11,21 @@ use super::error::SqsError;
 use super::params::{self, list, opt_int, opt_str, req_str};
 use super::Call;
 
+/// Longest tag key (as SQS).
+const TAG_KEY_CHARS_MAX: usize = 128;
+
 pub(super) async fn tag_queue(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
+    let added = params::string_map(&call.params, "Tags");
+    if added.is_empty() {
+        return Err(SqsError::missing_parameter(
+            "The request must contain the parameter Tags.",
+        ));
+    }
+    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut tags = view.meta.tags.clone();
-    tags.extend(params::string_map(&call.params, "Tags"));
+    tags.extend(added);
     call.state
         .engine
         .set_queue_meta(&name, Some(tags), None)
@@ -25,9 +35,17 @@ pub(super) async fn tag_queue(call: Call<'_>) -> Out {
 
 pub(super) async fn untag_queue(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
+    let keys = list(&call.params, "TagKeys");
+    let valid = |key: &String| (1..=TAG_KEY_CHARS_MAX).contains(&key.chars().count());
+    if keys.is_empty() || !keys.iter().all(valid) {
+        return Err(SqsError::invalid_parameter_value(format!(
+            "Tag keys must be between 1 and {TAG_KEY_CHARS_MAX} characters in length."
+        )));
+    }
+    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut tags = view.meta.tags.clone();
-    for key in list(&call.params, "TagKeys") {
+    for key in keys {
         tags.remove(&key);
     }
     call.state
@@ -92,12 +110,91 @@ pub(super) async fn list_dead_letter_source_queues(call: Call<'_>) -> Out {
     Ok(Value::Object(out))
 }
 
+/// Actions AddPermission can grant (`*` grants them all; granting one of the message actions
+/// also grants its batch form).
+const GRANTABLE: [&str; 9] = [
+    "*",
+    "ChangeMessageVisibility",
+    "DeleteMessage",
+    "GetQueueAttributes",
+    "GetQueueUrl",
+    "ListDeadLetterSourceQueues",
+    "PurgeQueue",
+    "ReceiveMessage",
+    "SendMessage",
+];
+/// Actions only the queue's owner may call: AddPermission refuses to grant them.
+const OWNER_ONLY: [&str; 12] = [
+    "AddPermission",
+    "CancelMessageMoveTask",
+    "CreateQueue",
+    "DeleteQueue",
+    "ListMessageMoveTasks",
+    "ListQueueTags",
+    "ListQueues",
+    "RemovePermission",
+    "SetQueueAttributes",
+    "StartMessageMoveTask",
+    "TagQueue",
+    "UntagQueue",
+];
+/// Actions one AddPermission statement may name (as SQS).
+const ACTIONS_MAX: usize = 7;
+
+fn check_actions(actions: &[String]) -> Result<(), SqsError> {
+    if actions.len() > ACTIONS_MAX {
+        return Err(SqsError::over_limit(format!(
+            "{} Actions were found, maximum allowed is {ACTIONS_MAX}.",
+            actions.len()
+        )));
+    }
+    for action in actions {
+        let reason = if OWNER_ONLY.contains(&action.as_str()) {
+            "Only the queue owner is allowed to invoke this action."
+        } else if !GRANTABLE.contains(&action.as_str()) {
+            "Please refer to the appropriate WSDL for a list of valid actions."
+        } else {
+            continue;
+        };
+        return Err(SqsError::invalid_parameter_value(format!(
+            "Value SQS:{action} for parameter ActionName is invalid. Reason: {reason}"
+        )));
+    }
+    Ok(())
+}
+
+/// The queue's policy with its statements as a list (a policy set by SetQueueAttributes may
+/// hold one statement as an object, or none), or the policy SQS starts a queue's with.
 fn policy_of(view: &QueueView) -> Value {
-    view.meta
+    let mut policy = view
+        .meta
         .attributes
         .get("Policy")
-        .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or_else(|| json!({"Version": "2012-10-17", "Id": format!("{}/SQSDefaultPolicy", queue_arn(&view.name)), "Statement": []}))
+        .and_then(|p| serde_json::from_str::<Value>(p).ok())
+        .filter(Value::is_object)
+        .unwrap_or_else(|| {
+            json!({
+                "Version": "2008-10-17",
+                "Id": format!("{}/SQSDefaultPolicy", queue_arn(&view.name)),
+                "Statement": [],
+            })
+        });
+    let statements = match policy.get_mut("Statement").map(Value::take) {
+        Some(Value::Array(statements)) => statements,
+        Some(Value::Null) | None => Vec::new(),
+        Some(one) => vec![one],
+    };
+    policy["Statement"] = Value::Array(statements);
+    policy
+}
+
+/// One value as itself, several as a list (as SQS writes a statement's principals and actions).
+fn one_or_list(mut values: Vec<String>) -> Value {
+    if values.len() == 1 {
+        Value::String(values.remove(0))
+    } else {
+        Value::Array(values.into_iter().map(Value::String).collect())
+    }
 }
 
 async fn store_policy(
@@ -126,6 +223,11 @@ async fn store_policy(
 pub(super) async fn add_permission(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
     let label = req_str(&call.params, "Label")?;
+    if label.is_empty() {
+        return Err(SqsError::missing_parameter(
+            "The request must contain the parameter Label.",
+        ));
+    }
     let accounts = list(&call.params, "AWSAccountIds");
     let actions = list(&call.params, "Actions");
     if accounts.is_empty() {
@@ -138,6 +240,7 @@ pub(super) async fn add_permission(call: Call<'_>) -> Out {
             "The request must contain the parameter Actions.",
         ));
     }
+    check_actions(&actions)?;
     let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut policy = policy_of(&view);
@@ -149,11 +252,15 @@ pub(super) async fn add_permission(call: Call<'_>) -> Out {
             "Value {label} for parameter Label is invalid. Reason: Already exists."
         )));
     }
+    let principals = accounts
+        .iter()
+        .map(|a| format!("arn:aws:iam::{a}:root"))
+        .collect();
     statements.push(json!({
         "Sid": label,
         "Effect": "Allow",
-        "Principal": {"AWS": accounts.iter().map(|a| format!("arn:aws:iam::{a}:root")).collect::<Vec<_>>()},
-        "Action": actions.iter().map(|a| format!("SQS:{a}")).collect::<Vec<_>>(),
+        "Principal": {"AWS": one_or_list(principals)},
+        "Action": one_or_list(actions.iter().map(|a| format!("SQS:{a}")).collect()),
         "Resource": queue_arn(&name),
     }));
     store_policy(&call, &name, &view, policy).await?;
