@@ -511,3 +511,65 @@ pub(super) async fn receive_message(call: Call<'_>) -> Out {
         json!({"Messages": messages})
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn filters(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn attribute_filters_select_all_by_prefix_or_by_name() {
+        let names = ["foo.a", "foobar", "bar"];
+        let chosen = |f: &[&str]| -> Vec<&str> {
+            let f = filters(f);
+            names.iter().copied().filter(|n| selected(n, &f)).collect()
+        };
+        for all in [["All"], [".*"], ["*"]] {
+            assert_eq!(chosen(&all), names);
+        }
+        assert_eq!(chosen(&["foo.*"]), ["foo.a", "foobar"]);
+        assert_eq!(chosen(&["foo..*"]), ["foo.a"]);
+        assert_eq!(chosen(&["foo", "bar"]), ["bar"]);
+        assert_eq!(chosen(&[]), Vec::<&str>::new());
+    }
+
+    #[test]
+    fn an_entry_counts_its_body_and_attribute_names_types_and_values() {
+        let entry = json!({
+            "MessageBody": "héllo",
+            "MessageAttributes": {
+                "s": {"DataType": "String", "StringValue": "abc"},
+                "b": {"DataType": "Binary", "BinaryValue": BASE64.encode([0u8; 10])},
+            },
+        });
+        let entry = entry.as_object().unwrap();
+        assert_eq!(entry_bytes(entry), 6 + (1 + 6 + 3) + (1 + 6 + 10));
+    }
+
+    #[test]
+    fn a_fifo_batch_needs_groups_and_dedup_ids_unless_content_based() {
+        let entries = |v: Value| -> Vec<Map<String, Value>> {
+            v.as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e.as_object().unwrap().clone())
+                .collect()
+        };
+        let no_group = entries(json!([{"MessageDeduplicationId": "d"}]));
+        let no_dedup = entries(json!([{"MessageGroupId": "g"}]));
+        let error = check_fifo_batch(&no_group, true).unwrap_err();
+        assert_eq!(
+            error.message,
+            "The request must contain the parameter MessageGroupId."
+        );
+        assert_eq!(error.name, "InvalidParameterValue");
+        assert!(check_fifo_batch(&no_dedup, true).is_ok());
+        let error = check_fifo_batch(&no_dedup, false).unwrap_err();
+        assert!(error.message.starts_with("The queue should either have"));
+    }
+}

@@ -286,3 +286,39 @@ pub(super) async fn remove_permission(call: Call<'_>) -> Out {
     store_policy(&call, &name, &view, policy).await?;
     Ok(json!({}))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn actions(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    #[test]
+    fn grantable_owner_only_and_unknown_actions() {
+        assert!(check_actions(&actions(&["*", "SendMessage", "PurgeQueue"])).is_ok());
+        let error = check_actions(&actions(&["SendMessage", "TagQueue"])).unwrap_err();
+        assert_eq!(
+            (error.name, error.message.as_str()),
+            ("InvalidParameterValue", "Value SQS:TagQueue for parameter ActionName is invalid. Reason: Only the queue owner is allowed to invoke this action.")
+        );
+        let error = check_actions(&actions(&["DeleteMessageBatch"])).unwrap_err();
+        assert!(error
+            .message
+            .ends_with("Please refer to the appropriate WSDL for a list of valid actions."));
+        let error = check_actions(&actions(&["SendMessage"; 8])).unwrap_err();
+        assert_eq!(
+            (error.name, error.message.as_str()),
+            ("OverLimit", "8 Actions were found, maximum allowed is 7.")
+        );
+    }
+
+    #[test]
+    fn one_value_is_itself_several_a_list() {
+        assert_eq!(one_or_list(vec!["a".into()]), json!("a"));
+        assert_eq!(one_or_list(vec!["a".into(), "b".into()]), json!(["a", "b"]));
+    }
+}

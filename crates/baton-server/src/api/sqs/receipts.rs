@@ -22,12 +22,15 @@ fn invalid_handle(handle: &str) -> SqsError {
     ))
 }
 
+/// A batch entry's handle as given, and parsed.
+type EntryReceipt = Result<(String, ReceiptHandle), SqsError>;
+
 fn receipt(handle: &str) -> Result<ReceiptHandle, SqsError> {
     ReceiptHandle::parse(handle).ok_or_else(|| invalid_handle(handle))
 }
 
 /// The receipt handle of a batch entry.
-fn entry_receipt(entry: &Map<String, Value>) -> Result<(String, ReceiptHandle), SqsError> {
+fn entry_receipt(entry: &Map<String, Value>) -> EntryReceipt {
     let handle = entry
         .get("ReceiptHandle")
         .and_then(params::text)
@@ -69,7 +72,7 @@ pub(super) async fn delete_message_batch(call: Call<'_>) -> Out {
     view(&call, &name).await?;
     // Parse every entry, then delete by all valid receipts in one engine call (one log record,
     // one wait for durability) rather than one call per entry.
-    let parsed: Vec<(String, Result<(String, ReceiptHandle), SqsError>)> = entries
+    let parsed: Vec<(String, EntryReceipt)> = entries
         .iter()
         .map(|entry| {
             let id = entry.get("Id").and_then(params::text).unwrap_or_default();
