@@ -1,6 +1,7 @@
-//! What receipts settle: ack, nack and visibility changes of the current lease (the native
-//! API), SQS's delete and visibility change by any receipt issued for a message, and how a
-//! lease ends (back to the queue, or to the dead-letter queue).
+//! Leases: how a receive hands them out, what their receipts settle (ack, nack and visibility
+//! changes of the current lease for the native API; SQS's delete and visibility change by any
+//! receipt issued for a message) and how a lease ends (back to the queue, or to the
+//! dead-letter queue).
 
 use super::*;
 
@@ -16,6 +17,127 @@ pub enum VisibilityOutcome {
 }
 
 impl Queue {
+    /// Receives up to `max` visible messages, each leased for `visibility_timeout_ms` (or the
+    /// queue's default).
+    ///
+    /// # Errors
+    /// `InvalidParameter` for `max` outside 1..=RECEIVE_MAX or a timeout over 12 hours;
+    /// `TooManyInFlight` when a standard queue is at its in-flight limit (a FIFO queue answers
+    /// with no messages instead, as SQS does).
+    pub fn receive(
+        &mut self,
+        now: Timestamp,
+        max: u32,
+        visibility_timeout_ms: Option<u64>,
+    ) -> Result<Vec<Delivery>, QueueError> {
+        if !(1..=RECEIVE_MAX).contains(&max) {
+            return Err(invalid(
+                "max",
+                format!("{max} is outside 1..={RECEIVE_MAX}"),
+            ));
+        }
+        let timeout_ms = visibility_timeout_ms.unwrap_or(self.config.visibility_timeout_ms);
+        if timeout_ms > VISIBILITY_TIMEOUT_MS_MAX {
+            return Err(invalid(
+                "visibility_timeout_ms",
+                format!("{timeout_ms} is outside 0..={VISIBILITY_TIMEOUT_MS_MAX}"),
+            ));
+        }
+        self.advance(now);
+        let in_flight = self.leases.len() as u32;
+        let room = self.in_flight_max().saturating_sub(in_flight);
+        if room == 0 {
+            if self.config.fifo || self.n_visible == 0 {
+                return Ok(Vec::new());
+            }
+            return Err(QueueError::TooManyInFlight {
+                queue: self.name.clone(),
+                in_flight,
+            });
+        }
+        let n_max = max.min(room) as usize;
+        let mut taken: Vec<Seq> = Vec::with_capacity(n_max.min(self.n_visible as usize));
+        match &mut self.ready {
+            Ready::Standard(ready) => {
+                while taken.len() < n_max {
+                    let Some(seq) = ready.pop_first(&self.messages) else {
+                        break;
+                    };
+                    taken.push(seq);
+                }
+            }
+            Ready::Fifo(fifo) => {
+                while taken.len() < n_max {
+                    let Some((_, group_key)) = fifo.available.pop_first() else {
+                        break;
+                    };
+                    let group = fifo
+                        .groups
+                        .get_mut(&group_key)
+                        .expect("available groups exist");
+                    group.available_at = None;
+                    while taken.len() < n_max {
+                        let Some(&seq) = group.pending.first() else {
+                            break;
+                        };
+                        if !self.messages.get(seq).is_some_and(Record::is_visible) {
+                            break;
+                        }
+                        group.pending.pop_first();
+                        group.in_flight += 1;
+                        taken.push(seq);
+                    }
+                }
+            }
+        }
+        let deadline = now.plus_ms(timeout_ms);
+        let mut deliveries = Vec::with_capacity(taken.len());
+        for seq in taken {
+            let lease = self.next_lease;
+            self.next_lease += 1;
+            let message = self.messages.get_mut(seq).expect("indexed messages exist");
+            debug_assert!(message.is_visible());
+            message.set_state(State::InFlight { deadline, lease });
+            message.receive_count += 1;
+            let first_received_at = message.note_receive(now);
+            message.push_history(HistoryEvent {
+                kind: HistoryEventKind::Received,
+                at: now,
+                receive_count: message.receive_count,
+                detail: None,
+            });
+            self.n_visible -= 1;
+            self.leases.insert((deadline, seq));
+            self.stats.received_total += 1;
+            deliveries.push(Delivery {
+                id: message.id,
+                seq,
+                body: message.body.clone(),
+                attributes: message.attributes().clone(),
+                receipt: ReceiptHandle::mint(self.epoch, seq, lease),
+                receive_count: message.receive_count,
+                sent_at: message.sent_at,
+                first_received_at,
+                group_id: message.group_id().cloned(),
+                dedup_id: message.dedup_id().cloned(),
+                dead_letter_source: message.dead_letter_source().cloned(),
+            });
+        }
+        Ok(deliveries)
+    }
+
+    /// Ends every lease at once, as if each visibility timeout had expired now (dead-lettering
+    /// messages that used up their receives). Used after a restart: leases are not durable.
+    /// Returns how many leases ended.
+    pub fn release_all_leases(&mut self, now: Timestamp) -> u64 {
+        self.advance(now);
+        let leased: Vec<Seq> = self.leases.iter().map(|(_, seq)| *seq).collect();
+        for &seq in &leased {
+            self.end_lease(seq, now, 0, "broker restarted");
+        }
+        leased.len() as u64
+    }
+
     /// The sequence of the message `receipt` was issued for, if this incarnation issued it
     /// (whether or not the message is still here).
     fn issued(&self, receipt: &ReceiptHandle) -> Result<Seq, ReceiptError> {
