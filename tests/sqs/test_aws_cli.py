@@ -1,15 +1,17 @@
-"""The aws CLI (awscli from the test virtual environment) against Baton: the basic flow."""
+"""The aws CLI (awscli from the test virtual environment) against Baton: the basic flow, and
+receipt handles passed as command-line arguments."""
 
 import json
 import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-from conftest import md5_hex, unique_name
+from conftest import md5_hex, receive_until, send_bodies, unique_name
 
 
 def _aws_executable() -> str:
@@ -94,3 +96,27 @@ def test_aws_cli_send_message_batch_and_purge(aws):
     attrs = aws("get-queue-attributes", "--queue-url", url,
                 "--attribute-names", "ApproximateNumberOfMessages")["Attributes"]
     assert attrs == {"ApproximateNumberOfMessages": "0"}
+
+
+def test_aws_cli_deletes_by_every_receipt_handle_passed_as_an_argument(aws, sqs_json):
+    # `--receipt-handle <h>` takes a handle that starts with "-" for an option, so such a
+    # handle could not be deleted from a shell. 64 receives (a random first character would
+    # start with "-" once in 64; test_receipt_handles checks the form of 500); boto3 receives
+    # with a long lease, the CLI deletes each one.
+    url = sqs_json.create_queue(QueueName=unique_name("cli"))["QueueUrl"]
+    dash = aws("delete-message", "--queue-url", url, "--receipt-handle", "-u4vAAAA", check=False)
+    assert dash.returncode != 0 and "expected one argument" in dash.stderr, dash.stderr
+    send_bodies(sqs_json, url, [f"m{i}" for i in range(64)])
+    handles = [m["ReceiptHandle"] for m in receive_until(sqs_json, url, 64, VisibilityTimeout=600)]
+    assert len(handles) == 64
+
+    def delete(handle):
+        return aws("delete-message", "--queue-url", url, "--receipt-handle", handle, check=False)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(delete, handles))
+    failures = [(h, r.stderr) for h, r in zip(handles, results) if r.returncode != 0]
+    assert failures == []
+    attrs = sqs_json.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    assert attrs == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}

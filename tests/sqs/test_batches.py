@@ -88,9 +88,16 @@ def test_send_message_batch_of_eleven_is_too_many_entries(sqs, queue):
     assert receive(sqs, queue) == []
 
 
-def test_send_message_batch_without_entries_is_empty_batch_request(sqs, queue):
-    with expect_error(sqs, "EmptyBatchRequest"):
-        sqs.send_message_batch(QueueUrl=queue, Entries=[])
+@pytest.mark.parametrize("operation,entry_type", [
+    ("send_message_batch", "SendMessageBatchRequestEntry"),
+    ("delete_message_batch", "DeleteMessageBatchRequestEntry"),
+    ("change_message_visibility_batch", "ChangeMessageVisibilityBatchRequestEntry"),
+])
+def test_a_batch_without_entries_is_empty_batch_request_naming_its_entry_type(
+        sqs, queue, operation, entry_type):
+    with expect_error(sqs, "EmptyBatchRequest") as err:
+        getattr(sqs, operation)(QueueUrl=queue, Entries=[])
+    assert err.message == f"There should be at least one {entry_type} in the request."
 
 
 @pytest.mark.parametrize("bad_id", ["has space", "dot.ted", "x" * 81, "ünïcode"],
@@ -108,9 +115,61 @@ def test_send_message_batch_accepts_80_character_ids(sqs, queue):
 
 def test_send_message_batch_over_1_mib_in_total_is_batch_request_too_long(sqs, queue):
     body = "x" * 600_000  # each entry is within the limit, the sum is not
-    with expect_error(sqs, "BatchRequestTooLong"):
+    with expect_error(sqs, "BatchRequestTooLong") as err:
         sqs.send_message_batch(QueueUrl=queue, Entries=[
             {"Id": "a", "MessageBody": body}, {"Id": "b", "MessageBody": body}])
+    assert err.message == (
+        "Batch requests cannot be longer than 1048576 bytes. You have sent 1200000 bytes.")
+    assert receive(sqs, queue) == []
+
+
+def test_one_entry_over_1_mib_is_batch_request_too_long(sqs, queue):
+    attributes = {"k": {"DataType": "String", "StringValue": "vv"}}  # 1 + 6 + 2 bytes
+    with expect_error(sqs, "BatchRequestTooLong") as err:
+        sqs.send_message_batch(QueueUrl=queue, Entries=[
+            {"Id": "big", "MessageBody": "x" * 1_048_570, "MessageAttributes": attributes}])
+    assert err.message == (
+        "Batch requests cannot be longer than 1048576 bytes. You have sent 1048579 bytes.")
+
+
+def test_the_batch_size_is_checked_before_the_entries(sqs, new_queue):
+    # Each entry is over the queue's MaximumMessageSize (a per-entry failure), and the batch is
+    # over 1 MiB: the whole request fails, nothing is sent.
+    url = new_queue({"MaximumMessageSize": 1024})
+    with expect_error(sqs, "BatchRequestTooLong"):
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "a", "MessageBody": "x" * 600_000}, {"Id": "b", "MessageBody": "x" * 600_000},
+            {"Id": "c", "MessageBody": "small"}])
+    assert receive(sqs, url) == []
+
+
+@pytest.mark.parametrize("entry,message", [
+    ({"MessageDeduplicationId": "d"}, "The request must contain the parameter MessageGroupId."),
+    ({"MessageGroupId": "g"},
+     "The queue should either have ContentBasedDeduplication enabled or "
+     "MessageDeduplicationId provided explicitly"),
+], ids=["no-group-id", "no-deduplication-id"])
+def test_a_fifo_batch_with_an_entry_missing_an_id_fails_whole(sqs, new_queue, entry, message):
+    url = new_queue(fifo=True)
+    good = {"MessageGroupId": "g", "MessageDeduplicationId": "ok"}
+    with expect_error(sqs, "InvalidParameterValue") as err:
+        sqs.send_message_batch(QueueUrl=url, Entries=[
+            {"Id": "good", "MessageBody": "fine", **good},
+            {"Id": "bad", "MessageBody": "lacking", **entry}])
+    assert err.message == message
+    assert queue_attributes(sqs, url, "ApproximateNumberOfMessages") == {
+        "ApproximateNumberOfMessages": "0"}
+
+
+def test_a_fifo_batch_needs_no_deduplication_id_with_content_based_deduplication(sqs, new_queue):
+    url = new_queue({"ContentBasedDeduplication": "true"}, fifo=True)
+    resp = sqs.send_message_batch(QueueUrl=url, Entries=[
+        {"Id": "a", "MessageBody": "a", "MessageGroupId": "g"},
+        {"Id": "b", "MessageBody": "b", "MessageGroupId": "g"}])
+    assert sorted(r["Id"] for r in resp["Successful"]) == ["a", "b"]
+    with expect_error(sqs, "InvalidParameterValue") as err:
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "c", "MessageBody": "c"}])
+    assert err.message == "The request must contain the parameter MessageGroupId."
 
 
 # --- DeleteMessageBatch -----------------------------------------------------------------------

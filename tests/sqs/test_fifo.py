@@ -92,8 +92,32 @@ def test_deduplication_id_or_content_based_deduplication_is_required(sqs, fifo):
 
 
 def test_per_message_delay_is_rejected_on_fifo_queues(sqs, fifo):
-    with expect_error(sqs, "InvalidParameterValue"):
+    with expect_error(sqs, "InvalidParameterValue") as err:
         _send(sqs, fifo, "x", dedup="d", DelaySeconds=5)
+    assert err.message == (
+        "Value 5 for parameter DelaySeconds is invalid. Reason: The request include parameter "
+        "that is not valid for this queue type.")
+    assert queue_attributes(sqs, fifo, "ApproximateNumberOfMessages") == {
+        "ApproximateNumberOfMessages": "0"}
+
+
+def test_a_zero_per_message_delay_is_accepted_on_fifo_queues(sqs, fifo):
+    _send(sqs, fifo, "no delay", dedup="d", DelaySeconds=0)
+    assert [m["Body"] for m in receive_until(sqs, fifo, 1)] == ["no delay"]
+
+
+def test_a_per_message_delay_fails_its_batch_entry_on_fifo_queues(sqs, fifo):
+    resp = sqs.send_message_batch(QueueUrl=fifo, Entries=[
+        {"Id": "late", "MessageBody": "x", "MessageGroupId": "g", "MessageDeduplicationId": "1",
+         "DelaySeconds": 3},
+        {"Id": "now", "MessageBody": "y", "MessageGroupId": "g", "MessageDeduplicationId": "2",
+         "DelaySeconds": 0},
+    ])
+    assert [r["Id"] for r in resp["Successful"]] == ["now"]
+    [failed] = resp["Failed"]
+    assert (failed["Id"], failed["Code"], failed["SenderFault"]) == (
+        "late", "InvalidParameterValue", True)
+    assert failed["Message"].startswith("Value 3 for parameter DelaySeconds is invalid.")
 
 
 def test_sequence_numbers_are_returned_and_increase(sqs, fifo):

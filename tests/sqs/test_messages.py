@@ -109,14 +109,21 @@ FILTER_ATTRIBUTES = {
 @pytest.mark.parametrize("names,expected", [
     (["All"], set(FILTER_ATTRIBUTES)),
     ([".*"], set(FILTER_ATTRIBUTES)),
-    (["foo.*"], {"foo.a", "foo.b"}),
+    (["*"], set(FILTER_ATTRIBUTES)),
+    # "<prefix>.*": every attribute whose name starts with the prefix, dotted or not.
+    (["foo.*"], {"foo.a", "foo.b", "foobar"}),
+    (["foo..*"], {"foo.a", "foo.b"}),
+    (["fooba.*"], {"foobar"}),
+    (["ba.*"], {"bar", "baz"}),
     (["bar"], {"bar"}),
     (["bar", "foo.a"], {"bar", "foo.a"}),
-    (["baz", "foo.*"], {"baz", "foo.a", "foo.b"}),
+    (["baz", "foo.*"], {"baz", "foo.a", "foo.b", "foobar"}),
+    (["foo"], set()),
     (["nope"], set()),
     (None, set()),
-], ids=["All", "dot-star", "prefix-wildcard", "exact", "two-exact", "exact-and-wildcard",
-        "unknown", "omitted"])
+], ids=["All", "dot-star", "star", "prefix-wildcard", "dotted-prefix-wildcard",
+        "undotted-prefix-wildcard", "two-by-prefix", "exact", "two-exact", "exact-and-wildcard",
+        "prefix-without-wildcard", "unknown", "omitted"])
 def test_receive_returns_the_requested_message_attributes(sqs, queue, names, expected):
     sqs.send_message(QueueUrl=queue, MessageBody="filter me", MessageAttributes=FILTER_ATTRIBUTES)
     kwargs = {} if names is None else {"MessageAttributeNames": names}

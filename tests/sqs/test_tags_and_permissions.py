@@ -101,3 +101,108 @@ def test_tag_actions_on_a_missing_queue(sqs, baton_endpoint):
         sqs.tag_queue(QueueUrl=url, Tags={"a": "b"})
     with expect_error(sqs, "QueueDoesNotExist"):
         sqs.untag_queue(QueueUrl=url, TagKeys=["a"])
+
+
+# --- refused tag requests change nothing ------------------------------------------------------
+
+
+def test_tag_queue_without_tags_is_missing_parameter(sqs, queue):
+    sqs.tag_queue(QueueUrl=queue, Tags={"keep": "me"})
+    with expect_error(sqs, "MissingParameter") as err:
+        sqs.tag_queue(QueueUrl=queue, Tags={})
+    assert err.message == "The request must contain the parameter Tags."
+    assert sqs.list_queue_tags(QueueUrl=queue)["Tags"] == {"keep": "me"}
+
+
+@pytest.mark.parametrize("keys", [[], [""], ["k" * 129], ["a", "k" * 129]],
+                         ids=["no-keys", "empty-key", "129-chars", "one-good-one-long"])
+def test_untag_queue_with_invalid_keys_is_invalid_parameter_value(sqs, queue, keys):
+    sqs.tag_queue(QueueUrl=queue, Tags={"a": "1", "b": "2"})
+    with expect_error(sqs, "InvalidParameterValue") as err:
+        sqs.untag_queue(QueueUrl=queue, TagKeys=keys)
+    assert err.message == "Tag keys must be between 1 and 128 characters in length."
+    assert sqs.list_queue_tags(QueueUrl=queue)["Tags"] == {"a": "1", "b": "2"}
+
+
+def test_untag_queue_accepts_a_128_character_key(sqs, queue):
+    key = "k" * 128
+    sqs.tag_queue(QueueUrl=queue, Tags={key: "v", "other": "w"})
+    sqs.untag_queue(QueueUrl=queue, TagKeys=[key])
+    assert sqs.list_queue_tags(QueueUrl=queue)["Tags"] == {"other": "w"}
+
+
+# --- AddPermission: what can be granted, and the policy it writes -----------------------------
+
+OWNER_ONLY_ACTIONS = [
+    "AddPermission", "RemovePermission", "SetQueueAttributes", "CreateQueue", "DeleteQueue",
+    "ListQueues", "ListQueueTags", "TagQueue", "UntagQueue", "StartMessageMoveTask",
+    "ListMessageMoveTasks", "CancelMessageMoveTask",
+]
+
+
+@pytest.mark.parametrize("action", OWNER_ONLY_ACTIONS)
+def test_add_permission_refuses_actions_only_the_owner_may_call(sqs, queue, action):
+    with expect_error(sqs, "InvalidParameterValue") as err:
+        sqs.add_permission(QueueUrl=queue, Label="l", AWSAccountIds=["111122223333"],
+                           Actions=["SendMessage", action])
+    assert err.message == (
+        f"Value SQS:{action} for parameter ActionName is invalid. "
+        "Reason: Only the queue owner is allowed to invoke this action.")
+    assert "Policy" not in queue_attributes(sqs, queue, "Policy")
+
+
+@pytest.mark.parametrize("action", ["SendMessageBatch", "Frobnicate"])
+def test_add_permission_refuses_actions_that_are_not_grantable(sqs, queue, action):
+    with expect_error(sqs, "InvalidParameterValue") as err:
+        sqs.add_permission(QueueUrl=queue, Label="l", AWSAccountIds=["111122223333"],
+                           Actions=[action])
+    assert err.message == (
+        f"Value SQS:{action} for parameter ActionName is invalid. "
+        "Reason: Please refer to the appropriate WSDL for a list of valid actions.")
+
+
+def test_add_permission_with_more_than_seven_actions_is_over_limit(sqs, queue):
+    actions = ["SendMessage", "ReceiveMessage", "DeleteMessage", "ChangeMessageVisibility",
+               "GetQueueAttributes", "GetQueueUrl", "ListDeadLetterSourceQueues", "PurgeQueue"]
+    with expect_error(sqs, "OverLimit") as err:
+        sqs.add_permission(QueueUrl=queue, Label="l", AWSAccountIds=["111122223333"],
+                           Actions=actions)
+    assert err.message == "8 Actions were found, maximum allowed is 7."
+    sqs.add_permission(QueueUrl=queue, Label="l", AWSAccountIds=["111122223333"],
+                       Actions=actions[:7])
+    assert len(json.loads(queue_attributes(sqs, queue, "Policy")["Policy"])["Statement"]) == 1
+
+
+def test_add_permission_writes_the_policy_sqs_writes(sqs, queue):
+    arn = queue_attributes(sqs, queue, "QueueArn")["QueueArn"]
+    sqs.add_permission(QueueUrl=queue, Label="one", AWSAccountIds=["111122223333"],
+                       Actions=["SendMessage"])
+    sqs.add_permission(QueueUrl=queue, Label="several",
+                       AWSAccountIds=["111122223333", "444455556666"],
+                       Actions=["ReceiveMessage", "DeleteMessage"])
+    policy = json.loads(queue_attributes(sqs, queue, "Policy")["Policy"])
+    assert policy == {
+        "Version": "2008-10-17",
+        "Id": f"{arn}/SQSDefaultPolicy",
+        "Statement": [
+            {"Sid": "one", "Effect": "Allow",
+             "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+             "Action": "SQS:SendMessage", "Resource": arn},
+            {"Sid": "several", "Effect": "Allow",
+             "Principal": {"AWS": ["arn:aws:iam::111122223333:root",
+                                   "arn:aws:iam::444455556666:root"]},
+             "Action": ["SQS:ReceiveMessage", "SQS:DeleteMessage"], "Resource": arn},
+        ],
+    }
+
+
+def test_add_permission_adds_to_a_policy_with_a_single_statement_object(sqs, queue):
+    statement = {"Sid": "own", "Effect": "Allow", "Principal": "*",
+                 "Action": "sqs:SendMessage", "Resource": "*"}
+    sqs.set_queue_attributes(QueueUrl=queue, Attributes={
+        "Policy": json.dumps({"Version": "2012-10-17", "Statement": statement})})
+    sqs.add_permission(QueueUrl=queue, Label="added", AWSAccountIds=["111122223333"],
+                       Actions=["DeleteMessage"])
+    policy = json.loads(queue_attributes(sqs, queue, "Policy")["Policy"])
+    assert policy["Version"] == "2012-10-17"
+    assert [s["Sid"] for s in policy["Statement"]] == ["own", "added"]

@@ -100,11 +100,12 @@ def test_change_message_visibility_with_an_invalid_handle_is_receipt_handle_is_i
         sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle="garbage", VisibilityTimeout=5)
 
 
-def test_change_message_visibility_of_a_released_message_is_message_not_inflight(sqs, queue):
+def test_change_message_visibility_of_a_released_message_succeeds_and_leaves_it_visible(
+        sqs, queue):
     sqs.send_message(QueueUrl=queue, MessageBody="x")
     msg = _one(sqs, queue)
     sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=msg["ReceiptHandle"],
                                   VisibilityTimeout=0)
-    with expect_error(sqs, "MessageNotInflight"):
-        sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=msg["ReceiptHandle"],
-                                      VisibilityTimeout=10)
+    sqs.change_message_visibility(QueueUrl=queue, ReceiptHandle=msg["ReceiptHandle"],
+                                  VisibilityTimeout=600)
+    assert [m["MessageId"] for m in receive(sqs, queue)] == [msg["MessageId"]]

@@ -18,6 +18,7 @@ pub mod limits;
 pub mod message;
 pub mod name;
 pub mod queue;
+pub mod receipt;
 pub mod stream;
 pub mod time;
 pub mod topic;
@@ -34,6 +35,7 @@ pub use name::QueueName;
 pub use queue::{
     Acked, ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, PeekState,
     PeekedMessage, Queue, QueueHeaderSnapshot, QueueStats, SendEntry, SendOutcome,
+    VisibilityOutcome,
 };
 pub use stream::{StreamConfig, StreamError, StreamName};
 pub use time::{Clock, ManualClock, Timestamp};

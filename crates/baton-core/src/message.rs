@@ -3,11 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine as _;
-
 use crate::attributes::MessageAttributes;
 use crate::name::QueueName;
+pub use crate::receipt::ReceiptHandle;
 use crate::time::Timestamp;
 
 /// A message's identity, stable across redelivery, dead-lettering and redrive. Shown as a UUID.
@@ -38,58 +36,6 @@ impl fmt::Display for MessageId {
 
 /// Position of a message in its queue: dense, increasing, never reused by the queue.
 pub type Seq = u64;
-
-/// Opaque token a consumer presents to `ack`, `nack` or change the visibility of one lease.
-/// Only `Queue::receive` mints them. It names the queue incarnation (`epoch`), the message and
-/// the lease, so a receipt of a deleted-and-recreated queue or of an older lease is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ReceiptHandle {
-    pub(crate) epoch: u64,
-    pub(crate) seq: Seq,
-    pub(crate) lease: u64,
-}
-
-impl ReceiptHandle {
-    const ENCODED_BYTES: usize = 24;
-
-    /// The receipt's parts, for a durable engine's log.
-    pub fn parts(&self) -> (u64, Seq, u64) {
-        (self.epoch, self.seq, self.lease)
-    }
-
-    /// Rebuilds a receipt from its logged parts, to replay an ack, nack or visibility change.
-    /// Outside replay, receipts come from `Queue::receive` only.
-    pub fn from_parts(epoch: u64, seq: Seq, lease: u64) -> Self {
-        ReceiptHandle { epoch, seq, lease }
-    }
-
-    /// Parses the text form; `None` when it is not a receipt at all.
-    pub fn parse(text: &str) -> Option<Self> {
-        let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-        if bytes.len() != Self::ENCODED_BYTES {
-            return None;
-        }
-        let word = |i: usize| -> Option<u64> {
-            let chunk: [u8; 8] = bytes.get(i * 8..i * 8 + 8)?.try_into().ok()?;
-            Some(u64::from_be_bytes(chunk))
-        };
-        Some(ReceiptHandle {
-            epoch: word(0)?,
-            seq: word(1)?,
-            lease: word(2)?,
-        })
-    }
-}
-
-impl fmt::Display for ReceiptHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut bytes = [0u8; Self::ENCODED_BYTES];
-        bytes[..8].copy_from_slice(&self.epoch.to_be_bytes());
-        bytes[8..16].copy_from_slice(&self.seq.to_be_bytes());
-        bytes[16..].copy_from_slice(&self.lease.to_be_bytes());
-        f.write_str(&URL_SAFE_NO_PAD.encode(bytes))
-    }
-}
 
 /// Where to report a message's completion (used by push delivery and callbacks).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,19 +160,6 @@ pub struct MovedMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn receipts_round_trip_and_reject_garbage() {
-        let receipt = ReceiptHandle {
-            epoch: 7,
-            seq: u64::MAX,
-            lease: 42,
-        };
-        assert_eq!(ReceiptHandle::parse(&receipt.to_string()), Some(receipt));
-        assert_eq!(ReceiptHandle::parse("not a receipt"), None);
-        assert_eq!(ReceiptHandle::parse(""), None);
-        assert_eq!(ReceiptHandle::parse("AAAA"), None);
-    }
 
     #[test]
     fn message_ids_print_as_uuids() {

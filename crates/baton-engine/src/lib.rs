@@ -30,7 +30,7 @@ use baton_core::topic::{Put, RoutingKey, Subscription};
 use baton_core::{
     Acked, Delivery, MessageId, Notify, PeekedMessage, QueueConfig, QueueError, QueueLimits,
     QueueName, QueueStats, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, Seq, StatusRecord,
-    StreamConfig, StreamError, StreamName, Timestamp,
+    StreamConfig, StreamError, StreamName, Timestamp, VisibilityOutcome,
 };
 
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
@@ -286,6 +286,25 @@ pub trait Engine: Send + Sync + 'static {
         receipts: Vec<ReceiptHandle>,
         delay_ms: Option<u64>,
     ) -> Result<Vec<Result<(), ReceiptError>>, EngineError>;
+
+    /// SQS's `DeleteMessage`: deletes the message each receipt was issued for, by any receipt
+    /// ever issued for it, not only the current lease's (`Queue::delete`; on a FIFO queue the
+    /// message must be in flight). `Ok(None)` when the message had already left. One result
+    /// per receipt, in order.
+    async fn delete(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+    ) -> Result<Vec<Result<Option<Acked>, ReceiptError>>, EngineError>;
+
+    /// SQS's `ChangeMessageVisibility`: by any receipt issued for the message, sets the lease
+    /// it is under now (`Queue::change_visibility_of_message`).
+    async fn change_message_visibility(
+        &self,
+        name: &QueueName,
+        receipt: ReceiptHandle,
+        timeout_ms: u64,
+    ) -> Result<VisibilityOutcome, EngineError>;
 
     /// Sets the lease of one message to end `timeout_ms` from now (0 releases it).
     async fn change_visibility(

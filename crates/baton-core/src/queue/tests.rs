@@ -15,6 +15,8 @@
 //! - `ack R`, `nack R [DELAY_MS]`, `vis R TIMEOUT_MS` print `ok`, `stale` or `invalid`. `R` is a
 //!   label (its latest receipt), `label#N` (its N-th receipt), or `label!epoch` / `label!seq`
 //!   (its latest receipt forged with another queue incarnation / a sequence never issued).
+//! - `del R` (SQS's delete) prints `ok`, `gone`, `stale` or `invalid`; `mvis R TIMEOUT_MS`
+//!   (SQS's visibility change) prints `ok`, `not_in_flight`, `gone` or `invalid`.
 //! - `stats` prints the non-zero counters; `status L` prints `STATUS: history events`;
 //!   `delivery L` prints the latest delivery of L; `purge` prints the count; `moved` prints the
 //!   dead-letter outbox; `next` prints `next_visible_at`; `records` the kept status records.
@@ -31,6 +33,8 @@ use proptest::prelude::*;
 use super::*;
 use crate::attributes::{AttributeData, AttributeValue};
 use crate::config::{DeadLetterPolicy, RetryPolicy};
+
+mod sqs_receipts;
 
 const EPOCH: u64 = 0xBA70_0001;
 
@@ -209,7 +213,7 @@ impl Harness {
             None => *issued.last().unwrap(),
         };
         match forge {
-            Some("epoch") => receipt.epoch ^= 1,
+            Some("epoch") => receipt.tag ^= 1,
             Some("seq") => receipt.seq = u64::MAX,
             Some("zero") => receipt.seq = 0,
             Some("lease") => receipt.lease = u64::MAX,
@@ -278,6 +282,32 @@ impl Harness {
             "vis" => {
                 let receipt = self.receipt(args[0]);
                 render_receipt(self.queue.change_visibility(self.now, &receipt, arg(1)))
+            }
+            "del" => {
+                let receipt = self.receipt(args[0]);
+                match self.queue.delete(self.now, &receipt) {
+                    Ok(Some(acked)) => {
+                        assert_eq!(
+                            self.label(acked.id),
+                            args[0].split(['#', '!']).next().unwrap()
+                        );
+                        "ok".to_string()
+                    }
+                    Ok(None) => "gone".to_string(),
+                    Err(error) => render_receipt(Err(error)),
+                }
+            }
+            "mvis" => {
+                let receipt = self.receipt(args[0]);
+                match self
+                    .queue
+                    .change_visibility_of_message(self.now, &receipt, arg(1))
+                {
+                    Ok(VisibilityOutcome::Changed) => "ok".to_string(),
+                    Ok(VisibilityOutcome::NotInFlight) => "not_in_flight".to_string(),
+                    Ok(VisibilityOutcome::Gone) => "gone".to_string(),
+                    Err(error) => render_receipt(Err(error)),
+                }
             }
             "stats" => {
                 self.queue.advance(self.now);

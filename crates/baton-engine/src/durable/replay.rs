@@ -254,10 +254,13 @@ impl ReplayState {
             } => {
                 let _ = queue.receive(at(now), max, visibility_timeout_ms);
             }
+            // Acks and visibility changes are replayed by SQS's rule (any receipt issued for
+            // the message), which does what the native rule did for the current lease it
+            // took, so the log needs no record of which rule applied.
             QueueOp::Ack { now, receipts, .. } => {
                 for r in receipts {
                     let handle = receipt(r, queue);
-                    let Ok(acked) = queue.ack(at(now), &handle) else {
+                    let Ok(Some(acked)) = queue.delete(at(now), &handle) else {
                         continue;
                     };
                     if let Some(notify) = acked.notify {
@@ -292,7 +295,7 @@ impl ReplayState {
                 ..
             } => {
                 let handle = receipt(r, queue);
-                let _ = queue.change_visibility(at(now), &handle, timeout_ms);
+                let _ = queue.change_visibility_of_message(at(now), &handle, timeout_ms);
             }
             QueueOp::Advance { now, .. } => {
                 queue.advance(at(now));

@@ -195,6 +195,16 @@ enum Op {
         pick: u8,
         timeout_ms: u16,
     },
+    /// SQS's delete and visibility change: by any receipt issued for the message.
+    Delete {
+        queue: u8,
+        pick: u8,
+    },
+    MessageVisibility {
+        queue: u8,
+        pick: u8,
+        timeout_ms: u16,
+    },
     Sleep {
         ms: u16,
     },
@@ -228,6 +238,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0..4u8, any::<u8>(), proptest::option::weighted(0.5, 0..1500u16))
             .prop_map(|(queue, pick, delay_ms)| Op::Nack { queue, pick, delay_ms }),
         1 => (0..4u8, any::<u8>(), 0..2000u16).prop_map(|(queue, pick, timeout_ms)| Op::Visibility { queue, pick, timeout_ms }),
+        2 => (0..4u8, any::<u8>()).prop_map(|(queue, pick)| Op::Delete { queue, pick }),
+        1 => (0..4u8, any::<u8>(), 0..2000u16).prop_map(|(queue, pick, timeout_ms)| Op::MessageVisibility { queue, pick, timeout_ms }),
         3 => (0..3000u16).prop_map(|ms| Op::Sleep { ms }),
         1 => (0..4u8).prop_map(|queue| Op::Read { queue }),
         1 => (0..4u8).prop_map(|queue| Op::Purge { queue }),
@@ -327,6 +339,22 @@ async fn run(ops: Vec<Op>) {
                         .await;
                 }
             }
+            Op::Delete { queue, pick: p } => {
+                if let Some(receipt) = pick(&receipts, queue % 4, p) {
+                    let _ = engine.delete(&queue_of(queue), vec![receipt]).await;
+                }
+            }
+            Op::MessageVisibility {
+                queue,
+                pick: p,
+                timeout_ms,
+            } => {
+                if let Some(receipt) = pick(&receipts, queue % 4, p) {
+                    let _ = engine
+                        .change_message_visibility(&queue_of(queue), receipt, u64::from(timeout_ms))
+                        .await;
+                }
+            }
             Op::Sleep { ms } => {
                 clock.advance_ms(u64::from(ms));
                 engine.tick().await;
@@ -363,8 +391,8 @@ async fn run(ops: Vec<Op>) {
             Op::Restart => {
                 engine.durable.as_ref().unwrap().flush().await.unwrap();
                 drop(engine);
+                // Receipts stay: by SQS's rule they still delete their messages.
                 engine = open(&fs, clock.clone(), 1 << 40);
-                receipts.clear();
             }
         }
     }
@@ -469,6 +497,60 @@ async fn a_restart_keeps_messages_statuses_and_totals_and_releases_leases() {
             .receive_count,
         2,
         "receive counts survive"
+    );
+}
+
+/// SQS's delete by a receipt from before a restart (its lease ended with the restart, and the
+/// message was received again since) deletes the message, and the deletion is replayed.
+#[tokio::test]
+async fn a_delete_by_a_receipt_from_before_a_restart_is_durable() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    setup_queues(&engine).await;
+    let receive = ReceiveOptions {
+        max: 10,
+        wait_ms: Some(0),
+        visibility_timeout_ms: None,
+    };
+    engine
+        .send(&name("q"), vec![SendEntry::new(new_message_id(), "m")])
+        .await
+        .unwrap();
+    let first = engine.receive(&name("q"), receive).await.unwrap();
+    drop(engine);
+
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    let again = engine.receive(&name("q"), receive).await.unwrap();
+    assert_eq!(again[0].id, first[0].id);
+    let deleted = engine
+        .delete(&name("q"), vec![first[0].receipt])
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted[0].as_ref().unwrap().as_ref().unwrap().id,
+        first[0].id
+    );
+    // The message is gone: the native ack of the newer receipt finds no lease to end.
+    assert_eq!(
+        engine
+            .ack(&name("q"), vec![again[0].receipt])
+            .await
+            .unwrap()[0],
+        Err(ReceiptError::Stale)
+    );
+    engine.durable.as_ref().unwrap().flush().await.unwrap();
+    drop(engine);
+
+    let engine = open(&fs, clock.clone(), 1 << 40);
+    let stats = engine.get_queue(&name("q")).await.unwrap().stats;
+    assert_eq!((stats.visible, stats.acked_total), (0, 1));
+    assert_eq!(
+        engine
+            .delete(&name("q"), vec![again[0].receipt])
+            .await
+            .unwrap()[0],
+        Ok(None)
     );
 }
 

@@ -25,6 +25,7 @@ use async_trait::async_trait;
 use baton_core::{
     Acked, Clock, Delivery, HistoryEventKind, MessageId, MovedMessage, Queue, QueueConfig,
     QueueName, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, Timestamp,
+    VisibilityOutcome,
 };
 use baton_storage::records::{QueueOp, ReceiptV1};
 use baton_storage::FileSystem;
@@ -45,6 +46,7 @@ use baton_core::stream::{
 };
 use baton_core::topic::{Put, Subscription};
 use baton_core::{StreamConfig, StreamError, StreamName};
+use receipts::ReceiptRule;
 use streams::Streams;
 
 pub struct LocalEngine {
@@ -143,7 +145,7 @@ fn not_found(name: &QueueName) -> EngineError {
 }
 
 fn receipt_to_disk(receipt: &ReceiptHandle) -> ReceiptV1 {
-    let (_, seq, lease) = receipt.parts();
+    let (seq, lease) = receipt.parts();
     ReceiptV1 { seq, lease }
 }
 
@@ -1016,47 +1018,23 @@ impl Engine for LocalEngine {
         receipts: Vec<ReceiptHandle>,
         reply: Option<Arc<str>>,
     ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError> {
-        let ((results, now), lsn) =
-            self.with_queue(name, Access::Write, |queue, now, journal| {
-                let results: Vec<_> = receipts
-                    .iter()
-                    .map(|receipt| queue.ack(now, receipt))
-                    .collect();
-                let done: Vec<ReceiptV1> = receipts
-                    .iter()
-                    .zip(&results)
-                    .filter(|(_, r)| r.is_ok())
-                    .map(|(h, _)| receipt_to_disk(h))
-                    .collect();
-                if !done.is_empty() {
-                    journal.push(|| QueueOp::Ack {
-                        queue: name.to_string(),
-                        now: now.as_millis(),
-                        receipts: done,
-                    });
-                }
-                (results, now)
-            })?;
-        self.wait(lsn).await?;
-        let completions = results
-            .iter()
-            .filter_map(|result| {
-                let acked = result.as_ref().ok()?;
-                Some(Completion {
-                    queue: name.clone(),
-                    id: acked.id,
-                    kind: CompletionKind::Completed,
-                    sent_at: acked.sent_at,
-                    completed_at: now,
-                    receive_count: acked.receive_count,
-                    notify: acked.notify.clone()?,
-                    reply: reply.clone(),
-                })
-            })
-            .collect();
-        // Awaited: the hook makes the callback jobs durable before the ack is answered.
-        self.emit_completions(completions).await;
-        Ok(results)
+        let results = self
+            .finish(name, receipts, reply, ReceiptRule::CurrentLease)
+            .await?;
+        // By the current-lease rule a message is acked or the receipt refused, never gone.
+        Ok(results
+            .into_iter()
+            .map(|result| result.and_then(|acked| acked.ok_or(ReceiptError::Stale)))
+            .collect())
+    }
+
+    async fn delete(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+    ) -> Result<Vec<Result<Option<Acked>, ReceiptError>>, EngineError> {
+        self.finish(name, receipts, None, ReceiptRule::AnyIssued)
+            .await
     }
 
     async fn nack(
@@ -1127,6 +1105,15 @@ impl Engine for LocalEngine {
             lsn
         };
         self.wait(lsn).await
+    }
+
+    async fn change_message_visibility(
+        &self,
+        name: &QueueName,
+        receipt: ReceiptHandle,
+        timeout_ms: u64,
+    ) -> Result<VisibilityOutcome, EngineError> {
+        self.retime_message(name, receipt, timeout_ms).await
     }
 
     async fn message_status(
@@ -1485,6 +1472,7 @@ impl Engine for LocalEngine {
     }
 }
 
+mod receipts;
 mod streams;
 mod topics;
 

@@ -260,3 +260,216 @@ async fn concurrent_sqs_attribute_changes_and_a_push_put_keep_each_other() {
     assert!(body["Attributes"]["Policy"].is_string(), "{body}");
     server.shutdown().await;
 }
+
+/// Creates a queue through the SQS API and returns its URL.
+async fn sqs_queue(server: &TestServer, name: &str, attributes: Value) -> String {
+    let (status, body, _) = sqs_json(
+        server,
+        "CreateQueue",
+        json!({"QueueName": name, "Attributes": attributes}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["QueueUrl"].as_str().unwrap().to_string()
+}
+
+/// Messages in the queue: visible, in flight and delayed.
+async fn depth(server: &TestServer, queue: &str) -> u64 {
+    let stats = server.stats(queue).await;
+    ["visible", "in_flight", "delayed"]
+        .iter()
+        .map(|field| stats[field].as_u64().unwrap())
+        .sum()
+}
+
+/// Receives up to `max` messages with a lease of `visibility` seconds; returns their bodies and
+/// receipt handles.
+async fn sqs_receive(
+    server: &TestServer,
+    url: &str,
+    max: u32,
+    visibility: u32,
+) -> Vec<(String, String)> {
+    let (status, body, _) = sqs_json(
+        server,
+        "ReceiveMessage",
+        json!({"QueueUrl": url, "MaxNumberOfMessages": max, "VisibilityTimeout": visibility}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["Messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let field = |name: &str| m[name].as_str().unwrap().to_string();
+            (field("Body"), field("ReceiptHandle"))
+        })
+        .collect()
+}
+
+async fn sqs_receive_one(server: &TestServer, url: &str, visibility: u32) -> String {
+    sqs_receive(server, url, 1, visibility).await.remove(0).1
+}
+
+#[tokio::test]
+async fn sqs_deletes_by_a_superseded_handle_and_the_native_ack_stays_strict() {
+    let server = TestServer::start().await;
+    let url = sqs_queue(&server, "standard", json!({})).await;
+    server.send_bodies("standard", &["a", "b"]).await;
+    // A lease of 0 s ends at once: the first handle of each message is superseded by the
+    // second receive.
+    let first = sqs_receive(&server, &url, 2, 0).await;
+    let second = sqs_receive(&server, &url, 2, 60).await;
+    let handle = |received: &[(String, String)], body: &str| {
+        received.iter().find(|(b, _)| b == body).unwrap().1.clone()
+    };
+    let (first_a, first_b) = (handle(&first, "a"), handle(&first, "b"));
+    let (second_a, second_b) = (handle(&second, "a"), handle(&second, "b"));
+    for handle in [&first_a, &first_b, &second_a, &second_b] {
+        assert!(handle.starts_with('B') && handle.len() == 33, "{handle}");
+    }
+    // The native API keeps its rule: only the current lease acks.
+    let results = server.ack("standard", &[&first_a]).await;
+    assert_eq!(results[0]["error"]["code"], "receipt_stale", "{results:?}");
+    // SQS deletes by any handle issued for a message that is still there.
+    let (status, body, _) = sqs_json(
+        &server,
+        "DeleteMessage",
+        json!({"QueueUrl": url, "ReceiptHandle": first_a}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body, _) = sqs_json(
+        &server,
+        "DeleteMessageBatch",
+        json!({"QueueUrl": url, "Entries": [{"Id": "b", "ReceiptHandle": first_b}]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["Successful"], json!([{"Id": "b"}]), "{body}");
+    assert_eq!(depth(&server, "standard").await, 0);
+    assert_eq!(server.stats("standard").await["acked_total"], 2);
+    // A deleted message: a delete still succeeds, a visibility change does not.
+    let (status, _, _) = sqs_json(
+        &server,
+        "DeleteMessage",
+        json!({"QueueUrl": url, "ReceiptHandle": second_a}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body, header) = sqs_json(
+        &server,
+        "ChangeMessageVisibility",
+        json!({"QueueUrl": url, "ReceiptHandle": second_a, "VisibilityTimeout": 5}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(header.as_deref(), Some("InvalidParameterValue;Sender"));
+    assert_eq!(
+        body["message"],
+        format!("Value {second_a} for parameter ReceiptHandle is invalid. Reason: Message does not exist or is not available for visibility timeout change.")
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sqs_fifo_delete_by_an_expired_handle_is_refused() {
+    let server = TestServer::start().await;
+    let url = sqs_queue(
+        &server,
+        "jobs.fifo",
+        json!({"FifoQueue": "true", "ContentBasedDeduplication": "true"}),
+    )
+    .await;
+    let (status, body, _) = sqs_json(
+        &server,
+        "SendMessage",
+        json!({"QueueUrl": url, "MessageBody": "x", "MessageGroupId": "g"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let expired = sqs_receive_one(&server, &url, 0).await;
+    let (status, body, header) = sqs_json(
+        &server,
+        "DeleteMessage",
+        json!({"QueueUrl": url, "ReceiptHandle": expired}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(header.as_deref(), Some("InvalidParameterValue;Sender"));
+    assert_eq!(
+        body["message"],
+        format!("Value {expired} for parameter ReceiptHandle is invalid. Reason: The receipt handle has expired.")
+    );
+    assert_eq!(depth(&server, "jobs.fifo").await, 1);
+    // Received again, the message is in flight: the old handle deletes it.
+    sqs_receive_one(&server, &url, 60).await;
+    let (status, body, _) = sqs_json(
+        &server,
+        "DeleteMessage",
+        json!({"QueueUrl": url, "ReceiptHandle": expired}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(depth(&server, "jobs.fifo").await, 0);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn sqs_fifo_batch_without_a_group_fails_whole() {
+    let server = TestServer::start().await;
+    let url = sqs_queue(&server, "batch.fifo", json!({"FifoQueue": "true"})).await;
+    let (status, body, header) = sqs_json(
+        &server,
+        "SendMessageBatch",
+        json!({"QueueUrl": url, "Entries": [
+            {"Id": "ok", "MessageBody": "a", "MessageGroupId": "g", "MessageDeduplicationId": "1"},
+            {"Id": "no-group", "MessageBody": "b", "MessageDeduplicationId": "2"},
+        ]}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(header.as_deref(), Some("InvalidParameterValue;Sender"));
+    assert_eq!(
+        body["message"],
+        "The request must contain the parameter MessageGroupId."
+    );
+    assert_eq!(depth(&server, "batch.fifo").await, 0);
+    let (status, body, _) = sqs_json(
+        &server,
+        "DeleteMessageBatch",
+        json!({"QueueUrl": url, "Entries": []}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(
+        body["message"],
+        "There should be at least one DeleteMessageBatchRequestEntry in the request."
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn receipts_of_every_api_never_start_with_a_dash() {
+    let server = TestServer::start().await;
+    server.create_queue("many", json!({})).await;
+    let bodies: Vec<String> = (0..100).map(|i| format!("m{i}")).collect();
+    let bodies: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    server.send_bodies("many", &bodies).await;
+    let got = server
+        .receive("many", json!({"max": 100, "visibility_timeout_ms": 60000}))
+        .await;
+    assert_eq!(got.len(), 100);
+    for message in &got {
+        let receipt = message["receipt"].as_str().unwrap();
+        assert!(receipt.starts_with('B'), "{receipt}");
+        assert!(
+            receipt
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+            "{receipt}"
+        );
+    }
+    server.shutdown().await;
+}

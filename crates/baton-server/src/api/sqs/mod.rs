@@ -13,8 +13,12 @@
 mod actions;
 mod error;
 mod md5;
+mod messages;
+mod move_tasks;
 mod params;
 pub mod protocol;
+mod queue_meta;
+mod receipts;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -53,7 +57,7 @@ type Attempts = HashMap<(QueueName, String), (Instant, Vec<Delivery>)>;
 pub struct SqsState {
     last_purge: Mutex<HashMap<QueueName, Instant>>,
     attempts: Mutex<Attempts>,
-    tasks: Mutex<Vec<Arc<actions::MoveTask>>>,
+    tasks: Mutex<Vec<Arc<move_tasks::MoveTask>>>,
 }
 
 /// Everything an action needs from the request.
