@@ -126,7 +126,14 @@ pub async fn serve(
         tracing::info!(listen = %listen, "wire protocol serving");
         tokio::spawn(wire::serve(wire, state.clone(), stop.clone()))
     });
+    let upgraded = state.wire_connections.clone();
     let app = api::router(state);
+    // No Nagle delay: wire connections upgraded from HTTP write small answers back to back.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(error) = tcp.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stop = stop.clone();
         async move { stop.cancelled().await }
@@ -162,6 +169,8 @@ pub async fn serve(
         if let Some(wire_server) = wire_server {
             let _ = wire_server.await;
         }
+        upgraded.close();
+        upgraded.wait().await;
     };
     match tokio::time::timeout(grace, async { tokio::join!(server, wire_done).0 }).await {
         Ok(Ok(result)) => result?,
@@ -246,6 +255,7 @@ pub(crate) fn app_state(
             config.live_streams_max as usize,
         )),
         shutdown: stop.clone(),
+        wire_connections: tokio_util::task::TaskTracker::new(),
     })
 }
 
