@@ -1,5 +1,5 @@
-//! The seed facade (`/api/events`): one test per endpoint of seed A, with its own parameter
-//! names and defaults, and its bad input.
+//! The event API (`/api/events`): one test per endpoint, with its own parameter names and
+//! defaults, its documented calls replayed verbatim, and its bad input.
 
 use std::sync::atomic::Ordering;
 
@@ -140,7 +140,7 @@ async fn queue_info_counts_processed_failed_and_dead_lettered_events() {
 }
 
 #[tokio::test]
-async fn advanced_create_takes_every_seed_parameter() {
+async fn advanced_create_takes_every_documented_parameter() {
     let server = fast_server(|_| {}).await;
     let receiver = Receiver::start().await;
     let query = format!(
