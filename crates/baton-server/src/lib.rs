@@ -16,6 +16,7 @@ pub mod api;
 pub mod callbacks;
 pub mod config;
 pub mod events;
+mod http_listener;
 pub mod outbound;
 pub mod push;
 mod wire;
@@ -127,13 +128,8 @@ pub async fn serve(
         tokio::spawn(wire::serve(wire, state.clone(), stop.clone()))
     });
     let upgraded = state.wire_connections.clone();
+    let listener = http_listener::HttpListener::new(listener, state.clone(), stop.clone());
     let app = api::router(state);
-    // No Nagle delay: wire connections upgraded from HTTP write small answers back to back.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(error) = tcp.set_nodelay(true) {
-            tracing::debug!(%error, "cannot set TCP_NODELAY");
-        }
-    });
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stop = stop.clone();
         async move { stop.cancelled().await }

@@ -59,7 +59,7 @@ pub async fn serve(listener: TcpListener, state: AppState, stop: CancellationTok
             Ok((stream, peer)) => {
                 let (state, stop) = (state.clone(), stop.clone());
                 connections.spawn(async move {
-                    if let Err(error) = tcp_connection(stream, state, stop).await {
+                    if let Err(error) = tcp_connection(stream, BytesMut::new(), state, stop).await {
                         tracing::debug!(%peer, %error, "wire connection ended");
                     }
                 });
@@ -77,7 +77,7 @@ pub async fn serve(listener: TcpListener, state: AppState, stop: CancellationTok
 
 /// Why a connection was closed by the server.
 #[derive(Debug, thiserror::Error)]
-enum ConnectionError {
+pub(crate) enum ConnectionError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("the client did not start with the wire protocol's handshake")]
@@ -91,11 +91,7 @@ enum ConnectionError {
 /// `AppState::wire_connections`, so shutdown waits for it as for a dedicated port's).
 pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Response {
     if let Err(reason) = upgrade_asked(request.version(), request.headers()) {
-        return ApiError::Malformed(format!(
-            "GET {} switches an HTTP/1.1 connection to the framed protocol: {reason}",
-            wire::UPGRADE_PATH
-        ))
-        .into_response();
+        return upgrade_refused(&reason).into_response();
     }
     let Some(on_upgrade) = request
         .extensions_mut()
@@ -114,7 +110,7 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
             }
         };
         let (read, write) = tokio::io::split(io);
-        if let Err(error) = connection(read, write, state, stop).await {
+        if let Err(error) = connection(read, write, BytesMut::new(), state, stop).await {
             tracing::debug!(%error, "upgraded wire connection ended");
         }
     });
@@ -128,8 +124,20 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
         .into_response()
 }
 
+/// The answer of the first request of a connection that upgrades (`http_listener`).
+pub(crate) const SWITCHING_PROTOCOLS: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: baton-wire\r\n\r\n";
+
+/// The error of an upgrade request that lacks what `reason` says.
+pub(crate) fn upgrade_refused(reason: &str) -> ApiError {
+    ApiError::Malformed(format!(
+        "GET {} switches an HTTP/1.1 connection to the framed protocol: {reason}",
+        wire::UPGRADE_PATH
+    ))
+}
+
 /// Whether the request asks for the upgrade, or what it lacks.
-fn upgrade_asked(version: Version, headers: &HeaderMap) -> Result<(), String> {
+pub(crate) fn upgrade_asked(version: Version, headers: &HeaderMap) -> Result<(), String> {
     if version != Version::HTTP_11 {
         return Err(format!("this request is {version:?}"));
     }
@@ -154,20 +162,23 @@ fn upgrade_asked(version: Version, headers: &HeaderMap) -> Result<(), String> {
     Ok(())
 }
 
-async fn tcp_connection(
+/// Serves a TCP connection of which `initial` was read already.
+pub(crate) async fn tcp_connection(
     stream: TcpStream,
+    initial: BytesMut,
     state: AppState,
     stop: CancellationToken,
 ) -> Result<(), ConnectionError> {
     stream.set_nodelay(true)?;
     let (read, write) = stream.into_split();
-    connection(read, write, state, stop).await
+    connection(read, write, initial, state, stop).await
 }
 
 /// Serves one connection, whichever way it came, from its handshake on.
 async fn connection<R, W>(
     read: R,
     mut write: W,
+    mut initial: BytesMut,
     state: AppState,
     stop: CancellationToken,
 ) -> Result<(), ConnectionError>
@@ -175,10 +186,8 @@ where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let mut frames = FrameReader {
-        read,
-        buf: BytesMut::with_capacity(READ_BUFFER_BYTES),
-    };
+    initial.reserve(READ_BUFFER_BYTES);
+    let mut frames = FrameReader { read, buf: initial };
     if !frames.fill(wire::MAGIC.len()).await? || frames.buf[..wire::MAGIC.len()] != wire::MAGIC {
         return Err(ConnectionError::Handshake);
     }

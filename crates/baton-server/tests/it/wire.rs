@@ -151,18 +151,24 @@ async fn messages_go_through_the_wire_as_over_http_via(route: Route) {
     server.shutdown().await;
 }
 
-/// The two ways to a wire connection.
+/// The ways to a wire connection.
 #[derive(Debug, Clone, Copy)]
 enum Route {
+    /// The upgrade as a connection's first request (as the SDK does it).
     Upgrade,
+    /// The upgrade after an HTTP request on the same kept-alive connection (raw connections
+    /// only; the SDK's connections upgrade first).
+    UpgradeAfterHttp,
     Dedicated,
 }
 
-const ROUTES: [Route; 2] = [Route::Upgrade, Route::Dedicated];
+const ROUTES: [Route; 3] = [Route::Upgrade, Route::UpgradeAfterHttp, Route::Dedicated];
 
 async fn connect(server: &TestServer, route: Route) -> WireClient {
     match route {
-        Route::Upgrade => WireClient::connect(&server.base).await.unwrap(),
+        Route::Upgrade | Route::UpgradeAfterHttp => {
+            WireClient::connect(&server.base).await.unwrap()
+        }
         Route::Dedicated => WireClient::connect_dedicated(server.wire).await.unwrap(),
     }
 }
@@ -178,13 +184,33 @@ async fn read_head(stream: &mut TcpStream) -> String {
     String::from_utf8(head).unwrap()
 }
 
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_string)
+        })
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
 /// A raw connection that speaks the framed protocol next (no handshake yet).
 async fn open(server: &TestServer, route: Route) -> TcpStream {
     match route {
         Route::Dedicated => TcpStream::connect(server.wire).await.unwrap(),
-        Route::Upgrade => {
+        Route::Upgrade | Route::UpgradeAfterHttp => {
             let addr = server.base.strip_prefix("http://").unwrap();
             let mut stream = TcpStream::connect(addr).await.unwrap();
+            if let Route::UpgradeAfterHttp = route {
+                let health = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                stream.write_all(health.as_bytes()).await.unwrap();
+                let head = read_head(&mut stream).await;
+                assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+                let mut body = vec![0; content_length(&head)];
+                stream.read_exact(&mut body).await.unwrap();
+            }
             let request = format!(
                 "GET /v1/wire HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: baton-wire\r\n\r\n"
             );
@@ -587,36 +613,39 @@ async fn by_default_the_http_port_alone_serves_the_wire_protocol() {
 async fn a_request_that_does_not_ask_for_the_upgrade_is_refused_precisely() {
     let server = TestServer::start().await;
     let addr = server.base.strip_prefix("http://").unwrap().to_string();
-    for (headers, says) in [
-        ("", "send `Connection: Upgrade`"),
-        ("Upgrade: baton-wire\r\n", "send `Connection: Upgrade`"),
-        ("Connection: Upgrade\r\n", "send `Upgrade: baton-wire`"),
-        (
-            "Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n",
-            "send `Upgrade: baton-wire` (given: \"websocket\")",
-        ),
-    ] {
+    for (after_http, (headers, says)) in [false, true].into_iter().flat_map(|after| {
+        [
+            ("", "send `Connection: Upgrade`"),
+            ("Upgrade: baton-wire\r\n", "send `Connection: Upgrade`"),
+            ("Connection: Upgrade\r\n", "send `Upgrade: baton-wire`"),
+            (
+                "Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n",
+                "send `Upgrade: baton-wire` (given: \"websocket\")",
+            ),
+        ]
+        .map(|case| (after, case))
+    }) {
         let mut stream = TcpStream::connect(&addr).await.unwrap();
+        if after_http {
+            let health = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            stream.write_all(health.as_bytes()).await.unwrap();
+            let head = read_head(&mut stream).await;
+            let mut body = vec![0; content_length(&head)];
+            stream.read_exact(&mut body).await.unwrap();
+        }
         let request = format!("GET /v1/wire HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
         let head = read_head(&mut stream).await;
         assert!(head.starts_with("HTTP/1.1 400 "), "{headers:?}: {head}");
-        let length: usize = head
-            .lines()
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length: ")
-                    .map(str::to_string)
-            })
-            .unwrap()
-            .parse()
-            .unwrap();
-        let mut body = vec![0; length];
+        let mut body = vec![0; content_length(&head)];
         stream.read_exact(&mut body).await.unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["error"]["code"], "malformed_request", "{body}");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains(says), "{headers:?}: {message}");
+        assert!(
+            message.contains(says),
+            "{after_http} {headers:?}: {message}"
+        );
     }
     // Over HTTP/1.1 from an ordinary client too, and other methods are not allowed.
     let (status, body) = server.get("/v1/wire").await;
