@@ -16,7 +16,7 @@ run() {
   local n=$1 port
   port=$(free_port)
   valgrind --tool=callgrind --callgrind-out-file="$work/$n.out" \
-    "$B" serve --listen "127.0.0.1:$port" --wire-listen 127.0.0.1:0 --data-dir "$work/data-$n" > "$work/$n.log" 2>&1 &
+    "$B" serve --listen "127.0.0.1:$port" --data-dir "$work/data-$n" > "$work/$n.log" 2>&1 &
   local server=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
   "$B" bench e2e --url "http://127.0.0.1:$port" --api "$API" --producers 2 --consumers 2 --batch 100 \

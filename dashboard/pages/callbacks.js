@@ -14,7 +14,7 @@ export default {
   match: (path) => (path === '/callbacks' ? {} : null),
   render(main) {
     main.append(h('h1', {}, 'Failed callbacks'),
-      h('p', { class: 'muted' }, 'Messages whose completion callback failed. A callback is retried automatically a few times, then parked here until you retry it.'));
+      h('p', { class: 'muted' }, 'Messages whose completion callback failed. A callback is retried automatically a few times, then parked here. Retry attempts it now, whether it is still being retried or parked.'));
     const panel = h('div');
     main.append(panel);
     return failedCallbacks(panel, null);

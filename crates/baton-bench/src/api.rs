@@ -32,7 +32,7 @@ pub struct Target {
     http2: bool,
     base_url: String,
     queue: String,
-    /// Where the server's wire protocol listens, for `Api::Wire`.
+    /// A dedicated wire port for `Api::Wire`; `None` upgrades connections to `base_url`.
     wire_addr: Option<String>,
     /// This session's wire connection (`Api::Wire`, after [`Target::session`]).
     wire: Option<WireClient>,
@@ -52,8 +52,7 @@ pub fn http_client(http2: bool) -> Result<reqwest::Client, BenchError> {
 }
 
 impl Target {
-    /// The queue `queue` of the server at `base_url`. For `Api::Wire`, asks the server where
-    /// its wire protocol listens.
+    /// The queue `queue` of the server at `base_url`; `Api::Wire` upgrades connections to it.
     pub async fn new(
         api: Api,
         http: reqwest::Client,
@@ -64,14 +63,6 @@ impl Target {
         let base_url = base_url.trim_end_matches('/').to_string();
         let sdk = baton_sdk::Client::with_http_client(base_url.clone(), http.clone())
             .with_request_timeout(REQUEST_TIMEOUT);
-        let wire_addr = match api {
-            Api::Wire => Some(sdk.server_info().await?.wire_listen.ok_or_else(|| {
-                BenchError::InvalidConfig(
-                    "--api wire: the server's wire protocol is off (wire_listen)".to_string(),
-                )
-            })?),
-            Api::Native | Api::Sqs => None,
-        };
         Ok(Target {
             api,
             sdk,
@@ -79,9 +70,15 @@ impl Target {
             http2,
             base_url,
             queue: queue.to_string(),
-            wire_addr,
+            wire_addr: None,
             wire: None,
         })
+    }
+
+    /// The same target, reaching the wire protocol at the dedicated port `wire_addr` (if
+    /// given) instead of upgrading HTTP connections.
+    pub fn with_wire_addr(self, wire_addr: Option<String>) -> Self {
+        Target { wire_addr, ..self }
     }
 
     /// The same queue through connections of its own: one producer's or consumer's session.
@@ -90,13 +87,11 @@ impl Target {
         let sdk = baton_sdk::Client::with_http_client(self.base_url.clone(), http.clone())
             .with_request_timeout(REQUEST_TIMEOUT);
         let wire = match (&self.api, &self.wire_addr) {
-            (Api::Wire, Some(addr)) => Some(
-                WireClient::connect(addr.as_str())
-                    .await?
-                    .with_request_timeout(REQUEST_TIMEOUT),
-            ),
+            (Api::Wire, Some(addr)) => Some(WireClient::connect_dedicated(addr.as_str()).await?),
+            (Api::Wire, None) => Some(WireClient::connect(&self.base_url).await?),
             _ => None,
-        };
+        }
+        .map(|wire| wire.with_request_timeout(REQUEST_TIMEOUT));
         Ok(Target {
             sdk,
             http,

@@ -96,8 +96,8 @@ pub enum Workload {
 pub enum Api {
     Native,
     Sqs,
-    /// The framed TCP protocol (docs/wire-protocol.md), at the address the server gives in
-    /// `GET /v1/server`.
+    /// The framed TCP protocol (docs/wire-protocol.md), on connections upgraded from HTTP at
+    /// `Config::url` (or to `Config::wire_addr`, a dedicated wire port).
     Wire,
 }
 
@@ -186,6 +186,9 @@ pub struct Config {
     pub wait_ms: u64,
     /// Draw a live progress line on stderr (only when stdout is a terminal).
     pub progress: bool,
+    /// `Api::Wire` only: a dedicated wire port (the server's `wire_listen`) to connect to
+    /// instead of upgrading connections to `url`.
+    pub wire_addr: Option<String>,
 }
 
 /// Why a run could not start or set up.
@@ -335,6 +338,9 @@ impl Config {
                 "--ack-inflight is for Baton; each peer acks as its adapter does".to_string(),
             );
         }
+        if self.wire_addr.is_some() && self.api != Api::Wire {
+            return invalid("--wire-addr is for --api wire".to_string());
+        }
         if self.http2 && self.api == Api::Wire {
             return invalid("--http2 is for the HTTP apis, not --api wire".to_string());
         }
@@ -381,7 +387,9 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
         Some(queue) => queue.clone(),
         None => fresh_queue_name(),
     };
-    let target = Target::new(config.api, http, config.http2, &config.url, &queue).await?;
+    let target = Target::new(config.api, http, config.http2, &config.url, &queue)
+        .await?
+        .with_wire_addr(config.wire_addr.clone());
     if fresh || target.sdk().get_queue(&queue).await.is_err() {
         target
             .sdk()
@@ -1067,6 +1075,7 @@ mod tests {
             queue: None,
             wait_ms: 1000,
             progress: false,
+            wire_addr: None,
         }
     }
 

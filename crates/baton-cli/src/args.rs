@@ -166,8 +166,9 @@ pub struct ServeArgs {
     /// Address to listen on, e.g. 0.0.0.0:9324; port 0 picks a free port [config: listen, default 127.0.0.1:9324].
     #[arg(long, env = "BATON_LISTEN", value_name = "ADDR:PORT")]
     pub listen: Option<String>,
-    /// Where the framed TCP protocol listens: an address, `auto` (HTTP's port + 1; port 0
-    /// when HTTP has port 0) or `off` [config: wire_listen, default auto].
+    /// A dedicated port for the framed TCP protocol, besides `GET /v1/wire` on the HTTP port:
+    /// an address, `auto` (HTTP's port + 1; port 0 when HTTP has port 0) or `off` [config:
+    /// wire_listen, default off].
     #[arg(long, env = "BATON_WIRE_LISTEN", value_name = "ADDR:PORT|auto|off")]
     pub wire_listen: Option<String>,
 
@@ -482,7 +483,8 @@ pub enum BenchApi {
     Native,
     /// The Amazon SQS API, JSON 1.0 protocol (SendMessageBatch, ReceiveMessage, DeleteMessageBatch).
     Sqs,
-    /// The framed TCP protocol (docs/wire-protocol.md), at the address GET /v1/server gives.
+    /// The framed TCP protocol (docs/wire-protocol.md), on connections upgraded from HTTP at
+    /// --url (or to --wire-addr).
     Wire,
 }
 
@@ -520,6 +522,11 @@ pub struct BenchArgs {
     /// Which of the broker's APIs to use.
     #[arg(long, value_enum, default_value_t = BenchApi::Native)]
     pub api: BenchApi,
+
+    /// With --api wire: a dedicated wire port (the server's --wire-listen) instead of
+    /// upgrading HTTP connections to --url.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub wire_addr: Option<String>,
 
     /// Concurrent producers, 1..=1000.
     #[arg(long, value_name = "N", default_value_t = 1)]

@@ -41,6 +41,7 @@ pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
         queue: args.queue,
         wait_ms: args.wait_ms,
         progress: !args.no_progress,
+        wire_addr: args.wire_addr,
     };
     // Bad options are refused before any request; then wait out a broker still recovering.
     config.validate()?;

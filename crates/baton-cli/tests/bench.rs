@@ -32,6 +32,11 @@ impl Drop for Server {
 
 /// Starts `baton serve` on a free port with a fresh data dir and waits until it is ready.
 fn start() -> Server {
+    start_with(&[])
+}
+
+/// `start`, with more `baton serve` flags.
+fn start_with(extra: &[&str]) -> Server {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -41,6 +46,7 @@ fn start() -> Server {
     let mut child = Command::new(BATON)
         .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data_dir)
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -116,26 +122,41 @@ fn assert_no_queue_left(server: &Server) {
     assert_eq!(list["queues"], serde_json::json!([]));
 }
 
+/// `GET /v1/server` of the server at `url` (`http://host:port`).
+fn server_info(url: &str) -> Value {
+    use std::io::{Read, Write};
+    let addr = url.strip_prefix("http://").unwrap();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET /v1/server HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    serde_json::from_str(answer.split_once("\r\n\r\n").unwrap().1).unwrap()
+}
+
 fn e2e_moves_every_message_once(api: &str) {
-    let server = start();
-    let report = bench(
-        &server,
-        &[
-            "e2e",
-            "--api",
-            api,
-            "--producers",
-            "2",
-            "--consumers",
-            "2",
-            "--batch",
-            "10",
-            "--messages",
-            "2000",
-            "--duration-s",
-            "20",
-        ],
-    );
+    e2e_moves_every_message_once_on(&start(), api, &[]);
+}
+
+fn e2e_moves_every_message_once_on(server: &Server, api: &str, extra: &[&str]) {
+    let mut args = vec!["e2e", "--api", api];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[
+        "--producers",
+        "2",
+        "--consumers",
+        "2",
+        "--batch",
+        "10",
+        "--messages",
+        "2000",
+        "--duration-s",
+        "20",
+    ]);
+    let report = bench(server, &args);
     assert_eq!(report["workload"], "e2e");
     assert_eq!(report["api"], api);
     assert_eq!(count(&report, "sent"), 2000, "{report}");
@@ -147,7 +168,7 @@ fn e2e_moves_every_message_once(api: &str) {
     assert_percentiles_ordered(&report["send_call"]);
     assert_eq!(report["latency_from_schedule"], Value::Null);
     assert!(0.0 < report["elapsed_s"].as_f64().unwrap());
-    assert_no_queue_left(&server);
+    assert_no_queue_left(server);
 }
 
 #[test]
@@ -158,6 +179,29 @@ fn e2e_over_the_native_api_moves_every_message_once() {
 #[test]
 fn e2e_over_the_sqs_api_moves_every_message_once() {
     e2e_moves_every_message_once("sqs");
+}
+
+#[test]
+fn e2e_over_the_wire_protocol_upgrades_on_the_http_port_by_default() {
+    let server = start();
+    // `baton serve` has no dedicated wire port unless asked.
+    let info = server_info(&server.url);
+    assert_eq!(info["wire_path"], "/v1/wire", "{info}");
+    assert!(info.get("wire_listen").is_none(), "{info}");
+    e2e_moves_every_message_once_on(&server, "wire", &[]);
+}
+
+#[test]
+fn e2e_over_a_dedicated_wire_port_when_asked() {
+    let server = start_with(&["--wire-listen", "127.0.0.1:0"]);
+    let info = server_info(&server.url);
+    let wire = info["wire_listen"].as_str().unwrap().to_string();
+    assert_ne!(format!("http://{wire}"), server.url);
+    e2e_moves_every_message_once_on(&server, "wire", &["--wire-addr", &wire]);
+    let output = client(&server.url, &["bench", "e2e", "--wire-addr", &wire]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--wire-addr is for --api wire"), "{stderr}");
 }
 
 #[test]

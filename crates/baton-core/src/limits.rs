@@ -12,8 +12,11 @@ pub const ATTRIBUTE_NAME_CHARS_MAX: usize = 256;
 /// Longest message attribute data type, including a custom `.label` (as SQS).
 pub const ATTRIBUTE_TYPE_CHARS_MAX: usize = 256;
 
+/// Messages or records in one write call, the same on every write path: a queue send, a
+/// topic publish (`topic::PUBLISH_BATCH_MAX`), a stream append (`stream::APPEND_BATCH_MAX`).
+pub const WRITE_BATCH_MAX: usize = 1000;
 /// Messages in one native send call.
-pub const SEND_BATCH_MAX: usize = 1000;
+pub const SEND_BATCH_MAX: usize = WRITE_BATCH_MAX;
 /// Messages one receive may return.
 pub const RECEIVE_MAX: u32 = 1000;
 /// Receipts in one ack or nack call.

@@ -91,8 +91,9 @@ pub enum ErrorCode {
     PushNotConfigured,
     /// A manual callback retry of a message whose status is not `CALLBACK_FAILED`. 409.
     CallbackNotFailed,
-    /// A manual callback retry while the callback is still on its automatic retry schedule. 409.
-    CallbackRetryScheduled,
+    /// A manual callback retry of a message whose callback job is gone (an internal callback
+    /// queue was purged or deleted): nothing to retry. 409.
+    CallbackJobMissing,
     /// No event with this id (seed facade, `/api/events`). 404.
     EventNotFound,
     /// No topic of that name. 404.
@@ -109,6 +110,9 @@ pub enum ErrorCode {
     TargetUnsupported,
     /// A subscription's target queue is gone; the publish changed nothing. 409.
     SubscriptionTargetMissing,
+    /// A publish whose fan-out (messages × targets reached) is over `PUBLISH_COPIES_MAX`
+    /// copies or `PUBLISH_COPY_BYTES_MAX` bytes; nothing was published. 413.
+    FanOutTooLarge,
     /// A topic's subscriptions, or the number of topics, reached its limit. 409.
     LimitReached,
     /// A request got no reply within its `timeout_ms`. 504.

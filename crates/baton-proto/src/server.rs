@@ -68,8 +68,13 @@ pub struct ServerInfo {
     pub engine: String,
     pub data_dir: String,
     pub listen: String,
-    /// Where the framed TCP protocol listens (docs/wire-protocol.md); absent when it is off.
+    /// Where a dedicated port serves the framed TCP protocol (docs/wire-protocol.md); absent
+    /// when it is off (the default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wire_listen: Option<String>,
+    /// The HTTP path that upgrades a connection to the framed protocol (`/v1/wire`); absent
+    /// from servers that have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wire_path: Option<String>,
     pub cluster_members: Vec<String>,
 }

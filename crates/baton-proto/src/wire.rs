@@ -3,7 +3,8 @@
 //! connection. docs/wire-protocol.md is the specification; this module is its codec, shared by
 //! the server and the SDK, and does no I/O.
 //!
-//! A connection starts with [`MAGIC`] from the client, echoed by the server. Then both sides
+//! A connection is an HTTP/1.1 connection upgraded at [`UPGRADE_PATH`], or a connection to a
+//! dedicated port. It starts with [`MAGIC`] from the client, echoed by the server. Then both sides
 //! exchange frames: a little-endian `u32` length of what follows, then
 //! - request: `u8 op`, `u32 id`, `u16 queue length`, the queue name, the op's payload;
 //! - response: `u8 status` (0 ok, 1 error), `u32 id` of the request, the payload.
@@ -30,6 +31,13 @@ use crate::{AttributeValue, ErrorDetail, Notify};
 
 /// The `u16` length that marks an absent optional string.
 const ABSENT: u16 = u16::MAX;
+
+/// The HTTP path that switches a connection to this protocol: `GET` it with
+/// `Connection: Upgrade` and `Upgrade:` [`UPGRADE_PROTOCOL`]; after `101 Switching Protocols`
+/// the connection speaks this protocol from [`MAGIC`] on, as on a dedicated port.
+pub const UPGRADE_PATH: &str = "/v1/wire";
+/// The `Upgrade` header's protocol name for [`UPGRADE_PATH`].
+pub const UPGRADE_PROTOCOL: &str = "baton-wire";
 
 /// What a client writes first and the server echoes: "BATONW", then the protocol version 1.
 pub const MAGIC: [u8; 8] = *b"BATONW\x00\x01";

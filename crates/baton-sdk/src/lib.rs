@@ -110,6 +110,9 @@ pub enum Error {
     /// An answer frame that is not what the protocol says.
     #[error("malformed wire answer: {0}")]
     WireProtocol(String),
+    /// The HTTP address cannot be upgraded to the wire protocol (not plain HTTP, or no `101`).
+    #[error("cannot upgrade to the wire protocol: {0}")]
+    WireUpgrade(String),
     /// A wire answer (or request option) that is not the JSON this client expects.
     #[error("cannot encode or decode wire JSON")]
     WireDecode(#[source] serde_json::Error),

@@ -2,8 +2,10 @@
 //! over one persistent connection, with any number of calls in flight on it.
 //!
 //! Use it where HTTP's per-request cost matters: many small sends pipelined from one
-//! producer. Queue management stays on [`crate::Client`] (HTTP); the server tells where the
-//! wire protocol listens in `GET /v1/server` (`wire_listen`).
+//! producer. Queue management stays on [`crate::Client`] (HTTP). [`WireClient::connect`] takes
+//! the server's HTTP address and upgrades a connection to it (`GET /v1/wire`, as WebSocket
+//! does), so one port serves both; [`WireClient::connect_dedicated`] reaches a dedicated wire
+//! port instead (`wire_listen`, shown in `GET /v1/server`).
 //!
 //! How it works: calls write their frames to a writer task (which writes all that are ready in
 //! one system call) and wait for the answer with their request id; a reader task hands each
@@ -14,7 +16,7 @@
 //! # async fn example() -> Result<(), baton_sdk::Error> {
 //! use baton_sdk::proto::{ReceiveRequest, SendMessage};
 //!
-//! let wire = baton_sdk::wire::WireClient::connect("127.0.0.1:9325").await?;
+//! let wire = baton_sdk::wire::WireClient::connect("http://127.0.0.1:9324").await?;
 //! let message = SendMessage { body: "hello".to_string(), ..SendMessage::default() };
 //! wire.send("orders", vec![message]).await?;
 //! let request = ReceiveRequest { max: Some(10), wait_ms: Some(1_000), ..ReceiveRequest::default() };
@@ -49,6 +51,8 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Longest answer frame the client accepts (a receive of many large messages fits).
 const ANSWER_BYTES_MAX: u32 = 1 << 30;
+/// Longest HTTP answer head, and error body, read while upgrading.
+const UPGRADE_ANSWER_BYTES_MAX: usize = 64 * 1024;
 
 type Waiters = Mutex<HashMap<u32, oneshot::Sender<BytesMut>>>;
 
@@ -76,19 +80,41 @@ impl std::fmt::Debug for WireClient {
 }
 
 impl WireClient {
-    /// Connects to a server's wire address (e.g. `127.0.0.1:9325`) and checks the handshake.
-    pub async fn connect(addr: impl ToSocketAddrs) -> Result<Self, Error> {
-        let mut stream = TcpStream::connect(addr).await.map_err(Error::WireIo)?;
+    /// Connects through a server's HTTP address (`http://127.0.0.1:9324` or `127.0.0.1:9324`,
+    /// as given to [`crate::Client`]): upgrades an HTTP/1.1 connection at `GET /v1/wire`, then
+    /// checks the handshake. A server that refuses the upgrade answers [`Error::Api`].
+    pub async fn connect(http_addr: &str) -> Result<Self, Error> {
+        let authority = http_authority(http_addr)?;
+        let mut stream = TcpStream::connect(authority).await.map_err(Error::WireIo)?;
         stream.set_nodelay(true).map_err(Error::WireIo)?;
+        let rest = upgrade(&mut stream, authority).await?;
+        Self::start(stream, rest).await
+    }
+
+    /// Connects to a server's dedicated wire port (`wire_listen`, e.g. `127.0.0.1:9325`) and
+    /// checks the handshake.
+    pub async fn connect_dedicated(addr: impl ToSocketAddrs) -> Result<Self, Error> {
+        let stream = TcpStream::connect(addr).await.map_err(Error::WireIo)?;
+        stream.set_nodelay(true).map_err(Error::WireIo)?;
+        Self::start(stream, BytesMut::new()).await
+    }
+
+    /// Runs the handshake on `stream` (of which `buf` was read already) and starts the
+    /// connection's reader and writer.
+    async fn start(mut stream: TcpStream, mut buf: BytesMut) -> Result<Self, Error> {
         stream
             .write_all(&wire::MAGIC)
             .await
             .map_err(Error::WireIo)?;
-        let mut magic = [0; wire::MAGIC.len()];
-        stream.read_exact(&mut magic).await.map_err(Error::WireIo)?;
-        if magic != wire::MAGIC {
+        while buf.len() < wire::MAGIC.len() {
+            if stream.read_buf(&mut buf).await.map_err(Error::WireIo)? == 0 {
+                return Err(Error::WireIo(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+        }
+        if buf[..wire::MAGIC.len()] != wire::MAGIC {
             return Err(Error::WireHandshake);
         }
+        buf.advance(wire::MAGIC.len());
         let (read, write) = stream.into_split();
         let shared = Arc::new(Shared {
             waiters: Mutex::default(),
@@ -96,7 +122,7 @@ impl WireClient {
         });
         let (outgoing, pending) = mpsc::unbounded_channel();
         tokio::spawn(write_requests(write, pending));
-        tokio::spawn(read_answers(read, shared.clone()));
+        tokio::spawn(read_answers(read, buf, shared.clone()));
         Ok(WireClient {
             outgoing,
             shared,
@@ -249,6 +275,84 @@ impl WireClient {
     }
 }
 
+/// `host:port` of an HTTP address given as a URL or bare.
+fn http_authority(http_addr: &str) -> Result<&str, Error> {
+    if http_addr.starts_with("https://") {
+        return Err(Error::WireUpgrade(format!(
+            "{http_addr}: the wire protocol is upgraded from plain HTTP, not HTTPS"
+        )));
+    }
+    let rest = http_addr.strip_prefix("http://").unwrap_or(http_addr);
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(Error::WireUpgrade(format!(
+            "{http_addr:?} is not an HTTP address like http://127.0.0.1:9324"
+        )));
+    }
+    Ok(authority)
+}
+
+/// Asks for the upgrade to the wire protocol and reads the answer's head; returns what was
+/// read after it. Anything but `101 Switching Protocols` is an error: the server's error body
+/// as [`Error::Api`] when it has one.
+async fn upgrade(stream: &mut TcpStream, authority: &str) -> Result<BytesMut, Error> {
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {authority}\r\nConnection: Upgrade\r\nUpgrade: {}\r\n\r\n",
+        wire::UPGRADE_PATH,
+        wire::UPGRADE_PROTOCOL
+    );
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(Error::WireIo)?;
+    let mut buf = BytesMut::with_capacity(1024);
+    let head_len = loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break end + 4;
+        }
+        if buf.len() > UPGRADE_ANSWER_BYTES_MAX
+            || stream.read_buf(&mut buf).await.map_err(Error::WireIo)? == 0
+        {
+            return Err(Error::WireUpgrade(
+                "the server gave no HTTP answer".to_string(),
+            ));
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_len]).into_owned();
+    let status_line = head.lines().next().unwrap_or_default().to_string();
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    if status == 101 {
+        buf.advance(head_len);
+        return Ok(buf);
+    }
+    let body_len = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(UPGRADE_ANSWER_BYTES_MAX);
+    while buf.len() < head_len + body_len {
+        if stream.read_buf(&mut buf).await.map_err(Error::WireIo)? == 0 {
+            break;
+        }
+    }
+    match serde_json::from_slice::<baton_proto::ErrorBody>(&buf[head_len..]) {
+        Ok(body) => Err(Error::Api {
+            status,
+            code: body.error.code,
+            message: body.error.message,
+        }),
+        Err(_) => Err(Error::WireUpgrade(format!(
+            "the server answered {status_line:?}"
+        ))),
+    }
+}
+
 fn lock(waiters: &Waiters) -> std::sync::MutexGuard<'_, HashMap<u32, oneshot::Sender<BytesMut>>> {
     // A panic while holding this lock cannot leave the map inconsistent.
     waiters
@@ -307,11 +411,15 @@ async fn write_requests(
     }
 }
 
-async fn read_answers(read: tokio::net::tcp::OwnedReadHalf, shared: Arc<Shared>) {
+async fn read_answers(
+    read: tokio::net::tcp::OwnedReadHalf,
+    mut buf: BytesMut,
+    shared: Arc<Shared>,
+) {
     // Answers are cut out of one growing buffer, so a large one is neither zeroed first nor
     // copied out of a reader's buffer.
     let mut read = read;
-    let mut buf = BytesMut::with_capacity(READ_BUFFER_BYTES);
+    buf.reserve(READ_BUFFER_BYTES);
     'connection: loop {
         while let Some(head) = buf.get(..wire::LENGTH_BYTES) {
             let len = u32::from_le_bytes(head.try_into().unwrap_or_default());

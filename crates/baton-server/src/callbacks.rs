@@ -24,8 +24,14 @@
 //!    message's status and acks the job. Failure records `callback_failed` with the reason
 //!    (status `CALLBACK_FAILED`) and nacks the job with `callback_retry_delay_ms`.
 //! 3. The callback queue dead-letters a job after `callback_max_retries + 1` attempts into
-//!    [`CALLBACK_FAILED_QUEUE`], where it waits for a manual retry
-//!    (`POST /v1/queues/{q}/messages/{id}/retry-callback`).
+//!    [`CALLBACK_FAILED_QUEUE`], where it waits for a manual retry.
+//! 4. A manual retry (`POST /v1/queues/{q}/messages/{id}/retry-callback`) attempts the
+//!    callback now whenever the status is `CALLBACK_FAILED`: a job still on its automatic
+//!    schedule is found by peeking (it stays scheduled, and the worker that later receives it
+//!    acks it without an attempt when the callback was delivered since its completion); a
+//!    parked job is taken out of the failed queue and acked once delivered. Workers and
+//!    manual retries claim the message first ([`Callbacks::claim`]), so one message never
+//!    has two attempts at once.
 //!
 //! Both internal queues are ordinary durable queues, created when the first callback is due
 //! (so they show in `/v1/queues` from then on); their attributes are set from the server
@@ -103,6 +109,10 @@ pub struct Callbacks {
     failures_by_queue: parking_lot::Mutex<std::collections::BTreeMap<String, u64>>,
     /// Manual retries scan the parked jobs one at a time.
     manual: tokio::sync::Mutex<()>,
+    /// Messages (queue, id) whose callback is being attempted; see [`Callbacks::claim`].
+    attempting: parking_lot::Mutex<std::collections::HashSet<(String, String)>>,
+    /// Woken whenever a claim ends.
+    claim_ended: tokio::sync::Notify,
     /// Set once the internal queues exist with this run's settings.
     queues_ready: std::sync::atomic::AtomicBool,
     /// Creating the internal queues is done by one hand-over at a time.
@@ -153,6 +163,8 @@ impl Callbacks {
             failed: AtomicU64::new(0),
             failures_by_queue: parking_lot::Mutex::default(),
             manual: tokio::sync::Mutex::new(()),
+            attempting: parking_lot::Mutex::default(),
+            claim_ended: tokio::sync::Notify::new(),
             queues_ready: std::sync::atomic::AtomicBool::new(false),
             creating: tokio::sync::Mutex::new(()),
             stop,
@@ -409,7 +421,10 @@ impl Callbacks {
                         let _ = this.engine.ack(&queue, vec![delivery.receipt]).await;
                         return;
                     };
-                    let ok = this.attempt_and_record(&job).await.is_ok();
+                    let _claim = this.claim(&job.payload.queue, &job.payload.id).await;
+                    // A retry of the job may find the callback delivered by hand meanwhile.
+                    let ok = (delivery.receive_count > 1 && this.delivered_since(&job).await)
+                        || this.attempt_and_record(&job).await.is_ok();
                     let done = if ok {
                         this.engine.ack(&queue, vec![delivery.receipt]).await.map(|_| ())
                     } else {
@@ -424,6 +439,43 @@ impl Callbacks {
                 });
             }
             while attempts.join_next().await.is_some() {}
+        }
+    }
+
+    /// Waits until no one else attempts the callback of message `id` of `queue`, then claims
+    /// it until the guard drops.
+    async fn claim(&self, queue: &str, id: &str) -> Claim<'_> {
+        let key = (queue.to_string(), id.to_string());
+        loop {
+            let ended = self.claim_ended.notified();
+            tokio::pin!(ended);
+            // Registered before the check, so an end between the check and the wait counts.
+            ended.as_mut().enable();
+            if self.attempting.lock().insert(key.clone()) {
+                return Claim {
+                    callbacks: self,
+                    key,
+                };
+            }
+            ended.await;
+        }
+    }
+
+    /// Whether the message's history shows its callback delivered since the job's completion
+    /// (by a manual retry while the job waited for its next attempt).
+    async fn delivered_since(&self, job: &proto::CallbackJob) -> bool {
+        let (Ok(queue), Some(id)) = (
+            QueueName::new(&job.payload.queue),
+            MessageId::parse(&job.payload.id),
+        ) else {
+            return false;
+        };
+        match self.engine.message_status(&queue, id).await {
+            Ok(record) => record.history.iter().any(|event| {
+                event.kind == HistoryEventKind::CallbackSucceeded
+                    && event.at.as_millis() >= job.payload.completed_at
+            }),
+            Err(_) => false,
         }
     }
 
@@ -527,30 +579,107 @@ impl Callbacks {
         )
     }
 
-    /// `POST /v1/queues/{q}/messages/{id}/retry-callback`: takes the parked job of message
-    /// `id` of `queue` and attempts it now. Success acks the job and restores the status;
-    /// failure records the reason and parks the job again.
+    /// `POST /v1/queues/{q}/messages/{id}/retry-callback`: attempts the callback of message
+    /// `id` of `queue` now, whether its job waits for an automatic retry or is parked (see
+    /// the module doc). Success restores the status; failure records the reason, and the job
+    /// stays where it was (scheduled, or parked again).
     pub async fn retry(
         &self,
         queue: &QueueName,
         id: MessageId,
     ) -> Result<proto::CallbackRetryResult, ApiError> {
+        self.check_callback_failed(queue, id).await?;
+        let _claim = self.claim(queue.as_str(), &id.to_string()).await;
+        // An attempt that ran while this one waited may have delivered it.
+        self.check_callback_failed(queue, id).await?;
+        let outcome = if let Some(job) = self.scheduled_job(queue, id).await? {
+            self.attempt_and_record(&job).await
+        } else {
+            let _one_at_a_time = self.manual.lock().await;
+            let Some((receipt, job)) = self.take_parked(queue, id).await? else {
+                return Err(ApiError::CallbackJobMissing { id: id.to_string() });
+            };
+            let failed = name(CALLBACK_FAILED_QUEUE);
+            let outcome = self.attempt_and_record(&job).await;
+            match &outcome {
+                Ok(()) => self.engine.ack(&failed, vec![receipt]).await.map(|_| ())?,
+                Err(_) => self.engine.change_visibility(&failed, receipt, 0).await?,
+            }
+            outcome
+        };
+        let message = self.engine.message_status(queue, id).await?;
+        Ok(proto::CallbackRetryResult {
+            ok: outcome.is_ok(),
+            error: outcome.err(),
+            message: crate::api::status_to_wire(queue, message),
+        })
+    }
+
+    async fn check_callback_failed(
+        &self,
+        queue: &QueueName,
+        id: MessageId,
+    ) -> Result<(), ApiError> {
         let status = self.engine.message_status(queue, id).await?;
-        if status.status != MessageStatus::CallbackFailed {
-            return Err(ApiError::CallbackNotFailed {
-                id: id.to_string(),
-                status: status.status.as_str().to_string(),
-            });
+        if status.status == MessageStatus::CallbackFailed {
+            return Ok(());
         }
-        let _one_at_a_time = self.manual.lock().await;
+        Err(ApiError::CallbackNotFailed {
+            id: id.to_string(),
+            status: status.status.as_str().to_string(),
+        })
+    }
+
+    /// The job of message `id` of `queue` while it is on the automatic schedule (waiting for
+    /// its next attempt, or received by a worker that waits for the caller's claim).
+    async fn scheduled_job(
+        &self,
+        queue: &QueueName,
+        id: MessageId,
+    ) -> Result<Option<proto::CallbackJob>, ApiError> {
+        let scheduled = name(CALLBACK_QUEUE);
+        let id_text = id.to_string();
+        let mut after = 0;
+        let mut seen = 0;
+        while seen < FAILED_SCAN_MAX {
+            let page = match self
+                .engine
+                .peek(&scheduled, after, baton_core::limits::PEEK_MAX)
+                .await
+            {
+                Ok(page) => page,
+                Err(EngineError::QueueNotFound { .. }) => return Ok(None),
+                Err(error) => return Err(error.into()),
+            };
+            let Some(last) = page.last() else {
+                return Ok(None);
+            };
+            after = last.seq;
+            seen += page.len();
+            let found = page
+                .iter()
+                .filter(|m| m.body.contains(id_text.as_str()))
+                .filter_map(|m| serde_json::from_str::<proto::CallbackJob>(&m.body).ok())
+                .find(|job| job.payload.queue == queue.as_str() && job.payload.id == id_text);
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Takes the parked job of message `id` of `queue` out of the failed queue (leased to the
+    /// caller), looking through at most `FAILED_SCAN_MAX` jobs.
+    async fn take_parked(
+        &self,
+        queue: &QueueName,
+        id: MessageId,
+    ) -> Result<Option<(baton_core::ReceiptHandle, proto::CallbackJob)>, ApiError> {
         let failed = name(CALLBACK_FAILED_QUEUE);
-        if !self.queues_ready.load(Ordering::Acquire) {
-            return Err(ApiError::CallbackRetryScheduled { id: id.to_string() });
-        }
         let mut seen = Vec::new();
         let mut found = None;
         while found.is_none() && seen.len() < FAILED_SCAN_MAX {
-            let batch = self
+            let received = self
                 .engine
                 .receive(
                     &failed,
@@ -560,7 +689,12 @@ impl Callbacks {
                         visibility_timeout_ms: Some(self.settings.timeout_ms + LEASE_MARGIN_MS),
                     },
                 )
-                .await?;
+                .await;
+            let batch = match received {
+                Ok(batch) => batch,
+                Err(EngineError::QueueNotFound { .. }) => break,
+                Err(error) => return Err(error.into()),
+            };
             if batch.is_empty() {
                 break;
             }
@@ -570,7 +704,7 @@ impl Callbacks {
                     job.payload.queue == queue.as_str() && job.payload.id == id.to_string()
                 });
                 match (matches, job, &found) {
-                    (true, Some(job), None) => found = Some((delivery, job)),
+                    (true, Some(job), None) => found = Some((delivery.receipt, job)),
                     _ => seen.push(delivery.receipt),
                 }
             }
@@ -579,26 +713,7 @@ impl Callbacks {
         for receipt in seen {
             let _ = self.engine.change_visibility(&failed, receipt, 0).await;
         }
-        let Some((delivery, job)) = found else {
-            return Err(ApiError::CallbackRetryScheduled { id: id.to_string() });
-        };
-        let outcome = self.attempt_and_record(&job).await;
-        match &outcome {
-            Ok(()) => {
-                self.engine.ack(&failed, vec![delivery.receipt]).await?;
-            }
-            Err(_) => {
-                self.engine
-                    .change_visibility(&failed, delivery.receipt, 0)
-                    .await?;
-            }
-        }
-        let message = self.engine.message_status(queue, id).await?;
-        Ok(proto::CallbackRetryResult {
-            ok: outcome.is_ok(),
-            error: outcome.err(),
-            message: crate::api::status_to_wire(queue, message),
-        })
+        Ok(found)
     }
 
     /// Appends the callback figures in the Prometheus text format.
@@ -642,6 +757,19 @@ impl Callbacks {
             "# HELP baton_callbacks_waiting Completions whose callback jobs are being written (acks wait for them).\n# TYPE baton_callbacks_waiting gauge\nbaton_callbacks_waiting {}",
             self.waiting.load(Ordering::Relaxed)
         );
+    }
+}
+
+/// A claim on one message's callback attempts; ending it wakes the waiting claims.
+struct Claim<'a> {
+    callbacks: &'a Callbacks,
+    key: (String, String),
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.callbacks.attempting.lock().remove(&self.key);
+        self.callbacks.claim_ended.notify_waiters();
     }
 }
 

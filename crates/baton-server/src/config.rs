@@ -20,8 +20,9 @@ use serde::Deserialize;
 pub struct ServerConfig {
     /// Address to listen on. Default `127.0.0.1:9324`.
     pub listen: String,
-    /// Where the framed TCP protocol (docs/wire-protocol.md) listens: an address, `auto` (the
-    /// default: the HTTP address with the next port, or port 0 when HTTP has port 0) or `off`.
+    /// A dedicated port for the framed TCP protocol (docs/wire-protocol.md), which is always
+    /// served on the HTTP port too (`GET /v1/wire`, an HTTP upgrade): `off` (the default), an
+    /// address, or `auto` (the HTTP address with the next port, or port 0 when HTTP has port 0).
     pub wire_listen: String,
     /// Requests of one wire-protocol connection being served or waiting to be written; when
     /// reached, the server reads no more of that connection's requests until an answer is
@@ -132,7 +133,7 @@ impl Default for ServerConfig {
         let limits = QueueLimits::default();
         ServerConfig {
             listen: "127.0.0.1:9324".to_string(),
-            wire_listen: "auto".to_string(),
+            wire_listen: "off".to_string(),
             wire_max_inflight: 4096,
             data_dir: PathBuf::from("baton-data"),
             node_id: None,

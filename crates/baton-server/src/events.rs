@@ -1,5 +1,5 @@
-//! Seed A's event system on Baton: the facade's logic behind `/api/events` and the built-in
-//! worker pool that processes events.
+//! The event API on Baton (a Spring Boot + Hazelcast event-delegation service's REST API):
+//! the facade's logic behind `/api/events` and the built-in worker pool that processes events.
 //!
 //! Mapping:
 //! - An event is a message in the queue `events` (standard), or in `events.fifo` when it has a
@@ -64,7 +64,7 @@ const ATTR_MAX_RETRIES: &str = "maxRetries";
 const ATTR_RETRY_DELAY: &str = "retryDelayMs";
 const ATTR_VISIBILITY: &str = "visibilityTimeoutMs";
 
-/// The event types of seed A.
+/// The event types of the event API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventType {
     Notification,
@@ -159,7 +159,7 @@ fn name(text: &str) -> QueueName {
     QueueName::new(text).expect("facade queue names are valid")
 }
 
-fn seed_status(status: MessageStatus) -> &'static str {
+fn event_status(status: MessageStatus) -> &'static str {
     match status {
         MessageStatus::DeadLettered => "FAILED",
         other => other.as_str(),
@@ -328,7 +328,7 @@ impl Events {
             event_id: record.id.to_string(),
             event_type: known.as_ref().map(|k| k.0.clone()),
             payload: known.map(|k| k.1),
-            status: seed_status(record.status).to_string(),
+            status: event_status(record.status).to_string(),
             queue: queue.to_string(),
             created_at,
             processed_at,
@@ -394,7 +394,14 @@ impl Events {
         let id = MessageId::parse(event_id).ok_or_else(|| ApiError::EventNotFound {
             id: event_id.to_string(),
         })?;
-        let result = callbacks.retry(&name(&event.queue), id).await?;
+        let result = match callbacks.retry(&name(&event.queue), id).await {
+            // Said in the event API's own status names (FAILED for a dead-lettered event).
+            Err(ApiError::CallbackNotFailed { id, .. }) => {
+                let status = self.status(event_id).await?.status;
+                return Err(ApiError::CallbackNotFailed { id, status });
+            }
+            other => other?,
+        };
         let after = self.status(event_id).await?;
         Ok(proto::EventCallbackRetry {
             event_id: event_id.to_string(),

@@ -16,6 +16,7 @@ pub mod api;
 pub mod callbacks;
 pub mod config;
 pub mod events;
+mod http_listener;
 pub mod outbound;
 pub mod push;
 mod wire;
@@ -129,6 +130,8 @@ pub async fn serve(
         tracing::info!(listen = %listen, "wire protocol serving");
         tokio::spawn(wire::serve(wire, state.clone(), stop.clone()))
     });
+    let upgraded = state.wire_connections.clone();
+    let listener = http_listener::HttpListener::new(listener, state.clone(), stop.clone());
     let app = api::router(state);
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stop = stop.clone();
@@ -165,6 +168,8 @@ pub async fn serve(
         if let Some(wire_server) = wire_server {
             let _ = wire_server.await;
         }
+        upgraded.close();
+        upgraded.wait().await;
     };
     match tokio::time::timeout(grace, async { tokio::join!(server, wire_done).0 }).await {
         Ok(Ok(result)) => result?,
@@ -249,6 +254,7 @@ pub(crate) fn app_state(
             config.live_streams_max as usize,
         )),
         shutdown: stop.clone(),
+        wire_connections: tokio_util::task::TaskTracker::new(),
     })
 }
 

@@ -1,4 +1,6 @@
-//! The framed TCP protocol's listener (docs/wire-protocol.md; codec in `baton_proto::wire`).
+//! The framed TCP protocol's connections (docs/wire-protocol.md; codec in `baton_proto::wire`):
+//! those upgraded from HTTP at `GET /v1/wire` ([`upgrade`], the default) and those of a
+//! dedicated port ([`serve`], `wire_listen`), both served by the same code.
 //!
 //! Owns the wire connections: one reader per connection that reads frames and starts each
 //! request as its own task (so a long poll does not hold up the sends behind it), and one
@@ -14,16 +16,17 @@
 //! on; a malformed frame is answered with `malformed_request` under its id. Only a wrong
 //! handshake or a frame too short to carry an id closes the connection.
 
+use std::io::IoSlice;
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, StatusCode, Version};
+use axum::response::{IntoResponse, Response};
 use baton_proto as proto;
 use baton_proto::wire::{self, Op, Status};
-use std::io::IoSlice;
-
 use bytes::{Buf, Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -56,7 +59,7 @@ pub async fn serve(listener: TcpListener, state: AppState, stop: CancellationTok
             Ok((stream, peer)) => {
                 let (state, stop) = (state.clone(), stop.clone());
                 connections.spawn(async move {
-                    if let Err(error) = connection(stream, state, stop).await {
+                    if let Err(error) = tcp_connection(stream, BytesMut::new(), state, stop).await {
                         tracing::debug!(%peer, %error, "wire connection ended");
                     }
                 });
@@ -74,7 +77,7 @@ pub async fn serve(listener: TcpListener, state: AppState, stop: CancellationTok
 
 /// Why a connection was closed by the server.
 #[derive(Debug, thiserror::Error)]
-enum ConnectionError {
+pub(crate) enum ConnectionError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     #[error("the client did not start with the wire protocol's handshake")]
@@ -83,17 +86,108 @@ enum ConnectionError {
     FrameTooShort(u32),
 }
 
-async fn connection(
+/// `GET /v1/wire` with `Connection: Upgrade` and `Upgrade: baton-wire`: answers `101` and
+/// serves the framed protocol on the connection from then on (tracked by
+/// `AppState::wire_connections`, so shutdown waits for it as for a dedicated port's).
+pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Response {
+    if let Err(reason) = upgrade_asked(request.version(), request.headers()) {
+        return upgrade_refused(&reason).into_response();
+    }
+    let Some(on_upgrade) = request
+        .extensions_mut()
+        .remove::<hyper::upgrade::OnUpgrade>()
+    else {
+        return ApiError::Internal("this connection cannot be upgraded".to_string())
+            .into_response();
+    };
+    let stop = state.shutdown.clone();
+    state.wire_connections.clone().spawn(async move {
+        let io = match on_upgrade.await {
+            Ok(io) => hyper_util::rt::TokioIo::new(io),
+            Err(error) => {
+                tracing::debug!(%error, "wire upgrade failed");
+                return;
+            }
+        };
+        let (read, write) = tokio::io::split(io);
+        if let Err(error) = connection(read, write, BytesMut::new(), state, stop).await {
+            tracing::debug!(%error, "upgraded wire connection ended");
+        }
+    });
+    (
+        StatusCode::SWITCHING_PROTOCOLS,
+        [
+            (header::CONNECTION, "upgrade"),
+            (header::UPGRADE, wire::UPGRADE_PROTOCOL),
+        ],
+    )
+        .into_response()
+}
+
+/// The answer of the first request of a connection that upgrades (`http_listener`).
+pub(crate) const SWITCHING_PROTOCOLS: &[u8] =
+    b"HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: baton-wire\r\n\r\n";
+
+/// The error of an upgrade request that lacks what `reason` says.
+pub(crate) fn upgrade_refused(reason: &str) -> ApiError {
+    ApiError::Malformed(format!(
+        "GET {} switches an HTTP/1.1 connection to the framed protocol: {reason}",
+        wire::UPGRADE_PATH
+    ))
+}
+
+/// Whether the request asks for the upgrade, or what it lacks.
+pub(crate) fn upgrade_asked(version: Version, headers: &HeaderMap) -> Result<(), String> {
+    if version != Version::HTTP_11 {
+        return Err(format!("this request is {version:?}"));
+    }
+    let has_token = |name: header::HeaderName, token: &str| {
+        headers.get_all(name).iter().any(|value| {
+            value.to_str().is_ok_and(|text| {
+                text.split(',')
+                    .any(|part| part.trim().eq_ignore_ascii_case(token))
+            })
+        })
+    };
+    if !has_token(header::CONNECTION, "upgrade") {
+        return Err("send `Connection: Upgrade`".to_string());
+    }
+    if !has_token(header::UPGRADE, wire::UPGRADE_PROTOCOL) {
+        let given = headers
+            .get(header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .map_or_else(String::new, |v| format!(" (given: {v:?})"));
+        return Err(format!("send `Upgrade: {}`{given}", wire::UPGRADE_PROTOCOL));
+    }
+    Ok(())
+}
+
+/// Serves a TCP connection of which `initial` was read already.
+pub(crate) async fn tcp_connection(
     stream: TcpStream,
+    initial: BytesMut,
     state: AppState,
     stop: CancellationToken,
 ) -> Result<(), ConnectionError> {
     stream.set_nodelay(true)?;
-    let (read, mut write) = stream.into_split();
-    let mut frames = FrameReader {
-        read,
-        buf: BytesMut::with_capacity(READ_BUFFER_BYTES),
-    };
+    let (read, write) = stream.into_split();
+    connection(read, write, initial, state, stop).await
+}
+
+/// Serves one connection, whichever way it came, from its handshake on.
+async fn connection<R, W>(
+    read: R,
+    mut write: W,
+    mut initial: BytesMut,
+    state: AppState,
+    stop: CancellationToken,
+) -> Result<(), ConnectionError>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    initial.reserve(READ_BUFFER_BYTES);
+    let mut frames = FrameReader { read, buf: initial };
     if !frames.fill(wire::MAGIC.len()).await? || frames.buf[..wire::MAGIC.len()] != wire::MAGIC {
         return Err(ConnectionError::Handshake);
     }
@@ -142,8 +236,8 @@ async fn connection(
 /// Splits a connection's bytes into request frames. A frame is cut out of the read buffer
 /// without a copy (and the buffer is grown to hold a large frame whole, so it is read into
 /// place); every method leaves the state consistent if its future is dropped.
-struct FrameReader {
-    read: OwnedReadHalf,
+struct FrameReader<R> {
+    read: R,
     buf: BytesMut,
 }
 
@@ -157,7 +251,7 @@ enum Next {
     Closed,
 }
 
-impl FrameReader {
+impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Reads until the buffer holds `want` bytes; `false` if the connection ends first.
     async fn fill(&mut self, want: usize) -> std::io::Result<bool> {
         while self.buf.len() < want {
@@ -216,8 +310,8 @@ impl FrameReader {
 }
 
 /// Writes answers as they come: all that are ready (up to a bound) in one vectored write.
-async fn write_answers(
-    mut write: OwnedWriteHalf,
+async fn write_answers<W: AsyncWrite + Unpin>(
+    mut write: W,
     mut pending: mpsc::UnboundedReceiver<(Vec<u8>, OwnedSemaphorePermit)>,
 ) -> std::io::Result<()> {
     let mut ready = Vec::new();

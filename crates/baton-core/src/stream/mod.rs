@@ -38,8 +38,8 @@ pub use group::{
 pub const PARTITIONS_MAX: u32 = 1024;
 /// Largest record: key + value + header names and values, in bytes.
 pub const RECORD_BYTES_MAX: u32 = 1024 * 1024;
-/// Records in one append call.
-pub const APPEND_BATCH_MAX: usize = 1000;
+/// Records in one append call (the one write batch limit).
+pub const APPEND_BATCH_MAX: usize = crate::limits::WRITE_BATCH_MAX;
 /// Bytes (as counted for `RECORD_BYTES_MAX`) in one append call.
 pub const APPEND_BATCH_BYTES_MAX: u64 = 8 * 1024 * 1024;
 /// Records one read, group read or claim may return.

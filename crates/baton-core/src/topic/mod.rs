@@ -25,10 +25,17 @@ use crate::name::QueueName;
 
 /// Subscriptions one topic may hold.
 pub const SUBSCRIPTIONS_PER_TOPIC_MAX: usize = 100;
-/// Messages in one publish call.
-pub const PUBLISH_BATCH_MAX: usize = 500;
+/// Messages in one publish call (the one write batch limit).
+pub const PUBLISH_BATCH_MAX: usize = crate::limits::WRITE_BATCH_MAX;
 /// Sum of body and attribute bytes over one publish call (before fan-out).
 pub const PUBLISH_BATCH_BYTES_MAX: u64 = 4 * 1024 * 1024;
+/// Copies one publish call may make (each message times the targets it reaches). The whole
+/// fan-out is one log record, so it is bounded on its own: 50,000 is what the largest
+/// publish made when a publish took at most 500 messages (500 × 100 subscriptions).
+pub const PUBLISH_COPIES_MAX: usize = 50_000;
+/// Body and attribute bytes over all copies of one publish call: keeps the fan-out's log
+/// record well below the storage's largest frame (256 MiB).
+pub const PUBLISH_COPY_BYTES_MAX: u64 = 128 * 1024 * 1024;
 /// Topics one engine may hold.
 pub const TOPICS_MAX: usize = 10_000;
 
@@ -47,6 +54,8 @@ pub enum TopicError {
     },
     #[error("topic {topic} already has {limit} subscriptions, its limit")]
     TooManySubscriptions { topic: String, limit: usize },
+    #[error("the publish would make {copies} copies of {bytes} bytes in all (each message once per target it reaches); at most {PUBLISH_COPIES_MAX} copies and {PUBLISH_COPY_BYTES_MAX} bytes per call: publish fewer messages per call")]
+    FanOutTooLarge { copies: usize, bytes: u64 },
 }
 
 /// Where a subscription delivers.

@@ -51,7 +51,8 @@ use std::sync::Arc;
 
 use baton_core::stream::{key_hash, ProducerSeq};
 use baton_core::topic::{
-    Put, Subscription, Target, Topic, PUBLISH_BATCH_BYTES_MAX, PUBLISH_BATCH_MAX, TOPICS_MAX,
+    Put, Subscription, Target, Topic, TopicError, PUBLISH_BATCH_BYTES_MAX, PUBLISH_BATCH_MAX,
+    PUBLISH_COPIES_MAX, PUBLISH_COPY_BYTES_MAX, TOPICS_MAX,
 };
 use baton_core::{
     AttributeData, QueueError, QueueName, SendEntry, StreamError, StreamName, Timestamp,
@@ -523,10 +524,11 @@ impl LocalEngine {
                 ),
             ));
         }
-        let size_bytes: u64 = messages
+        let sizes: Vec<u64> = messages
             .iter()
             .map(|m| m.body.len() as u64 + m.attributes.size_bytes())
-            .sum();
+            .collect();
+        let size_bytes: u64 = sizes.iter().sum();
         if size_bytes > PUBLISH_BATCH_BYTES_MAX {
             return Err(EngineError::BatchTooLarge {
                 size_bytes,
@@ -589,6 +591,7 @@ impl LocalEngine {
             )
         };
 
+        check_fan_out(&sizes, &plan, &stream_plan)?;
         if stream_plan.is_empty() {
             let lsn = if plan.is_empty() {
                 None
@@ -873,4 +876,29 @@ impl LocalEngine {
         }
         mine
     }
+}
+
+/// Refuses a fan-out over `PUBLISH_COPIES_MAX` copies or `PUBLISH_COPY_BYTES_MAX` bytes: the
+/// whole fan-out is one log record.
+fn check_fan_out(
+    sizes: &[u64],
+    plan: &BTreeMap<QueueName, (QueueName, Vec<usize>)>,
+    stream_plan: &BTreeMap<QueueName, Vec<usize>>,
+) -> Result<(), EngineError> {
+    let indexes = plan
+        .values()
+        .map(|(_, indexes)| indexes)
+        .chain(stream_plan.values());
+    let (mut copies, mut bytes) = (0usize, 0u64);
+    for index in indexes.flatten() {
+        copies += 1;
+        bytes += sizes.get(*index).copied().unwrap_or(0);
+    }
+    if copies > PUBLISH_COPIES_MAX || bytes > PUBLISH_COPY_BYTES_MAX {
+        return Err(EngineError::Topic(TopicError::FanOutTooLarge {
+            copies,
+            bytes,
+        }));
+    }
+    Ok(())
 }

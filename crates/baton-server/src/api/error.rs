@@ -29,8 +29,8 @@ pub enum ApiError {
     PushNotConfigured { queue: String },
     #[error("the callback of message {id} has not failed (its status is {status})")]
     CallbackNotFailed { id: String, status: String },
-    #[error("the callback of message {id} is still on its automatic retry schedule; retry it by hand once its retries are used up")]
-    CallbackRetryScheduled { id: String },
+    #[error("the callback of message {id} failed, but its callback job is gone (the internal queue `_baton-callbacks` or `_baton-callbacks-failed` was purged or deleted): there is nothing to retry")]
+    CallbackJobMissing { id: String },
     #[error("event {id} does not exist")]
     EventNotFound { id: String },
     #[error("no reply to request {correlation_id} within {timeout_ms} ms; a reply that comes later is discarded")]
@@ -97,8 +97,8 @@ impl ApiError {
             ApiError::CallbackNotFailed { .. } => {
                 (StatusCode::CONFLICT, ErrorCode::CallbackNotFailed)
             }
-            ApiError::CallbackRetryScheduled { .. } => {
-                (StatusCode::CONFLICT, ErrorCode::CallbackRetryScheduled)
+            ApiError::CallbackJobMissing { .. } => {
+                (StatusCode::CONFLICT, ErrorCode::CallbackJobMissing)
             }
             ApiError::EventNotFound { .. } => (StatusCode::NOT_FOUND, ErrorCode::EventNotFound),
             ApiError::RequestTimeout { .. } => {
@@ -165,6 +165,9 @@ fn engine_status_and_code(error: &EngineError) -> (StatusCode, ErrorCode) {
             TopicError::InvalidFilter { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidFilter),
             TopicError::SubscriptionExists { .. } => {
                 (StatusCode::CONFLICT, ErrorCode::SubscriptionExists)
+            }
+            TopicError::FanOutTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::FanOutTooLarge)
             }
             TopicError::TooManySubscriptions { .. } => {
                 (StatusCode::CONFLICT, ErrorCode::LimitReached)

@@ -1,5 +1,6 @@
-//! `/api/events/...`: seed A's REST API as a compatibility facade, with its parameter names
-//! and defaults (query parameters, camelCase answers). The logic lives in `crate::events`.
+//! `/api/events/...`: the event API (a Spring Boot event-delegation service's REST API) as a
+//! compatibility facade, with its parameter names and defaults (query parameters, camelCase
+//! answers, Spring's binding of map parameters). The logic lives in `crate::events`.
 
 use std::collections::BTreeMap;
 
@@ -16,22 +17,30 @@ use crate::events::{
 };
 use crate::outbound::{self, TargetError};
 
-/// The query string as a map; a parameter not in `known` or given twice is refused.
+/// The query string's pairs, decoded.
+fn pairs(query: Option<String>) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The pairs as a map; a parameter not in `known` or given twice is refused.
 fn params(
-    query: Option<String>,
+    pairs: Vec<(String, String)>,
     known: &[&'static str],
 ) -> Result<BTreeMap<String, String>, ApiError> {
     let mut out = BTreeMap::new();
-    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        if !known.contains(&key.as_ref()) {
+    for (key, value) in pairs {
+        if !known.contains(&key.as_str()) {
             return Err(ApiError::invalid(
-                key.to_string(),
+                key,
                 format!("unknown parameter; known: {}", known.join(", ")),
             ));
         }
-        if out.insert(key.to_string(), value.to_string()).is_some() {
-            return Err(ApiError::invalid(key.to_string(), "given more than once"));
+        if out.contains_key(&key) {
+            return Err(ApiError::invalid(key, "given more than once"));
         }
+        out.insert(key, value);
     }
     Ok(out)
 }
@@ -71,34 +80,113 @@ fn non_empty(params: &BTreeMap<String, String>, key: &'static str) -> Option<Str
     params.get(key).filter(|v| !v.is_empty()).cloned()
 }
 
-/// `callbackHeaders`: a JSON object of strings, or `Name: value` pairs separated by commas.
-fn callback_headers(text: &str) -> Result<Vec<(String, String)>, ApiError> {
-    let field = "callbackHeaders";
-    let pairs: Vec<(String, String)> = if text.trim_start().starts_with('{') {
-        let map: BTreeMap<String, String> = serde_json::from_str(text)
-            .map_err(|e| ApiError::invalid(field, format!("not a JSON object of strings: {e}")))?;
-        map.into_iter().collect()
+const HEADERS_PARAM: &str = "callbackHeaders";
+
+/// The header name in a map-style `callbackHeaders` key, as Spring binds a `Map` parameter:
+/// `callbackHeaders[Name]`, `callbackHeaders['Name']`, `callbackHeaders["Name"]` or
+/// `callbackHeaders.Name`. `None` when `key` is not map-style (the plain parameter, or
+/// another parameter whose name merely starts the same way).
+fn map_key_header(key: &str) -> Option<Result<String, ApiError>> {
+    let rest = key.strip_prefix(HEADERS_PARAM)?;
+    let refuse = |reason: String| Some(Err(ApiError::invalid(key, reason)));
+    let name = if let Some(name) = rest.strip_prefix('.') {
+        name
+    } else if let Some(inner) = rest.strip_prefix('[') {
+        let Some(close) = inner.rfind(']') else {
+            return refuse(format!(
+                "unclosed bracket; write {HEADERS_PARAM}[Name]=value"
+            ));
+        };
+        if close + 1 != inner.len() {
+            return refuse(format!(
+                "{:?} follows the closing bracket; write {HEADERS_PARAM}[Name]=value",
+                &inner[close + 1..]
+            ));
+        }
+        let inner = &inner[..close];
+        match inner.chars().next() {
+            Some(quote @ ('\'' | '"')) => match inner[1..].strip_suffix(quote) {
+                Some(name) => name,
+                None => return refuse(format!("the quote {quote} is not closed")),
+            },
+            _ => inner,
+        }
     } else {
-        text.split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(|pair| {
-                pair.split_once(':')
-                    .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                    .ok_or_else(|| {
-                        ApiError::invalid(field, format!("{pair:?} is not `Name: value`"))
-                    })
-            })
-            .collect::<Result<_, _>>()?
+        return None;
     };
-    let map: BTreeMap<String, String> = pairs.iter().cloned().collect();
+    if name.is_empty() {
+        return refuse("the header name is empty".to_string());
+    }
+    Some(Ok(name.to_string()))
+}
+
+/// The plain `callbackHeaders` value: a JSON object of strings, or `Name: value` pairs
+/// separated by commas.
+fn plain_headers(text: &str) -> Result<Vec<(String, String)>, ApiError> {
+    if text.trim_start().starts_with('{') {
+        let map: BTreeMap<String, String> = serde_json::from_str(text).map_err(|e| {
+            ApiError::invalid(HEADERS_PARAM, format!("not a JSON object of strings: {e}"))
+        })?;
+        return Ok(map.into_iter().collect());
+    }
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            pair.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| {
+                    ApiError::invalid(HEADERS_PARAM, format!("{pair:?} is not `Name: value`"))
+                })
+        })
+        .collect()
+}
+
+/// Takes every `callbackHeaders` pair (plain and map-style) out of `pairs` and answers the
+/// headers they give, checked: valid names and values, each name (in any case) once.
+fn callback_headers(pairs: &mut Vec<(String, String)>) -> Result<Vec<(String, String)>, ApiError> {
+    let mut headers: Vec<(String, String, String)> = Vec::new();
+    let mut plain_seen = false;
+    let mut rest = Vec::with_capacity(pairs.len());
+    for (key, value) in pairs.drain(..) {
+        if key == HEADERS_PARAM {
+            if plain_seen {
+                return Err(ApiError::invalid(HEADERS_PARAM, "given more than once"));
+            }
+            plain_seen = true;
+            for (name, value) in plain_headers(&value)? {
+                headers.push((format!("{HEADERS_PARAM}.{name}"), name, value));
+            }
+        } else if let Some(name) = map_key_header(&key) {
+            headers.push((key, name?, value));
+        } else {
+            rest.push((key, value));
+        }
+    }
+    *pairs = rest;
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    for (field, name, _) in &headers {
+        if let Some(first) = seen.insert(name.to_ascii_lowercase(), field.clone()) {
+            return Err(ApiError::invalid(
+                field.clone(),
+                format!("header {name:?} is given more than once (also as {first})"),
+            ));
+        }
+    }
+    let map: BTreeMap<String, String> = headers
+        .iter()
+        .map(|(_, name, value)| (name.clone(), value.clone()))
+        .collect();
     outbound::check_headers(map.iter()).map_err(|(name, reason)| {
-        ApiError::invalid(
-            name.map_or(field.to_string(), |n| format!("{field}.{n}")),
-            reason,
-        )
+        let field = name
+            .and_then(|n| headers.iter().find(|h| h.1 == n).map(|h| h.0.clone()))
+            .unwrap_or_else(|| HEADERS_PARAM.to_string());
+        ApiError::invalid(field, reason)
     })?;
-    Ok(pairs)
+    Ok(headers
+        .into_iter()
+        .map(|(_, name, value)| (name, value))
+        .collect())
 }
 
 pub async fn server_info(State(state): State<AppState>) -> Json<proto::EventServerInfo> {
@@ -116,7 +204,7 @@ pub async fn create(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<proto::Event>, ApiError> {
-    let params = params(query, &["eventType", "payload"])?;
+    let params = params(pairs(query), &["eventType", "payload"])?;
     let event = NewEvent::simple(
         event_type(&params)?,
         params.get("payload").cloned().unwrap_or_default(),
@@ -128,8 +216,10 @@ pub async fn create_advanced(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<proto::Event>, ApiError> {
+    let mut pairs = pairs(query);
+    let headers = callback_headers(&mut pairs)?;
     let params = params(
-        query,
+        pairs,
         &[
             "eventType",
             "payload",
@@ -164,10 +254,6 @@ pub async fn create_advanced(
         1,
         baton_core::limits::VISIBILITY_TIMEOUT_MS_MAX,
     )?;
-    let headers = match non_empty(&params, "callbackHeaders") {
-        Some(text) => callback_headers(&text)?,
-        None => Vec::new(),
-    };
     let notify = match non_empty(&params, "notificationUrl") {
         Some(url) => {
             state.outbound.check_url(&url).map_err(|e| match e {
@@ -229,7 +315,7 @@ pub async fn performance_test(
     State(state): State<AppState>,
     RawQuery(query): RawQuery,
 ) -> Result<Json<proto::PerformanceTestResult>, ApiError> {
-    let params = params(query, &["count", "eventType"])?;
+    let params = params(pairs(query), &["count", "eventType"])?;
     let max = state.events.settings().performance_test_max;
     let count = number(
         &params,

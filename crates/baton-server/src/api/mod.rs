@@ -63,6 +63,9 @@ pub struct AppState {
     pub live_streams: Arc<tokio::sync::Semaphore>,
     /// Cancelled when shutdown begins; ends live streams.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// Wire-protocol connections upgraded from HTTP (`GET /v1/wire`), which the HTTP server
+    /// no longer tracks; shutdown waits for them.
+    pub wire_connections: tokio_util::task::TaskTracker,
 }
 
 /// The whole HTTP application.
@@ -72,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/v1/server", get(system::server_info))
+        .route(baton_proto::wire::UPGRADE_PATH, get(crate::wire::upgrade))
         .route("/metrics", get(metrics::metrics))
         .route("/v1/queues", get(queues::list))
         .route(

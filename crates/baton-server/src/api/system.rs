@@ -83,6 +83,7 @@ pub fn info(state: &AppState) -> ServerInfo {
         data_dir: state.config.data_dir.display().to_string(),
         listen: state.listen.to_string(),
         wire_listen: state.wire_listen.as_deref().map(str::to_string),
+        wire_path: Some(baton_proto::wire::UPGRADE_PATH.to_string()),
         cluster_members: vec![state.node_id.to_string()],
     }
 }

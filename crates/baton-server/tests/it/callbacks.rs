@@ -235,19 +235,136 @@ async fn a_callback_failing_twice_then_succeeding_ends_completed() {
 }
 
 #[tokio::test]
-async fn a_manual_retry_waits_for_the_automatic_schedule_and_refuses_bad_input() {
+async fn a_manual_retry_pulls_a_scheduled_attempt_forward_and_the_schedule_then_skips_it() {
+    // The automatic retry comes 2 s after the failure: the manual one is "now".
     let server = TestServer::start_with(|c| {
-        c.callback_max_retries = 1;
-        c.callback_retry_delay_ms = 60_000;
+        c.callback_max_retries = 3;
+        c.callback_retry_delay_ms = 2_000;
     })
     .await;
+    let receiver = Receiver::start().await;
+    receiver.behaviour.fail_first.store(1, Ordering::SeqCst);
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    eventually("CALLBACK_FAILED", || async {
+        let record = status(&server, "work", &ids[0]).await;
+        (record["status"] == "CALLBACK_FAILED").then_some(record)
+    })
+    .await;
+    let path = format!("/v1/queues/work/messages/{}/retry-callback", ids[0]);
+    let (code, answer) = server.post(&path, json!(null)).await;
+    assert_eq!(code, StatusCode::OK, "{answer}");
+    assert_eq!(answer["ok"], true, "{answer}");
+    assert_eq!(answer["message"]["status"], "COMPLETED");
+    assert_eq!(receiver.count(), 2);
+    // Once due, the scheduled job is settled without a second delivery.
+    eventually("the scheduled job settled", || async {
+        let stats = server.stats("_baton-callbacks").await;
+        (stats["acked_total"] == 1).then_some(())
+    })
+    .await;
+    assert_eq!(receiver.count(), 2);
+    let record = status(&server, "work", &ids[0]).await;
+    assert_eq!(
+        events(&record),
+        [
+            "sent",
+            "received",
+            "acked",
+            "callback_failed",
+            "callback_succeeded"
+        ]
+    );
+    // Nothing left to retry: the answer names the status.
+    let (code, answer) = server.post(&path, json!(null)).await;
+    assert_eq!(
+        (code, error_code(&answer)),
+        (StatusCode::CONFLICT, "callback_not_failed")
+    );
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("COMPLETED"),
+        "{answer}"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn manual_and_automatic_attempts_of_one_callback_never_overlap() {
+    // Every attempt takes 300 ms and fails; the automatic ones follow each other at once.
+    let server = TestServer::start_with(|c| {
+        c.callback_max_retries = 4;
+        c.callback_retry_delay_ms = 1;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.behaviour.failing.store(true, Ordering::SeqCst);
+    receiver.behaviour.delay_ms.store(300, Ordering::SeqCst);
+    server.create_queue("work", json!({})).await;
+    let ids = server
+        .send("work", vec![notified("job", &receiver.url)])
+        .await;
+    receive_and_ack(&server, "work").await;
+    eventually("CALLBACK_FAILED", || async {
+        let record = status(&server, "work", &ids[0]).await;
+        (record["status"] == "CALLBACK_FAILED").then_some(record)
+    })
+    .await;
+    let path = format!("/v1/queues/work/messages/{}/retry-callback", ids[0]);
+    let retries = (0..3).map(|_| server.post(&path, json!(null)));
+    for (code, answer) in futures::future::join_all(retries).await {
+        assert_eq!(code, StatusCode::OK, "{answer}");
+        assert_eq!(answer["ok"], false, "{answer}");
+        assert_eq!(answer["error"], "HTTP 500 Internal Server Error");
+    }
+    assert_eq!(receiver.behaviour.max_in_flight.load(Ordering::SeqCst), 1);
+    // The target recovers: of two retries at once, one delivers and the other finds nothing
+    // left to retry.
+    receiver.behaviour.failing.store(false, Ordering::SeqCst);
+    let both = futures::future::join_all((0..2).map(|_| server.post(&path, json!(null)))).await;
+    let delivered = both
+        .iter()
+        .filter(|(code, answer)| *code == StatusCode::OK && answer["ok"] == true)
+        .count();
+    let refused = both
+        .iter()
+        .filter(|(code, answer)| {
+            *code == StatusCode::CONFLICT && error_code(answer) == "callback_not_failed"
+        })
+        .count();
+    // The automatic schedule may deliver first; then both retries find nothing to retry.
+    assert_eq!(delivered + refused, 2, "{both:?}");
+    assert!(delivered <= 1, "{both:?}");
+    let record = eventually("COMPLETED", || async {
+        let record = status(&server, "work", &ids[0]).await;
+        (record["status"] == "COMPLETED").then_some(record)
+    })
+    .await;
+    let succeeded = events(&record)
+        .iter()
+        .filter(|e| *e == "callback_succeeded")
+        .count();
+    assert_eq!(succeeded, 1, "{record}");
+    assert_eq!(receiver.behaviour.max_in_flight.load(Ordering::SeqCst), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_manual_retry_without_a_job_is_refused_and_bad_input_too() {
+    let server = TestServer::start_with(|c| c.callback_max_retries = 0).await;
     let target = Receiver::closed_url().await;
     server.create_queue("work", json!({})).await;
     let ids = server.send("work", vec![notified("job", &target)]).await;
     receive_and_ack(&server, "work").await;
-    let record = eventually("CALLBACK_FAILED", || async {
+    let record = eventually("parked", || async {
+        let parked = server.stats("_baton-callbacks-failed").await["visible"] == 1;
         let record = status(&server, "work", &ids[0]).await;
-        (record["status"] == "CALLBACK_FAILED").then_some(record)
+        (parked && record["status"] == "CALLBACK_FAILED").then_some(record)
     })
     .await;
     let reason = record["history"].as_array().unwrap().last().unwrap()["detail"].clone();
@@ -255,6 +372,11 @@ async fn a_manual_retry_waits_for_the_automatic_schedule_and_refuses_bad_input()
         reason.as_str().unwrap().starts_with("connection failed"),
         "{reason}"
     );
+    // An operator purges the parked jobs: nothing is left to retry.
+    let (code, body) = server
+        .post("/v1/queues/_baton-callbacks-failed/purge", json!(null))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
     let (code, answer) = server
         .post(
             &format!("/v1/queues/work/messages/{}/retry-callback", ids[0]),
@@ -263,7 +385,8 @@ async fn a_manual_retry_waits_for_the_automatic_schedule_and_refuses_bad_input()
         .await;
     assert_eq!(
         (code, error_code(&answer)),
-        (StatusCode::CONFLICT, "callback_retry_scheduled")
+        (StatusCode::CONFLICT, "callback_job_missing"),
+        "{answer}"
     );
 
     let (code, answer) = server

@@ -1,5 +1,5 @@
-//! The seed facade (`/api/events`): one test per endpoint of seed A, with its own parameter
-//! names and defaults, and its bad input.
+//! The event API (`/api/events`): one test per endpoint, with its own parameter names and
+//! defaults, its documented calls replayed verbatim, and its bad input.
 
 use std::sync::atomic::Ordering;
 
@@ -140,7 +140,7 @@ async fn queue_info_counts_processed_failed_and_dead_lettered_events() {
 }
 
 #[tokio::test]
-async fn advanced_create_takes_every_seed_parameter() {
+async fn advanced_create_takes_every_documented_parameter() {
     let server = fast_server(|_| {}).await;
     let receiver = Receiver::start().await;
     let query = format!(
@@ -362,5 +362,268 @@ async fn with_the_workers_switched_off_a_performance_test_waits_bounded_and_says
     assert_eq!(report["latencyMs"], Value::Null);
     assert_eq!(report["timeline"], serde_json::json!([]));
     assert_eq!(server.stats("events").await["visible"], 10);
+    server.shutdown().await;
+}
+
+/// The event API's documented calls, as its README gives them (`<eventId>` is filled in).
+const DOCUMENTED: [&str; 7] = [
+    r#"curl -X POST "http://localhost:8080/api/events/advanced?eventType=NOTIFICATION&payload=%7B%22message%22%3A%22Hello%22%7D&notificationUrl=https%3A%2F%2Fexample.com%2Fnotification&callbackHeaders%5B'Content-Type'%5D=application%2Fjson""#,
+    r#"curl -X POST "http://localhost:8080/api/events/retry-callback/<eventId>""#,
+    r#"curl -X POST "http://localhost:8080/api/events/advanced?eventType=DATA_PROCESSING&payload=%7B%22orderId%22%3A%22123%22%7D&messageGroupId=order-processing""#,
+    r#"curl -X POST "http://localhost:8080/api/events/advanced?eventType=NOTIFICATION&payload=%7B%22message%22%3A%22Hello%22%7D&deduplicationId=msg-20230601-001""#,
+    r#"curl -X POST "http://localhost:8080/api/events/advanced?eventType=HEAVY_TASK&payload=%7B%22taskId%22%3A%22456%22%7D&maxRetries=5&retryDelayMs=10000""#,
+    r#"curl -X POST "http://localhost:8080/api/events/advanced?eventType=DATA_PROCESSING&payload=%7B%22fileId%22%3A%22789%22%7D&visibilityTimeoutMs=60000""#,
+    r#"curl -X POST "http://localhost:8080/api/events/advanced?eventType=HEAVY_TASK&payload=%7B%22jobId%22%3A%22abc123%22%7D&notificationUrl=https%3A%2F%2Fexample.com%2Fnotification&messageGroupId=job-processing&deduplicationId=job-abc123&maxRetries=5&retryDelayMs=10000&visibilityTimeoutMs=60000""#,
+];
+
+/// The path and query of a documented `curl -X POST "http://localhost:8080/..."` line.
+fn documented_path(line: &str) -> &str {
+    line.strip_prefix(r#"curl -X POST "http://localhost:8080"#)
+        .and_then(|rest| rest.strip_suffix('"'))
+        .unwrap()
+}
+
+/// Sends `POST path` byte for byte as curl does (no client re-encodes the query), returning
+/// the status and the JSON answer.
+async fn post_verbatim(server: &TestServer, path: &str) -> (StatusCode, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = server.base.strip_prefix("http://").unwrap();
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: curl/8.5.0\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8(answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    let code: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    assert!(!head.contains("chunked"), "{head}");
+    (
+        StatusCode::from_u16(code).unwrap(),
+        serde_json::from_str(body).unwrap_or(Value::String(body.to_string())),
+    )
+}
+
+/// A string attribute of a received message (plain or `{"type", "value"}`).
+fn attribute<'a>(message: &'a Value, name: &str) -> &'a str {
+    let value = &message["attributes"][name];
+    value.as_str().or_else(|| value["value"].as_str()).unwrap()
+}
+
+#[tokio::test]
+async fn the_documented_calls_work_verbatim() {
+    // No workers: the events are created and stay pending, so nothing calls example.com.
+    let server = fast_server(|c| c.events_workers = 0).await;
+    let expect = [
+        ("events", "NOTIFICATION", r#"{"message":"Hello"}"#),
+        ("", "", ""),
+        ("events.fifo", "DATA_PROCESSING", r#"{"orderId":"123"}"#),
+        ("events", "NOTIFICATION", r#"{"message":"Hello"}"#),
+        ("events", "HEAVY_TASK", r#"{"taskId":"456"}"#),
+        ("events", "DATA_PROCESSING", r#"{"fileId":"789"}"#),
+        ("events.fifo", "HEAVY_TASK", r#"{"jobId":"abc123"}"#),
+    ];
+    let mut first_id = String::new();
+    for (line, (queue, kind, payload)) in DOCUMENTED.iter().zip(expect) {
+        let path = documented_path(line).replace("<eventId>", &first_id);
+        let (status, event) = post_verbatim(&server, &path).await;
+        if queue.is_empty() {
+            // Retrying the callback of an event that is not processed yet: nothing to retry,
+            // and the answer says the event's status.
+            assert_eq!(
+                (status, error_code(&event)),
+                (StatusCode::CONFLICT, "callback_not_failed"),
+                "{line}: {event}"
+            );
+            let message = event["error"]["message"].as_str().unwrap();
+            assert!(message.contains("PENDING"), "{message}");
+            continue;
+        }
+        assert_eq!(status, StatusCode::OK, "{line}: {event}");
+        assert_eq!(event["queue"], queue, "{line}: {event}");
+        assert_eq!(event["eventType"], kind, "{line}");
+        assert_eq!(event["payload"], payload, "{line}");
+        assert_eq!(event["status"], "PENDING", "{line}");
+        assert_eq!(event["duplicate"], false, "{line}");
+        if first_id.is_empty() {
+            first_id = event["eventId"].as_str().unwrap().to_string();
+        }
+    }
+    // Each documented setting is on the message the facade made.
+    let (_, messages) = server
+        .post("/v1/queues/events/receive", serde_json::json!({"max": 10}))
+        .await;
+    let messages = messages["messages"].as_array().unwrap().clone();
+    assert_eq!(messages.len(), 4, "{messages:?}");
+    let heavy = messages
+        .iter()
+        .find(|m| m["body"] == r#"{"taskId":"456"}"#)
+        .unwrap();
+    assert_eq!(attribute(heavy, "maxRetries"), "5", "{heavy}");
+    assert_eq!(attribute(heavy, "retryDelayMs"), "10000");
+    let file = messages
+        .iter()
+        .find(|m| m["body"] == r#"{"fileId":"789"}"#)
+        .unwrap();
+    assert_eq!(attribute(file, "visibilityTimeoutMs"), "60000");
+    let (_, fifo) = server
+        .post(
+            "/v1/queues/events.fifo/receive",
+            serde_json::json!({"max": 10}),
+        )
+        .await;
+    let groups: Vec<&str> = fifo["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["group_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["order-processing", "job-processing"]);
+    // The deduplication ids hold: the same calls again create nothing.
+    for index in [3, 6] {
+        let (status, event) = post_verbatim(&server, documented_path(DOCUMENTED[index])).await;
+        assert_eq!(
+            (status, event["duplicate"].clone()),
+            (StatusCode::OK, Value::from(true)),
+            "{event}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn documented_callback_headers_arrive_and_the_documented_retry_delivers() {
+    let server = fast_server(|c| {
+        c.callback_max_retries = 0;
+    })
+    .await;
+    let receiver = Receiver::start().await;
+    receiver.behaviour.fail_first.store(1, Ordering::SeqCst);
+    // The first documented line, with the local receiver in place of example.com.
+    let path = documented_path(DOCUMENTED[0]).replace(
+        "https%3A%2F%2Fexample.com%2Fnotification",
+        &url_encode(&receiver.url),
+    );
+    let (status, event) = post_verbatim(&server, &path).await;
+    assert_eq!(status, StatusCode::OK, "{event}");
+    let id = event["eventId"].as_str().unwrap().to_string();
+    let failed = receiver.wait_for(1).await.remove(0);
+    assert_eq!(failed.header("content-type"), "application/json");
+    wait_status(&server, &id, "CALLBACK_FAILED").await;
+    // The documented retry, verbatim but for the id: delivered now.
+    let retry = documented_path(DOCUMENTED[1]).replace("<eventId>", &id);
+    let (status, answer) = post_verbatim(&server, &retry).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        (answer["success"].clone(), answer["status"].clone()),
+        (Value::from(true), Value::from("COMPLETED")),
+        "{answer}"
+    );
+    let delivered = receiver.wait_for(2).await.remove(1);
+    assert_eq!(delivered.header("content-type"), "application/json");
+    assert_eq!(delivered.json()["id"], id.as_str());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn callback_headers_take_every_map_form_and_refuse_malformed_keys() {
+    let server = fast_server(|_| {}).await;
+    let receiver = Receiver::start().await;
+    let url = url_encode(&receiver.url);
+    let query = format!(
+        "eventType=NOTIFICATION&notificationUrl={url}&callbackHeaders%5BX-Plain%5D=1&callbackHeaders%5B'X-Single'%5D=2&callbackHeaders%5B%22X-Double%22%5D=3&callbackHeaders.X-Dot=4&callbackHeaders=X-List%3A%205"
+    );
+    let (status, event) = post_verbatim(&server, &format!("/api/events/advanced?{query}")).await;
+    assert_eq!(status, StatusCode::OK, "{event}");
+    let got = receiver.wait_for(1).await.remove(0);
+    for (name, value) in [
+        ("x-plain", "1"),
+        ("x-single", "2"),
+        ("x-double", "3"),
+        ("x-dot", "4"),
+        ("x-list", "5"),
+    ] {
+        assert_eq!(got.header(name), value, "{name}");
+    }
+
+    let sent_before = server.stats("events").await["sent_total"].clone();
+    let base = format!("eventType=NOTIFICATION&notificationUrl={url}");
+    for (extra, field, says) in [
+        (
+            "callbackHeaders%5BX-A=1",
+            "callbackHeaders[X-A",
+            "unclosed bracket",
+        ),
+        ("callbackHeaders%5B%5D=1", "callbackHeaders[]", "empty"),
+        ("callbackHeaders%5B''%5D=1", "callbackHeaders['']", "empty"),
+        ("callbackHeaders.=1", "callbackHeaders.", "empty"),
+        (
+            "callbackHeaders%5B'X-A%5D=1",
+            "callbackHeaders['X-A]",
+            "quote ' is not closed",
+        ),
+        (
+            "callbackHeaders%5B%22X-A'%5D=1",
+            "callbackHeaders[\"X-A']",
+            "not closed",
+        ),
+        (
+            "callbackHeaders%5BX-A%5Dz=1",
+            "callbackHeaders[X-A]z",
+            "follows the closing bracket",
+        ),
+        (
+            "callbackHeaders%5Bbad%20name%5D=1",
+            "callbackHeaders[bad name]",
+            "not a valid HTTP header name",
+        ),
+        (
+            "callbackHeaders%5BX-A%5D=a%0Ab",
+            "callbackHeaders[X-A]",
+            "not a valid HTTP header value",
+        ),
+        (
+            "callbackHeaders%5BX-A%5D=1&callbackHeaders.x-a=2",
+            "callbackHeaders.x-a",
+            "more than once",
+        ),
+        (
+            "callbackHeaders%5BX-A%5D=1&callbackHeaders=X-A%3A%202",
+            "callbackHeaders.X-A",
+            "more than once",
+        ),
+        (
+            "callbackHeadersX=1",
+            "callbackHeadersX",
+            "unknown parameter",
+        ),
+    ] {
+        let (status, body) =
+            post_verbatim(&server, &format!("/api/events/advanced?{base}&{extra}")).await;
+        assert_eq!(
+            (status, error_code(&body)),
+            (StatusCode::BAD_REQUEST, "invalid_parameter"),
+            "{extra}: {body}"
+        );
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("`{field}`")),
+            "{extra}: {message}"
+        );
+        assert!(message.contains(says), "{extra}: {message}");
+    }
+    // Map-style headers need a notificationUrl too.
+    let (status, body) = post(
+        &server,
+        "/api/events/advanced?eventType=NOTIFICATION&callbackHeaders%5BX-A%5D=1",
+    )
+    .await;
+    assert_eq!(
+        (status, error_code(&body)),
+        (StatusCode::BAD_REQUEST, "invalid_parameter"),
+        "{body}"
+    );
+    assert_eq!(server.stats("events").await["sent_total"], sent_before);
     server.shutdown().await;
 }

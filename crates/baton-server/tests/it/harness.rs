@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub base: String,
-    /// Where the wire protocol listens.
+    /// The dedicated wire port (the HTTP port serves the wire protocol too, at `/v1/wire`).
     pub wire: std::net::SocketAddr,
     pub http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
@@ -90,14 +90,39 @@ impl TestServer {
         Self::start_engine(config, engine).await
     }
 
+    /// A server as `baton serve` starts it by default: the wire protocol only on the HTTP port
+    /// (`wire` is then an address nothing listens on).
+    pub async fn start_without_wire_port() -> Self {
+        let config = ServerConfig {
+            listen: "127.0.0.1:0".to_string(),
+            tick_interval_ms: 20,
+            ..ServerConfig::default()
+        };
+        let engine: Arc<dyn Engine> = Arc::new(LocalEngine::in_memory(
+            Arc::new(SystemClock),
+            EngineConfig::default(),
+        ));
+        Self::start_serving(config, engine, false).await
+    }
+
     async fn start_engine(config: ServerConfig, engine: Arc<dyn Engine>) -> Self {
+        Self::start_serving(config, engine, true).await
+    }
+
+    /// Serves on free ports; `dedicated_wire`: with a dedicated wire port as well.
+    async fn start_serving(
+        config: ServerConfig,
+        engine: Arc<dyn Engine>,
+        dedicated_wire: bool,
+    ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let wire_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let wire = wire_listener.local_addr().unwrap();
+        let wire_listener = dedicated_wire.then_some(wire_listener);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            baton_server::serve(config, engine, listener, Some(wire_listener), async move {
+            baton_server::serve(config, engine, listener, wire_listener, async move {
                 let _ = stopped.await;
             })
             .await

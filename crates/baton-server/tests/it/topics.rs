@@ -549,7 +549,7 @@ async fn bad_topic_input_is_refused_precisely() {
         let (got, body) = publish(&server, "t", messages).await;
         assert_eq!((got, error_code(&body)), (status, code), "{body}");
     }
-    let too_many: Vec<Value> = (0..501)
+    let too_many: Vec<Value> = (0..1001)
         .map(|_| json!({"routing_key": "a", "body": "x"}))
         .collect();
     let (status, body) = publish(&server, "t", Value::Array(too_many)).await;
@@ -560,7 +560,7 @@ async fn bad_topic_input_is_refused_precisely() {
     assert!(body["error"]["message"]
         .as_str()
         .unwrap()
-        .contains("at most 500"));
+        .contains("at most 1000"));
     let body_900k = "x".repeat(900 * 1024);
     let heavy: Vec<Value> = (0..5)
         .map(|_| json!({"routing_key": "a", "body": body_900k}))

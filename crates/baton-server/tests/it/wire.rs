@@ -1,5 +1,6 @@
 //! The framed TCP protocol (docs/wire-protocol.md) end to end: the SDK's `WireClient` and raw
-//! frames against a server on ephemeral ports.
+//! frames against a server on ephemeral ports, each test on both ways in: a connection
+//! upgraded from HTTP (`GET /v1/wire`, the default) and the dedicated port (`wire_listen`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -43,9 +44,15 @@ fn api_code(result: Result<impl std::fmt::Debug, Error>) -> (u16, ErrorCode, Str
 
 #[tokio::test]
 async fn messages_go_through_the_wire_as_over_http() {
+    for route in ROUTES {
+        messages_go_through_the_wire_as_over_http_via(route).await;
+    }
+}
+
+async fn messages_go_through_the_wire_as_over_http_via(route: Route) {
     let server = TestServer::start().await;
     server.create_queue("orders", json!({})).await;
-    let wire = WireClient::connect(server.wire).await.unwrap();
+    let wire = connect(&server, route).await;
 
     let tricky = "quote \" backslash \\ newline \n tab \t unicode 안녕 🎉";
     let mut attributes = BTreeMap::new();
@@ -127,6 +134,7 @@ async fn messages_go_through_the_wire_as_over_http() {
     let (status, info) = server.get("/v1/server").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(info["wire_listen"], server.wire.to_string());
+    assert_eq!(info["wire_path"], "/v1/wire");
     let metrics = server
         .http
         .get(format!("{}/metrics", server.base))
@@ -143,9 +151,85 @@ async fn messages_go_through_the_wire_as_over_http() {
     server.shutdown().await;
 }
 
+/// The ways to a wire connection.
+#[derive(Debug, Clone, Copy)]
+enum Route {
+    /// The upgrade as a connection's first request (as the SDK does it).
+    Upgrade,
+    /// The upgrade after an HTTP request on the same kept-alive connection (raw connections
+    /// only; the SDK's connections upgrade first).
+    UpgradeAfterHttp,
+    Dedicated,
+}
+
+const ROUTES: [Route; 3] = [Route::Upgrade, Route::UpgradeAfterHttp, Route::Dedicated];
+
+async fn connect(server: &TestServer, route: Route) -> WireClient {
+    match route {
+        Route::Upgrade | Route::UpgradeAfterHttp => {
+            WireClient::connect(&server.base).await.unwrap()
+        }
+        Route::Dedicated => WireClient::connect_dedicated(server.wire).await.unwrap(),
+    }
+}
+
+/// Reads an HTTP answer's head (a byte at a time, so nothing after it is taken).
+async fn read_head(stream: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0; 1];
+        stream.read_exact(&mut byte).await.unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(str::to_string)
+        })
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A raw connection that speaks the framed protocol next (no handshake yet).
+async fn open(server: &TestServer, route: Route) -> TcpStream {
+    match route {
+        Route::Dedicated => TcpStream::connect(server.wire).await.unwrap(),
+        Route::Upgrade | Route::UpgradeAfterHttp => {
+            let addr = server.base.strip_prefix("http://").unwrap();
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            if let Route::UpgradeAfterHttp = route {
+                let health = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+                stream.write_all(health.as_bytes()).await.unwrap();
+                let head = read_head(&mut stream).await;
+                assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
+                let mut body = vec![0; content_length(&head)];
+                stream.read_exact(&mut body).await.unwrap();
+            }
+            let request = format!(
+                "GET /v1/wire HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: baton-wire\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).await.unwrap();
+            let head = read_head(&mut stream).await;
+            assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("upgrade: baton-wire\r\n"),
+                "{head}"
+            );
+            stream
+        }
+    }
+}
+
 /// A raw connection that has done the handshake.
-async fn raw(server: &TestServer) -> TcpStream {
-    let mut stream = TcpStream::connect(server.wire).await.unwrap();
+async fn raw(server: &TestServer, route: Route) -> TcpStream {
+    let mut stream = open(server, route).await;
     stream.write_all(&wire::MAGIC).await.unwrap();
     let mut magic = [0; 8];
     stream.read_exact(&mut magic).await.unwrap();
@@ -180,9 +264,15 @@ fn error_of(payload: &[u8]) -> (u16, String, String) {
 
 #[tokio::test]
 async fn malformed_and_oversized_frames_are_answered_and_the_connection_goes_on() {
+    for route in ROUTES {
+        malformed_and_oversized_frames_are_answered_and_the_connection_goes_on_via(route).await;
+    }
+}
+
+async fn malformed_and_oversized_frames_are_answered_and_the_connection_goes_on_via(route: Route) {
     let server = TestServer::start_with(|c| c.max_request_bytes = 2048).await;
     server.create_queue("q", json!({})).await;
-    let mut stream = raw(&server).await;
+    let mut stream = raw(&server, route).await;
 
     // An unknown op, under its id.
     let mut unknown = request(Op::Send, 11, "q", b"");
@@ -256,30 +346,38 @@ async fn malformed_and_oversized_frames_are_answered_and_the_connection_goes_on(
 
 #[tokio::test]
 async fn a_wrong_handshake_closes_the_connection() {
-    let server = TestServer::start().await;
-    let mut stream = TcpStream::connect(server.wire).await.unwrap();
-    stream
-        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    let mut rest = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
-        .await
-        .expect("the server closes the connection");
-    assert!(read.is_ok());
-    assert!(rest.is_empty(), "nothing is answered: {rest:?}");
-    server.shutdown().await;
+    for route in ROUTES {
+        let server = TestServer::start().await;
+        let mut stream = open(&server, route).await;
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut rest))
+            .await
+            .expect("the server closes the connection");
+        assert!(read.is_ok(), "{route:?}");
+        assert!(rest.is_empty(), "{route:?}: nothing is answered: {rest:?}");
+        server.shutdown().await;
+    }
 }
 
 /// With `wire_max_inflight` = 1 a long poll holds up the connection's next request; with 2 the
 /// send behind it is answered first.
 #[tokio::test]
 async fn wire_max_inflight_bounds_the_requests_served_at_once() {
+    for route in ROUTES {
+        wire_max_inflight_bounds_the_requests_served_at_once_via(route).await;
+    }
+}
+
+async fn wire_max_inflight_bounds_the_requests_served_at_once_via(route: Route) {
     for (limit, send_first) in [(1, false), (2, true)] {
         let server = TestServer::start_with(|c| c.wire_max_inflight = limit).await;
         server.create_queue("q", json!({})).await;
         server.create_queue("other", json!({})).await;
-        let mut stream = raw(&server).await;
+        let mut stream = raw(&server, route).await;
         stream
             .write_all(&request(Op::Receive, 1, "q", br#"{"max":1,"wait_ms":300}"#))
             .await
@@ -306,9 +404,15 @@ async fn wire_max_inflight_bounds_the_requests_served_at_once() {
 
 #[tokio::test]
 async fn calls_pipeline_on_one_connection_and_fail_when_it_closes() {
+    for route in ROUTES {
+        calls_pipeline_on_one_connection_and_fail_when_it_closes_via(route).await;
+    }
+}
+
+async fn calls_pipeline_on_one_connection_and_fail_when_it_closes_via(route: Route) {
     let server = TestServer::start().await;
     server.create_queue("q", json!({})).await;
-    let wire = WireClient::connect(server.wire).await.unwrap();
+    let wire = connect(&server, route).await;
     let mut calls = Vec::new();
     for i in 0..200 {
         let wire = wire.clone();
@@ -347,9 +451,15 @@ async fn calls_pipeline_on_one_connection_and_fail_when_it_closes() {
 
 #[tokio::test]
 async fn frames_split_across_writes_or_packed_into_one_are_read_alike() {
+    for route in ROUTES {
+        frames_split_across_writes_or_packed_into_one_are_read_alike_via(route).await;
+    }
+}
+
+async fn frames_split_across_writes_or_packed_into_one_are_read_alike_via(route: Route) {
     let server = TestServer::start().await;
     server.create_queue("q", json!({})).await;
-    let mut stream = raw(&server).await;
+    let mut stream = raw(&server, route).await;
     stream.set_nodelay(true).unwrap();
     let send = |id: u32, body: &str| {
         let mut payload = Vec::new();
@@ -387,11 +497,17 @@ async fn frames_split_across_writes_or_packed_into_one_are_read_alike() {
 
 #[tokio::test]
 async fn fifo_group_and_dedup_ids_travel_both_ways() {
+    for route in ROUTES {
+        fifo_group_and_dedup_ids_travel_both_ways_via(route).await;
+    }
+}
+
+async fn fifo_group_and_dedup_ids_travel_both_ways_via(route: Route) {
     let server = TestServer::start().await;
     server
         .create_queue("jobs.fifo", json!({"fifo": true}))
         .await;
-    let wire = WireClient::connect(server.wire).await.unwrap();
+    let wire = connect(&server, route).await;
     let message = |body: &str, dedup: &str| SendMessage {
         body: body.to_string(),
         group_id: Some("tenant-1".to_string()),
@@ -422,9 +538,15 @@ async fn fifo_group_and_dedup_ids_travel_both_ways() {
 /// once the socket's buffers are full the server stops reading its requests.
 #[tokio::test]
 async fn a_client_that_does_not_read_stops_being_served() {
+    for route in ROUTES {
+        a_client_that_does_not_read_stops_being_served_via(route).await;
+    }
+}
+
+async fn a_client_that_does_not_read_stops_being_served_via(route: Route) {
     let server = TestServer::start_with(|c| c.wire_max_inflight = 4).await;
     server.create_queue("big", json!({})).await;
-    let wire = WireClient::connect(server.wire).await.unwrap();
+    let wire = connect(&server, route).await;
     let body = "b".repeat(512 * 1024);
     for _ in 0..40 {
         wire.send(
@@ -437,7 +559,7 @@ async fn a_client_that_does_not_read_stops_being_served() {
         .await
         .unwrap();
     }
-    let mut stream = raw(&server).await;
+    let mut stream = raw(&server, route).await;
     let mut requests = Vec::new();
     for id in 0..40 {
         requests.extend(request(Op::Receive, id, "big", br#"{"max":1}"#));
@@ -458,5 +580,93 @@ async fn a_client_that_does_not_read_stops_being_served() {
         bodies += wire::decode_received(&payload).unwrap().len();
     }
     assert_eq!(bodies, 40);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn by_default_the_http_port_alone_serves_the_wire_protocol() {
+    let server = TestServer::start_without_wire_port().await;
+    server.create_queue("q", json!({})).await;
+    let (status, info) = server.get("/v1/server").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(info["wire_path"], "/v1/wire", "{info}");
+    assert!(info.get("wire_listen").is_none(), "{info}");
+    // The HTTP address as a URL or bare, as the client is given it.
+    let bare = server.base.strip_prefix("http://").unwrap();
+    for address in [
+        server.base.clone(),
+        bare.to_string(),
+        format!("{}/", server.base),
+    ] {
+        let wire = WireClient::connect(&address).await.unwrap();
+        let sent = wire.send("q", vec![body(&address)]).await.unwrap();
+        assert_eq!(sent.messages.len(), 1);
+    }
+    assert_eq!(server.stats("q").await["visible"], 3);
+    // HTTP goes on beside the upgraded connections.
+    let (status, _) = server.get("/health").await;
+    assert_eq!(status, StatusCode::OK);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_request_that_does_not_ask_for_the_upgrade_is_refused_precisely() {
+    let server = TestServer::start().await;
+    let addr = server.base.strip_prefix("http://").unwrap().to_string();
+    for (after_http, (headers, says)) in [false, true].into_iter().flat_map(|after| {
+        [
+            ("", "send `Connection: Upgrade`"),
+            ("Upgrade: baton-wire\r\n", "send `Connection: Upgrade`"),
+            ("Connection: Upgrade\r\n", "send `Upgrade: baton-wire`"),
+            (
+                "Connection: keep-alive, Upgrade\r\nUpgrade: websocket\r\n",
+                "send `Upgrade: baton-wire` (given: \"websocket\")",
+            ),
+        ]
+        .map(|case| (after, case))
+    }) {
+        let mut stream = TcpStream::connect(&addr).await.unwrap();
+        if after_http {
+            let health = format!("GET /health HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+            stream.write_all(health.as_bytes()).await.unwrap();
+            let head = read_head(&mut stream).await;
+            let mut body = vec![0; content_length(&head)];
+            stream.read_exact(&mut body).await.unwrap();
+        }
+        let request = format!("GET /v1/wire HTTP/1.1\r\nHost: {addr}\r\n{headers}\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let head = read_head(&mut stream).await;
+        assert!(head.starts_with("HTTP/1.1 400 "), "{headers:?}: {head}");
+        let mut body = vec![0; content_length(&head)];
+        stream.read_exact(&mut body).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], "malformed_request", "{body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(says),
+            "{after_http} {headers:?}: {message}"
+        );
+    }
+    // Over HTTP/1.1 from an ordinary client too, and other methods are not allowed.
+    let (status, body) = server.get("/v1/wire").await;
+    assert_eq!(
+        (status, crate::harness::error_code(&body)),
+        (StatusCode::BAD_REQUEST, "malformed_request")
+    );
+    let (status, _) = server.post("/v1/wire", json!({})).await;
+    assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+
+    // The client says why it cannot upgrade: an HTTPS address, or something that is no Baton.
+    let refused = WireClient::connect("https://127.0.0.1:1").await;
+    assert!(
+        matches!(&refused, Err(Error::WireUpgrade(reason)) if reason.contains("not HTTPS")),
+        "{refused:?}"
+    );
+    let other = crate::receiver::Receiver::start().await;
+    let refused = WireClient::connect(&other.url).await;
+    assert!(
+        matches!(&refused, Err(Error::WireUpgrade(reason)) if reason.contains("HTTP/1.1 200 OK")),
+        "{refused:?}"
+    );
     server.shutdown().await;
 }
