@@ -276,7 +276,11 @@ impl Broker {
             );
             match call(client, Method::GET, &ready_url, None).await {
                 Ok((200, body)) => {
-                    assert_eq!(body, json!({"ready": true}));
+                    assert_eq!(
+                        (&body["ready"], &body["accepts_writes"], &body["storage"]),
+                        (&json!(true), &json!(true), &json!("ok")),
+                        "{body}"
+                    );
                     return started.elapsed();
                 }
                 Ok((503, body)) => assert_eq!(body["ready"], json!(false), "503 /ready: {body}"),
