@@ -1,4 +1,4 @@
-// The seed's performance test: create `count` events of a type through the event facade
+// The performance test: create `count` events of a type through the event facade
 // (`POST /api/events/performance-test`), watch the workers' progress meanwhile (polling
 // `/api/events/queue-info`), then chart the server's report: throughput over time and the
 // create→processed latency percentiles.
@@ -74,7 +74,7 @@ export default {
         }
       },
     },
-    h('h2', {}, 'Run the seed\u2019s performance test'),
+    h('h2', {}, 'Run the performance test'),
     h('p', { class: 'muted' }, 'Creates the events through the event API and waits until the built-in workers have processed them.'),
     h('div', { class: 'row' },
       h('label', {}, 'Number of events', count),

@@ -94,7 +94,7 @@ pub enum ErrorCode {
     /// A manual callback retry of a message whose callback job is gone (an internal callback
     /// queue was purged or deleted): nothing to retry. 409.
     CallbackJobMissing,
-    /// No event with this id (seed facade, `/api/events`). 404.
+    /// No event with this id (the event API, `/api/events`). 404.
     EventNotFound,
     /// No topic of that name. 404.
     TopicNotFound,

@@ -1,4 +1,4 @@
-//! The seed-compatible facade (`/api/events/...`): the shapes of seed A's REST API, in its
+//! The event API (`/api/events/...`): the shapes of the event-delegation service's REST API, in its
 //! camelCase spelling.
 
 use serde::{Deserialize, Serialize};
@@ -26,7 +26,7 @@ pub struct Event {
     pub event_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload: Option<String>,
-    /// Seed statuses: PENDING, DELAYED, PROCESSING, COMPLETED, FAILED (dead-lettered),
+    /// The event API's statuses: PENDING, DELAYED, PROCESSING, COMPLETED, FAILED (dead-lettered),
     /// CALLBACK_FAILED, EXPIRED, PURGED.
     pub status: String,
     /// The queue the event lives in (`events`, or `events.fifo` for message groups).

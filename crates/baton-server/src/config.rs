@@ -93,7 +93,7 @@ pub struct ServerConfig {
     pub push_breaker_window_ms: u64,
     /// How long an open breaker pauses deliveries before one probe goes out. 1..=3600000.
     pub push_breaker_cooldown_ms: u64,
-    /// Workers of the seed facade's built-in event processor (`/api/events`); 0 switches it
+    /// Workers of the event API's built-in event processor (`/api/events`); 0 switches it
     /// off. 0..=256.
     pub events_workers: u32,
     /// Simulated processing time of a NOTIFICATION event. 0..=600000.

@@ -12,7 +12,7 @@ mod push;
 mod queues;
 mod receiver;
 mod requests;
-mod seed_e;
+mod chat_burst;
 mod semantics;
 mod sqs;
 mod storage;

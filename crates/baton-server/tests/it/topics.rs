@@ -888,7 +888,7 @@ async fn shutdown_ends_live_streams_instead_of_waiting_for_them() {
     );
 }
 
-/// Seed E at test scale: a burst published to a topic with a live subscriber and a queue
+/// The chat burst at test scale: a burst published to a topic with a live subscriber and a queue
 /// subscription. The live subscriber sees every message it gets in publish order and is told
 /// of every one it missed; the queue holds all of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,9 @@
-//! Seed E end to end: a burst of 100,000 messages published to a topic with a live subscriber
+//! The chat burst end to end: a burst of 100,000 messages published to a topic with a live subscriber
 //! and a stream subscription. The live subscriber sees every message it gets in publish order
 //! and is told of every one it missed (slow-consumer drops); the stream holds all 100,000,
 //! none missing, none twice, in publish order.
 //!
-//! With `BATON_SEED_E_REPORT=1` it prints the burst time and the fan-out latency percentiles
+//! With `BATON_CHAT_BURST_REPORT=1` it prints the burst time and the fan-out latency percentiles
 //! (publish call start → live receipt) for docs/benchmarks.md.
 
 use std::sync::Arc;
@@ -26,7 +26,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seed_e_a_burst_reaches_the_stream_whole_and_the_live_subscriber_in_order() {
+async fn a_chat_burst_reaches_the_stream_whole_and_the_live_subscriber_in_order() {
     let server = TestServer::start_with(|config| config.live_buffer_messages = 10_000).await;
     let (status, body) = server
         .put("/v1/streams/history", json!({"partitions": 1}))
@@ -121,10 +121,10 @@ async fn seed_e_a_burst_reaches_the_stream_whole_and_the_live_subscriber_in_orde
     assert_eq!(topic["stats"]["published_total"], N);
     assert_eq!(topic["stats"]["live_dropped_total"], dropped);
 
-    if std::env::var_os("BATON_SEED_E_REPORT").is_some() {
+    if std::env::var_os("BATON_CHAT_BURST_REPORT").is_some() {
         latencies.sort();
         println!(
-            "seed E: {N} messages in batches of {BATCH}: burst {:.2} s ({:.0} msg/s); live seen {seen}, dropped {dropped}; fan-out latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            "chat burst: {N} messages in batches of {BATCH}: burst {:.2} s ({:.0} msg/s); live seen {seen}, dropped {dropped}; fan-out latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             burst_time.as_secs_f64(),
             N as f64 / burst_time.as_secs_f64(),
             percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
