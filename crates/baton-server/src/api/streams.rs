@@ -17,7 +17,7 @@ use baton_engine::{GroupRecord, GroupView, NewRecord, StreamRecord, StreamView};
 use baton_proto::stream as wire;
 use baton_proto::{BatchResponse, ItemResult};
 
-use crate::api::error::{stream_status_and_code, ApiError};
+use crate::api::error::{stream_code, ApiError};
 use crate::api::json::ApiJson;
 use crate::api::AppState;
 
@@ -449,9 +449,7 @@ pub(crate) async fn ack_results(
             };
             match outcome {
                 Ok(()) => ItemResult::ok(),
-                Err(error) => {
-                    ItemResult::error(stream_status_and_code(&error).1, error.to_string())
-                }
+                Err(error) => ItemResult::error(stream_code(&error), error.to_string()),
             }
         })
         .collect();

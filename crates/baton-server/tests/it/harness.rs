@@ -105,7 +105,8 @@ impl TestServer {
         Self::start_serving(config, engine, false).await
     }
 
-    async fn start_engine(config: ServerConfig, engine: Arc<dyn Engine>) -> Self {
+    /// A server over the given engine (e.g. a wrapper that observes it).
+    pub async fn start_engine(config: ServerConfig, engine: Arc<dyn Engine>) -> Self {
         Self::start_serving(config, engine, true).await
     }
 

@@ -3,7 +3,9 @@
 
 mod batch_limits;
 mod callbacks;
+mod chat_burst;
 mod dashboard;
+mod engine_calls;
 mod events;
 mod full_disk;
 mod harness;
@@ -12,7 +14,6 @@ mod push;
 mod queues;
 mod receiver;
 mod requests;
-mod chat_burst;
 mod semantics;
 mod sqs;
 mod storage;
