@@ -9,5 +9,6 @@
 pub mod error;
 pub mod queues;
 pub mod replies;
+pub mod streams;
 
 pub use error::ServiceError;
