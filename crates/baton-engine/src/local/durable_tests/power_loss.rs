@@ -1,18 +1,14 @@
 //! Power loss at random moments under concurrent load loses no acknowledged message and
 //! brings back no acked one.
 
-use super::*;
+use baton_storage::SimRun;
 
-use baton_storage::sim_random as next;
+use super::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {
-    let base_seed = std::env::var("BATON_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5EED_u64);
-    for schedule in 0..60u64 {
-        let mut seed = base_seed ^ schedule.wrapping_mul(0x1234_5678_9ABC_DEF1);
+    for schedule in SimRun::from_env(0x5EED, 60).schedules() {
+        let mut rng = schedule.rng();
         let fs = SimFs::new();
         let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
         let storage = StorageConfig {
@@ -87,9 +83,9 @@ async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {
                 }
             }));
         }
-        tokio::time::sleep(std::time::Duration::from_micros(next(&mut seed) % 20_000)).await;
+        tokio::time::sleep(std::time::Duration::from_micros(rng.below(20_000))).await;
         fs.power_off(CrashMode::Torn {
-            keep_bytes: next(&mut seed) % 300,
+            keep_bytes: rng.below(300),
         });
         for task in tasks {
             task.await.unwrap();
@@ -128,14 +124,14 @@ async fn power_loss_under_concurrent_load_loses_nothing_acknowledged() {
             .collect();
         assert!(
             lost.is_empty(),
-            "schedule {schedule} (seed {base_seed}): lost {} acknowledged messages, e.g. {:?}",
+            "{schedule}: lost {} acknowledged messages, e.g. {:?}",
             lost.len(),
             lost.first()
         );
         let back: Vec<&String> = acked.iter().filter(|b| drained.contains(*b)).collect();
         assert!(
             back.is_empty(),
-            "schedule {schedule} (seed {base_seed}): acked messages came back: {back:?}"
+            "{schedule}: acked messages came back: {back:?}"
         );
     }
 }
