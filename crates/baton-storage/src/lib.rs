@@ -21,7 +21,10 @@ pub mod stream_records;
 pub mod topic_records;
 pub mod wal;
 
-pub use io::{is_disk_full, sim_random, CrashMode, FileSystem, RealFs, SimCall, SimFaults, SimFs};
+pub use io::{
+    is_disk_full, sim_random, CrashMode, FileSystem, RealFs, SimCall, SimFaults, SimFs, SimRng,
+    SimRun, SimSchedule,
+};
 pub use lock::{DataDirLock, LockError};
 pub use space::DiskSpace;
 pub use wal::{

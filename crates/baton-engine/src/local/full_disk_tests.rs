@@ -270,7 +270,7 @@ async fn a_restart_on_a_full_disk_starts_and_consumers_can_drain() {
     assert_eq!(drained, acknowledged);
 }
 
-use baton_storage::sim_random as next;
+use baton_storage::{SimRun, SimSchedule};
 
 #[derive(Default)]
 struct Ledger {
@@ -286,24 +286,20 @@ struct Ledger {
 /// on a small disk with random ENOSPC at every kind of call; then the faults stop, the power
 /// goes out, and the directory must open with every acknowledged send and no acked one.
 async fn full_disk_schedule(
-    schedule: u64,
-    base_seed: u64,
+    schedule: SimSchedule,
     injected: &mut BTreeSet<baton_storage::SimCall>,
 ) {
-    let mut seed = base_seed ^ schedule.wrapping_mul(0x1234_5678_9ABC_DEF1);
+    let mut rng = schedule.rng();
     let fs = SimFs::new();
-    fs.set_capacity(Some(96 * 1024 + next(&mut seed) % (160 * 1024)));
+    fs.set_capacity(Some(96 * 1024 + rng.below(160 * 1024)));
     let config = StorageConfig {
-        segment_bytes_max: 2048 + next(&mut seed) % 4096,
+        segment_bytes_max: 2048 + rng.below(4096),
         // Half the schedules never checkpoint: then every segment holds acknowledged records.
-        checkpoint_bytes_min: match next(&mut seed) % 2 {
-            0 => 2048 + next(&mut seed) % 8192,
+        checkpoint_bytes_min: match rng.below(2) {
+            0 => 2048 + rng.below(8192),
             _ => 1 << 40,
         },
-        ..storage(
-            [0, 8 * 1024, 24 * 1024][(next(&mut seed) % 3) as usize],
-            [0, 4096][(next(&mut seed) % 2) as usize],
-        )
+        ..storage(rng.pick(&[0, 8 * 1024, 24 * 1024]), rng.pick(&[0, 4096]))
     };
     let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
     let engine = open(&fs, clock.clone(), config.clone());
@@ -312,16 +308,16 @@ async fn full_disk_schedule(
         .await
         .unwrap();
     fs.set_faults(Some(SimFaults {
-        seed: next(&mut seed),
-        one_in: 3 + (next(&mut seed) % 30) as u32,
+        seed: rng.next_u64(),
+        one_in: 3 + rng.below(30) as u32,
     }));
     let ledger = parking_lot::Mutex::new(Ledger::default());
-    let (producer_seed, consumer_seed) = (next(&mut seed), next(&mut seed));
+    let (mut producer_rng, mut consumer_rng) = (rng.fork(), rng.fork());
     let producer = async {
-        let mut seed = producer_seed;
+        let rng = &mut producer_rng;
         for n in 0..60u64 {
-            let bodies: Vec<String> = (0..1 + next(&mut seed) % 3)
-                .map(|i| format!("m{n}-{i}-{}", "p".repeat((next(&mut seed) % 600) as usize)))
+            let bodies: Vec<String> = (0..1 + rng.below(3))
+                .map(|i| format!("m{n}-{i}-{}", "p".repeat(rng.below(600) as usize)))
                 .collect();
             let entries = bodies
                 .iter()
@@ -334,21 +330,17 @@ async fn full_disk_schedule(
         }
     };
     let consumer = async {
-        let mut seed = consumer_seed;
+        let rng = &mut consumer_rng;
         for _ in 0..80u64 {
             let options = ReceiveOptions {
-                max: 1 + (next(&mut seed) % 4) as u32,
+                max: 1 + rng.below(4) as u32,
                 wait_ms: Some(0),
-                visibility_timeout_ms: Some(if next(&mut seed).is_multiple_of(4) {
-                    0
-                } else {
-                    60_000
-                }),
+                visibility_timeout_ms: Some(if rng.one_in(4) { 0 } else { 60_000 }),
             };
             if let Ok(got) = engine.receive(&name("q"), options).await {
                 for delivery in got {
                     let body = delivery.body.to_string();
-                    if next(&mut seed).is_multiple_of(3) {
+                    if rng.one_in(3) {
                         let _ = engine.nack(&name("q"), vec![delivery.receipt], None).await;
                         continue;
                     }
@@ -384,7 +376,7 @@ async fn full_disk_schedule(
     injected.extend(fs.faults_injected().into_keys());
     fs.set_faults(None);
     fs.crash(CrashMode::Torn {
-        keep_bytes: next(&mut seed) % 300,
+        keep_bytes: rng.below(300),
     });
     // More room, so the check below can receive everything.
     fs.set_capacity(None);
@@ -397,7 +389,7 @@ async fn full_disk_schedule(
     )
     .unwrap();
     if let Err(error) = engine.reload() {
-        panic!("schedule {schedule} (seed {base_seed}): the data directory does not open: {error}");
+        panic!("{schedule}: the data directory does not open: {error}");
     }
     let found = peek_all(&engine, "q").await;
     let ledger = ledger.lock();
@@ -410,30 +402,22 @@ async fn full_disk_schedule(
         .collect();
     assert!(
         lost.is_empty(),
-        "schedule {schedule} (seed {base_seed}): lost {} acknowledged sends, e.g. {:?}",
+        "{schedule}: lost {} acknowledged sends, e.g. {:?}",
         lost.len(),
         lost.first()
     );
     let back: Vec<&String> = ledger.acked.iter().filter(|b| found.contains(*b)).collect();
     assert!(
         back.is_empty(),
-        "schedule {schedule} (seed {base_seed}): acked messages came back: {back:?}"
+        "{schedule}: acked messages came back: {back:?}"
     );
 }
 
 #[tokio::test]
 async fn random_enospc_under_concurrent_load_loses_nothing_acknowledged_and_always_reopens() {
-    let base_seed = std::env::var("BATON_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xF011_u64);
-    let schedules = std::env::var("BATON_SIM_SCHEDULES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(2000u64);
     let mut injected = BTreeSet::new();
-    for schedule in 0..schedules {
-        full_disk_schedule(schedule, base_seed, &mut injected).await;
+    for schedule in SimRun::from_env(0xF011, 2000).schedules() {
+        full_disk_schedule(schedule, &mut injected).await;
     }
     use baton_storage::SimCall;
     for call in [

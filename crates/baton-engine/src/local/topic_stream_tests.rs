@@ -340,7 +340,7 @@ async fn recovery_appends_a_lost_stream_copy_exactly_once() {
     }
 }
 
-use baton_storage::sim_random as next;
+use baton_storage::SimRun;
 
 /// Power loss (torn last write) while producers publish to a topic fanning out to a queue and
 /// a stream, with checkpoints in between: after recovery the stream holds exactly the queue's
@@ -350,13 +350,9 @@ async fn power_loss_never_splits_a_publish_between_a_queue_and_a_stream() {
     use baton_storage::CrashMode;
     use parking_lot::Mutex;
 
-    let base_seed = std::env::var("BATON_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x51_u64);
     let mut n_interrupted = 0;
-    for schedule in 0..20u64 {
-        let mut seed = base_seed ^ schedule.wrapping_mul(0x1234_5678_9ABC_DEF1);
+    for schedule in SimRun::from_env(0x51, 20).schedules() {
+        let mut rng = schedule.rng();
         let fs = SimFs::new();
         let clock: Arc<dyn baton_core::Clock> = Arc::new(crate::SystemClock);
         let engine = open(&fs, clock.clone(), 8192).await;
@@ -382,9 +378,9 @@ async fn power_loss_never_splits_a_publish_between_a_queue_and_a_stream() {
                 }
             }));
         }
-        tokio::time::sleep(std::time::Duration::from_micros(next(&mut seed) % 20_000)).await;
+        tokio::time::sleep(std::time::Duration::from_micros(rng.below(20_000))).await;
         fs.power_off(CrashMode::Torn {
-            keep_bytes: next(&mut seed) % 400,
+            keep_bytes: rng.below(400),
         });
         for task in tasks {
             task.await.unwrap();
@@ -398,19 +394,13 @@ async fn power_loss_never_splits_a_publish_between_a_queue_and_a_stream() {
         assert_eq!(
             distinct.len(),
             values.len(),
-            "schedule {schedule} (seed {base_seed}): the stream holds a copy twice"
+            "{schedule}: the stream holds a copy twice"
         );
         let queue: BTreeSet<String> = queue_bodies(&engine).await.into_iter().collect();
-        assert_eq!(
-            distinct, queue,
-            "schedule {schedule} (seed {base_seed}): queue and stream differ"
-        );
+        assert_eq!(distinct, queue, "{schedule}: queue and stream differ");
         let acknowledged = acknowledged.lock();
         let lost: Vec<&String> = acknowledged.difference(&queue).collect();
-        assert!(
-            lost.is_empty(),
-            "schedule {schedule} (seed {base_seed}): lost acknowledged {lost:?}"
-        );
+        assert!(lost.is_empty(), "{schedule}: lost acknowledged {lost:?}");
         if !acknowledged.is_empty() && acknowledged.len() < 600 {
             n_interrupted += 1;
         }

@@ -206,7 +206,7 @@ async fn a_failed_publish_logs_nothing_and_changes_nothing() {
     );
 }
 
-use baton_storage::sim_random as next;
+use baton_storage::SimRun;
 
 /// Power loss (with a torn last write) while producers publish to a topic that fans out to
 /// three queues, with checkpoints in between: after recovery every queue holds exactly the
@@ -219,15 +219,11 @@ async fn power_loss_never_splits_a_publish_across_its_targets() {
     use baton_storage::CrashMode;
     use parking_lot::Mutex;
 
-    let base_seed = std::env::var("BATON_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0x70_u64);
     // Bodies published per producer when nothing interrupts it.
     let total_per_producer: usize = (0..150u64).map(|n| 1 + (n % 3) as usize).sum();
     let mut n_interrupted = 0;
-    for schedule in 0..30u64 {
-        let mut seed = base_seed ^ schedule.wrapping_mul(0x1234_5678_9ABC_DEF1);
+    for schedule in SimRun::from_env(0x70, 30).schedules() {
+        let mut rng = schedule.rng();
         let fs = SimFs::new();
         let clock: Arc<dyn baton_core::Clock> = Arc::new(crate::SystemClock);
         let storage = StorageConfig {
@@ -281,9 +277,9 @@ async fn power_loss_never_splits_a_publish_across_its_targets() {
                 }
             }));
         }
-        tokio::time::sleep(std::time::Duration::from_micros(next(&mut seed) % 20_000)).await;
+        tokio::time::sleep(std::time::Duration::from_micros(rng.below(20_000))).await;
         fs.power_off(CrashMode::Torn {
-            keep_bytes: next(&mut seed) % 400,
+            keep_bytes: rng.below(400),
         });
         for task in tasks {
             task.await.unwrap();
@@ -303,18 +299,15 @@ async fn power_loss_never_splits_a_publish_across_its_targets() {
         }
         assert_eq!(
             contents[0], contents[1],
-            "schedule {schedule} (seed {base_seed}): queues a and b differ"
+            "{schedule}: queues a and b differ"
         );
         assert_eq!(
             contents[1], contents[2],
-            "schedule {schedule} (seed {base_seed}): queues b and c differ"
+            "{schedule}: queues b and c differ"
         );
         let acknowledged = acknowledged.lock();
         let lost: Vec<&String> = acknowledged.difference(&contents[0]).collect();
-        assert!(
-            lost.is_empty(),
-            "schedule {schedule} (seed {base_seed}): lost acknowledged {lost:?}"
-        );
+        assert!(lost.is_empty(), "{schedule}: lost acknowledged {lost:?}");
         if !acknowledged.is_empty() && acknowledged.len() < 3 * total_per_producer {
             n_interrupted += 1;
         }

@@ -7,12 +7,14 @@
 //! crash-and-recover schedules in process.
 
 mod sim;
+mod sim_kit;
 
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::Path;
 
-pub use sim::{sim_random, CrashMode, SimCall, SimFaults, SimFs};
+pub use sim::{CrashMode, SimCall, SimFaults, SimFs};
+pub use sim_kit::{sim_random, SimRng, SimRun, SimSchedule};
 
 /// Whether `error` means the disk (or the user's quota) has no space left, as opposed to a
 /// disk that failed: the first is a state the broker waits out, the second is not.

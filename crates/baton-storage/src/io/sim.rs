@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use super::sim_kit::sim_random;
 use super::{AppendFile, FileSystem};
 
 /// How much of unsynced data survives a simulated crash.
@@ -76,16 +77,6 @@ impl SimFile {
         self.current.truncate(len);
         self.durable.truncate(len);
     }
-}
-
-/// The seeded generator every simulation uses (splitmix64), so that a printed seed replays the
-/// same schedule: returns the next value and advances `seed`.
-pub fn sim_random(seed: &mut u64) -> u64 {
-    *seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *seed;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// Seeded random ENOSPC faults: each write, zero-fill, sync, file creation, rename, directory

@@ -8,12 +8,11 @@ use std::sync::Arc;
 
 use baton_storage::wal::{self as wal_mod, WalError, DROPPED_DIR};
 use baton_storage::{
-    CrashMode, DiskSpace, FileSystem, RecoveryError, ReplayMode, SimFaults, SimFs, Wal, WalConfig,
+    CrashMode, DiskSpace, FileSystem, RecoveryError, ReplayMode, SimFaults, SimFs, SimRun,
+    SimSchedule, Wal, WalConfig,
 };
 
 use crate::*;
-
-use baton_storage::sim_random as next;
 
 fn replay_mode(fs: &SimFs, mode: ReplayMode) -> Result<(Records, wal_mod::LogEnd), RecoveryError> {
     let mut records = Vec::new();
@@ -232,36 +231,33 @@ fn reopen(fs: &SimFs, space: &Arc<DiskSpace>, segment_bytes: u64) -> (Records, W
 
 #[tokio::test]
 async fn random_enospc_at_every_kind_of_call_never_loses_or_rewrites_an_acknowledged_record() {
-    let base_seed = std::env::var("BATON_SIM_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0xD15C_u64);
     let mut injected: BTreeMap<baton_storage::SimCall, u64> = BTreeMap::new();
-    for schedule in 0..1000u64 {
-        let mut seed = base_seed ^ schedule.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    for schedule in SimRun::from_env(0xD15C, 1000).schedules() {
+        let mut rng = schedule.rng();
         let fs = SimFs::new();
-        let capacity = 6 * 1024 + next(&mut seed) % (24 * 1024);
+        let capacity = 6 * 1024 + rng.below(24 * 1024);
         fs.set_capacity(Some(capacity));
         fs.set_faults(Some(SimFaults {
-            seed: next(&mut seed),
-            one_in: 4 + (next(&mut seed) % 40) as u32,
+            seed: rng.next_u64(),
+            one_in: 4 + rng.below(40) as u32,
         }));
         let shared: Arc<dyn FileSystem> = Arc::new(fs.clone());
         let space = DiskSpace::new(shared, Path::new("/"), 1024, 1024);
         let _ = space.restore_reserve();
-        let segment_bytes = 300 + next(&mut seed) % 1200;
+        let segment_bytes = 300 + rng.below(1200);
         // Payload → LSN of every acknowledged record.
         let mut acknowledged: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         let mut n = 0u64;
         let (_, mut wal) = reopen(&fs, &space, segment_bytes);
         for _round in 0..12 {
-            let batch = 1 + next(&mut seed) % 6;
+            let batch = 1 + rng.below(6);
             let mut submitted = Vec::new();
             for _ in 0..batch {
                 n += 1;
                 let body = format!(
-                    "s{schedule}-r{n}-{}",
-                    "x".repeat((next(&mut seed) % 120) as usize)
+                    "s{}-r{n}-{}",
+                    schedule.index,
+                    "x".repeat(rng.below(120) as usize)
                 );
                 if let Ok(lsn) = wal.submit(7, body.as_bytes()) {
                     submitted.push((body.into_bytes(), lsn));
@@ -272,19 +268,19 @@ async fn random_enospc_at_every_kind_of_call_never_loses_or_rewrites_an_acknowle
                     acknowledged.insert(body, lsn);
                 }
             }
-            if wal.failure().is_some() || next(&mut seed).is_multiple_of(5) {
+            if wal.failure().is_some() || rng.one_in(5) {
                 drop(wal);
-                if next(&mut seed).is_multiple_of(2) {
+                if rng.one_in(2) {
                     fs.crash(CrashMode::Torn {
-                        keep_bytes: next(&mut seed) % 200,
+                        keep_bytes: rng.below(200),
                     });
                 }
-                if next(&mut seed).is_multiple_of(3) {
+                if rng.one_in(3) {
                     // Space comes back now and then.
-                    fs.set_capacity(Some(capacity + next(&mut seed) % (16 * 1024)));
+                    fs.set_capacity(Some(capacity + rng.below(16 * 1024)));
                 }
                 let (records, reopened) = reopen(&fs, &space, segment_bytes);
-                check_acknowledged(&records, &acknowledged, schedule, base_seed);
+                check_acknowledged(&records, &acknowledged, schedule);
                 wal = reopened;
             }
         }
@@ -294,13 +290,12 @@ async fn random_enospc_at_every_kind_of_call_never_loses_or_rewrites_an_acknowle
         }
         fs.set_faults(None);
         fs.crash(CrashMode::LoseUnsynced);
-        let (records, end) = read_all(&fs, 1).unwrap_or_else(|e| {
-            panic!("schedule {schedule} (seed {base_seed}): the directory does not open: {e}")
-        });
-        check_acknowledged(&records, &acknowledged, schedule, base_seed);
+        let (records, end) = read_all(&fs, 1)
+            .unwrap_or_else(|e| panic!("{schedule}: the directory does not open: {e}"));
+        check_acknowledged(&records, &acknowledged, schedule);
         let shared: Arc<dyn FileSystem> = Arc::new(fs.clone());
         Wal::open(shared, config(segment_bytes), &end)
-            .unwrap_or_else(|e| panic!("schedule {schedule}: the log does not continue: {e}"));
+            .unwrap_or_else(|e| panic!("{schedule}: the log does not continue: {e}"));
     }
     // Every kind of call the log makes was hit many times over the schedules (renames are a
     // checkpoint's: the engine's full-disk schedules hit those).
@@ -322,23 +317,18 @@ async fn random_enospc_at_every_kind_of_call_never_loses_or_rewrites_an_acknowle
 fn check_acknowledged(
     records: &Records,
     acknowledged: &BTreeMap<Vec<u8>, u64>,
-    schedule: u64,
-    seed: u64,
+    schedule: SimSchedule,
 ) {
     let found: BTreeMap<&[u8], u64> = records
         .iter()
         .map(|(lsn, _, body)| (body.as_slice(), *lsn))
         .collect();
-    assert_eq!(
-        found.len(),
-        records.len(),
-        "schedule {schedule} (seed {seed}): a record twice"
-    );
+    assert_eq!(found.len(), records.len(), "{schedule}: a record twice");
     for (body, lsn) in acknowledged {
         assert_eq!(
             found.get(body.as_slice()),
             Some(lsn),
-            "schedule {schedule} (seed {seed}): acknowledged record {} lost or moved",
+            "{schedule}: acknowledged record {} lost or moved",
             String::from_utf8_lossy(body)
         );
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use baton_core::stream::{GroupMode, RECORD_BYTES_MAX};
 use baton_core::ManualClock;
-use baton_storage::{CrashMode, SimFs, SyncPolicy};
+use baton_storage::{CrashMode, SimFs, SimRun, SyncPolicy};
 
 use super::*;
 use crate::{Engine, EngineConfig};
@@ -838,15 +838,9 @@ mod replay_property {
 /// stream takes appends again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_loss_under_concurrent_appends_loses_no_acknowledged_record() {
-    let mut seed: u64 = 0x5eed_2026;
-    let next = |seed: &mut u64| {
-        *seed ^= *seed << 13;
-        *seed ^= *seed >> 7;
-        *seed ^= *seed << 17;
-        *seed
-    };
     let mut total_acked = 0;
-    for round in 0..12 {
+    for schedule in SimRun::from_env(0x5EED_2026, 12).schedules() {
+        let (round, mut rng) = (schedule.index, schedule.rng());
         let fs = SimFs::new();
         let clock = clock();
         let engine = Arc::new(durable(&fs, clock.clone()).await);
@@ -872,9 +866,9 @@ async fn power_loss_under_concurrent_appends_loses_no_acknowledged_record() {
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_micros(next(&mut seed) % 20_000)).await;
+        tokio::time::sleep(Duration::from_micros(rng.below(20_000))).await;
         fs.power_off(CrashMode::Torn {
-            keep_bytes: next(&mut seed) % 300,
+            keep_bytes: rng.below(300),
         });
         for task in tasks {
             task.await.unwrap();
@@ -907,12 +901,12 @@ async fn power_loss_under_concurrent_appends_loses_no_acknowledged_record() {
         assert_eq!(
             found_set.len(),
             found.len(),
-            "round {round}: a record is there twice"
+            "{schedule}: a record is there twice"
         );
         for value in acked.lock().iter() {
             assert!(
                 found_set.contains(value),
-                "round {round}: acknowledged {value} lost"
+                "{schedule}: acknowledged {value} lost"
             );
         }
         engine

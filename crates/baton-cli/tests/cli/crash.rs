@@ -13,13 +13,8 @@
 //! vary, so a replay makes the same interleaving likely, not certain. On failure the data
 //! directory and the server's log are kept, and their path is printed.
 
-#![allow(clippy::unwrap_used)]
-
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::OpenOptions;
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -27,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const BATON: &str = env!("CARGO_BIN_EXE_baton");
+use crate::common::{run_alone, spawn_baton, temp_dir, Serve, Server, ServerLog};
 
 const CYCLES: u32 = 20;
 /// Standard-queue producers and consumers per cycle (the FIFO queue gets one of each more).
@@ -176,141 +171,86 @@ struct Broker {
     root: PathBuf,
     data_dir: PathBuf,
     log: PathBuf,
-    child: Option<Child>,
+    server: Option<Server>,
     url: String,
 }
 
 impl Broker {
     fn new() -> Broker {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let root = std::env::temp_dir().join(format!("baton-crash-{}-{nanos}", std::process::id()));
+        let root = temp_dir("crash");
         let data_dir = root.join("data");
         std::fs::create_dir_all(&data_dir).unwrap();
         Broker {
             log: root.join("server.log"),
             root,
             data_dir,
-            child: None,
+            server: None,
             url: String::new(),
         }
     }
 
-    /// Starts `baton serve` on a fresh port and waits until `/ready` answers 200; returns how
-    /// long recovery took.
+    /// Starts `baton serve` on a fresh port, waits until `/ready` answers 200 and checks that
+    /// it accepts writes on healthy storage; returns how long recovery took.
     async fn start(
         &mut self,
         client: &reqwest::Client,
         checkpoint_bytes_min: Option<u64>,
     ) -> Duration {
-        assert!(self.child.is_none(), "the previous server is still running");
-        let started = Instant::now();
-        let log = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let mut command = Command::new(BATON);
-        command
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&self.data_dir);
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("BATON_") {
-                command.env_remove(key);
-            }
-        }
-        command
-            .env("RUST_LOG", "info")
-            .env("BATON_SEGMENT_BYTES", SEGMENT_BYTES.to_string());
-        if let Some(bytes) = checkpoint_bytes_min {
-            command.env("BATON_CHECKPOINT_BYTES_MIN", bytes.to_string());
-        }
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        // Owned before waiting, so a failed start still kills the process.
-        self.child = Some(child);
-        let (line_tx, line_rx) = tokio::sync::oneshot::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-            let _ = line_tx.send(result);
-        });
-        let line = tokio::time::timeout(STARTUP_TIMEOUT, line_rx)
-            .await
-            .unwrap_or_else(|_| {
-                panic!(
-                    "no `listening on` line in time; log: {}",
-                    self.log.display()
-                )
-            })
-            .unwrap()
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("baton listening on ")
-            .unwrap_or_else(|| {
-                panic!(
-                    "unexpected first line {line:?}; log: {}",
-                    self.log.display()
-                )
-            });
         assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "unexpected url {url:?}"
+            self.server.is_none(),
+            "the previous server is still running"
         );
-        self.url = url.to_string();
-
-        let ready_url = format!("{}/ready", self.url);
-        loop {
-            assert!(
-                started.elapsed() < STARTUP_TIMEOUT,
-                "not ready within {STARTUP_TIMEOUT:?}; log: {}",
-                self.log.display()
-            );
-            match call(client, Method::GET, &ready_url, None).await {
-                Ok((200, body)) => {
-                    assert_eq!(
-                        (&body["ready"], &body["accepts_writes"], &body["storage"]),
-                        (&json!(true), &json!(true), &json!("ok")),
-                        "{body}"
-                    );
-                    return started.elapsed();
-                }
-                Ok((503, body)) => assert_eq!(body["ready"], json!(false), "503 /ready: {body}"),
-                Ok((status, body)) => panic!("/ready answered {status}: {body}"),
-                Err(error) => {
-                    let exited = self.child.as_mut().unwrap().try_wait().unwrap();
-                    panic!(
-                        "/ready failed ({error}); server exit status {exited:?}; log: {}",
-                        self.log.display()
-                    );
-                }
-            }
-            // Real time is the subject here: recovery runs in another process.
-            tokio::time::sleep(Duration::from_millis(10)).await;
+        let started = Instant::now();
+        let segment_bytes = SEGMENT_BYTES.to_string();
+        let checkpoint_bytes = checkpoint_bytes_min.map(|bytes| bytes.to_string());
+        let mut env = vec![
+            ("RUST_LOG", "info"),
+            ("BATON_SEGMENT_BYTES", segment_bytes.as_str()),
+        ];
+        if let Some(bytes) = &checkpoint_bytes {
+            env.push(("BATON_CHECKPOINT_BYTES_MIN", bytes.as_str()));
         }
+        let serve = Serve::new()
+            .data_dir(&self.data_dir)
+            .env(&env)
+            .log(ServerLog::File(self.log.clone()));
+        // The wait for readiness blocks: off the runtime's workers, so the test's own tasks
+        // are not held up by it.
+        let spawned = tokio::task::spawn_blocking(move || spawn_baton(serve))
+            .await
+            .unwrap();
+        let server = spawned
+            .unwrap_or_else(|error| panic!("not ready ({error}); log: {}", self.log.display()));
+        assert!(
+            started.elapsed() < STARTUP_TIMEOUT,
+            "not ready within {STARTUP_TIMEOUT:?}; log: {}",
+            self.log.display()
+        );
+        self.url = server.url.clone();
+        self.server = Some(server);
+        let ready_url = format!("{}/ready", self.url);
+        match call(client, Method::GET, &ready_url, None).await {
+            Ok((200, body)) => assert_eq!(
+                (&body["ready"], &body["accepts_writes"], &body["storage"]),
+                (&json!(true), &json!(true), &json!("ok")),
+                "{body}"
+            ),
+            Ok((status, body)) => panic!("/ready answered {status}: {body}"),
+            Err(error) => panic!("/ready failed ({error}); log: {}", self.log.display()),
+        }
+        started.elapsed()
     }
 
     /// SIGKILL, and wait until the process is gone (it holds the data directory's lock).
     fn kill(&mut self) {
-        let mut child = self.child.take().expect("no server running");
-        child.kill().unwrap();
-        child.wait().unwrap();
+        self.server.take().expect("no server running").kill();
     }
 }
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(server) = self.server.take() {
+            server.kill();
         }
         if std::thread::panicking() {
             eprintln!(
@@ -915,6 +855,7 @@ fn check_empty_stats(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_loses_no_acknowledged_send_and_revives_no_acked_message() {
+    let _alone = run_alone().await;
     let test_started = Instant::now();
     let seed = match std::env::var("BATON_CRASH_SEED") {
         Ok(text) => text

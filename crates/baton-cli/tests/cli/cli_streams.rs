@@ -1,13 +1,11 @@
 //! End-to-end tests of `baton stream ...` and `baton stream group ...`: the real binary
 //! against a real `baton serve` on a free port.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::process::{Command, Stdio};
 
-use common::{read_on_thread, table_rows, wait_with_timeout, Server, BATON, COMMAND_TIMEOUT};
+use crate::common::{
+    read_on_thread, table_rows, wait_with_timeout, Server, BATON, COMMAND_TIMEOUT,
+};
 use serde_json::{json, Value};
 
 fn offsets(appended: &Value) -> Vec<(u64, u64)> {
@@ -292,7 +290,7 @@ fn follow_prints_records_as_json_lines_and_fails_when_the_stream_goes() {
         .unwrap();
     let stdout = read_on_thread(follower.stdout.take().unwrap());
     let stderr = read_on_thread(follower.stderr.take().unwrap());
-    common::eventually("the follower connects", || {
+    crate::common::eventually("the follower connects", || {
         server
             .get_text("/metrics")
             .lines()

@@ -3,12 +3,9 @@
 //! what a test does not drive through the CLI, and a local HTTP endpoint that push and
 //! callback deliveries can reach.
 
-// Each test binary uses a part of this module.
-#![allow(dead_code, clippy::unwrap_used)]
-
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -25,6 +22,134 @@ pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
 /// Budget for the server to stop after SIGTERM.
 pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How a test runs `baton serve`: everything but the port, which is always a free one on
+/// 127.0.0.1. The runner's own `BATON_*` variables are never passed on, so the environment a
+/// test is run in cannot change what it checks; `RUST_LOG` is `warn` unless `env` says
+/// otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct Serve {
+    data_dir: Option<PathBuf>,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    log: ServerLog,
+}
+
+/// Where the server's stderr (its log) goes.
+#[derive(Debug, Clone, Default)]
+pub enum ServerLog {
+    /// The test's own stderr, so a failing test shows it.
+    #[default]
+    Inherit,
+    Discard,
+    /// Kept in memory (read on a thread, so the pipe never fills), returned when the server
+    /// does not start.
+    Capture,
+    /// Appended to this file.
+    File(PathBuf),
+}
+
+impl Serve {
+    pub fn new() -> Serve {
+        Serve::default()
+    }
+
+    /// Runs on `data_dir`, which the test owns (kept when the server goes); without it the
+    /// server gets a fresh directory, removed when it is dropped.
+    pub fn data_dir(mut self, data_dir: &Path) -> Serve {
+        self.data_dir = Some(data_dir.to_path_buf());
+        self
+    }
+
+    /// More `baton serve` arguments.
+    pub fn args(mut self, args: &[&str]) -> Serve {
+        self.args.extend(args.iter().map(|arg| arg.to_string()));
+        self
+    }
+
+    /// More environment variables (`BATON_<KEY>` settings, `RUST_LOG`).
+    pub fn env(mut self, env: &[(&str, &str)]) -> Serve {
+        let pairs = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+        self.env.extend(pairs);
+        self
+    }
+
+    pub fn log(mut self, log: ServerLog) -> Serve {
+        self.log = log;
+        self
+    }
+}
+
+/// Starts `baton serve` as `serve` says and waits until `GET /ready` answers 200 (the
+/// listening line comes before recovery ends).
+///
+/// # Errors
+/// The server's stderr (with [`ServerLog::Capture`]; otherwise what is known of the exit)
+/// when it exits, or prints something else than its listening line, instead of becoming ready.
+pub fn spawn_baton(serve: Serve) -> Result<Server, String> {
+    let owns_data_dir = serve.data_dir.is_none();
+    let data_dir = serve.data_dir.unwrap_or_else(|| temp_dir("server"));
+    let mut command = Command::new(BATON);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data_dir)
+        .args(&serve.args);
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("BATON_") {
+            command.env_remove(key);
+        }
+    }
+    command.env("RUST_LOG", "warn").envs(serve.env);
+    let stderr = match &serve.log {
+        ServerLog::Inherit => Stdio::inherit(),
+        ServerLog::Discard => Stdio::null(),
+        ServerLog::Capture => Stdio::piped(),
+        ServerLog::File(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .unwrap();
+            Stdio::from(file)
+        }
+    };
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let captured = child.stderr.take().map(read_on_thread);
+    let (line_tx, line_rx) = mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+        let _ = line_tx.send(result);
+    });
+    // Construct the guard before waiting, so a startup failure still kills the child.
+    let mut server = Server {
+        child,
+        url: String::new(),
+        data_dir,
+        owns_data_dir,
+        captured,
+    };
+    let line = line_rx
+        .recv_timeout(STARTUP_TIMEOUT)
+        .expect("no `listening on` line in time")
+        .unwrap();
+    let Some(url) = line.trim().strip_prefix("baton listening on ") else {
+        return Err(server.failure(&format!("first line {line:?}")));
+    };
+    assert!(
+        url.starts_with("http://127.0.0.1:"),
+        "unexpected url {url:?}"
+    );
+    server.url = url.to_string();
+    server.wait_ready()?;
+    Ok(server)
+}
+
 /// A running `baton serve`; killed (and its data directory removed) when dropped, so a failed
 /// assertion does not leave it behind.
 pub struct Server {
@@ -33,97 +158,79 @@ pub struct Server {
     data_dir: PathBuf,
     /// Whether dropping the server removes `data_dir` (not when the test gave it).
     owns_data_dir: bool,
+    /// The reader of stderr, with [`ServerLog::Capture`].
+    captured: Option<thread::JoinHandle<String>>,
 }
 
 impl Server {
+    /// A server on a fresh data directory.
     pub fn start() -> Server {
-        Server::start_with(&[])
+        Server::started(spawn_baton(Serve::new()))
     }
 
     /// A server with these extra environment variables (`BATON_<KEY>` settings).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
-        Server::spawn(temp_dir("server"), true, &[], env)
+        Server::started(spawn_baton(Serve::new().env(env)))
     }
 
     /// A server on `data_dir`, which the test owns (it is kept when the server goes), with
     /// extra `serve` arguments and environment variables.
-    pub fn start_in(data_dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Server {
-        Server::spawn(data_dir.to_path_buf(), false, args, env)
+    pub fn start_in(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::started(spawn_baton(
+            Serve::new().data_dir(data_dir).args(args).env(env),
+        ))
     }
 
-    fn spawn(
-        data_dir: PathBuf,
-        owns_data_dir: bool,
-        args: &[&str],
-        env: &[(&str, &str)],
-    ) -> Server {
-        let mut child = Command::new(BATON)
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(&data_dir)
-            .args(args)
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
-            .env_remove("BATON_LISTEN")
-            .env_remove("BATON_DATA_DIR")
-            .env_remove("BATON_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (line_tx, line_rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut line = String::new();
-            let result = BufReader::new(stdout).read_line(&mut line).map(|_| line);
-            let _ = line_tx.send(result);
-        });
-        // Construct the guard before waiting, so a startup failure still kills the child.
-        let mut server = Server {
-            child,
-            url: String::new(),
-            data_dir,
-            owns_data_dir,
-        };
-        let line = line_rx
-            .recv_timeout(STARTUP_TIMEOUT)
-            .expect("no `listening on` line in time")
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("baton listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        assert!(
-            url.starts_with("http://127.0.0.1:"),
-            "unexpected url {url:?}"
-        );
-        server.url = url.to_string();
-        server.wait_ready();
-        server
+    fn started(spawned: Result<Server, String>) -> Server {
+        spawned.unwrap_or_else(|error| panic!("baton serve did not start: {error}"))
     }
 
-    /// `kill -9`: no shutdown, no final sync.
+    /// `kill -9`: no shutdown, no final sync. Returns when the process is gone (it holds the
+    /// data directory's lock).
     pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
-    /// Waits until `GET /ready` answers 200: the listening line comes before recovery ends.
-    fn wait_ready(&self) {
-        use std::net::TcpStream;
+    /// Why the server did not start: its stderr once it exited, when captured.
+    fn failure(&mut self, what: &str) -> String {
+        let exited = wait_with_timeout(&mut self.child, SHUTDOWN_TIMEOUT);
+        if exited.is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+        match self.captured.take() {
+            Some(reader) => reader.join().unwrap(),
+            None => format!("{what}; exit status {exited:?}"),
+        }
+    }
+
+    /// Waits until `GET /ready` answers 200; a 503 meanwhile must say it is not ready.
+    fn wait_ready(&mut self) -> Result<(), String> {
         let address = self.url.trim_start_matches("http://").to_string();
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            let ready = TcpStream::connect(&address).ok().and_then(|mut stream| {
+            if self.child.try_wait().unwrap().is_some() {
+                return Err(self.failure("exited before it was ready"));
+            }
+            let response = TcpStream::connect(&address).ok().and_then(|mut stream| {
                 let request =
                     format!("GET /ready HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
                 stream.write_all(request.as_bytes()).ok()?;
                 let mut response = String::new();
                 stream.read_to_string(&mut response).ok()?;
-                Some(response.starts_with("HTTP/1.1 200"))
+                Some(response)
             });
-            if ready == Some(true) {
-                return;
+            if let Some(response) = response {
+                if response.starts_with("HTTP/1.1 200") {
+                    return Ok(());
+                }
+                if response.starts_with("HTTP/1.1 503") {
+                    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+                    if let Ok(body) = serde_json::from_str::<Value>(body) {
+                        assert_eq!(body["ready"], Value::Bool(false), "503 /ready: {body}");
+                    }
+                }
             }
             assert!(
                 Instant::now() < deadline,
@@ -484,4 +591,13 @@ pub fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
         assert!(Instant::now() < deadline, "{what} did not happen in time");
         thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Held by the tests that load the machine for long and wait on real time (the crash cycles,
+/// the real full disk): they run one at a time, not alongside each other, as they did when
+/// each had a test binary of its own. An async lock, as they hold it across awaits; it does
+/// not poison, so one failure does not fail the rest.
+pub async fn run_alone() -> tokio::sync::MutexGuard<'static, ()> {
+    static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    ALONE.lock().await
 }

@@ -4,80 +4,21 @@
 //! standard ports, present on this machine and in CI) does the same. Speed is never asserted:
 //! these machines are shared.
 
-#![allow(clippy::unwrap_used)]
-
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BATON: &str = env!("CARGO_BIN_EXE_baton");
+use crate::common::{spawn_baton, Serve, Server, ServerLog, BATON};
 
-struct Server {
-    child: Child,
-    url: String,
-    data_dir: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
-    }
-}
-
-/// Starts `baton serve` on a free port with a fresh data dir and waits until it is ready.
+/// A server on a fresh data directory for a bench run; its log is discarded.
 fn start() -> Server {
     start_with(&[])
 }
 
 /// `start`, with more `baton serve` flags.
 fn start_with(extra: &[&str]) -> Server {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let data_dir =
-        std::env::temp_dir().join(format!("baton-bench-test-{}-{nanos}", std::process::id()));
-    let mut child = Command::new(BATON)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data_dir)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("baton listening on ")
-        .unwrap()
-        .to_string();
-    let server = Server {
-        child,
-        url,
-        data_dir,
-    };
-    for _ in 0..300 {
-        if client(&server.url, &["queue", "list"]).status.success() {
-            return server;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("baton did not become ready");
+    spawn_baton(Serve::new().args(extra).log(ServerLog::Discard))
+        .unwrap_or_else(|error| panic!("baton serve did not start: {error}"))
 }
 
 fn client(url: &str, args: &[&str]) -> Output {

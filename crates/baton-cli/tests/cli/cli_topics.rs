@@ -2,11 +2,7 @@
 //! real binary against a real `baton serve` on a free port, with a local HTTP endpoint
 //! receiving what the broker POSTs.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
-use common::{eventually, table_rows, Endpoint, Server};
+use crate::common::{eventually, table_rows, Endpoint, Server};
 use serde_json::{json, Value};
 
 const EU_FILTER: &str = r#"{"region": ["eu", {"prefix": "eu-"}]}"#;

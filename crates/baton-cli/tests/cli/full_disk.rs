@@ -12,16 +12,12 @@
 //! Mounting a tmpfs needs root; otherwise the test says so on stderr and does nothing — the
 //! same scenarios run on the simulated disk in baton-engine's `full_disk_tests` every time.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{baton, temp_dir, Server};
+use crate::common::{baton, run_alone, temp_dir, Server};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -157,6 +153,7 @@ fn client() -> reqwest::Client {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_alarm_refuses_sends_before_a_real_disk_is_full_and_nothing_acknowledged_is_lost() {
+    let _alone = run_alone().await;
     let Some(disk) = Tmpfs::mount("48m") else {
         return skip("cannot mount a tmpfs (needs root)");
     };
@@ -261,6 +258,7 @@ async fn the_alarm_refuses_sends_before_a_real_disk_is_full_and_nothing_acknowle
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_the_alarm_a_real_disk_fills_the_broker_resumes_when_space_is_freed_and_always_starts(
 ) {
+    let _alone = run_alone().await;
     let Some(disk) = Tmpfs::mount("48m") else {
         return skip("cannot mount a tmpfs (needs root)");
     };

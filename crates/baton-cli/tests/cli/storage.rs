@@ -2,99 +2,28 @@
 //! open the same dir, corruption in the middle of the log stops start-up with the file and
 //! offset, `baton storage verify` reports it, and `--repair` starts with what comes before it.
 
-#![allow(clippy::unwrap_used)]
-
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
-const BATON: &str = env!("CARGO_BIN_EXE_baton");
+use crate::common::{spawn_baton, temp_dir, Serve, Server, ServerLog, BATON};
 
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn temp_dir() -> PathBuf {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let dir =
-        std::env::temp_dir().join(format!("baton-storage-test-{}-{nanos}", std::process::id()));
+/// A fresh directory the test owns and removes.
+fn data_dir() -> PathBuf {
+    let dir = temp_dir("storage");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
-/// Starts `baton serve`; `Err(stderr)` when it exits instead of listening.
+/// Starts `baton serve` on `data_dir`; `Err(stderr)` when it exits instead of becoming ready.
 fn start(data_dir: &Path, extra: &[&str]) -> Result<Server, String> {
-    let mut child = Command::new(BATON)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data_dir)
-        .args(extra)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    let mut server = Server {
-        child,
-        url: String::new(),
-    };
-    let Some(url) = line.trim().strip_prefix("baton listening on ") else {
-        let mut stderr = String::new();
-        use std::io::Read;
-        server
-            .child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut stderr)
-            .unwrap();
-        return Err(stderr);
-    };
-    server.url = url.to_string();
-    // Wait until recovery is done, or the process exits with an error.
-    for _ in 0..300 {
-        if let Some(_status) = server.child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            use std::io::Read;
-            server
-                .child
-                .stderr
-                .take()
-                .unwrap()
-                .read_to_string(&mut stderr)
-                .unwrap();
-            return Err(stderr);
-        }
-        let info = client(&server.url, &["queue", "list"]);
-        if info.status.success() {
-            return Ok(server);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("baton did not become ready");
+    spawn_baton(
+        Serve::new()
+            .data_dir(data_dir)
+            .args(extra)
+            .log(ServerLog::Capture),
+    )
 }
 
 fn client(url: &str, args: &[&str]) -> Output {
@@ -123,7 +52,7 @@ fn visible(url: &str, queue: &str) -> u64 {
 
 #[test]
 fn messages_survive_restarts_and_corruption_is_reported_then_repaired() {
-    let dir = temp_dir();
+    let dir = data_dir();
     let server = start(&dir, &[]).unwrap();
     json(&client(&server.url, &["queue", "create", "jobs"]));
     for i in 0..30 {
@@ -211,7 +140,7 @@ fn messages_survive_restarts_and_corruption_is_reported_then_repaired() {
 
 #[test]
 fn the_memory_engine_keeps_nothing_and_bad_settings_are_refused() {
-    let dir = temp_dir();
+    let dir = data_dir();
     let server = start(&dir, &["--engine", "memory"]).unwrap();
     json(&client(&server.url, &["queue", "create", "jobs"]));
     drop(server);

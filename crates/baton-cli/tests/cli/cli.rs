@@ -3,15 +3,13 @@
 //! tail and request here; streams in `cli_streams.rs`, topics, push and callbacks in
 //! `cli_topics.rs`; the shared helpers in `common/mod.rs`.
 
-#![allow(clippy::unwrap_used)]
-
-mod common;
-
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{baton, http, read_on_thread, wait_with_timeout, Server, BATON, COMMAND_TIMEOUT};
+use crate::common::{
+    baton, http, read_on_thread, wait_with_timeout, Server, BATON, COMMAND_TIMEOUT,
+};
 use serde_json::Value;
 
 #[test]

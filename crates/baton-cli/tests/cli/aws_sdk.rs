@@ -1,56 +1,17 @@
 //! The AWS SDK for Rust (`aws-sdk-sqs`) against the real `baton` binary: the basic flow an
 //! application runs, unchanged but for the endpoint.
 
-#![allow(clippy::unwrap_used)]
-
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_sqs::types::{MessageAttributeValue, QueueAttributeName};
 
-const BATON: &str = env!("CARGO_BIN_EXE_baton");
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start() -> (Server, String, std::path::PathBuf) {
-    let dir = std::env::temp_dir().join(format!("baton-aws-sdk-{}", std::process::id()));
-    let mut child = Command::new(BATON)
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&dir)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let line = rx.recv_timeout(Duration::from_secs(30)).unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("baton listening on ")
-        .unwrap()
-        .to_string();
-    (Server(child), url, dir)
-}
+use crate::common::Server;
 
 #[tokio::test]
 async fn the_aws_sdk_for_rust_runs_the_basic_flow() {
-    let (_server, endpoint, dir) = start();
+    let server = Server::start();
+    let endpoint = server.url.clone();
     let config = aws_sdk_sqs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(&endpoint)
@@ -143,5 +104,4 @@ async fn the_aws_sdk_for_rust_runs_the_basic_flow() {
     assert!(service.is_queue_does_not_exist(), "{service:?}");
 
     client.delete_queue().queue_url(&url).send().await.unwrap();
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -1,0 +1,16 @@
+//! The one integration test binary of the `baton` CLI: every test starts the real binary
+//! (`baton serve` through [`common::spawn_baton`]) and drives it as a user or a script would.
+//! One module per area; run one with `cargo test -p baton-cli --test cli <module>::`, e.g.
+//! `crash::` (`BATON_CRASH_SEED` replays a crash run) or `bench::`.
+
+#![allow(clippy::unwrap_used)]
+
+mod aws_sdk;
+mod bench;
+mod cli;
+mod cli_streams;
+mod cli_topics;
+mod common;
+mod crash;
+mod full_disk;
+mod storage;
