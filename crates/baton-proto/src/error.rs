@@ -126,6 +126,18 @@ pub enum ErrorCode {
     TooManyLiveSubscribers,
     /// The server's `live_streams_max` live streams (`/v1/live/...`) are already open. 429.
     TooManyLiveStreams,
+    /// Someone else holds the lock (after the acquire's `wait_ms`, if any); the body's `lock`
+    /// names the holder and `expires_at`. 409.
+    LockHeld,
+    /// The lock is not held, or the server does not know the name. 404.
+    LockNotFound,
+    /// A renew or release with a token (or holder) that is not the lock's current one: someone
+    /// else holds it now, or the token is older. 409.
+    LockTokenStale,
+    /// A renew of the holder's own token after its hold expired; acquire again. 409.
+    LockExpired,
+    /// The server's `locks_max` lock names are in use. 429.
+    TooManyLocks,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -51,6 +51,8 @@ pub enum ApiError {
     /// A fault of the server itself, e.g. an answer that could not be written.
     #[error("internal error: {0}")]
     Internal(String),
+    #[error(transparent)]
+    Lock(#[from] baton_engine::LockEngineError),
 }
 
 impl From<QueueError> for ApiError {
@@ -118,7 +120,35 @@ impl ApiError {
             ApiError::TooManyLiveStreams { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyLiveStreams)
             }
+            ApiError::Lock(error) => lock_status_and_code(error),
         }
+    }
+}
+
+fn lock_status_and_code(error: &baton_engine::LockEngineError) -> (StatusCode, ErrorCode) {
+    use baton_core::lock::LockError;
+    use baton_engine::LockEngineError;
+    match error {
+        LockEngineError::Engine(error) => engine_status_and_code(error),
+        LockEngineError::TooManyWaiters { .. } => {
+            (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyWaiters)
+        }
+        LockEngineError::WaitTooLong { .. } => {
+            (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter)
+        }
+        LockEngineError::Lock(error) => match error {
+            LockError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),
+            LockError::InvalidHolder { .. } | LockError::TtlOutOfRange { .. } => {
+                (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter)
+            }
+            LockError::Held { .. } => (StatusCode::CONFLICT, ErrorCode::LockHeld),
+            LockError::NotHeld { .. } => (StatusCode::NOT_FOUND, ErrorCode::LockNotFound),
+            LockError::TokenStale { .. } => (StatusCode::CONFLICT, ErrorCode::LockTokenStale),
+            LockError::Expired { .. } => (StatusCode::CONFLICT, ErrorCode::LockExpired),
+            LockError::TooManyLocks { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, ErrorCode::TooManyLocks)
+            }
+        },
     }
 }
 
@@ -278,6 +308,26 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
+        if let ApiError::Lock(baton_engine::LockEngineError::Lock(
+            baton_core::lock::LockError::Held {
+                name,
+                holder,
+                expires_at,
+            },
+        )) = &self
+        {
+            // The holder and expiry travel as data beside the error, for clients to act on.
+            let lock = baton_proto::LockHeld {
+                name: name.to_string(),
+                holder: holder.to_string(),
+                expires_at: expires_at.as_millis(),
+            };
+            let body = baton_proto::LockHeldBody {
+                error: body.error,
+                lock,
+            };
+            return (status, Json(body)).into_response();
+        }
         let mut response = (status, Json(body)).into_response();
         if code == ErrorCode::DiskLow {
             response.headers_mut().insert(

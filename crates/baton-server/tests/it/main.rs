@@ -8,6 +8,7 @@ mod dashboard;
 mod events;
 mod full_disk;
 mod harness;
+mod locks;
 mod metrics;
 mod push;
 mod queues;
