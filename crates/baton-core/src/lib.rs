@@ -15,6 +15,7 @@ pub mod attributes;
 pub mod config;
 pub mod error;
 pub mod limits;
+pub mod lock;
 pub mod message;
 pub mod name;
 pub mod queue;

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use baton_core::lock::{FencingToken, Holder, LockHold, LockName, Released};
 use baton_core::stream::{
     Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
 };
@@ -18,8 +19,9 @@ use parking_lot::Mutex;
 
 use crate::{
     Completion, CompletionHook, Created, DiskStatus, Engine, EngineError, GroupRecord, GroupView,
-    MetaPatch, NewRecord, PendingView, PublishEntry, PublishOutcome, QueueView, ReceiveOptions,
-    RedriveOptions, StorageStats, StreamRead, StreamView, TopicView,
+    LockEngine, LockEngineError, LockSettings, MetaPatch, NewRecord, PendingView, PublishEntry,
+    PublishOutcome, QueueView, ReceiveOptions, RedriveOptions, StorageStats, StreamRead,
+    StreamView, TopicView,
 };
 
 /// Forwards to `inner`, counting each call by the trait method's name and, for operations on
@@ -156,5 +158,55 @@ counting_engine! {
         async fn put_subscription(&self, topic: &QueueName, subscription: Subscription) -> Result<(Subscription, Put), EngineError>;
         async fn delete_subscription(&self, topic: &QueueName, name: &QueueName) -> Result<(), EngineError>;
         async fn publish(&self, topic: &QueueName, messages: Vec<PublishEntry>) -> Result<Vec<PublishOutcome>, EngineError>;
+    }
+}
+
+/// Locks are forwarded uncounted: no request path under test takes one.
+#[async_trait::async_trait]
+impl LockEngine for CountingEngine {
+    fn lock_settings(&self) -> LockSettings {
+        self.inner.lock_settings()
+    }
+
+    async fn acquire_lock(
+        &self,
+        name: &LockName,
+        holder: &Holder,
+        ttl_ms: u64,
+        wait_ms: u64,
+    ) -> Result<LockHold, LockEngineError> {
+        self.inner.acquire_lock(name, holder, ttl_ms, wait_ms).await
+    }
+
+    async fn renew_lock(
+        &self,
+        name: &LockName,
+        holder: &Holder,
+        token: FencingToken,
+        ttl_ms: u64,
+    ) -> Result<LockHold, LockEngineError> {
+        self.inner.renew_lock(name, holder, token, ttl_ms).await
+    }
+
+    async fn release_lock(
+        &self,
+        name: &LockName,
+        holder: &Holder,
+        token: FencingToken,
+    ) -> Result<Released, LockEngineError> {
+        self.inner.release_lock(name, holder, token).await
+    }
+
+    async fn get_lock(&self, name: &LockName) -> Result<Option<LockHold>, LockEngineError> {
+        self.inner.get_lock(name).await
+    }
+
+    async fn list_locks(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<LockHold>, LockEngineError> {
+        self.inner.list_locks(prefix, after, max).await
     }
 }

@@ -19,6 +19,7 @@ pub mod conformance;
 pub mod counting;
 mod durable;
 mod local;
+mod locks;
 mod stream_types;
 
 use std::collections::BTreeMap;
@@ -37,6 +38,7 @@ use baton_core::{
 
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
 pub use local::LocalEngine;
+pub use locks::{LockEngine, LockEngineError, LockSettings};
 pub use stream_types::{
     GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord, StreamView,
     STREAMS_MAX,
@@ -218,9 +220,10 @@ pub enum EngineError {
 }
 
 /// Every broker operation the server needs. Implementations must be safe to call from many
-/// tasks at once; each call is atomic with respect to the queues it touches.
+/// tasks at once; each call is atomic with respect to the queues it touches. Locks are their
+/// own trait ([`LockEngine`]), which every engine implements too.
 #[async_trait]
-pub trait Engine: Send + Sync + 'static {
+pub trait Engine: LockEngine + Send + Sync + 'static {
     /// A short name for `/v1/server`: "memory", "embedded", "redis".
     fn kind(&self) -> &'static str;
 

@@ -129,6 +129,18 @@ pub enum ErrorCode {
     TooManyLiveSubscribers,
     /// The server's `live_streams_max` live streams (`/v1/live/...`) are already open. 429.
     TooManyLiveStreams,
+    /// Someone else holds the lock (after the acquire's `wait_ms`, if any); the body's `lock`
+    /// names the holder and `expires_at`. 409.
+    LockHeld,
+    /// The lock is not held, or the server does not know the name. 404.
+    LockNotFound,
+    /// A renew or release with a token (or holder) that is not the lock's current one: someone
+    /// else holds it now, or the token is older. 409.
+    LockTokenStale,
+    /// A renew of the holder's own token after its hold expired; acquire again. 409.
+    LockExpired,
+    /// The server's `locks_max` lock names are in use. 429.
+    TooManyLocks,
 }
 
 impl ErrorCode {
@@ -154,10 +166,13 @@ impl ErrorCode {
             | TargetUnsupported => 400,
             QueueNotFound | MessageNotFound | NotFound | StreamNotFound | GroupNotFound
             | ConsumerNotFound | PushNotConfigured | EventNotFound | TopicNotFound
-            | SubscriptionNotFound | ReplyNotExpected => 404,
+            | SubscriptionNotFound | ReplyNotExpected | LockNotFound => 404,
             MethodNotAllowed => 405,
             ReceiptStale
             | MetaConflict
+            | LockHeld
+            | LockTokenStale
+            | LockExpired
             | QueueExists
             | QueueInUse
             | StreamExists
@@ -181,7 +196,8 @@ impl ErrorCode {
             | PendingFull
             | TooManyPendingRequests
             | TooManyLiveSubscribers
-            | TooManyLiveStreams => 429,
+            | TooManyLiveStreams
+            | TooManyLocks => 429,
             Internal => 500,
             NotReady | StorageUnavailable => 503,
             RequestTimeout => 504,

@@ -11,6 +11,7 @@
 pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod lock;
 pub mod push;
 pub mod queue;
 pub mod request;
@@ -22,6 +23,7 @@ pub mod wire;
 pub use dashboard::*;
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};
 pub use events::*;
+pub use lock::*;
 pub use push::*;
 pub use queue::*;
 pub use request::*;

@@ -14,6 +14,8 @@ use baton_engine::StorageConfig;
 use baton_storage::SyncPolicy;
 use serde::Deserialize;
 
+mod locks;
+
 /// Every knob with its unit and its range in the comment.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -119,6 +121,18 @@ pub struct ServerConfig {
     /// Live streams (`GET /v1/live/stats`, the dashboard) open at once; beyond it 429.
     /// 1..=10000.
     pub live_streams_max: u32,
+    /// Lock names kept at once, held or remembered for their last token. 1..=10000000.
+    pub locks_max: u32,
+    /// Longest lock name, in characters. 1..=1024.
+    pub lock_name_chars_max: u32,
+    /// Shortest lock TTL. 1..=`lock_ttl_ms_max`.
+    pub lock_ttl_ms_min: u64,
+    /// Longest lock TTL. `lock_ttl_ms_min`..=604800000 (7 days).
+    pub lock_ttl_ms_max: u64,
+    /// Lock acquires waiting at once (`wait_ms`); beyond it 429. 1..=1000000.
+    pub lock_waiters_max: u32,
+    /// Longest `wait_ms` of one lock acquire. 0..=3600000.
+    pub lock_wait_ms_max: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -172,6 +186,12 @@ impl Default for ServerConfig {
             max_pending_requests: 10_000,
             request_timeout_ms_max: 300_000,
             live_streams_max: 64,
+            locks_max: locks::DEFAULTS.limits.locks_max,
+            lock_name_chars_max: locks::DEFAULTS.limits.name_chars_max,
+            lock_ttl_ms_min: locks::DEFAULTS.limits.ttl_ms_min,
+            lock_ttl_ms_max: locks::DEFAULTS.limits.ttl_ms_max,
+            lock_waiters_max: locks::DEFAULTS.waiters_max,
+            lock_wait_ms_max: locks::DEFAULTS.wait_ms_max,
         }
     }
 }
@@ -232,6 +252,12 @@ const KEYS: &[&str] = &[
     "max_pending_requests",
     "request_timeout_ms_max",
     "live_streams_max",
+    "locks_max",
+    "lock_name_chars_max",
+    "lock_ttl_ms_min",
+    "lock_ttl_ms_max",
+    "lock_waiters_max",
+    "lock_wait_ms_max",
 ];
 
 impl ServerConfig {
@@ -420,6 +446,7 @@ impl ServerConfig {
             1_000_000,
         )?;
         self.outbound_rules()?;
+        self.validate_locks()?;
         Ok(())
     }
 

@@ -70,14 +70,19 @@ pub async fn run(
     };
     let clock = Arc::new(SystemClock);
     let engine: Arc<dyn Engine> = match config.engine {
-        EngineKind::Memory => Arc::new(LocalEngine::in_memory(clock, engine_config)),
-        EngineKind::Embedded => Arc::new(LocalEngine::durable(
-            clock,
-            engine_config,
-            Arc::new(RealFs),
-            config.storage()?,
-            true,
-        )?),
+        EngineKind::Memory => Arc::new(
+            LocalEngine::in_memory(clock, engine_config).with_lock_settings(config.lock_settings()),
+        ),
+        EngineKind::Embedded => Arc::new(
+            LocalEngine::durable(
+                clock,
+                engine_config,
+                Arc::new(RealFs),
+                config.storage()?,
+                true,
+            )?
+            .with_lock_settings(config.lock_settings()),
+        ),
     };
     serve(config, engine, listener, wire, shutdown).await
 }

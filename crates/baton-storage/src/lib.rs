@@ -2,7 +2,7 @@
 //!
 //! Baton's on-disk format and nothing else: a segmented write-ahead log of checksummed frames
 //! with group commit ([`wal`]), atomic checkpoints ([`checkpoint`]), the data-dir lock
-//! ([`lock`]), the file-system seam with a simulated disk for crash and full-disk tests
+//! ([`lock`]; distributed locks' records are [`lock_records`]), the file-system seam with a simulated disk for crash and full-disk tests
 //! ([`io`]), and the free-space alarm with its emergency reserve ([`space`]).
 //!
 //! This crate moves bytes; it does not know what a queue is. The engine encodes its own
@@ -15,6 +15,7 @@ pub mod checkpoint;
 pub mod frame;
 pub mod io;
 pub mod lock;
+pub mod lock_records;
 pub mod records;
 pub mod space;
 pub mod stream_records;
@@ -44,6 +45,8 @@ mod tests {
             crate::topic_records::KIND_TOPIC_OP,
             crate::topic_records::KIND_TOPIC_CHECKPOINT,
             crate::stream_records::KIND_STREAM_OP,
+            crate::lock_records::KIND_LOCK_OP,
+            crate::lock_records::KIND_LOCK_CHECKPOINT,
         ];
         let distinct: std::collections::BTreeSet<u8> = kinds.iter().copied().collect();
         assert_eq!(distinct.len(), kinds.len(), "{kinds:?}");

@@ -10,6 +10,7 @@
 //! memory, and reloads its state from disk once the disk works again.
 
 pub(crate) mod codec;
+pub(crate) mod locks;
 pub(crate) mod replay;
 pub(crate) mod topics;
 
@@ -175,6 +176,8 @@ pub(crate) struct Recovered {
     /// Publishes whose stream copies recovery appends again: LSN → (now, copies).
     pub stream_copies:
         std::collections::BTreeMap<u64, (u64, Vec<baton_storage::topic_records::StreamCopiesV1>)>,
+    /// The lock table (under replay's limits; the engine re-applies its own).
+    pub locks: baton_core::lock::LockTable,
 }
 
 pub(crate) fn storage_error(error: WalError) -> EngineError {
@@ -329,6 +332,7 @@ impl Durable {
                 .collect(),
             completions: std::mem::take(&mut state.completions),
             stream_copies: std::mem::take(&mut state.topics.stream_copies),
+            locks: std::mem::take(&mut state.locks).table,
         })
     }
 

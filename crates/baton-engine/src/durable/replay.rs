@@ -42,6 +42,8 @@ pub(crate) struct ReplayState {
     /// Completions of messages with `notify` whose ack or dead-letter arrival was replayed
     /// (so after the checkpoint): the server re-creates the callback jobs a crash cut off.
     pub completions: Vec<crate::Completion>,
+    /// The lock table (see `locks`).
+    pub locks: super::locks::LockReplay,
 }
 
 /// The completion a dead-letter arrival of `moved` at `now` reports, if it has `notify`.
@@ -74,6 +76,9 @@ impl ReplayState {
     pub fn apply_checkpoint(&mut self, kind: u8, payload: &[u8]) -> DecodeResult<()> {
         if kind == baton_storage::topic_records::KIND_TOPIC_CHECKPOINT {
             return super::topics::apply_checkpoint(self, payload);
+        }
+        if kind == baton_storage::lock_records::KIND_LOCK_CHECKPOINT {
+            return super::locks::apply_checkpoint(self, payload);
         }
         if kind != KIND_CHECKPOINT {
             return Err(format!("unknown checkpoint frame kind {kind}"));
@@ -169,6 +174,9 @@ impl ReplayState {
     pub fn apply_record(&mut self, lsn: u64, kind: u8, payload: &[u8]) -> DecodeResult<()> {
         if kind == baton_storage::topic_records::KIND_TOPIC_OP {
             return super::topics::apply_record(self, lsn, payload);
+        }
+        if kind == baton_storage::lock_records::KIND_LOCK_OP {
+            return super::locks::apply_record(self, lsn, payload);
         }
         if kind != KIND_QUEUE_OP {
             return Err(format!("unknown log record kind {kind}"));

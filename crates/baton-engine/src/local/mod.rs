@@ -67,6 +67,8 @@ pub struct LocalEngine {
     topics: RwLock<topics::TopicRegistry>,
     /// Producer writes the disk-free alarm refused.
     refused_writes: AtomicU64,
+    /// Distributed locks (`locks.rs`). Never locked together with anything else.
+    locks: locks::Locks,
 }
 
 struct Slot {
@@ -233,6 +235,7 @@ impl LocalEngine {
             recovered_completions: parking_lot::Mutex::new(Vec::new()),
             topics: RwLock::new(topics::TopicRegistry::default()),
             refused_writes: AtomicU64::new(0),
+            locks: locks::Locks::new(crate::LockSettings::default()),
         }
     }
 
@@ -539,6 +542,7 @@ impl LocalEngine {
             registry.insert(queue.name().clone(), Slot::new(queue, meta));
         }
         self.topics.write().restore(recovered.topics);
+        self.locks.restore(&recovered.locks);
         self.recovered_completions
             .lock()
             .extend(recovered.completions);
@@ -695,7 +699,12 @@ impl LocalEngine {
         let write = || {
             durable.checkpoint(
                 registry.values().map(|slot| (&slot.queue, &slot.meta)),
-                |last_lsn| vec![self.topics_checkpoint_part(last_lsn)],
+                |last_lsn| {
+                    vec![
+                        self.topics_checkpoint_part(last_lsn),
+                        self.locks_checkpoint_part(last_lsn),
+                    ]
+                },
                 || self.topics_in_flight_part(),
             )
         };
@@ -1519,6 +1528,7 @@ impl Engine for LocalEngine {
     }
 }
 
+mod locks;
 mod meta;
 mod receipts;
 mod streams;
@@ -1530,6 +1540,8 @@ mod conformance_tests;
 mod durable_tests;
 #[cfg(test)]
 mod full_disk_tests;
+#[cfg(test)]
+mod lock_tests;
 #[cfg(test)]
 mod topic_stream_tests;
 #[cfg(test)]

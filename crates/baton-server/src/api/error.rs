@@ -45,6 +45,12 @@ impl From<TopicError> for ApiError {
     }
 }
 
+impl From<baton_engine::LockEngineError> for ApiError {
+    fn from(error: baton_engine::LockEngineError) -> Self {
+        ApiError::Service(error.into())
+    }
+}
+
 impl From<StreamError> for ApiError {
     fn from(error: StreamError) -> Self {
         ApiError::Service(error.into())
@@ -91,6 +97,26 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
+        if let ApiError::Service(ServiceError::Lock(baton_engine::LockEngineError::Lock(
+            baton_core::lock::LockError::Held {
+                name,
+                holder,
+                expires_at,
+            },
+        ))) = &self
+        {
+            // The holder and expiry travel as data beside the error, for clients to act on.
+            let lock = baton_proto::LockHeld {
+                name: name.to_string(),
+                holder: holder.to_string(),
+                expires_at: expires_at.as_millis(),
+            };
+            let body = baton_proto::LockHeldBody {
+                error: body.error,
+                lock,
+            };
+            return (status, Json(body)).into_response();
+        }
         let mut response = (status, Json(body)).into_response();
         if code == ErrorCode::DiskLow {
             response.headers_mut().insert(

@@ -9,6 +9,7 @@ mod events;
 pub mod json;
 pub mod live;
 mod live_stats;
+mod locks;
 pub(crate) mod metrics;
 mod push;
 pub(crate) mod queues;
@@ -147,6 +148,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/live/stats", get(live_stats::stats))
         .route("/v1/dashboard/push/{queue}", get(dashboard::push))
         .route("/v1/queues/{queue}/messages", get(browse::peek))
+        .merge(locks::routes())
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

@@ -41,6 +41,8 @@ pub enum ServiceError {
     /// A fault of the server itself, e.g. an answer that could not be written.
     #[error("internal error: {0}")]
     Internal(String),
+    #[error(transparent)]
+    Lock(#[from] baton_engine::LockEngineError),
 }
 
 impl From<QueueError> for ServiceError {
@@ -84,6 +86,7 @@ impl ServiceError {
             ServiceError::TooManyLiveSubscribers { .. } => ErrorCode::TooManyLiveSubscribers,
             ServiceError::TooManyLiveStreams { .. } => ErrorCode::TooManyLiveStreams,
             ServiceError::Internal(_) => ErrorCode::Internal,
+            ServiceError::Lock(error) => lock_code(error),
         }
     }
 
@@ -95,6 +98,27 @@ impl ServiceError {
             ServiceError::RequestTimeout { .. }
                 | ServiceError::Engine(EngineError::DiskLow { .. } | EngineError::DiskFull { .. })
         )
+    }
+}
+
+pub fn lock_code(error: &baton_engine::LockEngineError) -> ErrorCode {
+    use baton_core::lock::LockError;
+    use baton_engine::LockEngineError;
+    match error {
+        LockEngineError::Engine(error) => engine_code(error),
+        LockEngineError::TooManyWaiters { .. } => ErrorCode::TooManyWaiters,
+        LockEngineError::WaitTooLong { .. } => ErrorCode::InvalidParameter,
+        LockEngineError::Lock(error) => match error {
+            LockError::InvalidName { .. } => ErrorCode::InvalidName,
+            LockError::InvalidHolder { .. } | LockError::TtlOutOfRange { .. } => {
+                ErrorCode::InvalidParameter
+            }
+            LockError::Held { .. } => ErrorCode::LockHeld,
+            LockError::NotHeld { .. } => ErrorCode::LockNotFound,
+            LockError::TokenStale { .. } => ErrorCode::LockTokenStale,
+            LockError::Expired { .. } => ErrorCode::LockExpired,
+            LockError::TooManyLocks { .. } => ErrorCode::TooManyLocks,
+        },
     }
 }
 

@@ -31,13 +31,16 @@ impl TestServer {
         };
         config.tick_interval_ms = 20;
         adjust(&mut config);
-        let engine: Arc<dyn Engine> = Arc::new(LocalEngine::in_memory(
-            Arc::new(SystemClock),
-            EngineConfig {
-                limits: config.queue_limits(),
-                max_waiting_receives: config.max_waiting_receives,
-            },
-        ));
+        let engine: Arc<dyn Engine> = Arc::new(
+            LocalEngine::in_memory(
+                Arc::new(SystemClock),
+                EngineConfig {
+                    limits: config.queue_limits(),
+                    max_waiting_receives: config.max_waiting_receives,
+                },
+            )
+            .with_lock_settings(config.lock_settings()),
+        );
         Self::start_engine(config, engine).await
     }
 

@@ -9,6 +9,7 @@ mod engine_calls;
 mod events;
 mod full_disk;
 mod harness;
+mod locks;
 mod metrics;
 mod push;
 mod queues;

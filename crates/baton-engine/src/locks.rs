@@ -1,0 +1,91 @@
+//! The lock interface: distributed locks (leases with fencing tokens) as whole operations.
+//!
+//! A separate trait from [`Engine`](crate::Engine) (which requires it), so that locks stay one
+//! concern: the local engine implements it in `local/locks.rs` over `baton_core::lock`, a
+//! Redis engine would make each call one script on the lock's slot. Every call answers with
+//! what a response needs; `acquire_lock` may wait (long poll) for the lock to come free.
+
+use async_trait::async_trait;
+use baton_core::lock::{FencingToken, Holder, LockError, LockHold, LockLimits, LockName, Released};
+
+use crate::EngineError;
+
+/// Lock settings of an engine, besides the table's own limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LockSettings {
+    pub limits: LockLimits,
+    /// Acquires that may wait at once.
+    pub waiters_max: u32,
+    /// Longest `wait_ms` of one acquire.
+    pub wait_ms_max: u64,
+}
+
+impl Default for LockSettings {
+    fn default() -> Self {
+        LockSettings {
+            limits: LockLimits::default(),
+            waiters_max: 10_000,
+            wait_ms_max: 60_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LockEngineError {
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("{limit} lock acquires are already waiting (the server's lock_waiters_max)")]
+    TooManyWaiters { limit: u32 },
+    #[error("wait_ms {wait_ms} is more than the limit of {max}")]
+    WaitTooLong { wait_ms: u64, max: u64 },
+}
+
+#[async_trait]
+pub trait LockEngine: Send + Sync {
+    /// The limits names and TTLs are checked against.
+    fn lock_settings(&self) -> LockSettings;
+
+    /// Grants `name` to `holder` for `ttl_ms`. While someone else holds it, waits up to
+    /// `wait_ms` for a release or expiry (0: answer at once).
+    ///
+    /// # Errors
+    /// `LockError::Held` (with the holder and expiry) when it is still held after the wait;
+    /// `WaitTooLong`, `TooManyWaiters`; the table's limits (`LockError`); storage failures.
+    async fn acquire_lock(
+        &self,
+        name: &LockName,
+        holder: &Holder,
+        ttl_ms: u64,
+        wait_ms: u64,
+    ) -> Result<LockHold, LockEngineError>;
+
+    /// Extends `token`'s live hold to now + `ttl_ms`.
+    async fn renew_lock(
+        &self,
+        name: &LockName,
+        holder: &Holder,
+        token: FencingToken,
+        ttl_ms: u64,
+    ) -> Result<LockHold, LockEngineError>;
+
+    /// Ends `token`'s hold and wakes the acquires waiting for it.
+    async fn release_lock(
+        &self,
+        name: &LockName,
+        holder: &Holder,
+        token: FencingToken,
+    ) -> Result<Released, LockEngineError>;
+
+    /// The live hold of `name`, if any.
+    async fn get_lock(&self, name: &LockName) -> Result<Option<LockHold>, LockEngineError>;
+
+    /// Live holds by name prefix, after `after`, at most `max` (≤ `LOCK_LIST_MAX`).
+    async fn list_locks(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<LockHold>, LockEngineError>;
+}
