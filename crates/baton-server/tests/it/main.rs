@@ -3,6 +3,7 @@
 
 mod batch_limits;
 mod callbacks;
+mod chat_burst;
 mod dashboard;
 mod events;
 mod full_disk;
@@ -12,7 +13,6 @@ mod push;
 mod queues;
 mod receiver;
 mod requests;
-mod chat_burst;
 mod semantics;
 mod sqs;
 mod storage;
