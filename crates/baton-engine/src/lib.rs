@@ -15,6 +15,8 @@
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+#[cfg(any(test, feature = "conformance"))]
+pub mod counting;
 mod durable;
 mod local;
 mod stream_types;
@@ -78,6 +80,43 @@ pub struct QueueMeta {
     pub attributes: BTreeMap<String, String>,
 }
 
+/// A change of a queue's metadata (`Engine::update_queue_meta`): keys to put and to remove,
+/// and values attributes must have first (`None`: absent), for read-modify-writes of one
+/// attribute (an SQS policy) that retry on `MetaConflict`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetaPatch {
+    pub put_tags: BTreeMap<String, String>,
+    pub remove_tags: Vec<String>,
+    pub put_attributes: BTreeMap<String, String>,
+    pub remove_attributes: Vec<String>,
+    pub expect_attributes: BTreeMap<String, Option<String>>,
+}
+
+impl MetaPatch {
+    /// Applies the patch to a queue's maps, or names the first attribute whose value is not
+    /// the expected one.
+    pub fn apply(
+        self,
+        tags: &mut BTreeMap<String, String>,
+        attributes: &mut BTreeMap<String, String>,
+    ) -> Result<(), String> {
+        for (key, expected) in &self.expect_attributes {
+            if attributes.get(key) != expected.as_ref() {
+                return Err(key.clone());
+            }
+        }
+        for key in &self.remove_tags {
+            tags.remove(key);
+        }
+        tags.extend(self.put_tags);
+        for key in &self.remove_attributes {
+            attributes.remove(key);
+        }
+        attributes.extend(self.put_attributes);
+        Ok(())
+    }
+}
+
 /// Upper bounds on `QueueMeta`, so a queue's metadata stays small.
 pub const QUEUE_TAGS_MAX: usize = 50;
 pub const QUEUE_META_ATTRIBUTES_MAX: usize = 32;
@@ -136,6 +175,8 @@ pub enum EngineError {
     QueueInUse { queue: String, sources: String },
     #[error("invalid dead-letter queue: {reason}")]
     DeadLetterQueueInvalid { reason: String },
+    #[error("the metadata attribute {attribute} of queue {queue} changed meanwhile; read it again and retry")]
+    MetaConflict { queue: String, attribute: String },
     #[error("message {id} is not known in queue {queue}")]
     MessageNotFound { queue: String, id: String },
     #[error("{limit} receives are already waiting (the server's max_waiting_receives)")]
@@ -226,6 +267,14 @@ pub trait Engine: Send + Sync + 'static {
         attributes: Option<BTreeMap<String, String>>,
     ) -> Result<QueueView, EngineError>;
 
+    /// Changes a queue's metadata by `patch` in one atomic step, so that concurrent changes
+    /// (from any node) keep each other's keys; `MetaConflict` when an expected value differs.
+    async fn update_queue_meta(
+        &self,
+        name: &QueueName,
+        patch: MetaPatch,
+    ) -> Result<QueueView, EngineError>;
+
     /// Replaces a queue's attributes; its kind cannot change.
     async fn update_queue(
         &self,
@@ -251,6 +300,17 @@ pub trait Engine: Send + Sync + 'static {
         name: &QueueName,
         entries: Vec<SendEntry>,
     ) -> Result<Vec<SendOutcome>, EngineError>;
+
+    /// SQS's SendMessageBatch in one call: entries that fail their own checks (size, body,
+    /// delay, ids) get their error in their place and the others are enqueued atomically; a
+    /// FIFO entry without a group id, or without a dedup id on a queue without content-based
+    /// dedup, fails the whole call, as does a limit of the queue (max depth). One result per
+    /// entry, in order.
+    async fn send_each(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+    ) -> Result<Vec<Result<SendOutcome, QueueError>>, EngineError>;
 
     /// A send the broker itself makes on behalf of a consumer's operation (the callback job
     /// of an ack): like `send`, but not refused by the disk-free alarm, so that consumers can

@@ -32,6 +32,9 @@ pub enum ErrorCode {
     QueueExists,
     /// The queue is the dead-letter queue of another queue. 409.
     QueueInUse,
+    /// A queue's metadata attribute changed between a read and the change based on it; read
+    /// again and retry. 409.
+    MetaConflict,
     /// One message is larger than the queue's `max_message_bytes`. 413.
     MessageTooLarge,
     /// The request body is larger than the server accepts. 413.
@@ -126,6 +129,65 @@ pub enum ErrorCode {
     TooManyLiveSubscribers,
     /// The server's `live_streams_max` live streams (`/v1/live/...`) are already open. 429.
     TooManyLiveStreams,
+}
+
+impl ErrorCode {
+    /// The HTTP status the native API answers this error with (the wire protocol sends the
+    /// code alone).
+    pub fn http_status(self) -> u16 {
+        use ErrorCode::*;
+        match self {
+            MalformedRequest
+            | InvalidName
+            | InvalidParameter
+            | GroupIdRequired
+            | DedupIdRequired
+            | DeadLetterQueueInvalid
+            | ReceiptInvalid
+            | PartitionOutOfRange
+            | OffsetOutOfRange
+            | OffsetExpired
+            | RecordIdInvalid
+            | TargetNotAllowed
+            | InvalidPattern
+            | InvalidFilter
+            | TargetUnsupported => 400,
+            QueueNotFound | MessageNotFound | NotFound | StreamNotFound | GroupNotFound
+            | ConsumerNotFound | PushNotConfigured | EventNotFound | TopicNotFound
+            | SubscriptionNotFound | ReplyNotExpected => 404,
+            MethodNotAllowed => 405,
+            ReceiptStale
+            | MetaConflict
+            | QueueExists
+            | QueueInUse
+            | StreamExists
+            | GroupExists
+            | ProducerSequenceStale
+            | RecordNotPending
+            | CallbackNotFailed
+            | CallbackJobMissing
+            | SubscriptionExists
+            | SubscriptionTargetMissing
+            | LimitReached => 409,
+            MessageTooLarge | RequestTooLarge | RecordTooLarge | BatchTooLarge | FanOutTooLarge => {
+                413
+            }
+            QueueFull
+            | TooManyInFlight
+            | TooManyWaiters
+            | TooManyStreams
+            | TooManyGroups
+            | TooManyConsumers
+            | PendingFull
+            | TooManyPendingRequests
+            | TooManyLiveSubscribers
+            | TooManyLiveStreams => 429,
+            Internal => 500,
+            NotReady | StorageUnavailable => 503,
+            RequestTimeout => 504,
+            DiskLow => 507,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -55,8 +55,8 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::error::ApiError;
 use crate::outbound::{self, OutboundRules};
+use crate::service::ServiceError;
 
 /// Queue names with this prefix belong to Baton itself; the APIs refuse to create them.
 pub const INTERNAL_QUEUE_PREFIX: &str = "_baton-";
@@ -548,7 +548,7 @@ impl Callbacks {
     }
 
     /// `GET /v1/callbacks/failed`.
-    pub async fn failed(&self, max: usize) -> Result<proto::FailedCallbackList, ApiError> {
+    pub async fn failed(&self, max: usize) -> Result<proto::FailedCallbackList, ServiceError> {
         let records = self.engine.callback_failed(max).await?;
         Ok(proto::FailedCallbackList {
             callbacks: records
@@ -587,7 +587,7 @@ impl Callbacks {
         &self,
         queue: &QueueName,
         id: MessageId,
-    ) -> Result<proto::CallbackRetryResult, ApiError> {
+    ) -> Result<proto::CallbackRetryResult, ServiceError> {
         self.check_callback_failed(queue, id).await?;
         let _claim = self.claim(queue.as_str(), &id.to_string()).await;
         // An attempt that ran while this one waited may have delivered it.
@@ -597,7 +597,7 @@ impl Callbacks {
         } else {
             let _one_at_a_time = self.manual.lock().await;
             let Some((receipt, job)) = self.take_parked(queue, id).await? else {
-                return Err(ApiError::CallbackJobMissing { id: id.to_string() });
+                return Err(ServiceError::CallbackJobMissing { id: id.to_string() });
             };
             let failed = name(CALLBACK_FAILED_QUEUE);
             let outcome = self.attempt_and_record(&job).await;
@@ -611,7 +611,7 @@ impl Callbacks {
         Ok(proto::CallbackRetryResult {
             ok: outcome.is_ok(),
             error: outcome.err(),
-            message: crate::api::status_to_wire(queue, message),
+            message: crate::service::queues::status_to_wire(queue, message),
         })
     }
 
@@ -619,12 +619,12 @@ impl Callbacks {
         &self,
         queue: &QueueName,
         id: MessageId,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let status = self.engine.message_status(queue, id).await?;
         if status.status == MessageStatus::CallbackFailed {
             return Ok(());
         }
-        Err(ApiError::CallbackNotFailed {
+        Err(ServiceError::CallbackNotFailed {
             id: id.to_string(),
             status: status.status.as_str().to_string(),
         })
@@ -636,7 +636,7 @@ impl Callbacks {
         &self,
         queue: &QueueName,
         id: MessageId,
-    ) -> Result<Option<proto::CallbackJob>, ApiError> {
+    ) -> Result<Option<proto::CallbackJob>, ServiceError> {
         let scheduled = name(CALLBACK_QUEUE);
         let id_text = id.to_string();
         let mut after = 0;
@@ -674,7 +674,7 @@ impl Callbacks {
         &self,
         queue: &QueueName,
         id: MessageId,
-    ) -> Result<Option<(baton_core::ReceiptHandle, proto::CallbackJob)>, ApiError> {
+    ) -> Result<Option<(baton_core::ReceiptHandle, proto::CallbackJob)>, ServiceError> {
         let failed = name(CALLBACK_FAILED_QUEUE);
         let mut seen = Vec::new();
         let mut found = None;

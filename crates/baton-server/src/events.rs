@@ -40,7 +40,7 @@ use baton_proto as proto;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::error::ApiError;
+use crate::service::ServiceError;
 
 pub const EVENTS_QUEUE: &str = "events";
 pub const EVENTS_FIFO_QUEUE: &str = "events.fifo";
@@ -190,7 +190,7 @@ impl Events {
     }
 
     /// Creates the event queue pair (`fifo`: the FIFO pair) unless it exists.
-    async fn ensure_queue(&self, fifo: bool) -> Result<QueueName, ApiError> {
+    async fn ensure_queue(&self, fifo: bool) -> Result<QueueName, ServiceError> {
         let (queue, dlq) = if fifo {
             (name(EVENTS_FIFO_QUEUE), name(EVENTS_FIFO_DLQ))
         } else {
@@ -223,7 +223,7 @@ impl Events {
         }
     }
 
-    fn entry(event: &NewEvent) -> Result<SendEntry, ApiError> {
+    fn entry(event: &NewEvent) -> Result<SendEntry, ServiceError> {
         let mut attributes = BTreeMap::new();
         attributes.insert(
             ATTR_TYPE.to_string(),
@@ -275,12 +275,14 @@ impl Events {
     }
 
     /// Creates one event; answers it as `GET /api/events/{id}` would.
-    pub async fn create(&self, event: NewEvent) -> Result<proto::Event, ApiError> {
+    pub async fn create(&self, event: NewEvent) -> Result<proto::Event, ServiceError> {
         let queue = self.ensure_queue(event.group_id.is_some()).await?;
         let entry = Self::entry(&event)?;
         let outcome = self.engine.send(&queue, vec![entry]).await?;
         let Some(outcome) = outcome.first() else {
-            return Err(ApiError::Malformed("nothing was sent".to_string()));
+            return Err(ServiceError::Internal(
+                "the send answered no outcome".to_string(),
+            ));
         };
         self.remember(outcome.id, event.event_type.as_str(), &event.payload);
         let mut answer = self.status(&outcome.id.to_string()).await?;
@@ -291,8 +293,8 @@ impl Events {
     }
 
     /// The event's status, looked up in both event queues.
-    pub async fn status(&self, event_id: &str) -> Result<proto::Event, ApiError> {
-        let not_found = || ApiError::EventNotFound {
+    pub async fn status(&self, event_id: &str) -> Result<proto::Event, ServiceError> {
+        let not_found = || ServiceError::EventNotFound {
             id: event_id.to_string(),
         };
         let id = MessageId::parse(event_id).ok_or_else(not_found)?;
@@ -323,7 +325,7 @@ impl Events {
             })
             .map(|e| e.at.as_millis());
         let receive_count = record.history.last().map_or(0, |e| e.receive_count);
-        let wire = crate::api::status_to_wire(queue, record.clone());
+        let wire = crate::service::queues::status_to_wire(queue, record.clone());
         proto::Event {
             event_id: record.id.to_string(),
             event_type: known.as_ref().map(|k| k.0.clone()),
@@ -344,7 +346,7 @@ impl Events {
     pub async fn queue_info(
         &self,
         callbacks: &crate::callbacks::Callbacks,
-    ) -> Result<proto::EventQueueInfo, ApiError> {
+    ) -> Result<proto::EventQueueInfo, ServiceError> {
         let mut info = proto::EventQueueInfo {
             queue_size: 0,
             processed_count: 0,
@@ -389,16 +391,16 @@ impl Events {
         &self,
         callbacks: &crate::callbacks::Callbacks,
         event_id: &str,
-    ) -> Result<proto::EventCallbackRetry, ApiError> {
+    ) -> Result<proto::EventCallbackRetry, ServiceError> {
         let event = self.status(event_id).await?;
-        let id = MessageId::parse(event_id).ok_or_else(|| ApiError::EventNotFound {
+        let id = MessageId::parse(event_id).ok_or_else(|| ServiceError::EventNotFound {
             id: event_id.to_string(),
         })?;
         let result = match callbacks.retry(&name(&event.queue), id).await {
             // Said in the event API's own status names (FAILED for a dead-lettered event).
-            Err(ApiError::CallbackNotFailed { id, .. }) => {
+            Err(ServiceError::CallbackNotFailed { id, .. }) => {
                 let status = self.status(event_id).await?.status;
-                return Err(ApiError::CallbackNotFailed { id, status });
+                return Err(ServiceError::CallbackNotFailed { id, status });
             }
             other => other?,
         };
@@ -417,7 +419,7 @@ impl Events {
         &self,
         count: u32,
         event_type: EventType,
-    ) -> Result<proto::PerformanceTestResult, ApiError> {
+    ) -> Result<proto::PerformanceTestResult, ServiceError> {
         let queue = self.ensure_queue(false).await?;
         let started = Instant::now();
         let mut pending: HashSet<MessageId> = HashSet::with_capacity(count as usize);

@@ -19,6 +19,8 @@ pub mod events;
 mod http_listener;
 pub mod outbound;
 pub mod push;
+pub mod service;
+pub mod state;
 mod wire;
 
 use std::future::Future;
@@ -31,8 +33,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use api::AppState;
 pub use config::{ConfigError, EngineKind, ServerConfig};
+pub use state::AppState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -249,7 +251,7 @@ pub(crate) fn app_state(
         outbound: Arc::new(outbound),
         events,
         live,
-        replies: Arc::new(api::requests::Replies::new(config.max_pending_requests)),
+        replies: Arc::new(service::replies::Replies::new(config.max_pending_requests)),
         live_streams: Arc::new(tokio::sync::Semaphore::new(
             config.live_streams_max as usize,
         )),

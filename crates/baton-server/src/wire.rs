@@ -5,7 +5,7 @@
 //! Owns the wire connections: one reader per connection that reads frames and starts each
 //! request as its own task (so a long poll does not hold up the sends behind it), and one
 //! writer that writes whatever answers are ready in one system call. The calls themselves are
-//! the native API's (`api::queues`), so a request means and checks exactly what it does over
+//! the native API's (`service::queues`), so a request means and checks exactly what it does over
 //! HTTP, with the same error codes.
 //!
 //! Invariants: at most `wire_max_inflight` requests of one connection are served or waiting to
@@ -34,8 +34,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::error::ApiError;
 use crate::api::json::parse;
-use crate::api::queues;
 use crate::api::AppState;
+use crate::service::queues;
+use crate::service::ServiceError;
 
 /// Read buffer of a connection: many small frames are read with one system call.
 const READ_BUFFER_BYTES: usize = 64 * 1024;
@@ -97,8 +98,10 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
         .extensions_mut()
         .remove::<hyper::upgrade::OnUpgrade>()
     else {
-        return ApiError::Internal("this connection cannot be upgraded".to_string())
-            .into_response();
+        return ApiError::from(ServiceError::Internal(
+            "this connection cannot be upgraded".to_string(),
+        ))
+        .into_response();
     };
     let stop = state.shutdown.clone();
     state.wire_connections.clone().spawn(async move {
@@ -422,7 +425,7 @@ async fn serve_request(
                     Vec::new()
                 } else {
                     serde_json::to_vec(&user_attributes)
-                        .map_err(|error| ApiError::Internal(error.to_string()))?
+                        .map_err(|error| ServiceError::Internal(error.to_string()))?
                 };
                 let item = wire::ReceivedItem {
                     id: &delivery.id.to_string(),
@@ -437,17 +440,17 @@ async fn serve_request(
                     body: &delivery.body,
                 };
                 wire::put_received(out, index, &item)
-                    .map_err(|error| ApiError::Internal(error.to_string()))?;
+                    .map_err(|error| ServiceError::Internal(error.to_string()))?;
             }
             wire::end_frame(out, start);
             Ok(())
         }
         Op::Ack => {
-            let acked = queues::ack_receipts(state, queue, parse(request.payload)?).await?;
+            let acked = queues::ack(state, queue, parse(request.payload)?).await?;
             json_answer(request.id, &acked, out)
         }
         Op::Nack => {
-            let nacked = queues::nack_receipts(state, queue, parse(request.payload)?).await?;
+            let nacked = queues::nack(state, queue, parse(request.payload)?).await?;
             json_answer(request.id, &nacked, out)
         }
     }
@@ -457,7 +460,7 @@ async fn serve_request(
 fn json_answer(id: u32, value: &impl serde::Serialize, out: &mut Vec<u8>) -> Result<(), ApiError> {
     let start = wire::begin_frame(out);
     wire::response_head(out, Status::Ok, id);
-    serde_json::to_writer(&mut *out, value).map_err(|e| ApiError::Internal(e.to_string()))?;
+    serde_json::to_writer(&mut *out, value).map_err(|e| ServiceError::Internal(e.to_string()))?;
     wire::end_frame(out, start);
     Ok(())
 }
@@ -465,7 +468,7 @@ fn json_answer(id: u32, value: &impl serde::Serialize, out: &mut Vec<u8>) -> Res
 /// An error answer: the status and error body the same call would get over HTTP.
 fn error_frame(id: u32, error: &ApiError) -> Vec<u8> {
     let (status, code) = error.status_and_code();
-    if status.is_server_error() && !matches!(error, ApiError::RequestTimeout { .. }) {
+    if status.is_server_error() && !matches!(error, ApiError::Service(e) if e.is_expected()) {
         tracing::error!(%error, "wire request failed");
     }
     let body = wire::WireError {

@@ -392,6 +392,12 @@ impl Queue {
         self.validate_send(entries).map(|_| ())
     }
 
+    /// Checks one message as a send would (size, body, delay, group and dedup ids), changing
+    /// nothing; SQS's SendMessageBatch uses it to fail single entries instead of the batch.
+    pub fn check_message(&self, entry: &SendEntry) -> Result<(), QueueError> {
+        self.check_entry(entry).map(|_| ())
+    }
+
     /// Validates a batch whole and returns each entry's effective dedup id.
     fn validate_send(&self, entries: &[SendEntry]) -> Result<Vec<Option<String>>, QueueError> {
         if entries.is_empty() {

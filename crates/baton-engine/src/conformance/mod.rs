@@ -52,6 +52,8 @@ macro_rules! engine_conformance {
             queues::dead_letters_move_across_queues_and_redrive_brings_them_home,
             queues::max_depth_refuses_a_send_and_keeps_what_the_queue_has,
             queues::a_failing_batch_changes_nothing,
+            queues::send_each_fails_entries_alone_and_fifo_ids_whole,
+            queues::a_metadata_patch_keeps_other_keys_and_checks_expectations,
             queues::purge_removes_every_message,
             queues::retention_expires_old_messages,
             queues::the_status_of_a_message_tells_its_history,

@@ -431,6 +431,110 @@ pub async fn a_failing_batch_changes_nothing(harness: &dyn Harness) {
     assert_eq!((stats.visible, stats.sent_total), (0, 0));
 }
 
+/// SQS batch semantics: an entry failing its own checks fails alone, the rest is sent; a FIFO
+/// entry without a dedup id (no content-based dedup) fails the whole call.
+pub async fn send_each_fails_entries_alone_and_fifo_ids_whole(harness: &dyn Harness) {
+    let engine = fresh(harness).await;
+    let config = QueueConfig {
+        max_message_bytes: 1024,
+        ..QueueConfig::default()
+    };
+    create(&engine, "q", config).await;
+    let big = "x".repeat(2048);
+    let results = engine
+        .send_each(&queue("q"), vec![entry("a"), entry(&big), entry("c")])
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 3);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(matches!(
+        results[1],
+        Err(QueueError::MessageTooLarge {
+            max_bytes: 1024,
+            ..
+        })
+    ));
+    let bodies: Vec<String> = take(&engine, "q", 10, None)
+        .await
+        .into_iter()
+        .map(|(body, _)| body)
+        .collect();
+    assert_eq!(bodies, ["a", "c"]);
+
+    create(&engine, "f.fifo", fifo()).await;
+    let grouped = |body: &str, dedup: Option<&str>| {
+        let mut e = entry(body);
+        e.group_id = Some("g".into());
+        e.dedup_id = dedup.map(str::to_string);
+        e
+    };
+    let refused = engine
+        .send_each(
+            &queue("f.fifo"),
+            vec![grouped("1", Some("d1")), grouped("2", None)],
+        )
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(EngineError::Queue(QueueError::DedupIdRequired { .. }))
+        ),
+        "{refused:?}"
+    );
+    let stats = engine.get_queue(&queue("f.fifo")).await.unwrap().stats;
+    assert_eq!(stats.sent_total, 0, "a failed FIFO batch sends nothing");
+}
+
+/// Metadata patches change only their keys, and an expectation that no longer holds changes
+/// nothing.
+pub async fn a_metadata_patch_keeps_other_keys_and_checks_expectations(harness: &dyn Harness) {
+    let engine = fresh(harness).await;
+    create(&engine, "m", QueueConfig::default()).await;
+    let map = |pairs: &[(&str, &str)]| -> std::collections::BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    let patch = |put: &[(&str, &str)], remove: &[&str]| crate::MetaPatch {
+        put_attributes: map(put),
+        remove_attributes: remove.iter().map(|k| k.to_string()).collect(),
+        ..crate::MetaPatch::default()
+    };
+    let name = queue("m");
+    engine
+        .update_queue_meta(&name, patch(&[("a", "1"), ("b", "2")], &[]))
+        .await
+        .unwrap();
+    let view = engine
+        .update_queue_meta(&name, patch(&[("c", "3")], &["a"]))
+        .await
+        .unwrap();
+    assert_eq!(view.meta.attributes, map(&[("b", "2"), ("c", "3")]));
+    let mut stale = patch(&[("b", "9")], &[]);
+    stale.expect_attributes = [("b".to_string(), Some("1".to_string()))].into();
+    let refused = engine.update_queue_meta(&name, stale).await;
+    assert!(
+        matches!(refused, Err(EngineError::MetaConflict { ref attribute, .. }) if attribute == "b"),
+        "{refused:?}"
+    );
+    let mut fresh_expectation = patch(&[("b", "9")], &[]);
+    fresh_expectation.expect_attributes = [
+        ("b".to_string(), Some("2".to_string())),
+        ("z".to_string(), None),
+    ]
+    .into();
+    let view = engine
+        .update_queue_meta(&name, fresh_expectation)
+        .await
+        .unwrap();
+    assert_eq!(view.meta.attributes, map(&[("b", "9"), ("c", "3")]));
+    let missing = engine
+        .update_queue_meta(&queue("nope"), patch(&[], &[]))
+        .await;
+    assert!(matches!(missing, Err(EngineError::QueueNotFound { .. })));
+}
+
 pub async fn purge_removes_every_message(harness: &dyn Harness) {
     let engine = fresh(harness).await;
     create(&engine, "q", QueueConfig::default()).await;

@@ -24,8 +24,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use baton_core::{
     Acked, Clock, Delivery, HistoryEventKind, MessageId, MovedMessage, Queue, QueueConfig,
-    QueueName, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord, Timestamp,
-    VisibilityOutcome,
+    QueueError, QueueName, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, StatusRecord,
+    Timestamp, VisibilityOutcome,
 };
 use baton_storage::records::{QueueOp, ReceiptV1};
 use baton_storage::FileSystem;
@@ -36,8 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::durable::{codec, Durable, StorageConfig};
 use crate::{
     Completion, CompletionHook, CompletionKind, Created, Engine, EngineConfig, EngineError,
-    QueueMeta, QueueView, ReceiveOptions, RedriveOptions, QUEUE_META_ATTRIBUTES_MAX,
-    QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
+    QueueMeta, QueueView, ReceiveOptions, RedriveOptions,
 };
 use crate::{GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamView};
 use crate::{PublishEntry, PublishOutcome, TopicView};
@@ -121,6 +120,9 @@ impl Journal {
         }
     }
 }
+
+/// What a send's filter keeps, and the entries it refused (by index, with their errors).
+type KeptEntries = (Vec<SendEntry>, Vec<(usize, QueueError)>);
 
 /// Who sends: a client (refused by the disk-free alarm) or the broker for a consumer's
 /// operation (never refused by it).
@@ -594,6 +596,61 @@ impl LocalEngine {
         entries: Vec<SendEntry>,
         producer: Producer,
     ) -> Result<Vec<SendOutcome>, EngineError> {
+        let (outcomes, _) = self
+            .send_filtered(name, entries, producer, |_, entries| {
+                Ok((entries, Vec::new()))
+            })
+            .await?;
+        Ok(outcomes)
+    }
+
+    /// SQS batch semantics (`Engine::send_each`).
+    async fn send_each_as(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+    ) -> Result<Vec<Result<SendOutcome, QueueError>>, EngineError> {
+        let n = entries.len();
+        let (outcomes, refused) = self
+            .send_filtered(name, entries, Producer::Client, |queue, entries| {
+                let mut kept = Vec::with_capacity(entries.len());
+                let mut refused = Vec::new();
+                for (index, entry) in entries.into_iter().enumerate() {
+                    match queue.check_message(&entry) {
+                        Ok(()) => kept.push(entry),
+                        Err(
+                            error @ (QueueError::GroupIdRequired { .. }
+                            | QueueError::DedupIdRequired { .. }),
+                        ) => return Err(error),
+                        Err(error) => refused.push((index, error)),
+                    }
+                }
+                Ok((kept, refused))
+            })
+            .await?;
+        let mut results: Vec<Option<Result<SendOutcome, QueueError>>> =
+            (0..n).map(|_| None).collect();
+        for (index, error) in refused {
+            results[index] = Some(Err(error));
+        }
+        let mut outcomes = outcomes.into_iter();
+        let results = results
+            .into_iter()
+            .filter_map(|slot| slot.or_else(|| outcomes.next().map(Ok)))
+            .collect();
+        Ok(results)
+    }
+
+    /// Sends what `keep` leaves of `entries` (under the queue's lock, so it sees the config
+    /// the send uses), returning the outcomes and what `keep` refused; nothing is sent or
+    /// logged when it keeps nothing.
+    async fn send_filtered(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+        producer: Producer,
+        keep: impl FnOnce(&Queue, Vec<SendEntry>) -> Result<KeptEntries, QueueError>,
+    ) -> Result<(Vec<SendOutcome>, Vec<(usize, QueueError)>), EngineError> {
         self.check_ready()?;
         let (outcomes, lsn) = {
             let registry = self.queues.read();
@@ -603,6 +660,10 @@ impl LocalEngine {
             }
             let (outcomes, lsn) =
                 self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    let (entries, refused) = keep(queue, entries)?;
+                    if entries.is_empty() && !refused.is_empty() {
+                        return Ok((Vec::new(), refused));
+                    }
                     let record = journal
                         .enabled
                         .then(|| entries.iter().map(codec::entry_to_disk).collect::<Vec<_>>());
@@ -614,7 +675,7 @@ impl LocalEngine {
                             entries: record,
                         });
                     }
-                    Ok::<_, EngineError>(outcomes)
+                    Ok::<_, EngineError>((outcomes, refused))
                 })?;
             let outcomes = outcomes?;
             slot.visible.notify_waiters();
@@ -844,54 +905,32 @@ impl Engine for LocalEngine {
         tags: Option<BTreeMap<String, String>>,
         attributes: Option<BTreeMap<String, String>>,
     ) -> Result<QueueView, EngineError> {
-        let too_big = |map: &BTreeMap<String, String>| {
-            map.iter()
-                .any(|(k, v)| k.len() + v.len() > QUEUE_META_VALUE_BYTES_MAX)
-        };
-        if let Some(tags) = &tags {
-            if tags.len() > QUEUE_TAGS_MAX || too_big(tags) {
-                return Err(EngineError::Queue(baton_core::QueueError::InvalidParameter {
-                    field: "tags".to_string(),
-                    reason: format!("at most {QUEUE_TAGS_MAX} tags of at most {QUEUE_META_VALUE_BYTES_MAX} bytes each"),
-                }));
+        self.change_meta(name, move |current_tags, current_attributes| {
+            if let Some(tags) = tags {
+                *current_tags = tags;
             }
-        }
-        if let Some(attributes) = &attributes {
-            if attributes.len() > QUEUE_META_ATTRIBUTES_MAX || too_big(attributes) {
-                return Err(EngineError::Queue(baton_core::QueueError::InvalidParameter {
-                    field: "attributes".to_string(),
-                    reason: format!(
-                        "at most {QUEUE_META_ATTRIBUTES_MAX} attributes of at most {QUEUE_META_VALUE_BYTES_MAX} bytes each"
-                    ),
-                }));
+            if let Some(attributes) = attributes {
+                *current_attributes = attributes;
             }
-        }
-        self.check_ready()?;
-        let (view, lsn) = {
-            let registry = self.queues.read();
-            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
-            self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
-                let mut meta = slot.meta.lock();
-                if let Some(tags) = tags {
-                    meta.tags = tags;
-                }
-                if let Some(attributes) = attributes {
-                    meta.attributes = attributes;
-                }
-                meta.modified_at = now;
-                let (tags, attributes) = (meta.tags.clone(), meta.attributes.clone());
-                drop(meta);
-                journal.push(|| QueueOp::SetMeta {
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_queue_meta(
+        &self,
+        name: &QueueName,
+        patch: crate::MetaPatch,
+    ) -> Result<QueueView, EngineError> {
+        self.change_meta(name, move |tags, attributes| {
+            patch
+                .apply(tags, attributes)
+                .map_err(|attribute| EngineError::MetaConflict {
                     queue: name.to_string(),
-                    now: now.as_millis(),
-                    tags: tags.into_iter().collect(),
-                    attributes: attributes.into_iter().collect(),
-                });
-                slot.view(queue, now)
-            })?
-        };
-        self.wait(lsn).await?;
-        Ok(view)
+                    attribute,
+                })
+        })
+        .await
     }
 
     async fn list_queues(&self) -> Result<Vec<QueueView>, EngineError> {
@@ -936,6 +975,14 @@ impl Engine for LocalEngine {
         entries: Vec<SendEntry>,
     ) -> Result<Vec<SendOutcome>, EngineError> {
         self.send_as(name, entries, Producer::Broker).await
+    }
+
+    async fn send_each(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+    ) -> Result<Vec<Result<SendOutcome, QueueError>>, EngineError> {
+        self.send_each_as(name, entries).await
     }
 
     async fn receive(
@@ -1472,6 +1519,7 @@ impl Engine for LocalEngine {
     }
 }
 
+mod meta;
 mod receipts;
 mod streams;
 mod topics;

@@ -8,8 +8,8 @@ use baton_core::{PeekState, PeekedMessage, QueueName};
 use baton_proto as proto;
 
 use crate::api::error::ApiError;
-use crate::api::queues::attributes_to_wire;
 use crate::api::AppState;
+use crate::service::queues::attributes_to_wire;
 
 /// Messages per page when `max` is absent.
 const PEEK_PAGE_DEFAULT: u32 = 20;

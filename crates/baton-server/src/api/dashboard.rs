@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
+use crate::service::ServiceError;
 
 #[derive(RustEmbed)]
 // Relative to this crate's manifest: the repository's `dashboard/` folder.
@@ -80,7 +81,7 @@ pub async fn push(
     let name = baton_core::QueueName::new(&queue)?;
     match state.push.get(&name).await {
         Ok(info) => Ok(Json(PushStatus { push: Some(info) })),
-        Err(ApiError::PushNotConfigured { .. }) => Ok(Json(PushStatus { push: None })),
-        Err(error) => Err(error),
+        Err(ServiceError::PushNotConfigured { .. }) => Ok(Json(PushStatus { push: None })),
+        Err(error) => Err(error.into()),
     }
 }

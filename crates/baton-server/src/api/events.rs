@@ -16,6 +16,7 @@ use crate::events::{
     RETRY_DELAY_MS_DEFAULT, VISIBILITY_TIMEOUT_MS_DEFAULT,
 };
 use crate::outbound::{self, TargetError};
+use crate::service::ServiceError;
 
 /// The query string's pairs, decoded.
 fn pairs(query: Option<String>) -> Vec<(String, String)> {
@@ -257,8 +258,8 @@ pub async fn create_advanced(
     let notify = match non_empty(&params, "notificationUrl") {
         Some(url) => {
             state.outbound.check_url(&url).map_err(|e| match e {
-                TargetError::Invalid(reason) => ApiError::invalid("notificationUrl", reason),
-                TargetError::NotAllowed(reason) => ApiError::TargetNotAllowed {
+                TargetError::Invalid(reason) => ServiceError::invalid("notificationUrl", reason),
+                TargetError::NotAllowed(reason) => ServiceError::TargetNotAllowed {
                     field: "notificationUrl".to_string(),
                     reason,
                 },

@@ -35,6 +35,7 @@ use tokio::sync::mpsc;
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
+use crate::service::ServiceError;
 
 /// What live connections can follow.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -119,9 +120,10 @@ impl LiveHub {
     ) -> Result<LiveSubscription, ApiError> {
         if self.n_connections.fetch_add(1, Ordering::SeqCst) >= self.connections_max {
             self.n_connections.fetch_sub(1, Ordering::SeqCst);
-            return Err(ApiError::TooManyLiveSubscribers {
+            return Err(ServiceError::TooManyLiveSubscribers {
                 limit: self.connections_max,
-            });
+            }
+            .into());
         }
         let (tx, rx) = mpsc::channel(self.buffer_messages);
         let dropped = Arc::new(AtomicU64::new(0));
@@ -205,9 +207,10 @@ impl LiveHub {
     pub fn follow(self: &Arc<Self>, source: LiveSource) -> Result<LivePermit, ApiError> {
         if self.n_connections.fetch_add(1, Ordering::SeqCst) >= self.connections_max {
             self.n_connections.fetch_sub(1, Ordering::SeqCst);
-            return Err(ApiError::TooManyLiveSubscribers {
+            return Err(ServiceError::TooManyLiveSubscribers {
                 limit: self.connections_max,
-            });
+            }
+            .into());
         }
         let mut inner = self.inner.lock();
         *inner.followers.entry(source.clone()).or_default() += 1;

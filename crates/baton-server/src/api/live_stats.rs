@@ -18,9 +18,10 @@ use tokio::sync::OwnedSemaphorePermit;
 
 use crate::api::error::ApiError;
 use crate::api::live::LiveSource;
-use crate::api::queues::queue_info;
 use crate::api::system::info;
 use crate::api::AppState;
+use crate::service::queues::queue_info;
+use crate::service::ServiceError;
 
 /// Time between two snapshots.
 pub const LIVE_INTERVAL: Duration = Duration::from_secs(1);
@@ -115,9 +116,9 @@ pub async fn stats(State(state): State<AppState>) -> Response {
     let permit: OwnedSemaphorePermit = match state.live_streams.clone().try_acquire_owned() {
         Ok(permit) => permit,
         Err(_) => {
-            return ApiError::TooManyLiveStreams {
+            return ApiError::from(ServiceError::TooManyLiveStreams {
                 limit: state.config.live_streams_max,
-            }
+            })
             .into_response()
         }
     };

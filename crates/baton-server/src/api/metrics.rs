@@ -469,7 +469,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     state.callbacks.render_metrics(&mut out);
     crate::api::topics::write_metrics(&state, &mut out).await;
     crate::api::stream_metrics::write_metrics(&state, &mut out).await;
-    crate::api::requests::write_metrics(&state, &mut out);
+    super::requests::write_metrics(&state, &mut out);
     (
         [(
             header::CONTENT_TYPE,

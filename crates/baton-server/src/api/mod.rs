@@ -1,5 +1,6 @@
-//! The HTTP surface. Only this module knows HTTP: handlers turn requests into engine
-//! operations and engine answers into `baton-proto` bodies.
+//! The HTTP surface. Only this module knows HTTP: handlers parse requests, call the service
+//! layer (`crate::service`) or, for what only HTTP has (live streams, the dashboard, metrics),
+//! the engine, and render `baton-proto` bodies.
 
 mod browse;
 mod dashboard;
@@ -20,53 +21,16 @@ mod system;
 pub(crate) mod topic_urls;
 mod topics;
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::CONTENT_LENGTH;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::Router;
-use baton_engine::Engine;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
-use crate::callbacks::Callbacks;
-use crate::config::ServerConfig;
-use crate::push::PushManager;
+pub use crate::state::AppState;
 use error::ApiError;
-pub(crate) use queues::status_to_wire;
-
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    pub engine: Arc<dyn Engine>,
-    pub config: Arc<ServerConfig>,
-    pub node_id: Arc<str>,
-    /// The address actually bound (the config may say port 0).
-    pub listen: Arc<str>,
-    /// Where the wire protocol listens, if it does.
-    pub wire_listen: Option<Arc<str>>,
-    pub started: Instant,
-    pub sqs: Arc<sqs::SqsState>,
-    pub http_metrics: Arc<metrics::HttpMetrics>,
-    pub push: Arc<PushManager>,
-    pub callbacks: Arc<Callbacks>,
-    pub outbound: Arc<crate::outbound::OutboundRules>,
-    pub events: Arc<crate::events::Events>,
-    /// Live (SSE/WebSocket) connections to topics.
-    pub live: Arc<live::LiveHub>,
-    /// Requests waiting for their replies.
-    pub replies: Arc<requests::Replies>,
-    /// Permits for open live streams (`live_streams_max`).
-    pub live_streams: Arc<tokio::sync::Semaphore>,
-    /// Cancelled when shutdown begins; ends live streams.
-    pub shutdown: tokio_util::sync::CancellationToken,
-    /// Wire-protocol connections upgraded from HTTP (`GET /v1/wire`), which the HTTP server
-    /// no longer tracks; shutdown waits for them.
-    pub wire_connections: tokio_util::task::TaskTracker,
-}
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {

@@ -42,11 +42,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api::error::ApiError;
 use crate::api::live::{LivePermit, LiveSource};
-use crate::api::streams::{
-    ack_results, consumer_name, group_name, group_records, number, query, record_to_wire,
-    stream_name,
-};
+use crate::api::streams::{number, query};
 use crate::api::AppState;
+use crate::service::streams::{
+    ack_results, consumer_name, group_name, group_records, record_to_wire, stream_name,
+};
 
 /// How long one follower read waits at the head before it asks again.
 const FOLLOW_WAIT_MS: u64 = 10_000;
@@ -455,7 +455,7 @@ async fn run_group_socket(
                             room.add_permits(freed);
                             wire::GroupLiveFrame::Acked { results }
                         }
-                        Err(error) => wire::GroupLiveFrame::Error(detail(&error)),
+                        Err(error) => wire::GroupLiveFrame::Error(detail(&ApiError::from(error))),
                     },
                     Err(error) => wire::GroupLiveFrame::Error(detail(&ApiError::Malformed(format!(
                         "a client frame is {{\"ack\": [ids]}}: {error}"

@@ -20,6 +20,7 @@ use md5::{Digest, Md5};
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
+use crate::service::ServiceError;
 
 /// Names of the queues backing URL subscriptions start with this (under Baton's reserved
 /// `_baton-` prefix).
@@ -64,10 +65,11 @@ pub fn check_user_target(target: &Target) -> Result<(), ApiError> {
 }
 
 fn conflict(subscription: &QueueName, differences: String) -> ApiError {
-    ApiError::Engine(EngineError::Topic(TopicError::SubscriptionExists {
+    ServiceError::Engine(EngineError::Topic(TopicError::SubscriptionExists {
         subscription: subscription.to_string(),
         differences,
     }))
+    .into()
 }
 
 /// Puts a URL subscription: validates the URL and headers like a push subscription (nothing
@@ -92,11 +94,11 @@ pub async fn put(
         })
         .map_err(|error| match error {
             // The fields sit under `target` in this request.
-            ApiError::InvalidParameter { field, reason } => ApiError::InvalidParameter {
+            ServiceError::InvalidParameter { field, reason } => ServiceError::InvalidParameter {
                 field: format!("target.{field}"),
                 reason,
             },
-            ApiError::TargetNotAllowed { field, reason } => ApiError::TargetNotAllowed {
+            ServiceError::TargetNotAllowed { field, reason } => ServiceError::TargetNotAllowed {
                 field: format!("target.{field}"),
                 reason,
             },

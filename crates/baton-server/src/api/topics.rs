@@ -20,15 +20,16 @@ use serde_json::Value;
 use crate::api::error::ApiError;
 use crate::api::json::{ApiJson, OptionalJson};
 use crate::api::live::LiveSource;
-use crate::api::queues::{attributes_from_wire, attributes_to_wire};
 use crate::api::AppState;
+use crate::service::queues::{attributes_from_wire, attributes_to_wire};
+use crate::service::ServiceError;
 
 fn name(raw: &str) -> Result<QueueName, ApiError> {
     Ok(QueueName::new(raw)?)
 }
 
 fn filter_error(reason: String) -> ApiError {
-    ApiError::Engine(EngineError::Topic(TopicError::InvalidFilter { reason }))
+    ServiceError::Engine(EngineError::Topic(TopicError::InvalidFilter { reason })).into()
 }
 
 fn number(value: &Value, at: &str) -> Result<f64, ApiError> {
@@ -372,7 +373,7 @@ pub async fn show_subscription(
         .find(|s| s.name == subscription_name)
         .map(subscription_to_wire)
         .ok_or_else(|| {
-            ApiError::Engine(EngineError::SubscriptionNotFound {
+            ServiceError::Engine(EngineError::SubscriptionNotFound {
                 topic: topic_name.to_string(),
                 subscription: subscription_name.to_string(),
             })

@@ -36,19 +36,9 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::error::ApiError;
 use crate::outbound::{self, OutboundRules, TargetError};
+use crate::service::ServiceError;
 use breaker::{Admission, BreakerConfig, Breakers};
-
-/// Serializes the read-modify-write updates of queues' metadata attributes in this process
-/// (push subscriptions here, SQS attributes and policies in `api::sqs`): `set_queue_meta`
-/// replaces the whole map, so two unserialized updates could drop each other's keys.
-static META_ATTRIBUTES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Held while reading, changing and storing a queue's metadata attributes.
-pub(crate) async fn meta_attributes_lock() -> tokio::sync::MutexGuard<'static, ()> {
-    META_ATTRIBUTES.lock().await
-}
 
 /// The `QueueMeta` attribute holding a queue's subscription (JSON of `PushSubscription`).
 pub const PUSH_ATTRIBUTE: &str = "baton.push";
@@ -118,10 +108,10 @@ pub struct PushManager {
     stop: CancellationToken,
 }
 
-fn target_error(field: &str, error: TargetError) -> ApiError {
+fn target_error(field: &str, error: TargetError) -> ServiceError {
     match error {
-        TargetError::Invalid(reason) => ApiError::invalid(field, reason),
-        TargetError::NotAllowed(reason) => ApiError::TargetNotAllowed {
+        TargetError::Invalid(reason) => ServiceError::invalid(field, reason),
+        TargetError::NotAllowed(reason) => ServiceError::TargetNotAllowed {
             field: field.to_string(),
             reason,
         },
@@ -162,21 +152,21 @@ impl PushManager {
     pub fn validate(
         &self,
         mut subscription: proto::PushSubscription,
-    ) -> Result<proto::PushSubscription, ApiError> {
+    ) -> Result<proto::PushSubscription, ServiceError> {
         self.target(&subscription)?;
         subscription.concurrency = Some(subscription.concurrency.unwrap_or(CONCURRENCY_DEFAULT));
         subscription.timeout_ms = Some(subscription.timeout_ms.unwrap_or(TIMEOUT_MS_DEFAULT));
         Ok(subscription)
     }
 
-    fn target(&self, subscription: &proto::PushSubscription) -> Result<Target, ApiError> {
+    fn target(&self, subscription: &proto::PushSubscription) -> Result<Target, ServiceError> {
         let url = self
             .rules
             .check_url(&subscription.url)
             .map_err(|e| target_error("url", e))?;
         outbound::check_headers(subscription.headers.iter()).map_err(|(name, reason)| {
             let field = name.map_or("headers".to_string(), |n| format!("headers.{n}"));
-            ApiError::invalid(field, reason)
+            ServiceError::invalid(field, reason)
         })?;
         let mut headers = HeaderMap::new();
         for (name, value) in &subscription.headers {
@@ -189,21 +179,21 @@ impl PushManager {
         }
         let concurrency = subscription.concurrency.unwrap_or(CONCURRENCY_DEFAULT);
         if !(1..=CONCURRENCY_MAX).contains(&concurrency) {
-            return Err(ApiError::invalid(
+            return Err(ServiceError::invalid(
                 "concurrency",
                 format!("{concurrency} is outside 1..={CONCURRENCY_MAX}"),
             ));
         }
         let timeout_ms = subscription.timeout_ms.unwrap_or(TIMEOUT_MS_DEFAULT);
         if !(1..=TIMEOUT_MS_MAX).contains(&timeout_ms) {
-            return Err(ApiError::invalid(
+            return Err(ServiceError::invalid(
                 "timeout_ms",
                 format!("{timeout_ms} is outside 1..={TIMEOUT_MS_MAX}"),
             ));
         }
         if let Some(rate) = subscription.rate_per_s {
             if !(1..=RATE_PER_S_MAX).contains(&rate) {
-                return Err(ApiError::invalid(
+                return Err(ServiceError::invalid(
                     "rate_per_s",
                     format!("{rate} is outside 1..={RATE_PER_S_MAX}"),
                 ));
@@ -224,25 +214,25 @@ impl PushManager {
         &self,
         queue: &QueueName,
         subscription: proto::PushSubscription,
-    ) -> Result<proto::PushInfo, ApiError> {
+    ) -> Result<proto::PushInfo, ServiceError> {
         let subscription = self.validate(subscription)?;
-        let engine = &self.shared.engine;
-        let _meta = meta_attributes_lock().await;
-        let view = engine.get_queue(queue).await?;
-        let mut attributes = view.meta.attributes.clone();
         let json = serde_json::to_string(&subscription)
-            .map_err(|e| ApiError::invalid("push", e.to_string()))?;
-        attributes.insert(PUSH_ATTRIBUTE.to_string(), json);
-        engine.set_queue_meta(queue, None, Some(attributes)).await?;
+            .map_err(|e| ServiceError::invalid("push", e.to_string()))?;
+        // One atomic change of the one key, so SQS attribute changes meanwhile stay.
+        let patch = baton_engine::MetaPatch {
+            put_attributes: [(PUSH_ATTRIBUTE.to_string(), json)].into(),
+            ..Default::default()
+        };
+        self.shared.engine.update_queue_meta(queue, patch).await?;
         self.start(queue.clone(), subscription)?;
         self.info(queue)
     }
 
     /// The subscription of `queue` and its delivery figures.
-    pub async fn get(&self, queue: &QueueName) -> Result<proto::PushInfo, ApiError> {
+    pub async fn get(&self, queue: &QueueName) -> Result<proto::PushInfo, ServiceError> {
         let view = self.shared.engine.get_queue(queue).await?;
         if !view.meta.attributes.contains_key(PUSH_ATTRIBUTE) {
-            return Err(ApiError::PushNotConfigured {
+            return Err(ServiceError::PushNotConfigured {
                 queue: queue.to_string(),
             });
         }
@@ -250,28 +240,30 @@ impl PushManager {
     }
 
     /// Removes the subscription of `queue` durably and stops its worker.
-    pub async fn delete(&self, queue: &QueueName) -> Result<(), ApiError> {
+    pub async fn delete(&self, queue: &QueueName) -> Result<(), ServiceError> {
         let engine = &self.shared.engine;
-        let _meta = meta_attributes_lock().await;
         let view = engine.get_queue(queue).await?;
-        let mut attributes = view.meta.attributes.clone();
-        if attributes.remove(PUSH_ATTRIBUTE).is_none() {
-            return Err(ApiError::PushNotConfigured {
+        if !view.meta.attributes.contains_key(PUSH_ATTRIBUTE) {
+            return Err(ServiceError::PushNotConfigured {
                 queue: queue.to_string(),
             });
         }
-        engine.set_queue_meta(queue, None, Some(attributes)).await?;
+        let patch = baton_engine::MetaPatch {
+            remove_attributes: vec![PUSH_ATTRIBUTE.to_string()],
+            ..Default::default()
+        };
+        engine.update_queue_meta(queue, patch).await?;
         if let Some(worker) = self.workers.lock().remove(queue) {
             worker.cancel.cancel();
         }
         Ok(())
     }
 
-    fn info(&self, queue: &QueueName) -> Result<proto::PushInfo, ApiError> {
+    fn info(&self, queue: &QueueName) -> Result<proto::PushInfo, ServiceError> {
         let workers = self.workers.lock();
         let worker = workers
             .get(queue)
-            .ok_or_else(|| ApiError::PushNotConfigured {
+            .ok_or_else(|| ServiceError::PushNotConfigured {
                 queue: queue.to_string(),
             })?;
         let s = &worker.subscription;
@@ -299,7 +291,7 @@ impl PushManager {
         &self,
         queue: QueueName,
         subscription: proto::PushSubscription,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), ServiceError> {
         let target = self.target(&subscription)?;
         let counters = Arc::new(Counters::default());
         let cancel = self.stop.child_token();
@@ -345,7 +337,7 @@ impl PushManager {
                 continue;
             };
             let parsed = serde_json::from_str::<proto::PushSubscription>(json)
-                .map_err(|e| ApiError::invalid("push", e.to_string()))
+                .map_err(|e| ServiceError::invalid("push", e.to_string()))
                 .and_then(|s| self.validate(s));
             match parsed {
                 Ok(subscription) => {

@@ -26,6 +26,8 @@ pub struct ServerOptions<'a> {
     /// A durable engine on this simulated disk (the test can fail and repair it) instead of
     /// the memory engine.
     durable_on: Option<&'a baton_storage::SimFs>,
+    /// An engine the test made (e.g. a wrapper that observes the calls) instead of either.
+    engine: Option<Arc<dyn Engine>>,
     adjust: Box<dyn FnOnce(&mut ServerConfig) + 'a>,
     dedicated_wire: bool,
 }
@@ -34,6 +36,13 @@ impl<'a> ServerOptions<'a> {
     /// A durable engine on `fs`, its storage at `/data`.
     pub fn durable(mut self, fs: &'a baton_storage::SimFs) -> Self {
         self.durable_on = Some(fs);
+        self
+    }
+
+    /// Serves over `engine` (e.g. a wrapper that observes it) instead of building one; the
+    /// configuration's engine settings then do not apply to it.
+    pub fn engine(mut self, engine: Arc<dyn Engine>) -> Self {
+        self.engine = Some(engine);
         self
     }
 
@@ -66,8 +75,9 @@ impl<'a> ServerOptions<'a> {
             limits: config.queue_limits(),
             max_waiting_receives: config.max_waiting_receives,
         };
-        let engine: Arc<dyn Engine> = match self.durable_on {
-            Some(fs) => Arc::new(
+        let engine: Arc<dyn Engine> = match (self.engine, self.durable_on) {
+            (Some(engine), _) => engine,
+            (None, Some(fs)) => Arc::new(
                 LocalEngine::durable(
                     Arc::new(SystemClock),
                     engine_config,
@@ -77,7 +87,7 @@ impl<'a> ServerOptions<'a> {
                 )
                 .unwrap(),
             ),
-            None => Arc::new(LocalEngine::in_memory(Arc::new(SystemClock), engine_config)),
+            (None, None) => Arc::new(LocalEngine::in_memory(Arc::new(SystemClock), engine_config)),
         };
         TestServer::start_serving(config, engine, self.dedicated_wire).await
     }
@@ -93,6 +103,7 @@ impl TestServer {
     pub fn options<'a>() -> ServerOptions<'a> {
         ServerOptions {
             durable_on: None,
+            engine: None,
             adjust: Box::new(|_| {}),
             dedicated_wire: true,
         }

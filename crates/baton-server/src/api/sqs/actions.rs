@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use baton_core::limits::MESSAGE_BYTES_MAX;
 use baton_core::{DeadLetterPolicy, QueueConfig, QueueName};
-use baton_engine::{EngineError, QueueView};
+use baton_engine::{EngineError, MetaPatch, QueueView};
 use serde_json::{json, Map, Value};
 
 use super::error::SqsError;
@@ -106,6 +106,16 @@ pub(super) fn target_queue(call: &Call<'_>) -> Result<QueueName, SqsError> {
 
 pub(super) async fn view(call: &Call<'_>, name: &QueueName) -> Result<QueueView, SqsError> {
     Ok(call.state.engine.get_queue(name).await?)
+}
+
+/// A request's own error, unless its queue does not exist: SQS names a missing queue before
+/// anything else. Only error paths call it, so a good data request costs one engine call
+/// (the operation's own, which reports a missing queue by itself).
+pub(super) async fn unless_missing(call: &Call<'_>, name: &QueueName, error: SqsError) -> SqsError {
+    match call.state.engine.get_queue(name).await {
+        Err(missing @ baton_engine::EngineError::QueueNotFound { .. }) => SqsError::from(missing),
+        _ => error,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +377,6 @@ async fn create_queue(call: Call<'_>) -> Out {
         )));
     }
     let attributes = params::string_map(&call.params, "Attributes");
-    let _meta = crate::push::meta_attributes_lock().await;
     let mut tags = params::string_map(&call.params, "tags");
     tags.extend(params::string_map(&call.params, "Tags"));
     if let Ok(existing) = call.state.engine.get_queue(&name).await {
@@ -404,21 +413,18 @@ async fn create_queue(call: Call<'_>) -> Out {
         ));
     }
     match call.state.engine.create_queue(name.clone(), config).await {
-        Ok(_) => {}
-        Err(EngineError::QueueExists { .. }) => {
-            // Created concurrently: add to its metadata rather than replace it, so Baton's own
-            // keys (such as a push subscription's `baton.push`) stay.
-            let existing = view(&call, &name).await?.meta.attributes;
-            let ours = std::mem::take(&mut meta);
-            meta = existing;
-            meta.extend(ours);
-        }
+        // Created concurrently: the patch adds to its metadata rather than replacing it, so
+        // Baton's own keys (such as a push subscription's `baton.push`) stay.
+        Ok(_) | Err(EngineError::QueueExists { .. }) => {}
         Err(error) => return Err(error.into()),
     }
     if !meta.is_empty() || !tags.is_empty() {
-        let tags = (!tags.is_empty()).then(|| tags.into_iter().collect());
-        let meta = (!meta.is_empty()).then_some(meta);
-        call.state.engine.set_queue_meta(&name, tags, meta).await?;
+        let patch = MetaPatch {
+            put_tags: tags.into_iter().collect(),
+            put_attributes: meta,
+            ..MetaPatch::default()
+        };
+        call.state.engine.update_queue_meta(&name, patch).await?;
     }
     Ok(json!({"QueueUrl": queue_url(&call.host, &name)}))
 }
@@ -527,7 +533,6 @@ async fn set_queue_attributes(call: Call<'_>) -> Out {
             "The request must contain the parameter Attributes.",
         ));
     }
-    let _meta = crate::push::meta_attributes_lock().await;
     let view = view(&call, &name).await?;
     let mut config = view.config.clone();
     let mut meta = view.meta.attributes.clone();
@@ -535,11 +540,24 @@ async fn set_queue_attributes(call: Call<'_>) -> Out {
     if config != view.config {
         call.state.engine.update_queue(&name, config).await?;
     }
-    if meta != view.meta.attributes {
-        call.state
-            .engine
-            .set_queue_meta(&name, None, Some(meta))
-            .await?;
+    // Only the keys this call changed, as one atomic patch, so concurrent changes of other
+    // keys (a push subscription, a policy) stay.
+    let patch = MetaPatch {
+        remove_attributes: view
+            .meta
+            .attributes
+            .keys()
+            .filter(|key| !meta.contains_key(*key))
+            .cloned()
+            .collect(),
+        put_attributes: meta
+            .into_iter()
+            .filter(|(key, value)| view.meta.attributes.get(key) != Some(value))
+            .collect(),
+        ..MetaPatch::default()
+    };
+    if patch != MetaPatch::default() {
+        call.state.engine.update_queue_meta(&name, patch).await?;
     }
     Ok(json!({}))
 }

@@ -118,6 +118,7 @@ impl From<EngineError> for SqsError {
             }
             EngineError::QueueExists { .. } => SqsError::queue_name_exists(message),
             EngineError::QueueInUse { .. } => SqsError::invalid_parameter_value(message),
+            EngineError::MetaConflict { .. } => SqsError::internal(message),
             EngineError::DeadLetterQueueInvalid { .. } => SqsError::invalid_attribute_value(message),
             EngineError::MessageNotFound { .. } => SqsError::invalid_parameter_value(message),
             EngineError::TooManyWaiters { .. } => SqsError::over_limit(message),

@@ -8,13 +8,14 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use baton_core::attributes::SYSTEM_TRACE_HEADER;
 use baton_core::limits::{DEDUP_WINDOW_MS, MESSAGE_BYTES_MAX};
+use baton_core::QueueError;
 use baton_core::{
     AttributeData, AttributeValue, BaseType, Delivery, MessageAttributes, QueueName, SendEntry,
 };
-use baton_engine::ReceiveOptions;
+use baton_engine::{EngineError, ReceiveOptions};
 use serde_json::{json, Map, Value};
 
-use super::actions::{batch_entries, failed, queue_arn, target_queue, view, Out};
+use super::actions::{batch_entries, failed, queue_arn, target_queue, unless_missing, Out};
 use super::error::SqsError;
 use super::md5::{self, DigestAttribute, DigestValue};
 use super::params::{self, list, object, opt_int, opt_str, req_str};
@@ -23,13 +24,11 @@ use super::{Call, ACCOUNT_ID, ATTEMPTS_MAX};
 /// Messages one receive returns at most (as SQS).
 const RECEIVE_MAX: i64 = 10;
 
-/// A message parsed from SendMessage or one SendMessageBatch entry.
+/// The digests SQS answers for a message of SendMessage or one SendMessageBatch entry.
 struct Outgoing {
-    entry: SendEntry,
     md5_body: String,
     md5_attributes: Option<String>,
     md5_system: Option<String>,
-    size_bytes: u64,
 }
 
 fn message_attributes(
@@ -95,7 +94,8 @@ fn digest_of<'a>(name: &'a str, value: &'a AttributeValue) -> DigestAttribute<'a
     }
 }
 
-fn outgoing(params: &Map<String, Value>, fifo: bool) -> Result<Outgoing, SqsError> {
+/// Parses a message to send: its digests and the entry.
+fn outgoing(params: &Map<String, Value>, fifo: bool) -> Result<(Outgoing, SendEntry), SqsError> {
     let body = req_str(params, "MessageBody")?;
     if body.is_empty() {
         return Err(SqsError::missing_parameter(
@@ -155,22 +155,21 @@ fn outgoing(params: &Map<String, Value>, fifo: bool) -> Result<Outgoing, SqsErro
             "The request include parameter MessageDeduplicationId that is not valid for this queue type",
         ));
     }
-    let size_bytes = body.len() as u64 + attributes.size_bytes();
-    Ok(Outgoing {
+    let digests = Outgoing {
         md5_body: md5::of_body(&body),
         md5_attributes,
         md5_system,
-        size_bytes,
-        entry: SendEntry {
-            id: baton_engine::new_message_id(),
-            body: body.into(),
-            attributes,
-            delay_ms: delay.map(|d| d as u64 * 1000),
-            group_id,
-            dedup_id,
-            notify: None,
-        },
-    })
+    };
+    let entry = SendEntry {
+        id: baton_engine::new_message_id(),
+        body: body.into(),
+        attributes,
+        delay_ms: delay.map(|d| d as u64 * 1000),
+        group_id,
+        dedup_id,
+        notify: None,
+    };
+    Ok((digests, entry))
 }
 
 fn sent(outgoing: &Outgoing, id: String, seq: u64, fifo: bool) -> Map<String, Value> {
@@ -195,22 +194,16 @@ fn sent(outgoing: &Outgoing, id: String, seq: u64, fifo: bool) -> Map<String, Va
     out
 }
 
+/// One engine call: FIFO-ness is the name's (`.fifo` ⟺ FIFO, which every queue's config
+/// keeps), and the queue's own limits are checked by the send itself.
 pub(super) async fn send_message(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
-    let queue = view(&call, &name).await?;
-    let fifo = queue.config.fifo;
-    let outgoing = outgoing(&call.params, fifo)?;
-    if outgoing.size_bytes > u64::from(queue.config.max_message_bytes) {
-        return Err(SqsError::invalid_parameter_value(format!(
-            "One or more parameters are invalid. Reason: Message must be shorter than {} bytes.",
-            queue.config.max_message_bytes
-        )));
-    }
-    let outcomes = call
-        .state
-        .engine
-        .send(&name, vec![outgoing.entry.clone()])
-        .await?;
+    let fifo = name.has_fifo_suffix();
+    let (outgoing, entry) = match outgoing(&call.params, fifo) {
+        Ok(outgoing) => outgoing,
+        Err(error) => return Err(unless_missing(&call, &name, error).await),
+    };
+    let outcomes = call.state.engine.send(&name, vec![entry]).await?;
     let outcome = outcomes
         .first()
         .ok_or_else(|| SqsError::internal("no send outcome"))?;
@@ -222,31 +215,25 @@ pub(super) async fn send_message(call: Call<'_>) -> Out {
     )))
 }
 
-/// The checks SQS makes of a whole FIFO batch before any entry: each entry needs a group, and
-/// a dedup id unless the queue has content-based dedup. A failure fails the request.
-fn check_fifo_batch(
-    entries: &[Map<String, Value>],
-    content_based_dedup: bool,
-) -> Result<(), SqsError> {
-    let given = |entry: &Map<String, Value>, name: &str| {
+/// The check SQS makes of a whole FIFO batch before any entry: each entry needs a group. A
+/// failure fails the request. (The dedup-id rule depends on the queue's content-based dedup:
+/// the engine's `send_each` checks it, failing the whole call too.)
+fn check_fifo_batch(entries: &[Map<String, Value>]) -> Result<(), SqsError> {
+    let given = |entry: &Map<String, Value>| {
         entry
-            .get(name)
+            .get("MessageGroupId")
             .and_then(params::text)
             .is_some_and(|value| !value.is_empty())
     };
-    for entry in entries {
-        if !given(entry, "MessageGroupId") {
-            return Err(SqsError::invalid_parameter_value(
-                "The request must contain the parameter MessageGroupId.",
-            ));
-        }
-        if !content_based_dedup && !given(entry, "MessageDeduplicationId") {
-            return Err(SqsError::invalid_parameter_value(
-                "The queue should either have ContentBasedDeduplication enabled or MessageDeduplicationId provided explicitly",
-            ));
-        }
+    if entries.iter().all(given) {
+        Ok(())
+    } else {
+        Err(group_required())
     }
-    Ok(())
+}
+
+fn group_required() -> SqsError {
+    SqsError::invalid_parameter_value("The request must contain the parameter MessageGroupId.")
 }
 
 /// The bytes an entry counts toward a batch's size, as SQS counts a message's: the body and
@@ -276,51 +263,71 @@ fn entry_bytes(entry: &Map<String, Value>) -> u64 {
     (body + attributes) as u64
 }
 
+/// One engine call (`send_each`): entries that fail their own checks fail alone, the rest is
+/// enqueued atomically.
 pub(super) async fn send_message_batch(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
     let entries = batch_entries(&call.params, "SendMessageBatchRequestEntry")?;
-    let queue = view(&call, &name).await?;
-    let fifo = queue.config.fifo;
-    if fifo {
-        check_fifo_batch(&entries, queue.config.content_based_dedup)?;
-    }
+    let fifo = name.has_fifo_suffix();
     let total_bytes: u64 = entries.iter().map(entry_bytes).sum();
-    if total_bytes > u64::from(MESSAGE_BYTES_MAX) {
-        return Err(SqsError::batch_request_too_long(format!(
-            "Batch requests cannot be longer than {MESSAGE_BYTES_MAX} bytes. You have sent {total_bytes} bytes."
-        )));
+    let whole = if fifo { check_fifo_batch(&entries) } else { Ok(()) }.and_then(|()| {
+        if total_bytes > u64::from(MESSAGE_BYTES_MAX) {
+            Err(SqsError::batch_request_too_long(format!(
+                "Batch requests cannot be longer than {MESSAGE_BYTES_MAX} bytes. You have sent {total_bytes} bytes."
+            )))
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(error) = whole {
+        return Err(unless_missing(&call, &name, error).await);
     }
     let mut prepared = Vec::new();
+    let mut batch = Vec::new();
     let mut failures = Vec::new();
     for entry in &entries {
         let id = entry.get("Id").and_then(params::text).unwrap_or_default();
         match outgoing(entry, fifo) {
-            Ok(message) if message.size_bytes > u64::from(queue.config.max_message_bytes) => failures.push(failed(
-                &id,
-                &SqsError::invalid_parameter_value(format!(
-                    "One or more parameters are invalid. Reason: Message must be shorter than {} bytes.",
-                    queue.config.max_message_bytes
-                )),
-            )),
-            Ok(message) => prepared.push((id, message)),
+            Ok((message, entry)) => {
+                prepared.push((id, message));
+                batch.push(entry);
+            }
             Err(error) => failures.push(failed(&id, &error)),
         }
     }
     let mut successful = Vec::new();
-    if !prepared.is_empty() {
-        let batch: Vec<SendEntry> = prepared.iter().map(|(_, m)| m.entry.clone()).collect();
-        match call.state.engine.send(&name, batch).await {
-            Ok(outcomes) => {
-                for ((id, message), outcome) in prepared.iter().zip(outcomes) {
-                    let mut entry = sent(message, outcome.id.to_string(), outcome.seq, fifo);
-                    entry.insert("Id".into(), Value::String(id.clone()));
-                    successful.push(Value::Object(entry));
+    if batch.is_empty() {
+        // Nothing to send: the one engine call left is the check SQS makes first.
+        if let Err(missing @ EngineError::QueueNotFound { .. }) =
+            call.state.engine.get_queue(&name).await
+        {
+            return Err(missing.into());
+        }
+        return Ok(json!({"Successful": successful, "Failed": failures}));
+    }
+    match call.state.engine.send_each(&name, batch).await {
+        Ok(results) => {
+            for ((id, message), result) in prepared.iter().zip(results) {
+                match result {
+                    Ok(outcome) => {
+                        let mut entry = sent(message, outcome.id.to_string(), outcome.seq, fifo);
+                        entry.insert("Id".into(), Value::String(id.clone()));
+                        successful.push(Value::Object(entry));
+                    }
+                    Err(error) => {
+                        failures.push(failed(id, &SqsError::from(EngineError::Queue(error))))
+                    }
                 }
             }
-            Err(error) => {
-                let error = SqsError::from(error);
-                failures.extend(prepared.iter().map(|(id, _)| failed(id, &error)));
-            }
+        }
+        Err(EngineError::Queue(QueueError::GroupIdRequired { .. })) => return Err(group_required()),
+        Err(
+            error @ (EngineError::Queue(QueueError::DedupIdRequired { .. })
+            | EngineError::QueueNotFound { .. }),
+        ) => return Err(SqsError::from(error)),
+        Err(error) => {
+            let error = SqsError::from(error);
+            failures.extend(prepared.iter().map(|(id, _)| failed(id, &error)));
         }
     }
     Ok(json!({"Successful": successful, "Failed": failures}))
@@ -460,8 +467,7 @@ pub(super) async fn receive_message(call: Call<'_>) -> Out {
         }
     }
     let filters = list(&call.params, "MessageAttributeNames");
-    let queue = view(&call, &name).await?;
-    let fifo = queue.config.fifo;
+    let fifo = name.has_fifo_suffix();
     let attempt = opt_str(&call.params, "ReceiveRequestAttemptId").filter(|_| fifo);
     if let Some(attempt) = &attempt {
         let cached = call
@@ -552,7 +558,7 @@ mod tests {
     }
 
     #[test]
-    fn a_fifo_batch_needs_groups_and_dedup_ids_unless_content_based() {
+    fn a_fifo_batch_needs_a_group_in_every_entry() {
         let entries = |v: Value| -> Vec<Map<String, Value>> {
             v.as_array()
                 .unwrap()
@@ -560,16 +566,16 @@ mod tests {
                 .map(|e| e.as_object().unwrap().clone())
                 .collect()
         };
-        let no_group = entries(json!([{"MessageDeduplicationId": "d"}]));
-        let no_dedup = entries(json!([{"MessageGroupId": "g"}]));
-        let error = check_fifo_batch(&no_group, true).unwrap_err();
+        let no_group = entries(json!([{"MessageGroupId": "g"}, {"MessageDeduplicationId": "d"}]));
+        let error = check_fifo_batch(&no_group).unwrap_err();
         assert_eq!(
             error.message,
             "The request must contain the parameter MessageGroupId."
         );
         assert_eq!(error.name, "InvalidParameterValue");
-        assert!(check_fifo_batch(&no_dedup, true).is_ok());
-        let error = check_fifo_batch(&no_dedup, false).unwrap_err();
-        assert!(error.message.starts_with("The queue should either have"));
+        let empty_group = entries(json!([{"MessageGroupId": ""}]));
+        assert!(check_fifo_batch(&empty_group).is_err());
+        let grouped = entries(json!([{"MessageGroupId": "g"}, {"MessageGroupId": "h"}]));
+        assert!(check_fifo_batch(&grouped).is_ok());
     }
 }

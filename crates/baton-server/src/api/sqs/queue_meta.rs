@@ -3,7 +3,7 @@
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use baton_core::QueueName;
-use baton_engine::QueueView;
+use baton_engine::{EngineError, MetaPatch, QueueView};
 use serde_json::{json, Map, Value};
 
 use super::actions::{queue_arn, queue_url, target_queue, view, Out};
@@ -22,14 +22,11 @@ pub(super) async fn tag_queue(call: Call<'_>) -> Out {
             "The request must contain the parameter Tags.",
         ));
     }
-    let _meta = crate::push::meta_attributes_lock().await;
-    let view = view(&call, &name).await?;
-    let mut tags = view.meta.tags.clone();
-    tags.extend(added);
-    call.state
-        .engine
-        .set_queue_meta(&name, Some(tags), None)
-        .await?;
+    let patch = MetaPatch {
+        put_tags: added.into_iter().collect(),
+        ..MetaPatch::default()
+    };
+    call.state.engine.update_queue_meta(&name, patch).await?;
     Ok(json!({}))
 }
 
@@ -42,16 +39,11 @@ pub(super) async fn untag_queue(call: Call<'_>) -> Out {
             "Tag keys must be between 1 and {TAG_KEY_CHARS_MAX} characters in length."
         )));
     }
-    let _meta = crate::push::meta_attributes_lock().await;
-    let view = view(&call, &name).await?;
-    let mut tags = view.meta.tags.clone();
-    for key in keys {
-        tags.remove(&key);
-    }
-    call.state
-        .engine
-        .set_queue_meta(&name, Some(tags), None)
-        .await?;
+    let patch = MetaPatch {
+        remove_tags: keys,
+        ..MetaPatch::default()
+    };
+    call.state.engine.update_queue_meta(&name, patch).await?;
     Ok(json!({}))
 }
 
@@ -197,27 +189,42 @@ fn one_or_list(mut values: Vec<String>) -> Value {
     }
 }
 
-async fn store_policy(
+/// Changes the queue's policy by `change` as one compare-and-set of the `Policy` attribute,
+/// read again and retried when another change came between (from any node).
+async fn change_policy(
     call: &Call<'_>,
     name: &QueueName,
-    view: &QueueView,
-    policy: Value,
+    mut change: impl FnMut(&mut Vec<Value>) -> Result<(), SqsError>,
 ) -> Result<(), SqsError> {
-    let mut attributes = view.meta.attributes.clone();
-    let empty = policy
-        .get("Statement")
-        .and_then(Value::as_array)
-        .is_none_or(Vec::is_empty);
-    if empty {
-        attributes.remove("Policy");
-    } else {
-        attributes.insert("Policy".to_string(), policy.to_string());
+    const ATTEMPTS: usize = 16;
+    for _ in 0..ATTEMPTS {
+        let view = view(call, name).await?;
+        let before = view.meta.attributes.get("Policy").cloned();
+        let mut policy = policy_of(&view);
+        let statements = policy["Statement"]
+            .as_array_mut()
+            .ok_or_else(|| SqsError::internal("policy without statements"))?;
+        change(statements)?;
+        let mut patch = MetaPatch {
+            expect_attributes: [("Policy".to_string(), before)].into(),
+            ..MetaPatch::default()
+        };
+        if statements.is_empty() {
+            patch.remove_attributes.push("Policy".to_string());
+        } else {
+            patch
+                .put_attributes
+                .insert("Policy".to_string(), policy.to_string());
+        }
+        match call.state.engine.update_queue_meta(name, patch).await {
+            Ok(_) => return Ok(()),
+            Err(EngineError::MetaConflict { .. }) => continue,
+            Err(error) => return Err(error.into()),
+        }
     }
-    call.state
-        .engine
-        .set_queue_meta(name, None, Some(attributes))
-        .await?;
-    Ok(())
+    Err(SqsError::internal(format!(
+        "the policy of {name} kept changing during {ATTEMPTS} attempts"
+    )))
 }
 
 pub(super) async fn add_permission(call: Call<'_>) -> Out {
@@ -241,49 +248,44 @@ pub(super) async fn add_permission(call: Call<'_>) -> Out {
         ));
     }
     check_actions(&actions)?;
-    let _meta = crate::push::meta_attributes_lock().await;
-    let view = view(&call, &name).await?;
-    let mut policy = policy_of(&view);
-    let statements = policy["Statement"]
-        .as_array_mut()
-        .ok_or_else(|| SqsError::internal("policy without statements"))?;
-    if statements.iter().any(|s| s["Sid"] == label) {
-        return Err(SqsError::invalid_parameter_value(format!(
-            "Value {label} for parameter Label is invalid. Reason: Already exists."
-        )));
-    }
-    let principals = accounts
+    let principals: Vec<String> = accounts
         .iter()
         .map(|a| format!("arn:aws:iam::{a}:root"))
         .collect();
-    statements.push(json!({
+    let statement = json!({
         "Sid": label,
         "Effect": "Allow",
         "Principal": {"AWS": one_or_list(principals)},
         "Action": one_or_list(actions.iter().map(|a| format!("SQS:{a}")).collect()),
         "Resource": queue_arn(&name),
-    }));
-    store_policy(&call, &name, &view, policy).await?;
+    });
+    change_policy(&call, &name, |statements| {
+        if statements.iter().any(|s| s["Sid"] == label) {
+            return Err(SqsError::invalid_parameter_value(format!(
+                "Value {label} for parameter Label is invalid. Reason: Already exists."
+            )));
+        }
+        statements.push(statement.clone());
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }
 
 pub(super) async fn remove_permission(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
     let label = req_str(&call.params, "Label")?;
-    let _meta = crate::push::meta_attributes_lock().await;
-    let view = view(&call, &name).await?;
-    let mut policy = policy_of(&view);
-    let statements = policy["Statement"]
-        .as_array_mut()
-        .ok_or_else(|| SqsError::internal("policy without statements"))?;
-    let before = statements.len();
-    statements.retain(|s| s["Sid"] != label);
-    if statements.len() == before {
-        return Err(SqsError::invalid_parameter_value(format!(
-            "Value {label} for parameter Label is invalid. Reason: can't find label on existing policy."
-        )));
-    }
-    store_policy(&call, &name, &view, policy).await?;
+    change_policy(&call, &name, |statements| {
+        let before = statements.len();
+        statements.retain(|s| s["Sid"] != label);
+        if statements.len() == before {
+            return Err(SqsError::invalid_parameter_value(format!(
+                "Value {label} for parameter Label is invalid. Reason: can't find label on existing policy."
+            )));
+        }
+        Ok(())
+    })
+    .await?;
     Ok(json!({}))
 }
 

@@ -11,7 +11,7 @@ use baton_core::{Acked, QueueName, ReceiptError, ReceiptHandle, VisibilityOutcom
 use baton_engine::EngineError;
 use serde_json::{json, Map, Value};
 
-use super::actions::{batch_entries, failed, target_queue, view, Out};
+use super::actions::{batch_entries, failed, target_queue, unless_missing, view, Out};
 use super::error::SqsError;
 use super::params::{self, opt_int, req_str};
 use super::Call;
@@ -59,8 +59,11 @@ fn delete_answer(
 pub(super) async fn delete_message(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
     let handle = req_str(&call.params, "ReceiptHandle")?;
-    view(&call, &name).await?;
-    let parsed = receipt(&handle)?;
+    let parsed = match receipt(&handle) {
+        Ok(parsed) => parsed,
+        Err(error) => return Err(unless_missing(&call, &name, error).await),
+    };
+    // One engine call, which answers a missing queue itself.
     let results = call.state.engine.delete(&name, vec![parsed]).await?;
     delete_answer(&handle, results.into_iter().next())?;
     Ok(json!({}))
@@ -69,7 +72,6 @@ pub(super) async fn delete_message(call: Call<'_>) -> Out {
 pub(super) async fn delete_message_batch(call: Call<'_>) -> Out {
     let name = target_queue(&call)?;
     let entries = batch_entries(&call.params, "DeleteMessageBatchRequestEntry")?;
-    view(&call, &name).await?;
     // Parse every entry, then delete by all valid receipts in one engine call (one log record,
     // one wait for durability) rather than one call per entry.
     let parsed: Vec<(String, EntryReceipt)> = entries
@@ -127,8 +129,11 @@ pub(super) async fn change_message_visibility(call: Call<'_>) -> Out {
     let timeout = opt_int(&call.params, "VisibilityTimeout", 0, 43_200)?.ok_or_else(|| {
         SqsError::missing_parameter("The request must contain the parameter VisibilityTimeout.")
     })?;
-    view(&call, &name).await?;
-    change_one(&call, &name, &handle, receipt(&handle)?, timeout).await?;
+    let parsed = match receipt(&handle) {
+        Ok(parsed) => parsed,
+        Err(error) => return Err(unless_missing(&call, &name, error).await),
+    };
+    change_one(&call, &name, &handle, parsed, timeout).await?;
     Ok(json!({}))
 }
 

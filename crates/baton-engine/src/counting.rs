@@ -1,0 +1,160 @@
+//! `CountingEngine`: an engine that forwards every operation to another and counts the calls
+//! by operation name. Tests use it to show how many engine calls a request costs (the SQS
+//! data path must cost one, because under a network engine each call is a round trip).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use baton_core::stream::{
+    Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
+};
+use baton_core::topic::{Put, Subscription};
+use baton_core::{
+    Acked, Delivery, MessageId, PeekedMessage, QueueConfig, QueueError, QueueName, ReceiptError,
+    ReceiptHandle, SendEntry, SendOutcome, Seq, StatusRecord, StreamConfig, StreamError,
+    StreamName, Timestamp, VisibilityOutcome,
+};
+use parking_lot::Mutex;
+
+use crate::{
+    Completion, CompletionHook, Created, DiskStatus, Engine, EngineError, GroupRecord, GroupView,
+    MetaPatch, NewRecord, PendingView, PublishEntry, PublishOutcome, QueueView, ReceiveOptions,
+    RedriveOptions, StorageStats, StreamRead, StreamView, TopicView,
+};
+
+/// Forwards to `inner`, counting each call by the trait method's name and, for operations on
+/// one queue, the queue's name (so that background workers on other queues do not count).
+pub struct CountingEngine {
+    inner: Arc<dyn Engine>,
+    calls: Mutex<BTreeMap<(&'static str, String), u64>>,
+}
+
+impl CountingEngine {
+    pub fn new(inner: Arc<dyn Engine>) -> Self {
+        Self {
+            inner,
+            calls: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The calls since the last `take` that name `queue`, by operation, and starts counting
+    /// afresh (for every queue).
+    pub fn take(&self, queue: &str) -> BTreeMap<&'static str, u64> {
+        std::mem::take(&mut *self.calls.lock())
+            .into_iter()
+            .filter(|((_, subject), _)| subject == queue)
+            .map(|((operation, _), n)| (operation, n))
+            .collect()
+    }
+
+    fn count(&self, operation: &'static str, subject: String) {
+        *self.calls.lock().entry((operation, subject)).or_default() += 1;
+    }
+}
+
+/// Writes the async operations once: each counts itself, then forwards. Operations in the
+/// `on_queue` group name a queue in their first argument.
+macro_rules! counting_engine {
+    (
+        on_queue { $( async fn $qname:ident(&self, $queue:ident: &QueueName $(, $qarg:ident: $qty:ty)*) -> $qret:ty; )* }
+        other { $( async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )* }
+    ) => {
+        #[async_trait::async_trait]
+        impl Engine for CountingEngine {
+            fn kind(&self) -> &'static str {
+                self.inner.kind()
+            }
+            fn is_ready(&self) -> bool {
+                self.inner.is_ready()
+            }
+            fn now(&self) -> Timestamp {
+                self.inner.now()
+            }
+            fn storage_failure(&self) -> Option<String> {
+                self.inner.storage_failure()
+            }
+            fn storage_stats(&self) -> Option<StorageStats> {
+                self.inner.storage_stats()
+            }
+            fn disk_status(&self) -> Option<DiskStatus> {
+                self.inner.disk_status()
+            }
+            fn begin_shutdown(&self) {
+                self.inner.begin_shutdown()
+            }
+            fn set_completion_hook(&self, hook: CompletionHook) {
+                self.inner.set_completion_hook(hook)
+            }
+            fn take_recovered_completions(&self) -> Vec<Completion> {
+                self.inner.take_recovered_completions()
+            }
+            async fn tick(&self) {
+                self.inner.tick().await
+            }
+            $(
+                async fn $qname(&self, $queue: &QueueName $(, $qarg: $qty)*) -> $qret {
+                    self.count(stringify!($qname), $queue.to_string());
+                    self.inner.$qname($queue $(, $qarg)*).await
+                }
+            )*
+            $(
+                async fn $name(&self $(, $arg: $ty)*) -> $ret {
+                    self.count(stringify!($name), String::new());
+                    self.inner.$name($($arg),*).await
+                }
+            )*
+        }
+    };
+}
+
+counting_engine! {
+    on_queue {
+        async fn set_queue_meta(&self, name: &QueueName, tags: Option<BTreeMap<String, String>>, attributes: Option<BTreeMap<String, String>>) -> Result<QueueView, EngineError>;
+        async fn update_queue_meta(&self, name: &QueueName, patch: MetaPatch) -> Result<QueueView, EngineError>;
+        async fn update_queue(&self, name: &QueueName, config: QueueConfig) -> Result<QueueView, EngineError>;
+        async fn delete_queue(&self, name: &QueueName) -> Result<(), EngineError>;
+        async fn get_queue(&self, name: &QueueName) -> Result<QueueView, EngineError>;
+        async fn purge_queue(&self, name: &QueueName) -> Result<u64, EngineError>;
+        async fn send(&self, name: &QueueName, entries: Vec<SendEntry>) -> Result<Vec<SendOutcome>, EngineError>;
+        async fn send_each(&self, name: &QueueName, entries: Vec<SendEntry>) -> Result<Vec<Result<SendOutcome, QueueError>>, EngineError>;
+        async fn send_internal(&self, name: &QueueName, entries: Vec<SendEntry>) -> Result<Vec<SendOutcome>, EngineError>;
+        async fn receive(&self, name: &QueueName, options: ReceiveOptions) -> Result<Vec<Delivery>, EngineError>;
+        async fn ack(&self, name: &QueueName, receipts: Vec<ReceiptHandle>) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError>;
+        async fn nack(&self, name: &QueueName, receipts: Vec<ReceiptHandle>, delay_ms: Option<u64>) -> Result<Vec<Result<(), ReceiptError>>, EngineError>;
+        async fn delete(&self, name: &QueueName, receipts: Vec<ReceiptHandle>) -> Result<Vec<Result<Option<Acked>, ReceiptError>>, EngineError>;
+        async fn change_message_visibility(&self, name: &QueueName, receipt: ReceiptHandle, timeout_ms: u64) -> Result<VisibilityOutcome, EngineError>;
+        async fn change_visibility(&self, name: &QueueName, receipt: ReceiptHandle, timeout_ms: u64) -> Result<(), EngineError>;
+        async fn message_status(&self, name: &QueueName, id: MessageId) -> Result<StatusRecord, EngineError>;
+        async fn redrive(&self, name: &QueueName, options: RedriveOptions) -> Result<u64, EngineError>;
+        async fn record_callback(&self, name: &QueueName, id: MessageId, succeeded: bool, reason: Option<String>) -> Result<StatusRecord, EngineError>;
+        async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError>;
+        async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError>;
+        async fn peek(&self, name: &QueueName, after: Seq, max: u32) -> Result<Vec<PeekedMessage>, EngineError>;
+        async fn ack_with_reply(&self, name: &QueueName, receipts: Vec<ReceiptHandle>, reply: Option<Arc<str>>) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError>;
+    }
+    other {
+        async fn recover(&self) -> Result<(), EngineError>;
+        async fn create_queue(&self, name: QueueName, config: QueueConfig) -> Result<Created, EngineError>;
+        async fn list_queues(&self) -> Result<Vec<QueueView>, EngineError>;
+        async fn create_stream(&self, name: StreamName, config: StreamConfig) -> Result<(StreamView, bool), EngineError>;
+        async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError>;
+        async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError>;
+        async fn delete_stream(&self, name: &StreamName) -> Result<(), EngineError>;
+        async fn append(&self, name: &StreamName, producer: Option<ProducerSeq>, records: Vec<NewRecord>) -> Result<Vec<Appended>, EngineError>;
+        async fn read_stream(&self, name: &StreamName, partition: u32, from: ReadFrom, max: u32, wait_ms: u64) -> Result<StreamRead, EngineError>;
+        async fn create_group(&self, name: &StreamName, group: GroupName, config: GroupConfig) -> Result<(GroupView, bool), EngineError>;
+        async fn get_group(&self, name: &StreamName, group: &GroupName) -> Result<GroupView, EngineError>;
+        async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), EngineError>;
+        async fn group_read(&self, name: &StreamName, group: &GroupName, consumer: &ConsumerName, max: u32, wait_ms: u64) -> Result<Vec<GroupRecord>, EngineError>;
+        async fn group_ack(&self, name: &StreamName, group: &GroupName, ids: Vec<RecordId>) -> Result<Vec<Result<(), StreamError>>, EngineError>;
+        async fn group_pending(&self, name: &StreamName, group: &GroupName, consumer: Option<&ConsumerName>, max: usize) -> Result<PendingView, EngineError>;
+        async fn group_claim(&self, name: &StreamName, group: &GroupName, consumer: &ConsumerName, min_idle_ms: u64, max: u32) -> Result<Vec<GroupRecord>, EngineError>;
+        async fn group_seek(&self, name: &StreamName, group: &GroupName, partition: Option<u32>, position: StartPosition) -> Result<GroupView, EngineError>;
+        async fn callback_failed(&self, max: usize) -> Result<Vec<(QueueName, StatusRecord)>, EngineError>;
+        async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError>;
+        async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError>;
+        async fn put_subscription(&self, topic: &QueueName, subscription: Subscription) -> Result<(Subscription, Put), EngineError>;
+        async fn delete_subscription(&self, topic: &QueueName, name: &QueueName) -> Result<(), EngineError>;
+        async fn publish(&self, topic: &QueueName, messages: Vec<PublishEntry>) -> Result<Vec<PublishOutcome>, EngineError>;
+    }
+}

@@ -1,0 +1,79 @@
+//! Queue metadata (tags and API-specific attributes such as an SQS policy or a push
+//! subscription): whole replacements and atomic patches. Each change happens under the
+//! queue's lock and is logged as one `SetMeta` record holding the resulting maps, so replay
+//! and checkpoints need nothing new and two changes never drop each other's keys.
+
+use std::collections::BTreeMap;
+
+use baton_storage::records::QueueOp;
+
+use super::{not_found, Access, LocalEngine};
+use crate::{
+    EngineError, QueueView, QUEUE_META_ATTRIBUTES_MAX, QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
+};
+
+type Map = BTreeMap<String, String>;
+
+impl LocalEngine {
+    /// Applies `change` to a copy of the queue's tags and attributes, checks the limits of the
+    /// result and stores it, all under the queue's lock.
+    pub(super) async fn change_meta(
+        &self,
+        name: &baton_core::QueueName,
+        change: impl FnOnce(&mut Map, &mut Map) -> Result<(), EngineError>,
+    ) -> Result<QueueView, EngineError> {
+        self.check_ready()?;
+        let (view, lsn) = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            let (view, lsn) =
+                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    let mut meta = slot.meta.lock();
+                    let (mut tags, mut attributes) = (meta.tags.clone(), meta.attributes.clone());
+                    change(&mut tags, &mut attributes)?;
+                    check_limits(&tags, &attributes)?;
+                    meta.tags = tags;
+                    meta.attributes = attributes;
+                    meta.modified_at = now;
+                    let (tags, attributes) = (meta.tags.clone(), meta.attributes.clone());
+                    drop(meta);
+                    journal.push(|| QueueOp::SetMeta {
+                        queue: name.to_string(),
+                        now: now.as_millis(),
+                        tags: tags.into_iter().collect(),
+                        attributes: attributes.into_iter().collect(),
+                    });
+                    Ok::<_, EngineError>(slot.view(queue, now))
+                })?;
+            (view?, lsn)
+        };
+        self.wait(lsn).await?;
+        Ok(view)
+    }
+}
+
+fn check_limits(tags: &Map, attributes: &Map) -> Result<(), EngineError> {
+    let too_big = |map: &Map| {
+        map.iter()
+            .any(|(k, v)| k.len() + v.len() > QUEUE_META_VALUE_BYTES_MAX)
+    };
+    if tags.len() > QUEUE_TAGS_MAX || too_big(tags) {
+        return Err(EngineError::Queue(
+            baton_core::QueueError::InvalidParameter {
+                field: "tags".to_string(),
+                reason: format!(
+                "at most {QUEUE_TAGS_MAX} tags of at most {QUEUE_META_VALUE_BYTES_MAX} bytes each"
+            ),
+            },
+        ));
+    }
+    if attributes.len() > QUEUE_META_ATTRIBUTES_MAX || too_big(attributes) {
+        return Err(EngineError::Queue(baton_core::QueueError::InvalidParameter {
+            field: "attributes".to_string(),
+            reason: format!(
+                "at most {QUEUE_META_ATTRIBUTES_MAX} attributes of at most {QUEUE_META_VALUE_BYTES_MAX} bytes each"
+            ),
+        }));
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! `ServiceError`: every way an operation of the service layer fails, whatever transport
+//! asked, and its exhaustive mapping to a stable `ErrorCode` (the native API adds the HTTP
+//! status of the code, the wire protocol sends the code alone, background workers log it).
+
+use baton_core::topic::TopicError;
+use baton_core::{QueueError, ReceiptError, StreamError};
+use baton_engine::EngineError;
+use baton_proto::ErrorCode;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("invalid value for `{field}`: {reason}")]
+    InvalidParameter { field: String, reason: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error("invalid value for `{field}`: {reason}")]
+    TargetNotAllowed { field: String, reason: String },
+    #[error("queue {queue} has no push subscription")]
+    PushNotConfigured { queue: String },
+    #[error("the callback of message {id} has not failed (its status is {status})")]
+    CallbackNotFailed { id: String, status: String },
+    #[error("the callback of message {id} failed, but its callback job is gone (the internal queue `_baton-callbacks` or `_baton-callbacks-failed` was purged or deleted): there is nothing to retry")]
+    CallbackJobMissing { id: String },
+    #[error("event {id} does not exist")]
+    EventNotFound { id: String },
+    #[error("no reply to request {correlation_id} within {timeout_ms} ms; a reply that comes later is discarded")]
+    RequestTimeout {
+        correlation_id: String,
+        timeout_ms: u64,
+    },
+    #[error("no request is waiting for a reply with correlation id {correlation_id} (it timed out, was answered already, or never existed); the reply was discarded")]
+    ReplyNotExpected { correlation_id: String },
+    #[error(
+        "{limit} requests are already waiting for replies (the server's max_pending_requests)"
+    )]
+    TooManyPendingRequests { limit: u32 },
+    #[error("{limit} live connections are already open (the server's live_connections_max)")]
+    TooManyLiveSubscribers { limit: u32 },
+    #[error("{limit} live streams are already open (the server's live_streams_max)")]
+    TooManyLiveStreams { limit: u32 },
+    /// A fault of the server itself, e.g. an answer that could not be written.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<QueueError> for ServiceError {
+    fn from(error: QueueError) -> Self {
+        ServiceError::Engine(EngineError::Queue(error))
+    }
+}
+
+impl From<TopicError> for ServiceError {
+    fn from(error: TopicError) -> Self {
+        ServiceError::Engine(EngineError::Topic(error))
+    }
+}
+
+impl From<StreamError> for ServiceError {
+    fn from(error: StreamError) -> Self {
+        ServiceError::Engine(EngineError::Stream(error))
+    }
+}
+
+impl ServiceError {
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ServiceError::InvalidParameter {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ServiceError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
+            ServiceError::Engine(error) => engine_code(error),
+            ServiceError::TargetNotAllowed { .. } => ErrorCode::TargetNotAllowed,
+            ServiceError::PushNotConfigured { .. } => ErrorCode::PushNotConfigured,
+            ServiceError::CallbackNotFailed { .. } => ErrorCode::CallbackNotFailed,
+            ServiceError::CallbackJobMissing { .. } => ErrorCode::CallbackJobMissing,
+            ServiceError::EventNotFound { .. } => ErrorCode::EventNotFound,
+            ServiceError::RequestTimeout { .. } => ErrorCode::RequestTimeout,
+            ServiceError::ReplyNotExpected { .. } => ErrorCode::ReplyNotExpected,
+            ServiceError::TooManyPendingRequests { .. } => ErrorCode::TooManyPendingRequests,
+            ServiceError::TooManyLiveSubscribers { .. } => ErrorCode::TooManyLiveSubscribers,
+            ServiceError::TooManyLiveStreams { .. } => ErrorCode::TooManyLiveStreams,
+            ServiceError::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// A request that got no reply in time, and a write a low disk refused, are answers the
+    /// client must handle, not faults of the server: they are not logged as failures.
+    pub fn is_expected(&self) -> bool {
+        matches!(
+            self,
+            ServiceError::RequestTimeout { .. }
+                | ServiceError::Engine(EngineError::DiskLow { .. } | EngineError::DiskFull { .. })
+        )
+    }
+}
+
+pub fn receipt_code(error: ReceiptError) -> ErrorCode {
+    match error {
+        ReceiptError::Invalid => ErrorCode::ReceiptInvalid,
+        ReceiptError::Stale => ErrorCode::ReceiptStale,
+    }
+}
+
+pub fn engine_code(error: &EngineError) -> ErrorCode {
+    match error {
+        EngineError::QueueNotFound { .. } => ErrorCode::QueueNotFound,
+        EngineError::QueueExists { .. } => ErrorCode::QueueExists,
+        EngineError::QueueInUse { .. } => ErrorCode::QueueInUse,
+        EngineError::MetaConflict { .. } => ErrorCode::MetaConflict,
+        EngineError::DeadLetterQueueInvalid { .. } => ErrorCode::DeadLetterQueueInvalid,
+        EngineError::MessageNotFound { .. } => ErrorCode::MessageNotFound,
+        EngineError::TooManyWaiters { .. } => ErrorCode::TooManyWaiters,
+        EngineError::NotReady => ErrorCode::NotReady,
+        EngineError::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
+        EngineError::DiskLow { .. } | EngineError::DiskFull { .. } => ErrorCode::DiskLow,
+        EngineError::Receipt(receipt) => receipt_code(*receipt),
+        EngineError::TooManyStreams { .. } => ErrorCode::TooManyStreams,
+        EngineError::Stream(stream) => stream_code(stream),
+        EngineError::TopicNotFound { .. } => ErrorCode::TopicNotFound,
+        EngineError::SubscriptionNotFound { .. } => ErrorCode::SubscriptionNotFound,
+        EngineError::Topic(topic) => match topic {
+            TopicError::InvalidRoutingKey { .. } | TopicError::InvalidPattern { .. } => {
+                ErrorCode::InvalidPattern
+            }
+            TopicError::InvalidFilter { .. } => ErrorCode::InvalidFilter,
+            TopicError::SubscriptionExists { .. } => ErrorCode::SubscriptionExists,
+            TopicError::FanOutTooLarge { .. } => ErrorCode::FanOutTooLarge,
+            TopicError::TooManySubscriptions { .. } => ErrorCode::LimitReached,
+        },
+        EngineError::TargetUnsupported { .. } => ErrorCode::TargetUnsupported,
+        EngineError::SubscriptionTargetMissing { .. } => ErrorCode::SubscriptionTargetMissing,
+        EngineError::TooManyTopics { .. } => ErrorCode::LimitReached,
+        EngineError::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
+        EngineError::Queue(queue) => queue_code(queue),
+    }
+}
+
+pub fn queue_code(error: &QueueError) -> ErrorCode {
+    match error {
+        QueueError::InvalidName { .. } => ErrorCode::InvalidName,
+        QueueError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
+        QueueError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+        QueueError::GroupIdRequired { .. } => ErrorCode::GroupIdRequired,
+        QueueError::DedupIdRequired { .. } => ErrorCode::DedupIdRequired,
+        QueueError::QueueFull { .. } => ErrorCode::QueueFull,
+        QueueError::TooManyInFlight { .. } => ErrorCode::TooManyInFlight,
+    }
+}
+
+/// The code of a stream error; also used per item in batch answers.
+pub fn stream_code(error: &StreamError) -> ErrorCode {
+    match error {
+        StreamError::InvalidName { .. } => ErrorCode::InvalidName,
+        StreamError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
+        StreamError::StreamNotFound { .. } => ErrorCode::StreamNotFound,
+        StreamError::StreamExists { .. } => ErrorCode::StreamExists,
+        StreamError::PartitionOutOfRange { .. } => ErrorCode::PartitionOutOfRange,
+        StreamError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+        StreamError::OffsetExpired { .. } => ErrorCode::OffsetExpired,
+        StreamError::RecordTooLarge { .. } => ErrorCode::RecordTooLarge,
+        StreamError::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
+        StreamError::ProducerSequenceStale { .. } => ErrorCode::ProducerSequenceStale,
+        StreamError::GroupNotFound { .. } => ErrorCode::GroupNotFound,
+        StreamError::GroupExists { .. } => ErrorCode::GroupExists,
+        StreamError::TooManyGroups { .. } => ErrorCode::TooManyGroups,
+        StreamError::TooManyConsumers { .. } => ErrorCode::TooManyConsumers,
+        StreamError::ConsumerNotFound { .. } => ErrorCode::ConsumerNotFound,
+        StreamError::PendingFull { .. } => ErrorCode::PendingFull,
+        StreamError::NotPending { .. } => ErrorCode::RecordNotPending,
+        StreamError::InvalidRecordId { .. } => ErrorCode::RecordIdInvalid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The status table in baton-proto matches what the native API answered before the
+    /// service layer existed, for the codes whose status matters most to clients.
+    #[test]
+    fn codes_keep_their_http_status() {
+        let cases = [
+            (ServiceError::invalid("x", "y"), 400),
+            (EngineError::QueueNotFound { queue: "q".into() }.into(), 404),
+            (EngineError::Receipt(ReceiptError::Stale).into(), 409),
+            (EngineError::Receipt(ReceiptError::Invalid).into(), 400),
+            (EngineError::NotReady.into(), 503),
+            (
+                EngineError::DiskLow {
+                    free_bytes: 1,
+                    min_bytes: 2,
+                }
+                .into(),
+                507,
+            ),
+            (ServiceError::TooManyLiveStreams { limit: 1 }, 429),
+            (
+                ServiceError::RequestTimeout {
+                    correlation_id: "c".into(),
+                    timeout_ms: 1,
+                },
+                504,
+            ),
+            (ServiceError::Internal("bug".into()), 500),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.code().http_status(), status, "{error}");
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! `AppState`: what every transport and background worker of one server shares (the engine,
+//! the configuration, the workers' handles, the live hubs). Built once by `serve`; cloned
+//! per request as a bundle of `Arc`s.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use baton_engine::Engine;
+
+use crate::api::{live, metrics, sqs};
+use crate::callbacks::Callbacks;
+use crate::config::ServerConfig;
+use crate::push::PushManager;
+use crate::service::replies;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Arc<dyn Engine>,
+    pub config: Arc<ServerConfig>,
+    pub node_id: Arc<str>,
+    /// The address actually bound (the config may say port 0).
+    pub listen: Arc<str>,
+    /// Where the wire protocol listens, if it does.
+    pub wire_listen: Option<Arc<str>>,
+    pub started: Instant,
+    pub sqs: Arc<sqs::SqsState>,
+    pub http_metrics: Arc<metrics::HttpMetrics>,
+    pub push: Arc<PushManager>,
+    pub callbacks: Arc<Callbacks>,
+    pub outbound: Arc<crate::outbound::OutboundRules>,
+    pub events: Arc<crate::events::Events>,
+    /// Live (SSE/WebSocket) connections to topics.
+    pub live: Arc<live::LiveHub>,
+    /// Requests waiting for their replies.
+    pub replies: Arc<replies::Replies>,
+    /// Permits for open live streams (`live_streams_max`).
+    pub live_streams: Arc<tokio::sync::Semaphore>,
+    /// Cancelled when shutdown begins; ends live streams.
+    pub shutdown: tokio_util::sync::CancellationToken,
+    /// Wire-protocol connections upgraded from HTTP (`GET /v1/wire`), which the HTTP server
+    /// no longer tracks; shutdown waits for them.
+    pub wire_connections: tokio_util::task::TaskTracker,
+}
