@@ -114,11 +114,13 @@ async fn a_pushed_message_reports_completed_and_a_dead_lettered_one_failed() {
 
 #[tokio::test]
 async fn failing_callbacks_mark_callback_failed_retry_park_and_retry_by_hand() {
-    let server = TestServer::start_with(|c| {
-        c.callback_max_retries = 2;
-        c.callback_retry_delay_ms = 30;
-    })
-    .await;
+    let server = TestServer::options()
+        .config(|c| {
+            c.callback_max_retries = 2;
+            c.callback_retry_delay_ms = 30;
+        })
+        .start()
+        .await;
     let receiver = Receiver::start().await;
     receiver.behaviour.failing.store(true, Ordering::SeqCst);
     server.create_queue("work", json!({})).await;
@@ -202,11 +204,13 @@ async fn failing_callbacks_mark_callback_failed_retry_park_and_retry_by_hand() {
 
 #[tokio::test]
 async fn a_callback_failing_twice_then_succeeding_ends_completed() {
-    let server = TestServer::start_with(|c| {
-        c.callback_max_retries = 3;
-        c.callback_retry_delay_ms = 20;
-    })
-    .await;
+    let server = TestServer::options()
+        .config(|c| {
+            c.callback_max_retries = 3;
+            c.callback_retry_delay_ms = 20;
+        })
+        .start()
+        .await;
     let receiver = Receiver::start().await;
     receiver.behaviour.fail_first.store(2, Ordering::SeqCst);
     server.create_queue("work", json!({})).await;
@@ -237,11 +241,13 @@ async fn a_callback_failing_twice_then_succeeding_ends_completed() {
 #[tokio::test]
 async fn a_manual_retry_pulls_a_scheduled_attempt_forward_and_the_schedule_then_skips_it() {
     // The automatic retry comes 2 s after the failure: the manual one is "now".
-    let server = TestServer::start_with(|c| {
-        c.callback_max_retries = 3;
-        c.callback_retry_delay_ms = 2_000;
-    })
-    .await;
+    let server = TestServer::options()
+        .config(|c| {
+            c.callback_max_retries = 3;
+            c.callback_retry_delay_ms = 2_000;
+        })
+        .start()
+        .await;
     let receiver = Receiver::start().await;
     receiver.behaviour.fail_first.store(1, Ordering::SeqCst);
     server.create_queue("work", json!({})).await;
@@ -297,11 +303,13 @@ async fn a_manual_retry_pulls_a_scheduled_attempt_forward_and_the_schedule_then_
 #[tokio::test]
 async fn manual_and_automatic_attempts_of_one_callback_never_overlap() {
     // Every attempt takes 300 ms and fails; the automatic ones follow each other at once.
-    let server = TestServer::start_with(|c| {
-        c.callback_max_retries = 4;
-        c.callback_retry_delay_ms = 1;
-    })
-    .await;
+    let server = TestServer::options()
+        .config(|c| {
+            c.callback_max_retries = 4;
+            c.callback_retry_delay_ms = 1;
+        })
+        .start()
+        .await;
     let receiver = Receiver::start().await;
     receiver.behaviour.failing.store(true, Ordering::SeqCst);
     receiver.behaviour.delay_ms.store(300, Ordering::SeqCst);
@@ -356,7 +364,10 @@ async fn manual_and_automatic_attempts_of_one_callback_never_overlap() {
 
 #[tokio::test]
 async fn a_manual_retry_without_a_job_is_refused_and_bad_input_too() {
-    let server = TestServer::start_with(|c| c.callback_max_retries = 0).await;
+    let server = TestServer::options()
+        .config(|c| c.callback_max_retries = 0)
+        .start()
+        .await;
     let target = Receiver::closed_url().await;
     server.create_queue("work", json!({})).await;
     let ids = server.send("work", vec![notified("job", &target)]).await;
@@ -463,7 +474,11 @@ async fn callback_jobs_and_outcomes_survive_a_restart() {
         c.callback_max_retries = 50;
         c.callback_retry_delay_ms = 100;
     };
-    let server = TestServer::start_durable_with(&fs, settings).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(settings)
+        .start()
+        .await;
     eventually("ready", || async {
         (server.get("/ready").await.0 == StatusCode::OK).then_some(())
     })
@@ -483,7 +498,11 @@ async fn callback_jobs_and_outcomes_survive_a_restart() {
 
     // After the restart the job is still scheduled; the target has recovered.
     receiver.behaviour.failing.store(false, Ordering::SeqCst);
-    let server = TestServer::start_durable_with(&fs, settings).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(settings)
+        .start()
+        .await;
     let record = eventually("COMPLETED after the restart", || async {
         let (code, record) = server
             .get(&format!("/v1/queues/work/messages/{}", ids[0]))
@@ -549,7 +568,11 @@ async fn a_crash_right_after_an_acknowledged_ack_still_delivers_its_callback() {
         c.callback_max_retries = 50;
         c.callback_retry_delay_ms = 100;
     };
-    let server = TestServer::start_durable_with(&fs, settings).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(settings)
+        .start()
+        .await;
     eventually("ready", || async {
         (server.get("/ready").await.0 == StatusCode::OK).then_some(())
     })
@@ -563,7 +586,11 @@ async fn a_crash_right_after_an_acknowledged_ack_still_delivers_its_callback() {
     server.crash(&fs).await;
 
     receiver.behaviour.failing.store(false, Ordering::SeqCst);
-    let server = TestServer::start_durable_with(&fs, settings).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(settings)
+        .start()
+        .await;
     let record = eventually("COMPLETED after the restart", || async {
         let (code, record) = server
             .get(&format!("/v1/queues/work/messages/{}", ids[0]))
@@ -627,7 +654,7 @@ async fn a_callback_job_a_crash_cut_off_is_recreated_from_the_replayed_ack() {
         engine.ack(&work, vec![got[0].receipt]).await.unwrap();
     }
     let id = {
-        let server = TestServer::start_durable(&fs).await;
+        let server = TestServer::options().durable(&fs).start().await;
         let got = receiver.wait_for(1).await;
         let payload = got[0].json();
         assert_eq!(payload["status"], "COMPLETED");
@@ -652,7 +679,7 @@ async fn a_callback_job_a_crash_cut_off_is_recreated_from_the_replayed_ack() {
         id
     };
     // The ack is replayed again at the next start, but its job exists now: no second callback.
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     eventually("ready", || async {
         (server.get("/ready").await.0 == StatusCode::OK).then_some(())
     })

@@ -27,7 +27,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chat_burst_reaches_the_stream_whole_and_the_live_subscriber_in_order() {
-    let server = TestServer::start_with(|config| config.live_buffer_messages = 10_000).await;
+    let server = TestServer::options()
+        .config(|config| config.live_buffer_messages = 10_000)
+        .start()
+        .await;
     let (status, body) = server
         .put("/v1/streams/history", json!({"partitions": 1}))
         .await;

@@ -206,7 +206,10 @@ async fn live_stream_sends_snapshots_that_follow_the_queues() {
 
 #[tokio::test]
 async fn live_streams_beyond_the_limit_get_429_and_a_closed_one_frees_its_place() {
-    let server = TestServer::start_with(|config| config.live_streams_max = 1).await;
+    let server = TestServer::options()
+        .config(|config| config.live_streams_max = 1)
+        .start()
+        .await;
     let url = format!("{}/v1/live/stats", server.base);
     let first = server.http.get(&url).send().await.unwrap();
     assert_eq!(first.status(), StatusCode::OK);

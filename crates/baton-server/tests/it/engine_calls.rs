@@ -14,16 +14,17 @@ use serde_json::{json, Value};
 use crate::harness::TestServer;
 
 async fn counted_server() -> (TestServer, Arc<CountingEngine>) {
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".to_string(),
-        ..ServerConfig::default()
-    };
     let inner: Arc<dyn Engine> = Arc::new(LocalEngine::in_memory(
         Arc::new(SystemClock),
         EngineConfig::default(),
     ));
     let counting = Arc::new(CountingEngine::new(inner));
-    let server = TestServer::start_engine(config, counting.clone()).await;
+    let server = TestServer::options()
+        .engine(counting.clone())
+        // Keeps the default tick this test was written with (the harness default is 20 ms).
+        .config(|c| c.tick_interval_ms = ServerConfig::default().tick_interval_ms)
+        .start()
+        .await;
     (server, counting)
 }
 

@@ -10,15 +10,17 @@ use crate::harness::{error_code, TestServer};
 use crate::receiver::{eventually, Receiver};
 
 async fn fast_server(adjust: impl FnOnce(&mut baton_server::ServerConfig)) -> TestServer {
-    TestServer::start_with(|c| {
-        c.events_workers = 2;
-        c.events_notification_ms = 0;
-        c.events_data_processing_ms = 1;
-        c.events_heavy_task_ms = 2;
-        c.callback_retry_delay_ms = 10;
-        adjust(c);
-    })
-    .await
+    TestServer::options()
+        .config(|c| {
+            c.events_workers = 2;
+            c.events_notification_ms = 0;
+            c.events_data_processing_ms = 1;
+            c.events_heavy_task_ms = 2;
+            c.callback_retry_delay_ms = 10;
+            adjust(c);
+        })
+        .start()
+        .await
 }
 
 async fn post(server: &TestServer, path_and_query: &str) -> (StatusCode, Value) {

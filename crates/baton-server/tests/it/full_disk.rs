@@ -16,12 +16,15 @@ const MIB: u64 = 1024 * 1024;
 async fn a_filling_disk_refuses_producers_with_507_lets_consumers_drain_and_resumes_by_itself() {
     let fs = SimFs::new();
     fs.set_capacity(Some(12 * MIB));
-    let server = TestServer::start_durable_with(&fs, |config| {
-        config.segment_bytes = MIB;
-        config.disk_free_min = Some(3 * MIB);
-        config.disk_reserve_bytes = Some(MIB);
-    })
-    .await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(|config| {
+            config.segment_bytes = MIB;
+            config.disk_free_min = Some(3 * MIB);
+            config.disk_reserve_bytes = Some(MIB);
+        })
+        .start()
+        .await;
     server.create_queue("q", json!({})).await;
     let (status, _) = server.put("/v1/streams/s", json!({"partitions": 1})).await;
     assert_eq!(status, StatusCode::CREATED);
@@ -156,13 +159,16 @@ async fn a_filling_disk_refuses_producers_with_507_lets_consumers_drain_and_resu
 async fn sqs_sends_on_a_low_disk_answer_service_unavailable() {
     let fs = SimFs::new();
     fs.set_capacity(Some(8 * MIB));
-    let server = TestServer::start_durable_with(&fs, |config| {
-        config.segment_bytes = MIB;
-        // The alarm is on from the start: less than this is free.
-        config.disk_free_min = Some(16 * MIB);
-        config.disk_reserve_bytes = Some(0);
-    })
-    .await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(|config| {
+            config.segment_bytes = MIB;
+            // The alarm is on from the start: less than this is free.
+            config.disk_free_min = Some(16 * MIB);
+            config.disk_reserve_bytes = Some(0);
+        })
+        .start()
+        .await;
     server.create_queue("q", json!({})).await;
     let response = server
         .http

@@ -19,98 +19,98 @@ pub struct TestServer {
     task: Option<JoinHandle<()>>,
 }
 
+/// How a [`TestServer`] is built: [`TestServer::options`], then any of these, then `start`.
+/// By default: the memory engine, the default configuration with a 20 ms tick, and a
+/// dedicated wire port besides the HTTP one.
+pub struct ServerOptions<'a> {
+    /// A durable engine on this simulated disk (the test can fail and repair it) instead of
+    /// the memory engine.
+    durable_on: Option<&'a baton_storage::SimFs>,
+    /// An engine the test made (e.g. a wrapper that observes the calls) instead of either.
+    engine: Option<Arc<dyn Engine>>,
+    adjust: Box<dyn FnOnce(&mut ServerConfig) + 'a>,
+    dedicated_wire: bool,
+}
+
+impl<'a> ServerOptions<'a> {
+    /// A durable engine on `fs`, its storage at `/data`.
+    pub fn durable(mut self, fs: &'a baton_storage::SimFs) -> Self {
+        self.durable_on = Some(fs);
+        self
+    }
+
+    /// Serves over `engine` (e.g. a wrapper that observes it) instead of building one; the
+    /// configuration's engine settings then do not apply to it.
+    pub fn engine(mut self, engine: Arc<dyn Engine>) -> Self {
+        self.engine = Some(engine);
+        self
+    }
+
+    /// Adjusts the configuration (storage settings included) before the server starts.
+    pub fn config(mut self, adjust: impl FnOnce(&mut ServerConfig) + 'a) -> Self {
+        self.adjust = Box::new(adjust);
+        self
+    }
+
+    /// As `baton serve` starts by default: the wire protocol only on the HTTP port (`wire` is
+    /// then an address nothing listens on).
+    pub fn without_wire_port(mut self) -> Self {
+        self.dedicated_wire = false;
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        let mut config = ServerConfig {
+            listen: "127.0.0.1:0".to_string(),
+            tick_interval_ms: 20,
+            ..ServerConfig::default()
+        };
+        if self.durable_on.is_some() {
+            config.data_dir = "/data".into();
+        }
+        (self.adjust)(&mut config);
+        // The engine's limits and storage settings come from the adjusted configuration, as in
+        // `baton serve`.
+        let engine_config = EngineConfig {
+            limits: config.queue_limits(),
+            max_waiting_receives: config.max_waiting_receives,
+        };
+        let engine: Arc<dyn Engine> = match (self.engine, self.durable_on) {
+            (Some(engine), _) => engine,
+            (None, Some(fs)) => Arc::new(
+                LocalEngine::durable(
+                    Arc::new(SystemClock),
+                    engine_config,
+                    Arc::new(fs.clone()),
+                    config.storage().unwrap(),
+                    false,
+                )
+                .unwrap()
+                .with_lock_settings(config.lock_settings()),
+            ),
+            (None, None) => Arc::new(
+                LocalEngine::in_memory(Arc::new(SystemClock), engine_config)
+                    .with_lock_settings(config.lock_settings()),
+            ),
+        };
+        TestServer::start_serving(config, engine, self.dedicated_wire).await
+    }
+}
+
 impl TestServer {
+    /// A server with the default options.
     pub async fn start() -> Self {
-        Self::start_with(|_| {}).await
+        Self::options().start().await
     }
 
-    pub async fn start_with(adjust: impl FnOnce(&mut ServerConfig)) -> Self {
-        let mut config = ServerConfig {
-            listen: "127.0.0.1:0".to_string(),
-            ..ServerConfig::default()
-        };
-        config.tick_interval_ms = 20;
-        adjust(&mut config);
-        let engine: Arc<dyn Engine> = Arc::new(
-            LocalEngine::in_memory(
-                Arc::new(SystemClock),
-                EngineConfig {
-                    limits: config.queue_limits(),
-                    max_waiting_receives: config.max_waiting_receives,
-                },
-            )
-            .with_lock_settings(config.lock_settings()),
-        );
-        Self::start_engine(config, engine).await
-    }
-
-    /// A durable engine on a simulated disk the test can fail and repair.
-    pub async fn start_durable(fs: &baton_storage::SimFs) -> Self {
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".to_string(),
-            tick_interval_ms: 20,
-            ..ServerConfig::default()
-        };
-        let storage = baton_engine::StorageConfig::new("/data");
-        let engine: Arc<dyn Engine> = Arc::new(
-            LocalEngine::durable(
-                Arc::new(SystemClock),
-                EngineConfig::default(),
-                Arc::new(fs.clone()),
-                storage,
-                false,
-            )
-            .unwrap(),
-        );
-        Self::start_engine(config, engine).await
-    }
-
-    /// A durable engine on a simulated disk, with the configuration (storage settings
-    /// included) adjusted.
-    pub async fn start_durable_with(
-        fs: &baton_storage::SimFs,
-        adjust: impl FnOnce(&mut ServerConfig),
-    ) -> Self {
-        let mut config = ServerConfig {
-            listen: "127.0.0.1:0".to_string(),
-            tick_interval_ms: 20,
-            ..ServerConfig::default()
-        };
-        config.data_dir = "/data".into();
-        adjust(&mut config);
-        // The storage settings come from the adjusted configuration, as in `baton serve`.
-        let storage = config.storage().unwrap();
-        let engine: Arc<dyn Engine> = Arc::new(
-            LocalEngine::durable(
-                Arc::new(SystemClock),
-                EngineConfig::default(),
-                Arc::new(fs.clone()),
-                storage,
-                false,
-            )
-            .unwrap(),
-        );
-        Self::start_engine(config, engine).await
-    }
-
-    /// A server as `baton serve` starts it by default: the wire protocol only on the HTTP port
-    /// (`wire` is then an address nothing listens on).
-    pub async fn start_without_wire_port() -> Self {
-        let config = ServerConfig {
-            listen: "127.0.0.1:0".to_string(),
-            tick_interval_ms: 20,
-            ..ServerConfig::default()
-        };
-        let engine: Arc<dyn Engine> = Arc::new(LocalEngine::in_memory(
-            Arc::new(SystemClock),
-            EngineConfig::default(),
-        ));
-        Self::start_serving(config, engine, false).await
-    }
-
-    /// A server over the given engine (e.g. a wrapper that observes it).
-    pub async fn start_engine(config: ServerConfig, engine: Arc<dyn Engine>) -> Self {
-        Self::start_serving(config, engine, true).await
+    /// The options to build a server with; see [`ServerOptions`].
+    pub fn options<'a>() -> ServerOptions<'a> {
+        ServerOptions {
+            durable_on: None,
+            engine: None,
+            adjust: Box::new(|_| {}),
+            dedicated_wire: true,
+        }
     }
 
     /// Serves on free ports; `dedicated_wire`: with a dedicated wire port as well.

@@ -189,12 +189,14 @@ async fn renew_extends_release_is_idempotent_and_list_filters_by_prefix() {
 
 #[tokio::test]
 async fn bad_lock_requests_are_precise_errors() {
-    let server = TestServer::start_with(|config| {
-        config.lock_ttl_ms_max = 60_000;
-        config.lock_name_chars_max = 10;
-        config.locks_max = 1;
-    })
-    .await;
+    let server = TestServer::options()
+        .config(|config| {
+            config.lock_ttl_ms_max = 60_000;
+            config.lock_name_chars_max = 10;
+            config.locks_max = 1;
+        })
+        .start()
+        .await;
     let cases = [
         (
             "/v1/locks/a%2Fb",
@@ -285,7 +287,7 @@ async fn bad_lock_requests_are_precise_errors() {
 #[tokio::test]
 async fn tokens_keep_increasing_across_a_crash() {
     let fs = baton_storage::SimFs::new();
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     crate::storage_wait_ready(&server).await;
     let (_, first) = server
         .put("/v1/locks/daily", json!({"holder": "a", "ttl_ms": 60_000}))
@@ -302,7 +304,7 @@ async fn tokens_keep_increasing_across_a_crash() {
     assert!(token(&held) > token(&first));
     server.crash(&fs).await;
 
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     crate::storage_wait_ready(&server).await;
     let (status, shown) = server.get("/v1/locks/daily").await;
     assert_eq!(

@@ -193,7 +193,7 @@ async fn unknown_sqs_actions_share_one_label_value() {
 #[tokio::test]
 async fn wal_fsync_latency_and_batch_size_histograms_count_every_batch() {
     let fs = SimFs::new();
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     server.create_queue("wal", json!({})).await;
     let before = scrape(&server).await;
     let batches_before = histogram_count(&before, "baton_wal_batch_records", &[]);
@@ -245,7 +245,7 @@ fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
 #[tokio::test]
 async fn grafana_dashboard_and_alert_rules_name_only_exported_metrics() {
     let fs = SimFs::new();
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     server.create_queue("named", json!({})).await;
     server.send_bodies("named", &["m"]).await;
     let scrape = scrape(&server).await;

@@ -258,12 +258,14 @@ async fn fifo_push_delivers_one_message_per_group_at_a_time_in_order() {
 #[tokio::test]
 async fn the_circuit_breaker_pauses_a_failing_host_without_burning_receives_and_closes_on_success()
 {
-    let server = TestServer::start_with(|c| {
-        c.push_breaker_failures = 3;
-        c.push_breaker_window_ms = 10_000;
-        c.push_breaker_cooldown_ms = 600;
-    })
-    .await;
+    let server = TestServer::options()
+        .config(|c| {
+            c.push_breaker_failures = 3;
+            c.push_breaker_window_ms = 10_000;
+            c.push_breaker_cooldown_ms = 600;
+        })
+        .start()
+        .await;
     let receiver = Receiver::start().await;
     receiver.behaviour.failing.store(true, Ordering::SeqCst);
     server.create_queue("work", json!({})).await;
@@ -319,7 +321,11 @@ async fn the_circuit_breaker_pauses_a_failing_host_without_burning_receives_and_
 async fn a_push_subscription_survives_a_restart_and_delete_stops_it() {
     let fs = baton_storage::SimFs::new();
     let receiver = Receiver::start().await;
-    let server = TestServer::start_durable_with(&fs, |_| {}).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(|_| {})
+        .start()
+        .await;
     eventually("ready", || async {
         (server.get("/ready").await.0 == StatusCode::OK).then_some(())
     })
@@ -333,7 +339,11 @@ async fn a_push_subscription_survives_a_restart_and_delete_stops_it() {
     .await;
     server.shutdown().await;
 
-    let server = TestServer::start_durable_with(&fs, |_| {}).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(|_| {})
+        .start()
+        .await;
     let info = eventually("the subscription back", || async {
         let (status, info) = server.get("/v1/queues/work/push").await;
         (status == StatusCode::OK).then_some(info)
@@ -441,8 +451,10 @@ async fn bad_push_subscriptions_are_refused_and_change_nothing() {
 
 #[tokio::test]
 async fn an_outbound_allow_list_refuses_other_hosts() {
-    let server =
-        TestServer::start_with(|c| c.outbound_allow = "hooks.example.com".to_string()).await;
+    let server = TestServer::options()
+        .config(|c| c.outbound_allow = "hooks.example.com".to_string())
+        .start()
+        .await;
     server.create_queue("work", json!({})).await;
     let (status, body) = server
         .put(

@@ -7,7 +7,10 @@ use crate::harness::{error_code, TestServer};
 
 #[tokio::test]
 async fn health_ready_and_server_info() {
-    let server = TestServer::start_with(|c| c.node_id = Some("node-a".to_string())).await;
+    let server = TestServer::options()
+        .config(|c| c.node_id = Some("node-a".to_string()))
+        .start()
+        .await;
     let (status, body) = server.get("/health").await;
     assert_eq!(
         (status, body["status"].as_str()),

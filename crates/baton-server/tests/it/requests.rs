@@ -180,7 +180,10 @@ async fn a_request_without_a_reply_times_out_and_late_replies_are_discarded_and_
 
 #[tokio::test]
 async fn pending_requests_are_bounded() {
-    let server = TestServer::start_with(|config| config.max_pending_requests = 1).await;
+    let server = TestServer::options()
+        .config(|config| config.max_pending_requests = 1)
+        .start()
+        .await;
     server.create_queue("rpc", json!({})).await;
     let first = request(&server, "rpc", json!({"body": "1", "timeout_ms": 10000}));
     let message = receive_one(&server, "rpc").await;
@@ -217,7 +220,10 @@ async fn pending_requests_are_bounded() {
 
 #[tokio::test]
 async fn bad_request_and_reply_input_is_refused_precisely() {
-    let server = TestServer::start_with(|config| config.request_timeout_ms_max = 1000).await;
+    let server = TestServer::options()
+        .config(|config| config.request_timeout_ms_max = 1000)
+        .start()
+        .await;
     server.create_queue("rpc", json!({})).await;
     for (request, status, code) in [
         (

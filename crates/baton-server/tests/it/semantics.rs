@@ -232,7 +232,10 @@ async fn max_depth_refuses_sends_with_429_and_keeps_what_it_has() {
 
 #[tokio::test]
 async fn in_flight_limit_caps_receives_then_answers_429() {
-    let server = TestServer::start_with(|c| c.in_flight_max_standard = 2).await;
+    let server = TestServer::options()
+        .config(|c| c.in_flight_max_standard = 2)
+        .start()
+        .await;
     server.create_queue("q", json!({})).await;
     server.send_bodies("q", &["a", "b", "c"]).await;
     assert_eq!(server.receive("q", json!({"max": 10})).await.len(), 2);
@@ -248,7 +251,12 @@ async fn in_flight_limit_caps_receives_then_answers_429() {
 
 #[tokio::test]
 async fn waiting_receives_beyond_the_limit_answer_429() {
-    let server = Arc::new(TestServer::start_with(|c| c.max_waiting_receives = 1).await);
+    let server = Arc::new(
+        TestServer::options()
+            .config(|c| c.max_waiting_receives = 1)
+            .start()
+            .await,
+    );
     server.create_queue("q", json!({})).await;
     let first = {
         let server = server.clone();

@@ -20,7 +20,7 @@ async fn wait_ready(server: &TestServer) {
 #[tokio::test]
 async fn a_failing_disk_answers_503_keeps_reads_and_recovers_by_itself() {
     let fs = SimFs::new();
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     wait_ready(&server).await;
     let (_, info) = server.get("/v1/server").await;
     assert_eq!(info["engine"], "embedded");
@@ -78,7 +78,7 @@ async fn a_failing_disk_answers_503_keeps_reads_and_recovers_by_itself() {
 #[tokio::test]
 async fn metrics_report_write_ahead_log_activity() {
     let fs = SimFs::new();
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     wait_ready(&server).await;
     server.create_queue("q", json!({})).await;
     server.send_bodies("q", &["a"]).await;

@@ -230,7 +230,10 @@ async fn a_topic_publish_reaches_a_stream_follower() {
 
 #[tokio::test]
 async fn bad_live_stream_requests_are_refused_precisely() {
-    let server = TestServer::start_with(|config| config.live_connections_max = 1).await;
+    let server = TestServer::options()
+        .config(|config| config.live_connections_max = 1)
+        .start()
+        .await;
     create(&server, "s", json!({"partitions": 2})).await;
     append(&server, "s", json!([{"value": "a", "partition": 0}])).await;
     let (status, body) = server
@@ -307,7 +310,10 @@ async fn bad_live_stream_requests_are_refused_precisely() {
 
 #[tokio::test]
 async fn shutdown_ends_stream_followers() {
-    let server = TestServer::start_with(|config| config.shutdown_grace_ms = 600_000).await;
+    let server = TestServer::options()
+        .config(|config| config.shutdown_grace_ms = 600_000)
+        .start()
+        .await;
     create(&server, "s", json!({"partitions": 1})).await;
     let _sse = SseReader::open(&server, "/v1/streams/s/live").await;
     let (status, body) = server

@@ -850,7 +850,7 @@ async fn every_bad_input_gets_a_precise_error_and_changes_nothing() {
 #[tokio::test]
 async fn a_durable_server_keeps_streams_and_groups_across_a_restart() {
     let fs = baton_storage::SimFs::new();
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while server.get("/ready").await.0 != StatusCode::OK {
         assert!(Instant::now() < deadline);
@@ -865,7 +865,7 @@ async fn a_durable_server_keeps_streams_and_groups_across_a_restart() {
     assert_eq!(got[0]["value"], "a");
     server.shutdown().await;
 
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     while server.get("/ready").await.0 != StatusCode::OK {
         assert!(Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -186,7 +186,7 @@ async fn stream_targets_that_do_not_exist_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn stream_subscriptions_and_their_records_survive_a_restart() {
     let fs = SimFs::new();
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     crate::storage_wait_ready(&server).await;
     create_stream(&server, "s", 4).await;
     let (status, _) = server.put("/v1/topics/t", json!({})).await;
@@ -201,7 +201,7 @@ async fn stream_subscriptions_and_their_records_survive_a_restart() {
     assert_eq!(before.len(), 50);
     server.shutdown().await;
 
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     crate::storage_wait_ready(&server).await;
     assert_eq!(
         records(&server, "s").await,

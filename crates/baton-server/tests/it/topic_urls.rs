@@ -111,8 +111,10 @@ async fn a_failing_receiver_is_retried_until_it_succeeds() {
 
 #[tokio::test]
 async fn bad_url_targets_are_refused_and_create_nothing() {
-    let server =
-        TestServer::start_with(|c| c.outbound_allow = "hooks.example.com".to_string()).await;
+    let server = TestServer::options()
+        .config(|c| c.outbound_allow = "hooks.example.com".to_string())
+        .start()
+        .await;
     server.put("/v1/topics/t", json!({})).await;
     let cases = [
         (json!({"url": "not a url"}), "invalid_parameter"),
@@ -193,7 +195,11 @@ async fn deleting_the_subscription_or_the_topic_stops_delivery_and_removes_the_q
 async fn a_url_subscription_survives_a_restart() {
     let fs = baton_storage::SimFs::new();
     let receiver = Receiver::start().await;
-    let server = TestServer::start_durable_with(&fs, |_| {}).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(|_| {})
+        .start()
+        .await;
     crate::storage_wait_ready(&server).await;
     server.put("/v1/topics/t", json!({})).await;
     let (status, _) = server
@@ -205,7 +211,11 @@ async fn a_url_subscription_survives_a_restart() {
     assert_eq!(status, StatusCode::CREATED);
     server.shutdown().await;
 
-    let server = TestServer::start_durable_with(&fs, |_| {}).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(|_| {})
+        .start()
+        .await;
     crate::storage_wait_ready(&server).await;
     let (_, shown) = eventually("the push subscription back", || async {
         let (status, shown) = server.get("/v1/topics/t/subscriptions/s").await;
@@ -276,7 +286,11 @@ async fn a_left_over_backing_queue_is_removed_at_start() {
             .await
             .unwrap();
     }
-    let server = TestServer::start_durable_with(&fs, |_| {}).await;
+    let server = TestServer::options()
+        .durable(&fs)
+        .config(|_| {})
+        .start()
+        .await;
     crate::storage_wait_ready(&server).await;
     eventually("the left-over queue removed", || async {
         internal_queues(&server).await.is_empty().then_some(())

@@ -580,7 +580,7 @@ async fn bad_topic_input_is_refused_precisely() {
 #[tokio::test]
 async fn topics_subscriptions_and_fan_out_survive_a_restart_of_the_durable_engine() {
     let fs = SimFs::new();
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     crate::storage_wait_ready(&server).await;
     server.create_queue("a", json!({})).await;
     server.create_queue("b", json!({})).await;
@@ -618,7 +618,7 @@ async fn topics_subscriptions_and_fan_out_survive_a_restart_of_the_durable_engin
     assert_eq!(status, StatusCode::OK);
     server.shutdown().await;
 
-    let server = TestServer::start_durable(&fs).await;
+    let server = TestServer::options().durable(&fs).start().await;
     crate::storage_wait_ready(&server).await;
     let (status, body) = server.get("/v1/topics").await;
     assert_eq!(status, StatusCode::OK);
@@ -760,7 +760,10 @@ async fn live_sse_delivers_matching_messages_in_order_after_they_are_durable() {
 
 #[tokio::test]
 async fn a_slow_live_consumer_loses_messages_only_for_itself_and_is_told_how_many() {
-    let server = TestServer::start_with(|config| config.live_buffer_messages = 2).await;
+    let server = TestServer::options()
+        .config(|config| config.live_buffer_messages = 2)
+        .start()
+        .await;
     server.create_queue("archive", json!({})).await;
     topic(&server, "burst").await;
     subscribe(
@@ -804,7 +807,10 @@ async fn a_slow_live_consumer_loses_messages_only_for_itself_and_is_told_how_man
 
 #[tokio::test]
 async fn live_connections_are_bounded() {
-    let server = TestServer::start_with(|config| config.live_connections_max = 1).await;
+    let server = TestServer::options()
+        .config(|config| config.live_connections_max = 1)
+        .start()
+        .await;
     topic(&server, "t").await;
     let first = SseReader::open(&server, "/v1/topics/t/live").await;
     let (status, body) = server.get("/v1/topics/t/live").await;
@@ -833,7 +839,10 @@ async fn live_connections_are_bounded() {
 #[tokio::test]
 async fn live_websocket_delivers_matching_messages_as_json_frames() {
     use tokio_tungstenite::tungstenite::Message;
-    let server = TestServer::start_with(|config| config.live_buffer_messages = 1).await;
+    let server = TestServer::options()
+        .config(|config| config.live_buffer_messages = 1)
+        .start()
+        .await;
     topic(&server, "ticks").await;
     let url = format!(
         "{}/v1/topics/ticks/ws?pattern=price.%23",
@@ -874,7 +883,10 @@ async fn live_websocket_delivers_matching_messages_as_json_frames() {
 
 #[tokio::test]
 async fn shutdown_ends_live_streams_instead_of_waiting_for_them() {
-    let server = TestServer::start_with(|config| config.shutdown_grace_ms = 600_000).await;
+    let server = TestServer::options()
+        .config(|config| config.shutdown_grace_ms = 600_000)
+        .start()
+        .await;
     topic(&server, "t").await;
     let mut live = SseReader::open(&server, "/v1/topics/t/live").await;
     publish(&server, "t", json!([{"routing_key": "k", "body": "last"}])).await;

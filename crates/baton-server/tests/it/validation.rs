@@ -430,7 +430,10 @@ async fn receive_ack_nack_and_visibility_ranges_are_checked() {
 
 #[tokio::test]
 async fn bodies_over_the_server_limit_are_refused_before_being_read() {
-    let server = TestServer::start_with(|c| c.max_request_bytes = 64 * 1024).await;
+    let server = TestServer::options()
+        .config(|c| c.max_request_bytes = 64 * 1024)
+        .start()
+        .await;
     server.create_queue("q", json!({})).await;
     let body = json!({"messages": [{"body": "x".repeat(100 * 1024)}]});
     let (status, got) = server.post("/v1/queues/q/messages", body).await;

@@ -270,7 +270,10 @@ async fn malformed_and_oversized_frames_are_answered_and_the_connection_goes_on(
 }
 
 async fn malformed_and_oversized_frames_are_answered_and_the_connection_goes_on_via(route: Route) {
-    let server = TestServer::start_with(|c| c.max_request_bytes = 2048).await;
+    let server = TestServer::options()
+        .config(|c| c.max_request_bytes = 2048)
+        .start()
+        .await;
     server.create_queue("q", json!({})).await;
     let mut stream = raw(&server, route).await;
 
@@ -374,7 +377,10 @@ async fn wire_max_inflight_bounds_the_requests_served_at_once() {
 
 async fn wire_max_inflight_bounds_the_requests_served_at_once_via(route: Route) {
     for (limit, send_first) in [(1, false), (2, true)] {
-        let server = TestServer::start_with(|c| c.wire_max_inflight = limit).await;
+        let server = TestServer::options()
+            .config(|c| c.wire_max_inflight = limit)
+            .start()
+            .await;
         server.create_queue("q", json!({})).await;
         server.create_queue("other", json!({})).await;
         let mut stream = raw(&server, route).await;
@@ -544,7 +550,10 @@ async fn a_client_that_does_not_read_stops_being_served() {
 }
 
 async fn a_client_that_does_not_read_stops_being_served_via(route: Route) {
-    let server = TestServer::start_with(|c| c.wire_max_inflight = 4).await;
+    let server = TestServer::options()
+        .config(|c| c.wire_max_inflight = 4)
+        .start()
+        .await;
     server.create_queue("big", json!({})).await;
     let wire = connect(&server, route).await;
     let body = "b".repeat(512 * 1024);
@@ -585,7 +594,7 @@ async fn a_client_that_does_not_read_stops_being_served_via(route: Route) {
 
 #[tokio::test]
 async fn by_default_the_http_port_alone_serves_the_wire_protocol() {
-    let server = TestServer::start_without_wire_port().await;
+    let server = TestServer::options().without_wire_port().start().await;
     server.create_queue("q", json!({})).await;
     let (status, info) = server.get("/v1/server").await;
     assert_eq!(status, StatusCode::OK);
