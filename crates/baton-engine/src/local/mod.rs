@@ -3,9 +3,10 @@
 //!
 //! # Locking
 //! The registry (`queues`) is an `RwLock`: operations on queues hold it for reading, creating
-//! and deleting queues (and recovery) take it for writing. Each queue has its own `Mutex`. At
-//! most one queue mutex is held at a time, and no lock across an `.await`: a dead-letter move
-//! locks the source, takes the moved messages out, unlocks, then locks the dead-letter queue.
+//! and deleting queues (and recovery) take it for writing. Each queue has its own `Mutex`. A
+//! queue operation holds one queue mutex, a topic publish those of its targets in name order
+//! (`topics.rs`), and no lock is held across an `.await`: a dead-letter move locks the source,
+//! takes the moved messages out, unlocks, then locks the dead-letter queue (`moves.rs`).
 //! Because the registry read lock is held throughout, the dead-letter queue cannot be deleted
 //! in between. Log records are submitted under the queue's lock, so the log's order is the
 //! order in which each queue saw its operations; the wait for durability happens after every
@@ -45,6 +46,7 @@ use baton_core::stream::{
 };
 use baton_core::topic::{Put, Subscription};
 use baton_core::{StreamConfig, StreamError, StreamName};
+use queue_config::differences;
 use receipts::ReceiptRule;
 use streams::Streams;
 
@@ -155,67 +157,6 @@ fn receipt_to_disk(receipt: &ReceiptHandle) -> ReceiptV1 {
 
 fn max_lsn(a: Option<u64>, b: Option<u64>) -> Option<u64> {
     a.max(b)
-}
-
-/// The attributes in which `existing` and `requested` differ, as `field is a, requested b`.
-fn differences(existing: &QueueConfig, requested: &QueueConfig) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut check = |field: &str, a: String, b: String| {
-        if a != b {
-            out.push(format!("{field} is {a}, requested {b}"));
-        }
-    };
-    check(
-        "fifo",
-        existing.fifo.to_string(),
-        requested.fifo.to_string(),
-    );
-    check(
-        "visibility_timeout_ms",
-        existing.visibility_timeout_ms.to_string(),
-        requested.visibility_timeout_ms.to_string(),
-    );
-    check(
-        "delay_ms",
-        existing.delay_ms.to_string(),
-        requested.delay_ms.to_string(),
-    );
-    check(
-        "retention_ms",
-        existing.retention_ms.to_string(),
-        requested.retention_ms.to_string(),
-    );
-    check(
-        "max_message_bytes",
-        existing.max_message_bytes.to_string(),
-        requested.max_message_bytes.to_string(),
-    );
-    check(
-        "receive_wait_ms",
-        existing.receive_wait_ms.to_string(),
-        requested.receive_wait_ms.to_string(),
-    );
-    check(
-        "dead_letter",
-        format!("{:?}", existing.dead_letter),
-        format!("{:?}", requested.dead_letter),
-    );
-    check(
-        "content_based_dedup",
-        existing.content_based_dedup.to_string(),
-        requested.content_based_dedup.to_string(),
-    );
-    check(
-        "max_depth",
-        format!("{:?}", existing.max_depth),
-        format!("{:?}", requested.max_depth),
-    );
-    check(
-        "retry",
-        format!("{:?}", existing.retry),
-        format!("{:?}", requested.retry),
-    );
-    out
 }
 
 impl LocalEngine {
@@ -413,97 +354,6 @@ impl LocalEngine {
         self.run_on(&registry, slot, access, op)
     }
 
-    /// Puts moved messages into `destination` (or back into `source` if it is gone, so that no
-    /// message is lost) and logs their arrival.
-    fn accept_all(
-        &self,
-        slot: &Slot,
-        moved: Vec<MovedMessage>,
-        kind: HistoryEventKind,
-        now: Timestamp,
-        access: Access,
-    ) -> Result<Option<u64>, EngineError> {
-        let mut queue = slot.queue.lock();
-        let mut journal = self.journal();
-        let name = queue.name().to_string();
-        // What became due by `now` is logged on its own, so it is replayed even when no
-        // arrival record follows (a move of an id that is already here changes nothing).
-        if queue.advance(now) {
-            journal.push(|| QueueOp::Advance {
-                queue: name.clone(),
-                now: now.as_millis(),
-            });
-        }
-        for message in moved {
-            let record = journal.enabled.then(|| codec::moved_to_disk(&message));
-            if queue.accept_moved(now, message, kind) {
-                if let Some(record) = record {
-                    journal.push(|| QueueOp::AcceptMoved {
-                        queue: name.clone(),
-                        now: now.as_millis(),
-                        message: record,
-                        kind: kind.as_str().to_string(),
-                    });
-                }
-            }
-        }
-        let lsn = self.submit(journal, access);
-        drop(queue);
-        slot.visible.notify_waiters();
-        lsn
-    }
-
-    fn deliver_dead_letters(
-        &self,
-        registry: &Registry,
-        source: &Slot,
-        moved: Vec<MovedMessage>,
-        target: Option<QueueName>,
-        now: Timestamp,
-        access: Access,
-    ) -> Result<Option<u64>, EngineError> {
-        match target.as_ref().and_then(|name| registry.get(name)) {
-            Some(dead_letter) => {
-                let completions: Vec<Completion> = moved
-                    .iter()
-                    .filter_map(|message| {
-                        Some(Completion {
-                            queue: message.source.clone(),
-                            id: message.id,
-                            kind: CompletionKind::DeadLettered,
-                            sent_at: message.sent_at,
-                            completed_at: now,
-                            receive_count: message.history.last().map_or(0, |e| e.receive_count),
-                            notify: message.notify.clone()?,
-                            reply: None,
-                        })
-                    })
-                    .collect();
-                let lsn = self.accept_all(
-                    dead_letter,
-                    moved,
-                    HistoryEventKind::DeadLettered,
-                    now,
-                    access,
-                )?;
-                // The hook's callback job is logged after the move, so a durable job implies
-                // a durable move.
-                self.spawn_completions(completions);
-                Ok(lsn)
-            }
-            None => {
-                // Unreachable while deletes of dead-letter queues are refused; if it happens,
-                // keep the messages rather than lose them.
-                tracing::error!(
-                    dead_letter_queue = ?target,
-                    n_messages = moved.len(),
-                    "dead-letter queue missing; messages stay in their source queue"
-                );
-                self.accept_all(source, moved, HistoryEventKind::Redriven, now, access)
-            }
-        }
-    }
-
     fn acquire_wait_permit(&self) -> Result<WaitPermit<'_>, EngineError> {
         let limit = self.config.max_waiting_receives;
         if self.n_waiting.fetch_add(1, Ordering::SeqCst) >= limit {
@@ -511,223 +361,6 @@ impl LocalEngine {
             return Err(EngineError::TooManyWaiters { limit });
         }
         Ok(WaitPermit(&self.n_waiting))
-    }
-
-    /// Rebuilds every queue from disk, then ends all leases (they are not durable) and logs
-    /// what recovery itself changed.
-    fn reload(&self) -> Result<(), EngineError> {
-        let result = self.reload_all();
-        if result.is_err() && self.recovered_once.load(Ordering::Acquire) {
-            // Reads go on from memory; writes are refused until a reopen succeeds.
-            self.ready.store(true, Ordering::Release);
-        }
-        result
-    }
-
-    fn reload_all(&self) -> Result<(), EngineError> {
-        let Some(durable) = &self.durable else {
-            return Ok(());
-        };
-        let mut registry = self.queues.write();
-        self.ready.store(false, Ordering::Release);
-        let now = self.clock.now();
-        let recovered = durable
-            .recover(self.config.limits, now)
-            .map_err(|e| crate::durable::recovery_error(&e))?;
-        for slot in registry.values() {
-            slot.visible.notify_waiters();
-        }
-        registry.clear();
-        for (queue, meta) in recovered.queues {
-            registry.insert(queue.name().clone(), Slot::new(queue, meta));
-        }
-        self.topics.write().restore(recovered.topics);
-        self.locks.restore(&recovered.locks);
-        self.recovered_completions
-            .lock()
-            .extend(recovered.completions);
-        self.redo_stream_copies(recovered.stream_copies);
-        let mut journal = self.journal();
-        for (destination, moved, kind) in &recovered.delivered {
-            journal.push(|| QueueOp::AcceptMoved {
-                queue: destination.to_string(),
-                now: now.as_millis(),
-                message: codec::moved_to_disk(moved),
-                kind: kind.as_str().to_string(),
-            });
-        }
-        self.submit(journal, Access::Write)?;
-        for slot in registry.values() {
-            let (released, moved, target) = {
-                let mut queue = slot.queue.lock();
-                let released = queue.release_all_leases(now);
-                // Logged for every queue, released leases or not: the release first applies
-                // whatever became due by `now` (a lease that just expired, say), and replay
-                // must apply it at this same moment.
-                let mut journal = self.journal();
-                let name = queue.name().to_string();
-                journal.push(|| QueueOp::ReleaseLeases {
-                    queue: name,
-                    now: now.as_millis(),
-                });
-                self.submit(journal, Access::Write)?;
-                (
-                    released,
-                    queue.take_moved(),
-                    queue.config().dead_letter.as_ref().map(|d| d.queue.clone()),
-                )
-            };
-            if !moved.is_empty() {
-                self.deliver_dead_letters(&registry, slot, moved, target, now, Access::Write)?;
-            }
-            let _ = released;
-        }
-        tracing::info!(
-            n_queues = registry.len(),
-            truncated_bytes = recovered.truncated_bytes,
-            "storage recovered"
-        );
-        self.ready.store(true, Ordering::Release);
-        self.recovered_once.store(true, Ordering::Release);
-        Ok(())
-    }
-
-    /// A send; a client's is refused while the disk-free alarm is on (after the checks that
-    /// name the queue, so a wrong name is still told as such).
-    async fn send_as(
-        &self,
-        name: &QueueName,
-        entries: Vec<SendEntry>,
-        producer: Producer,
-    ) -> Result<Vec<SendOutcome>, EngineError> {
-        let (outcomes, _) = self
-            .send_filtered(name, entries, producer, |_, entries| {
-                Ok((entries, Vec::new()))
-            })
-            .await?;
-        Ok(outcomes)
-    }
-
-    /// SQS batch semantics (`Engine::send_each`).
-    async fn send_each_as(
-        &self,
-        name: &QueueName,
-        entries: Vec<SendEntry>,
-    ) -> Result<Vec<Result<SendOutcome, QueueError>>, EngineError> {
-        let n = entries.len();
-        let (outcomes, refused) = self
-            .send_filtered(name, entries, Producer::Client, |queue, entries| {
-                let mut kept = Vec::with_capacity(entries.len());
-                let mut refused = Vec::new();
-                for (index, entry) in entries.into_iter().enumerate() {
-                    match queue.check_message(&entry) {
-                        Ok(()) => kept.push(entry),
-                        Err(
-                            error @ (QueueError::GroupIdRequired { .. }
-                            | QueueError::DedupIdRequired { .. }),
-                        ) => return Err(error),
-                        Err(error) => refused.push((index, error)),
-                    }
-                }
-                Ok((kept, refused))
-            })
-            .await?;
-        let mut results: Vec<Option<Result<SendOutcome, QueueError>>> =
-            (0..n).map(|_| None).collect();
-        for (index, error) in refused {
-            results[index] = Some(Err(error));
-        }
-        let mut outcomes = outcomes.into_iter();
-        let results = results
-            .into_iter()
-            .filter_map(|slot| slot.or_else(|| outcomes.next().map(Ok)))
-            .collect();
-        Ok(results)
-    }
-
-    /// Sends what `keep` leaves of `entries` (under the queue's lock, so it sees the config
-    /// the send uses), returning the outcomes and what `keep` refused; nothing is sent or
-    /// logged when it keeps nothing.
-    async fn send_filtered(
-        &self,
-        name: &QueueName,
-        entries: Vec<SendEntry>,
-        producer: Producer,
-        keep: impl FnOnce(&Queue, Vec<SendEntry>) -> Result<KeptEntries, QueueError>,
-    ) -> Result<(Vec<SendOutcome>, Vec<(usize, QueueError)>), EngineError> {
-        self.check_ready()?;
-        let (outcomes, lsn) = {
-            let registry = self.queues.read();
-            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
-            if producer == Producer::Client {
-                self.check_disk()?;
-            }
-            let (outcomes, lsn) =
-                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
-                    let (entries, refused) = keep(queue, entries)?;
-                    if entries.is_empty() && !refused.is_empty() {
-                        return Ok((Vec::new(), refused));
-                    }
-                    let record = journal
-                        .enabled
-                        .then(|| entries.iter().map(codec::entry_to_disk).collect::<Vec<_>>());
-                    let outcomes = queue.send(now, entries)?;
-                    if let Some(record) = record {
-                        journal.push(|| QueueOp::Send {
-                            queue: name.to_string(),
-                            now: now.as_millis(),
-                            entries: record,
-                        });
-                    }
-                    Ok::<_, EngineError>((outcomes, refused))
-                })?;
-            let outcomes = outcomes?;
-            slot.visible.notify_waiters();
-            (outcomes, lsn)
-        };
-        self.wait(lsn).await?;
-        Ok(outcomes)
-    }
-
-    /// Writes a checkpoint now (the tick does it when the log has grown enough).
-    pub fn checkpoint(&self) -> Result<(), EngineError> {
-        let Some(durable) = &self.durable else {
-            return Ok(());
-        };
-        self.check_ready()?;
-        let registry = self.queues.read();
-        let write = || {
-            durable.checkpoint(
-                registry.values().map(|slot| (&slot.queue, &slot.meta)),
-                |last_lsn| {
-                    vec![
-                        self.topics_checkpoint_part(last_lsn),
-                        self.locks_checkpoint_part(last_lsn),
-                    ]
-                },
-                || self.topics_in_flight_part(),
-            )
-        };
-        match write() {
-            // On a full disk the checkpoint is what frees space (the log it covers): it may
-            // have the emergency reserve, which the tick puts back once there is room.
-            Err(EngineError::DiskFull { reason }) if durable.space().release_reserve() => {
-                tracing::warn!(%reason, "checkpoint found the disk full; retrying with the emergency reserve");
-                write()?;
-            }
-            other => {
-                other?;
-            }
-        }
-        Ok(())
-    }
-
-    fn live_bytes(&self) -> u64 {
-        self.queues
-            .read()
-            .values()
-            .map(|slot| slot.queue.lock().live_bytes())
-            .sum()
     }
 }
 
@@ -999,61 +632,7 @@ impl Engine for LocalEngine {
         name: &QueueName,
         options: ReceiveOptions,
     ) -> Result<Vec<Delivery>, EngineError> {
-        let started = tokio::time::Instant::now();
-        let mut permit = None;
-        loop {
-            self.check_ready()?;
-            let slot = self
-                .queues
-                .read()
-                .get(name)
-                .cloned()
-                .ok_or_else(|| not_found(name))?;
-            let notified = slot.visible.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            let ((deliveries, wait_ms, next_visible_in), _unsynced_lsn) =
-                self.with_queue(name, Access::Write, |queue, now, journal| {
-                    let wait_ms = options.wait_ms.unwrap_or(queue.config().receive_wait_ms);
-                    let deliveries = queue.receive(now, options.max, options.visibility_timeout_ms);
-                    if matches!(&deliveries, Ok(d) if !d.is_empty()) {
-                        journal.push(|| QueueOp::Receive {
-                            queue: name.to_string(),
-                            now: now.as_millis(),
-                            max: options.max,
-                            visibility_timeout_ms: options.visibility_timeout_ms,
-                        });
-                    }
-                    let next_visible_in = queue.next_visible_at().map(|at| at.millis_since(now));
-                    (deliveries, wait_ms, next_visible_in)
-                })?;
-            let deliveries = deliveries?;
-            if !deliveries.is_empty() {
-                // A receive is logged but answered without waiting for its sync: leases are not
-                // durable anyway, and any later ack, nack or visibility change of these
-                // messages waits for a later position in the log, so it covers this record
-                // too. A crash can only forget the receive counts of the last unsynced
-                // receives (the messages come back, as every leased message does).
-                return Ok(deliveries);
-            }
-            let deadline = started + Duration::from_millis(wait_ms);
-            let now = tokio::time::Instant::now();
-            if now >= deadline || self.shutdown.is_cancelled() {
-                return Ok(deliveries);
-            }
-            if permit.is_none() {
-                permit = Some(self.acquire_wait_permit()?);
-            }
-            let wake_at = match next_visible_in {
-                Some(ms) => deadline.min(now + Duration::from_millis(ms)),
-                None => deadline,
-            };
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep_until(wake_at) => {}
-                _ = self.shutdown.cancelled() => {}
-            }
-        }
+        self.receive_queue(name, options).await
     }
 
     async fn ack(
@@ -1186,126 +765,11 @@ impl Engine for LocalEngine {
     }
 
     async fn redrive(&self, name: &QueueName, options: RedriveOptions) -> Result<u64, EngineError> {
-        self.check_ready()?;
-        let (n_moved, lsn) = {
-            let registry = self.queues.read();
-            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
-            let fifo = slot.queue.lock().is_fifo();
-            let kind_of = |queue: &QueueName| registry.get(queue).map(|s| s.queue.lock().is_fifo());
-            if let Some(to) = &options.to {
-                if to == name {
-                    return Err(EngineError::DeadLetterQueueInvalid {
-                        reason: "cannot redrive a queue into itself".to_string(),
-                    });
-                }
-                match kind_of(to) {
-                    None => return Err(not_found(to)),
-                    Some(to_fifo) if to_fifo != fifo => {
-                        return Err(EngineError::DeadLetterQueueInvalid {
-                            reason: format!("queue {to} is of the other kind (FIFO vs standard)"),
-                        })
-                    }
-                    Some(_) => {}
-                }
-            }
-            // Which origins can take messages back, decided before taking any out.
-            let origins: BTreeMap<QueueName, bool> = registry
-                .keys()
-                .filter(|other| *other != name)
-                .map(|other| (other.clone(), kind_of(other) == Some(fifo)))
-                .collect();
-            let to = options.to.clone();
-            let (moved, mut lsn) =
-                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
-                    let destination_of = |origin: Option<&QueueName>| -> Option<QueueName> {
-                        match (&to, origin) {
-                            (Some(to), _) => Some(to.clone()),
-                            (None, Some(origin))
-                                if origins.get(origin).copied().unwrap_or(false) =>
-                            {
-                                Some(origin.clone())
-                            }
-                            (None, _) => None,
-                        }
-                    };
-                    let seqs = queue
-                        .redrive_candidates(options.max.unwrap_or(u64::MAX), |origin| {
-                            destination_of(origin).is_some()
-                        });
-                    let moved = queue.take_for_move(now, &seqs);
-                    let destinations: Vec<QueueName> = moved
-                        .iter()
-                        .map(|m| {
-                            destination_of(m.dead_letter_source.as_ref())
-                                .expect("candidates have a destination")
-                        })
-                        .collect();
-                    if !moved.is_empty() {
-                        let names = destinations.iter().map(|d| d.to_string()).collect();
-                        journal.push(|| QueueOp::TakeForMove {
-                            queue: name.to_string(),
-                            now: now.as_millis(),
-                            seqs,
-                            destinations: names,
-                        });
-                    }
-                    (moved, destinations, now)
-                })?;
-            let (moved, destinations, now) = moved;
-            let n_moved = moved.len() as u64;
-            for (message, destination) in moved.into_iter().zip(destinations) {
-                let target = registry
-                    .get(&destination)
-                    .expect("destinations were checked under the same lock");
-                let arrived = self.accept_all(
-                    target,
-                    vec![message],
-                    HistoryEventKind::Redriven,
-                    now,
-                    Access::Write,
-                )?;
-                lsn = max_lsn(lsn, arrived);
-            }
-            (n_moved, lsn)
-        };
-        self.wait(lsn).await?;
-        Ok(n_moved)
+        self.redrive_queue(name, options).await
     }
 
     async fn tick(&self) {
-        if let Some(durable) = &self.durable {
-            let space = durable.space();
-            space.check();
-            if !space.is_low() {
-                if let Err(error) = space.restore_reserve() {
-                    tracing::warn!(%error, "cannot create the emergency disk reserve");
-                }
-            }
-            if self.recovered_once.load(Ordering::Acquire) && durable.should_reopen() {
-                tracing::warn!(failure = ?durable.failure(), "storage failed; reopening from disk");
-                if let Err(error) = self.reload() {
-                    tracing::warn!(%error, "storage still unavailable");
-                }
-                return;
-            }
-        }
-        if !self.is_ready() {
-            return;
-        }
-        {
-            let registry = self.queues.read();
-            for slot in registry.values() {
-                let _ = self.run_on(&registry, slot, Access::Read, |_, _, _| ());
-            }
-        }
-        self.stream_tick().await;
-        if let Some(durable) = &self.durable {
-            if durable.checkpoint_due(self.live_bytes()) {
-                if let Err(error) = self.checkpoint() {
-                    tracing::warn!(%error, "checkpoint failed; the log keeps growing until one succeeds");
-                }
-            }
-        }
+        self.tick_all().await
     }
 
     fn begin_shutdown(&self) {
@@ -1439,41 +903,15 @@ impl Engine for LocalEngine {
         succeeded: bool,
         reason: Option<String>,
     ) -> Result<StatusRecord, EngineError> {
-        let (record, lsn) = self.with_queue(name, Access::Write, |queue, now, journal| {
-            let record = queue.record_callback(now, id, succeeded, reason.clone());
-            if record.is_some() {
-                journal.push(|| QueueOp::RecordCallback {
-                    queue: name.to_string(),
-                    now: now.as_millis(),
-                    id: id.as_u128(),
-                    succeeded,
-                    reason,
-                });
-            }
-            record
-        })?;
-        self.wait(lsn).await?;
-        record.ok_or_else(|| EngineError::MessageNotFound {
-            queue: name.to_string(),
-            id: id.to_string(),
-        })
+        self.record_callback_outcome(name, id, succeeded, reason)
+            .await
     }
 
     async fn callback_failed(
         &self,
         max: usize,
     ) -> Result<Vec<(QueueName, StatusRecord)>, EngineError> {
-        self.check_ready()?;
-        let registry = self.queues.read();
-        let mut out = Vec::new();
-        for (name, slot) in registry.iter() {
-            if out.len() >= max {
-                break;
-            }
-            let records = slot.queue.lock().callback_failed(max - out.len());
-            out.extend(records.into_iter().map(|record| (name.clone(), record)));
-        }
-        Ok(out)
+        self.callbacks_failed(max).await
     }
 
     async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError> {
@@ -1528,9 +966,15 @@ impl Engine for LocalEngine {
     }
 }
 
+mod completions;
 mod locks;
 mod meta;
+mod moves;
+mod queue_config;
 mod receipts;
+mod receive;
+mod reload;
+mod sends;
 mod streams;
 mod topics;
 
