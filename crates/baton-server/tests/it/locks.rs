@@ -329,15 +329,18 @@ async fn a_lock_guard_renews_itself_and_reports_the_loss() {
     use baton_sdk::locks::{Acquired, LockState};
     let server = TestServer::start().await;
     let client = baton_sdk::Client::new(server.base.clone());
-    let guard = client.lock("report", "worker-1", 300, 0).await.unwrap();
+    // A TTL long enough that a loaded machine still renews in time (renewals every second).
+    let guard = client.lock("report", "worker-1", 3_000, 0).await.unwrap();
+    let first_expiry = client.get_lock("report").await.unwrap().unwrap().expires_at;
     let mut state = guard.state();
-    // Outlive several TTLs: the renewals keep it worker-1's.
-    for _ in 0..3 {
-        state.changed().await.unwrap();
-        assert!(matches!(*state.borrow(), LockState::Held { .. }));
-    }
+    state.changed().await.unwrap();
+    let renewed = match &*state.borrow() {
+        LockState::Held { expires_at } => *expires_at,
+        other => panic!("{other:?}"),
+    };
+    assert!(renewed > first_expiry, "the renewal moved the expiry");
     let other = client
-        .acquire_lock("report", "worker-2", 300, 0)
+        .acquire_lock("report", "worker-2", 3_000, 0)
         .await
         .unwrap();
     assert!(
