@@ -138,6 +138,9 @@ pub enum ErrorCode {
     LockExpired,
     /// The server's `locks_max` lock names are in use. 429.
     TooManyLocks,
+    /// A write with `"fence": {"lock", "token"}` whose token is not the lock's current hold;
+    /// nothing was written. 409.
+    Fenced,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

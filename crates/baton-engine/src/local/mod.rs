@@ -1481,6 +1481,7 @@ impl Engine for LocalEngine {
     }
 }
 
+mod fenced;
 mod locks;
 mod receipts;
 mod streams;

@@ -136,6 +136,7 @@ fn lock_status_and_code(error: &baton_engine::LockEngineError) -> (StatusCode, E
         LockEngineError::WaitTooLong { .. } => {
             (StatusCode::BAD_REQUEST, ErrorCode::InvalidParameter)
         }
+        LockEngineError::Fenced { .. } => (StatusCode::CONFLICT, ErrorCode::Fenced),
         LockEngineError::Lock(error) => match error {
             LockError::InvalidName { .. } => (StatusCode::BAD_REQUEST, ErrorCode::InvalidName),
             LockError::InvalidHolder { .. } | LockError::TtlOutOfRange { .. } => {

@@ -138,3 +138,28 @@ pub async fn list(
         next_after,
     }))
 }
+
+/// A send with `"fence"`: checked and enqueued atomically by the engine.
+pub(crate) async fn send_fenced(
+    state: &AppState,
+    queue: &str,
+    entries: Vec<baton_core::SendEntry>,
+    fence: proto::Fence,
+) -> Result<proto::SendResponse, ApiError> {
+    let queue = baton_core::QueueName::new(queue)?;
+    let lock = name(state, &fence.lock)?;
+    let outcomes = state
+        .engine
+        .send_fenced(&queue, entries, &lock, FencingToken::new(fence.token))
+        .await?;
+    Ok(proto::SendResponse {
+        messages: outcomes
+            .into_iter()
+            .map(|o| proto::SentMessage {
+                id: o.id.to_string(),
+                seq: o.seq,
+                duplicate: o.duplicate,
+            })
+            .collect(),
+    })
+}

@@ -396,6 +396,7 @@ pub async fn send(
     ApiJson(request): ApiJson<proto::SendRequest>,
 ) -> Result<Json<proto::SendResponse>, ApiError> {
     queue_name(&queue)?;
+    let fence = request.fence;
     let mut entries = Vec::with_capacity(request.messages.len());
     for (index, message) in request.messages.into_iter().enumerate() {
         let options = SendOptions {
@@ -406,6 +407,11 @@ pub async fn send(
             notify: message.notify,
         };
         entries.push(send_entry(&state, index, message.body.into(), options)?);
+    }
+    if let Some(fence) = fence {
+        return Ok(Json(
+            super::locks::send_fenced(&state, &queue, entries, fence).await?,
+        ));
     }
     Ok(Json(send_entries(&state, &queue, entries).await?))
 }

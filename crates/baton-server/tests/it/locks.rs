@@ -384,3 +384,63 @@ async fn a_lock_guard_renews_itself_and_reports_the_loss() {
     assert!(again.token() > token);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_fenced_send_with_a_stale_token_is_refused_and_writes_nothing() {
+    let server = TestServer::start().await;
+    server.create_queue("invoices", json!({})).await;
+    let (_, first) = server
+        .put(
+            "/v1/locks/billing",
+            json!({"holder": "worker-1", "ttl_ms": 300}),
+        )
+        .await;
+    // worker-1 checks that it holds the lock...
+    let (status, _) = server.get("/v1/locks/billing").await;
+    assert_eq!(status, StatusCode::OK);
+    // ...then pauses past its lease; worker-2 takes the lock meanwhile.
+    let (status, second) = server
+        .put(
+            "/v1/locks/billing",
+            json!({"holder": "worker-2", "ttl_ms": 60_000, "wait_ms": 20_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let send = |token: u64| json!({"messages": [{"body": format!("from token {token}")}], "fence": {"lock": "billing", "token": token}});
+    let (status, body) = server
+        .post("/v1/queues/invoices/messages", send(token(&first)))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "fenced"),
+        "{body}"
+    );
+    assert_eq!(
+        server.stats("invoices").await["visible"],
+        0,
+        "nothing was written"
+    );
+
+    let (status, body) = server
+        .post("/v1/queues/invoices/messages", send(token(&second)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(server.stats("invoices").await["visible"], 1);
+
+    // A lock nobody holds fences everything.
+    server
+        .post(
+            "/v1/locks/billing/release",
+            json!({"holder": "worker-2", "token": token(&second)}),
+        )
+        .await;
+    let (status, body) = server
+        .post("/v1/queues/invoices/messages", send(token(&second)))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "fenced"),
+        "{body}"
+    );
+    server.shutdown().await;
+}
