@@ -426,6 +426,24 @@ async fn a_fenced_send_with_a_stale_token_is_refused_and_writes_nothing() {
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(server.stats("invoices").await["visible"], 1);
+    // The same through the SDK.
+    let client = baton_sdk::Client::new(server.base.clone());
+    let message = || baton_sdk::proto::SendMessage {
+        body: "sdk".into(),
+        ..Default::default()
+    };
+    let stale = client
+        .send_fenced("invoices", vec![message()], "billing", token(&first))
+        .await;
+    assert_eq!(
+        stale.unwrap_err().code(),
+        Some(baton_sdk::proto::ErrorCode::Fenced)
+    );
+    client
+        .send_fenced("invoices", vec![message()], "billing", token(&second))
+        .await
+        .unwrap();
+    assert_eq!(server.stats("invoices").await["visible"], 2);
 
     // A lock nobody holds fences everything.
     server
