@@ -4,10 +4,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod locks;
 mod push;
 mod streams;
 mod topics;
 
+pub use locks::*;
 pub use push::*;
 pub use streams::*;
 pub use topics::*;
@@ -122,6 +124,10 @@ pub enum Command {
     /// Completion callbacks that failed: list them, retry one.
     #[command(subcommand)]
     Callbacks(CallbacksCommand),
+
+    /// Distributed locks with fencing tokens: acquire, renew, release, show, list.
+    #[command(subcommand)]
+    Lock(LockCommand),
 
     /// Inspect a data directory offline.
     #[command(subcommand)]

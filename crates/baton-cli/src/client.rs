@@ -74,6 +74,7 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
         Command::Topic(command) => crate::commands::topics::run(&client, command).await,
         Command::Push(command) => crate::commands::push::run(&client, command).await,
         Command::Callbacks(command) => crate::commands::push::callbacks(&client, command).await,
+        Command::Lock(command) => crate::commands::locks::run(&client, command).await,
     }
 }
 

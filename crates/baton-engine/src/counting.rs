@@ -161,7 +161,7 @@ counting_engine! {
     }
 }
 
-/// Locks are forwarded uncounted: no request path under test takes one.
+/// Locks are forwarded uncounted (no request path under test takes one), fenced sends counted.
 #[async_trait::async_trait]
 impl LockEngine for CountingEngine {
     fn lock_settings(&self) -> LockSettings {
@@ -199,6 +199,17 @@ impl LockEngine for CountingEngine {
 
     async fn get_lock(&self, name: &LockName) -> Result<Option<LockHold>, LockEngineError> {
         self.inner.get_lock(name).await
+    }
+
+    async fn send_fenced(
+        &self,
+        queue: &QueueName,
+        entries: Vec<SendEntry>,
+        lock: &LockName,
+        token: FencingToken,
+    ) -> Result<Vec<SendOutcome>, LockEngineError> {
+        self.count("send_fenced", queue.to_string());
+        self.inner.send_fenced(queue, entries, lock, token).await
     }
 
     async fn list_locks(

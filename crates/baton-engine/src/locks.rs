@@ -8,6 +8,8 @@
 use async_trait::async_trait;
 use baton_core::lock::{FencingToken, Holder, LockError, LockHold, LockLimits, LockName, Released};
 
+use baton_core::{QueueName, SendEntry, SendOutcome};
+
 use crate::EngineError;
 
 /// Lock settings of an engine, besides the table's own limits.
@@ -40,6 +42,12 @@ pub enum LockEngineError {
     TooManyWaiters { limit: u32 },
     #[error("wait_ms {wait_ms} is more than the limit of {max}")]
     WaitTooLong { wait_ms: u64, max: u64 },
+    #[error("fenced: token {token} is not the current hold of lock {lock}{}; nothing was written", current.map(|c| format!(" ({c} is)")).unwrap_or_else(|| " (nobody holds it)".to_string()))]
+    Fenced {
+        lock: String,
+        token: u64,
+        current: Option<u64>,
+    },
 }
 
 #[async_trait]
@@ -80,6 +88,16 @@ pub trait LockEngine: Send + Sync {
 
     /// The live hold of `name`, if any.
     async fn get_lock(&self, name: &LockName) -> Result<Option<LockHold>, LockEngineError>;
+
+    /// A send to `queue` that is refused (`Fenced`, nothing written) unless `token` is the
+    /// live hold of `lock` at the moment the batch is enqueued.
+    async fn send_fenced(
+        &self,
+        queue: &QueueName,
+        entries: Vec<SendEntry>,
+        lock: &LockName,
+        token: FencingToken,
+    ) -> Result<Vec<SendOutcome>, LockEngineError>;
 
     /// Live holds by name prefix, after `after`, at most `max` (≤ `LOCK_LIST_MAX`).
     async fn list_locks(

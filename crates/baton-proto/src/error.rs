@@ -141,6 +141,9 @@ pub enum ErrorCode {
     LockExpired,
     /// The server's `locks_max` lock names are in use. 429.
     TooManyLocks,
+    /// A write with `"fence": {"lock", "token"}` whose token is not the lock's current hold;
+    /// nothing was written. 409.
+    Fenced,
 }
 
 impl ErrorCode {
@@ -170,6 +173,7 @@ impl ErrorCode {
             MethodNotAllowed => 405,
             ReceiptStale
             | MetaConflict
+            | Fenced
             | LockHeld
             | LockTokenStale
             | LockExpired

@@ -77,3 +77,12 @@ pub struct LockHeldBody {
     pub error: ErrorDetail,
     pub lock: LockHeld,
 }
+
+/// `"fence": {"lock", "token"}` on a write: the write is refused with 409 `fenced` unless
+/// `token` is the lock's live hold when the write is applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fence {
+    pub lock: String,
+    pub token: u64,
+}

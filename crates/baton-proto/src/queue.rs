@@ -176,6 +176,9 @@ pub struct SendMessage {
 #[serde(deny_unknown_fields)]
 pub struct SendRequest {
     pub messages: Vec<SendMessage>,
+    /// Refuse the send (409 `fenced`) unless this is the lock's current hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<crate::lock::Fence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -265,7 +265,10 @@ impl Client {
         messages: Vec<SendMessage>,
     ) -> Result<SendResponse, Error> {
         let url = self.queue_url(name, &["messages"]);
-        let request = SendRequest { messages };
+        let request = SendRequest {
+            messages,
+            fence: None,
+        };
         self.json(Method::POST, url, Some(&request), self.request_timeout)
             .await
     }

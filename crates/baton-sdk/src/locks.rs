@@ -9,7 +9,8 @@
 //! under the lock should watch [`LockGuard::state`] and pass [`LockGuard::token`] on as a
 //! fencing token. Dropping a guard stops the renewals and releases the lock in the background
 //! (best effort; otherwise it expires after its TTL); [`LockGuard::release`] releases it and
-//! says whether it was still held.
+//! says whether it was still held. [`Client::send_fenced`] is a send the broker refuses
+//! unless the token is still the lock's current one.
 
 use std::time::Duration;
 
@@ -19,8 +20,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::proto::{
-    AcquireLock, ErrorCode, LockHeld, LockHeldBody, LockInfo, LockList, ReleaseLock,
-    ReleaseResponse, RenewLock,
+    AcquireLock, ErrorCode, Fence, LockHeld, LockHeldBody, LockInfo, LockList, ReleaseLock,
+    ReleaseResponse, RenewLock, SendMessage, SendRequest, SendResponse,
 };
 use crate::{check_status, decode, encode_segment, Client, Error};
 
@@ -148,6 +149,27 @@ impl Client {
         }
         let url = format!("{}/v1/locks?{query}", self.base_url);
         self.json::<(), _>(Method::GET, url, None, self.request_timeout)
+            .await
+    }
+
+    /// `POST /v1/queues/{queue}/messages` with `"fence"`: refused with `fenced` (nothing
+    /// written) unless `token` is the live hold of `lock` when the batch is enqueued.
+    pub async fn send_fenced(
+        &self,
+        queue: &str,
+        messages: Vec<SendMessage>,
+        lock: &str,
+        token: u64,
+    ) -> Result<SendResponse, Error> {
+        let url = self.queue_url(queue, &["messages"]);
+        let request = SendRequest {
+            messages,
+            fence: Some(Fence {
+                lock: lock.to_string(),
+                token,
+            }),
+        };
+        self.json(Method::POST, url, Some(&request), self.request_timeout)
             .await
     }
 

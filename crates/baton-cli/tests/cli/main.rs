@@ -8,6 +8,7 @@
 mod aws_sdk;
 mod bench;
 mod cli;
+mod cli_locks;
 mod cli_streams;
 mod cli_topics;
 mod common;

@@ -2,6 +2,7 @@
 //! embedded engines here (`local/conformance_tests.rs`), the Redis Cluster engine in its own
 //! crate. A case knows only the [`Engine`] trait and a [`Harness`], which makes fresh engines
 //! and moves their time; durability (restarts, power loss) is tested per engine, not here.
+//! Locks (`locks`) are reached through `Engine`, whose supertrait `LockEngine` is.
 //!
 //! Run the suite for an engine with [`engine_conformance!`](crate::engine_conformance), which
 //! expands to one `#[tokio::test]` per case.
@@ -11,6 +12,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod locks;
 pub mod queues;
 pub mod streams;
 pub mod topics;
@@ -69,6 +71,10 @@ macro_rules! engine_conformance {
             topics::a_publish_fans_out_by_pattern_and_filter,
             topics::a_publish_reaches_stream_subscriptions,
             topics::a_publish_to_a_missing_target_changes_nothing,
+            locks::a_lock_is_granted_once_and_refused_with_its_holder,
+            locks::renew_and_release_take_only_the_current_token,
+            locks::a_lock_expires_on_the_engines_time,
+            locks::a_waiting_acquire_gets_the_lock_on_release,
         );
     };
     (@cases $harness:expr; $($module:ident :: $case:ident),* $(,)?) => {

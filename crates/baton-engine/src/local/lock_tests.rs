@@ -272,3 +272,48 @@ async fn checkpoints_keep_tokens_of_released_and_swept_names() {
         .unwrap();
     assert!(a.token.get() > 4, "{:?}", a.token);
 }
+
+#[tokio::test]
+async fn a_fenced_send_needs_the_live_token_at_the_moment_it_is_enqueued() {
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(0)));
+    let engine = memory(clock.clone());
+    let queue = QueueName::new("q").unwrap();
+    engine
+        .create_queue(queue.clone(), QueueConfig::default())
+        .await
+        .unwrap();
+    let entry = || SendEntry::new(crate::new_message_id(), "body");
+    let first = engine
+        .acquire_lock(&lock("job"), &holder("a"), 1_000, 0)
+        .await
+        .unwrap();
+    let sent = engine
+        .send_fenced(&queue, vec![entry()], &lock("job"), first.token)
+        .await
+        .unwrap();
+    assert_eq!(sent.len(), 1);
+    // The hold expires on the engine's clock: the same token is fenced now.
+    clock.advance_ms(1_000);
+    assert_eq!(
+        engine
+            .send_fenced(&queue, vec![entry()], &lock("job"), first.token)
+            .await,
+        Err(LockEngineError::Fenced {
+            lock: "job".into(),
+            token: first.token.get(),
+            current: None,
+        })
+    );
+    let second = engine
+        .acquire_lock(&lock("job"), &holder("b"), 1_000, 0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        engine
+            .send_fenced(&queue, vec![entry()], &lock("job"), first.token)
+            .await,
+        Err(LockEngineError::Fenced { current: Some(t), .. }) if t == second.token.get()
+    ));
+    let view = engine.get_queue(&queue).await.unwrap();
+    assert_eq!(view.stats.visible, 1, "refused sends wrote nothing");
+}

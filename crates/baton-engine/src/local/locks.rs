@@ -2,8 +2,8 @@
 //! in the main log, and waiting acquires.
 //!
 //! # Locking and durability
-//! The table's mutex is taken alone (never with a queue lock or the registry) and never
-//! across an `.await`. A change is applied to the table and its record (`LockOp`, an outcome:
+//! The table's mutex is taken alone, or inside a queue's lock by a fenced send
+//! (`fenced.rs`), never the other way round, and never across an `.await`. A change is applied to the table and its record (`LockOp`, an outcome:
 //! the token granted, the expiry set) is submitted to the log under the mutex, so log order is
 //! table order; the answer waits for the record to be durable after the mutex is released.
 //! A grant whose record cannot be submitted is taken back at once (its token is simply never
@@ -60,6 +60,15 @@ impl Locks {
         }
         *self.table.lock() = table;
         self.freed.notify_waiters();
+    }
+
+    /// The token of `name`'s live hold at `now` (the fencing check).
+    pub(crate) fn current_token(
+        &self,
+        now: baton_core::Timestamp,
+        name: &LockName,
+    ) -> Option<FencingToken> {
+        self.table.lock().get(now, name).map(|hold| hold.token)
     }
 
     fn wait_permit(&self) -> Result<WaitPermit<'_>, LockEngineError> {
@@ -221,6 +230,16 @@ impl LockEngine for LocalEngine {
         self.locks.freed.notify_waiters();
         self.wait(lsn).await?;
         Ok(released)
+    }
+
+    async fn send_fenced(
+        &self,
+        queue: &baton_core::QueueName,
+        entries: Vec<baton_core::SendEntry>,
+        lock: &LockName,
+        token: FencingToken,
+    ) -> Result<Vec<baton_core::SendOutcome>, LockEngineError> {
+        self.send_fenced_impl(queue, entries, lock, token).await
     }
 
     async fn get_lock(&self, name: &LockName) -> Result<Option<LockHold>, LockEngineError> {

@@ -69,7 +69,7 @@ pub struct LocalEngine {
     topics: RwLock<topics::TopicRegistry>,
     /// Producer writes the disk-free alarm refused.
     refused_writes: AtomicU64,
-    /// Distributed locks (`locks.rs`). Never locked together with anything else.
+    /// Distributed locks (`locks.rs`). Locked alone, or inside a queue lock (fenced sends).
     locks: locks::Locks,
 }
 
@@ -967,6 +967,7 @@ impl Engine for LocalEngine {
 }
 
 mod completions;
+mod fenced;
 mod locks;
 mod meta;
 mod moves;

@@ -108,6 +108,7 @@ pub fn lock_code(error: &baton_engine::LockEngineError) -> ErrorCode {
         LockEngineError::Engine(error) => engine_code(error),
         LockEngineError::TooManyWaiters { .. } => ErrorCode::TooManyWaiters,
         LockEngineError::WaitTooLong { .. } => ErrorCode::InvalidParameter,
+        LockEngineError::Fenced { .. } => ErrorCode::Fenced,
         LockEngineError::Lock(error) => match error {
             LockError::InvalidName { .. } => ErrorCode::InvalidName,
             LockError::InvalidHolder { .. } | LockError::TtlOutOfRange { .. } => {

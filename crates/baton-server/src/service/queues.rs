@@ -393,6 +393,7 @@ pub async fn send(
     request: proto::SendRequest,
 ) -> Result<proto::SendResponse, ServiceError> {
     queue_name(queue)?;
+    let fence = request.fence;
     let mut entries = Vec::with_capacity(request.messages.len());
     for (index, message) in request.messages.into_iter().enumerate() {
         let options = SendOptions {
@@ -404,7 +405,45 @@ pub async fn send(
         };
         entries.push(send_entry(state, index, message.body.into(), options)?);
     }
-    send_entries(state, queue, entries).await
+    match fence {
+        Some(fence) => send_fenced(state, queue, entries, fence).await,
+        None => send_entries(state, queue, entries).await,
+    }
+}
+
+/// Sends checked messages only while `fence`'s token is its lock's current one, in one step.
+async fn send_fenced(
+    state: &AppState,
+    queue: &str,
+    entries: Vec<SendEntry>,
+    fence: proto::Fence,
+) -> Result<proto::SendResponse, ServiceError> {
+    let name = queue_name(queue)?;
+    let lock = baton_core::lock::LockName::new(&fence.lock, &state.engine.lock_settings().limits)
+        .map_err(|error| ServiceError::Lock(baton_engine::LockEngineError::Lock(error)))?;
+    let outcomes = state
+        .engine
+        .send_fenced(
+            &name,
+            entries,
+            &lock,
+            baton_core::lock::FencingToken::new(fence.token),
+        )
+        .await?;
+    Ok(sent_response(outcomes))
+}
+
+fn sent_response(outcomes: Vec<baton_core::SendOutcome>) -> proto::SendResponse {
+    proto::SendResponse {
+        messages: outcomes
+            .into_iter()
+            .map(|o| proto::SentMessage {
+                id: o.id.to_string(),
+                seq: o.seq,
+                duplicate: o.duplicate,
+            })
+            .collect(),
+    }
 }
 
 /// Everything of a message to send but its body, as the native API and the wire protocol
@@ -442,16 +481,7 @@ pub(crate) async fn send_entries(
 ) -> Result<proto::SendResponse, ServiceError> {
     let name = queue_name(queue)?;
     let outcomes = state.engine.send(&name, entries).await?;
-    Ok(proto::SendResponse {
-        messages: outcomes
-            .into_iter()
-            .map(|o| proto::SentMessage {
-                id: o.id.to_string(),
-                seq: o.seq,
-                duplicate: o.duplicate,
-            })
-            .collect(),
-    })
+    Ok(sent_response(outcomes))
 }
 
 /// Leases messages of `queue` as `request` asks.

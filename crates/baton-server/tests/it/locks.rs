@@ -331,15 +331,18 @@ async fn a_lock_guard_renews_itself_and_reports_the_loss() {
     use baton_sdk::locks::{Acquired, LockState};
     let server = TestServer::start().await;
     let client = baton_sdk::Client::new(server.base.clone());
-    let guard = client.lock("report", "worker-1", 300, 0).await.unwrap();
+    // A TTL long enough that a loaded machine still renews in time (renewals every second).
+    let guard = client.lock("report", "worker-1", 3_000, 0).await.unwrap();
+    let first_expiry = client.get_lock("report").await.unwrap().unwrap().expires_at;
     let mut state = guard.state();
-    // Outlive several TTLs: the renewals keep it worker-1's.
-    for _ in 0..3 {
-        state.changed().await.unwrap();
-        assert!(matches!(*state.borrow(), LockState::Held { .. }));
-    }
+    state.changed().await.unwrap();
+    let renewed = match &*state.borrow() {
+        LockState::Held { expires_at } => *expires_at,
+        other => panic!("{other:?}"),
+    };
+    assert!(renewed > first_expiry, "the renewal moved the expiry");
     let other = client
-        .acquire_lock("report", "worker-2", 300, 0)
+        .acquire_lock("report", "worker-2", 3_000, 0)
         .await
         .unwrap();
     assert!(
@@ -381,5 +384,83 @@ async fn a_lock_guard_renews_itself_and_reports_the_loss() {
     assert!(list.locks.is_empty());
     let again = client.lock("report", "worker-3", 10_000, 0).await.unwrap();
     assert!(again.token() > token);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_fenced_send_with_a_stale_token_is_refused_and_writes_nothing() {
+    let server = TestServer::start().await;
+    server.create_queue("invoices", json!({})).await;
+    let (_, first) = server
+        .put(
+            "/v1/locks/billing",
+            json!({"holder": "worker-1", "ttl_ms": 300}),
+        )
+        .await;
+    // worker-1 checks that it holds the lock...
+    let (status, _) = server.get("/v1/locks/billing").await;
+    assert_eq!(status, StatusCode::OK);
+    // ...then pauses past its lease; worker-2 takes the lock meanwhile.
+    let (status, second) = server
+        .put(
+            "/v1/locks/billing",
+            json!({"holder": "worker-2", "ttl_ms": 60_000, "wait_ms": 20_000}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{second}");
+    let send = |token: u64| json!({"messages": [{"body": format!("from token {token}")}], "fence": {"lock": "billing", "token": token}});
+    let (status, body) = server
+        .post("/v1/queues/invoices/messages", send(token(&first)))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "fenced"),
+        "{body}"
+    );
+    assert_eq!(
+        server.stats("invoices").await["visible"],
+        0,
+        "nothing was written"
+    );
+
+    let (status, body) = server
+        .post("/v1/queues/invoices/messages", send(token(&second)))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(server.stats("invoices").await["visible"], 1);
+    // The same through the SDK.
+    let client = baton_sdk::Client::new(server.base.clone());
+    let message = || baton_sdk::proto::SendMessage {
+        body: "sdk".into(),
+        ..Default::default()
+    };
+    let stale = client
+        .send_fenced("invoices", vec![message()], "billing", token(&first))
+        .await;
+    assert_eq!(
+        stale.unwrap_err().code(),
+        Some(baton_sdk::proto::ErrorCode::Fenced)
+    );
+    client
+        .send_fenced("invoices", vec![message()], "billing", token(&second))
+        .await
+        .unwrap();
+    assert_eq!(server.stats("invoices").await["visible"], 2);
+
+    // A lock nobody holds fences everything.
+    server
+        .post(
+            "/v1/locks/billing/release",
+            json!({"holder": "worker-2", "token": token(&second)}),
+        )
+        .await;
+    let (status, body) = server
+        .post("/v1/queues/invoices/messages", send(token(&second)))
+        .await;
+    assert_eq!(
+        (status, code(&body)),
+        (StatusCode::CONFLICT, "fenced"),
+        "{body}"
+    );
     server.shutdown().await;
 }
