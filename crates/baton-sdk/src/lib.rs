@@ -297,6 +297,7 @@ impl Client {
         let request = AckRequest {
             receipts,
             reply: None,
+            fence: None,
         };
         self.json(Method::POST, url, Some(&request), self.request_timeout)
             .await
@@ -311,7 +312,11 @@ impl Client {
         delay_ms: Option<u64>,
     ) -> Result<BatchResponse, Error> {
         let url = self.queue_url(name, &["nack"]);
-        let request = NackRequest { receipts, delay_ms };
+        let request = NackRequest {
+            receipts,
+            delay_ms,
+            fence: None,
+        };
         self.json(Method::POST, url, Some(&request), self.request_timeout)
             .await
     }

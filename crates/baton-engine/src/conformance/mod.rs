@@ -12,6 +12,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod fenced;
 pub mod locks;
 pub mod queues;
 pub mod streams;
@@ -75,6 +76,7 @@ macro_rules! engine_conformance {
             locks::renew_and_release_take_only_the_current_token,
             locks::a_lock_expires_on_the_engines_time,
             locks::a_waiting_acquire_gets_the_lock_on_release,
+            fenced::every_fenced_write_needs_the_current_token,
         );
     };
     (@cases $harness:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -447,7 +447,7 @@ async fn run_group_socket(
                     Some(Ok(_)) => continue,
                 };
                 let frame = match serde_json::from_str::<wire::GroupLiveAck>(&text) {
-                    Ok(ack) => match ack_results(&state, &name, &group, &ack.ack).await {
+                    Ok(ack) => match ack_results(&state, &name, &group, &ack.ack, None).await {
                         Ok(results) => {
                             // Acked, or no longer this consumer's (claimed by another): either
                             // way it stops counting against this connection.

@@ -445,7 +445,19 @@ pub async fn publish(
     } else {
         Vec::new()
     };
-    let outcomes = state.engine.publish(&topic, entries).await?;
+    let outcomes = match request.fence {
+        Some(fence) => {
+            let write = baton_engine::FencedWrite::Publish {
+                topic: topic.clone(),
+                messages: entries,
+            };
+            match crate::service::fences::write(&state, fence, write).await? {
+                baton_engine::FencedOutcome::Published(outcomes) => outcomes,
+                _ => return Err(crate::service::fences::mismatch("publish").into()),
+            }
+        }
+        None => state.engine.publish(&topic, entries).await?,
+    };
     state.live.publish(&source, &live);
     Ok(Json(proto::PublishResponse {
         messages: outcomes

@@ -7,6 +7,7 @@
 //! operation (`api::sqs`).
 
 pub mod error;
+pub mod fences;
 pub mod queues;
 pub mod replies;
 pub mod streams;

@@ -7,6 +7,7 @@ mod chat_burst;
 mod dashboard;
 mod engine_calls;
 mod events;
+mod fenced;
 mod full_disk;
 mod harness;
 mod locks;
