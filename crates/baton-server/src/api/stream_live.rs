@@ -41,9 +41,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::error::ApiError;
-use crate::api::live::{LivePermit, LiveSource};
 use crate::api::streams::{number, query};
 use crate::api::AppState;
+use crate::live::{LivePermit, LiveSource};
 use crate::service::streams::{
     ack_results, consumer_name, group_name, group_records, record_to_wire, stream_name,
 };

@@ -11,5 +11,8 @@ pub mod fences;
 pub mod queues;
 pub mod replies;
 pub mod streams;
+pub mod topic_filters;
+pub mod topic_urls;
+pub mod topics;
 
 pub use error::ServiceError;
