@@ -158,10 +158,17 @@ def visibility(baton: Baton) -> int:
     wait_status(baton, created["eventId"], "PROCESSING")
     other = baton.ok("POST", "/v1/queues/events/receive", {"max": 10, "wait_ms": 200})
     check(other["messages"] == [], f"another consumer gets nothing while it is processed: {other}")
-    listed = baton.ok("GET", "/v1/queues/events/messages")["messages"]
-    mine = [m for m in listed if m["id"] == created["eventId"]]
-    check(len(mine) == 1 and mine[0]["state"] == "in_flight", f"the event is in flight: {listed}")
-    hidden_ms = mine[0]["until"] - int(time.time() * 1000)
+
+    def lease_left_ms():
+        # The worker sets the event's lease right after it received it (a second call), so
+        # wait for the lease to be the event's own rather than the queue's default 30 s.
+        listed = baton.ok("GET", "/v1/queues/events/messages")["messages"]
+        mine = [m for m in listed if m["id"] == created["eventId"] and m["state"] == "in_flight"]
+        check(len(mine) == 1, f"the event is in flight: {listed}")
+        left = mine[0]["until"] - int(time.time() * 1000)
+        return left if left <= 20_000 else None
+
+    hidden_ms = wait_until(lease_left_ms, "the lease of visibilityTimeoutMs", 1.0)
     check(15_000 < hidden_ms <= 20_000, f"its lease ends visibilityTimeoutMs after the receive: {hidden_ms} ms left")
     wait_status(baton, created["eventId"], "COMPLETED")
     return hidden_ms
