@@ -1,16 +1,21 @@
 # Sourced by every examples/<name>/run.sh and by examples/run-all.sh: finds or builds the
-# baton binary (BATON_BIN, else `cargo build -p baton-cli`) and the Python virtual
+# binaries (BATON_BIN, else `cargo build -p baton-cli`; SQS_RUST_EXAMPLE_BIN, else
+# `cargo build -p baton-cli --example sqs-order-processor`, the aws-sdk-rust program of
+# sqs-migration, whose dependencies `cargo test` builds anyway) and the Python virtual
 # environment of the examples (examples/.venv from examples/requirements.txt, reinstalled only
-# when that file changed). Exports BATON_BIN and PYTHON.
+# when that file changed). Exports BATON_BIN, SQS_RUST_EXAMPLE_BIN and PYTHON.
 examples_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 repo_dir="$(cd "$examples_dir/.." && pwd)"
 
-if [ -z "${BATON_BIN:-}" ]; then
-    echo "== cargo build -p baton-cli" >&2
-    (cd "$repo_dir" && cargo build --quiet -p baton-cli)
-    BATON_BIN="$repo_dir/target/debug/baton"
+targets=()
+[ -n "${BATON_BIN:-}" ] || targets+=(--bin baton)
+[ -n "${SQS_RUST_EXAMPLE_BIN:-}" ] || targets+=(--example sqs-order-processor)
+if [ "${#targets[@]}" -gt 0 ]; then
+    echo "== cargo build -p baton-cli ${targets[*]}" >&2
+    (cd "$repo_dir" && cargo build --quiet -p baton-cli "${targets[@]}")
 fi
-export BATON_BIN
+export BATON_BIN="${BATON_BIN:-$repo_dir/target/debug/baton}"
+export SQS_RUST_EXAMPLE_BIN="${SQS_RUST_EXAMPLE_BIN:-$repo_dir/target/debug/examples/sqs-order-processor}"
 
 venv="$examples_dir/.venv"
 if [ ! -x "$venv/bin/python" ]; then
