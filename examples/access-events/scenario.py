@@ -58,16 +58,16 @@ def produce(baton: Baton) -> collections.Counter:
     stats = baton.ok("GET", "/v1/streams/access-events")["stats"]
     check(stats["records"] == GATES * BATCHES_PER_GATE * BATCH, f"every event appended once: {stats['records']}")
     # One user's events are in one partition, in the order each gate appended them.
-    for part in stats["partitions"]:
-        values, offset = [], part["first_offset"]
-        while offset < part["next_offset"]:
-            page = baton.ok("GET", f"/v1/streams/access-events/records?partition={part['partition']}&from_offset={offset}&max=1000")
-            values += [(r["key"], r["value"]) for r in page["records"]]
-            offset = page["next_offset"]
+    by_partition = collections.defaultdict(list)
+    for r in baton.read_stream("access-events"):
+        by_partition[r["partition"]].append((r["key"], r["value"]))
+    for partition, values in by_partition.items():
         for user in {key for key, _ in values}:
             for g in range(GATES):
                 mine = [int(v.rsplit("-", 1)[1]) for key, v in values if key == user and f" gate-{g} " in v]
-                check(mine == sorted(mine), f"{user}'s events from gate {g} in order in partition {part['partition']}")
+                check(mine == sorted(mine), f"{user}'s events from gate {g} in order in partition {partition}")
+        check(len({key for key, _ in values} & {k for p, vs in by_partition.items() if p != partition for k, _ in vs}) == 0,
+              f"partition {partition}'s users are in no other partition")
     return produced
 
 

@@ -10,7 +10,6 @@ receiver instead of example.com).
 
 from __future__ import annotations
 
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 

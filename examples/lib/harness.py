@@ -14,7 +14,6 @@ Only the Python standard library, so the helpers work with any client library be
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import json
 import os
@@ -28,6 +27,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 START_TIMEOUT_S = 30.0
@@ -43,8 +43,11 @@ def check(condition: bool, what: str) -> None:
         raise ExampleFailed(what)
 
 
+STARTED = time.monotonic()
+
+
 def step(text: str) -> None:
-    print(f"-- {text}", flush=True)
+    print(f"-- {text} [{time.monotonic() - STARTED:.1f} s]", flush=True)
 
 
 def wait_until(predicate, what: str, timeout_s: float = 10.0, interval_s: float = 0.05):
@@ -187,6 +190,22 @@ class Baton:
         check(200 <= status < 300, f"{method} {path} answered {status}: {answer}")
         return answer
 
+    def read_stream(self, stream: str) -> list[dict]:
+        """Every record the stream holds, partition by partition (read at once), in offset order."""
+
+        def read_partition(part: dict) -> list[dict]:
+            records, offset = [], part["first_offset"]
+            while offset < part["next_offset"]:
+                page = self.ok("GET", f"/v1/streams/{stream}/records?partition={part['partition']}"
+                                      f"&from_offset={offset}&max=1000")
+                records += page["records"]
+                offset = page["next_offset"]
+            return records
+
+        partitions = self.ok("GET", f"/v1/streams/{stream}")["stats"]["partitions"]
+        with ThreadPoolExecutor(len(partitions)) as pool:
+            return [r for records in pool.map(read_partition, partitions) for r in records]
+
     def cli(self, *args: str, expect_status: int = 0) -> str:
         """Runs ``baton <args>`` against this server; returns its stdout."""
         env = dict(os.environ, BATON_URL=self.url)
@@ -287,15 +306,6 @@ class Receiver:
             f"{n} requests at {self.url}" + (f" answered {status}" if status else ""),
             timeout_s,
         )
-
-
-@contextlib.contextmanager
-def timed():
-    """``with timed() as t: ...`` then ``t()`` is the elapsed seconds."""
-    started = time.monotonic()
-    end = [None]
-    yield lambda: (end[0] or time.monotonic()) - started
-    end[0] = time.monotonic()
 
 
 def quote(text: str) -> str:
