@@ -89,6 +89,37 @@ def publish_subscribe(baton: Baton) -> dict[str, list[str]]:
     return got
 
 
+def kafka_style_log(baton: Baton) -> dict:
+    step("Kafka style: a keyed, partitioned order log; groups starting earliest and latest; manual commit (ack)")
+    baton.ok("PUT", "/v1/streams/order-log", {"partitions": 3, "retention_ms": 7 * 24 * 3600 * 1000})
+    records = [{"key": f"order-{n % 5}", "value": f"order-{n % 5} step {n // 5}", "headers": {"event": f"step-{n // 5}"}}
+               for n in range(30)]
+    baton.ok("POST", "/v1/streams/order-log/records", {"records": records})
+    baton.ok("PUT", "/v1/streams/order-log/groups/billing", {"start": "earliest"})
+    baton.ok("PUT", "/v1/streams/order-log/groups/late-audit", {"start": "latest"})
+    baton.ok("POST", "/v1/streams/order-log/records", {"records": [{"key": "order-9", "value": "order-9 step 0"}]})
+
+    read: list[dict] = []
+    while batch := baton.ok("POST", "/v1/streams/order-log/groups/billing/read", {"consumer": "billing-1", "max": 100})["records"]:
+        read += batch
+    check(len(read) == 31, f"billing (earliest) reads every record: {len(read)}")
+    for key in {r["key"] for r in read}:
+        mine = [r for r in read if r["key"] == key]
+        check(len({r["partition"] for r in mine}) == 1, f"{key} lives in one partition")
+        steps = [int(r["value"].rsplit(" ", 1)[1]) for r in mine]
+        check(steps == sorted(steps), f"{key}'s records in order: {steps}")
+    check(all(r["headers"] == {"event": r["value"].replace(r["key"] + " step ", "step-")} for r in read if r["key"] != "order-9"),
+          "headers travel with the records")
+    pending = baton.ok("GET", "/v1/streams/order-log/groups/billing")["stats"]["pending"]
+    check(pending == 31, f"read but not committed: {pending} pending")
+    baton.ok("POST", "/v1/streams/order-log/groups/billing/ack", {"ids": [r["id"] for r in read]})
+    committed = baton.ok("GET", "/v1/streams/order-log/groups/billing")["stats"]
+    check(committed["pending"] == 0 and committed["lag_total"] == 0, f"committed: {committed}")
+    late = baton.ok("POST", "/v1/streams/order-log/groups/late-audit/read", {"consumer": "audit-1", "max": 100})["records"]
+    check([r["value"] for r in late] == ["order-9 step 0"], f"late-audit (latest) sees only what came after it: {late}")
+    return {"records": len(read), "late": len(late)}
+
+
 def request_response(baton: Baton) -> dict:
     step("request/response: a pricing service answers by correlation id; without it, the request times out")
     baton.ok("PUT", "/v1/queues/pricing")
@@ -211,6 +242,7 @@ def main() -> None:
     with Baton(SETTINGS) as baton:
         shares = point_to_point(baton)
         routed = publish_subscribe(baton)
+        log = kafka_style_log(baton)
         request = request_response(baton)
         retry = retries_and_dead_letters(baton)
         limited = limited_consumer(baton)
@@ -218,6 +250,8 @@ def main() -> None:
         summary([
             f"point-to-point: 200 orders, each to one consumer ({shares['consumer-a']} + {shares['consumer-b']})",
             "pub/sub: " + ", ".join(f"{q} {len(v) if not q.endswith('audit') else v[0]}" for q, v in routed.items()),
+            f"Kafka style: {log['records']} records keyed into 3 partitions, in order per key; "
+            f"earliest group read {log['records']}, latest group {log['late']}; committed by ack",
             f"request/response: reply in {request['elapsed_ms']} ms by correlation id; no responder → 504 request_timeout",
             f"retries: backoff gaps {retry['gaps_ms']} ms, then dead-lettered; redrive → processed",
             f"limited consumer: 30 mails at {limited['rate']:.1f}/s (limit 10/s), at most {limited['in_flight_max']} in flight",
