@@ -6,8 +6,8 @@
 2. The order service keeps accepting orders while its worker is stopped (killed with orders in
    hand) and while the broker restarts; the backlog drains when the worker is back, every order
    processed.
-3. Three servers start the same daily job; a lock lets exactly one run it, and its fencing
-   token guards what the job writes.
+3. Three servers start the same daily job; a lock held for the round lets exactly one run it
+   (a fourth starting later skips too), and its fencing token guards what the job writes.
 
 Not yet: archiving `chat-log` into PostgreSQL waits for the PostgreSQL sink (see README.md).
 """
@@ -194,7 +194,9 @@ def job_on_one_server(baton: Baton) -> dict:
         token = json.loads(got.stdout)["token"]
         baton.ok("POST", "/v1/queues/job-reports/messages",
                  {"messages": [{"body": f"cleanup done by {name}"}], "fence": {"lock": "cleanup.daily", "token": token}})
-        baton.cli("lock", "release", "cleanup.daily", "--holder", name, "--token", str(token))
+        # Not released: the hold lasts the whole round (its TTL), so a server whose timer fires
+        # a little later finds it held and skips. Releasing right after the job would let such
+        # a server run the job a second time.
         return f"{name}:{token}"
 
     with ThreadPoolExecutor(3) as pool:
@@ -203,7 +205,12 @@ def job_on_one_server(baton: Baton) -> dict:
     reports = baton.ok("POST", "/v1/queues/job-reports/receive", {"max": 10})["messages"]
     check(len(reports) == 1, f"one report: {[m['body'] for m in reports]}")
     winner, token = ran[0].split(":")
-    # A holder whose lease ended (here: released) can no longer write with its old token.
+    late = subprocess.run([baton.binary, "lock", "acquire", "cleanup.daily", "--holder", "server-4", "--ttl-ms", "10000"],
+                          env=dict(os.environ, BATON_URL=baton.url), capture_output=True, text=True, timeout=30)
+    check(late.returncode == 1 and "lock_held" in late.stderr, f"a server starting later in the round skips: {late.stderr}")
+    # The round ends (the TTL would end it; here the winner releases): its token is dead, and
+    # a write that still carries it is refused.
+    baton.cli("lock", "release", "cleanup.daily", "--holder", winner, "--token", token)
     status, fenced = baton.call("POST", "/v1/queues/job-reports/messages",
                                 {"messages": [{"body": "late write"}], "fence": {"lock": "cleanup.daily", "token": int(token)}})
     check(status == 409 and fenced["error"]["code"] == "fenced", f"a stale token is fenced: {status} {fenced}")
@@ -223,7 +230,7 @@ def main() -> None:
             f"stream chat-log: {burst['stored']} records read back, none missing, none twice",
             f"orders: {orders['accepted']} accepted while the worker was killed and the broker restarted "
             f"(backlog {orders['backlog']}), all {orders['processed']} processed ({orders['again']} twice: in hand at the kill)",
-            f"daily job: 3 servers, ran once on {job['winner']} (token {job['token']}), stale token fenced",
+            f"daily job: 3 servers at once and 1 later, ran once on {job['winner']} (token {job['token']}), stale token fenced",
             "PostgreSQL archive of chat-log: not run — waits for the PostgreSQL sink",
         ])
 
