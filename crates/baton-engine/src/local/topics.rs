@@ -689,38 +689,7 @@ impl LocalEngine {
                         }
                     }
                     let advanced = self.submit(journal, Access::Write)?;
-                    let published = match (&self.durable, streams) {
-                        (None, _) => None,
-                        (Some(_), None) => self.submit_topic_op(|| TopicOp::Publish {
-                            topic: topic.to_string(),
-                            now: now.as_millis(),
-                            deliveries,
-                        })?,
-                        (Some(_), Some((copies, in_flight, publish_lsn))) => {
-                            // Registered in the same critical section as the submission, so a
-                            // checkpoint starting after it either sees the entry or a record
-                            // above its start (see the module doc).
-                            let mut in_flight = in_flight.lock();
-                            let lsn = self.submit_topic_op(|| TopicOp::PublishToStreams {
-                                topic: topic.to_string(),
-                                now: now.as_millis(),
-                                deliveries,
-                                streams: copies.clone(),
-                            })?;
-                            *publish_lsn = lsn;
-                            if let Some(lsn) = lsn {
-                                in_flight.insert(
-                                    lsn,
-                                    InFlight {
-                                        now: now.as_millis(),
-                                        copies,
-                                        appends: None,
-                                    },
-                                );
-                            }
-                            lsn
-                        }
-                    };
+                    let published = self.submit_publish(topic, now, deliveries, streams)?;
                     Ok(advanced.max(published))
                 }
             };
@@ -745,6 +714,50 @@ impl LocalEngine {
             }
         }
         Ok(lsn)
+    }
+
+    /// Submits the record of a publish whose copies were just enqueued (under the target
+    /// queues' locks): a `Publish`, or with stream targets a `PublishToStreams` registered as
+    /// in flight in the same critical section. The LSN to wait for.
+    fn submit_publish(
+        &self,
+        topic: &QueueName,
+        now: Timestamp,
+        deliveries: Vec<(String, Vec<baton_storage::records::EntryV1>)>,
+        streams: Option<(Vec<StreamCopiesV1>, &InFlightMap, &mut Option<u64>)>,
+    ) -> Result<Option<u64>, EngineError> {
+        Ok(match (&self.durable, streams) {
+            (None, _) => None,
+            (Some(_), None) => self.submit_topic_op(|| TopicOp::Publish {
+                topic: topic.to_string(),
+                now: now.as_millis(),
+                deliveries,
+            })?,
+            (Some(_), Some((copies, in_flight, publish_lsn))) => {
+                // Registered in the same critical section as the submission, so a
+                // checkpoint starting after it either sees the entry or a record
+                // above its start (see the module doc).
+                let mut in_flight = in_flight.lock();
+                let lsn = self.submit_topic_op(|| TopicOp::PublishToStreams {
+                    topic: topic.to_string(),
+                    now: now.as_millis(),
+                    deliveries,
+                    streams: copies.clone(),
+                })?;
+                *publish_lsn = lsn;
+                if let Some(lsn) = lsn {
+                    in_flight.insert(
+                        lsn,
+                        InFlight {
+                            now: now.as_millis(),
+                            copies,
+                            appends: None,
+                        },
+                    );
+                }
+                lsn
+            }
+        })
     }
 
     /// A publish reaching at least one stream (see "Stream targets" in the module doc).
