@@ -509,32 +509,7 @@ impl LocalEngine {
         topic: &QueueName,
         messages: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, EngineError> {
-        if messages.is_empty() {
-            return Err(invalid(
-                "messages",
-                "a publish needs at least one message".to_string(),
-            ));
-        }
-        if messages.len() > PUBLISH_BATCH_MAX {
-            return Err(invalid(
-                "messages",
-                format!(
-                    "{} messages given, at most {PUBLISH_BATCH_MAX} per call",
-                    messages.len()
-                ),
-            ));
-        }
-        let sizes: Vec<u64> = messages
-            .iter()
-            .map(|m| m.body.len() as u64 + m.attributes.size_bytes())
-            .collect();
-        let size_bytes: u64 = sizes.iter().sum();
-        if size_bytes > PUBLISH_BATCH_BYTES_MAX {
-            return Err(EngineError::BatchTooLarge {
-                size_bytes,
-                max_bytes: PUBLISH_BATCH_BYTES_MAX,
-            });
-        }
+        let sizes = check_publish(&messages)?;
         self.check_writable()?;
 
         // Route under the topics lock, then let it go before touching queues.
@@ -889,6 +864,38 @@ impl LocalEngine {
         }
         mine
     }
+}
+
+/// A publish's batch limits: at least one message, at most `PUBLISH_BATCH_MAX` and
+/// `PUBLISH_BATCH_BYTES_MAX` in all. Each message's size, for the targets' own limits.
+fn check_publish(messages: &[PublishEntry]) -> Result<Vec<u64>, EngineError> {
+    if messages.is_empty() {
+        return Err(invalid(
+            "messages",
+            "a publish needs at least one message".to_string(),
+        ));
+    }
+    if messages.len() > PUBLISH_BATCH_MAX {
+        return Err(invalid(
+            "messages",
+            format!(
+                "{} messages given, at most {PUBLISH_BATCH_MAX} per call",
+                messages.len()
+            ),
+        ));
+    }
+    let sizes: Vec<u64> = messages
+        .iter()
+        .map(|m| m.body.len() as u64 + m.attributes.size_bytes())
+        .collect();
+    let size_bytes: u64 = sizes.iter().sum();
+    if size_bytes > PUBLISH_BATCH_BYTES_MAX {
+        return Err(EngineError::BatchTooLarge {
+            size_bytes,
+            max_bytes: PUBLISH_BATCH_BYTES_MAX,
+        });
+    }
+    Ok(sizes)
 }
 
 /// Refuses a fan-out over `PUBLISH_COPIES_MAX` copies or `PUBLISH_COPY_BYTES_MAX` bytes: the
