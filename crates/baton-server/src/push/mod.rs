@@ -419,6 +419,24 @@ impl PushManager {
     }
 }
 
+/// Waits until `target`'s circuit breaker lets a delivery through: `Some(false)` for a normal
+/// one, `Some(true)` for the probe of an open breaker, `None` when cancelled meanwhile.
+async fn admitted(shared: &Shared, target: &Target, cancel: &CancellationToken) -> Option<bool> {
+    loop {
+        match shared.breakers.admit(&target.host, shared.now_ms()) {
+            Admission::Go => return Some(false),
+            Admission::Probe => return Some(true),
+            Admission::Wait { until } => {
+                let pause = Duration::from_millis(until.saturating_sub(shared.now_ms()).max(1));
+                tokio::select! {
+                    _ = cancel.cancelled() => return None,
+                    _ = tokio::time::sleep(pause) => {}
+                }
+            }
+        }
+    }
+}
+
 /// One subscription's delivery loop; runs until `cancel` or until its queue is deleted.
 async fn run_worker(
     shared: Arc<Shared>,
@@ -443,18 +461,8 @@ async fn run_worker(
                 Err(_) => break 'run,
             },
         };
-        let probe = loop {
-            match shared.breakers.admit(&target.host, shared.now_ms()) {
-                Admission::Go => break false,
-                Admission::Probe => break true,
-                Admission::Wait { until } => {
-                    let pause = Duration::from_millis(until.saturating_sub(shared.now_ms()).max(1));
-                    tokio::select! {
-                        _ = cancel.cancelled() => break 'run,
-                        _ = tokio::time::sleep(pause) => {}
-                    }
-                }
-            }
+        let Some(probe) = admitted(&shared, &target, &cancel).await else {
+            break 'run;
         };
         if let Some(pacer) = &mut pacer {
             tokio::select! {
@@ -465,9 +473,9 @@ async fn run_worker(
                 _ = pacer.tick() => {}
             }
         }
-        let fifo = queue.as_str().ends_with(".fifo");
         let mut taken = vec![first];
-        if !fifo && !probe && pacer.is_none() {
+        // One message at a time for FIFO order, a breaker's probe and a paced rate.
+        if !queue.as_str().ends_with(".fifo") && !probe && pacer.is_none() {
             while taken.len() < RECEIVE_BATCH_MAX {
                 match permits.clone().try_acquire_owned() {
                     Ok(permit) => taken.push(permit),
