@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use baton_core::{QueueConfig, QueueName, SendEntry};
-use baton_engine::{new_message_id, Engine, EngineConfig, LocalEngine, StorageConfig, SystemClock};
+use baton_engine::{
+    new_message_id, Engine, EngineConfig, LocalEngine, QueueEngine, StorageConfig, SystemClock,
+};
 use baton_storage::{RealFs, SyncPolicy};
 
 struct Options {

@@ -20,8 +20,8 @@ use parking_lot::Mutex;
 use crate::{
     Completion, CompletionHook, Created, DiskStatus, Engine, EngineError, GroupRecord, GroupView,
     LockEngine, LockEngineError, LockSettings, MetaPatch, NewRecord, PendingView, PublishEntry,
-    PublishOutcome, QueueView, ReceiveOptions, RedriveOptions, StorageStats, StreamRead,
-    StreamView, TopicView,
+    PublishOutcome, QueueEngine, QueueView, ReceiveOptions, RedriveOptions, StorageStats,
+    StreamEngine, StreamRead, StreamView, TopicEngine, TopicView,
 };
 
 /// Forwards to `inner`, counting each call by the trait method's name and, for operations on
@@ -54,45 +54,16 @@ impl CountingEngine {
     }
 }
 
-/// Writes the async operations once: each counts itself, then forwards. Operations in the
-/// `on_queue` group name a queue in their first argument.
+/// Writes one trait's async operations once: each counts itself, then forwards. Operations
+/// in the `on_queue` group name a queue in their first argument.
 macro_rules! counting_engine {
     (
+        $trait:ident
         on_queue { $( async fn $qname:ident(&self, $queue:ident: &QueueName $(, $qarg:ident: $qty:ty)*) -> $qret:ty; )* }
         other { $( async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )* }
     ) => {
         #[async_trait::async_trait]
-        impl Engine for CountingEngine {
-            fn kind(&self) -> &'static str {
-                self.inner.kind()
-            }
-            fn is_ready(&self) -> bool {
-                self.inner.is_ready()
-            }
-            fn now(&self) -> Timestamp {
-                self.inner.now()
-            }
-            fn storage_failure(&self) -> Option<String> {
-                self.inner.storage_failure()
-            }
-            fn storage_stats(&self) -> Option<StorageStats> {
-                self.inner.storage_stats()
-            }
-            fn disk_status(&self) -> Option<DiskStatus> {
-                self.inner.disk_status()
-            }
-            fn begin_shutdown(&self) {
-                self.inner.begin_shutdown()
-            }
-            fn set_completion_hook(&self, hook: CompletionHook) {
-                self.inner.set_completion_hook(hook)
-            }
-            fn take_recovered_completions(&self) -> Vec<Completion> {
-                self.inner.take_recovered_completions()
-            }
-            async fn tick(&self) {
-                self.inner.tick().await
-            }
+        impl $trait for CountingEngine {
             $(
                 async fn $qname(&self, $queue: &QueueName $(, $qarg: $qty)*) -> $qret {
                     self.count(stringify!($qname), $queue.to_string());
@@ -109,7 +80,46 @@ macro_rules! counting_engine {
     };
 }
 
+#[async_trait::async_trait]
+impl Engine for CountingEngine {
+    fn kind(&self) -> &'static str {
+        self.inner.kind()
+    }
+    fn is_ready(&self) -> bool {
+        self.inner.is_ready()
+    }
+    fn now(&self) -> Timestamp {
+        self.inner.now()
+    }
+    fn storage_failure(&self) -> Option<String> {
+        self.inner.storage_failure()
+    }
+    fn storage_stats(&self) -> Option<StorageStats> {
+        self.inner.storage_stats()
+    }
+    fn disk_status(&self) -> Option<DiskStatus> {
+        self.inner.disk_status()
+    }
+    fn begin_shutdown(&self) {
+        self.inner.begin_shutdown()
+    }
+    fn set_completion_hook(&self, hook: CompletionHook) {
+        self.inner.set_completion_hook(hook)
+    }
+    fn take_recovered_completions(&self) -> Vec<Completion> {
+        self.inner.take_recovered_completions()
+    }
+    async fn tick(&self) {
+        self.inner.tick().await
+    }
+    async fn recover(&self) -> Result<(), EngineError> {
+        self.count("recover", String::new());
+        self.inner.recover().await
+    }
+}
+
 counting_engine! {
+    QueueEngine
     on_queue {
         async fn set_queue_meta(&self, name: &QueueName, tags: Option<BTreeMap<String, String>>, attributes: Option<BTreeMap<String, String>>) -> Result<QueueView, EngineError>;
         async fn update_queue_meta(&self, name: &QueueName, patch: MetaPatch) -> Result<QueueView, EngineError>;
@@ -129,15 +139,22 @@ counting_engine! {
         async fn message_status(&self, name: &QueueName, id: MessageId) -> Result<StatusRecord, EngineError>;
         async fn redrive(&self, name: &QueueName, options: RedriveOptions) -> Result<u64, EngineError>;
         async fn record_callback(&self, name: &QueueName, id: MessageId, succeeded: bool, reason: Option<String>) -> Result<StatusRecord, EngineError>;
-        async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError>;
-        async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError>;
         async fn peek(&self, name: &QueueName, after: Seq, max: u32) -> Result<Vec<PeekedMessage>, EngineError>;
         async fn ack_with_reply(&self, name: &QueueName, receipts: Vec<ReceiptHandle>, reply: Option<Arc<str>>) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError>;
     }
     other {
-        async fn recover(&self) -> Result<(), EngineError>;
         async fn create_queue(&self, name: QueueName, config: QueueConfig) -> Result<Created, EngineError>;
         async fn list_queues(&self) -> Result<Vec<QueueView>, EngineError>;
+        async fn callback_failed(&self, max: usize) -> Result<Vec<(QueueName, StatusRecord)>, EngineError>;
+    }
+}
+
+counting_engine! {
+    StreamEngine
+    on_queue {
+
+    }
+    other {
         async fn create_stream(&self, name: StreamName, config: StreamConfig) -> Result<(StreamView, bool), EngineError>;
         async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError>;
         async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError>;
@@ -152,7 +169,16 @@ counting_engine! {
         async fn group_pending(&self, name: &StreamName, group: &GroupName, consumer: Option<&ConsumerName>, max: usize) -> Result<PendingView, EngineError>;
         async fn group_claim(&self, name: &StreamName, group: &GroupName, consumer: &ConsumerName, min_idle_ms: u64, max: u32) -> Result<Vec<GroupRecord>, EngineError>;
         async fn group_seek(&self, name: &StreamName, group: &GroupName, partition: Option<u32>, position: StartPosition) -> Result<GroupView, EngineError>;
-        async fn callback_failed(&self, max: usize) -> Result<Vec<(QueueName, StatusRecord)>, EngineError>;
+    }
+}
+
+counting_engine! {
+    TopicEngine
+    on_queue {
+        async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError>;
+        async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError>;
+    }
+    other {
         async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError>;
         async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError>;
         async fn put_subscription(&self, topic: &QueueName, subscription: Subscription) -> Result<(Subscription, Put), EngineError>;

@@ -20,7 +20,10 @@ pub mod counting;
 mod durable;
 mod local;
 mod locks;
+mod queue_engine;
+mod stream_engine;
 mod stream_types;
+mod topic_engine;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -39,10 +42,13 @@ use baton_core::{
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
 pub use local::LocalEngine;
 pub use locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
+pub use queue_engine::QueueEngine;
+pub use stream_engine::StreamEngine;
 pub use stream_types::{
     GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord, StreamView,
     STREAMS_MAX,
 };
+pub use topic_engine::TopicEngine;
 
 /// The data directory's disk as the engine sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,11 +225,15 @@ pub enum EngineError {
     BatchTooLarge { size_bytes: u64, max_bytes: u64 },
 }
 
-/// Every broker operation the server needs. Implementations must be safe to call from many
-/// tasks at once; each call is atomic with respect to the queues it touches. Locks are their
-/// own trait ([`LockEngine`]), which every engine implements too.
+/// Every broker operation the server needs, by concern: queues ([`QueueEngine`]), streams
+/// ([`StreamEngine`]), topics ([`TopicEngine`]) and locks ([`LockEngine`]), plus the
+/// engine's own lifecycle here. Implementations must be safe to call from many tasks at once;
+/// each call is atomic with respect to the queues it touches. Through `Arc<dyn Engine>` every
+/// operation is reachable without naming its trait.
 #[async_trait]
-pub trait Engine: LockEngine + Send + Sync + 'static {
+pub trait Engine:
+    QueueEngine + StreamEngine + TopicEngine + LockEngine + Send + Sync + 'static
+{
     /// A short name for `/v1/server`: "memory", "embedded", "redis".
     fn kind(&self) -> &'static str;
 
@@ -254,138 +264,6 @@ pub trait Engine: LockEngine + Send + Sync + 'static {
         Ok(())
     }
 
-    /// Creates a queue, or returns the existing one if its attributes are identical
-    /// (defaults included). A dead-letter queue must exist and be of the same kind.
-    async fn create_queue(
-        &self,
-        name: QueueName,
-        config: QueueConfig,
-    ) -> Result<Created, EngineError>;
-
-    /// Replaces the given parts of a queue's metadata (tags, API-specific attributes).
-    async fn set_queue_meta(
-        &self,
-        name: &QueueName,
-        tags: Option<BTreeMap<String, String>>,
-        attributes: Option<BTreeMap<String, String>>,
-    ) -> Result<QueueView, EngineError>;
-
-    /// Changes a queue's metadata by `patch` in one atomic step, so that concurrent changes
-    /// (from any node) keep each other's keys; `MetaConflict` when an expected value differs.
-    async fn update_queue_meta(
-        &self,
-        name: &QueueName,
-        patch: MetaPatch,
-    ) -> Result<QueueView, EngineError>;
-
-    /// Replaces a queue's attributes; its kind cannot change.
-    async fn update_queue(
-        &self,
-        name: &QueueName,
-        config: QueueConfig,
-    ) -> Result<QueueView, EngineError>;
-
-    /// Deletes a queue and its messages. Refused while it is another queue's dead-letter queue.
-    async fn delete_queue(&self, name: &QueueName) -> Result<(), EngineError>;
-
-    async fn get_queue(&self, name: &QueueName) -> Result<QueueView, EngineError>;
-
-    /// Every queue, ordered by name.
-    async fn list_queues(&self) -> Result<Vec<QueueView>, EngineError>;
-
-    /// Deletes every message of the queue; returns how many.
-    async fn purge_queue(&self, name: &QueueName) -> Result<u64, EngineError>;
-
-    /// Enqueues a batch atomically (all or nothing). Returns once the batch is durable.
-    /// Refused with `DiskLow` while the disk-free alarm is on.
-    async fn send(
-        &self,
-        name: &QueueName,
-        entries: Vec<SendEntry>,
-    ) -> Result<Vec<SendOutcome>, EngineError>;
-
-    /// SQS's SendMessageBatch in one call: entries that fail their own checks (size, body,
-    /// delay, ids) get their error in their place and the others are enqueued atomically; a
-    /// FIFO entry without a group id, or without a dedup id on a queue without content-based
-    /// dedup, fails the whole call, as does a limit of the queue (max depth). One result per
-    /// entry, in order.
-    async fn send_each(
-        &self,
-        name: &QueueName,
-        entries: Vec<SendEntry>,
-    ) -> Result<Vec<Result<SendOutcome, QueueError>>, EngineError>;
-
-    /// A send the broker itself makes on behalf of a consumer's operation (the callback job
-    /// of an ack): like `send`, but not refused by the disk-free alarm, so that consumers can
-    /// always drain a full disk.
-    async fn send_internal(
-        &self,
-        name: &QueueName,
-        entries: Vec<SendEntry>,
-    ) -> Result<Vec<SendOutcome>, EngineError> {
-        self.send(name, entries).await
-    }
-
-    /// Receives up to `max` messages, waiting up to `wait_ms` for the first one. Returns as
-    /// soon as at least one message is available, or empty when the wait ends or the engine
-    /// shuts down.
-    async fn receive(
-        &self,
-        name: &QueueName,
-        options: ReceiveOptions,
-    ) -> Result<Vec<Delivery>, EngineError>;
-
-    /// Acks each receipt; one result per receipt, in order.
-    async fn ack(
-        &self,
-        name: &QueueName,
-        receipts: Vec<ReceiptHandle>,
-    ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError>;
-
-    /// Nacks each receipt (visible after `delay_ms`, or the queue's retry backoff).
-    async fn nack(
-        &self,
-        name: &QueueName,
-        receipts: Vec<ReceiptHandle>,
-        delay_ms: Option<u64>,
-    ) -> Result<Vec<Result<(), ReceiptError>>, EngineError>;
-
-    /// SQS's `DeleteMessage`: deletes the message each receipt was issued for, by any receipt
-    /// ever issued for it, not only the current lease's (`Queue::delete`; on a FIFO queue the
-    /// message must be in flight). `Ok(None)` when the message had already left. One result
-    /// per receipt, in order.
-    async fn delete(
-        &self,
-        name: &QueueName,
-        receipts: Vec<ReceiptHandle>,
-    ) -> Result<Vec<Result<Option<Acked>, ReceiptError>>, EngineError>;
-
-    /// SQS's `ChangeMessageVisibility`: by any receipt issued for the message, sets the lease
-    /// it is under now (`Queue::change_visibility_of_message`).
-    async fn change_message_visibility(
-        &self,
-        name: &QueueName,
-        receipt: ReceiptHandle,
-        timeout_ms: u64,
-    ) -> Result<VisibilityOutcome, EngineError>;
-
-    /// Sets the lease of one message to end `timeout_ms` from now (0 releases it).
-    async fn change_visibility(
-        &self,
-        name: &QueueName,
-        receipt: ReceiptHandle,
-        timeout_ms: u64,
-    ) -> Result<(), EngineError>;
-
-    async fn message_status(
-        &self,
-        name: &QueueName,
-        id: MessageId,
-    ) -> Result<StatusRecord, EngineError>;
-
-    /// Moves messages out of dead-letter queue `name`; returns how many moved.
-    async fn redrive(&self, name: &QueueName, options: RedriveOptions) -> Result<u64, EngineError>;
-
     /// Applies expiries and dead-letter moves that became due without traffic. The server
     /// calls it every `tick_interval_ms`.
     async fn tick(&self);
@@ -393,104 +271,6 @@ pub trait Engine: LockEngine + Send + Sync + 'static {
     /// Ends every waiting receive (they answer with what they have) and makes new ones return
     /// at once. Part of graceful shutdown.
     fn begin_shutdown(&self);
-
-    // ---- streams (semantics in `baton_core::stream`) ----
-
-    /// Creates a stream, or returns the existing one (`false`) if its attributes are identical.
-    async fn create_stream(
-        &self,
-        name: StreamName,
-        config: StreamConfig,
-    ) -> Result<(StreamView, bool), EngineError>;
-
-    async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError>;
-
-    /// Every stream, ordered by name.
-    async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError>;
-
-    /// Deletes a stream, its records and its groups.
-    async fn delete_stream(&self, name: &StreamName) -> Result<(), EngineError>;
-
-    /// Appends a batch atomically (all or nothing); answers once it is durable, in request
-    /// order. With `producer`, a retried batch lands once and answers the original offsets.
-    /// Other engine parts (topic fan-out) call this too.
-    async fn append(
-        &self,
-        name: &StreamName,
-        producer: Option<ProducerSeq>,
-        records: Vec<NewRecord>,
-    ) -> Result<Vec<Appended>, EngineError>;
-
-    /// Reads up to `max` records of one partition, waiting up to `wait_ms` at the head.
-    async fn read_stream(
-        &self,
-        name: &StreamName,
-        partition: u32,
-        from: ReadFrom,
-        max: u32,
-        wait_ms: u64,
-    ) -> Result<StreamRead, EngineError>;
-
-    async fn create_group(
-        &self,
-        name: &StreamName,
-        group: GroupName,
-        config: GroupConfig,
-    ) -> Result<(GroupView, bool), EngineError>;
-
-    async fn get_group(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-    ) -> Result<GroupView, EngineError>;
-
-    async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), EngineError>;
-
-    /// Delivers up to `max` new records to `consumer` (pending for it until acked), waiting up
-    /// to `wait_ms` for a first one.
-    async fn group_read(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        consumer: &ConsumerName,
-        max: u32,
-        wait_ms: u64,
-    ) -> Result<Vec<GroupRecord>, EngineError>;
-
-    /// Acks each id; one result per id, in order.
-    async fn group_ack(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        ids: Vec<RecordId>,
-    ) -> Result<Vec<Result<(), StreamError>>, EngineError>;
-
-    async fn group_pending(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        consumer: Option<&ConsumerName>,
-        max: usize,
-    ) -> Result<PendingView, EngineError>;
-
-    /// Hands `consumer` up to `max` pending records idle for at least `min_idle_ms`.
-    async fn group_claim(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        consumer: &ConsumerName,
-        min_idle_ms: u64,
-        max: u32,
-    ) -> Result<Vec<GroupRecord>, EngineError>;
-
-    /// Moves the group's position in every partition (or only `partition`).
-    async fn group_seek(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        partition: Option<u32>,
-        position: StartPosition,
-    ) -> Result<GroupView, EngineError>;
     /// Registers the function called with the messages carrying `notify` that complete (are
     /// acked) or are dead-lettered, after their record was submitted to the log. Replaces any
     /// earlier hook. The hook itself must not block; it runs under no lock. An ack awaits the
@@ -498,76 +278,6 @@ pub trait Engine: LockEngine + Send + Sync + 'static {
     /// first: an acknowledged ack implies a durable job); a dead-letter move, which happens
     /// inside other operations, spawns it onto the runtime.
     fn set_completion_hook(&self, hook: CompletionHook);
-
-    /// Records the outcome of a completion callback on the status record of finished message
-    /// `id` (see `Queue::record_callback`); durable before it returns.
-    async fn record_callback(
-        &self,
-        name: &QueueName,
-        id: MessageId,
-        succeeded: bool,
-        reason: Option<String>,
-    ) -> Result<StatusRecord, EngineError>;
-
-    /// Status records whose last callback failed, over all queues (by queue name, then finish
-    /// time), at most `max`.
-    async fn callback_failed(
-        &self,
-        max: usize,
-    ) -> Result<Vec<(QueueName, StatusRecord)>, EngineError>;
-    /// Creates a topic, or finds the existing one (a topic has no attributes to conflict).
-    /// Returns the topic and whether it was created.
-    async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError>;
-
-    /// Deletes a topic and its subscriptions; messages already delivered stay in their queues.
-    async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError>;
-
-    async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError>;
-
-    /// Every topic, ordered by name.
-    async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError>;
-
-    /// Adds a subscription, or finds an identical one under its name (a different one is a
-    /// conflict). Queue targets must exist; stream and URL targets are refused for now.
-    async fn put_subscription(
-        &self,
-        topic: &QueueName,
-        subscription: Subscription,
-    ) -> Result<(Subscription, Put), EngineError>;
-
-    async fn delete_subscription(
-        &self,
-        topic: &QueueName,
-        name: &QueueName,
-    ) -> Result<(), EngineError>;
-
-    /// Publishes a batch: routes each message and delivers a copy to every matching target.
-    /// The whole batch's fan-out is one durable unit: every target is checked first (exists,
-    /// message sizes, FIFO requirements, `max_depth`), then all copies are enqueued and logged
-    /// as one record; a failure changes nothing. Returns once durable, one outcome per message.
-    async fn publish(
-        &self,
-        topic: &QueueName,
-        messages: Vec<PublishEntry>,
-    ) -> Result<Vec<PublishOutcome>, EngineError>;
-    /// Up to `max` (at most `baton_core::limits::PEEK_MAX`) live messages of queue `name` with
-    /// a sequence above `after`, in sequence order, without consuming them: no lease, no
-    /// receive count, nothing logged beyond what became due by now (the dashboard's browser).
-    async fn peek(
-        &self,
-        name: &QueueName,
-        after: Seq,
-        max: u32,
-    ) -> Result<Vec<PeekedMessage>, EngineError>;
-
-    /// `ack`, carrying the consumer's `reply` (JSON text, opaque to the engine) to the
-    /// completions of the acked messages, so their callbacks report it.
-    async fn ack_with_reply(
-        &self,
-        name: &QueueName,
-        receipts: Vec<ReceiptHandle>,
-        reply: Option<std::sync::Arc<str>>,
-    ) -> Result<Vec<Result<Acked, ReceiptError>>, EngineError>;
 
     /// The completions of the acks and dead-letter arrivals the last recovery replayed (the
     /// log after the checkpoint), without replies; emptied by the call. A crash between such

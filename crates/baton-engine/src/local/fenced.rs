@@ -22,7 +22,7 @@ use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::LocalEngine;
 use crate::locks::{FencedOutcome, FencedWrite, LockEngineError};
-use crate::Engine;
+use crate::{QueueEngine, StreamEngine, TopicEngine};
 
 /// Gates per engine: lock names spread over them, so fenced writes under one lock do not
 /// hold up grants of another (a collision only costs waiting).

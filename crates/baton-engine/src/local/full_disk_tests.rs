@@ -14,6 +14,8 @@ use baton_storage::{CrashMode, SimFaults, SimFs, SyncPolicy};
 
 use super::*;
 use crate::new_message_id;
+use crate::{NewRecord, StreamEngine};
+use baton_core::{StreamConfig, StreamName};
 
 fn name(s: &str) -> QueueName {
     QueueName::new(s).unwrap()

@@ -37,15 +37,8 @@ use tokio_util::sync::CancellationToken;
 use crate::durable::{codec, Durable, StorageConfig};
 use crate::{
     Completion, CompletionHook, CompletionKind, Created, Engine, EngineConfig, EngineError,
-    QueueMeta, QueueView, ReceiveOptions, RedriveOptions,
+    QueueEngine, QueueMeta, QueueView, ReceiveOptions, RedriveOptions,
 };
-use crate::{GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamView};
-use crate::{PublishEntry, PublishOutcome, TopicView};
-use baton_core::stream::{
-    Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
-};
-use baton_core::topic::{Put, Subscription};
-use baton_core::{StreamConfig, StreamError, StreamName};
 use queue_config::differences;
 use receipts::ReceiptRule;
 use streams::Streams;
@@ -413,6 +406,26 @@ impl Engine for LocalEngine {
         self.reload()
     }
 
+    fn take_recovered_completions(&self) -> Vec<Completion> {
+        std::mem::take(&mut *self.recovered_completions.lock())
+    }
+
+    async fn tick(&self) {
+        self.tick_all().await
+    }
+
+    fn begin_shutdown(&self) {
+        self.shutdown.cancel();
+        self.streams.wake_all();
+    }
+
+    fn set_completion_hook(&self, hook: CompletionHook) {
+        *self.completion_hook.write() = Some(hook);
+    }
+}
+
+#[async_trait]
+impl QueueEngine for LocalEngine {
     async fn create_queue(
         &self,
         name: QueueName,
@@ -643,10 +656,6 @@ impl Engine for LocalEngine {
         self.ack_with_reply(name, receipts, None).await
     }
 
-    fn take_recovered_completions(&self) -> Vec<Completion> {
-        std::mem::take(&mut *self.recovered_completions.lock())
-    }
-
     async fn ack_with_reply(
         &self,
         name: &QueueName,
@@ -768,134 +777,6 @@ impl Engine for LocalEngine {
         self.redrive_queue(name, options).await
     }
 
-    async fn tick(&self) {
-        self.tick_all().await
-    }
-
-    fn begin_shutdown(&self) {
-        self.shutdown.cancel();
-        self.streams.wake_all();
-    }
-
-    async fn create_stream(
-        &self,
-        name: StreamName,
-        config: StreamConfig,
-    ) -> Result<(StreamView, bool), EngineError> {
-        self.stream_create(name, config).await
-    }
-
-    async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError> {
-        self.stream_get(name).await
-    }
-
-    async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError> {
-        self.stream_list().await
-    }
-
-    async fn delete_stream(&self, name: &StreamName) -> Result<(), EngineError> {
-        self.stream_delete(name).await
-    }
-
-    async fn append(
-        &self,
-        name: &StreamName,
-        producer: Option<ProducerSeq>,
-        records: Vec<NewRecord>,
-    ) -> Result<Vec<Appended>, EngineError> {
-        self.stream_append(name, producer, records).await
-    }
-
-    async fn read_stream(
-        &self,
-        name: &StreamName,
-        partition: u32,
-        from: ReadFrom,
-        max: u32,
-        wait_ms: u64,
-    ) -> Result<StreamRead, EngineError> {
-        self.stream_read(name, partition, from, max, wait_ms).await
-    }
-
-    async fn create_group(
-        &self,
-        name: &StreamName,
-        group: GroupName,
-        config: GroupConfig,
-    ) -> Result<(GroupView, bool), EngineError> {
-        self.stream_create_group(name, group, config).await
-    }
-
-    async fn get_group(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-    ) -> Result<GroupView, EngineError> {
-        self.stream_get_group(name, group).await
-    }
-
-    async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), EngineError> {
-        self.stream_delete_group(name, group).await
-    }
-
-    async fn group_read(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        consumer: &ConsumerName,
-        max: u32,
-        wait_ms: u64,
-    ) -> Result<Vec<GroupRecord>, EngineError> {
-        self.stream_group_read(name, group, consumer, max, wait_ms)
-            .await
-    }
-
-    async fn group_ack(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        ids: Vec<RecordId>,
-    ) -> Result<Vec<Result<(), StreamError>>, EngineError> {
-        self.stream_group_ack(name, group, ids).await
-    }
-
-    async fn group_pending(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        consumer: Option<&ConsumerName>,
-        max: usize,
-    ) -> Result<PendingView, EngineError> {
-        self.stream_group_pending(name, group, consumer, max).await
-    }
-
-    async fn group_claim(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        consumer: &ConsumerName,
-        min_idle_ms: u64,
-        max: u32,
-    ) -> Result<Vec<GroupRecord>, EngineError> {
-        self.stream_group_claim(name, group, consumer, min_idle_ms, max)
-            .await
-    }
-
-    async fn group_seek(
-        &self,
-        name: &StreamName,
-        group: &GroupName,
-        partition: Option<u32>,
-        position: StartPosition,
-    ) -> Result<GroupView, EngineError> {
-        self.stream_group_seek(name, group, partition, position)
-            .await
-    }
-
-    fn set_completion_hook(&self, hook: CompletionHook) {
-        *self.completion_hook.write() = Some(hook);
-    }
-
     async fn record_callback(
         &self,
         name: &QueueName,
@@ -912,46 +793,6 @@ impl Engine for LocalEngine {
         max: usize,
     ) -> Result<Vec<(QueueName, StatusRecord)>, EngineError> {
         self.callbacks_failed(max).await
-    }
-
-    async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError> {
-        self.create_topic_impl(name).await
-    }
-
-    async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError> {
-        self.delete_topic_impl(name).await
-    }
-
-    async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError> {
-        self.get_topic_impl(name)
-    }
-
-    async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError> {
-        self.list_topics_impl()
-    }
-
-    async fn put_subscription(
-        &self,
-        topic: &QueueName,
-        subscription: Subscription,
-    ) -> Result<(Subscription, Put), EngineError> {
-        self.put_subscription_impl(topic, subscription).await
-    }
-
-    async fn delete_subscription(
-        &self,
-        topic: &QueueName,
-        name: &QueueName,
-    ) -> Result<(), EngineError> {
-        self.delete_subscription_impl(topic, name).await
-    }
-
-    async fn publish(
-        &self,
-        topic: &QueueName,
-        messages: Vec<PublishEntry>,
-    ) -> Result<Vec<PublishOutcome>, EngineError> {
-        self.publish_impl(topic, messages).await
     }
 
     async fn peek(
@@ -976,7 +817,9 @@ mod receipts;
 mod receive;
 mod reload;
 mod sends;
+mod stream_calls;
 mod streams;
+mod topic_calls;
 mod topics;
 
 #[cfg(test)]

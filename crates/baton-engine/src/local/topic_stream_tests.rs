@@ -18,6 +18,8 @@ use baton_storage::{wal, SimFs, SyncPolicy};
 
 use super::*;
 use crate::new_message_id;
+use crate::{PublishEntry, StreamEngine, TopicEngine};
+use baton_core::topic::Subscription;
 
 fn name(s: &str) -> QueueName {
     QueueName::new(s).unwrap()

@@ -11,6 +11,8 @@ use baton_storage::{SimFs, SyncPolicy};
 
 use super::*;
 use crate::new_message_id;
+use crate::{PublishEntry, TopicEngine};
+use baton_core::topic::Subscription;
 
 fn name(s: &str) -> QueueName {
     QueueName::new(s).unwrap()

@@ -615,7 +615,9 @@ async fn a_crash_right_after_an_acknowledged_ack_still_delivers_its_callback() {
 
 #[tokio::test]
 async fn a_callback_job_a_crash_cut_off_is_recreated_from_the_replayed_ack() {
-    use baton_engine::{Engine, EngineConfig, LocalEngine, ReceiveOptions, SystemClock};
+    use baton_engine::{
+        Engine, EngineConfig, LocalEngine, QueueEngine, ReceiveOptions, SystemClock,
+    };
     use std::sync::Arc;
 
     let fs = baton_storage::SimFs::new();

@@ -258,7 +258,7 @@ async fn concurrent_puts_with_different_urls_leave_one_winner() {
 
 #[tokio::test]
 async fn a_left_over_backing_queue_is_removed_at_start() {
-    use baton_engine::{Engine, EngineConfig, LocalEngine, StorageConfig};
+    use baton_engine::{Engine, EngineConfig, LocalEngine, QueueEngine, StorageConfig};
     let fs = baton_storage::SimFs::new();
     // As if the server stopped between creating a backing queue and the subscription.
     {

@@ -9,6 +9,7 @@ use baton_storage::SimFs;
 use super::tests::*;
 use super::*;
 use crate::Engine;
+use crate::StreamEngine;
 
 #[tokio::test]
 async fn a_failed_log_refuses_appends_keeps_reads_and_reopens_once_the_disk_works() {

@@ -12,6 +12,7 @@ use baton_core::ManualClock;
 use baton_storage::{CrashMode, SimFs, SimRun, SyncPolicy};
 
 use super::*;
+use crate::StreamEngine;
 use crate::{Engine, EngineConfig};
 
 pub(super) fn s(name: &str) -> StreamName {

@@ -1,0 +1,128 @@
+//! [`StreamEngine`](crate::StreamEngine) for the local engine: each call checks readiness and
+//! hands over to the stream registry (`streams/`).
+
+use super::*;
+use crate::StreamEngine;
+use crate::{GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamView};
+use baton_core::stream::{
+    Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
+};
+use baton_core::{StreamConfig, StreamError, StreamName};
+
+#[async_trait]
+impl StreamEngine for LocalEngine {
+    async fn create_stream(
+        &self,
+        name: StreamName,
+        config: StreamConfig,
+    ) -> Result<(StreamView, bool), EngineError> {
+        self.stream_create(name, config).await
+    }
+
+    async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError> {
+        self.stream_get(name).await
+    }
+
+    async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError> {
+        self.stream_list().await
+    }
+
+    async fn delete_stream(&self, name: &StreamName) -> Result<(), EngineError> {
+        self.stream_delete(name).await
+    }
+
+    async fn append(
+        &self,
+        name: &StreamName,
+        producer: Option<ProducerSeq>,
+        records: Vec<NewRecord>,
+    ) -> Result<Vec<Appended>, EngineError> {
+        self.stream_append(name, producer, records).await
+    }
+
+    async fn read_stream(
+        &self,
+        name: &StreamName,
+        partition: u32,
+        from: ReadFrom,
+        max: u32,
+        wait_ms: u64,
+    ) -> Result<StreamRead, EngineError> {
+        self.stream_read(name, partition, from, max, wait_ms).await
+    }
+
+    async fn create_group(
+        &self,
+        name: &StreamName,
+        group: GroupName,
+        config: GroupConfig,
+    ) -> Result<(GroupView, bool), EngineError> {
+        self.stream_create_group(name, group, config).await
+    }
+
+    async fn get_group(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+    ) -> Result<GroupView, EngineError> {
+        self.stream_get_group(name, group).await
+    }
+
+    async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), EngineError> {
+        self.stream_delete_group(name, group).await
+    }
+
+    async fn group_read(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        consumer: &ConsumerName,
+        max: u32,
+        wait_ms: u64,
+    ) -> Result<Vec<GroupRecord>, EngineError> {
+        self.stream_group_read(name, group, consumer, max, wait_ms)
+            .await
+    }
+
+    async fn group_ack(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        ids: Vec<RecordId>,
+    ) -> Result<Vec<Result<(), StreamError>>, EngineError> {
+        self.stream_group_ack(name, group, ids).await
+    }
+
+    async fn group_pending(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        consumer: Option<&ConsumerName>,
+        max: usize,
+    ) -> Result<PendingView, EngineError> {
+        self.stream_group_pending(name, group, consumer, max).await
+    }
+
+    async fn group_claim(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        consumer: &ConsumerName,
+        min_idle_ms: u64,
+        max: u32,
+    ) -> Result<Vec<GroupRecord>, EngineError> {
+        self.stream_group_claim(name, group, consumer, min_idle_ms, max)
+            .await
+    }
+
+    async fn group_seek(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+        partition: Option<u32>,
+        position: StartPosition,
+    ) -> Result<GroupView, EngineError> {
+        self.stream_group_seek(name, group, partition, position)
+            .await
+    }
+}

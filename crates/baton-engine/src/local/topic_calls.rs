@@ -1,0 +1,50 @@
+//! [`TopicEngine`](crate::TopicEngine) for the local engine: each call hands over to the topic
+//! registry and the publish path (`topics.rs`).
+
+use super::*;
+use crate::TopicEngine;
+use crate::{PublishEntry, PublishOutcome, TopicView};
+use baton_core::topic::{Put, Subscription};
+
+#[async_trait]
+impl TopicEngine for LocalEngine {
+    async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError> {
+        self.create_topic_impl(name).await
+    }
+
+    async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError> {
+        self.delete_topic_impl(name).await
+    }
+
+    async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError> {
+        self.get_topic_impl(name)
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError> {
+        self.list_topics_impl()
+    }
+
+    async fn put_subscription(
+        &self,
+        topic: &QueueName,
+        subscription: Subscription,
+    ) -> Result<(Subscription, Put), EngineError> {
+        self.put_subscription_impl(topic, subscription).await
+    }
+
+    async fn delete_subscription(
+        &self,
+        topic: &QueueName,
+        name: &QueueName,
+    ) -> Result<(), EngineError> {
+        self.delete_subscription_impl(topic, name).await
+    }
+
+    async fn publish(
+        &self,
+        topic: &QueueName,
+        messages: Vec<PublishEntry>,
+    ) -> Result<Vec<PublishOutcome>, EngineError> {
+        self.publish_impl(topic, messages).await
+    }
+}
