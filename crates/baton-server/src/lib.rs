@@ -20,6 +20,7 @@ mod http_listener;
 pub mod outbound;
 pub mod push;
 pub mod service;
+pub mod sinks;
 pub mod state;
 mod wire;
 
@@ -109,6 +110,7 @@ pub async fn serve(
     if let Some(wire) = &wire {
         state.wire_listen = Some(Arc::from(wire.local_addr()?.to_string()));
     }
+    let sinks = state.sinks.clone();
     let (push, callbacks, events, live) = (
         state.push.clone(),
         state.callbacks.clone(),
@@ -116,6 +118,10 @@ pub async fn serve(
         state.live.clone(),
     );
     let mut tasks = JoinSet::new();
+    {
+        let sinks = sinks.clone();
+        tasks.spawn(async move { sinks.resume().await });
+    }
     tasks.spawn(callbacks.clone().run());
     tasks.spawn(events.clone().run_workers());
     {
@@ -187,6 +193,7 @@ pub async fn serve(
         ),
     }
     push.shutdown().await;
+    sinks.shutdown().await;
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     match failed {
@@ -238,6 +245,15 @@ pub(crate) fn app_state(
         },
         stop.child_token(),
     ));
+    let sinks = Arc::new(sinks::SinkManager::new(
+        engine.clone(),
+        sinks::SinkSettings {
+            sinks_max: config.sinks_max,
+            retry_base_ms: config.sink_retry_base_ms,
+            retry_max_ms: config.sink_retry_max_ms,
+        },
+        stop.child_token(),
+    ));
     let live = Arc::new(api::live::LiveHub::new(
         config.live_buffer_messages,
         config.live_connections_max,
@@ -253,6 +269,7 @@ pub(crate) fn app_state(
         http_metrics: Arc::default(),
         push,
         callbacks,
+        sinks,
         outbound: Arc::new(outbound),
         events,
         live,
