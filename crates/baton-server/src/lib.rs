@@ -8,7 +8,8 @@
 //! Not here: queue semantics (`baton-core`), storage (`baton-engine` and the storage crate),
 //! wire shapes (`baton-proto`).
 //!
-//! Shutdown order: stop accepting connections (HTTP and the wire protocol), end waiting long
+//! Shutdown order: stop the sinks (a batch not committed yet is read again at the next
+//! start), stop accepting connections (HTTP and the wire protocol), end waiting long
 //! polls (they answer with what they have), let in-flight requests finish for at most
 //! `shutdown_grace_ms`, stop background tasks, return.
 
@@ -172,6 +173,8 @@ pub async fn serve(
         tracing::error!(%error, "recovery failed; stopping");
     }
     tracing::info!("shutting down: no new connections, ending long polls");
+    // Sinks stop first: they would otherwise meet reads that answer at once from here on.
+    sinks.shutdown().await;
     engine.begin_shutdown();
     // Live streams never end by themselves; ending them lets graceful shutdown finish.
     live.close_all();
@@ -193,7 +196,6 @@ pub async fn serve(
         ),
     }
     push.shutdown().await;
-    sinks.shutdown().await;
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     match failed {

@@ -237,6 +237,19 @@ impl SinkManager {
         };
         if !paused {
             sink.task = Some(self.spawn(&sink));
+        } else if matches!(sink.spec.source, Source::Stream(_)) {
+            let cancel = self.stop.child_token();
+            let load = worker::load_positions(
+                self.engine.clone(),
+                sink.spec.clone(),
+                sink.progress.clone(),
+            );
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = cancel.cancelled() => {}
+                    _ = load => {}
+                }
+            });
         }
         let old = self.sinks.lock().insert(sink.spec.name.clone(), sink);
         if let Some((cancel, _)) = old.and_then(|old| old.task) {

@@ -213,6 +213,10 @@ impl Reader {
             )
             .await?;
             if batch.rows.is_empty() {
+                // A source can answer at once with nothing (the engine shutting down, a
+                // wait that was woken by a record read next pass): give the runtime a turn
+                // so this loop never starves the tasks that would stop it.
+                tokio::task::yield_now().await;
                 continue;
             }
             let first = *first_at.get_or_insert_with(Instant::now);

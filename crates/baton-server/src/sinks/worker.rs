@@ -189,6 +189,20 @@ impl Worker {
     }
 }
 
+/// For a sink that starts paused: reads its stored positions once, so its lag counts from
+/// them rather than from the stream's start. Best effort; gives up on the first failure.
+pub async fn load_positions(engine: Arc<dyn Engine>, spec: Arc<SinkSpec>, progress: Arc<Progress>) {
+    let mut reader = Reader::new(&spec);
+    let mut pending = Batch::default();
+    let loaded = async {
+        let db = within(Db::open(&spec)).await?;
+        within(reader.start(engine.as_ref(), &spec, &db, &mut pending)).await
+    };
+    if loaded.await.is_ok() {
+        progress.set_positions(reader.positions());
+    }
+}
+
 async fn within<T, E>(
     future: impl std::future::Future<Output = Result<T, E>>,
 ) -> Result<T, SinkError>
