@@ -16,9 +16,9 @@ pub enum SinkCommand {
         columns: id, source, partition, offset, key, headers, value (JSON bodies), value_text \
         (other bodies), timestamp.",
         after_help = "Examples:\n  \
-        baton sink put access-archive --stream access --url postgres://postgres@127.0.0.1/test --table access_events\n  \
-        baton sink put orders-archive --queue orders --url postgres://app:pw@db/shop --table archive.orders --batch-max 500\n  \
-        baton sink put chat-archive --topic chat --pattern 'room.*' --url postgres://postgres@127.0.0.1/test \\\n    \
+        baton sink put access-archive --stream access --postgres postgres://postgres@127.0.0.1/test --table access_events\n  \
+        baton sink put orders-archive --queue orders --postgres postgres://app:pw@db/shop --table archive.orders --batch-max 500\n  \
+        baton sink put chat-archive --topic chat --pattern 'room.*' --postgres postgres://postgres@127.0.0.1/test \\\n    \
         --table chat --column room='$.room' --column n='$.n:bigint' --column at='$timestamp'"
     )]
     Put(SinkPutArgs),
@@ -80,7 +80,7 @@ pub struct SinkPutArgs {
     pub stream: Option<String>,
 
     /// Read the stream through this consumer group (created at the start if missing).
-    #[arg(long, requires = "stream")]
+    #[arg(long)]
     pub group: Option<String>,
 
     /// Read this queue (each message is acked once its row is committed).
@@ -92,12 +92,12 @@ pub struct SinkPutArgs {
     pub topic: Option<String>,
 
     /// Only the topic's routing keys matching this pattern (`*` one word, `#` any).
-    #[arg(long, requires = "topic")]
+    #[arg(long)]
     pub pattern: Option<String>,
 
     /// The database: postgres://user[:password]@host[:port]/database.
-    #[arg(long, value_name = "URL")]
-    pub url: String,
+    #[arg(long = "postgres", value_name = "URL")]
+    pub postgres_url: String,
 
     /// The table: `table` or `schema.table`.
     #[arg(long)]

@@ -56,7 +56,7 @@ fn definition(args: SinkPutArgs) -> SinkDefinition {
             queue: args.queue,
         },
         postgres: PostgresTarget {
-            url: args.url,
+            url: args.postgres_url,
             table: args.table,
             create_table: args.no_create_table.then_some(false),
             columns,

@@ -56,7 +56,7 @@ fn sinks_are_put_listed_shown_paused_resumed_and_deleted() {
             "arch",
             "--stream",
             "access",
-            "--url",
+            "--postgres",
             PG_URL,
             "--table",
             &table,
@@ -100,7 +100,15 @@ fn sinks_are_put_listed_shown_paused_resumed_and_deleted() {
 
     server
         .run(&[
-            "sink", "put", "other", "--stream", "nope", "--url", PG_URL, "--table", "t",
+            "sink",
+            "put",
+            "other",
+            "--stream",
+            "nope",
+            "--postgres",
+            PG_URL,
+            "--table",
+            "t",
         ])
         .assert_error(1, "stream_not_found");
     server
@@ -110,7 +118,7 @@ fn sinks_are_put_listed_shown_paused_resumed_and_deleted() {
             "other",
             "--stream",
             "access",
-            "--url",
+            "--postgres",
             "mysql://h/db",
             "--table",
             "t",
@@ -118,9 +126,19 @@ fn sinks_are_put_listed_shown_paused_resumed_and_deleted() {
         .assert_error(1, "postgres.url");
     server
         .run(&[
-            "sink", "put", "other", "--queue", "q", "--group", "g", "--url", PG_URL, "--table", "t",
+            "sink",
+            "put",
+            "other",
+            "--queue",
+            "q",
+            "--group",
+            "g",
+            "--postgres",
+            PG_URL,
+            "--table",
+            "t",
         ])
-        .assert_refused("--stream");
+        .assert_error(1, "source.group");
 
     server.cli("sink delete arch").assert_success();
     server
