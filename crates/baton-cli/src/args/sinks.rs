@@ -21,7 +21,7 @@ pub enum SinkCommand {
         baton sink put chat-archive --topic chat --pattern 'room.*' --postgres postgres://postgres@127.0.0.1/test \\\n    \
         --table chat --column room='$.room' --column n='$.n:bigint' --column at='$timestamp'"
     )]
-    Put(SinkPutArgs),
+    Put(Box<SinkPutArgs>),
 
     /// List every sink with its state and figures.
     #[command(after_help = "Examples:\n  baton sink list\n  baton sink list --table")]

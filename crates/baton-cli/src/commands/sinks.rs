@@ -10,7 +10,7 @@ pub async fn run(client: &Client, command: SinkCommand) -> anyhow::Result<()> {
     match command {
         SinkCommand::Put(args) => {
             let name = args.name.clone();
-            print_json(&client.put_sink(&name, &definition(args)).await?)
+            print_json(&client.put_sink(&name, &definition(*args)).await?)
         }
         SinkCommand::List(args) => {
             let sinks = client.list_sinks().await?;

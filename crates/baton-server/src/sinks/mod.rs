@@ -46,6 +46,14 @@ pub const SINK_ATTRIBUTE: &str = "baton.sink";
 /// How long stopping waits for a sink's task.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
+/// A counter or gauge of every sink: name, type, help, and the figure it shows.
+type MetricFamily = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&proto::SinkStats) -> u64,
+);
+
 /// The server settings sinks use.
 #[derive(Debug, Clone, Copy)]
 pub struct SinkSettings {
@@ -474,7 +482,7 @@ impl SinkManager {
     /// Appends the sink figures in the Prometheus text format.
     pub async fn write_metrics(&self, out: &mut String) {
         let list = self.list().await;
-        let families: [(&str, &str, &str, fn(&proto::SinkStats) -> u64); 4] = [
+        let families: [MetricFamily; 4] = [
             (
                 "baton_sink_rows_written_total",
                 "counter",
