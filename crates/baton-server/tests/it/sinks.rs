@@ -713,3 +713,76 @@ async fn the_sink_limit_is_enforced() {
     assert_eq!(list["sinks"].as_array().unwrap().len(), 2);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_missing_table_is_reported_and_the_sink_resumes_once_it_exists() {
+    let server = TestServer::options()
+        .config(|c| {
+            c.sink_retry_base_ms = 20;
+            c.sink_retry_max_ms = 100;
+        })
+        .start()
+        .await;
+    let pg = Schema::new().await;
+    server.create_queue("work", json!({})).await;
+    server
+        .send_bodies(
+            "work",
+            &[r#"{"kind": "a", "n": 1}"#, r#"{"kind": "b", "n": 2}"#],
+        )
+        .await;
+    put_sink(
+        &server,
+        "typed",
+        json!({"source": {"queue": "work"}, "postgres": {"url": PG_URL, "table": pg.table("typed"), "create_table": false,
+          "columns": {"kind": "$.kind", "n": {"path": "$.n", "type": "bigint"}}}, "flush_ms": 5}),
+    )
+    .await;
+    let expected = format!("table {} is missing", pg.table("typed"));
+    until("the missing table reported", || async {
+        let s = sink(&server, "typed").await;
+        s["state"] == "retrying"
+            && s["stats"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains(&expected))
+    })
+    .await;
+    pg.client
+        .batch_execute(&format!(
+            "CREATE SCHEMA {0}; CREATE TABLE {0}.typed (id text, source text, kind text, PRIMARY KEY (source, id))",
+            pg.name
+        ))
+        .await
+        .unwrap();
+    until("the missing column reported", || async {
+        let s = sink(&server, "typed").await;
+        s["stats"]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("has no column n"))
+    })
+    .await;
+    pg.client
+        .batch_execute(&format!(
+            "ALTER TABLE {}.typed ADD COLUMN n bigint",
+            pg.name
+        ))
+        .await
+        .unwrap();
+    until("2 rows", || async { pg.count("typed").await == 2 }).await;
+    let total: i64 = pg
+        .client
+        .query_one(
+            &format!("SELECT sum(n)::bigint FROM {}", pg.table("typed")),
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(total, 3);
+    until("running", || async {
+        sink(&server, "typed").await["state"] == "running"
+    })
+    .await;
+    server.shutdown().await;
+    pg.drop().await;
+}
