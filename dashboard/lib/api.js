@@ -56,6 +56,8 @@ export const api = {
   pending: (stream, group, max = 100) => call('GET', `/v1/streams/${encodeURIComponent(stream)}/groups/${encodeURIComponent(group)}/pending?max=${max}`),
   topics: () => call('GET', '/v1/topics'),
   topic: (name) => call('GET', `/v1/topics/${encodeURIComponent(name)}`),
+  sinks: () => call('GET', '/v1/sinks'),
+  setSinkPaused: (name, paused) => call('POST', `/v1/sinks/${encodeURIComponent(name)}/${paused ? 'pause' : 'resume'}`),
   queueInfo: () => call('GET', '/api/events/queue-info'),
   performanceTest: (count, eventType) => call('POST', `/api/events/performance-test?count=${encodeURIComponent(count)}&eventType=${encodeURIComponent(eventType)}`),
 };

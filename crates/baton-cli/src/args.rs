@@ -6,11 +6,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod locks;
 mod push;
+mod sinks;
 mod streams;
 mod topics;
 
 pub use locks::*;
 pub use push::*;
+pub use sinks::*;
 pub use streams::*;
 pub use topics::*;
 
@@ -128,6 +130,10 @@ pub enum Command {
     /// Distributed locks with fencing tokens: acquire, renew, release, show, list.
     #[command(subcommand)]
     Lock(LockCommand),
+
+    /// Sinks: archive a stream, a queue or a topic into PostgreSQL, exactly once.
+    #[command(subcommand)]
+    Sink(SinkCommand),
 
     /// Inspect a data directory offline.
     #[command(subcommand)]

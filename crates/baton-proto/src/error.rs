@@ -144,6 +144,10 @@ pub enum ErrorCode {
     /// A write with `"fence": {"lock", "token"}` whose token is not the lock's current hold;
     /// nothing was written. 409.
     Fenced,
+    /// No sink of that name. 404.
+    SinkNotFound,
+    /// A sink of that name exists with another definition; delete it first. 409.
+    SinkExists,
 }
 
 impl ErrorCode {
@@ -169,7 +173,7 @@ impl ErrorCode {
             | TargetUnsupported => 400,
             QueueNotFound | MessageNotFound | NotFound | StreamNotFound | GroupNotFound
             | ConsumerNotFound | PushNotConfigured | EventNotFound | TopicNotFound
-            | SubscriptionNotFound | ReplyNotExpected | LockNotFound => 404,
+            | SubscriptionNotFound | ReplyNotExpected | LockNotFound | SinkNotFound => 404,
             MethodNotAllowed => 405,
             ReceiptStale
             | MetaConflict
@@ -187,6 +191,7 @@ impl ErrorCode {
             | CallbackJobMissing
             | SubscriptionExists
             | SubscriptionTargetMissing
+            | SinkExists
             | LimitReached => 409,
             MessageTooLarge | RequestTooLarge | RecordTooLarge | BatchTooLarge | FanOutTooLarge => {
                 413

@@ -16,6 +16,7 @@ pub mod push;
 pub mod queue;
 pub mod request;
 pub mod server;
+pub mod sink;
 pub mod stream;
 pub mod topic;
 pub mod wire;
@@ -28,6 +29,7 @@ pub use push::*;
 pub use queue::*;
 pub use request::*;
 pub use server::*;
+pub use sink::*;
 pub use topic::*;
 
 /// Distinguishes "field absent" (`None`) from "field set to null" (`Some(None)`), for PATCH.

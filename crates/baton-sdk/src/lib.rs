@@ -36,6 +36,7 @@
 //! ```
 
 mod push;
+mod sinks;
 mod topics;
 
 pub use topics::{LiveEvent, LiveStream};

@@ -133,6 +133,12 @@ pub struct ServerConfig {
     pub lock_waiters_max: u32,
     /// Longest `wait_ms` of one lock acquire. 0..=3600000.
     pub lock_wait_ms_max: u64,
+    /// Sinks (`/v1/sinks`) defined at once; beyond it 409 `limit_reached`. 1..=1000.
+    pub sinks_max: u32,
+    /// A failing sink's first retry delay, doubled per failure. 1..=`sink_retry_max_ms`.
+    pub sink_retry_base_ms: u64,
+    /// The cap of a failing sink's retry delay. `sink_retry_base_ms`..=3600000.
+    pub sink_retry_max_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -192,6 +198,9 @@ impl Default for ServerConfig {
             lock_ttl_ms_max: locks::DEFAULTS.limits.ttl_ms_max,
             lock_waiters_max: locks::DEFAULTS.waiters_max,
             lock_wait_ms_max: locks::DEFAULTS.wait_ms_max,
+            sinks_max: 64,
+            sink_retry_base_ms: 200,
+            sink_retry_max_ms: 30_000,
         }
     }
 }
@@ -258,6 +267,9 @@ const KEYS: &[&str] = &[
     "lock_ttl_ms_max",
     "lock_waiters_max",
     "lock_wait_ms_max",
+    "sinks_max",
+    "sink_retry_base_ms",
+    "sink_retry_max_ms",
 ];
 
 impl ServerConfig {
@@ -428,6 +440,14 @@ impl ServerConfig {
             3_600_000,
         )?;
         check("events_workers", u64::from(self.events_workers), 0, 256)?;
+        check("sinks_max", u64::from(self.sinks_max), 1, 1_000)?;
+        check("sink_retry_max_ms", self.sink_retry_max_ms, 1, 3_600_000)?;
+        check(
+            "sink_retry_base_ms",
+            self.sink_retry_base_ms,
+            1,
+            self.sink_retry_max_ms,
+        )?;
         for (key, value) in [
             ("events_notification_ms", self.events_notification_ms),
             ("events_data_processing_ms", self.events_data_processing_ms),

@@ -8,7 +8,8 @@
 //! Not here: queue semantics (`baton-core`), storage (`baton-engine` and the storage crate),
 //! wire shapes (`baton-proto`).
 //!
-//! Shutdown order: stop accepting connections (HTTP and the wire protocol), end waiting long
+//! Shutdown order: stop the sinks (a batch not committed yet is read again at the next
+//! start), stop accepting connections (HTTP and the wire protocol), end waiting long
 //! polls (they answer with what they have), let in-flight requests finish for at most
 //! `shutdown_grace_ms`, stop background tasks, return.
 
@@ -21,6 +22,7 @@ pub mod live;
 pub mod outbound;
 pub mod push;
 pub mod service;
+pub mod sinks;
 pub mod state;
 mod wire;
 
@@ -110,6 +112,7 @@ pub async fn serve(
     if let Some(wire) = &wire {
         state.wire_listen = Some(Arc::from(wire.local_addr()?.to_string()));
     }
+    let sinks = state.sinks.clone();
     let (push, callbacks, events, live) = (
         state.push.clone(),
         state.callbacks.clone(),
@@ -117,6 +120,10 @@ pub async fn serve(
         state.live.clone(),
     );
     let mut tasks = JoinSet::new();
+    {
+        let sinks = sinks.clone();
+        tasks.spawn(async move { sinks.resume().await });
+    }
     tasks.spawn(callbacks.clone().run());
     tasks.spawn(events.clone().run_workers());
     {
@@ -167,6 +174,8 @@ pub async fn serve(
         tracing::error!(%error, "recovery failed; stopping");
     }
     tracing::info!("shutting down: no new connections, ending long polls");
+    // Sinks stop first: they would otherwise meet reads that answer at once from here on.
+    sinks.shutdown().await;
     engine.begin_shutdown();
     // Live streams never end by themselves; ending them lets graceful shutdown finish.
     live.close_all();
@@ -239,6 +248,15 @@ pub(crate) fn app_state(
         },
         stop.child_token(),
     ));
+    let sinks = Arc::new(sinks::SinkManager::new(
+        engine.clone(),
+        sinks::SinkSettings {
+            sinks_max: config.sinks_max,
+            retry_base_ms: config.sink_retry_base_ms,
+            retry_max_ms: config.sink_retry_max_ms,
+        },
+        stop.child_token(),
+    ));
     let live = Arc::new(live::LiveHub::new(
         config.live_buffer_messages,
         config.live_connections_max,
@@ -254,6 +272,7 @@ pub(crate) fn app_state(
         http_metrics: Arc::default(),
         push,
         callbacks,
+        sinks,
         outbound: Arc::new(outbound),
         events,
         live,

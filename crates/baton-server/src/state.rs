@@ -29,6 +29,7 @@ pub struct AppState {
     pub http_metrics: Arc<metrics::HttpMetrics>,
     pub push: Arc<PushManager>,
     pub callbacks: Arc<Callbacks>,
+    pub sinks: Arc<crate::sinks::SinkManager>,
     pub outbound: Arc<crate::outbound::OutboundRules>,
     pub events: Arc<crate::events::Events>,
     /// Live (SSE/WebSocket) connections to topics.

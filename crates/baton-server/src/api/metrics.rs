@@ -467,6 +467,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     }
     state.push.render_metrics(&mut out);
     state.callbacks.render_metrics(&mut out);
+    state.sinks.write_metrics(&mut out).await;
     crate::api::topics::write_metrics(&state, &mut out).await;
     crate::api::stream_metrics::write_metrics(&state, &mut out).await;
     super::requests::write_metrics(&state, &mut out);

@@ -43,6 +43,12 @@ pub enum ServiceError {
     Internal(String),
     #[error(transparent)]
     Lock(#[from] baton_engine::LockEngineError),
+    #[error("sink {name} does not exist")]
+    SinkNotFound { name: String },
+    #[error("sink {name} exists with another definition ({difference}); delete it first")]
+    SinkExists { name: String, difference: String },
+    #[error("{limit} sinks exist already (the server's sinks_max)")]
+    TooManySinks { limit: u32 },
 }
 
 impl From<QueueError> for ServiceError {
@@ -87,6 +93,9 @@ impl ServiceError {
             ServiceError::TooManyLiveStreams { .. } => ErrorCode::TooManyLiveStreams,
             ServiceError::Internal(_) => ErrorCode::Internal,
             ServiceError::Lock(error) => lock_code(error),
+            ServiceError::SinkNotFound { .. } => ErrorCode::SinkNotFound,
+            ServiceError::SinkExists { .. } => ErrorCode::SinkExists,
+            ServiceError::TooManySinks { .. } => ErrorCode::LimitReached,
         }
     }
 

@@ -17,6 +17,7 @@ mod queues;
 mod receiver;
 mod requests;
 mod semantics;
+mod sinks;
 mod sqs;
 mod storage;
 mod stream_live;
