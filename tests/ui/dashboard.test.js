@@ -445,11 +445,32 @@ test('the overview counts streams and topics live', async () => {
   assertNoConsoleErrors();
 });
 
+test('the sinks page shows a sink that cannot reach PostgreSQL, and pauses and resumes it', async () => {
+  // Port 9 (discard) is closed on loopback: the sink keeps retrying and reports why.
+  await api('PUT', '/v1/sinks/ui-archive', {
+    source: { stream: 'ui-clicks' },
+    postgres: { url: 'postgres://postgres@127.0.0.1:9/test', table: 'ui_archive' },
+  });
+  await page.goto(`${BASE}/#/sinks`);
+  const row = page.locator('#sinks-table tr[data-name="ui-archive"]');
+  await row.waitFor({ timeout: LIVE_TIMEOUT });
+  await row.getByText('stream ui-clicks').waitFor();
+  await page.locator('#sinks-table tr[data-name="ui-archive"][data-state="retrying"]').waitFor({ timeout: LIVE_TIMEOUT });
+  await row.getByRole('button', { name: 'Pause sink ui-archive' }).click();
+  await page.locator('#sinks-table tr[data-name="ui-archive"][data-state="paused"]').waitFor({ timeout: LIVE_TIMEOUT });
+  assert.equal((await api('GET', '/v1/sinks/ui-archive')).state, 'paused');
+  await shot('16-sinks');
+  await page.locator('#sinks-table tr[data-name="ui-archive"]').getByRole('button', { name: 'Resume sink ui-archive' }).click();
+  await page.locator('#sinks-table tr[data-name="ui-archive"][data-state="retrying"]').waitFor({ timeout: LIVE_TIMEOUT });
+  await api('DELETE', '/v1/sinks/ui-archive');
+  assertNoConsoleErrors();
+});
+
 test('every page fits a phone screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [name, path] of [['overview', ''], ['queues', 'queues'], ['queue', 'queues/ui-orders'], ['messages', 'queues/ui-orders/messages'], ['send', 'queues/ui-orders/send'],
     ['callbacks', 'queues/ui-orders/callbacks'], ['streams', 'streams'], ['stream', 'streams/ui-clicks'],
-    ['topics', 'topics'], ['topic', 'topics/ui-orders'], ['performance', 'performance']]) {
+    ['topics', 'topics'], ['topic', 'topics/ui-orders'], ['sinks', 'sinks'], ['performance', 'performance']]) {
     await page.goto(`${BASE}/#/${path}`);
     await page.locator('#conn.live').waitFor({ timeout: LIVE_TIMEOUT });
     await page.waitForTimeout(300);
