@@ -23,6 +23,7 @@ mod storage;
 mod stream_live;
 mod stream_metrics;
 mod streams;
+mod streams_validation;
 mod topic_streams;
 mod topic_urls;
 mod topics;
