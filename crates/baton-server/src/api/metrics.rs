@@ -215,22 +215,43 @@ fn histogram_lines(
 /// `GET /metrics`.
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(8 * 1024);
+    server_metrics(&state, &mut out);
+    if let Ok(queues) = state.engine.list_queues().await {
+        queue_metrics(&queues, &mut out);
+    }
+    if let Some(storage) = state.engine.storage_stats() {
+        wal_metrics(&storage, &mut out);
+    }
+    http_metrics(&state, &mut out);
+    state.push.render_metrics(&mut out);
+    state.callbacks.render_metrics(&mut out);
+    state.sinks.write_metrics(&mut out).await;
+    crate::api::topics::write_metrics(&state, &mut out).await;
+    crate::api::stream_metrics::write_metrics(&state, &mut out).await;
+    super::requests::write_metrics(&state, &mut out);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
+}
+
+/// The broker's own figures: up, ready, uptime, storage and disk state.
+fn server_metrics(state: &AppState, out: &mut String) {
     family(
-        &mut out,
+        out,
         "baton_up",
         "gauge",
         "1 while the broker serves; readiness in baton_ready.",
     );
     let _ = writeln!(out, "baton_up 1");
-    family(
-        &mut out,
-        "baton_ready",
-        "gauge",
-        "1 once storage is recovered.",
-    );
+    family(out, "baton_ready", "gauge", "1 once storage is recovered.");
     let _ = writeln!(out, "baton_ready {}", u8::from(state.engine.is_ready()));
     family(
-        &mut out,
+        out,
         "baton_uptime_seconds",
         "gauge",
         "Seconds since the broker started.",
@@ -241,7 +262,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         state.started.elapsed().as_secs_f64()
     );
     family(
-        &mut out,
+        out,
         "baton_storage_failed",
         "gauge",
         "1 while storage refuses writes.",
@@ -252,171 +273,176 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         u8::from(state.engine.storage_failure().is_some())
     );
     if let Some(disk) = state.engine.disk_status() {
-        disk_metrics(&mut out, &disk);
+        disk_metrics(out, &disk);
     }
+}
 
-    if let Ok(queues) = state.engine.list_queues().await {
-        family(
-            &mut out,
-            "baton_queue_messages",
-            "gauge",
-            "Messages in a queue by state.",
-        );
-        for view in &queues {
-            let queue = label(view.name.as_str());
-            for (kind, value) in [
-                ("visible", view.stats.visible),
-                ("in_flight", view.stats.in_flight),
-                ("delayed", view.stats.delayed),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "baton_queue_messages{{queue=\"{queue}\",state=\"{kind}\"}} {value}"
-                );
-            }
-        }
-        family(
-            &mut out,
-            "baton_queue_oldest_message_age_seconds",
-            "gauge",
-            "Age of the oldest message in a queue.",
-        );
-        for view in &queues {
+/// Every queue's messages by state, oldest age and counters.
+fn queue_metrics(queues: &[baton_engine::QueueView], out: &mut String) {
+    family(
+        out,
+        "baton_queue_messages",
+        "gauge",
+        "Messages in a queue by state.",
+    );
+    for view in queues {
+        let queue = label(view.name.as_str());
+        for (kind, value) in [
+            ("visible", view.stats.visible),
+            ("in_flight", view.stats.in_flight),
+            ("delayed", view.stats.delayed),
+        ] {
             let _ = writeln!(
                 out,
-                "baton_queue_oldest_message_age_seconds{{queue=\"{}\"}} {:.3}",
-                label(view.name.as_str()),
-                view.stats.oldest_age_ms as f64 / 1000.0
+                "baton_queue_messages{{queue=\"{queue}\",state=\"{kind}\"}} {value}"
             );
         }
-        let counters: [QueueCounter; 8] = [
-            (
-                "baton_queue_sent_total",
-                "Messages sent to a queue (duplicates included).",
-                |s| s.sent_total,
-            ),
-            (
-                "baton_queue_duplicates_total",
-                "Sends recognised as duplicates.",
-                |s| s.duplicates_total,
-            ),
-            (
-                "baton_queue_received_total",
-                "Deliveries (receives) from a queue.",
-                |s| s.received_total,
-            ),
-            (
-                "baton_queue_acked_total",
-                "Messages acknowledged (deleted).",
-                |s| s.acked_total,
-            ),
-            (
-                "baton_queue_nacked_total",
-                "Messages given back (nack or visibility 0).",
-                |s| s.nacked_total,
-            ),
-            (
-                "baton_queue_dead_lettered_total",
-                "Messages moved to the dead-letter queue.",
-                |s| s.dead_lettered_total,
-            ),
-            (
-                "baton_queue_expired_total",
-                "Messages removed by retention.",
-                |s| s.expired_total,
-            ),
-            (
-                "baton_queue_purged_total",
-                "Messages removed by purges.",
-                |s| s.purged_total,
-            ),
-        ];
-        for (name, help, get) in counters {
-            family(&mut out, name, "counter", help);
-            for view in &queues {
-                let _ = writeln!(
-                    out,
-                    "{name}{{queue=\"{}\"}} {}",
-                    label(view.name.as_str()),
-                    get(&view.stats)
-                );
-            }
+    }
+    family(
+        out,
+        "baton_queue_oldest_message_age_seconds",
+        "gauge",
+        "Age of the oldest message in a queue.",
+    );
+    for view in queues {
+        let _ = writeln!(
+            out,
+            "baton_queue_oldest_message_age_seconds{{queue=\"{}\"}} {:.3}",
+            label(view.name.as_str()),
+            view.stats.oldest_age_ms as f64 / 1000.0
+        );
+    }
+    let counters: [QueueCounter; 8] = [
+        (
+            "baton_queue_sent_total",
+            "Messages sent to a queue (duplicates included).",
+            |s| s.sent_total,
+        ),
+        (
+            "baton_queue_duplicates_total",
+            "Sends recognised as duplicates.",
+            |s| s.duplicates_total,
+        ),
+        (
+            "baton_queue_received_total",
+            "Deliveries (receives) from a queue.",
+            |s| s.received_total,
+        ),
+        (
+            "baton_queue_acked_total",
+            "Messages acknowledged (deleted).",
+            |s| s.acked_total,
+        ),
+        (
+            "baton_queue_nacked_total",
+            "Messages given back (nack or visibility 0).",
+            |s| s.nacked_total,
+        ),
+        (
+            "baton_queue_dead_lettered_total",
+            "Messages moved to the dead-letter queue.",
+            |s| s.dead_lettered_total,
+        ),
+        (
+            "baton_queue_expired_total",
+            "Messages removed by retention.",
+            |s| s.expired_total,
+        ),
+        (
+            "baton_queue_purged_total",
+            "Messages removed by purges.",
+            |s| s.purged_total,
+        ),
+    ];
+    for (name, help, get) in counters {
+        family(out, name, "counter", help);
+        for view in queues {
+            let _ = writeln!(
+                out,
+                "{name}{{queue=\"{}\"}} {}",
+                label(view.name.as_str()),
+                get(&view.stats)
+            );
         }
     }
+}
 
-    if let Some(storage) = state.engine.storage_stats() {
-        let counters = [
-            (
-                "baton_wal_batches_total",
-                "Group-commit batches written.",
-                storage.batches as f64,
-            ),
-            (
-                "baton_wal_records_total",
-                "Records written to the write-ahead log.",
-                storage.records as f64,
-            ),
-            (
-                "baton_wal_written_bytes_total",
-                "Bytes written to the write-ahead log.",
-                storage.bytes as f64,
-            ),
-            (
-                "baton_wal_fsyncs_total",
-                "fdatasync calls of the write-ahead log.",
-                storage.syncs as f64,
-            ),
-            (
-                "baton_wal_fsync_seconds_total",
-                "Time spent in fdatasync.",
-                storage.sync_micros as f64 / 1e6,
-            ),
-            (
-                "baton_wal_write_seconds_total",
-                "Time spent writing batches.",
-                storage.write_micros as f64 / 1e6,
-            ),
-        ];
-        for (name, help, value) in counters {
-            family(&mut out, name, "counter", help);
-            let _ = writeln!(out, "{name} {value}");
-        }
-        family(
-            &mut out,
-            "baton_wal_fsync_duration_seconds",
-            "histogram",
-            "Latency of the write-ahead log's fdatasync calls.",
-        );
-        let bounds = SYNC_MICROS_BUCKETS.map(|micros| micros as f64 / 1e6);
-        histogram_lines(
-            &mut out,
-            "baton_wal_fsync_duration_seconds",
-            &bounds,
-            &storage.sync_micros_buckets,
-            storage.syncs,
-            storage.sync_micros as f64 / 1e6,
-        );
-        family(
-            &mut out,
-            "baton_wal_batch_records",
-            "histogram",
-            "Records per group-commit batch of the write-ahead log.",
-        );
-        let bounds = BATCH_RECORDS_BUCKETS.map(|records| records as f64);
-        histogram_lines(
-            &mut out,
-            "baton_wal_batch_records",
-            &bounds,
-            &storage.batch_records_buckets,
-            storage.batches,
+/// The write-ahead log's counters and histograms.
+fn wal_metrics(storage: &baton_engine::StorageStats, out: &mut String) {
+    let counters = [
+        (
+            "baton_wal_batches_total",
+            "Group-commit batches written.",
+            storage.batches as f64,
+        ),
+        (
+            "baton_wal_records_total",
+            "Records written to the write-ahead log.",
             storage.records as f64,
-        );
+        ),
+        (
+            "baton_wal_written_bytes_total",
+            "Bytes written to the write-ahead log.",
+            storage.bytes as f64,
+        ),
+        (
+            "baton_wal_fsyncs_total",
+            "fdatasync calls of the write-ahead log.",
+            storage.syncs as f64,
+        ),
+        (
+            "baton_wal_fsync_seconds_total",
+            "Time spent in fdatasync.",
+            storage.sync_micros as f64 / 1e6,
+        ),
+        (
+            "baton_wal_write_seconds_total",
+            "Time spent writing batches.",
+            storage.write_micros as f64 / 1e6,
+        ),
+    ];
+    for (name, help, value) in counters {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {value}");
     }
+    family(
+        out,
+        "baton_wal_fsync_duration_seconds",
+        "histogram",
+        "Latency of the write-ahead log's fdatasync calls.",
+    );
+    let bounds = SYNC_MICROS_BUCKETS.map(|micros| micros as f64 / 1e6);
+    histogram_lines(
+        out,
+        "baton_wal_fsync_duration_seconds",
+        &bounds,
+        &storage.sync_micros_buckets,
+        storage.syncs,
+        storage.sync_micros as f64 / 1e6,
+    );
+    family(
+        out,
+        "baton_wal_batch_records",
+        "histogram",
+        "Records per group-commit batch of the write-ahead log.",
+    );
+    let bounds = BATCH_RECORDS_BUCKETS.map(|records| records as f64);
+    histogram_lines(
+        out,
+        "baton_wal_batch_records",
+        &bounds,
+        &storage.batch_records_buckets,
+        storage.batches,
+        storage.records as f64,
+    );
+}
 
+/// HTTP latency and responses by API, action and method.
+fn http_metrics(state: &AppState, out: &mut String) {
     {
         let latency = state.http_metrics.latency.lock();
         family(
-            &mut out,
+            out,
             "baton_http_request_duration_seconds",
             "histogram",
             "HTTP request latency by API and action.",
@@ -452,7 +478,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     {
         let responses = state.http_metrics.responses.lock();
         family(
-            &mut out,
+            out,
             "baton_http_responses_total",
             "counter",
             "HTTP responses by API, action and status.",
@@ -465,18 +491,4 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             );
         }
     }
-    state.push.render_metrics(&mut out);
-    state.callbacks.render_metrics(&mut out);
-    state.sinks.write_metrics(&mut out).await;
-    crate::api::topics::write_metrics(&state, &mut out).await;
-    crate::api::stream_metrics::write_metrics(&state, &mut out).await;
-    super::requests::write_metrics(&state, &mut out);
-    (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        out,
-    )
-        .into_response()
 }

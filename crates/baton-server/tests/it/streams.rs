@@ -27,12 +27,7 @@ pub(crate) async fn append(server: &TestServer, name: &str, records: Value) -> V
     body["records"].as_array().unwrap().clone()
 }
 
-async fn group_read(
-    server: &TestServer,
-    path: &str,
-    consumer: &str,
-    max: u32,
-) -> Vec<Value> {
+async fn group_read(server: &TestServer, path: &str, consumer: &str, max: u32) -> Vec<Value> {
     let (status, body) = server
         .post(
             &format!("{path}/read"),
