@@ -313,141 +313,150 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let listen = self.listen_addr()?;
         self.wire_addr(listen)?;
-        let check = |key: &'static str, value: u64, lo: u64, hi: u64| {
-            if lo <= value && value <= hi {
-                Ok(())
-            } else {
-                Err(ConfigError::Invalid {
-                    key,
-                    reason: format!("is {value}, outside {lo}..={hi}"),
-                })
-            }
-        };
-        check("max_request_bytes", self.max_request_bytes, 1024, 1 << 30)?;
-        check("shutdown_grace_ms", self.shutdown_grace_ms, 0, 600_000)?;
-        check(
-            "max_waiting_receives",
-            u64::from(self.max_waiting_receives),
-            1,
-            1_000_000,
-        )?;
-        check(
-            "in_flight_max_standard",
-            u64::from(self.in_flight_max_standard),
-            1,
-            10_000_000,
-        )?;
-        check(
-            "in_flight_max_fifo",
-            u64::from(self.in_flight_max_fifo),
-            1,
-            10_000_000,
-        )?;
-        check(
-            "status_retention_ms",
-            self.status_retention_ms,
-            0,
-            30 * 24 * 3600 * 1000,
-        )?;
-        check(
-            "status_records_max",
-            u64::from(self.status_records_max),
-            0,
-            10_000_000,
-        )?;
-        check("tick_interval_ms", self.tick_interval_ms, 10, 60_000)?;
-        check("segment_bytes", self.segment_bytes, 1 << 20, 1 << 30)?;
-        check(
-            "checkpoint_bytes_min",
-            self.checkpoint_bytes_min,
-            4096,
-            1 << 36,
-        )?;
-        check("disk_free_min", self.disk_free_min(), 0, 1 << 50)?;
-        check("disk_reserve_bytes", self.disk_reserve_bytes(), 0, 1 << 34)?;
-        check(
-            "live_buffer_messages",
-            u64::from(self.live_buffer_messages),
-            1,
-            1_000_000,
-        )?;
-        check(
-            "live_connections_max",
-            u64::from(self.live_connections_max),
-            1,
-            1_000_000,
-        )?;
-        check(
-            "max_pending_requests",
-            u64::from(self.max_pending_requests),
-            1,
-            1_000_000,
-        )?;
-        check(
-            "request_timeout_ms_max",
-            self.request_timeout_ms_max,
-            1,
-            3_600_000,
-        )?;
-        check(
-            "live_streams_max",
-            u64::from(self.live_streams_max),
-            1,
-            10_000,
-        )?;
-        check(
-            "wire_max_inflight",
-            u64::from(self.wire_max_inflight),
-            1,
-            1_000_000,
-        )?;
+        for (key, value, lo, hi) in self.ranges() {
+            check_range(key, value, lo, hi)?;
+        }
         self.sync_policy()?;
-        check(
-            "callback_max_retries",
-            u64::from(self.callback_max_retries),
-            0,
-            100,
-        )?;
-        check(
-            "callback_retry_delay_ms",
-            self.callback_retry_delay_ms,
-            1,
-            baton_core::limits::VISIBILITY_TIMEOUT_MS_MAX,
-        )?;
-        check("callback_timeout_ms", self.callback_timeout_ms, 1, 300_000)?;
-        check(
-            "callback_concurrency",
-            u64::from(self.callback_concurrency),
-            1,
-            1024,
-        )?;
-        check(
-            "push_breaker_failures",
-            u64::from(self.push_breaker_failures),
-            1,
-            100_000,
-        )?;
-        check(
-            "push_breaker_window_ms",
-            self.push_breaker_window_ms,
-            1,
-            3_600_000,
-        )?;
-        check(
-            "push_breaker_cooldown_ms",
-            self.push_breaker_cooldown_ms,
-            1,
-            3_600_000,
-        )?;
-        check("events_workers", u64::from(self.events_workers), 0, 256)?;
-        check("sinks_max", u64::from(self.sinks_max), 1, 1_000)?;
-        check("sink_retry_max_ms", self.sink_retry_max_ms, 1, 3_600_000)?;
-        check(
-            "sink_retry_base_ms",
-            self.sink_retry_base_ms,
-            1,
-            self.sink_retry_max_ms,
-        )?;
+        self.outbound_rules()?;
+        self.validate_locks()?;
+        Ok(())
+    }
+
+    /// Every numeric setting with its allowed range, in the order they are checked:
+    /// `(key, value, lowest, highest)`.
+    fn ranges(&self) -> Vec<(&'static str, u64, u64, u64)> {
+        let mut ranges = vec![
+            ("max_request_bytes", self.max_request_bytes, 1024, 1 << 30),
+            ("shutdown_grace_ms", self.shutdown_grace_ms, 0, 600_000),
+            (
+                "max_waiting_receives",
+                u64::from(self.max_waiting_receives),
+                1,
+                1_000_000,
+            ),
+            (
+                "in_flight_max_standard",
+                u64::from(self.in_flight_max_standard),
+                1,
+                10_000_000,
+            ),
+            (
+                "in_flight_max_fifo",
+                u64::from(self.in_flight_max_fifo),
+                1,
+                10_000_000,
+            ),
+            (
+                "status_retention_ms",
+                self.status_retention_ms,
+                0,
+                30 * 24 * 3600 * 1000,
+            ),
+            (
+                "status_records_max",
+                u64::from(self.status_records_max),
+                0,
+                10_000_000,
+            ),
+            ("tick_interval_ms", self.tick_interval_ms, 10, 60_000),
+            ("segment_bytes", self.segment_bytes, 1 << 20, 1 << 30),
+            (
+                "checkpoint_bytes_min",
+                self.checkpoint_bytes_min,
+                4096,
+                1 << 36,
+            ),
+            ("disk_free_min", self.disk_free_min(), 0, 1 << 50),
+            ("disk_reserve_bytes", self.disk_reserve_bytes(), 0, 1 << 34),
+            (
+                "live_buffer_messages",
+                u64::from(self.live_buffer_messages),
+                1,
+                1_000_000,
+            ),
+            (
+                "live_connections_max",
+                u64::from(self.live_connections_max),
+                1,
+                1_000_000,
+            ),
+            (
+                "max_pending_requests",
+                u64::from(self.max_pending_requests),
+                1,
+                1_000_000,
+            ),
+            (
+                "request_timeout_ms_max",
+                self.request_timeout_ms_max,
+                1,
+                3_600_000,
+            ),
+            (
+                "live_streams_max",
+                u64::from(self.live_streams_max),
+                1,
+                10_000,
+            ),
+            (
+                "wire_max_inflight",
+                u64::from(self.wire_max_inflight),
+                1,
+                1_000_000,
+            ),
+            (
+                "callback_max_retries",
+                u64::from(self.callback_max_retries),
+                0,
+                100,
+            ),
+            (
+                "callback_retry_delay_ms",
+                self.callback_retry_delay_ms,
+                1,
+                baton_core::limits::VISIBILITY_TIMEOUT_MS_MAX,
+            ),
+            ("callback_timeout_ms", self.callback_timeout_ms, 1, 300_000),
+            (
+                "callback_concurrency",
+                u64::from(self.callback_concurrency),
+                1,
+                1024,
+            ),
+            (
+                "push_breaker_failures",
+                u64::from(self.push_breaker_failures),
+                1,
+                100_000,
+            ),
+            (
+                "push_breaker_window_ms",
+                self.push_breaker_window_ms,
+                1,
+                3_600_000,
+            ),
+            (
+                "push_breaker_cooldown_ms",
+                self.push_breaker_cooldown_ms,
+                1,
+                3_600_000,
+            ),
+            ("events_workers", u64::from(self.events_workers), 0, 256),
+            ("sinks_max", u64::from(self.sinks_max), 1, 1_000),
+            ("sink_retry_max_ms", self.sink_retry_max_ms, 1, 3_600_000),
+            (
+                "sink_retry_base_ms",
+                self.sink_retry_base_ms,
+                1,
+                self.sink_retry_max_ms,
+            ),
+            (
+                "events_performance_test_max",
+                u64::from(self.events_performance_test_max),
+                1,
+                1_000_000,
+            ),
+        ];
         for (key, value) in [
             ("events_notification_ms", self.events_notification_ms),
             ("events_data_processing_ms", self.events_data_processing_ms),
@@ -457,17 +466,9 @@ impl ServerConfig {
                 self.events_performance_test_wait_ms,
             ),
         ] {
-            check(key, value, 0, 600_000)?;
+            ranges.push((key, value, 0, 600_000));
         }
-        check(
-            "events_performance_test_max",
-            u64::from(self.events_performance_test_max),
-            1,
-            1_000_000,
-        )?;
-        self.outbound_rules()?;
-        self.validate_locks()?;
-        Ok(())
+        ranges
     }
 
     /// The outbound allow/deny lists, parsed.
@@ -544,6 +545,18 @@ impl ServerConfig {
             status_retention_ms: self.status_retention_ms,
             status_records_max: self.status_records_max,
         }
+    }
+}
+
+/// `value` of setting `key` within `lo..=hi`, or the error naming both.
+fn check_range(key: &'static str, value: u64, lo: u64, hi: u64) -> Result<(), ConfigError> {
+    if lo <= value && value <= hi {
+        Ok(())
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            reason: format!("is {value}, outside {lo}..={hi}"),
+        })
     }
 }
 
