@@ -20,6 +20,7 @@ pub mod counting;
 mod durable;
 mod local;
 mod locks;
+mod schedules;
 mod stream_types;
 
 use std::collections::BTreeMap;
@@ -39,6 +40,7 @@ use baton_core::{
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
 pub use local::LocalEngine;
 pub use locks::{LockEngine, LockEngineError, LockSettings};
+pub use schedules::{ScheduleEngine, ScheduleEngineError, SchedulePlans};
 pub use stream_types::{
     GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord, StreamView,
     STREAMS_MAX,
@@ -223,7 +225,7 @@ pub enum EngineError {
 /// tasks at once; each call is atomic with respect to the queues it touches. Locks are their
 /// own trait ([`LockEngine`]), which every engine implements too.
 #[async_trait]
-pub trait Engine: LockEngine + Send + Sync + 'static {
+pub trait Engine: LockEngine + ScheduleEngine + Send + Sync + 'static {
     /// A short name for `/v1/server`: "memory", "embedded", "redis".
     fn kind(&self) -> &'static str;
 

@@ -71,6 +71,8 @@ pub struct LocalEngine {
     refused_writes: AtomicU64,
     /// Distributed locks (`locks.rs`). Locked alone, or inside a queue lock (fenced sends).
     locks: locks::Locks,
+    /// Schedules (`schedules.rs`). Locked alone.
+    schedules: schedules::Schedules,
 }
 
 struct Slot {
@@ -177,6 +179,7 @@ impl LocalEngine {
             topics: RwLock::new(topics::TopicRegistry::default()),
             refused_writes: AtomicU64::new(0),
             locks: locks::Locks::new(crate::LockSettings::default()),
+            schedules: schedules::Schedules::new(Default::default()),
         }
     }
 
@@ -975,6 +978,7 @@ mod queue_config;
 mod receipts;
 mod receive;
 mod reload;
+mod schedules;
 mod sends;
 mod streams;
 mod topics;
@@ -987,6 +991,8 @@ mod durable_tests;
 mod full_disk_tests;
 #[cfg(test)]
 mod lock_tests;
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod topic_stream_tests;
 #[cfg(test)]
