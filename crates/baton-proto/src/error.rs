@@ -144,6 +144,15 @@ pub enum ErrorCode {
     /// A write with `"fence": {"lock", "token"}` whose token is not the lock's current hold;
     /// nothing was written. 409.
     Fenced,
+    /// A schedule's `cron` pattern does not parse. 400.
+    InvalidCron,
+    /// A schedule's `timezone` is not an IANA time zone name. 400.
+    UnknownTimezone,
+    /// A schedule's target queue, topic or stream does not exist. 400.
+    ScheduleTargetNotFound,
+    ScheduleNotFound,
+    /// The server's `schedules_max` schedules exist. 429.
+    TooManySchedules,
 }
 
 impl ErrorCode {
@@ -166,10 +175,13 @@ impl ErrorCode {
             | TargetNotAllowed
             | InvalidPattern
             | InvalidFilter
-            | TargetUnsupported => 400,
+            | TargetUnsupported
+            | InvalidCron
+            | UnknownTimezone
+            | ScheduleTargetNotFound => 400,
             QueueNotFound | MessageNotFound | NotFound | StreamNotFound | GroupNotFound
             | ConsumerNotFound | PushNotConfigured | EventNotFound | TopicNotFound
-            | SubscriptionNotFound | ReplyNotExpected | LockNotFound => 404,
+            | SubscriptionNotFound | ReplyNotExpected | LockNotFound | ScheduleNotFound => 404,
             MethodNotAllowed => 405,
             ReceiptStale
             | MetaConflict
@@ -201,7 +213,8 @@ impl ErrorCode {
             | TooManyPendingRequests
             | TooManyLiveSubscribers
             | TooManyLiveStreams
-            | TooManyLocks => 429,
+            | TooManyLocks
+            | TooManySchedules => 429,
             Internal => 500,
             NotReady | StorageUnavailable => 503,
             RequestTimeout => 504,

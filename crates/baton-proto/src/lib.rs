@@ -15,6 +15,7 @@ pub mod lock;
 pub mod push;
 pub mod queue;
 pub mod request;
+pub mod schedule;
 pub mod server;
 pub mod stream;
 pub mod topic;
@@ -27,6 +28,7 @@ pub use lock::*;
 pub use push::*;
 pub use queue::*;
 pub use request::*;
+pub use schedule::*;
 pub use server::*;
 pub use topic::*;
 

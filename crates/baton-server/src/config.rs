@@ -15,6 +15,7 @@ use baton_storage::SyncPolicy;
 use serde::Deserialize;
 
 mod locks;
+mod schedules;
 
 /// Every knob with its unit and its range in the comment.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -133,6 +134,16 @@ pub struct ServerConfig {
     pub lock_waiters_max: u32,
     /// Longest `wait_ms` of one lock acquire. 0..=3600000.
     pub lock_wait_ms_max: u64,
+    /// Schedules kept at once. 1..=1000000.
+    pub schedules_max: u32,
+    /// Longest schedule name, in characters. 1..=100.
+    pub schedule_name_chars_max: u32,
+    /// Largest message of a schedule (body, attributes and keys). 1..=16777216.
+    pub schedule_message_bytes_max: u32,
+    /// How late a tick may fire and still count as on time rather than missed. 0..=86400000.
+    pub schedule_missed_grace_ms: u64,
+    /// Missed ticks one pass fires per schedule under `missed = "all"`. 1..=100000.
+    pub schedule_catch_up_max: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -192,6 +203,11 @@ impl Default for ServerConfig {
             lock_ttl_ms_max: locks::DEFAULTS.limits.ttl_ms_max,
             lock_waiters_max: locks::DEFAULTS.waiters_max,
             lock_wait_ms_max: locks::DEFAULTS.wait_ms_max,
+            schedules_max: schedules::DEFAULTS.schedules_max,
+            schedule_name_chars_max: schedules::DEFAULTS.name_chars_max,
+            schedule_message_bytes_max: schedules::DEFAULTS.message_bytes_max,
+            schedule_missed_grace_ms: schedules::DEFAULTS.missed_grace_ms,
+            schedule_catch_up_max: schedules::DEFAULTS.catch_up_max,
         }
     }
 }
@@ -258,6 +274,11 @@ const KEYS: &[&str] = &[
     "lock_ttl_ms_max",
     "lock_waiters_max",
     "lock_wait_ms_max",
+    "schedules_max",
+    "schedule_name_chars_max",
+    "schedule_message_bytes_max",
+    "schedule_missed_grace_ms",
+    "schedule_catch_up_max",
 ];
 
 impl ServerConfig {
@@ -447,6 +468,7 @@ impl ServerConfig {
         )?;
         self.outbound_rules()?;
         self.validate_locks()?;
+        self.validate_schedules()?;
         Ok(())
     }
 

@@ -19,6 +19,7 @@ pub mod events;
 mod http_listener;
 pub mod outbound;
 pub mod push;
+pub mod schedules;
 pub mod service;
 pub mod state;
 mod wire;
@@ -71,7 +72,9 @@ pub async fn run(
     let clock = Arc::new(SystemClock);
     let engine: Arc<dyn Engine> = match config.engine {
         EngineKind::Memory => Arc::new(
-            LocalEngine::in_memory(clock, engine_config).with_lock_settings(config.lock_settings()),
+            LocalEngine::in_memory(clock, engine_config)
+                .with_lock_settings(config.lock_settings())
+                .with_schedule_limits(config.schedule_limits()),
         ),
         EngineKind::Embedded => Arc::new(
             LocalEngine::durable(
@@ -81,7 +84,8 @@ pub async fn run(
                 config.storage()?,
                 true,
             )?
-            .with_lock_settings(config.lock_settings()),
+            .with_lock_settings(config.lock_settings())
+            .with_schedule_limits(config.schedule_limits()),
         ),
     };
     serve(config, engine, listener, wire, shutdown).await
@@ -118,6 +122,7 @@ pub async fn serve(
     let mut tasks = JoinSet::new();
     tasks.spawn(callbacks.clone().run());
     tasks.spawn(events.clone().run_workers());
+    tasks.spawn(schedules::run(state.clone()));
     {
         let push = push.clone();
         let state = state.clone();
@@ -253,6 +258,7 @@ pub(crate) fn app_state(
         http_metrics: Arc::default(),
         push,
         callbacks,
+        schedules: Arc::new(schedules::Scheduler::new(stop.child_token())),
         outbound: Arc::new(outbound),
         events,
         live,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub http_metrics: Arc<metrics::HttpMetrics>,
     pub push: Arc<PushManager>,
     pub callbacks: Arc<Callbacks>,
+    /// The schedule firing task's wake-up and figures.
+    pub schedules: Arc<crate::schedules::Scheduler>,
     pub outbound: Arc<crate::outbound::OutboundRules>,
     pub events: Arc<crate::events::Events>,
     /// Live (SSE/WebSocket) connections to topics.

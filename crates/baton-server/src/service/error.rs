@@ -43,6 +43,10 @@ pub enum ServiceError {
     Internal(String),
     #[error(transparent)]
     Lock(#[from] baton_engine::LockEngineError),
+    #[error(transparent)]
+    Schedule(#[from] baton_engine::ScheduleEngineError),
+    #[error("the schedule's target {kind} `{name}` does not exist")]
+    ScheduleTargetNotFound { kind: &'static str, name: String },
 }
 
 impl From<QueueError> for ServiceError {
@@ -87,6 +91,8 @@ impl ServiceError {
             ServiceError::TooManyLiveStreams { .. } => ErrorCode::TooManyLiveStreams,
             ServiceError::Internal(_) => ErrorCode::Internal,
             ServiceError::Lock(error) => lock_code(error),
+            ServiceError::Schedule(error) => schedule_code(error),
+            ServiceError::ScheduleTargetNotFound { .. } => ErrorCode::ScheduleTargetNotFound,
         }
     }
 
@@ -119,6 +125,28 @@ pub fn lock_code(error: &baton_engine::LockEngineError) -> ErrorCode {
             LockError::TokenStale { .. } => ErrorCode::LockTokenStale,
             LockError::Expired { .. } => ErrorCode::LockExpired,
             LockError::TooManyLocks { .. } => ErrorCode::TooManyLocks,
+        },
+    }
+}
+
+pub fn schedule_code(error: &baton_engine::ScheduleEngineError) -> ErrorCode {
+    use baton_core::schedule::ScheduleError;
+    use baton_engine::ScheduleEngineError;
+    match error {
+        ScheduleEngineError::Engine(error) => engine_code(error),
+        ScheduleEngineError::Schedule(error) => match error {
+            ScheduleError::InvalidName { .. } => ErrorCode::InvalidName,
+            ScheduleError::InvalidCron { .. } => ErrorCode::InvalidCron,
+            ScheduleError::UnknownTimezone { .. } => ErrorCode::UnknownTimezone,
+            ScheduleError::NeverFires { .. }
+            | ScheduleError::AtInPast { .. }
+            | ScheduleError::InvalidWindow { .. }
+            | ScheduleError::EndInPast { .. } => ErrorCode::InvalidParameter,
+            ScheduleError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+            ScheduleError::TooManySchedules { .. } => ErrorCode::TooManySchedules,
+            ScheduleError::NotFound { .. } => ErrorCode::ScheduleNotFound,
+            // A definition changed while a firing was on its way: retrying sees the new one.
+            ScheduleError::Stale { .. } => ErrorCode::MetaConflict,
         },
     }
 }

@@ -9,6 +9,7 @@
 pub mod error;
 pub mod queues;
 pub mod replies;
+pub mod schedules;
 pub mod streams;
 
 pub use error::ServiceError;
