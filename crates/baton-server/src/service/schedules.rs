@@ -100,14 +100,17 @@ fn target(wire: &proto::ScheduleTarget) -> Result<Target, ServiceError> {
 /// Checks that `target` exists and accepts `message`.
 async fn check_target(
     state: &AppState,
+    name: &ScheduleName,
     target: &Target,
     message: &ScheduledMessage,
 ) -> Result<(), ServiceError> {
+    check_attribute_names(message)?;
     let missing = |kind| ServiceError::ScheduleTargetNotFound {
         kind,
         name: target.name().chars().take(256).collect(),
     };
-    let check_attributes = || queue_attributes(&message.attributes).map(|_| ());
+    let check_attributes =
+        || queue_attributes(&firing_attributes(message, name, Timestamp::ZERO)).map(|_| ());
     match target {
         Target::Queue(name) => {
             let queue = QueueName::new(name).map_err(|_| missing("queue"))?;
@@ -147,6 +150,39 @@ async fn check_target(
 fn routing_key(message: &ScheduledMessage) -> Result<RoutingKey, ServiceError> {
     RoutingKey::new(message.routing_key.as_deref().unwrap_or(""))
         .map_err(|e| ServiceError::invalid("message.routing_key", e.to_string()))
+}
+
+/// The attribute every firing carries with its schedule's name.
+pub const SCHEDULE_ATTRIBUTE: &str = "baton.schedule";
+/// The attribute every firing carries with its tick (milliseconds since the epoch; for a
+/// manual firing, when it was asked for).
+pub const FIRE_TIME_ATTRIBUTE: &str = "baton.fire_time";
+
+/// The message's attributes with the schedule's own two added (a stream's headers).
+fn firing_attributes(
+    message: &ScheduledMessage,
+    name: &ScheduleName,
+    tick: Timestamp,
+) -> BTreeMap<String, String> {
+    let mut attributes = message.attributes.clone();
+    attributes.insert(SCHEDULE_ATTRIBUTE.to_string(), name.to_string());
+    attributes.insert(
+        FIRE_TIME_ATTRIBUTE.to_string(),
+        tick.as_millis().to_string(),
+    );
+    attributes
+}
+
+fn check_attribute_names(message: &ScheduledMessage) -> Result<(), ServiceError> {
+    for reserved in [SCHEDULE_ATTRIBUTE, FIRE_TIME_ATTRIBUTE] {
+        if message.attributes.contains_key(reserved) {
+            return Err(ServiceError::invalid(
+                format!("message.attributes.{reserved}"),
+                "is set by the schedule itself on every firing",
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn queue_attributes(
@@ -200,7 +236,7 @@ pub async fn put(
         .transpose()?;
     let end_at = request.end_at.map(|t| instant("end_at", t)).transpose()?;
     let message = message_from_wire(request.message);
-    check_target(state, &target, &message).await?;
+    check_target(state, &name, &target, &message).await?;
     let spec = ScheduleSpec {
         timing,
         target,
@@ -318,13 +354,14 @@ pub(crate) async fn send_firing(
         schedule::dedup_id(&schedule.name, tick)
     };
     let body: Arc<str> = Arc::from(message.body.as_str());
+    let attributes = firing_attributes(message, &schedule.name, tick);
     match &schedule.spec.target {
         Target::Queue(queue) => {
             let name = super::queues::queue_name(queue)?;
             let entry = SendEntry {
                 id: baton_engine::new_message_id(),
                 body,
-                attributes: queue_attributes(&message.attributes)?,
+                attributes: queue_attributes(&attributes)?,
                 delay_ms: None,
                 group_id: message.group_id.clone(),
                 dedup_id: Some(dedup_id),
@@ -344,7 +381,7 @@ pub(crate) async fn send_firing(
                 id: baton_engine::new_message_id(),
                 routing_key: routing_key(message)?,
                 body,
-                attributes: queue_attributes(&message.attributes)?,
+                attributes: queue_attributes(&attributes)?,
                 group_id: message.group_id.clone(),
                 dedup_id: Some(dedup_id),
             };
@@ -361,7 +398,7 @@ pub(crate) async fn send_firing(
             let record = NewRecord {
                 key: message.key.clone(),
                 value: message.body.clone(),
-                headers: message.attributes.clone().into_iter().collect(),
+                headers: attributes.into_iter().collect(),
                 partition: None,
             };
             let appended = match state.engine.append(&name, producer, vec![record]).await {

@@ -15,6 +15,7 @@ mod push;
 mod queues;
 mod receiver;
 mod requests;
+mod schedules;
 mod semantics;
 mod sqs;
 mod storage;
