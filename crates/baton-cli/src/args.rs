@@ -6,11 +6,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod locks;
 mod push;
+mod schedules;
 mod streams;
 mod topics;
 
 pub use locks::*;
 pub use push::*;
+pub use schedules::*;
 pub use streams::*;
 pub use topics::*;
 
@@ -128,6 +130,10 @@ pub enum Command {
     /// Distributed locks with fencing tokens: acquire, renew, release, show, list.
     #[command(subcommand)]
     Lock(LockCommand),
+
+    /// Cron and one-shot schedules that send a message to a queue, a topic or a stream.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
 
     /// Inspect a data directory offline.
     #[command(subcommand)]

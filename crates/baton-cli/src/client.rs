@@ -75,6 +75,7 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
         Command::Push(command) => crate::commands::push::run(&client, command).await,
         Command::Callbacks(command) => crate::commands::push::callbacks(&client, command).await,
         Command::Lock(command) => crate::commands::locks::run(&client, command).await,
+        Command::Schedule(command) => crate::commands::schedules::run(&client, command).await,
     }
 }
 

@@ -56,6 +56,7 @@ use serde::Serialize;
 pub use baton_proto as proto;
 
 pub mod locks;
+pub mod schedules;
 pub mod stream_live;
 pub mod streams;
 pub mod wire;

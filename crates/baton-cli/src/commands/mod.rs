@@ -4,5 +4,6 @@
 pub mod groups;
 pub mod locks;
 pub mod push;
+pub mod schedules;
 pub mod streams;
 pub mod topics;
