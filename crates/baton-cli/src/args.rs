@@ -353,9 +353,14 @@ pub struct SendArgs {
     #[arg(long, value_name = "ID")]
     pub dedup_id: Option<String>,
 
-    /// Delay before the message becomes visible, overriding the queue's.
+    /// Delay before the message becomes visible, overriding the queue's (less than the
+    /// queue's retention).
     #[arg(long, value_name = "MS")]
     pub delay_ms: Option<u64>,
+
+    /// Hidden until this time (milliseconds since the epoch, or RFC 3339) instead of a delay.
+    #[arg(long, value_name = "TIME", value_parser = crate::time::parse_time, conflicts_with = "delay_ms")]
+    pub deliver_at: Option<u64>,
 
     /// A string attribute; repeat for several.
     #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attribute)]

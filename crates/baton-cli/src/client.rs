@@ -158,6 +158,7 @@ async fn send(client: &Client, args: SendArgs) -> anyhow::Result<()> {
         group_id: args.group_id,
         dedup_id: args.dedup_id,
         delay_ms: args.delay_ms,
+        deliver_at: args.deliver_at,
         notify: None,
     };
     print_json(&client.send(&args.queue, vec![message]).await?)

@@ -5,6 +5,7 @@ mod batch_limits;
 mod callbacks;
 mod chat_burst;
 mod dashboard;
+mod delays;
 mod engine_calls;
 mod events;
 mod full_disk;
