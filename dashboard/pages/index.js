@@ -6,6 +6,7 @@ import queue from './queue.js';
 import { streamsPage, streamPage } from './streams.js';
 import { topicsPage, topicPage } from './topics.js';
 import callbacks from './callbacks.js';
+import schedules from './schedules.js';
 import performance from './performance.js';
 
-export const pages = [overview, queues, queue, streamsPage, streamPage, topicsPage, topicPage, callbacks, performance];
+export const pages = [overview, queues, queue, streamsPage, streamPage, topicsPage, topicPage, schedules, callbacks, performance];
