@@ -17,8 +17,9 @@ pub const KIND_SCHEDULE_CHECKPOINT: u8 = 21;
 /// One change to the schedule table, logged after it was applied. Times are milliseconds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum ScheduleOp {
-    /// A schedule created or replaced: its whole state afterwards.
-    Put(ScheduleV1),
+    /// A schedule created or replaced: its whole state afterwards (boxed: the other variants
+    /// are small; postcard encodes a box as its content).
+    Put(Box<ScheduleV1>),
     Deleted {
         name: String,
         now: u64,
@@ -147,7 +148,7 @@ mod tests {
 
     #[test]
     fn schedule_records_round_trip() {
-        let op = ScheduleOp::Put(schedule());
+        let op = ScheduleOp::Put(Box::new(schedule()));
         let bytes = encode(&op);
         assert_eq!(decode::<ScheduleOp>(KIND_SCHEDULE_OP, &bytes).unwrap(), op);
         assert!(decode::<ScheduleOp>(KIND_SCHEDULE_OP, &bytes[..bytes.len() - 1]).is_err());

@@ -24,7 +24,7 @@ pub enum ScheduleCommand {
         baton schedule put heartbeat --cron '*/10 * * * * *' --topic status --routing-key beat\n  \
         baton schedule put reminder --at 2026-12-24T09:00:00+09:00 --queue mail --body hi"
     )]
-    Put(SchedulePutArgs),
+    Put(Box<SchedulePutArgs>),
 
     /// List schedules, in name order.
     #[command(after_help = "Examples:\n  baton schedule list\n  baton schedule list --table")]

@@ -11,7 +11,7 @@ pub async fn run(client: &Client, command: ScheduleCommand) -> anyhow::Result<()
     match command {
         ScheduleCommand::Put(args) => {
             let name = args.name.clone();
-            print_json(&client.put_schedule(&name, &put_request(args)).await?)
+            print_json(&client.put_schedule(&name, &put_request(*args)).await?)
         }
         ScheduleCommand::List(args) => {
             let list = client

@@ -481,9 +481,11 @@ impl ScheduleTable {
         };
         let schedule = match self.schedules.remove(name) {
             Some(old) => {
+                // A put that resumes starts from now, as a resume does.
+                let resumes = old.paused && !paused;
                 let same_timing = old.spec.timing == spec.timing
                     && old.spec.start_at == spec.start_at
-                    && !(old.paused && !paused);
+                    && !resumes;
                 Schedule {
                     position: if same_timing { old.position } else { now },
                     spec,

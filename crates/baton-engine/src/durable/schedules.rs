@@ -208,7 +208,7 @@ pub(crate) fn apply_record(state: &mut ReplayState, lsn: u64, payload: &[u8]) ->
     }
     let table = &mut state.schedules.table;
     match op {
-        ScheduleOp::Put(schedule) => table.restore(schedule_from_disk(schedule)?),
+        ScheduleOp::Put(schedule) => table.restore(schedule_from_disk(*schedule)?),
         ScheduleOp::Deleted { name, .. } => table.restore_delete(&name),
         ScheduleOp::Paused {
             name,

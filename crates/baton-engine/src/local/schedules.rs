@@ -111,8 +111,8 @@ impl ScheduleEngine for LocalEngine {
     ) -> Result<(Put, Schedule), ScheduleEngineError> {
         self.change_schedules(|table, now| {
             let (put, schedule) = table.put(now, name, spec, paused)?;
-            let op =
-                (put != Put::Unchanged).then(|| ScheduleOp::Put(disk::schedule_to_disk(schedule)));
+            let op = (put != Put::Unchanged)
+                .then(|| ScheduleOp::Put(Box::new(disk::schedule_to_disk(schedule))));
             Ok(((put, schedule.clone()), op))
         })
         .await
