@@ -351,7 +351,7 @@ pub enum ScheduleError {
     UnknownTimezone { timezone: String },
     #[error("cron pattern {pattern:?} never fires{}", if *.in_window { " within start_at..end_at" } else { "" })]
     NeverFires { pattern: String, in_window: bool },
-    #[error("at {at} is in the past (now is {now})", at = at.as_millis(), now = now.as_millis())]
+    #[error("at {at} is not in the future (now is {now})", at = at.as_millis(), now = now.as_millis())]
     AtInPast { at: Timestamp, now: Timestamp },
     #[error("end_at {end_at} is not after start_at {start_at}", end_at = end_at.as_millis(), start_at = start_at.as_millis())]
     InvalidWindow {
@@ -411,7 +411,8 @@ impl ScheduleTable {
     /// `AtInPast`, `InvalidWindow`, `EndInPast`, `MessageTooLarge`, `NeverFires`.
     pub fn check_spec(&self, now: Timestamp, spec: &ScheduleSpec) -> Result<(), ScheduleError> {
         if let Timing::At(at) = spec.timing {
-            if at < now {
+            // Ticks come after the position a put starts at (`now`), so `at` must be later.
+            if at <= now {
                 return Err(ScheduleError::AtInPast { at, now });
             }
         }

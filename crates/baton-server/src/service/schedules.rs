@@ -5,11 +5,12 @@
 //! A put is checked whole before anything changes: the name, exactly one of `cron`/`at`,
 //! the time zone, the `missed` policy, exactly one target that exists, a message the target
 //! accepts (attribute names, a FIFO queue's `group_id`, a topic's routing key), then the
-//! table's own rules (`ScheduleTable::check_spec`: never-firing patterns, `at` in the past,
-//! the window, the message size, `schedules_max`).
+//! table's own rules (`ScheduleTable::check_spec`: never-firing patterns, an `at` not in the
+//! future, the window, the message size, `schedules_max`).
 //!
-//! A tick's send carries the dedup id `schedule:<name>:<tick>`: to a queue as its `dedup_id`,
-//! to a topic as every copy's `dedup_id`, to a stream as the idempotent producer
+//! Every firing carries the attributes `baton.schedule` and `baton.fire_time` (a stream's
+//! headers). A tick's send carries the dedup id `schedule:<name>:<tick>`: to a queue as its
+//! `dedup_id`, to a topic as every copy's `dedup_id`, to a stream as the idempotent producer
 //! `schedule:<name>` with the tick as its sequence. A manual firing is not a tick: it gets
 //! `schedule:<name>:<now>m` (queues and topics) and no producer (streams), so every press
 //! sends once more.

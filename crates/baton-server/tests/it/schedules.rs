@@ -297,7 +297,7 @@ async fn every_bad_input_is_refused_precisely_and_changes_nothing() {
             json!({"at": 1000, "target": q}),
             400,
             "invalid_parameter",
-            "in the past",
+            "not in the future",
         ),
         (
             json!({"at": "tomorrow", "target": q}),
