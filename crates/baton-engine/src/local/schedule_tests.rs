@@ -1,6 +1,7 @@
 //! Schedules in the local engine: durability. Restarts, with and without a checkpoint, keep
 //! definitions, positions, figures and outcomes; deletions stay deleted; versions never go
-//! back, so an advance planned before a restart cannot move a later definition.
+//! back, so an advance planned before a restart cannot move a later definition; a crash
+//! between a tick's send and its advance delivers the tick once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -142,4 +143,50 @@ async fn a_restart_replays_schedule_records() {
 #[tokio::test]
 async fn a_restart_from_a_checkpoint_keeps_schedules() {
     restart_keeps_everything(true).await;
+}
+
+/// The crash the firing task's order is made for: a tick's send is durable, its advance is
+/// not. After the restart the tick is planned again, its second send (same dedup id) is a
+/// duplicate, and the queue holds it once.
+#[tokio::test]
+async fn a_crash_between_a_ticks_send_and_its_advance_delivers_it_once() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = open(&fs, clock.clone());
+    let queue = QueueName::new("jobs").unwrap();
+    engine
+        .create_queue(queue.clone(), QueueConfig::default())
+        .await
+        .unwrap();
+    let mut every_second = spec("* * * * * *");
+    every_second.target = Target::Queue("jobs".into());
+    every_second.missed = Missed::All;
+    engine
+        .put_schedule(&name("s"), every_second, false)
+        .await
+        .unwrap();
+    clock.advance_ms(1_100);
+    let send = |tick: Timestamp| {
+        let mut entry = SendEntry::new(crate::new_message_id(), "tick");
+        entry.dedup_id = Some(baton_core::schedule::dedup_id(&name("s"), tick));
+        entry
+    };
+    let plan = engine.plan_schedules().await.unwrap().plans.remove(0);
+    let tick = plan.steps[0].tick.unwrap();
+    let first = engine.send(&queue, vec![send(tick)]).await.unwrap();
+    assert!(!first[0].duplicate);
+    drop(engine);
+    fs.crash(CrashMode::LoseUnsynced);
+
+    let engine = open(&fs, clock.clone());
+    let again = engine.plan_schedules().await.unwrap().plans.remove(0);
+    assert_eq!(
+        again.steps[0].tick,
+        Some(tick),
+        "the unrecorded tick is due again"
+    );
+    let second = engine.send(&queue, vec![send(tick)]).await.unwrap();
+    assert!(second[0].duplicate);
+    assert_eq!(second[0].id, first[0].id);
+    assert_eq!(engine.get_queue(&queue).await.unwrap().stats.visible, 1);
 }
