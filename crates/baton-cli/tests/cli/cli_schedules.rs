@@ -1,6 +1,7 @@
 //! End-to-end tests of `baton schedule ...`, and a crash test: the real binary against a real
 //! `baton serve`, killed with SIGKILL at random moments while per-second schedules fire; no
-//! tick is delivered twice and none is lost under `missed = all`.
+//! tick is delivered twice and none is lost under `missed = all`. Also `baton send`'s long
+//! delays (`--delay-ms` up to the retention, `--deliver-at`).
 //!
 //! The crash test's seed is printed first; `BATON_SCHEDULE_CRASH_SEED=<seed>` replays the same
 //! kill delays (the firings' timing still varies).
@@ -220,4 +221,26 @@ fn drain(server: &Server) -> BTreeMap<String, Vec<u64>> {
         ticks.sort_unstable();
     }
     out
+}
+
+#[test]
+fn send_delays_up_to_the_retention_and_until_a_time() {
+    let server = Server::start();
+    server.http("PUT", "/v1/queues/later", json!({}));
+    let in_an_hour = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        + 3_600_000;
+    server
+        .cli(&format!("send later hi --deliver-at {in_an_hour}"))
+        .assert_success();
+    server
+        .cli("send later hi --delay-ms 86400000")
+        .assert_success();
+    let stats = server.http("GET", "/v1/queues/later", json!(null))["stats"].clone();
+    assert_eq!(stats["delayed"], 2, "{stats}");
+    server
+        .cli("send later hi --delay-ms 345600000")
+        .assert_error(1, "error: invalid_parameter: ");
 }
