@@ -153,12 +153,14 @@ fn is_momentary(error: &ServiceError) -> bool {
 }
 
 async fn run_plan(state: &AppState, plan: Plan) -> PlanEnd {
-    let schedule = match state.engine.get_schedule(&plan.name).await {
-        Ok(Some(schedule)) if schedule.version == plan.version => schedule,
-        Ok(_) => return PlanEnd::Done,
-        Err(_) => return PlanEnd::Retry,
-    };
     for step in plan.steps {
+        // Looked up before every step, so a pause, a change or a delete stops the plan at
+        // once (at most a send already on its way completes).
+        let schedule = match state.engine.get_schedule(&plan.name).await {
+            Ok(Some(schedule)) if schedule.version == plan.version && !schedule.paused => schedule,
+            Ok(_) => return PlanEnd::Done,
+            Err(_) => return PlanEnd::Retry,
+        };
         let outcome = match step.tick {
             None => None,
             Some(tick) => {

@@ -163,10 +163,15 @@ fn kill_9_while_schedules_fire_neither_repeats_nor_loses_a_tick() {
         server = Server::start_in(&data_dir, &[], &env);
     }
     std::thread::sleep(Duration::from_millis(1_500));
+    for n in 0..SCHEDULES {
+        server.cli(&format!("schedule pause s{n}")).assert_success();
+    }
+    // A send already on its way when the pause came is recorded right after it.
+    std::thread::sleep(Duration::from_millis(500));
     let mut last = BTreeMap::new();
     for n in 0..SCHEDULES {
         let paused = server
-            .cli(&format!("schedule pause s{n}"))
+            .cli(&format!("schedule show s{n}"))
             .assert_success()
             .json();
         last.insert(format!("s{n}"), paused);

@@ -17,10 +17,14 @@ async fn put_schedule(server: &TestServer, name: &str, body: Value) -> Value {
     body
 }
 
+/// Pauses `name` and answers it once a send that was already on its way has been recorded.
 async fn pause(server: &TestServer, name: &str) -> Value {
     let (status, body) = server
         .post(&format!("/v1/schedules/{name}/pause"), json!({}))
         .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, body) = server.get(&format!("/v1/schedules/{name}")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
 }
