@@ -4,7 +4,8 @@
 #   tests/sqs/run.sh [pytest arguments...]     e.g. -k fifo, or tests/sqs/test_fifo.py
 #
 # Creates tests/sqs/.venv (python3 -m venv) if missing, installs requirements.txt into it,
-# builds the baton binary unless BATON_BIN names one, and runs pytest on tests/sqs.
+# builds the baton binary unless BATON_BIN names one, and runs pytest on tests/sqs with
+# SQS_TEST_WORKERS (4) workers in parallel, each with its own server.
 # Exits with pytest's status; "no tests collected" (5) counts as a failure.
 set -euo pipefail
 
@@ -42,8 +43,10 @@ for arg in "$@"; do
 done
 echo "== pytest ${targets[*]:-} $* (baton: $BATON_BIN)"
 status=0
+# Most of the suite waits on visibility timeouts and long polls, so workers in parallel (each
+# with its own server, see conftest.py) save time even on two cores.
 PYTHONDONTWRITEBYTECODE=1 "$venv/bin/python" -m pytest -q -p no:cacheprovider \
-    ${targets[@]+"${targets[@]}"} "$@" || status=$?
+    -n "${SQS_TEST_WORKERS:-4}" ${targets[@]+"${targets[@]}"} "$@" || status=$?
 if [ "$status" -eq 5 ]; then
     echo "error: pytest collected no tests" >&2
     exit 1

@@ -202,15 +202,15 @@ impl LockEngine for CountingEngine {
         self.inner.get_lock(name).await
     }
 
-    async fn send_fenced(
+    async fn fenced(
         &self,
-        queue: &QueueName,
-        entries: Vec<SendEntry>,
         lock: &LockName,
         token: FencingToken,
-    ) -> Result<Vec<SendOutcome>, LockEngineError> {
-        self.count("send_fenced", queue.to_string());
-        self.inner.send_fenced(queue, entries, lock, token).await
+        write: crate::FencedWrite,
+    ) -> Result<crate::FencedOutcome, LockEngineError> {
+        // One name for every fenced write; the subject says which write, on what.
+        self.count("fenced", format!("{} {}", write.op(), write.target()));
+        self.inner.fenced(lock, token, write).await
     }
 
     async fn list_locks(

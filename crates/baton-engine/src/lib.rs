@@ -39,7 +39,7 @@ use baton_core::{
 
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
 pub use local::LocalEngine;
-pub use locks::{LockEngine, LockEngineError, LockSettings};
+pub use locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
 pub use schedules::{ScheduleEngine, ScheduleEngineError, SchedulePlans};
 pub use stream_types::{
     GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord, StreamView,

@@ -8,9 +8,84 @@
 use async_trait::async_trait;
 use baton_core::lock::{FencingToken, Holder, LockError, LockHold, LockLimits, LockName, Released};
 
-use baton_core::{QueueName, SendEntry, SendOutcome};
+use baton_core::stream::{Appended, GroupName, ProducerSeq, RecordId, StreamError, StreamName};
+use baton_core::{Acked, QueueName, ReceiptError, ReceiptHandle, SendEntry, SendOutcome};
 
-use crate::EngineError;
+use crate::{EngineError, NewRecord, PublishEntry, PublishOutcome};
+
+/// A write that may carry a fence: the same operations as on [`Engine`](crate::Engine), as
+/// data, so an engine can run the check and the write as one step (a Redis engine: one
+/// script).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FencedWrite {
+    Send {
+        queue: QueueName,
+        entries: Vec<SendEntry>,
+    },
+    /// `reply`: as in [`Engine::ack_with_reply`](crate::Engine::ack_with_reply).
+    Ack {
+        queue: QueueName,
+        receipts: Vec<ReceiptHandle>,
+        reply: Option<std::sync::Arc<str>>,
+    },
+    Nack {
+        queue: QueueName,
+        receipts: Vec<ReceiptHandle>,
+        delay_ms: Option<u64>,
+    },
+    Append {
+        stream: StreamName,
+        producer: Option<ProducerSeq>,
+        records: Vec<NewRecord>,
+    },
+    GroupAck {
+        stream: StreamName,
+        group: GroupName,
+        ids: Vec<RecordId>,
+    },
+    Publish {
+        topic: QueueName,
+        messages: Vec<PublishEntry>,
+    },
+}
+
+impl FencedWrite {
+    /// The operation's name in metrics and call counts.
+    pub fn op(&self) -> &'static str {
+        match self {
+            FencedWrite::Send { .. } => "send",
+            FencedWrite::Ack { .. } => "ack",
+            FencedWrite::Nack { .. } => "nack",
+            FencedWrite::Append { .. } => "append",
+            FencedWrite::GroupAck { .. } => "group_ack",
+            FencedWrite::Publish { .. } => "publish",
+        }
+    }
+
+    /// The queue, stream or topic written to.
+    pub fn target(&self) -> String {
+        match self {
+            FencedWrite::Send { queue, .. }
+            | FencedWrite::Ack { queue, .. }
+            | FencedWrite::Nack { queue, .. } => queue.to_string(),
+            FencedWrite::Append { stream, .. } | FencedWrite::GroupAck { stream, .. } => {
+                stream.to_string()
+            }
+            FencedWrite::Publish { topic, .. } => topic.to_string(),
+        }
+    }
+}
+
+/// What the fenced write answered: the plain operation's answer, by the write's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FencedOutcome {
+    Sent(Vec<SendOutcome>),
+    Acked(Vec<Result<Acked, ReceiptError>>),
+    Nacked(Vec<Result<(), ReceiptError>>),
+    Appended(Vec<Appended>),
+    GroupAcked(Vec<Result<(), StreamError>>),
+    Published(Vec<PublishOutcome>),
+}
 
 /// Lock settings of an engine, besides the table's own limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,15 +164,16 @@ pub trait LockEngine: Send + Sync {
     /// The live hold of `name`, if any.
     async fn get_lock(&self, name: &LockName) -> Result<Option<LockHold>, LockEngineError>;
 
-    /// A send to `queue` that is refused (`Fenced`, nothing written) unless `token` is the
-    /// live hold of `lock` at the moment the batch is enqueued.
-    async fn send_fenced(
+    /// Runs `write` only while `token` is the live hold of `lock`, refused (`Fenced`, nothing
+    /// written) otherwise. The check and the write are one step against every grant: a write
+    /// that passed its check lands before any later holder's grant, so a holder that paused
+    /// past its lease cannot act on stale ownership.
+    async fn fenced(
         &self,
-        queue: &QueueName,
-        entries: Vec<SendEntry>,
         lock: &LockName,
         token: FencingToken,
-    ) -> Result<Vec<SendOutcome>, LockEngineError>;
+        write: FencedWrite,
+    ) -> Result<FencedOutcome, LockEngineError>;
 
     /// Live holds by name prefix, after `after`, at most `max` (≤ `LOCK_LIST_MAX`).
     async fn list_locks(

@@ -238,6 +238,9 @@ pub struct AckRequest {
     /// `{"body", "attributes"?}`. With several receipts, every acked request message gets it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply: Option<crate::request::Reply>,
+    /// Refuse the write (409 `fenced`, nothing changed) unless this is the lock's current hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<crate::lock::Fence>,
 }
 
 /// The answer to an ack: per-receipt results and, when the ack carried a `reply`, what became
@@ -256,6 +259,9 @@ pub struct NackRequest {
     pub receipts: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// Refuse the write (409 `fenced`, nothing changed) unless this is the lock's current hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<crate::lock::Fence>,
 }
 
 /// `POST /v1/queues/{q}/visibility`.

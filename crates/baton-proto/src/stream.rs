@@ -111,6 +111,9 @@ pub struct AppendRecords {
     pub producer_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
+    /// Refuse the write (409 `fenced`, nothing changed) unless this is the lock's current hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<crate::lock::Fence>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,6 +221,9 @@ pub struct GroupRecords {
 #[serde(deny_unknown_fields)]
 pub struct GroupAck {
     pub ids: Vec<String>,
+    /// Refuse the write (409 `fenced`, nothing changed) unless this is the lock's current hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<crate::lock::Fence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

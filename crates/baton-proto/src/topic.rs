@@ -91,6 +91,9 @@ pub struct PublishMessage {
 #[serde(deny_unknown_fields)]
 pub struct PublishRequest {
     pub messages: Vec<PublishMessage>,
+    /// Refuse the write (409 `fenced`, nothing changed) unless this is the lock's current hold.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<crate::lock::Fence>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -298,6 +298,7 @@ impl Client {
         let request = AckRequest {
             receipts,
             reply: None,
+            fence: None,
         };
         self.json(Method::POST, url, Some(&request), self.request_timeout)
             .await
@@ -312,7 +313,11 @@ impl Client {
         delay_ms: Option<u64>,
     ) -> Result<BatchResponse, Error> {
         let url = self.queue_url(name, &["nack"]);
-        let request = NackRequest { receipts, delay_ms };
+        let request = NackRequest {
+            receipts,
+            delay_ms,
+            fence: None,
+        };
         self.json(Method::POST, url, Some(&request), self.request_timeout)
             .await
     }

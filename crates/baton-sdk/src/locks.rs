@@ -20,8 +20,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::proto::{
-    AcquireLock, ErrorCode, Fence, LockHeld, LockHeldBody, LockInfo, LockList, ReleaseLock,
-    ReleaseResponse, RenewLock, SendMessage, SendRequest, SendResponse,
+    AckRequest, AcquireLock, BatchResponse, ErrorCode, Fence, LockHeld, LockHeldBody, LockInfo,
+    LockList, ReleaseLock, ReleaseResponse, RenewLock, SendMessage, SendRequest, SendResponse,
 };
 use crate::{check_status, decode, encode_segment, Client, Error};
 
@@ -164,6 +164,28 @@ impl Client {
         let url = self.queue_url(queue, &["messages"]);
         let request = SendRequest {
             messages,
+            fence: Some(Fence {
+                lock: lock.to_string(),
+                token,
+            }),
+        };
+        self.json(Method::POST, url, Some(&request), self.request_timeout)
+            .await
+    }
+
+    /// `POST /v1/queues/{queue}/ack` with `"fence"`: refused with `fenced` (nothing acked)
+    /// unless `token` is the live hold of `lock` when the messages are deleted.
+    pub async fn ack_fenced(
+        &self,
+        queue: &str,
+        receipts: Vec<String>,
+        lock: &str,
+        token: u64,
+    ) -> Result<BatchResponse, Error> {
+        let url = self.queue_url(queue, &["ack"]);
+        let request = AckRequest {
+            receipts,
+            reply: None,
             fence: Some(Fence {
                 lock: lock.to_string(),
                 token,

@@ -88,6 +88,7 @@ impl Client {
             records,
             producer_id,
             sequence,
+            fence: None,
         };
         let response: baton_proto::stream::AppendResponse = self
             .json(Method::POST, url, Some(&request), self.request_timeout)
@@ -179,7 +180,7 @@ impl Client {
         self.json(
             Method::POST,
             url,
-            Some(&GroupAck { ids }),
+            Some(&GroupAck { ids, fence: None }),
             self.request_timeout,
         )
         .await

@@ -115,7 +115,10 @@ impl Client {
         self.json(
             Method::POST,
             url,
-            Some(&PublishRequest { messages }),
+            Some(&PublishRequest {
+                messages,
+                fence: None,
+            }),
             self.request_timeout,
         )
         .await

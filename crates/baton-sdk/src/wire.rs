@@ -212,6 +212,7 @@ impl WireClient {
         let request = AckRequest {
             receipts,
             reply: None,
+            fence: None,
         };
         let AckResponse { results, .. } = self.ack_with(queue, &request).await?;
         Ok(BatchResponse { results })

@@ -22,8 +22,9 @@
 //! - Processing is simulated: each type sleeps its configured duration; an event whose
 //!   payload contains `fail` (any case) fails every attempt, so retries and dead letters can
 //!   be seen.
-//! - Event type and payload are also kept in a bounded in-memory map (`EVENT_CACHE_MAX`) so
-//!   the status answer can show them; after a restart or eviction they are omitted.
+//! - Event type, payload, group and dedup ids are also kept in a bounded in-memory map
+//!   (`EVENT_CACHE_MAX`) so the status answer can show them; after a restart or eviction they
+//!   are omitted.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -140,9 +141,18 @@ impl NewEvent {
     }
 }
 
+/// What a status answer shows of an event besides its message's status record.
+#[derive(Clone)]
+struct Remembered {
+    event_type: String,
+    payload: String,
+    group_id: Option<String>,
+    dedup_id: Option<String>,
+}
+
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<MessageId, (String, String)>,
+    entries: HashMap<MessageId, Remembered>,
     order: VecDeque<MessageId>,
 }
 
@@ -258,14 +268,18 @@ impl Events {
         })
     }
 
-    fn remember(&self, id: MessageId, event_type: &str, payload: &str) {
+    fn remember(&self, id: MessageId, event: &NewEvent) {
         let mut cache = self.cache.lock();
         if cache.entries.contains_key(&id) {
             return;
         }
-        cache
-            .entries
-            .insert(id, (event_type.to_string(), payload.to_string()));
+        let remembered = Remembered {
+            event_type: event.event_type.as_str().to_string(),
+            payload: event.payload.clone(),
+            group_id: event.group_id.clone(),
+            dedup_id: event.dedup_id.clone(),
+        };
+        cache.entries.insert(id, remembered);
         cache.order.push_back(id);
         while cache.order.len() > EVENT_CACHE_MAX {
             if let Some(old) = cache.order.pop_front() {
@@ -284,7 +298,7 @@ impl Events {
                 "the send answered no outcome".to_string(),
             ));
         };
-        self.remember(outcome.id, event.event_type.as_str(), &event.payload);
+        self.remember(outcome.id, &event);
         let mut answer = self.status(&outcome.id.to_string()).await?;
         answer.duplicate = outcome.duplicate;
         answer.message_group_id = event.group_id;
@@ -328,15 +342,15 @@ impl Events {
         let wire = crate::service::queues::status_to_wire(queue, record.clone());
         proto::Event {
             event_id: record.id.to_string(),
-            event_type: known.as_ref().map(|k| k.0.clone()),
-            payload: known.map(|k| k.1),
+            event_type: known.as_ref().map(|k| k.event_type.clone()),
+            payload: known.as_ref().map(|k| k.payload.clone()),
             status: event_status(record.status).to_string(),
             queue: queue.to_string(),
             created_at,
             processed_at,
             receive_count,
-            message_group_id: None,
-            deduplication_id: None,
+            message_group_id: known.as_ref().and_then(|k| k.group_id.clone()),
+            deduplication_id: known.and_then(|k| k.dedup_id),
             duplicate: false,
             history: wire.history,
         }

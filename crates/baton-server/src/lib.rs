@@ -17,6 +17,7 @@ pub mod callbacks;
 pub mod config;
 pub mod events;
 mod http_listener;
+pub mod live;
 pub mod outbound;
 pub mod push;
 pub mod schedules;
@@ -128,7 +129,7 @@ pub async fn serve(
         let state = state.clone();
         tasks.spawn(async move {
             push.resume().await;
-            api::topic_urls::sweep(&state).await;
+            service::topic_urls::sweep(&state).await;
         });
     }
     tasks.spawn(tick_loop(
@@ -243,7 +244,7 @@ pub(crate) fn app_state(
         },
         stop.child_token(),
     ));
-    let live = Arc::new(api::live::LiveHub::new(
+    let live = Arc::new(live::LiveHub::new(
         config.live_buffer_messages,
         config.live_connections_max,
     ));

@@ -7,9 +7,10 @@ use std::time::Instant;
 
 use baton_engine::Engine;
 
-use crate::api::{live, metrics, sqs};
+use crate::api::{metrics, sqs};
 use crate::callbacks::Callbacks;
 use crate::config::ServerConfig;
+use crate::live;
 use crate::push::PushManager;
 use crate::service::replies;
 

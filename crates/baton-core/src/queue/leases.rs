@@ -5,6 +5,10 @@
 
 use super::*;
 
+/// More leases than a crash can forget: the receives of one sync interval, with room to
+/// spare (2^32 restarts before the numbering could run out).
+pub const LEASES_FORGOTTEN_MAX: u64 = 1 << 32;
+
 /// What `Queue::change_visibility_of_message` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VisibilityOutcome {
@@ -128,13 +132,18 @@ impl Queue {
 
     /// Ends every lease at once, as if each visibility timeout had expired now (dead-lettering
     /// messages that used up their receives). Used after a restart: leases are not durable.
-    /// Returns how many leases ended.
+    /// Lease numbering then jumps by [`LEASES_FORGOTTEN_MAX`]: a durable engine answers a
+    /// receive before its record is synced, so a crash can forget leases consumers still
+    /// hold, and a number handed out again would let such a receipt act on the new lease.
+    /// After the jump every receipt from before the restart is stale. Returns how many leases
+    /// ended.
     pub fn release_all_leases(&mut self, now: Timestamp) -> u64 {
         self.advance(now);
         let leased: Vec<Seq> = self.leases.iter().map(|(_, seq)| *seq).collect();
         for &seq in &leased {
             self.end_lease(seq, now, 0, "broker restarted");
         }
+        self.next_lease = self.next_lease.saturating_add(LEASES_FORGOTTEN_MAX);
         leased.len() as u64
     }
 

@@ -13,6 +13,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+pub mod fenced;
 pub mod locks;
 pub mod queues;
 pub mod schedules;
@@ -77,6 +78,7 @@ macro_rules! engine_conformance {
             locks::renew_and_release_take_only_the_current_token,
             locks::a_lock_expires_on_the_engines_time,
             locks::a_waiting_acquire_gets_the_lock_on_release,
+            fenced::every_fenced_write_needs_the_current_token,
             schedules::a_schedule_is_kept_listed_replaced_and_deleted,
             schedules::due_ticks_are_planned_on_the_engines_time_and_an_advance_is_final,
             schedules::a_paused_schedule_plans_nothing_and_resumes_from_now,

@@ -535,111 +535,7 @@ impl Durable {
             let queue = slot.lock();
             let meta = meta.lock().clone();
             let covered_lsn = wal.next_lsn() - 1;
-            let header = queue.snapshot_header();
-            let name = header.name.to_string();
-            writer
-                .frame(
-                    KIND_CHECKPOINT,
-                    &part(&CheckpointPart::Queue {
-                        name: name.clone(),
-                        covered_lsn,
-                        config: codec::config_to_disk(&header.config),
-                        epoch: header.epoch,
-                        next_seq: header.next_seq,
-                        next_lease: header.next_lease,
-                        totals: codec::totals_to_disk(&header.stats),
-                    }),
-                )
-                .map_err(io_error)?;
-            let mut result = Ok(());
-            let mut chunk = Vec::with_capacity(CHECKPOINT_CHUNK);
-            queue.snapshot_messages(|message| {
-                chunk.push(codec::message_to_disk(&message));
-                if chunk.len() == CHECKPOINT_CHUNK && result.is_ok() {
-                    let messages = std::mem::take(&mut chunk);
-                    result = writer.frame(
-                        KIND_CHECKPOINT,
-                        &part(&CheckpointPart::Messages {
-                            queue: name.clone(),
-                            messages,
-                        }),
-                    );
-                }
-            });
-            result.map_err(io_error)?;
-            if !chunk.is_empty() {
-                writer
-                    .frame(
-                        KIND_CHECKPOINT,
-                        &part(&CheckpointPart::Messages {
-                            queue: name.clone(),
-                            messages: chunk,
-                        }),
-                    )
-                    .map_err(io_error)?;
-            }
-            let mut entries = Vec::new();
-            queue.snapshot_dedup(|d| {
-                entries.push(records::DedupV1 {
-                    dedup_id: d.dedup_id.to_string(),
-                    id: d.id.as_u128(),
-                    seq: d.seq,
-                    expires_at: d.expires_at.as_millis(),
-                })
-            });
-            for entries in entries.chunks(CHECKPOINT_CHUNK * 8) {
-                writer
-                    .frame(
-                        KIND_CHECKPOINT,
-                        &part(&CheckpointPart::Dedup {
-                            queue: name.clone(),
-                            entries: entries.to_vec(),
-                        }),
-                    )
-                    .map_err(io_error)?;
-            }
-            // Encoded straight from the queue's records, chunk by chunk, without converting
-            // each record and history event into owned disk types: the archive holds up to
-            // `status_records_max` records per queue, checkpoints come often under load, and
-            // this runs under the queue's lock.
-            let mut archived: Vec<Vec<u8>> = Vec::new();
-            let mut chunk = Vec::with_capacity(CHECKPOINT_CHUNK);
-            for (id, finished_at, status, history) in queue.archived() {
-                chunk.push(records::ArchivedV1Ref {
-                    id: id.as_u128(),
-                    finished_at: finished_at.as_millis(),
-                    status: status.as_str(),
-                    history: codec::HistoryOnDisk(history),
-                });
-                if chunk.len() == CHECKPOINT_CHUNK {
-                    archived.push(records::encode(&records::ArchivePartRef {
-                        queue: &name,
-                        records: &chunk,
-                    }));
-                    chunk.clear();
-                }
-            }
-            if !chunk.is_empty() {
-                archived.push(records::encode(&records::ArchivePartRef {
-                    queue: &name,
-                    records: &chunk,
-                }));
-            }
-            writer
-                .frame(
-                    KIND_CHECKPOINT,
-                    &part(&CheckpointPart::Meta {
-                        queue: name.clone(),
-                        created_at: meta.created_at.as_millis(),
-                        modified_at: meta.modified_at.as_millis(),
-                        tags: meta.tags.into_iter().collect(),
-                        attributes: meta.attributes.into_iter().collect(),
-                    }),
-                )
-                .map_err(io_error)?;
-            for payload in archived {
-                writer.frame(KIND_CHECKPOINT, &payload).map_err(io_error)?;
-            }
+            checkpoint_queue(&mut writer, &queue, meta, covered_lsn).map_err(io_error)?;
         }
         for (kind, payload) in after_queues() {
             writer.frame(kind, &payload).map_err(io_error)?;
@@ -655,4 +551,120 @@ impl Durable {
         tracing::info!(start_lsn, removed_files = removed, "checkpoint written");
         Ok(start_lsn)
     }
+}
+
+/// Writes the checkpoint frames of one queue (under its lock): its header with what it
+/// covers, its messages, dedup entries and metadata in chunks, then its status archive.
+fn checkpoint_queue(
+    writer: &mut CheckpointWriter<'_>,
+    queue: &Queue,
+    meta: QueueMeta,
+    covered_lsn: u64,
+) -> std::io::Result<()> {
+    let part = |part: &CheckpointPart| records::encode(part);
+    let header = queue.snapshot_header();
+    let name = header.name.to_string();
+    writer.frame(
+        KIND_CHECKPOINT,
+        &part(&CheckpointPart::Queue {
+            name: name.clone(),
+            covered_lsn,
+            config: codec::config_to_disk(&header.config),
+            epoch: header.epoch,
+            next_seq: header.next_seq,
+            next_lease: header.next_lease,
+            totals: codec::totals_to_disk(&header.stats),
+        }),
+    )?;
+    let mut result = Ok(());
+    let mut chunk = Vec::with_capacity(CHECKPOINT_CHUNK);
+    queue.snapshot_messages(|message| {
+        chunk.push(codec::message_to_disk(&message));
+        if chunk.len() == CHECKPOINT_CHUNK && result.is_ok() {
+            let messages = std::mem::take(&mut chunk);
+            result = writer.frame(
+                KIND_CHECKPOINT,
+                &part(&CheckpointPart::Messages {
+                    queue: name.clone(),
+                    messages,
+                }),
+            );
+        }
+    });
+    result?;
+    if !chunk.is_empty() {
+        writer.frame(
+            KIND_CHECKPOINT,
+            &part(&CheckpointPart::Messages {
+                queue: name.clone(),
+                messages: chunk,
+            }),
+        )?;
+    }
+    let mut entries = Vec::new();
+    queue.snapshot_dedup(|d| {
+        entries.push(records::DedupV1 {
+            dedup_id: d.dedup_id.to_string(),
+            id: d.id.as_u128(),
+            seq: d.seq,
+            expires_at: d.expires_at.as_millis(),
+        })
+    });
+    for entries in entries.chunks(CHECKPOINT_CHUNK * 8) {
+        writer.frame(
+            KIND_CHECKPOINT,
+            &part(&CheckpointPart::Dedup {
+                queue: name.clone(),
+                entries: entries.to_vec(),
+            }),
+        )?;
+    }
+    let archived = archived_frames(queue, &name);
+    writer.frame(
+        KIND_CHECKPOINT,
+        &part(&CheckpointPart::Meta {
+            queue: name.clone(),
+            created_at: meta.created_at.as_millis(),
+            modified_at: meta.modified_at.as_millis(),
+            tags: meta.tags.into_iter().collect(),
+            attributes: meta.attributes.into_iter().collect(),
+        }),
+    )?;
+    for payload in archived {
+        writer.frame(KIND_CHECKPOINT, &payload)?;
+    }
+    Ok(())
+}
+
+/// The checkpoint frames of `queue`'s status archive.
+///
+/// Encoded straight from the queue's records, chunk by chunk, without converting
+/// each record and history event into owned disk types: the archive holds up to
+/// `status_records_max` records per queue, checkpoints come often under load, and
+/// this runs under the queue's lock.
+fn archived_frames(queue: &Queue, name: &str) -> Vec<Vec<u8>> {
+    let mut archived: Vec<Vec<u8>> = Vec::new();
+    let mut chunk = Vec::with_capacity(CHECKPOINT_CHUNK);
+    for (id, finished_at, status, history) in queue.archived() {
+        chunk.push(records::ArchivedV1Ref {
+            id: id.as_u128(),
+            finished_at: finished_at.as_millis(),
+            status: status.as_str(),
+            history: codec::HistoryOnDisk(history),
+        });
+        if chunk.len() == CHECKPOINT_CHUNK {
+            archived.push(records::encode(&records::ArchivePartRef {
+                queue: name,
+                records: &chunk,
+            }));
+            chunk.clear();
+        }
+    }
+    if !chunk.is_empty() {
+        archived.push(records::encode(&records::ArchivePartRef {
+            queue: name,
+            records: &chunk,
+        }));
+    }
+    archived
 }

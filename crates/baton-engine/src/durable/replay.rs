@@ -201,38 +201,45 @@ impl ReplayState {
         if !applies {
             return Ok(());
         }
-        if let QueueOp::CreateQueue {
-            config, epoch, now, ..
-        } = op
-        {
-            let config = codec::config_from_disk(config)?;
-            let queue = Queue::new(queue_name.clone(), config, self.limits, epoch)
-                .map_err(|e| e.to_string())?;
-            self.covered.remove(&queue_name);
-            self.queues.insert(queue_name.clone(), queue);
-            let meta = QueueMeta {
-                created_at: at(now),
-                modified_at: at(now),
-                ..QueueMeta::default()
-            };
-            self.metas.insert(queue_name, meta);
-            return Ok(());
+        match op {
+            QueueOp::CreateQueue {
+                config, epoch, now, ..
+            } => {
+                let config = codec::config_from_disk(config)?;
+                let queue = Queue::new(queue_name.clone(), config, self.limits, epoch)
+                    .map_err(|e| e.to_string())?;
+                self.covered.remove(&queue_name);
+                self.queues.insert(queue_name.clone(), queue);
+                let meta = QueueMeta {
+                    created_at: at(now),
+                    modified_at: at(now),
+                    ..QueueMeta::default()
+                };
+                self.metas.insert(queue_name, meta);
+                Ok(())
+            }
+            QueueOp::DeleteQueue { .. } => {
+                self.queues.remove(&queue_name);
+                self.metas.remove(&queue_name);
+                Ok(())
+            }
+            op @ (QueueOp::UpdateQueue { .. } | QueueOp::SetMeta { .. }) => {
+                self.apply_settings(&queue_name, op)
+            }
+            op @ (QueueOp::TakeForMove { .. } | QueueOp::AcceptMoved { .. }) => {
+                self.apply_move(&queue_name, op)
+            }
+            op => self.apply_to_queue(&queue_name, op),
         }
-        if let QueueOp::DeleteQueue { .. } = op {
-            self.queues.remove(&queue_name);
-            self.metas.remove(&queue_name);
-            return Ok(());
-        }
-        let Some(queue) = self.queues.get_mut(&queue_name) else {
+    }
+
+    /// Applies a change of an existing queue's configuration or metadata.
+    fn apply_settings(&mut self, queue_name: &QueueName, op: QueueOp) -> DecodeResult<()> {
+        let Some(queue) = self.queues.get_mut(queue_name) else {
             // The queue was deleted later in a part of the log the checkpoint covers.
             return Ok(());
         };
-        let receipt =
-            |r: ReceiptV1, queue: &Queue| ReceiptHandle::from_parts(queue.epoch(), r.seq, r.lease);
         match op {
-            QueueOp::CreateQueue { .. } | QueueOp::DeleteQueue { .. } => {
-                unreachable!("handled above")
-            }
             QueueOp::UpdateQueue { config, now, .. } => {
                 if queue
                     .update_config(codec::config_from_disk(config)?)
@@ -255,6 +262,30 @@ impl ReplayState {
                 meta.attributes = attributes.into_iter().collect();
                 meta.modified_at = at(now);
             }
+            _ => unreachable!("apply_record passes only settings here"),
+        }
+        self.take_moved(queue_name);
+        Ok(())
+    }
+
+    /// Applies an operation on an existing queue's messages or settings, then takes the
+    /// messages it moved out (dead letters) into `pending`.
+    fn apply_to_queue(&mut self, queue_name: &QueueName, op: QueueOp) -> DecodeResult<()> {
+        let Some(queue) = self.queues.get_mut(queue_name) else {
+            // The queue was deleted later in a part of the log the checkpoint covers.
+            return Ok(());
+        };
+        let receipt =
+            |r: ReceiptV1, queue: &Queue| ReceiptHandle::from_parts(queue.epoch(), r.seq, r.lease);
+        match op {
+            QueueOp::CreateQueue { .. }
+            | QueueOp::DeleteQueue { .. }
+            | QueueOp::UpdateQueue { .. }
+            | QueueOp::SetMeta { .. }
+            | QueueOp::TakeForMove { .. }
+            | QueueOp::AcceptMoved { .. } => {
+                unreachable!("apply_record applies settings and moves")
+            }
             QueueOp::Send { now, entries, .. } => {
                 let entries = entries
                     .into_iter()
@@ -276,20 +307,9 @@ impl ReplayState {
             QueueOp::Ack { now, receipts, .. } => {
                 for r in receipts {
                     let handle = receipt(r, queue);
-                    let Ok(Some(acked)) = queue.delete(at(now), &handle) else {
-                        continue;
-                    };
-                    if let Some(notify) = acked.notify {
-                        self.completions.push(crate::Completion {
-                            queue: queue_name.clone(),
-                            id: acked.id,
-                            kind: crate::CompletionKind::Completed,
-                            sent_at: acked.sent_at,
-                            completed_at: at(now),
-                            receive_count: acked.receive_count,
-                            notify,
-                            reply: None,
-                        });
+                    if let Ok(Some(acked)) = queue.delete(at(now), &handle) {
+                        self.completions
+                            .extend(ack_completion(queue_name, acked, at(now)));
                     }
                 }
             }
@@ -322,6 +342,28 @@ impl ReplayState {
             QueueOp::ReleaseLeases { now, .. } => {
                 queue.release_all_leases(at(now));
             }
+            QueueOp::RecordCallback {
+                now,
+                id,
+                succeeded,
+                reason,
+                ..
+            } => {
+                queue.record_callback(at(now), MessageId::from_u128(id), succeeded, reason);
+            }
+        }
+        self.take_moved(queue_name);
+        Ok(())
+    }
+
+    /// Applies one side of a move between queues (redrive, dead letters): messages taken out
+    /// wait in `pending` until their destination's record accepts them.
+    fn apply_move(&mut self, queue_name: &QueueName, op: QueueOp) -> DecodeResult<()> {
+        let Some(queue) = self.queues.get_mut(queue_name) else {
+            // The queue was deleted later in a part of the log the checkpoint covers.
+            return Ok(());
+        };
+        match op {
             QueueOp::TakeForMove {
                 now,
                 seqs,
@@ -347,16 +389,17 @@ impl ReplayState {
                     self.completions.extend(completion);
                 }
             }
-            QueueOp::RecordCallback {
-                now,
-                id,
-                succeeded,
-                reason,
-                ..
-            } => {
-                queue.record_callback(at(now), MessageId::from_u128(id), succeeded, reason);
-            }
+            _ => unreachable!("apply_record passes only moves here"),
         }
+        self.take_moved(queue_name);
+        Ok(())
+    }
+
+    /// Takes the messages `queue_name` moved out (dead letters) into `pending`.
+    fn take_moved(&mut self, queue_name: &QueueName) {
+        let Some(queue) = self.queues.get_mut(queue_name) else {
+            return;
+        };
         let dead_letter_queue = queue.config().dead_letter.as_ref().map(|d| d.queue.clone());
         for moved in queue.take_moved() {
             let destination = dead_letter_queue
@@ -364,7 +407,6 @@ impl ReplayState {
                 .unwrap_or_else(|| moved.source.clone());
             self.pending.insert(moved.id, (destination, moved));
         }
-        Ok(())
     }
 
     /// The checkpoint's `start_lsn` (0 without a checkpoint).
@@ -452,4 +494,23 @@ fn op_queue(op: &QueueOp) -> &str {
         | QueueOp::SetMeta { queue, .. }
         | QueueOp::RecordCallback { queue, .. } => queue,
     }
+}
+
+/// The completion an ack of a message with `notify` makes (none without).
+fn ack_completion(
+    queue: &QueueName,
+    acked: baton_core::Acked,
+    now: Timestamp,
+) -> Option<crate::Completion> {
+    let notify = acked.notify?;
+    Some(crate::Completion {
+        queue: queue.clone(),
+        id: acked.id,
+        kind: crate::CompletionKind::Completed,
+        sent_at: acked.sent_at,
+        completed_at: now,
+        receive_count: acked.receive_count,
+        notify,
+        reply: None,
+    })
 }

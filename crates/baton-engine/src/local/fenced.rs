@@ -1,61 +1,103 @@
-//! Fenced sends: a send that carries a lock's token and is refused unless that token is the
-//! lock's live hold.
+//! Fenced writes: a send, ack, nack, append, group ack or publish that carries a lock's token
+//! and is refused unless that token is the lock's live hold.
 //!
-//! The check runs under the target queue's lock, in the same critical section that enqueues
-//! the batch (the lock table's mutex is taken inside it; the table never takes a queue lock,
-//! so the order cannot deadlock). So a fenced send is ordered before any send of a later
-//! holder to that queue: a holder that paused past its lease and comes back with an old token
-//! is refused, even when it checked the lock just before the pause.
+//! # Why a gate
+//! A token stops being current in two ways: a later grant (another holder) or time (expiry).
+//! Time needs no ordering: once the hold has expired the check refuses. A grant does: a write
+//! whose check passed must land before the next holder's grant, or the stale holder could
+//! act after the new one started. So every lock name hashes to one of [`GATES`] read-write
+//! gates. A fenced write holds its gate shared from the check until the write is durable; a
+//! grant, renewal or release holds it exclusively around its table change. A grant therefore
+//! waits for the fenced writes already past their check, and every write checked after it
+//! sees the new token.
+//!
+//! The gate is the outermost lock of all: taken before any queue, stream or topic lock and
+//! before the lock table's mutex, and a grant never waits for a write while holding anything
+//! else, so it cannot deadlock. Waiting acquires do not hold it while they wait.
+
+use std::hash::{Hash, Hasher};
 
 use baton_core::lock::{FencingToken, LockName};
-use baton_core::{QueueName, SendEntry, SendOutcome};
-use baton_storage::records::QueueOp;
+use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use super::{not_found, Access, LocalEngine};
-use crate::durable::codec;
-use crate::locks::LockEngineError;
+use super::LocalEngine;
+use crate::locks::{FencedOutcome, FencedWrite, LockEngineError};
+use crate::Engine;
+
+/// Gates per engine: lock names spread over them, so fenced writes under one lock do not
+/// hold up grants of another (a collision only costs waiting).
+const GATES: usize = 64;
+
+pub(crate) struct FenceGates {
+    gates: Vec<RwLock<()>>,
+}
+
+impl FenceGates {
+    pub(crate) fn new() -> Self {
+        FenceGates {
+            gates: (0..GATES).map(|_| RwLock::new(())).collect(),
+        }
+    }
+
+    fn gate(&self, name: &LockName) -> &RwLock<()> {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        name.as_str().hash(&mut hasher);
+        &self.gates[(hasher.finish() % GATES as u64) as usize]
+    }
+
+    /// Held by a fenced write from its check until it is durable.
+    pub(crate) async fn shared(&self, name: &LockName) -> RwLockReadGuard<'_, ()> {
+        self.gate(name).read().await
+    }
+
+    /// Held by a change of `name`'s holds (grant, renewal, release).
+    pub(crate) async fn exclusive(&self, name: &LockName) -> RwLockWriteGuard<'_, ()> {
+        self.gate(name).write().await
+    }
+}
 
 impl LocalEngine {
-    pub(crate) async fn send_fenced_impl(
+    pub(crate) async fn fenced_impl(
         &self,
-        name: &QueueName,
-        entries: Vec<SendEntry>,
         lock: &LockName,
         token: FencingToken,
-    ) -> Result<Vec<SendOutcome>, LockEngineError> {
+        write: FencedWrite,
+    ) -> Result<FencedOutcome, LockEngineError> {
         self.check_ready()?;
-        let (outcomes, lsn) = {
-            let registry = self.queues.read();
-            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
-            self.check_disk()?;
-            let (outcomes, lsn) =
-                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
-                    let current = self.locks.current_token(now, lock);
-                    if current != Some(token) {
-                        return Err(LockEngineError::Fenced {
-                            lock: lock.to_string(),
-                            token: token.get(),
-                            current: current.map(FencingToken::get),
-                        });
-                    }
-                    let record = journal
-                        .enabled
-                        .then(|| entries.iter().map(codec::entry_to_disk).collect::<Vec<_>>());
-                    let outcomes = queue.send(now, entries).map_err(crate::EngineError::from)?;
-                    if let Some(record) = record {
-                        journal.push(|| QueueOp::Send {
-                            queue: name.to_string(),
-                            now: now.as_millis(),
-                            entries: record,
-                        });
-                    }
-                    Ok(outcomes)
-                })?;
-            let outcomes = outcomes?;
-            slot.visible.notify_waiters();
-            (outcomes, lsn)
-        };
-        self.wait(lsn).await?;
-        Ok(outcomes)
+        let _gate = self.locks.gates.shared(lock).await;
+        let current = self.locks.current_token(self.clock.now(), lock);
+        if current != Some(token) {
+            return Err(LockEngineError::Fenced {
+                lock: lock.to_string(),
+                token: token.get(),
+                current: current.map(FencingToken::get),
+            });
+        }
+        Ok(match write {
+            FencedWrite::Send { queue, entries } => {
+                FencedOutcome::Sent(self.send(&queue, entries).await?)
+            }
+            FencedWrite::Ack {
+                queue,
+                receipts,
+                reply,
+            } => FencedOutcome::Acked(self.ack_with_reply(&queue, receipts, reply).await?),
+            FencedWrite::Nack {
+                queue,
+                receipts,
+                delay_ms,
+            } => FencedOutcome::Nacked(self.nack(&queue, receipts, delay_ms).await?),
+            FencedWrite::Append {
+                stream,
+                producer,
+                records,
+            } => FencedOutcome::Appended(self.append(&stream, producer, records).await?),
+            FencedWrite::GroupAck { stream, group, ids } => {
+                FencedOutcome::GroupAcked(self.group_ack(&stream, &group, ids).await?)
+            }
+            FencedWrite::Publish { topic, messages } => {
+                FencedOutcome::Published(self.publish(&topic, messages).await?)
+            }
+        })
     }
 }

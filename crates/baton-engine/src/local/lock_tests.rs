@@ -11,7 +11,7 @@ use baton_core::ManualClock;
 use baton_storage::{CrashMode, SimFs, SyncPolicy};
 
 use super::*;
-use crate::locks::{LockEngine, LockEngineError, LockSettings};
+use crate::locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
 
 fn lock(s: &str) -> LockName {
     LockName::new(s, &LockLimits::default()).unwrap()
@@ -288,15 +288,15 @@ async fn a_fenced_send_needs_the_live_token_at_the_moment_it_is_enqueued() {
         .await
         .unwrap();
     let sent = engine
-        .send_fenced(&queue, vec![entry()], &lock("job"), first.token)
+        .fenced(&lock("job"), first.token, send(&queue, entry()))
         .await
         .unwrap();
-    assert_eq!(sent.len(), 1);
+    assert!(matches!(sent, FencedOutcome::Sent(outcomes) if outcomes.len() == 1));
     // The hold expires on the engine's clock: the same token is fenced now.
     clock.advance_ms(1_000);
     assert_eq!(
         engine
-            .send_fenced(&queue, vec![entry()], &lock("job"), first.token)
+            .fenced(&lock("job"), first.token, send(&queue, entry()))
             .await,
         Err(LockEngineError::Fenced {
             lock: "job".into(),
@@ -310,10 +310,17 @@ async fn a_fenced_send_needs_the_live_token_at_the_moment_it_is_enqueued() {
         .unwrap();
     assert!(matches!(
         engine
-            .send_fenced(&queue, vec![entry()], &lock("job"), first.token)
+            .fenced(&lock("job"), first.token, send(&queue, entry()))
             .await,
         Err(LockEngineError::Fenced { current: Some(t), .. }) if t == second.token.get()
     ));
     let view = engine.get_queue(&queue).await.unwrap();
     assert_eq!(view.stats.visible, 1, "refused sends wrote nothing");
+}
+
+fn send(queue: &QueueName, entry: SendEntry) -> FencedWrite {
+    FencedWrite::Send {
+        queue: queue.clone(),
+        entries: vec![entry],
+    }
 }

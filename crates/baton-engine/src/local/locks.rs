@@ -2,8 +2,10 @@
 //! in the main log, and waiting acquires.
 //!
 //! # Locking and durability
-//! The table's mutex is taken alone, or inside a queue's lock by a fenced send
-//! (`fenced.rs`), never the other way round, and never across an `.await`. A change is applied to the table and its record (`LockOp`, an outcome:
+//! Every change of a name's holds first takes that name's fence gate exclusively
+//! (`fenced.rs`: fenced writes checked before it land before it). The table's mutex is taken
+//! alone, inside the gate, never across an `.await`. A change is applied to the table and its
+//! record (`LockOp`, an outcome:
 //! the token granted, the expiry set) is submitted to the log under the mutex, so log order is
 //! table order; the answer waits for the record to be durable after the mutex is released.
 //! A grant whose record cannot be submitted is taken back at once (its token is simply never
@@ -28,14 +30,17 @@ use baton_storage::records;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use super::fenced::FenceGates;
 use super::{LocalEngine, WaitPermit};
 use crate::durable::locks as disk;
-use crate::locks::{LockEngine, LockEngineError, LockSettings};
+use crate::locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
 use crate::EngineError;
 
 pub(crate) struct Locks {
     settings: LockSettings,
     table: Mutex<LockTable>,
+    /// Orders fenced writes against grants (`fenced.rs`).
+    pub(super) gates: FenceGates,
     /// Woken on every release and after recovery; waiters look again.
     freed: Notify,
     n_waiting: AtomicU32,
@@ -46,6 +51,7 @@ impl Locks {
         Locks {
             settings,
             table: Mutex::new(LockTable::new(settings.limits)),
+            gates: FenceGates::new(),
             freed: Notify::new(),
             n_waiting: AtomicU32::new(0),
         }
@@ -155,7 +161,11 @@ impl LockEngine for LocalEngine {
             let freed = self.locks.freed.notified();
             tokio::pin!(freed);
             freed.as_mut().enable();
-            let expires_at = match self.try_acquire(name, holder, ttl_ms) {
+            let attempt = {
+                let _gate = self.locks.gates.exclusive(name).await;
+                self.try_acquire(name, holder, ttl_ms)
+            };
+            let expires_at = match attempt {
                 Ok((hold, lsn)) => {
                     self.wait(lsn).await?;
                     return Ok(hold);
@@ -189,6 +199,7 @@ impl LockEngine for LocalEngine {
         ttl_ms: u64,
     ) -> Result<LockHold, LockEngineError> {
         self.check_ready()?;
+        let gate = self.locks.gates.exclusive(name).await;
         let (hold, lsn) = {
             let mut table = self.locks.table.lock();
             let now = self.clock.now();
@@ -201,6 +212,7 @@ impl LockEngine for LocalEngine {
             })?;
             (hold, lsn)
         };
+        drop(gate);
         self.wait(lsn).await?;
         Ok(hold)
     }
@@ -212,6 +224,7 @@ impl LockEngine for LocalEngine {
         token: FencingToken,
     ) -> Result<Released, LockEngineError> {
         self.check_ready()?;
+        let gate = self.locks.gates.exclusive(name).await;
         let (released, lsn) = {
             let mut table = self.locks.table.lock();
             let now = self.clock.now();
@@ -227,19 +240,19 @@ impl LockEngine for LocalEngine {
             };
             (released, lsn)
         };
+        drop(gate);
         self.locks.freed.notify_waiters();
         self.wait(lsn).await?;
         Ok(released)
     }
 
-    async fn send_fenced(
+    async fn fenced(
         &self,
-        queue: &baton_core::QueueName,
-        entries: Vec<baton_core::SendEntry>,
         lock: &LockName,
         token: FencingToken,
-    ) -> Result<Vec<baton_core::SendOutcome>, LockEngineError> {
-        self.send_fenced_impl(queue, entries, lock, token).await
+        write: FencedWrite,
+    ) -> Result<FencedOutcome, LockEngineError> {
+        self.fenced_impl(lock, token, write).await
     }
 
     async fn get_lock(&self, name: &LockName) -> Result<Option<LockHold>, LockEngineError> {

@@ -69,7 +69,7 @@ pub struct LocalEngine {
     topics: RwLock<topics::TopicRegistry>,
     /// Producer writes the disk-free alarm refused.
     refused_writes: AtomicU64,
-    /// Distributed locks (`locks.rs`). Locked alone, or inside a queue lock (fenced sends).
+    /// Distributed locks (`locks.rs`) and the fence gates of fenced writes (`fenced.rs`).
     locks: locks::Locks,
     /// Schedules (`schedules.rs`). Locked alone.
     schedules: schedules::Schedules,

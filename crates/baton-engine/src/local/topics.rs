@@ -509,32 +509,7 @@ impl LocalEngine {
         topic: &QueueName,
         messages: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, EngineError> {
-        if messages.is_empty() {
-            return Err(invalid(
-                "messages",
-                "a publish needs at least one message".to_string(),
-            ));
-        }
-        if messages.len() > PUBLISH_BATCH_MAX {
-            return Err(invalid(
-                "messages",
-                format!(
-                    "{} messages given, at most {PUBLISH_BATCH_MAX} per call",
-                    messages.len()
-                ),
-            ));
-        }
-        let sizes: Vec<u64> = messages
-            .iter()
-            .map(|m| m.body.len() as u64 + m.attributes.size_bytes())
-            .collect();
-        let size_bytes: u64 = sizes.iter().sum();
-        if size_bytes > PUBLISH_BATCH_BYTES_MAX {
-            return Err(EngineError::BatchTooLarge {
-                size_bytes,
-                max_bytes: PUBLISH_BATCH_BYTES_MAX,
-            });
-        }
+        let sizes = check_publish(&messages)?;
         self.check_writable()?;
 
         // Route under the topics lock, then let it go before touching queues.
@@ -689,38 +664,7 @@ impl LocalEngine {
                         }
                     }
                     let advanced = self.submit(journal, Access::Write)?;
-                    let published = match (&self.durable, streams) {
-                        (None, _) => None,
-                        (Some(_), None) => self.submit_topic_op(|| TopicOp::Publish {
-                            topic: topic.to_string(),
-                            now: now.as_millis(),
-                            deliveries,
-                        })?,
-                        (Some(_), Some((copies, in_flight, publish_lsn))) => {
-                            // Registered in the same critical section as the submission, so a
-                            // checkpoint starting after it either sees the entry or a record
-                            // above its start (see the module doc).
-                            let mut in_flight = in_flight.lock();
-                            let lsn = self.submit_topic_op(|| TopicOp::PublishToStreams {
-                                topic: topic.to_string(),
-                                now: now.as_millis(),
-                                deliveries,
-                                streams: copies.clone(),
-                            })?;
-                            *publish_lsn = lsn;
-                            if let Some(lsn) = lsn {
-                                in_flight.insert(
-                                    lsn,
-                                    InFlight {
-                                        now: now.as_millis(),
-                                        copies,
-                                        appends: None,
-                                    },
-                                );
-                            }
-                            lsn
-                        }
-                    };
+                    let published = self.submit_publish(topic, now, deliveries, streams)?;
                     Ok(advanced.max(published))
                 }
             };
@@ -745,6 +689,50 @@ impl LocalEngine {
             }
         }
         Ok(lsn)
+    }
+
+    /// Submits the record of a publish whose copies were just enqueued (under the target
+    /// queues' locks): a `Publish`, or with stream targets a `PublishToStreams` registered as
+    /// in flight in the same critical section. The LSN to wait for.
+    fn submit_publish(
+        &self,
+        topic: &QueueName,
+        now: Timestamp,
+        deliveries: Vec<(String, Vec<baton_storage::records::EntryV1>)>,
+        streams: Option<(Vec<StreamCopiesV1>, &InFlightMap, &mut Option<u64>)>,
+    ) -> Result<Option<u64>, EngineError> {
+        Ok(match (&self.durable, streams) {
+            (None, _) => None,
+            (Some(_), None) => self.submit_topic_op(|| TopicOp::Publish {
+                topic: topic.to_string(),
+                now: now.as_millis(),
+                deliveries,
+            })?,
+            (Some(_), Some((copies, in_flight, publish_lsn))) => {
+                // Registered in the same critical section as the submission, so a
+                // checkpoint starting after it either sees the entry or a record
+                // above its start (see the module doc).
+                let mut in_flight = in_flight.lock();
+                let lsn = self.submit_topic_op(|| TopicOp::PublishToStreams {
+                    topic: topic.to_string(),
+                    now: now.as_millis(),
+                    deliveries,
+                    streams: copies.clone(),
+                })?;
+                *publish_lsn = lsn;
+                if let Some(lsn) = lsn {
+                    in_flight.insert(
+                        lsn,
+                        InFlight {
+                            now: now.as_millis(),
+                            copies,
+                            appends: None,
+                        },
+                    );
+                }
+                lsn
+            }
+        })
     }
 
     /// A publish reaching at least one stream (see "Stream targets" in the module doc).
@@ -876,6 +864,38 @@ impl LocalEngine {
         }
         mine
     }
+}
+
+/// A publish's batch limits: at least one message, at most `PUBLISH_BATCH_MAX` and
+/// `PUBLISH_BATCH_BYTES_MAX` in all. Each message's size, for the targets' own limits.
+fn check_publish(messages: &[PublishEntry]) -> Result<Vec<u64>, EngineError> {
+    if messages.is_empty() {
+        return Err(invalid(
+            "messages",
+            "a publish needs at least one message".to_string(),
+        ));
+    }
+    if messages.len() > PUBLISH_BATCH_MAX {
+        return Err(invalid(
+            "messages",
+            format!(
+                "{} messages given, at most {PUBLISH_BATCH_MAX} per call",
+                messages.len()
+            ),
+        ));
+    }
+    let sizes: Vec<u64> = messages
+        .iter()
+        .map(|m| m.body.len() as u64 + m.attributes.size_bytes())
+        .collect();
+    let size_bytes: u64 = sizes.iter().sum();
+    if size_bytes > PUBLISH_BATCH_BYTES_MAX {
+        return Err(EngineError::BatchTooLarge {
+            size_bytes,
+            max_bytes: PUBLISH_BATCH_BYTES_MAX,
+        });
+    }
+    Ok(sizes)
 }
 
 /// Refuses a fan-out over `PUBLISH_COPIES_MAX` copies or `PUBLISH_COPY_BYTES_MAX` bytes: the

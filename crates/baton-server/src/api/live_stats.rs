@@ -17,9 +17,9 @@ use futures::StreamExt as _;
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::api::error::ApiError;
-use crate::api::live::LiveSource;
 use crate::api::system::info;
 use crate::api::AppState;
+use crate::live::LiveSource;
 use crate::service::queues::queue_info;
 use crate::service::ServiceError;
 

@@ -20,7 +20,6 @@ mod stream_live;
 mod stream_metrics;
 mod streams;
 mod system;
-pub(crate) mod topic_urls;
 mod topics;
 
 use axum::extract::{DefaultBodyLimit, Request, State};

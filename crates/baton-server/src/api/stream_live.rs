@@ -41,9 +41,9 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::error::ApiError;
-use crate::api::live::{LivePermit, LiveSource};
 use crate::api::streams::{number, query};
 use crate::api::AppState;
+use crate::live::{LivePermit, LiveSource};
 use crate::service::streams::{
     ack_results, consumer_name, group_name, group_records, record_to_wire, stream_name,
 };
@@ -447,7 +447,7 @@ async fn run_group_socket(
                     Some(Ok(_)) => continue,
                 };
                 let frame = match serde_json::from_str::<wire::GroupLiveAck>(&text) {
-                    Ok(ack) => match ack_results(&state, &name, &group, &ack.ack).await {
+                    Ok(ack) => match ack_results(&state, &name, &group, &ack.ack, None).await {
                         Ok(results) => {
                             // Acked, or no longer this consumer's (claimed by another): either
                             // way it stops counting against this connection.

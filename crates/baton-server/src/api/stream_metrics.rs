@@ -4,9 +4,9 @@
 
 use std::fmt::Write as _;
 
-use crate::api::live::LiveSource;
 use crate::api::metrics::family;
 use crate::api::AppState;
+use crate::live::LiveSource;
 
 pub(crate) async fn write_metrics(state: &AppState, out: &mut String) {
     let Ok(streams) = state.engine.list_streams().await else {
@@ -71,7 +71,7 @@ pub(crate) async fn write_metrics(state: &AppState, out: &mut String) {
             );
         }
     }
-    type Live = fn(&crate::api::live::LiveStats) -> u64;
+    type Live = fn(&crate::live::LiveStats) -> u64;
     let live: [(&str, &str, &str, Live); 3] = [
         (
             "baton_stream_live_followers",

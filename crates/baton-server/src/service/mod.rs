@@ -7,9 +7,13 @@
 //! operation (`api::sqs`).
 
 pub mod error;
+pub mod fences;
 pub mod queues;
 pub mod replies;
 pub mod schedules;
 pub mod streams;
+pub mod topic_filters;
+pub mod topic_urls;
+pub mod topics;
 
 pub use error::ServiceError;

@@ -12,11 +12,14 @@ use baton_core::{
     AttributeData, BaseType, DeadLetterPolicy, Delivery, MessageAttributes, MessageId, Notify,
     QueueConfig, QueueName, ReceiptHandle, RetryPolicy, SendEntry, StatusRecord,
 };
-use baton_engine::{Created, QueueView, ReceiveOptions, RedriveOptions};
+use baton_engine::{
+    Created, FencedOutcome, FencedWrite, QueueView, ReceiveOptions, RedriveOptions,
+};
 use baton_proto as proto;
 use baton_proto::{BatchResponse, ErrorCode, ItemResult};
 
 use crate::service::error::receipt_code;
+use crate::service::fences;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -419,19 +422,11 @@ async fn send_fenced(
     entries: Vec<SendEntry>,
     fence: proto::Fence,
 ) -> Result<proto::SendResponse, ServiceError> {
-    let name = queue_name(queue)?;
-    let lock = baton_core::lock::LockName::new(&fence.lock, &state.engine.lock_settings().limits)
-        .map_err(|error| ServiceError::Lock(baton_engine::LockEngineError::Lock(error)))?;
-    let outcomes = state
-        .engine
-        .send_fenced(
-            &name,
-            entries,
-            &lock,
-            baton_core::lock::FencingToken::new(fence.token),
-        )
-        .await?;
-    Ok(sent_response(outcomes))
+    let queue = queue_name(queue)?;
+    match fences::write(state, fence, FencedWrite::Send { queue, entries }).await? {
+        FencedOutcome::Sent(outcomes) => Ok(sent_response(outcomes)),
+        _ => Err(fences::mismatch("send")),
+    }
 }
 
 fn sent_response(outcomes: Vec<baton_core::SendOutcome>) -> proto::SendResponse {
@@ -537,10 +532,25 @@ pub async fn ack(
         .as_ref()
         .and_then(|reply| serde_json::to_string(reply).ok())
         .map(std::sync::Arc::<str>::from);
-    let results = state
-        .engine
-        .ack_with_reply(&name, valid, reply_json)
-        .await?;
+    let results = match request.fence {
+        Some(fence) => {
+            let write = FencedWrite::Ack {
+                queue: name,
+                receipts: valid,
+                reply: reply_json,
+            };
+            match fences::write(state, fence, write).await? {
+                FencedOutcome::Acked(results) => results,
+                _ => return Err(fences::mismatch("ack")),
+            }
+        }
+        None => {
+            state
+                .engine
+                .ack_with_reply(&name, valid, reply_json)
+                .await?
+        }
+    };
     let replies = match &request.reply {
         Some(reply) => crate::service::replies::answer_acked(
             &state.replies,
@@ -570,7 +580,20 @@ pub async fn nack(
     }
     let parsed = parse_receipts(&request.receipts)?;
     let valid: Vec<ReceiptHandle> = parsed.iter().flatten().copied().collect();
-    let results = state.engine.nack(&name, valid, request.delay_ms).await?;
+    let results = match request.fence {
+        Some(fence) => {
+            let write = FencedWrite::Nack {
+                queue: name,
+                receipts: valid,
+                delay_ms: request.delay_ms,
+            };
+            match fences::write(state, fence, write).await? {
+                FencedOutcome::Nacked(results) => results,
+                _ => return Err(fences::mismatch("nack")),
+            }
+        }
+        None => state.engine.nack(&name, valid, request.delay_ms).await?,
+    };
     Ok(batch_results(&parsed, results))
 }
 

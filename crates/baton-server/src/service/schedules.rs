@@ -25,7 +25,7 @@ use baton_core::schedule::{
 use baton_core::stream::ProducerSeq;
 use baton_core::topic::RoutingKey;
 use baton_core::{QueueName, SendEntry, StreamName, Timestamp};
-use baton_engine::{EngineError, NewRecord, PublishEntry, ScheduleEngineError};
+use baton_engine::{EngineError, NewRecord, ScheduleEngineError};
 use baton_proto as proto;
 
 use super::queues::attributes_from_wire;
@@ -377,17 +377,23 @@ pub(crate) async fn send_firing(
             })
         }
         Target::Topic(topic) => {
-            let name = QueueName::new(topic)?;
-            let entry = PublishEntry {
-                id: baton_engine::new_message_id(),
-                routing_key: routing_key(message)?,
-                body,
-                attributes: queue_attributes(&attributes)?,
+            // Through the topic service, so live subscribers see the firing too.
+            let message = proto::PublishMessage {
+                routing_key: message.routing_key.clone().unwrap_or_default(),
+                body: message.body.clone(),
+                attributes: attributes
+                    .into_iter()
+                    .map(|(k, v)| (k, proto::AttributeValue::Plain(v)))
+                    .collect(),
                 group_id: message.group_id.clone(),
                 dedup_id: Some(dedup_id),
             };
-            let outcome = state.engine.publish(&name, vec![entry]).await?;
-            let reached = outcome.first().map_or(0, |o| o.delivered_to);
+            let request = proto::PublishRequest {
+                messages: vec![message],
+                fence: None,
+            };
+            let published = super::topics::publish(state, topic, request).await?;
+            let reached = published.messages.first().map_or(0, |m| m.delivered_to);
             Ok(format!("topic {topic}: reached {reached} subscriptions"))
         }
         Target::Stream(stream) => {

@@ -11,11 +11,14 @@ use baton_core::stream::{
     StartPosition, READ_MAX,
 };
 use baton_core::{StreamConfig, StreamName, Timestamp};
-use baton_engine::{GroupRecord, GroupView, NewRecord, StreamRecord, StreamView};
+use baton_engine::{
+    FencedOutcome, FencedWrite, GroupRecord, GroupView, NewRecord, StreamRecord, StreamView,
+};
 use baton_proto::stream as wire;
 use baton_proto::{BatchResponse, ItemResult};
 
 use crate::service::error::stream_code;
+use crate::service::fences;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -235,7 +238,20 @@ pub async fn append(
             partition: r.partition,
         })
         .collect();
-    let appended = state.engine.append(&name, producer, records).await?;
+    let appended = match request.fence {
+        Some(fence) => {
+            let write = FencedWrite::Append {
+                stream: name,
+                producer,
+                records,
+            };
+            match fences::write(state, fence, write).await? {
+                FencedOutcome::Appended(appended) => appended,
+                _ => return Err(fences::mismatch("append")),
+            }
+        }
+        None => state.engine.append(&name, producer, records).await?,
+    };
     Ok(wire::AppendResponse {
         records: appended
             .into_iter()
@@ -366,17 +382,19 @@ pub async fn group_ack(
 ) -> Result<BatchResponse, ServiceError> {
     let name = stream_name(stream)?;
     let group = group_name(group)?;
-    let results = ack_results(state, &name, &group, &request.ids).await?;
+    let results = ack_results(state, &name, &group, &request.ids, request.fence).await?;
     Ok(BatchResponse { results })
 }
 
 /// Acks `ids` in a group: one result per id, in order (malformed or unknown ids are per-item
-/// errors; the rest are acked). Used by `POST .../ack` and the group WebSocket.
+/// errors; the rest are acked), only while `fence` holds when given. Used by `POST .../ack`
+/// and the group WebSocket.
 pub async fn ack_results(
     state: &AppState,
     name: &StreamName,
     group: &GroupName,
     ids: &[String],
+    fence: Option<baton_proto::Fence>,
 ) -> Result<Vec<ItemResult>, ServiceError> {
     if ids.is_empty() {
         return Err(ServiceError::invalid("ids", "an ack needs at least one id"));
@@ -392,6 +410,16 @@ pub async fn ack_results(
         // Still checks that the stream and group exist.
         state.engine.get_group(name, group).await?;
         Vec::new()
+    } else if let Some(fence) = fence {
+        let write = FencedWrite::GroupAck {
+            stream: name.clone(),
+            group: group.clone(),
+            ids: valid,
+        };
+        match fences::write(state, fence, write).await? {
+            FencedOutcome::GroupAcked(acked) => acked,
+            _ => return Err(fences::mismatch("group ack")),
+        }
     } else {
         state.engine.group_ack(name, group, valid).await?
     }

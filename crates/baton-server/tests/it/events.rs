@@ -177,7 +177,12 @@ async fn advanced_create_takes_every_documented_parameter() {
         (id.as_str(), "COMPLETED")
     );
     assert_eq!(payload["queue"], "events.fifo");
-    wait_status(&server, &id, "COMPLETED").await;
+    let shown = wait_status(&server, &id, "COMPLETED").await;
+    assert_eq!(
+        (&shown["messageGroupId"], &shown["deduplicationId"]),
+        (&Value::from("user-7"), &Value::from("d-1")),
+        "the status answer shows them too: {shown}"
+    );
     // JSON headers work too, and the defaults apply when parameters are absent.
     let (status, event) = post(
         &server,

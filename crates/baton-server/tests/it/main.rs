@@ -8,6 +8,7 @@ mod dashboard;
 mod delays;
 mod engine_calls;
 mod events;
+mod fenced;
 mod full_disk;
 mod harness;
 mod locks;

@@ -103,6 +103,7 @@ async fn messages_go_through_the_wire_as_over_http_via(route: Route) {
             &NackRequest {
                 receipts: vec![received[1].receipt.clone()],
                 delay_ms: None,
+                fence: None,
             },
         )
         .await

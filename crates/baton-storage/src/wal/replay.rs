@@ -284,30 +284,7 @@ pub fn replay(
         if !contiguous {
             let missing_from = expected.unwrap_or(from_lsn);
             let after = segments.get(index..).unwrap_or_default();
-            if mode == ReplayMode::Recover {
-                return Err(RecoveryError::Gap {
-                    path,
-                    expected: missing_from,
-                    found: first_lsn,
-                });
-            }
-            let gap = LogGap {
-                missing_from,
-                resumes_at: first_lsn,
-                segments_after: after.iter().map(|(_, p)| p.clone()).collect(),
-                records_after: count_records(fs, after),
-            };
-            tracing::warn!(
-                missing_from,
-                resumes_at = first_lsn,
-                segments_after = after.len(),
-                records_after = gap.records_after,
-                "the log has a gap"
-            );
-            if repair {
-                move_aside(fs, dir, after)?;
-            }
-            end.gap = Some(gap);
+            end.gap = Some(gap_at(fs, dir, mode, missing_from, first_lsn, path, after)?);
             break;
         }
         let bytes = fs.read(&path).map_err(io_error(&path))?;
@@ -363,10 +340,15 @@ pub fn replay(
         fs.sync_dir(dir).map_err(io_error(dir))?;
         break;
     }
+    continue_from_checkpoint(&mut end, from_lsn);
+    Ok(end)
+}
+
+/// When the log ends before what the checkpoint covers (its records are in the checkpoint),
+/// numbering on in the old segment would give new records LSNs that replay skips, so the log
+/// continues in a new segment at `from_lsn`.
+fn continue_from_checkpoint(end: &mut LogEnd, from_lsn: u64) {
     if end.next_lsn < from_lsn && end.gap.is_none() {
-        // The log ends before what the checkpoint covers (its records are in the checkpoint):
-        // numbering on in the old segment would give new records LSNs that replay skips, so
-        // the log continues in a new segment at `from_lsn`.
         tracing::warn!(
             log_end = end.next_lsn,
             from_lsn,
@@ -375,7 +357,44 @@ pub fn replay(
         end.next_lsn = from_lsn;
         end.last_segment = None;
     }
-    Ok(end)
+}
+
+/// The gap before segment `path` (which starts at `first_lsn`, where `missing_from` was
+/// expected): an error when recovering; otherwise what it leaves out, and with a repair the
+/// segments from `path` on moved aside.
+fn gap_at(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    mode: ReplayMode,
+    missing_from: u64,
+    first_lsn: u64,
+    path: PathBuf,
+    after: &[(u64, PathBuf)],
+) -> Result<LogGap, RecoveryError> {
+    if mode == ReplayMode::Recover {
+        return Err(RecoveryError::Gap {
+            path,
+            expected: missing_from,
+            found: first_lsn,
+        });
+    }
+    let gap = LogGap {
+        missing_from,
+        resumes_at: first_lsn,
+        segments_after: after.iter().map(|(_, p)| p.clone()).collect(),
+        records_after: count_records(fs, after),
+    };
+    tracing::warn!(
+        missing_from,
+        resumes_at = first_lsn,
+        segments_after = after.len(),
+        records_after = gap.records_after,
+        "the log has a gap"
+    );
+    if mode == ReplayMode::Repair {
+        move_aside(fs, dir, after)?;
+    }
+    Ok(gap)
 }
 
 /// True when the bytes from a failed frame to the end of the file hold no readable frame at the

@@ -160,57 +160,14 @@ impl Writer {
                 .write_micros
                 .fetch_add(write_started.elapsed().as_micros() as u64, Relaxed);
             let result = written.and_then(|()| {
-                let sync_now = match self.config.sync {
-                    SyncPolicy::Always => !batch.is_empty() || (closing && unsynced),
-                    SyncPolicy::Interval(interval) => {
-                        (unsynced || !batch.is_empty())
-                            && (last_sync.elapsed() >= interval || closing)
-                    }
-                    SyncPolicy::Never => closing && (unsynced || !batch.is_empty()),
-                };
-                if sync_now {
-                    let started = Instant::now();
-                    self.segment.sync()?;
-                    let micros = started.elapsed().as_micros() as u64;
-                    self.stats.sync_micros.fetch_add(micros, Relaxed);
-                    // The count first, so a scrape never sees buckets above it.
-                    self.stats.n_syncs.fetch_add(1, Relaxed);
-                    observe(
-                        &self.stats.sync_micros_buckets,
-                        &SYNC_MICROS_BUCKETS,
-                        micros,
-                    );
-                    last_sync = Instant::now();
-                    unsynced = false;
-                } else if !batch.is_empty() {
-                    unsynced = true;
-                }
-                Ok(())
+                self.sync_if_due(!batch.is_empty(), closing, &mut unsynced, &mut last_sync)
             });
-            match result {
-                Ok(()) => {
-                    if !batch.is_empty() {
-                        self.stats.n_batches.fetch_add(1, Relaxed);
-                        self.stats
-                            .n_records
-                            .fetch_add(next_lsn - batch_first_lsn, Relaxed);
-                        observe(
-                            &self.stats.batch_records_buckets,
-                            &BATCH_RECORDS_BUCKETS,
-                            next_lsn - batch_first_lsn,
-                        );
-                        self.stats.n_bytes.fetch_add(batch.len() as u64, Relaxed);
-                        self.shared.durable.send_modify(|d| d.lsn = next_lsn - 1);
-                        self.shared.synced.notify_all();
-                        if let Some(space) = &self.config.space {
-                            space.note_written(batch.len() as u64);
-                        }
-                    }
-                }
-                Err(error) => {
-                    self.fail(&error);
-                    return;
-                }
+            if let Err(error) = result {
+                self.fail(&error);
+                return;
+            }
+            if !batch.is_empty() {
+                self.note_written(batch.len() as u64, batch_first_lsn, next_lsn);
             }
             if batch.capacity() <= SPARE_BYTES_MAX {
                 spare = batch;
@@ -219,6 +176,62 @@ impl Writer {
             if closing && self.shared.pending.lock().buf.is_empty() {
                 return;
             }
+        }
+    }
+
+    /// Syncs the segment when the policy says so after a batch (`wrote`: it held records),
+    /// and keeps `unsynced` and `last_sync` up to date.
+    fn sync_if_due(
+        &mut self,
+        wrote: bool,
+        closing: bool,
+        unsynced: &mut bool,
+        last_sync: &mut Instant,
+    ) -> std::io::Result<()> {
+        let sync_now = match self.config.sync {
+            SyncPolicy::Always => wrote || (closing && *unsynced),
+            SyncPolicy::Interval(interval) => {
+                (*unsynced || wrote) && (last_sync.elapsed() >= interval || closing)
+            }
+            SyncPolicy::Never => closing && (*unsynced || wrote),
+        };
+        if sync_now {
+            let started = Instant::now();
+            self.segment.sync()?;
+            let micros = started.elapsed().as_micros() as u64;
+            self.stats.sync_micros.fetch_add(micros, Relaxed);
+            // The count first, so a scrape never sees buckets above it.
+            self.stats.n_syncs.fetch_add(1, Relaxed);
+            observe(
+                &self.stats.sync_micros_buckets,
+                &SYNC_MICROS_BUCKETS,
+                micros,
+            );
+            *last_sync = Instant::now();
+            *unsynced = false;
+        } else if wrote {
+            *unsynced = true;
+        }
+        Ok(())
+    }
+
+    /// Counts a written batch of records `first_lsn..next_lsn` and tells the waiters what is
+    /// durable now.
+    fn note_written(&self, bytes: u64, first_lsn: u64, next_lsn: u64) {
+        self.stats.n_batches.fetch_add(1, Relaxed);
+        self.stats
+            .n_records
+            .fetch_add(next_lsn - first_lsn, Relaxed);
+        observe(
+            &self.stats.batch_records_buckets,
+            &BATCH_RECORDS_BUCKETS,
+            next_lsn - first_lsn,
+        );
+        self.stats.n_bytes.fetch_add(bytes, Relaxed);
+        self.shared.durable.send_modify(|d| d.lsn = next_lsn - 1);
+        self.shared.synced.notify_all();
+        if let Some(space) = &self.config.space {
+            space.note_written(bytes);
         }
     }
 

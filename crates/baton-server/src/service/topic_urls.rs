@@ -18,9 +18,8 @@ use baton_engine::EngineError;
 use baton_proto as proto;
 use md5::{Digest, Md5};
 
-use crate::api::error::ApiError;
-use crate::api::AppState;
 use crate::service::ServiceError;
+use crate::state::AppState;
 
 /// Names of the queues backing URL subscriptions start with this (under Baton's reserved
 /// `_baton-` prefix).
@@ -55,21 +54,20 @@ pub fn backing_queue(topic: &QueueName, subscription: &QueueName) -> QueueName {
 }
 
 /// Whether `target` is a user-given queue target naming an internal queue (refused).
-pub fn check_user_target(target: &Target) -> Result<(), ApiError> {
+pub fn check_user_target(target: &Target) -> Result<(), ServiceError> {
     if let Target::Queue(queue) = target {
         if let Some(reason) = crate::callbacks::reserved_name(queue) {
-            return Err(ApiError::invalid("target.queue", reason));
+            return Err(ServiceError::invalid("target.queue", reason));
         }
     }
     Ok(())
 }
 
-fn conflict(subscription: &QueueName, differences: String) -> ApiError {
+fn conflict(subscription: &QueueName, differences: String) -> ServiceError {
     ServiceError::Engine(EngineError::Topic(TopicError::SubscriptionExists {
         subscription: subscription.to_string(),
         differences,
     }))
-    .into()
 }
 
 /// Puts a URL subscription: validates the URL and headers like a push subscription (nothing
@@ -79,7 +77,7 @@ pub async fn put(
     state: &AppState,
     topic: &QueueName,
     subscription: Subscription,
-) -> Result<(Subscription, baton_core::topic::Put), ApiError> {
+) -> Result<(Subscription, baton_core::topic::Put), ServiceError> {
     let Target::Url { url, headers } = &subscription.target else {
         unreachable!("only called for url targets");
     };
@@ -140,7 +138,7 @@ pub async fn put(
         .await?;
     let result = async {
         state.push.put(&queue, push).await?;
-        Ok::<_, ApiError>(state.engine.put_subscription(topic, backed).await?)
+        Ok::<_, ServiceError>(state.engine.put_subscription(topic, backed).await?)
     }
     .await;
     match result {

@@ -1,0 +1,245 @@
+//! Fenced writes: every kind of write that may carry a fence lands with the lock's current
+//! token and is refused, changing nothing, with a token a later grant replaced.
+
+use std::sync::Arc;
+
+use baton_core::lock::{FencingToken, Holder, LockLimits, LockName};
+use baton_core::stream::{
+    ConsumerName, GroupConfig, GroupMode, GroupName, RecordId, StartPosition,
+};
+use baton_core::topic::{RoutingKey, Subscription, Target};
+use baton_core::{MessageAttributes, QueueConfig, SendEntry, StreamConfig};
+
+use super::{queue, stream, take, Harness};
+use crate::{
+    Engine, EngineConfig, FencedOutcome, FencedWrite, LockEngineError, NewRecord, PublishEntry,
+};
+
+fn lock() -> LockName {
+    LockName::new("nightly-report", &LockLimits::default()).unwrap()
+}
+
+fn holder(name: &str) -> Holder {
+    Holder::new(name).unwrap()
+}
+
+fn send(body: &str) -> FencedWrite {
+    FencedWrite::Send {
+        queue: queue("jobs"),
+        entries: vec![SendEntry::new(crate::new_message_id(), body)],
+    }
+}
+
+fn append(value: &str) -> FencedWrite {
+    FencedWrite::Append {
+        stream: stream("audit"),
+        producer: None,
+        records: vec![NewRecord {
+            key: None,
+            value: value.to_string(),
+            headers: Vec::new(),
+            partition: None,
+        }],
+    }
+}
+
+fn publish(body: &str) -> FencedWrite {
+    FencedWrite::Publish {
+        topic: queue("reports"),
+        messages: vec![PublishEntry {
+            id: crate::new_message_id(),
+            routing_key: RoutingKey::new("report.daily").unwrap(),
+            body: Arc::from(body),
+            attributes: MessageAttributes::default(),
+            group_id: None,
+            dedup_id: None,
+        }],
+    }
+}
+
+fn group() -> GroupName {
+    GroupName::new("archivers").unwrap()
+}
+
+/// A queue `jobs`, a stream `audit` with group `archivers`, and a topic `reports` that fans
+/// out to queue `report-copies`.
+async fn targets(engine: &Arc<dyn Engine>) {
+    for name in ["jobs", "report-copies"] {
+        engine
+            .create_queue(queue(name), QueueConfig::default())
+            .await
+            .unwrap();
+    }
+    let config = StreamConfig {
+        partitions: 1,
+        retention_ms: None,
+        retention_bytes: None,
+        max_records: None,
+    };
+    engine.create_stream(stream("audit"), config).await.unwrap();
+    let group_config = GroupConfig {
+        start: StartPosition::Earliest,
+        mode: GroupMode::Shared,
+        session_timeout_ms: 30_000,
+    };
+    engine
+        .create_group(&stream("audit"), group(), group_config)
+        .await
+        .unwrap();
+    engine.create_topic(queue("reports")).await.unwrap();
+    let subscription = Subscription {
+        name: queue("copies"),
+        target: Target::Queue(queue("report-copies")),
+        pattern: None,
+        filter: None,
+    };
+    engine
+        .put_subscription(&queue("reports"), subscription)
+        .await
+        .unwrap();
+}
+
+async fn counts(engine: &Arc<dyn Engine>) -> (u64, u64, u64, u64) {
+    let jobs = engine.get_queue(&queue("jobs")).await.unwrap().stats;
+    let copies = engine
+        .get_queue(&queue("report-copies"))
+        .await
+        .unwrap()
+        .stats;
+    let audit = engine.get_stream(&stream("audit")).await.unwrap().stats;
+    (
+        jobs.visible + jobs.in_flight,
+        jobs.in_flight,
+        copies.visible,
+        audit.records,
+    )
+}
+
+pub async fn every_fenced_write_needs_the_current_token(harness: &dyn Harness) {
+    let engine = harness.engine(EngineConfig::default()).await;
+    targets(&engine).await;
+    let first = engine
+        .acquire_lock(&lock(), &holder("a"), 60_000, 0)
+        .await
+        .unwrap();
+    let fenced = |token: FencingToken, write: FencedWrite| {
+        let engine = engine.clone();
+        async move { engine.fenced(&lock(), token, write).await }
+    };
+    for write in [send("one"), send("two"), append("a1"), publish("p1")] {
+        fenced(first.token, write).await.unwrap();
+    }
+    let receipts: Vec<_> = take(&engine, "jobs", 2, Some(60_000))
+        .await
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(receipts.len(), 2);
+    let read = engine
+        .group_read(
+            &stream("audit"),
+            &group(),
+            &ConsumerName::new("w").unwrap(),
+            10,
+            0,
+        )
+        .await
+        .unwrap();
+    let record = RecordId {
+        partition: read[0].record.partition,
+        offset: read[0].record.offset,
+    };
+    // Another holder takes over: every write with the old token is refused.
+    engine
+        .release_lock(&lock(), &holder("a"), first.token)
+        .await
+        .unwrap();
+    let second = engine
+        .acquire_lock(&lock(), &holder("b"), 60_000, 0)
+        .await
+        .unwrap();
+    assert!(second.token > first.token);
+    let before = counts(&engine).await;
+    let stale = [
+        send("late"),
+        FencedWrite::Ack {
+            queue: queue("jobs"),
+            receipts: vec![receipts[0]],
+            reply: None,
+        },
+        FencedWrite::Nack {
+            queue: queue("jobs"),
+            receipts: vec![receipts[1]],
+            delay_ms: None,
+        },
+        append("late"),
+        FencedWrite::GroupAck {
+            stream: stream("audit"),
+            group: group(),
+            ids: vec![record],
+        },
+        publish("late"),
+    ];
+    for write in stale {
+        let op = write.op();
+        assert_eq!(
+            fenced(first.token, write).await,
+            Err(LockEngineError::Fenced {
+                lock: "nightly-report".into(),
+                token: first.token.get(),
+                current: Some(second.token.get()),
+            }),
+            "{op} with a replaced token"
+        );
+    }
+    assert_eq!(
+        counts(&engine).await,
+        before,
+        "refused writes changed nothing"
+    );
+    let audit = engine.get_stream(&stream("audit")).await.unwrap().stats;
+    assert_eq!(
+        audit.groups[0].pending, 1,
+        "the refused group ack left it pending"
+    );
+    // The current token does each of them.
+    let acked = fenced(
+        second.token,
+        FencedWrite::Ack {
+            queue: queue("jobs"),
+            receipts: vec![receipts[0]],
+            reply: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(acked, FencedOutcome::Acked(r) if r[0].is_ok()));
+    let nacked = fenced(
+        second.token,
+        FencedWrite::Nack {
+            queue: queue("jobs"),
+            receipts: vec![receipts[1]],
+            delay_ms: None,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(nacked, FencedOutcome::Nacked(r) if r[0].is_ok()));
+    let group_acked = fenced(
+        second.token,
+        FencedWrite::GroupAck {
+            stream: stream("audit"),
+            group: group(),
+            ids: vec![record],
+        },
+    )
+    .await
+    .unwrap();
+    assert!(matches!(group_acked, FencedOutcome::GroupAcked(r) if r[0].is_ok()));
+    let published = fenced(second.token, publish("p2")).await.unwrap();
+    assert!(matches!(published, FencedOutcome::Published(p) if p[0].delivered_to == 1));
+    let appended = fenced(second.token, append("a2")).await.unwrap();
+    assert!(matches!(appended, FencedOutcome::Appended(a) if a[0].offset == 1));
+    // jobs: one acked, one back to visible; two copies; two records.
+    assert_eq!(counts(&engine).await, (1, 0, 2, 2));
+}
