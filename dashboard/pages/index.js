@@ -7,6 +7,7 @@ import { streamsPage, streamPage } from './streams.js';
 import { topicsPage, topicPage } from './topics.js';
 import callbacks from './callbacks.js';
 import sinks from './sinks.js';
+import schedules from './schedules.js';
 import performance from './performance.js';
 
-export const pages = [overview, queues, queue, streamsPage, streamPage, topicsPage, topicPage, callbacks, sinks, performance];
+export const pages = [overview, queues, queue, streamsPage, streamPage, topicsPage, topicPage, schedules, callbacks, sinks, performance];

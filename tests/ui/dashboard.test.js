@@ -1,6 +1,7 @@
 // The dashboard in a real Chromium, driven as a person would: open it, create queues, send an
 // advanced message, watch the depth change live, look up the message's status, redrive it from
-// the dead-letter queue, purge and delete, use it on a phone-sized screen and by keyboard.
+// the dead-letter queue, purge and delete, pause and fire a schedule, use it on a phone-sized
+// screen and by keyboard.
 // Every step fails on any console error or uncaught exception in the page.
 //
 // Run by run.sh, which starts baton and sets BATON_URL and CHROMIUM.
@@ -436,6 +437,27 @@ test('the topics pages show subscriptions and tail a topic live', async () => {
   assertNoConsoleErrors();
 });
 
+test('the schedules page shows next fire and last outcome, and pauses, resumes and fires', async () => {
+  await api('PUT', '/v1/queues/ui-maintenance', {});
+  await api('PUT', '/v1/schedules/ui-cleanup', {
+    cron: '0 3 * * *', timezone: 'Asia/Seoul', target: { queue: 'ui-maintenance' },
+    message: { body: 'cleanup' }, paused: true,
+  });
+  await page.goto(`${BASE}/#/schedules`);
+  const row = page.locator('#schedules-table tr[data-name="ui-cleanup"]');
+  await row.waitFor({ timeout: LIVE_TIMEOUT });
+  await row.getByText('0 3 * * * (Asia/Seoul)').waitFor();
+  await row.getByText('paused', { exact: true }).waitFor();
+  await row.getByRole('button', { name: 'Fire ui-cleanup now' }).click();
+  await row.getByText(/^ok \(fired by hand\) at /).waitFor({ timeout: LIVE_TIMEOUT });
+  assert.equal((await api('GET', '/v1/queues/ui-maintenance')).stats.visible, 1);
+  await row.getByRole('button', { name: 'Resume ui-cleanup' }).click();
+  await row.getByText('active', { exact: true }).waitFor({ timeout: LIVE_TIMEOUT });
+  await row.getByRole('button', { name: 'Pause ui-cleanup' }).waitFor();
+  await shot('16-schedules');
+  assertNoConsoleErrors();
+});
+
 test('the overview counts streams and topics live', async () => {
   await page.goto(`${BASE}/#/`);
   await page.locator('#stat-streams .value').getByText('1', { exact: true }).waitFor({ timeout: LIVE_TIMEOUT });
@@ -470,7 +492,7 @@ test('every page fits a phone screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [name, path] of [['overview', ''], ['queues', 'queues'], ['queue', 'queues/ui-orders'], ['messages', 'queues/ui-orders/messages'], ['send', 'queues/ui-orders/send'],
     ['callbacks', 'queues/ui-orders/callbacks'], ['streams', 'streams'], ['stream', 'streams/ui-clicks'],
-    ['topics', 'topics'], ['topic', 'topics/ui-orders'], ['sinks', 'sinks'], ['performance', 'performance']]) {
+    ['topics', 'topics'], ['topic', 'topics/ui-orders'], ['schedules', 'schedules'], ['sinks', 'sinks'], ['performance', 'performance']]) {
     await page.goto(`${BASE}/#/${path}`);
     await page.locator('#conn.live').waitFor({ timeout: LIVE_TIMEOUT });
     await page.waitForTimeout(300);

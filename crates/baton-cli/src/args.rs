@@ -6,12 +6,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod locks;
 mod push;
+mod schedules;
 mod sinks;
 mod streams;
 mod topics;
 
 pub use locks::*;
 pub use push::*;
+pub use schedules::*;
 pub use sinks::*;
 pub use streams::*;
 pub use topics::*;
@@ -134,6 +136,9 @@ pub enum Command {
     /// Sinks: archive a stream, a queue or a topic into PostgreSQL, exactly once.
     #[command(subcommand)]
     Sink(SinkCommand),
+    /// Cron and one-shot schedules that send a message to a queue, a topic or a stream.
+    #[command(subcommand)]
+    Schedule(ScheduleCommand),
 
     /// Inspect a data directory offline.
     #[command(subcommand)]
@@ -353,9 +358,14 @@ pub struct SendArgs {
     #[arg(long, value_name = "ID")]
     pub dedup_id: Option<String>,
 
-    /// Delay before the message becomes visible, overriding the queue's.
+    /// Delay before the message becomes visible, overriding the queue's (less than the
+    /// queue's retention).
     #[arg(long, value_name = "MS")]
     pub delay_ms: Option<u64>,
+
+    /// Hidden until this time (milliseconds since the epoch, or RFC 3339) instead of a delay.
+    #[arg(long, value_name = "TIME", value_parser = crate::time::parse_time, conflicts_with = "delay_ms")]
+    pub deliver_at: Option<u64>,
 
     /// A string attribute; repeat for several.
     #[arg(long = "attr", value_name = "KEY=VALUE", value_parser = parse_attribute)]

@@ -76,6 +76,7 @@ pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
         Command::Callbacks(command) => crate::commands::push::callbacks(&client, command).await,
         Command::Lock(command) => crate::commands::locks::run(&client, command).await,
         Command::Sink(command) => crate::commands::sinks::run(&client, command).await,
+        Command::Schedule(command) => crate::commands::schedules::run(&client, command).await,
     }
 }
 
@@ -158,6 +159,7 @@ async fn send(client: &Client, args: SendArgs) -> anyhow::Result<()> {
         group_id: args.group_id,
         dedup_id: args.dedup_id,
         delay_ms: args.delay_ms,
+        deliver_at: args.deliver_at,
         notify: None,
     };
     print_json(&client.send(&args.queue, vec![message]).await?)

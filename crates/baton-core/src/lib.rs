@@ -20,6 +20,7 @@ pub mod message;
 pub mod name;
 pub mod queue;
 pub mod receipt;
+pub mod schedule;
 pub mod stream;
 pub mod time;
 pub mod topic;

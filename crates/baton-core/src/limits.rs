@@ -27,7 +27,8 @@ pub const WAIT_MS_MAX: u64 = 20_000;
 pub const VISIBILITY_TIMEOUT_MS_DEFAULT: u64 = 30_000;
 /// Longest visibility timeout and longest nack delay (12 hours, as SQS).
 pub const VISIBILITY_TIMEOUT_MS_MAX: u64 = 12 * 60 * 60 * 1000;
-/// Longest delivery delay (15 minutes, as SQS).
+/// Longest default delay of a queue (its `delay_ms`) and longest delay of an SQS send (15
+/// minutes, as SQS). A native send may be delayed up to the queue's retention.
 pub const DELAY_MS_MAX: u64 = 15 * 60 * 1000;
 pub const RETENTION_MS_DEFAULT: u64 = 4 * 24 * 60 * 60 * 1000;
 pub const RETENTION_MS_MIN: u64 = 60 * 1000;

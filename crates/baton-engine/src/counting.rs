@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use baton_core::lock::{FencingToken, Holder, LockHold, LockName, Released};
+use baton_core::schedule;
 use baton_core::stream::{
     Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
 };
@@ -20,8 +21,9 @@ use parking_lot::Mutex;
 use crate::{
     Completion, CompletionHook, Created, DiskStatus, Engine, EngineError, GroupRecord, GroupView,
     LockEngine, LockEngineError, LockSettings, MetaPatch, NewRecord, PendingView, PublishEntry,
-    PublishOutcome, QueueEngine, QueueView, ReceiveOptions, RedriveOptions, StorageStats,
-    StreamEngine, StreamRead, StreamView, TopicEngine, TopicView,
+    PublishOutcome, QueueEngine, QueueView, ReceiveOptions, RedriveOptions, ScheduleEngine,
+    ScheduleEngineError, SchedulePlans, StorageStats, StreamEngine, StreamRead, StreamView,
+    TopicEngine, TopicView,
 };
 
 /// Forwards to `inner`, counting each call by the trait method's name and, for operations on
@@ -245,5 +247,68 @@ impl LockEngine for CountingEngine {
         max: usize,
     ) -> Result<Vec<LockHold>, LockEngineError> {
         self.inner.list_locks(prefix, after, max).await
+    }
+}
+
+#[async_trait::async_trait]
+impl ScheduleEngine for CountingEngine {
+    fn schedule_limits(&self) -> schedule::ScheduleLimits {
+        self.inner.schedule_limits()
+    }
+
+    async fn put_schedule(
+        &self,
+        name: &schedule::ScheduleName,
+        spec: schedule::ScheduleSpec,
+        paused: bool,
+    ) -> Result<(schedule::Put, schedule::Schedule), ScheduleEngineError> {
+        self.inner.put_schedule(name, spec, paused).await
+    }
+
+    async fn delete_schedule(
+        &self,
+        name: &schedule::ScheduleName,
+    ) -> Result<(), ScheduleEngineError> {
+        self.inner.delete_schedule(name).await
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        name: &schedule::ScheduleName,
+        paused: bool,
+    ) -> Result<schedule::Schedule, ScheduleEngineError> {
+        self.inner.set_schedule_paused(name, paused).await
+    }
+
+    async fn get_schedule(
+        &self,
+        name: &schedule::ScheduleName,
+    ) -> Result<Option<schedule::Schedule>, ScheduleEngineError> {
+        self.inner.get_schedule(name).await
+    }
+
+    async fn list_schedules(
+        &self,
+        after: Option<&str>,
+        max: usize,
+    ) -> Result<Vec<schedule::Schedule>, ScheduleEngineError> {
+        self.inner.list_schedules(after, max).await
+    }
+
+    async fn plan_schedules(&self) -> Result<SchedulePlans, ScheduleEngineError> {
+        self.inner.plan_schedules().await
+    }
+
+    async fn advance_schedule(
+        &self,
+        name: &schedule::ScheduleName,
+        version: u64,
+        position: Timestamp,
+        n_missed: u64,
+        outcome: Option<schedule::FireOutcome>,
+    ) -> Result<schedule::Schedule, ScheduleEngineError> {
+        self.inner
+            .advance_schedule(name, version, position, n_missed, outcome)
+            .await
     }
 }

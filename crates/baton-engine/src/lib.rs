@@ -21,6 +21,7 @@ mod durable;
 mod local;
 mod locks;
 mod queue_engine;
+mod schedules;
 mod stream_engine;
 mod stream_types;
 mod topic_engine;
@@ -43,6 +44,7 @@ pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_M
 pub use local::LocalEngine;
 pub use locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
 pub use queue_engine::QueueEngine;
+pub use schedules::{ScheduleEngine, ScheduleEngineError, SchedulePlans};
 pub use stream_engine::StreamEngine;
 pub use stream_types::{
     GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord, StreamView,
@@ -232,7 +234,7 @@ pub enum EngineError {
 /// operation is reachable without naming its trait.
 #[async_trait]
 pub trait Engine:
-    QueueEngine + StreamEngine + TopicEngine + LockEngine + Send + Sync + 'static
+    QueueEngine + StreamEngine + TopicEngine + LockEngine + ScheduleEngine + Send + Sync + 'static
 {
     /// A short name for `/v1/server`: "memory", "embedded", "redis".
     fn kind(&self) -> &'static str;

@@ -148,6 +148,15 @@ pub enum ErrorCode {
     SinkNotFound,
     /// A sink of that name exists with another definition; delete it first. 409.
     SinkExists,
+    /// A schedule's `cron` pattern does not parse. 400.
+    InvalidCron,
+    /// A schedule's `timezone` is not an IANA time zone name. 400.
+    UnknownTimezone,
+    /// A schedule's target queue, topic or stream does not exist. 400.
+    ScheduleTargetNotFound,
+    ScheduleNotFound,
+    /// The server's `schedules_max` schedules exist. 429.
+    TooManySchedules,
 }
 
 impl ErrorCode {
@@ -170,10 +179,14 @@ impl ErrorCode {
             | TargetNotAllowed
             | InvalidPattern
             | InvalidFilter
-            | TargetUnsupported => 400,
+            | TargetUnsupported
+            | InvalidCron
+            | UnknownTimezone
+            | ScheduleTargetNotFound => 400,
             QueueNotFound | MessageNotFound | NotFound | StreamNotFound | GroupNotFound
             | ConsumerNotFound | PushNotConfigured | EventNotFound | TopicNotFound
-            | SubscriptionNotFound | ReplyNotExpected | LockNotFound | SinkNotFound => 404,
+            | SubscriptionNotFound | ReplyNotExpected | LockNotFound | SinkNotFound
+            | ScheduleNotFound => 404,
             MethodNotAllowed => 405,
             ReceiptStale
             | MetaConflict
@@ -206,7 +219,8 @@ impl ErrorCode {
             | TooManyPendingRequests
             | TooManyLiveSubscribers
             | TooManyLiveStreams
-            | TooManyLocks => 429,
+            | TooManyLocks
+            | TooManySchedules => 429,
             Internal => 500,
             NotReady | StorageUnavailable => 503,
             RequestTimeout => 504,

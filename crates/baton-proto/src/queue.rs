@@ -165,8 +165,12 @@ pub struct SendMessage {
     pub group_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dedup_id: Option<String>,
+    /// Hidden for this long after the send; less than the queue's `retention_ms`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// Hidden until this time (milliseconds since the epoch); instead of `delay_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
 }

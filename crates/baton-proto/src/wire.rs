@@ -102,6 +102,8 @@ pub struct SendMeta {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deliver_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
 }
 

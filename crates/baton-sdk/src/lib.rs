@@ -11,7 +11,7 @@
 //! against the system's root certificates). Streams are covered by the methods in [`streams`]
 //! and [`stream_live`]; topics, subscriptions, live topic subscriptions and request/response,
 //! push subscriptions and failed callbacks by further methods of [`Client`], locks and the
-//! self-renewing [`locks::LockGuard`] by [`locks`]; the SQS facade is not. [`wire`] is a client of the framed TCP protocol for send, receive, ack and nack,
+//! self-renewing [`locks::LockGuard`] by [`locks`], schedules by [`schedules`]; the SQS facade is not. [`wire`] is a client of the framed TCP protocol for send, receive, ack and nack,
 //! for many small calls on one connection.
 //!
 //! Limits: every request has a time budget ([`Client::REQUEST_TIMEOUT_DEFAULT`], changeable
@@ -57,6 +57,7 @@ use serde::Serialize;
 pub use baton_proto as proto;
 
 pub mod locks;
+pub mod schedules;
 pub mod stream_live;
 pub mod streams;
 pub mod wire;

@@ -155,6 +155,7 @@ impl WireClient {
                 group_id: message.group_id,
                 dedup_id: message.dedup_id,
                 delay_ms: message.delay_ms,
+                deliver_at: message.deliver_at,
                 notify: message.notify,
             };
             let meta = if meta.is_empty() {

@@ -15,6 +15,7 @@ use baton_storage::SyncPolicy;
 use serde::Deserialize;
 
 mod locks;
+mod schedules;
 
 /// Every knob with its unit and its range in the comment.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -139,6 +140,16 @@ pub struct ServerConfig {
     pub sink_retry_base_ms: u64,
     /// The cap of a failing sink's retry delay. `sink_retry_base_ms`..=3600000.
     pub sink_retry_max_ms: u64,
+    /// Schedules kept at once. 1..=1000000.
+    pub schedules_max: u32,
+    /// Longest schedule name, in characters. 1..=100.
+    pub schedule_name_chars_max: u32,
+    /// Largest message of a schedule (body, attributes and keys). 1..=16777216.
+    pub schedule_message_bytes_max: u32,
+    /// How late a tick may fire and still count as on time rather than missed. 0..=86400000.
+    pub schedule_missed_grace_ms: u64,
+    /// Missed ticks one pass fires per schedule under `missed = "all"`. 1..=100000.
+    pub schedule_catch_up_max: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -201,6 +212,11 @@ impl Default for ServerConfig {
             sinks_max: 64,
             sink_retry_base_ms: 200,
             sink_retry_max_ms: 30_000,
+            schedules_max: schedules::DEFAULTS.schedules_max,
+            schedule_name_chars_max: schedules::DEFAULTS.name_chars_max,
+            schedule_message_bytes_max: schedules::DEFAULTS.message_bytes_max,
+            schedule_missed_grace_ms: schedules::DEFAULTS.missed_grace_ms,
+            schedule_catch_up_max: schedules::DEFAULTS.catch_up_max,
         }
     }
 }
@@ -270,6 +286,11 @@ const KEYS: &[&str] = &[
     "sinks_max",
     "sink_retry_base_ms",
     "sink_retry_max_ms",
+    "schedules_max",
+    "schedule_name_chars_max",
+    "schedule_message_bytes_max",
+    "schedule_missed_grace_ms",
+    "schedule_catch_up_max",
 ];
 
 impl ServerConfig {
@@ -319,6 +340,7 @@ impl ServerConfig {
         self.sync_policy()?;
         self.outbound_rules()?;
         self.validate_locks()?;
+        self.validate_schedules()?;
         Ok(())
     }
 

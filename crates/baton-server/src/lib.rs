@@ -21,6 +21,7 @@ mod http_listener;
 pub mod live;
 pub mod outbound;
 pub mod push;
+pub mod schedules;
 pub mod service;
 pub mod sinks;
 pub mod state;
@@ -74,7 +75,9 @@ pub async fn run(
     let clock = Arc::new(SystemClock);
     let engine: Arc<dyn Engine> = match config.engine {
         EngineKind::Memory => Arc::new(
-            LocalEngine::in_memory(clock, engine_config).with_lock_settings(config.lock_settings()),
+            LocalEngine::in_memory(clock, engine_config)
+                .with_lock_settings(config.lock_settings())
+                .with_schedule_limits(config.schedule_limits()),
         ),
         EngineKind::Embedded => Arc::new(
             LocalEngine::durable(
@@ -84,7 +87,8 @@ pub async fn run(
                 config.storage()?,
                 true,
             )?
-            .with_lock_settings(config.lock_settings()),
+            .with_lock_settings(config.lock_settings())
+            .with_schedule_limits(config.schedule_limits()),
         ),
     };
     serve(config, engine, listener, wire, shutdown).await
@@ -126,6 +130,7 @@ pub async fn serve(
     }
     tasks.spawn(callbacks.clone().run());
     tasks.spawn(events.clone().run_workers());
+    tasks.spawn(schedules::run(state.clone()));
     {
         let push = push.clone();
         let state = state.clone();
@@ -273,6 +278,7 @@ pub(crate) fn app_state(
         push,
         callbacks,
         sinks,
+        schedules: Arc::new(schedules::Scheduler::new(stop.child_token())),
         outbound: Arc::new(outbound),
         events,
         live,

@@ -30,6 +30,8 @@ pub struct AppState {
     pub push: Arc<PushManager>,
     pub callbacks: Arc<Callbacks>,
     pub sinks: Arc<crate::sinks::SinkManager>,
+    /// The schedule firing task's wake-up and figures.
+    pub schedules: Arc<crate::schedules::Scheduler>,
     pub outbound: Arc<crate::outbound::OutboundRules>,
     pub events: Arc<crate::events::Events>,
     /// Live (SSE/WebSocket) connections to topics.

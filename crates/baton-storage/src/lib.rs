@@ -17,6 +17,7 @@ pub mod io;
 pub mod lock;
 pub mod lock_records;
 pub mod records;
+pub mod schedule_records;
 pub mod space;
 pub mod stream_records;
 pub mod topic_records;

@@ -4,6 +4,7 @@
 pub mod groups;
 pub mod locks;
 pub mod push;
+pub mod schedules;
 pub mod sinks;
 pub mod streams;
 pub mod topics;

@@ -9,6 +9,7 @@ mod aws_sdk;
 mod bench;
 mod cli;
 mod cli_locks;
+mod cli_schedules;
 mod cli_sinks;
 mod cli_streams;
 mod cli_topics;

@@ -457,10 +457,16 @@ impl Queue {
             ));
         }
         if let Some(delay_ms) = entry.delay_ms {
-            if delay_ms > DELAY_MS_MAX {
+            // Up to the queue's retention: a message delayed to its end would expire the
+            // moment it became visible. (The SQS API keeps its own 15-minute limit.)
+            let max = self.config.retention_ms.saturating_sub(1);
+            if delay_ms > max {
                 return Err(invalid(
                     "delay_ms",
-                    format!("{delay_ms} is outside 0..={DELAY_MS_MAX}"),
+                    format!(
+                        "{delay_ms} is outside 0..={max}: a message's delay must end within the queue's retention ({} ms)",
+                        self.config.retention_ms
+                    ),
                 ));
             }
         }

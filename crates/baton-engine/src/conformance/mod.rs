@@ -2,7 +2,8 @@
 //! embedded engines here (`local/conformance_tests.rs`), the Redis Cluster engine in its own
 //! crate. A case knows only the [`Engine`] trait and a [`Harness`], which makes fresh engines
 //! and moves their time; durability (restarts, power loss) is tested per engine, not here.
-//! Locks (`locks`) are reached through `Engine`, whose supertrait `LockEngine` is.
+//! Locks (`locks`) and schedules (`schedules`) are reached through `Engine`, whose
+//! supertraits `LockEngine` and `ScheduleEngine` are.
 //!
 //! Run the suite for an engine with [`engine_conformance!`](crate::engine_conformance), which
 //! expands to one `#[tokio::test]` per case.
@@ -15,6 +16,7 @@
 pub mod fenced;
 pub mod locks;
 pub mod queues;
+pub mod schedules;
 pub mod streams;
 pub mod topics;
 
@@ -77,6 +79,9 @@ macro_rules! engine_conformance {
             locks::a_lock_expires_on_the_engines_time,
             locks::a_waiting_acquire_gets_the_lock_on_release,
             fenced::every_fenced_write_needs_the_current_token,
+            schedules::a_schedule_is_kept_listed_replaced_and_deleted,
+            schedules::due_ticks_are_planned_on_the_engines_time_and_an_advance_is_final,
+            schedules::a_paused_schedule_plans_nothing_and_resumes_from_now,
         );
     };
     (@cases $harness:expr; $($module:ident :: $case:ident),* $(,)?) => {

@@ -12,6 +12,7 @@
 pub(crate) mod codec;
 pub(crate) mod locks;
 pub(crate) mod replay;
+pub(crate) mod schedules;
 pub(crate) mod topics;
 
 use std::path::PathBuf;
@@ -178,6 +179,8 @@ pub(crate) struct Recovered {
         std::collections::BTreeMap<u64, (u64, Vec<baton_storage::topic_records::StreamCopiesV1>)>,
     /// The lock table (under replay's limits; the engine re-applies its own).
     pub locks: baton_core::lock::LockTable,
+    /// The schedule table (under replay's limits; the engine re-applies its own).
+    pub schedules: baton_core::schedule::ScheduleTable,
 }
 
 pub(crate) fn storage_error(error: WalError) -> EngineError {
@@ -333,6 +336,7 @@ impl Durable {
             completions: std::mem::take(&mut state.completions),
             stream_copies: std::mem::take(&mut state.topics.stream_copies),
             locks: std::mem::take(&mut state.locks).table,
+            schedules: std::mem::take(&mut state.schedules).table,
         })
     }
 

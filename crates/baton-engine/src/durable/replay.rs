@@ -44,6 +44,8 @@ pub(crate) struct ReplayState {
     pub completions: Vec<crate::Completion>,
     /// The lock table (see `locks`).
     pub locks: super::locks::LockReplay,
+    /// The schedule table (see `schedules`).
+    pub schedules: super::schedules::ScheduleReplay,
 }
 
 /// The completion a dead-letter arrival of `moved` at `now` reports, if it has `notify`.
@@ -79,6 +81,9 @@ impl ReplayState {
         }
         if kind == baton_storage::lock_records::KIND_LOCK_CHECKPOINT {
             return super::locks::apply_checkpoint(self, payload);
+        }
+        if kind == baton_storage::schedule_records::KIND_SCHEDULE_CHECKPOINT {
+            return super::schedules::apply_checkpoint(self, payload);
         }
         if kind != KIND_CHECKPOINT {
             return Err(format!("unknown checkpoint frame kind {kind}"));
@@ -177,6 +182,9 @@ impl ReplayState {
         }
         if kind == baton_storage::lock_records::KIND_LOCK_OP {
             return super::locks::apply_record(self, lsn, payload);
+        }
+        if kind == baton_storage::schedule_records::KIND_SCHEDULE_OP {
+            return super::schedules::apply_record(self, lsn, payload);
         }
         if kind != KIND_QUEUE_OP {
             return Err(format!("unknown log record kind {kind}"));

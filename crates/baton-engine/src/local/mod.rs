@@ -64,6 +64,8 @@ pub struct LocalEngine {
     refused_writes: AtomicU64,
     /// Distributed locks (`locks.rs`) and the fence gates of fenced writes (`fenced.rs`).
     locks: locks::Locks,
+    /// Schedules (`schedules.rs`). Locked alone.
+    schedules: schedules::Schedules,
 }
 
 struct Slot {
@@ -170,6 +172,7 @@ impl LocalEngine {
             topics: RwLock::new(topics::TopicRegistry::default()),
             refused_writes: AtomicU64::new(0),
             locks: locks::Locks::new(crate::LockSettings::default()),
+            schedules: schedules::Schedules::new(Default::default()),
         }
     }
 
@@ -816,6 +819,7 @@ mod queue_config;
 mod receipts;
 mod receive;
 mod reload;
+mod schedules;
 mod sends;
 mod stream_calls;
 mod streams;
@@ -830,6 +834,8 @@ mod durable_tests;
 mod full_disk_tests;
 #[cfg(test)]
 mod lock_tests;
+#[cfg(test)]
+mod schedule_tests;
 #[cfg(test)]
 mod topic_stream_tests;
 #[cfg(test)]

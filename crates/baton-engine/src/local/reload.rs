@@ -33,6 +33,7 @@ impl LocalEngine {
         }
         self.topics.write().restore(recovered.topics);
         self.locks.restore(&recovered.locks);
+        self.schedules.restore(&recovered.schedules);
         self.recovered_completions
             .lock()
             .extend(recovered.completions);
@@ -96,6 +97,7 @@ impl LocalEngine {
                     vec![
                         self.topics_checkpoint_part(last_lsn),
                         self.locks_checkpoint_part(last_lsn),
+                        self.schedules_checkpoint_part(last_lsn),
                     ]
                 },
                 || self.topics_in_flight_part(),

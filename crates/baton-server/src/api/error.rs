@@ -51,6 +51,12 @@ impl From<baton_engine::LockEngineError> for ApiError {
     }
 }
 
+impl From<baton_engine::ScheduleEngineError> for ApiError {
+    fn from(error: baton_engine::ScheduleEngineError) -> Self {
+        ApiError::Service(error.into())
+    }
+}
+
 impl From<StreamError> for ApiError {
     fn from(error: StreamError) -> Self {
         ApiError::Service(error.into())

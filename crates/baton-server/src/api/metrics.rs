@@ -140,7 +140,7 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub(super) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }
@@ -194,7 +194,7 @@ fn disk_metrics(out: &mut String, disk: &baton_engine::DiskStatus) {
     );
 }
 
-fn histogram_lines(
+pub(crate) fn histogram_lines(
     out: &mut String,
     name: &str,
     bounds: &[f64],
@@ -229,6 +229,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     crate::api::topics::write_metrics(&state, &mut out).await;
     crate::api::stream_metrics::write_metrics(&state, &mut out).await;
     super::requests::write_metrics(&state, &mut out);
+    crate::schedules::write_metrics(&state, &mut out).await;
     (
         [(
             header::CONTENT_TYPE,

@@ -14,6 +14,7 @@ pub(crate) mod metrics;
 mod push;
 pub(crate) mod queues;
 pub(crate) mod requests;
+mod schedules;
 mod sinks;
 pub mod sqs;
 mod stream_live;
@@ -150,6 +151,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queues/{queue}/messages", get(browse::peek))
         .merge(locks::routes())
         .merge(sinks::routes())
+        .merge(schedules::routes())
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)

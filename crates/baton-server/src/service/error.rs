@@ -49,6 +49,10 @@ pub enum ServiceError {
     SinkExists { name: String, difference: String },
     #[error("{limit} sinks exist already (the server's sinks_max)")]
     TooManySinks { limit: u32 },
+    #[error(transparent)]
+    Schedule(#[from] baton_engine::ScheduleEngineError),
+    #[error("the schedule's target {kind} `{name}` does not exist")]
+    ScheduleTargetNotFound { kind: &'static str, name: String },
 }
 
 impl From<QueueError> for ServiceError {
@@ -96,6 +100,8 @@ impl ServiceError {
             ServiceError::SinkNotFound { .. } => ErrorCode::SinkNotFound,
             ServiceError::SinkExists { .. } => ErrorCode::SinkExists,
             ServiceError::TooManySinks { .. } => ErrorCode::LimitReached,
+            ServiceError::Schedule(error) => schedule_code(error),
+            ServiceError::ScheduleTargetNotFound { .. } => ErrorCode::ScheduleTargetNotFound,
         }
     }
 
@@ -128,6 +134,28 @@ pub fn lock_code(error: &baton_engine::LockEngineError) -> ErrorCode {
             LockError::TokenStale { .. } => ErrorCode::LockTokenStale,
             LockError::Expired { .. } => ErrorCode::LockExpired,
             LockError::TooManyLocks { .. } => ErrorCode::TooManyLocks,
+        },
+    }
+}
+
+pub fn schedule_code(error: &baton_engine::ScheduleEngineError) -> ErrorCode {
+    use baton_core::schedule::ScheduleError;
+    use baton_engine::ScheduleEngineError;
+    match error {
+        ScheduleEngineError::Engine(error) => engine_code(error),
+        ScheduleEngineError::Schedule(error) => match error {
+            ScheduleError::InvalidName { .. } => ErrorCode::InvalidName,
+            ScheduleError::InvalidCron { .. } => ErrorCode::InvalidCron,
+            ScheduleError::UnknownTimezone { .. } => ErrorCode::UnknownTimezone,
+            ScheduleError::NeverFires { .. }
+            | ScheduleError::AtInPast { .. }
+            | ScheduleError::InvalidWindow { .. }
+            | ScheduleError::EndInPast { .. } => ErrorCode::InvalidParameter,
+            ScheduleError::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+            ScheduleError::TooManySchedules { .. } => ErrorCode::TooManySchedules,
+            ScheduleError::NotFound { .. } => ErrorCode::ScheduleNotFound,
+            // A definition changed while a firing was on its way: retrying sees the new one.
+            ScheduleError::Stale { .. } => ErrorCode::MetaConflict,
         },
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod fences;
 pub mod queues;
 pub mod replies;
+pub mod schedules;
 pub mod streams;
 pub mod topic_filters;
 pub mod topic_urls;

@@ -404,6 +404,7 @@ pub async fn send(
             group_id: message.group_id,
             dedup_id: message.dedup_id,
             delay_ms: message.delay_ms,
+            deliver_at: message.deliver_at,
             notify: message.notify,
         };
         entries.push(send_entry(state, index, message.body.into(), options)?);
@@ -452,11 +453,22 @@ pub(crate) fn send_entry(
     body: std::sync::Arc<str>,
     options: SendOptions,
 ) -> Result<SendEntry, ServiceError> {
+    let delay_ms = match (options.delay_ms, options.deliver_at) {
+        (Some(_), Some(_)) => {
+            return Err(ServiceError::invalid(
+                format!("messages[{index}].deliver_at"),
+                "give either `delay_ms` or `deliver_at`, not both",
+            ))
+        }
+        // A time already passed delivers at once.
+        (None, Some(at)) => Some(at.saturating_sub(state.engine.now().as_millis())),
+        (delay_ms, None) => delay_ms,
+    };
     Ok(SendEntry {
         id: baton_engine::new_message_id(),
         body,
         attributes: attributes_from_wire(index, options.attributes)?,
-        delay_ms: options.delay_ms,
+        delay_ms,
         group_id: options.group_id,
         dedup_id: options.dedup_id,
         notify: options

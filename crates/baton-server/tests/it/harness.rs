@@ -86,11 +86,13 @@ impl<'a> ServerOptions<'a> {
                     false,
                 )
                 .unwrap()
-                .with_lock_settings(config.lock_settings()),
+                .with_lock_settings(config.lock_settings())
+                .with_schedule_limits(config.schedule_limits()),
             ),
             (None, None) => Arc::new(
                 LocalEngine::in_memory(Arc::new(SystemClock), engine_config)
-                    .with_lock_settings(config.lock_settings()),
+                    .with_lock_settings(config.lock_settings())
+                    .with_schedule_limits(config.schedule_limits()),
             ),
         };
         TestServer::start_serving(config, engine, self.dedicated_wire).await

@@ -267,7 +267,7 @@ async fn sends_that_break_a_rule_change_nothing() {
         ),
         (
             "q",
-            send(json!([{"body": "x", "delay_ms": 900_001}])),
+            send(json!([{"body": "x", "delay_ms": 345_600_000u64}])),
             StatusCode::BAD_REQUEST,
             "invalid_parameter",
         ),

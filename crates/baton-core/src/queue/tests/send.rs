@@ -60,8 +60,9 @@ fn queue_delay_applies_unless_the_message_overrides_it() {
 }
 
 #[test]
-fn delay_up_to_fifteen_minutes_is_accepted() {
-    check(standard(), "send a:delay=900000 => a; send b:delay=900001 => err InvalidParameter(delay_ms); +899999; recv 1 => -; +1; recv 1 => a");
+fn delay_up_to_the_retention_is_accepted() {
+    // Retention is 4 days (345,600,000 ms): the delay must end before it.
+    check(standard(), "send a:delay=345599999 => a; send b:delay=345600000 => err InvalidParameter(delay_ms); +345599998; recv 1 => -; +1; recv 1 => a");
 }
 
 #[test]
@@ -145,7 +146,10 @@ fn content_dedup_returns_the_original_sequence() {
 #[test]
 fn one_bad_entry_refuses_the_whole_batch() {
     let cases = [
-        ("send a b:delay=900001 c", "err InvalidParameter(delay_ms)"),
+        (
+            "send a b:delay=345600000 c",
+            "err InvalidParameter(delay_ms)",
+        ),
         ("send a b:g= c", "err InvalidParameter(group_id)"),
         ("send a b:d= c", "err InvalidParameter(dedup_id)"),
         ("send a:d=x b c:d=x", "a b dup:a"), // a control: the same shape succeeds when valid
@@ -165,7 +169,7 @@ fn one_bad_entry_refuses_the_whole_batch() {
 fn one_bad_entry_does_not_consume_dedup_ids() {
     check(
         standard(),
-        "send a:d=x b:delay=900001 => err InvalidParameter(delay_ms); send c:d=x => c",
+        "send a:d=x b:delay=345600000 => err InvalidParameter(delay_ms); send c:d=x => c",
     );
 }
 
