@@ -8,20 +8,26 @@ idle long enough, a surviving listener claims its pending events and finishes th
 the broker goes down: the listeners notice, stop consuming, check its health periodically and
 resume by themselves once it is back, with nothing lost or handled twice.
 
-Not yet: storing the processed events in PostgreSQL with summaries by day and category, and
-the daily cleanup as a schedule, wait for the PostgreSQL sink and schedules (see README.md).
-The 60-day retention of stream entries is configured on the stream.
+A sink archives the stream into PostgreSQL (through a local TCP proxy the example controls);
+the daily summary by category is SQL on that table, checked against what the gates sent.
+Then PostgreSQL goes out of reach (the proxy stops): the sink goes to `retrying`, Baton keeps
+accepting events, and once the proxy is back the sink catches up, nothing missing or twice.
+
+Not yet: the daily cleanup as a schedule waits for schedules (see README.md). The 60-day
+retention of stream entries is configured on the stream.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime
 import threading
 import time
 import urllib.error
 import urllib.request
 
 from harness import Baton, ExampleFailed, check, run_example, step, summary, wait_until
+from postgres import Postgres, TcpProxy
 
 GATES = 3
 BATCHES_PER_GATE = 10
@@ -29,32 +35,56 @@ BATCH = 50
 TYPES = ["LOGIN", "LOGOUT", "DOOR_OPEN", "ACCESS_DENIED"]
 SIXTY_DAYS_MS = 60 * 24 * 3600 * 1000
 GROUP = "/v1/streams/access-events/groups/dispatcher"
+SINK = "/v1/sinks/access-archive"
+OUTAGE_BATCHES = 2  # per gate, appended while PostgreSQL is out of reach
+SETTINGS = {
+    "tick_interval_ms": 20,
+    # A sink out of reach of PostgreSQL retries after 100 ms, doubling up to 1 s (30 s by
+    # default), so that this example sees it catch up soon after the proxy is back.
+    "sink_retry_base_ms": 100,
+    "sink_retry_max_ms": 1000,
+}
+# The events happened over the last three days (the `at` header); the summary is per day.
+TODAY = datetime.datetime.now(datetime.timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
 def event_of(gate: int, n: int) -> dict:
     kind = TYPES[(gate + n) % len(TYPES)]
-    return {"key": f"user-{n % 40}", "value": f"{kind} gate-{gate} event-{gate}-{n}", "headers": {"type": kind}}
+    # Uneven over the days (3 of every 7 events today), so that the per-day counts differ.
+    at = TODAY - datetime.timedelta(days=(n % 7) % 3) + datetime.timedelta(seconds=37 * n + gate)
+    return {"key": f"user-{n % 40}", "value": f"{kind} gate-{gate} event-{gate}-{n}",
+            "headers": {"type": kind, "at": at.isoformat().replace("+00:00", "Z")}}
 
 
-def produce(baton: Baton) -> collections.Counter:
-    step(f"{GATES} gates append {GATES * BATCHES_PER_GATE * BATCH} access events (idempotent producers)")
-    produced: collections.Counter = collections.Counter()
+def append_batches(baton: Baton, batches: range) -> list[dict]:
+    """Each gate appends its batches ``batches`` (one thread per gate); returns the records sent."""
+    sent: list[dict] = []
+    lock = threading.Lock()
 
     def gate(g: int) -> None:
-        for b in range(BATCHES_PER_GATE):
+        for b in batches:
             records = [event_of(g, b * BATCH + i) for i in range(BATCH)]
             body = {"records": records, "producer_id": f"gate-{g}", "sequence": b}
             first = baton.ok("POST", "/v1/streams/access-events/records", body)
             if b == 3:  # the answer was lost on the way: the gate sends the same batch again
                 again = baton.ok("POST", "/v1/streams/access-events/records", body)
                 check(again == first, "a retried batch answers the original offsets")
-            produced.update(r["headers"]["type"] for r in records)
+            with lock:
+                sent.extend(records)
 
     threads = [threading.Thread(target=gate, args=(g,)) for g in range(GATES)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    check(len(sent) == GATES * len(batches) * BATCH, f"every gate appended its batches: {len(sent)} events")
+    return sent
+
+
+def produce(baton: Baton) -> tuple[collections.Counter, list[dict]]:
+    step(f"{GATES} gates append {GATES * BATCHES_PER_GATE * BATCH} access events (idempotent producers)")
+    sent = append_batches(baton, range(BATCHES_PER_GATE))
+    produced = collections.Counter(r["headers"]["type"] for r in sent)
     stats = baton.ok("GET", "/v1/streams/access-events")["stats"]
     check(stats["records"] == GATES * BATCHES_PER_GATE * BATCH, f"every event appended once: {stats['records']}")
     # One user's events are in one partition, in the order each gate appended them.
@@ -68,7 +98,7 @@ def produce(baton: Baton) -> collections.Counter:
                 check(mine == sorted(mine), f"{user}'s events from gate {g} in order in partition {partition}")
         check(len({key for key, _ in values} & {k for p, vs in by_partition.items() if p != partition for k, _ in vs}) == 0,
               f"partition {partition}'s users are in no other partition")
-    return produced
+    return produced, sent
 
 
 class Listener:
@@ -121,11 +151,70 @@ class Listener:
                     time.sleep(0.2)
 
 
+def sink_state(baton: Baton) -> dict:
+    return baton.ok("GET", SINK)
+
+
+def archive_through_outage(baton: Baton, pg: Postgres, proxy: TcpProxy, sent: list[dict]) -> dict:
+    """PostgreSQL out of reach mid-way: the sink retries, Baton accepts, the sink catches up."""
+    table = pg.table("access_events")
+    step(f"the sink access-archive has the {len(sent)} events in {table}; PostgreSQL goes out of reach (the proxy stops)")
+    wait_until(lambda: sink_state(baton)["stats"]["lag"] == 0 and pg.query(f"SELECT count(*) FROM {table}") == [[str(len(sent))]],
+               f"the {len(sent)} events in the table", 20, 0.1)
+    before = sink_state(baton)
+    check(before["state"] == "running", f"the sink runs: {before}")
+    proxy.stop()
+    step(f"Baton keeps accepting events: {GATES} gates append {GATES * OUTAGE_BATCHES * BATCH} more; the sink is retrying")
+    more = append_batches(baton, range(BATCHES_PER_GATE, BATCHES_PER_GATE + OUTAGE_BATCHES))
+    total = len(sent) + len(more)
+    check(baton.ok("GET", "/v1/streams/access-events")["stats"]["records"] == total, f"the stream holds all {total} events")
+    retrying = wait_until(lambda: (lambda s: s if s["state"] == "retrying" else None)(sink_state(baton)),
+                          "the sink to be retrying", 15, 0.05)
+    check(isinstance(retrying["stats"]["last_error"], str) and retrying["stats"]["lag"] > 0,
+          f"retrying says why and how many events wait: {retrying}")
+    # Out of reach for a while: the sink keeps trying (100 ms, 200 ms, 400 ms, ... apart).
+    wait_until(lambda: sink_state(baton)["stats"]["errors_total"] >= before["stats"]["errors_total"] + 3,
+               "the sink to try 3 times", 15, 0.05)
+    in_table = int(pg.query(f"SELECT count(*) FROM {table}")[0][0])
+    check(in_table == len(sent), f"the events sent meanwhile are not in the table yet: {in_table} rows")
+    step("the proxy is back: the sink resumes by itself and catches up")
+    proxy.start()
+    back = wait_until(lambda: (lambda s: s if s["state"] == "running" and s["stats"]["lag"] == 0 else None)(sink_state(baton)),
+                      "the sink to run again with lag 0", 20, 0.1)
+    check(back["stats"]["last_error"] is None, f"no error left: {back}")
+    rows = [value for value, in pg.query(f"SELECT value_text FROM {table}")]
+    want = sorted(r["value"] for r in sent + more)
+    check(sorted(rows) == want, f"the table holds every event sent, once: {len(rows)} rows, {len(set(rows))} distinct, "
+          f"{len(set(want) - set(rows))} missing")
+    (count, distinct), = pg.query(f"SELECT count(*), count(DISTINCT value_text) FROM {table}")
+    check(count == distinct == str(total), f"count {count} = count distinct {distinct} = {total}")
+    return {"during": len(more), "rows": int(count), "distinct": int(distinct), "in_table_during": in_table,
+            "errors": back["stats"]["errors_total"] - before["stats"]["errors_total"], "sent": sent + more}
+
+
+def daily_summary(pg: Postgres, sent: list[dict]) -> list[list[str]]:
+    """The summary by day and category, with SQL on the archive, checked against what was sent."""
+    step("daily summary by category: SQL GROUP BY day and event type on the archive")
+    rows = pg.query(
+        "SELECT to_char((headers->>'at')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, "
+        f"headers->>'type' AS category, count(*) FROM {pg.table('access_events')} GROUP BY 1, 2 ORDER BY 1, 2")
+    want = collections.Counter((r["headers"]["at"][:10], r["headers"]["type"]) for r in sent)
+    got = {(day, kind): int(n) for day, kind, n in rows}
+    check(got == dict(want), f"the SQL summary = what the gates sent: {got} vs {dict(want)}")
+    days = sorted({day for day, _ in want})
+    lines = [f"{'day':<10} " + " ".join(f"{k:>13}" for k in TYPES)]
+    lines += [f"{day:<10} " + " ".join(f"{want[(day, k)]:>13}" for k in TYPES) for day in days]
+    return lines
+
+
 def main() -> None:
-    with Baton({"tick_interval_ms": 20}) as baton:
+    # Exits in reverse: the server stops first, then the proxy, then the schema is dropped.
+    with Postgres() as pg, TcpProxy(pg.host, pg.port) as proxy, Baton(SETTINGS) as baton:
         baton.ok("PUT", "/v1/streams/access-events", {"partitions": 3, "retention_ms": SIXTY_DAYS_MS})
         baton.ok("PUT", GROUP, {"start": "earliest", "session_timeout_ms": 1000})
-        produced = produce(baton)
+        baton.ok("PUT", SINK, {"source": {"stream": "access-events"}, "flush_ms": 50,
+                               "postgres": {"url": pg.url_via("127.0.0.1", proxy.port), "table": pg.table("access_events")}})
+        produced, sent = produce(baton)
         total = sum(produced.values())
 
         step("listener-3 reads 60 events and dies before handling them")
@@ -164,8 +253,9 @@ def main() -> None:
         check(any(l.outages >= 1 for l in listeners), f"the listeners saw the outage: {[l.outages for l in listeners]}")
         stream = baton.ok("GET", "/v1/streams/access-events")
         check(stream["attributes"]["retention_ms"] == SIXTY_DAYS_MS, f"60-day retention: {stream['attributes']}")
-        step("NOT RUN YET: archive into PostgreSQL, summaries by day and category via SQL, the daily cleanup "
-             "schedule — wait for the PostgreSQL sink and schedules (issue 23)")
+        archive = archive_through_outage(baton, pg, proxy, sent)
+        days = daily_summary(pg, archive["sent"])
+        step("NOT RUN YET: the daily cleanup schedule (stale pending entries, rows over 60 days old) — waits for schedules")
         summary([
             f"{total} access events from {GATES} gates, each appended once (a retried batch answered its offsets)",
             "dispatched by type: " + ", ".join(f"{k} {handled[k]}" for k in TYPES),
@@ -173,7 +263,13 @@ def main() -> None:
             f"broker restart: listeners stopped, checked health, resumed by themselves "
             f"(outages seen: {[l.outages for l in listeners]}, "
             f"events delivered again and skipped: {sum(l.again for l in listeners)}); lag 0, pending 0",
-            "stream entries kept 60 days (retention_ms); PostgreSQL archive, SQL summaries, daily cleanup: not run — wait for the sink and schedules",
+            f"PostgreSQL archive (sink access-archive, across the broker restart): {archive['rows']} rows, "
+            f"{archive['distinct']} distinct = every event sent, none missing, none twice",
+            f"PostgreSQL out of reach: sink retrying ({archive['errors']} failed attempts), {archive['during']} events "
+            f"accepted meanwhile (table at {archive['in_table_during']}), caught up once the proxy was back",
+            "daily summary by category (SQL, = what the gates sent):",
+            *(f"  {line}" for line in days),
+            "stream entries kept 60 days (retention_ms); the daily cleanup schedule: not run — waits for schedules",
         ])
 
 
