@@ -3,8 +3,21 @@
 # `cargo build -p baton-cli --example sqs-order-processor`, the aws-sdk-rust program of
 # sqs-migration, whose dependencies `cargo test` builds anyway) and the Python virtual
 # environment of the examples (examples/.venv from examples/requirements.txt, reinstalled only
-# when that file changed). Exports BATON_BIN, SQS_RUST_EXAMPLE_BIN and PYTHON.
+# when that file changed), and psql. Exports BATON_BIN, SQS_RUST_EXAMPLE_BIN and PYTHON.
 examples_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+
+# The archive steps run SQL through psql (Debian's postgresql-client, installed when missing
+# and running as root, like the dashboard tests' chromium).
+if ! command -v psql >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ]; then
+        echo "== installing psql (apt-get install postgresql-client)" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-client >/dev/null
+    else
+        echo "psql is missing: install Debian's postgresql-client (sudo apt-get install postgresql-client)" >&2
+        exit 1
+    fi
+fi
 repo_dir="$(cd "$examples_dir/.." && pwd)"
 
 targets=()
