@@ -223,32 +223,26 @@ impl ReplayState {
                 self.metas.remove(&queue_name);
                 Ok(())
             }
-            op @ (QueueOp::UpdateQueue { .. } | QueueOp::SetMeta { .. }) => {
-                self.apply_settings(&queue_name, op)
-            }
-            op @ (QueueOp::TakeForMove { .. } | QueueOp::AcceptMoved { .. }) => {
-                self.apply_move(&queue_name, op)
-            }
             op => self.apply_to_queue(&queue_name, op),
         }
     }
 
-    /// Applies a change of an existing queue's configuration or metadata.
-    fn apply_settings(&mut self, queue_name: &QueueName, op: QueueOp) -> DecodeResult<()> {
+    /// Applies an operation on an existing queue (its settings, messages or moves), then takes
+    /// the messages it moved out (dead letters) into `pending`.
+    fn apply_to_queue(&mut self, queue_name: &QueueName, op: QueueOp) -> DecodeResult<()> {
         let Some(queue) = self.queues.get_mut(queue_name) else {
             // The queue was deleted later in a part of the log the checkpoint covers.
             return Ok(());
         };
         match op {
+            QueueOp::CreateQueue { .. } | QueueOp::DeleteQueue { .. } => {
+                unreachable!("apply_record creates and deletes queues")
+            }
             QueueOp::UpdateQueue { config, now, .. } => {
-                if queue
-                    .update_config(codec::config_from_disk(config)?)
-                    .is_ok()
-                {
-                    self.metas
-                        .entry(queue_name.clone())
-                        .or_default()
-                        .modified_at = at(now);
+                let config = codec::config_from_disk(config)?;
+                if queue.update_config(config).is_ok() {
+                    let meta = self.metas.entry(queue_name.clone()).or_default();
+                    meta.modified_at = at(now);
                 }
             }
             QueueOp::SetMeta {
@@ -256,42 +250,23 @@ impl ReplayState {
                 tags,
                 attributes,
                 ..
-            } => {
-                let meta = self.metas.entry(queue_name.clone()).or_default();
-                meta.tags = tags.into_iter().collect();
-                meta.attributes = attributes.into_iter().collect();
-                meta.modified_at = at(now);
-            }
-            _ => unreachable!("apply_record passes only settings here"),
-        }
-        self.take_moved(queue_name);
-        Ok(())
-    }
-
-    /// Applies an operation on an existing queue's messages or settings, then takes the
-    /// messages it moved out (dead letters) into `pending`.
-    fn apply_to_queue(&mut self, queue_name: &QueueName, op: QueueOp) -> DecodeResult<()> {
-        let Some(queue) = self.queues.get_mut(queue_name) else {
-            // The queue was deleted later in a part of the log the checkpoint covers.
-            return Ok(());
-        };
-        let receipt =
-            |r: ReceiptV1, queue: &Queue| ReceiptHandle::from_parts(queue.epoch(), r.seq, r.lease);
-        match op {
-            QueueOp::CreateQueue { .. }
-            | QueueOp::DeleteQueue { .. }
-            | QueueOp::UpdateQueue { .. }
-            | QueueOp::SetMeta { .. }
-            | QueueOp::TakeForMove { .. }
-            | QueueOp::AcceptMoved { .. } => {
-                unreachable!("apply_record applies settings and moves")
-            }
+            } => set_meta(
+                self.metas.entry(queue_name.clone()).or_default(),
+                at(now),
+                tags,
+                attributes,
+            ),
+            QueueOp::TakeForMove {
+                now,
+                seqs,
+                destinations,
+                ..
+            } => take_for_move(queue, &mut self.pending, at(now), seqs, destinations)?,
+            QueueOp::AcceptMoved {
+                now, message, kind, ..
+            } => accept_moved(queue, &mut self.completions, at(now), message, &kind)?,
             QueueOp::Send { now, entries, .. } => {
-                let entries = entries
-                    .into_iter()
-                    .map(codec::entry_from_disk)
-                    .collect::<DecodeResult<Vec<_>>>()?;
-                let _ = queue.send(at(now), entries);
+                let _ = queue.send(at(now), entries_from_disk(entries)?);
             }
             QueueOp::Receive {
                 now,
@@ -306,8 +281,7 @@ impl ReplayState {
             // took, so the log needs no record of which rule applied.
             QueueOp::Ack { now, receipts, .. } => {
                 for r in receipts {
-                    let handle = receipt(r, queue);
-                    if let Ok(Some(acked)) = queue.delete(at(now), &handle) {
+                    if let Ok(Some(acked)) = queue.delete(at(now), &receipt(r, queue)) {
                         self.completions
                             .extend(ack_completion(queue_name, acked, at(now)));
                     }
@@ -320,8 +294,7 @@ impl ReplayState {
                 ..
             } => {
                 for r in receipts {
-                    let handle = receipt(r, queue);
-                    let _ = queue.nack(at(now), &handle, delay_ms);
+                    let _ = queue.nack(at(now), &receipt(r, queue), delay_ms);
                 }
             }
             QueueOp::ChangeVisibility {
@@ -351,45 +324,6 @@ impl ReplayState {
             } => {
                 queue.record_callback(at(now), MessageId::from_u128(id), succeeded, reason);
             }
-        }
-        self.take_moved(queue_name);
-        Ok(())
-    }
-
-    /// Applies one side of a move between queues (redrive, dead letters): messages taken out
-    /// wait in `pending` until their destination's record accepts them.
-    fn apply_move(&mut self, queue_name: &QueueName, op: QueueOp) -> DecodeResult<()> {
-        let Some(queue) = self.queues.get_mut(queue_name) else {
-            // The queue was deleted later in a part of the log the checkpoint covers.
-            return Ok(());
-        };
-        match op {
-            QueueOp::TakeForMove {
-                now,
-                seqs,
-                destinations,
-                ..
-            } => {
-                for (seq, destination) in seqs.into_iter().zip(destinations) {
-                    let destination = codec::name(&destination)?;
-                    for moved in queue.take_for_move(at(now), &[seq]) {
-                        self.pending.insert(moved.id, (destination.clone(), moved));
-                    }
-                }
-            }
-            QueueOp::AcceptMoved {
-                now, message, kind, ..
-            } => {
-                let moved = codec::moved_from_disk(message)?;
-                let kind = codec::history_kind(&kind)?;
-                let completion = (kind == HistoryEventKind::DeadLettered)
-                    .then(|| dead_letter_completion(&moved, at(now)))
-                    .flatten();
-                if queue.accept_moved(at(now), moved, kind) {
-                    self.completions.extend(completion);
-                }
-            }
-            _ => unreachable!("apply_record passes only moves here"),
         }
         self.take_moved(queue_name);
         Ok(())
@@ -513,4 +447,65 @@ fn ack_completion(
         notify,
         reply: None,
     })
+}
+
+/// One side of a redrive or dead-letter move: the messages taken out wait in `pending` until
+/// their destination's record accepts them.
+fn take_for_move(
+    queue: &mut Queue,
+    pending: &mut BTreeMap<MessageId, (QueueName, MovedMessage)>,
+    now: Timestamp,
+    seqs: Vec<u64>,
+    destinations: Vec<String>,
+) -> DecodeResult<()> {
+    for (seq, destination) in seqs.into_iter().zip(destinations) {
+        let destination = codec::name(&destination)?;
+        for moved in queue.take_for_move(now, &[seq]) {
+            pending.insert(moved.id, (destination.clone(), moved));
+        }
+    }
+    Ok(())
+}
+
+/// The other side: a moved message arrives (with its completion when it is a dead letter of a
+/// message with `notify`).
+fn accept_moved(
+    queue: &mut Queue,
+    completions: &mut Vec<crate::Completion>,
+    now: Timestamp,
+    message: baton_storage::records::MovedV1,
+    kind: &str,
+) -> DecodeResult<()> {
+    let moved = codec::moved_from_disk(message)?;
+    let kind = codec::history_kind(kind)?;
+    let completion = (kind == HistoryEventKind::DeadLettered)
+        .then(|| dead_letter_completion(&moved, now))
+        .flatten();
+    if queue.accept_moved(now, moved, kind) {
+        completions.extend(completion);
+    }
+    Ok(())
+}
+
+/// A queue's tags and attributes as a `SetMeta` record left them.
+fn set_meta(
+    meta: &mut QueueMeta,
+    now: Timestamp,
+    tags: Vec<(String, String)>,
+    attributes: Vec<(String, String)>,
+) {
+    meta.tags = tags.into_iter().collect();
+    meta.attributes = attributes.into_iter().collect();
+    meta.modified_at = now;
+}
+
+fn entries_from_disk(
+    entries: Vec<baton_storage::records::EntryV1>,
+) -> DecodeResult<Vec<baton_core::SendEntry>> {
+    entries.into_iter().map(codec::entry_from_disk).collect()
+}
+
+/// The receipt a logged `ReceiptV1` names, in `queue`'s incarnation.
+fn receipt(r: ReceiptV1, queue: &Queue) -> ReceiptHandle {
+    ReceiptHandle::from_parts(queue.epoch(), r.seq, r.lease)
 }
