@@ -2,12 +2,13 @@
 
 Point-to-point work queue with competing consumers, publish/subscribe with AMQP routing-key
 patterns, request/response with a correlation id and a timeout, retries with exponential
-backoff into a dead-letter queue, re-processing by redrive, a rate- and concurrency-limited
+backoff into a dead-letter queue, scheduled re-processing by redrive, a rate- and concurrency-limited
 consumer (push delivery) and a circuit breaker that holds messages while the downstream fails.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -180,9 +181,19 @@ def retries_and_dead_letters(baton: Baton) -> dict:
     status = baton.ok("GET", f"/v1/queues/payments/messages/{message_id}")
     check(status["status"] == "DEAD_LETTERED", f"its status says so: {status['status']}")
 
-    step("re-processing: the provider is back; redrive moves the dead letter back and it succeeds")
-    moved = baton.cli_json("queue", "redrive", "payments-dlq")
-    check(moved["moved"] == 1, f"redrive moved it: {moved}")
+    step("scheduled re-processing: the provider is back; a schedule sends a redrive job every second, a worker runs it")
+    baton.ok("PUT", "/v1/queues/maintenance-jobs")
+    baton.ok("PUT", "/v1/schedules/payments-redrive", {
+        "cron": "* * * * * *", "target": {"queue": "maintenance-jobs"},
+        "message": {"body": json.dumps({"job": "redrive", "queue": "payments-dlq"})}, "missed": "skip"})
+    jobs = baton.ok("POST", "/v1/queues/maintenance-jobs/receive", {"max": 1, "wait_ms": 3000})["messages"]
+    check(len(jobs) == 1, "the schedule sent a redrive job within a second or two")
+    job = json.loads(jobs[0]["body"])
+    check(jobs[0]["attributes"].get("baton.schedule") == "payments-redrive", f"from its schedule: {jobs[0]['attributes']}")
+    moved = baton.ok("POST", f"/v1/queues/{job['queue']}/redrive", {})
+    check(moved["moved"] == 1, f"the job's redrive moved the dead letter back: {moved}")
+    baton.ok("POST", "/v1/queues/maintenance-jobs/ack", {"receipts": [jobs[0]["receipt"]]})
+    baton.ok("POST", "/v1/schedules/payments-redrive/pause")
     batch = baton.ok("POST", "/v1/queues/payments/receive", {"max": 1, "wait_ms": 2000})["messages"]
     check(len(batch) == 1 and batch[0]["receive_count"] == 1, f"back with a fresh receive count: {batch}")
     baton.ok("POST", "/v1/queues/payments/ack", {"receipts": [batch[0]["receipt"]]})
@@ -253,7 +264,7 @@ def main() -> None:
             f"Kafka style: {log['records']} records keyed into 3 partitions, in order per key; "
             f"earliest group read {log['records']}, latest group {log['late']}; committed by ack",
             f"request/response: reply in {request['elapsed_ms']} ms by correlation id; no responder → 504 request_timeout",
-            f"retries: backoff gaps {retry['gaps_ms']} ms, then dead-lettered; redrive → processed",
+            f"retries: backoff gaps {retry['gaps_ms']} ms, then dead-lettered; a schedule's redrive job → processed",
             f"limited consumer: 30 mails at {limited['rate']:.1f}/s (limit 10/s), at most {limited['in_flight_max']} in flight",
             f"circuit breaker: opened after {breaker['failed_before_open']} failures, 20 orders held, all delivered after recovery",
         ])
