@@ -23,16 +23,7 @@ const LOCK_TTL_MS_LIMIT: u64 = 7 * 24 * 60 * 60 * 1000;
 
 impl ServerConfig {
     pub(super) fn validate_locks(&self) -> Result<(), ConfigError> {
-        let check = |key: &'static str, value: u64, lo: u64, hi: u64| {
-            if lo <= value && value <= hi {
-                Ok(())
-            } else {
-                Err(ConfigError::Invalid {
-                    key,
-                    reason: format!("is {value}, outside {lo}..={hi}"),
-                })
-            }
-        };
+        let check = super::check_range;
         check("locks_max", u64::from(self.locks_max), 1, 10_000_000)?;
         check(
             "lock_name_chars_max",

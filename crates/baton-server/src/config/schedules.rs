@@ -16,16 +16,7 @@ pub(super) const DEFAULTS: ScheduleLimits = ScheduleLimits {
 
 impl ServerConfig {
     pub(super) fn validate_schedules(&self) -> Result<(), ConfigError> {
-        let check = |key: &'static str, value: u64, lo: u64, hi: u64| {
-            if lo <= value && value <= hi {
-                Ok(())
-            } else {
-                Err(ConfigError::Invalid {
-                    key,
-                    reason: format!("is {value}, outside {lo}..={hi}"),
-                })
-            }
-        };
+        let check = super::check_range;
         check("schedules_max", u64::from(self.schedules_max), 1, 1_000_000)?;
         check(
             "schedule_name_chars_max",
