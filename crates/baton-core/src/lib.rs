@@ -33,7 +33,7 @@ pub use message::{
     Delivery, HistoryEvent, HistoryEventKind, MessageId, MessageStatus, MovedMessage, Notify,
     ReceiptHandle, Seq, StatusRecord,
 };
-pub use name::QueueName;
+pub use name::{QueueName, SubscriptionName, TopicName};
 pub use queue::{
     Acked, ArchivedSnapshot, DedupSnapshot, MessageSnapshot, MessageStateSnapshot, PeekState,
     PeekedMessage, Queue, QueueHeaderSnapshot, QueueStats, SendEntry, SendOutcome,

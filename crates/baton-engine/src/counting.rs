@@ -16,6 +16,7 @@ use baton_core::{
     ReceiptHandle, SendEntry, SendOutcome, Seq, StatusRecord, StreamConfig, StreamError,
     StreamName, Timestamp, VisibilityOutcome,
 };
+use baton_core::{SubscriptionName, TopicName};
 use parking_lot::Mutex;
 
 use crate::{
@@ -57,17 +58,17 @@ impl CountingEngine {
 }
 
 /// Writes one trait's async operations once: each counts itself, then forwards. Operations
-/// in the `on_queue` group name a queue in their first argument.
+/// in the `on_queue` group name their queue, stream or topic in their first argument.
 macro_rules! counting_engine {
     (
         $trait:ident
-        on_queue { $( async fn $qname:ident(&self, $queue:ident: &QueueName $(, $qarg:ident: $qty:ty)*) -> $qret:ty; )* }
+        on_queue { $( async fn $qname:ident(&self, $queue:ident: &$subject:ident $(, $qarg:ident: $qty:ty)*) -> $qret:ty; )* }
         other { $( async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty; )* }
     ) => {
         #[async_trait::async_trait]
         impl $trait for CountingEngine {
             $(
-                async fn $qname(&self, $queue: &QueueName $(, $qarg: $qty)*) -> $qret {
+                async fn $qname(&self, $queue: &$subject $(, $qarg: $qty)*) -> $qret {
                     self.count(stringify!($qname), $queue.to_string());
                     self.inner.$qname($queue $(, $qarg)*).await
                 }
@@ -177,15 +178,15 @@ counting_engine! {
 counting_engine! {
     TopicEngine
     on_queue {
-        async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError>;
-        async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError>;
+        async fn delete_topic(&self, name: &TopicName) -> Result<(), EngineError>;
+        async fn get_topic(&self, name: &TopicName) -> Result<TopicView, EngineError>;
     }
     other {
-        async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError>;
+        async fn create_topic(&self, name: TopicName) -> Result<(TopicView, bool), EngineError>;
         async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError>;
-        async fn put_subscription(&self, topic: &QueueName, subscription: Subscription) -> Result<(Subscription, Put), EngineError>;
-        async fn delete_subscription(&self, topic: &QueueName, name: &QueueName) -> Result<(), EngineError>;
-        async fn publish(&self, topic: &QueueName, messages: Vec<PublishEntry>) -> Result<Vec<PublishOutcome>, EngineError>;
+        async fn put_subscription(&self, topic: &TopicName, subscription: Subscription) -> Result<(Subscription, Put), EngineError>;
+        async fn delete_subscription(&self, topic: &TopicName, name: &SubscriptionName) -> Result<(), EngineError>;
+        async fn publish(&self, topic: &TopicName, messages: Vec<PublishEntry>) -> Result<Vec<PublishOutcome>, EngineError>;
     }
 }
 

@@ -37,7 +37,8 @@ use baton_core::topic::{Put, RoutingKey, Subscription};
 use baton_core::{
     Acked, Delivery, MessageId, Notify, PeekedMessage, QueueConfig, QueueError, QueueLimits,
     QueueName, QueueStats, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, Seq, StatusRecord,
-    StreamConfig, StreamError, StreamName, Timestamp, VisibilityOutcome,
+    StreamConfig, StreamError, StreamName, SubscriptionName, Timestamp, TopicName,
+    VisibilityOutcome,
 };
 
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
@@ -291,7 +292,7 @@ pub trait Engine:
 /// A topic as seen from outside.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TopicView {
-    pub name: QueueName,
+    pub name: TopicName,
     pub created_at: Timestamp,
     pub subscriptions: Vec<Subscription>,
     pub stats: TopicStats,

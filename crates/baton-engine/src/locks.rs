@@ -9,7 +9,9 @@ use async_trait::async_trait;
 use baton_core::lock::{FencingToken, Holder, LockError, LockHold, LockLimits, LockName, Released};
 
 use baton_core::stream::{Appended, GroupName, ProducerSeq, RecordId, StreamError, StreamName};
-use baton_core::{Acked, QueueName, ReceiptError, ReceiptHandle, SendEntry, SendOutcome};
+use baton_core::{
+    Acked, QueueName, ReceiptError, ReceiptHandle, SendEntry, SendOutcome, TopicName,
+};
 
 use crate::{EngineError, NewRecord, PublishEntry, PublishOutcome};
 
@@ -44,7 +46,7 @@ pub enum FencedWrite {
         ids: Vec<RecordId>,
     },
     Publish {
-        topic: QueueName,
+        topic: TopicName,
         messages: Vec<PublishEntry>,
     },
 }

@@ -7,12 +7,12 @@ use super::*;
 pub trait TopicEngine: Send + Sync {
     /// Creates a topic, or finds the existing one (a topic has no attributes to conflict).
     /// Returns the topic and whether it was created.
-    async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError>;
+    async fn create_topic(&self, name: TopicName) -> Result<(TopicView, bool), EngineError>;
 
     /// Deletes a topic and its subscriptions; messages already delivered stay in their queues.
-    async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError>;
+    async fn delete_topic(&self, name: &TopicName) -> Result<(), EngineError>;
 
-    async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError>;
+    async fn get_topic(&self, name: &TopicName) -> Result<TopicView, EngineError>;
 
     /// Every topic, ordered by name.
     async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError>;
@@ -21,14 +21,14 @@ pub trait TopicEngine: Send + Sync {
     /// conflict). Queue targets must exist; stream and URL targets are refused for now.
     async fn put_subscription(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         subscription: Subscription,
     ) -> Result<(Subscription, Put), EngineError>;
 
     async fn delete_subscription(
         &self,
-        topic: &QueueName,
-        name: &QueueName,
+        topic: &TopicName,
+        name: &SubscriptionName,
     ) -> Result<(), EngineError>;
 
     /// Publishes a batch: routes each message and delivers a copy to every matching target.
@@ -37,7 +37,7 @@ pub trait TopicEngine: Send + Sync {
     /// as one record; a failure changes nothing. Returns once durable, one outcome per message.
     async fn publish(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         messages: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, EngineError>;
 }

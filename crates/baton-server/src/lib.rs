@@ -116,34 +116,8 @@ pub async fn serve(
     if let Some(wire) = &wire {
         state.wire_listen = Some(Arc::from(wire.local_addr()?.to_string()));
     }
-    let sinks = state.sinks.clone();
-    let (push, callbacks, events, live) = (
-        state.push.clone(),
-        state.callbacks.clone(),
-        state.events.clone(),
-        state.live.clone(),
-    );
-    let mut tasks = JoinSet::new();
-    {
-        let sinks = sinks.clone();
-        tasks.spawn(async move { sinks.resume().await });
-    }
-    tasks.spawn(callbacks.clone().run());
-    tasks.spawn(events.clone().run_workers());
-    tasks.spawn(schedules::run(state.clone()));
-    {
-        let push = push.clone();
-        let state = state.clone();
-        tasks.spawn(async move {
-            push.resume().await;
-            service::topic_urls::sweep(&state).await;
-        });
-    }
-    tasks.spawn(tick_loop(
-        engine.clone(),
-        Duration::from_millis(config.tick_interval_ms),
-        stop.clone(),
-    ));
+    let mut tasks = spawn_background(&state, &config, &engine, &stop);
+    let (sinks, push, live) = (state.sinks.clone(), state.push.clone(), state.live.clone());
 
     let wire_server = wire.map(|wire| {
         let listen = state.wire_listen.clone().unwrap_or_default();
@@ -160,21 +134,7 @@ pub async fn serve(
     let server = tokio::spawn(async move { server.await });
     tracing::info!(listen = %local_addr, engine = engine.kind(), "baton serving");
 
-    // Recovery runs while the server already answers: `/ready` says when it is done.
-    let recovery = {
-        let engine = engine.clone();
-        tokio::spawn(async move { engine.recover().await })
-    };
-    let mut failed = None;
-    tokio::pin!(shutdown);
-    tokio::select! {
-        _ = &mut shutdown => {}
-        recovered = recovery => match recovered {
-            Ok(Ok(())) => shutdown.await,
-            Ok(Err(error)) => failed = Some(error),
-            Err(join_error) => failed = Some(EngineError::StorageUnavailable { reason: join_error.to_string() }),
-        },
-    }
+    let failed = recover_until(engine.clone(), shutdown).await;
     if let Some(error) = &failed {
         tracing::error!(%error, "recovery failed; stopping");
     }
@@ -207,6 +167,54 @@ pub async fn serve(
     match failed {
         Some(error) => Err(ServerError::Storage(error)),
         None => Ok(()),
+    }
+}
+
+/// Starts the background loops: sinks, callbacks, event workers, schedules, push (then the
+/// sweep of topic URL subscriptions) and the engine's tick.
+fn spawn_background(
+    state: &AppState,
+    config: &ServerConfig,
+    engine: &Arc<dyn Engine>,
+    stop: &CancellationToken,
+) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    let sinks = state.sinks.clone();
+    tasks.spawn(async move { sinks.resume().await });
+    tasks.spawn(state.callbacks.clone().run());
+    tasks.spawn(state.events.clone().run_workers());
+    tasks.spawn(schedules::run(state.clone()));
+    let (push, swept) = (state.push.clone(), state.clone());
+    tasks.spawn(async move {
+        push.resume().await;
+        service::topic_urls::sweep(&swept).await;
+    });
+    tasks.spawn(tick_loop(
+        engine.clone(),
+        Duration::from_millis(config.tick_interval_ms),
+        stop.clone(),
+    ));
+    tasks
+}
+
+/// Runs recovery while the server already answers (`/ready` says when it is done), then
+/// waits for `shutdown`; a failed recovery ends the wait at once with its error.
+async fn recover_until(
+    engine: Arc<dyn Engine>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Option<EngineError> {
+    let recovery = tokio::spawn(async move { engine.recover().await });
+    tokio::pin!(shutdown);
+    tokio::select! {
+        _ = &mut shutdown => None,
+        recovered = recovery => match recovered {
+            Ok(Ok(())) => {
+                shutdown.await;
+                None
+            }
+            Ok(Err(error)) => Some(error),
+            Err(join_error) => Some(EngineError::StorageUnavailable { reason: join_error.to_string() }),
+        },
     }
 }
 

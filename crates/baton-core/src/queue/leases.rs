@@ -60,6 +60,17 @@ impl Queue {
             });
         }
         let n_max = max.min(room) as usize;
+        let taken = self.take_visible(n_max);
+        let deadline = now.plus_ms(timeout_ms);
+        Ok(taken
+            .into_iter()
+            .map(|seq| self.lease(seq, now, deadline))
+            .collect())
+    }
+
+    /// Takes up to `n_max` visible messages off the ready order (on a FIFO queue, whole runs of
+    /// available groups, in order within each group).
+    fn take_visible(&mut self, n_max: usize) -> Vec<Seq> {
         let mut taken: Vec<Seq> = Vec::with_capacity(n_max.min(self.n_visible as usize));
         match &mut self.ready {
             Ready::Standard(ready) => {
@@ -94,40 +105,40 @@ impl Queue {
                 }
             }
         }
-        let deadline = now.plus_ms(timeout_ms);
-        let mut deliveries = Vec::with_capacity(taken.len());
-        for seq in taken {
-            let lease = self.next_lease;
-            self.next_lease += 1;
-            let message = self.messages.get_mut(seq).expect("indexed messages exist");
-            debug_assert!(message.is_visible());
-            message.set_state(State::InFlight { deadline, lease });
-            message.receive_count += 1;
-            let first_received_at = message.note_receive(now);
-            message.push_history(HistoryEvent {
-                kind: HistoryEventKind::Received,
-                at: now,
-                receive_count: message.receive_count,
-                detail: None,
-            });
-            self.n_visible -= 1;
-            self.leases.insert((deadline, seq));
-            self.stats.received_total += 1;
-            deliveries.push(Delivery {
-                id: message.id,
-                seq,
-                body: message.body.clone(),
-                attributes: message.attributes().clone(),
-                receipt: ReceiptHandle::mint(self.epoch, seq, lease),
-                receive_count: message.receive_count,
-                sent_at: message.sent_at,
-                first_received_at,
-                group_id: message.group_id().cloned(),
-                dedup_id: message.dedup_id().cloned(),
-                dead_letter_source: message.dead_letter_source().cloned(),
-            });
+        taken
+    }
+
+    /// Leases visible message `seq` until `deadline` and answers its delivery.
+    fn lease(&mut self, seq: Seq, now: Timestamp, deadline: Timestamp) -> Delivery {
+        let lease = self.next_lease;
+        self.next_lease += 1;
+        let message = self.messages.get_mut(seq).expect("indexed messages exist");
+        debug_assert!(message.is_visible());
+        message.set_state(State::InFlight { deadline, lease });
+        message.receive_count += 1;
+        let first_received_at = message.note_receive(now);
+        message.push_history(HistoryEvent {
+            kind: HistoryEventKind::Received,
+            at: now,
+            receive_count: message.receive_count,
+            detail: None,
+        });
+        self.n_visible -= 1;
+        self.leases.insert((deadline, seq));
+        self.stats.received_total += 1;
+        Delivery {
+            id: message.id,
+            seq,
+            body: message.body.clone(),
+            attributes: message.attributes().clone(),
+            receipt: ReceiptHandle::mint(self.epoch, seq, lease),
+            receive_count: message.receive_count,
+            sent_at: message.sent_at,
+            first_received_at,
+            group_id: message.group_id().cloned(),
+            dedup_id: message.dedup_id().cloned(),
+            dead_letter_source: message.dead_letter_source().cloned(),
         }
-        Ok(deliveries)
     }
 
     /// Ends every lease at once, as if each visibility timeout had expired now (dead-lettering

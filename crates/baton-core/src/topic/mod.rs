@@ -21,7 +21,8 @@ pub use filter::{Condition, FilterPolicy, Literal, NumericOp};
 pub use pattern::{Pattern, RoutingKey};
 
 use crate::attributes::MessageAttributes;
-use crate::name::QueueName;
+use crate::name::{QueueName, SubscriptionName, TopicName};
+use crate::stream::StreamName;
 
 /// Subscriptions one topic may hold.
 pub const SUBSCRIPTIONS_PER_TOPIC_MAX: usize = 100;
@@ -62,7 +63,7 @@ pub enum TopicError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {
     Queue(QueueName),
-    Stream(QueueName),
+    Stream(StreamName),
     Url {
         url: String,
         headers: BTreeMap<String, String>,
@@ -82,7 +83,7 @@ impl Target {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Subscription {
-    pub name: QueueName,
+    pub name: SubscriptionName,
     pub target: Target,
     pub pattern: Option<Pattern>,
     pub filter: Option<FilterPolicy>,
@@ -126,19 +127,19 @@ pub enum Put {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Topic {
-    name: QueueName,
-    subscriptions: BTreeMap<QueueName, Subscription>,
+    name: TopicName,
+    subscriptions: BTreeMap<SubscriptionName, Subscription>,
 }
 
 impl Topic {
-    pub fn new(name: QueueName) -> Self {
+    pub fn new(name: TopicName) -> Self {
         Topic {
             name,
             subscriptions: BTreeMap::new(),
         }
     }
 
-    pub fn name(&self) -> &QueueName {
+    pub fn name(&self) -> &TopicName {
         &self.name
     }
 
@@ -146,7 +147,7 @@ impl Topic {
         self.subscriptions.values()
     }
 
-    pub fn subscription(&self, name: &QueueName) -> Option<&Subscription> {
+    pub fn subscription(&self, name: &SubscriptionName) -> Option<&Subscription> {
         self.subscriptions.get(name)
     }
 
@@ -178,7 +179,7 @@ impl Topic {
     }
 
     /// Removes a subscription; returns it if it existed.
-    pub fn remove_subscription(&mut self, name: &QueueName) -> Option<Subscription> {
+    pub fn remove_subscription(&mut self, name: &SubscriptionName) -> Option<Subscription> {
         self.subscriptions.remove(name)
     }
 
@@ -222,7 +223,7 @@ pub struct FanOut {
     /// Distinct queues that get a copy.
     pub queues: BTreeSet<QueueName>,
     /// Distinct streams that get a record.
-    pub streams: BTreeSet<QueueName>,
+    pub streams: BTreeSet<StreamName>,
     /// Targets of kinds this build cannot deliver to (URLs).
     pub unsupported: Vec<Target>,
 }

@@ -226,9 +226,17 @@ fn queue(name: &str) -> QueueName {
     QueueName::new(name).unwrap()
 }
 
+fn topic_name(name: &str) -> crate::TopicName {
+    crate::TopicName::new(name).unwrap()
+}
+
+fn sub_name(name: &str) -> crate::SubscriptionName {
+    crate::SubscriptionName::new(name).unwrap()
+}
+
 fn sub(name: &str, target: &str, pattern: Option<&str>) -> Subscription {
     Subscription {
-        name: queue(name),
+        name: sub_name(name),
         target: Target::Queue(queue(target)),
         pattern: pattern.map(|p| Pattern::new(p).unwrap()),
         filter: None,
@@ -237,7 +245,7 @@ fn sub(name: &str, target: &str, pattern: Option<&str>) -> Subscription {
 
 #[test]
 fn subscriptions_are_idempotent_and_conflicts_are_refused() {
-    let mut topic = Topic::new(queue("orders"));
+    let mut topic = Topic::new(topic_name("orders"));
     assert_eq!(
         topic.put_subscription(sub("s", "q1", Some("a.*"))),
         Ok(Put::New)
@@ -254,7 +262,7 @@ fn subscriptions_are_idempotent_and_conflicts_are_refused() {
     );
     assert_eq!(
         topic
-            .subscription(&queue("s"))
+            .subscription(&sub_name("s"))
             .unwrap()
             .pattern
             .as_ref()
@@ -262,13 +270,13 @@ fn subscriptions_are_idempotent_and_conflicts_are_refused() {
             .as_str(),
         "a.*"
     );
-    assert!(topic.remove_subscription(&queue("s")).is_some());
-    assert!(topic.remove_subscription(&queue("s")).is_none());
+    assert!(topic.remove_subscription(&sub_name("s")).is_some());
+    assert!(topic.remove_subscription(&sub_name("s")).is_none());
 }
 
 #[test]
 fn subscriptions_per_topic_are_bounded() {
-    let mut topic = Topic::new(queue("t"));
+    let mut topic = Topic::new(topic_name("t"));
     for i in 0..SUBSCRIPTIONS_PER_TOPIC_MAX {
         topic
             .put_subscription(sub(&format!("s{i}"), "q", None))
@@ -285,7 +293,7 @@ fn subscriptions_per_topic_are_bounded() {
 
 #[test]
 fn fan_out_counts_subscriptions_and_copies_once_per_queue() {
-    let mut topic = Topic::new(queue("t"));
+    let mut topic = Topic::new(topic_name("t"));
     topic.put_subscription(sub("all", "audit", None)).unwrap();
     topic
         .put_subscription(sub("eu", "eu-orders", Some("order.eu.*")))
@@ -322,7 +330,7 @@ fn fan_out_counts_subscriptions_and_copies_once_per_queue() {
             .collect::<Vec<_>>(),
         ["audit", "big-orders", "eu-orders"]
     );
-    let nothing = Topic::new(queue("empty")).fan_out(&key("a"), &small);
+    let nothing = Topic::new(topic_name("empty")).fan_out(&key("a"), &small);
     assert_eq!(nothing, FanOut::default());
 }
 

@@ -10,7 +10,7 @@ use baton_core::stream::{
 use baton_core::topic::{RoutingKey, Subscription, Target};
 use baton_core::{MessageAttributes, QueueConfig, SendEntry, StreamConfig};
 
-use super::{queue, stream, take, Harness};
+use super::{queue, stream, subscription_name, take, topic, Harness};
 use crate::{
     Engine, EngineConfig, FencedOutcome, FencedWrite, LockEngineError, NewRecord, PublishEntry,
 };
@@ -45,7 +45,7 @@ fn append(value: &str) -> FencedWrite {
 
 fn publish(body: &str) -> FencedWrite {
     FencedWrite::Publish {
-        topic: queue("reports"),
+        topic: topic("reports"),
         messages: vec![PublishEntry {
             id: crate::new_message_id(),
             routing_key: RoutingKey::new("report.daily").unwrap(),
@@ -86,15 +86,15 @@ async fn targets(engine: &Arc<dyn Engine>) {
         .create_group(&stream("audit"), group(), group_config)
         .await
         .unwrap();
-    engine.create_topic(queue("reports")).await.unwrap();
+    engine.create_topic(topic("reports")).await.unwrap();
     let subscription = Subscription {
-        name: queue("copies"),
+        name: subscription_name("copies"),
         target: Target::Queue(queue("report-copies")),
         pattern: None,
         filter: None,
     };
     engine
-        .put_subscription(&queue("reports"), subscription)
+        .put_subscription(&topic("reports"), subscription)
         .await
         .unwrap();
 }

@@ -131,3 +131,11 @@ pub(crate) async fn take(
         .map(|d| (d.body.to_string(), d.receipt))
         .collect()
 }
+
+pub(crate) fn topic(name: &str) -> baton_core::TopicName {
+    baton_core::TopicName::new(name).unwrap()
+}
+
+pub(crate) fn subscription_name(name: &str) -> baton_core::SubscriptionName {
+    baton_core::SubscriptionName::new(name).unwrap()
+}

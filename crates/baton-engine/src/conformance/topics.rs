@@ -7,12 +7,12 @@ use std::sync::Arc;
 use baton_core::topic::{Condition, FilterPolicy, Pattern, RoutingKey, Subscription, Target};
 use baton_core::{AttributeData, AttributeValue, MessageAttributes, QueueConfig, StreamConfig};
 
-use super::{queue, stream, take, Harness};
+use super::{queue, stream, subscription_name, take, topic, Harness};
 use crate::{Engine, EngineConfig, EngineError, PublishEntry};
 
 fn subscription(name: &str, target: Target, pattern: Option<&str>) -> Subscription {
     Subscription {
-        name: queue(name),
+        name: subscription_name(name),
         target,
         pattern: pattern.map(|p| Pattern::new(p).unwrap()),
         filter: None,
@@ -55,8 +55,8 @@ pub async fn a_publish_fans_out_by_pattern_and_filter(harness: &dyn Harness) {
             .await
             .unwrap();
     }
-    engine.create_topic(queue("orders")).await.unwrap();
-    let t = queue("orders");
+    engine.create_topic(topic("orders")).await.unwrap();
+    let t = topic("orders");
     engine
         .put_subscription(
             &t,
@@ -113,17 +113,17 @@ pub async fn a_publish_reaches_stream_subscriptions(harness: &dyn Harness) {
         )
         .await
         .unwrap();
-    engine.create_topic(queue("chat")).await.unwrap();
+    engine.create_topic(topic("chat")).await.unwrap();
     engine
         .put_subscription(
-            &queue("chat"),
-            subscription("history", Target::Stream(queue("history")), None),
+            &topic("chat"),
+            subscription("history", Target::Stream(stream("history")), None),
         )
         .await
         .unwrap();
     engine
         .publish(
-            &queue("chat"),
+            &topic("chat"),
             vec![
                 message("room.1", "hi", None),
                 message("room.1", "there", None),
@@ -153,11 +153,11 @@ pub async fn a_publish_to_a_missing_target_changes_nothing(harness: &dyn Harness
             .await
             .unwrap();
     }
-    engine.create_topic(queue("t")).await.unwrap();
+    engine.create_topic(topic("t")).await.unwrap();
     for name in ["kept", "gone"] {
         engine
             .put_subscription(
-                &queue("t"),
+                &topic("t"),
                 subscription(name, Target::Queue(queue(name)), None),
             )
             .await
@@ -165,7 +165,7 @@ pub async fn a_publish_to_a_missing_target_changes_nothing(harness: &dyn Harness
     }
     engine.delete_queue(&queue("gone")).await.unwrap();
     let refused = engine
-        .publish(&queue("t"), vec![message("k", "m", None)])
+        .publish(&topic("t"), vec![message("k", "m", None)])
         .await;
     assert!(
         matches!(refused, Err(EngineError::SubscriptionTargetMissing { .. })),
@@ -176,7 +176,7 @@ pub async fn a_publish_to_a_missing_target_changes_nothing(harness: &dyn Harness
         "no copy went anywhere"
     );
     let missing = engine
-        .publish(&queue("nope"), vec![message("k", "m", None)])
+        .publish(&topic("nope"), vec![message("k", "m", None)])
         .await;
     assert!(matches!(missing, Err(EngineError::TopicNotFound { .. })));
 }

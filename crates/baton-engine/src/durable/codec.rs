@@ -18,6 +18,18 @@ pub fn name(text: &str) -> DecodeResult<QueueName> {
     QueueName::new(text).map_err(|e| e.to_string())
 }
 
+pub fn topic_name(text: &str) -> DecodeResult<baton_core::TopicName> {
+    baton_core::TopicName::new(text).map_err(|e| e.to_string())
+}
+
+pub fn subscription_name(text: &str) -> DecodeResult<baton_core::SubscriptionName> {
+    baton_core::SubscriptionName::new(text).map_err(|e| e.to_string())
+}
+
+pub fn stream_name(text: &str) -> DecodeResult<baton_core::StreamName> {
+    baton_core::StreamName::new(text).map_err(|e| e.to_string())
+}
+
 pub fn config_to_disk(config: &QueueConfig) -> ConfigV1 {
     ConfigV1 {
         fifo: config.fifo,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use baton_core::topic::{
     Condition, FilterPolicy, Literal, NumericOp, Pattern, Subscription, Target, Topic,
 };
-use baton_core::{QueueName, Timestamp};
+use baton_core::{Timestamp, TopicName};
 use baton_storage::records;
 use baton_storage::topic_records::{
     ConditionV1, LiteralV1, StreamCopiesV1, SubscriptionV1, TargetV1, TopicCheckpointPart, TopicOp,
@@ -27,7 +27,7 @@ use super::replay::ReplayState;
 /// Topics as replay rebuilds them: name → (topic, created_at).
 #[derive(Default)]
 pub(crate) struct TopicReplay {
-    pub topics: BTreeMap<QueueName, (Topic, Timestamp)>,
+    pub topics: BTreeMap<TopicName, (Topic, Timestamp)>,
     /// Topic definition records at or below this LSN are in the checkpoint.
     covered_lsn: Option<u64>,
     /// Publishes whose stream copies recovery appends again (idempotently): LSN → (now,
@@ -118,7 +118,7 @@ fn condition_from_disk(condition: ConditionV1) -> DecodeResult<Condition> {
 pub(crate) fn subscription_from_disk(subscription: SubscriptionV1) -> DecodeResult<Subscription> {
     let target = match subscription.target {
         TargetV1::Queue(queue) => Target::Queue(codec::name(&queue)?),
-        TargetV1::Stream(stream) => Target::Stream(codec::name(&stream)?),
+        TargetV1::Stream(stream) => Target::Stream(codec::stream_name(&stream)?),
         TargetV1::Url { url, headers } => Target::Url {
             url,
             headers: headers.into_iter().collect(),
@@ -144,7 +144,7 @@ pub(crate) fn subscription_from_disk(subscription: SubscriptionV1) -> DecodeResu
         }
     };
     Ok(Subscription {
-        name: codec::name(&subscription.name)?,
+        name: codec::subscription_name(&subscription.name)?,
         target,
         pattern,
         filter,
@@ -185,7 +185,7 @@ pub(crate) fn apply_checkpoint(state: &mut ReplayState, payload: &[u8]) -> Decod
             state.topics.covered_lsn = Some(covered_lsn);
             state.topics.topics.clear();
             for (name, created_at, subscriptions) in topics {
-                let name = codec::name(&name)?;
+                let name = codec::topic_name(&name)?;
                 let mut topic = Topic::new(name.clone());
                 for subscription in subscriptions {
                     topic
@@ -242,26 +242,26 @@ pub(crate) fn apply_record(state: &mut ReplayState, lsn: u64, payload: &[u8]) ->
         }
         _ if !definition_applies => {}
         TopicOp::CreateTopic { name, now } => {
-            let name = codec::name(&name)?;
+            let name = codec::topic_name(&name)?;
             topics
                 .entry(name.clone())
                 .or_insert_with(|| (Topic::new(name), Timestamp::from_millis(now)));
         }
         TopicOp::DeleteTopic { name, .. } => {
-            topics.remove(&codec::name(&name)?);
+            topics.remove(&codec::topic_name(&name)?);
         }
         TopicOp::PutSubscription {
             topic,
             subscription,
             ..
         } => {
-            if let Some((topic, _)) = topics.get_mut(&codec::name(&topic)?) {
+            if let Some((topic, _)) = topics.get_mut(&codec::topic_name(&topic)?) {
                 let _ = topic.put_subscription(subscription_from_disk(subscription)?);
             }
         }
         TopicOp::DeleteSubscription { topic, name, .. } => {
-            if let Some((topic, _)) = topics.get_mut(&codec::name(&topic)?) {
-                topic.remove_subscription(&codec::name(&name)?);
+            if let Some((topic, _)) = topics.get_mut(&codec::topic_name(&topic)?) {
+                topic.remove_subscription(&codec::subscription_name(&name)?);
             }
         }
     }

@@ -5,18 +5,19 @@ use super::*;
 use crate::TopicEngine;
 use crate::{PublishEntry, PublishOutcome, TopicView};
 use baton_core::topic::{Put, Subscription};
+use baton_core::{SubscriptionName, TopicName};
 
 #[async_trait]
 impl TopicEngine for LocalEngine {
-    async fn create_topic(&self, name: QueueName) -> Result<(TopicView, bool), EngineError> {
+    async fn create_topic(&self, name: TopicName) -> Result<(TopicView, bool), EngineError> {
         self.create_topic_impl(name).await
     }
 
-    async fn delete_topic(&self, name: &QueueName) -> Result<(), EngineError> {
+    async fn delete_topic(&self, name: &TopicName) -> Result<(), EngineError> {
         self.delete_topic_impl(name).await
     }
 
-    async fn get_topic(&self, name: &QueueName) -> Result<TopicView, EngineError> {
+    async fn get_topic(&self, name: &TopicName) -> Result<TopicView, EngineError> {
         self.get_topic_impl(name)
     }
 
@@ -26,7 +27,7 @@ impl TopicEngine for LocalEngine {
 
     async fn put_subscription(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         subscription: Subscription,
     ) -> Result<(Subscription, Put), EngineError> {
         self.put_subscription_impl(topic, subscription).await
@@ -34,15 +35,15 @@ impl TopicEngine for LocalEngine {
 
     async fn delete_subscription(
         &self,
-        topic: &QueueName,
-        name: &QueueName,
+        topic: &TopicName,
+        name: &SubscriptionName,
     ) -> Result<(), EngineError> {
         self.delete_subscription_impl(topic, name).await
     }
 
     async fn publish(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         messages: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, EngineError> {
         self.publish_impl(topic, messages).await

@@ -17,6 +17,7 @@ use baton_core::{AttributeValue, ManualClock, MessageAttributes, StreamConfig, S
 use baton_storage::{wal, SimFs, SyncPolicy};
 
 use super::*;
+use crate::conformance::{stream, subscription_name, topic};
 use crate::new_message_id;
 use crate::{PublishEntry, StreamEngine, TopicEngine};
 use baton_core::topic::Subscription;
@@ -69,7 +70,7 @@ fn entry(key: &str, body: &str) -> PublishEntry {
 
 /// Topic `t` with queue `q` and stream `s` (`partitions` partitions) subscribed to `orders.#`.
 async fn setup(engine: &LocalEngine, partitions: u32) {
-    engine.create_topic(name("t")).await.unwrap();
+    engine.create_topic(topic("t")).await.unwrap();
     engine
         .create_queue(name("q"), QueueConfig::default())
         .await
@@ -88,13 +89,13 @@ async fn setup(engine: &LocalEngine, partitions: u32) {
         .unwrap();
     for (sub, target) in [
         ("to-q", Target::Queue(name("q"))),
-        ("to-s", Target::Stream(name("s"))),
+        ("to-s", Target::Stream(stream("s"))),
     ] {
         engine
             .put_subscription(
-                &name("t"),
+                &topic("t"),
                 Subscription {
-                    name: name(sub),
+                    name: subscription_name(sub),
                     target,
                     pattern: Some(Pattern::new("orders.#").unwrap()),
                     filter: None,
@@ -162,7 +163,7 @@ async fn a_publish_reaches_queues_and_streams_and_survives_a_restart() {
     setup(&engine, 2).await;
     let outcomes = engine
         .publish(
-            &name("t"),
+            &topic("t"),
             vec![
                 entry("orders.eu", "a"),
                 entry("orders.us", "b"),
@@ -207,10 +208,10 @@ async fn stream_targets_are_checked_before_anything_is_logged() {
     // A subscription to a missing stream is refused.
     let missing = engine
         .put_subscription(
-            &name("t"),
+            &topic("t"),
             Subscription {
-                name: name("to-nowhere"),
-                target: Target::Stream(name("nowhere")),
+                name: subscription_name("to-nowhere"),
+                target: Target::Stream(stream("nowhere")),
                 pattern: None,
                 filter: None,
             },
@@ -231,7 +232,7 @@ async fn stream_targets_are_checked_before_anything_is_logged() {
         .await
         .unwrap();
     let error = engine
-        .publish(&name("t"), vec![entry("orders.eu", "a")])
+        .publish(&topic("t"), vec![entry("orders.eu", "a")])
         .await
         .unwrap_err();
     assert!(
@@ -256,7 +257,7 @@ async fn recovery_appends_a_lost_stream_copy_exactly_once() {
         setup(&engine, 2).await;
         engine
             .publish(
-                &name("t"),
+                &topic("t"),
                 vec![entry("orders.eu", "a"), entry("orders.us", "b")],
             )
             .await
@@ -268,7 +269,7 @@ async fn recovery_appends_a_lost_stream_copy_exactly_once() {
             .store(true, Ordering::Relaxed);
         let lost = engine
             .publish(
-                &name("t"),
+                &topic("t"),
                 vec![entry("orders.eu", "c"), entry("orders.us", "d")],
             )
             .await;
@@ -331,7 +332,7 @@ async fn recovery_appends_a_lost_stream_copy_exactly_once() {
         assert_eq!(queue_bodies(&engine).await, ["a", "b", "c", "d"]);
         // Publishing goes on after recovery, and a second restart duplicates nothing.
         engine
-            .publish(&name("t"), vec![entry("orders.eu", "e")])
+            .publish(&topic("t"), vec![entry("orders.eu", "e")])
             .await
             .unwrap();
         drop(engine);
@@ -372,7 +373,7 @@ async fn power_loss_never_splits_a_publish_between_a_queue_and_a_stream() {
                         .iter()
                         .map(|b| entry(&format!("orders.k{}", n % 4), b))
                         .collect();
-                    match engine.publish(&name("t"), entries).await {
+                    match engine.publish(&topic("t"), entries).await {
                         Ok(_) => acknowledged.lock().extend(bodies),
                         Err(_) => return,
                     }

@@ -10,6 +10,7 @@ use baton_core::{ManualClock, MessageAttributes};
 use baton_storage::{SimFs, SyncPolicy};
 
 use super::*;
+use crate::conformance::{subscription_name, topic};
 use crate::new_message_id;
 use crate::{PublishEntry, TopicEngine};
 use baton_core::topic::Subscription;
@@ -42,7 +43,7 @@ fn open(fs: &SimFs, clock: Arc<ManualClock>) -> LocalEngine {
 
 fn subscription(sub: &str, queue: &str, pattern: Option<&str>) -> Subscription {
     Subscription {
-        name: name(sub),
+        name: subscription_name(sub),
         target: Target::Queue(name(queue)),
         pattern: pattern.map(|p| Pattern::new(p).unwrap()),
         filter: None,
@@ -77,9 +78,9 @@ async fn bodies(engine: &LocalEngine, queue: &str) -> Vec<String> {
     out
 }
 
-async fn subscriptions(engine: &LocalEngine, topic: &str) -> Vec<String> {
+async fn subscriptions(engine: &LocalEngine, name: &str) -> Vec<String> {
     engine
-        .get_topic(&name(topic))
+        .get_topic(&topic(name))
         .await
         .unwrap()
         .subscriptions
@@ -99,19 +100,19 @@ async fn topics_and_fan_out_replay_across_a_checkpoint_and_the_log_after_it() {
             .await
             .unwrap();
     }
-    engine.create_topic(name("t")).await.unwrap();
-    engine.create_topic(name("gone")).await.unwrap();
+    engine.create_topic(topic("t")).await.unwrap();
+    engine.create_topic(topic("gone")).await.unwrap();
     engine
-        .put_subscription(&name("t"), subscription("to-a", "a", Some("x.*")))
+        .put_subscription(&topic("t"), subscription("to-a", "a", Some("x.*")))
         .await
         .unwrap();
     engine
-        .put_subscription(&name("t"), subscription("to-b", "b", None))
+        .put_subscription(&topic("t"), subscription("to-b", "b", None))
         .await
         .unwrap();
     engine
         .publish(
-            &name("t"),
+            &topic("t"),
             vec![entry("x.1", "before-1"), entry("y", "before-2")],
         )
         .await
@@ -120,16 +121,16 @@ async fn topics_and_fan_out_replay_across_a_checkpoint_and_the_log_after_it() {
 
     // After the checkpoint: more definitions and copies, only in the log.
     engine
-        .put_subscription(&name("t"), subscription("to-c", "c", Some("#.2")))
+        .put_subscription(&topic("t"), subscription("to-c", "c", Some("#.2")))
         .await
         .unwrap();
     engine
-        .delete_subscription(&name("t"), &name("to-b"))
+        .delete_subscription(&topic("t"), &subscription_name("to-b"))
         .await
         .unwrap();
-    engine.delete_topic(&name("gone")).await.unwrap();
+    engine.delete_topic(&topic("gone")).await.unwrap();
     let outcomes = engine
-        .publish(&name("t"), vec![entry("x.2", "after")])
+        .publish(&topic("t"), vec![entry("x.2", "after")])
         .await
         .unwrap();
     assert_eq!(outcomes[0].delivered_to, 2);
@@ -172,15 +173,15 @@ async fn a_failed_publish_logs_nothing_and_changes_nothing() {
         ..QueueConfig::default()
     };
     engine.create_queue(name("full"), full).await.unwrap();
-    engine.create_topic(name("t")).await.unwrap();
+    engine.create_topic(topic("t")).await.unwrap();
     for (sub, queue) in [("s1", "ok"), ("s2", "full")] {
         engine
-            .put_subscription(&name("t"), subscription(sub, queue, None))
+            .put_subscription(&topic("t"), subscription(sub, queue, None))
             .await
             .unwrap();
     }
     let error = engine
-        .publish(&name("t"), vec![entry("k", "1"), entry("k", "2")])
+        .publish(&topic("t"), vec![entry("k", "1"), entry("k", "2")])
         .await
         .unwrap_err();
     assert!(matches!(
@@ -201,7 +202,7 @@ async fn a_failed_publish_logs_nothing_and_changes_nothing() {
         engine.get_queue(&name("full")).await.unwrap().stats.depth(),
         0
     );
-    let view = engine.get_topic(&name("t")).await.unwrap();
+    let view = engine.get_topic(&topic("t")).await.unwrap();
     assert_eq!(
         view.stats.published_total, 0,
         "stats count only what was published"
@@ -250,14 +251,14 @@ async fn power_loss_never_splits_a_publish_across_its_targets() {
             Arc::new(engine)
         };
         let engine = open();
-        engine.create_topic(name("t")).await.unwrap();
+        engine.create_topic(topic("t")).await.unwrap();
         for queue in ["a", "b", "c"] {
             engine
                 .create_queue(name(queue), QueueConfig::default())
                 .await
                 .unwrap();
             engine
-                .put_subscription(&name("t"), subscription(queue, queue, None))
+                .put_subscription(&topic("t"), subscription(queue, queue, None))
                 .await
                 .unwrap();
         }
@@ -271,7 +272,7 @@ async fn power_loss_never_splits_a_publish_across_its_targets() {
                         .map(|i| format!("p{producer}-{n}-{i}"))
                         .collect();
                     let entries = bodies.iter().map(|b| entry("k", b)).collect();
-                    match engine.publish(&name("t"), entries).await {
+                    match engine.publish(&topic("t"), entries).await {
                         Ok(_) => acknowledged.lock().extend(bodies),
                         Err(_) => return,
                     }

@@ -55,7 +55,8 @@ use baton_core::topic::{
     PUBLISH_COPIES_MAX, PUBLISH_COPY_BYTES_MAX, TOPICS_MAX,
 };
 use baton_core::{
-    AttributeData, QueueError, QueueName, SendEntry, StreamError, StreamName, Timestamp,
+    AttributeData, QueueError, QueueName, SendEntry, StreamError, StreamName, SubscriptionName,
+    Timestamp, TopicName,
 };
 use baton_storage::records::{self, QueueOp};
 use baton_storage::topic_records::{
@@ -183,7 +184,7 @@ struct TopicEntry {
 
 #[derive(Default)]
 pub(crate) struct TopicRegistry {
-    topics: BTreeMap<QueueName, TopicEntry>,
+    topics: BTreeMap<TopicName, TopicEntry>,
     in_flight: InFlightMap,
     /// Tests: publishes stop after the main-log record, as a crash between the two logs does.
     #[cfg(test)]
@@ -227,7 +228,7 @@ impl TopicEntry {
     }
 }
 
-fn topic_not_found(name: &QueueName) -> EngineError {
+fn topic_not_found(name: &TopicName) -> EngineError {
     EngineError::TopicNotFound {
         topic: name.to_string(),
     }
@@ -357,7 +358,7 @@ impl LocalEngine {
 
     pub(super) async fn create_topic_impl(
         &self,
-        name: QueueName,
+        name: TopicName,
     ) -> Result<(TopicView, bool), EngineError> {
         self.check_writable()?;
         let (view, lsn) = {
@@ -386,7 +387,7 @@ impl LocalEngine {
         Ok((view, true))
     }
 
-    pub(super) async fn delete_topic_impl(&self, name: &QueueName) -> Result<(), EngineError> {
+    pub(super) async fn delete_topic_impl(&self, name: &TopicName) -> Result<(), EngineError> {
         self.check_writable()?;
         let lsn = {
             let mut topics = self.topics.write();
@@ -404,7 +405,7 @@ impl LocalEngine {
         self.wait(lsn).await
     }
 
-    pub(super) fn get_topic_impl(&self, name: &QueueName) -> Result<TopicView, EngineError> {
+    pub(super) fn get_topic_impl(&self, name: &TopicName) -> Result<TopicView, EngineError> {
         self.check_ready()?;
         let topics = self.topics.read();
         topics
@@ -427,7 +428,7 @@ impl LocalEngine {
 
     pub(super) async fn put_subscription_impl(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         subscription: Subscription,
     ) -> Result<(Subscription, Put), EngineError> {
         self.check_writable()?;
@@ -476,8 +477,8 @@ impl LocalEngine {
 
     pub(super) async fn delete_subscription_impl(
         &self,
-        topic: &QueueName,
-        name: &QueueName,
+        topic: &TopicName,
+        name: &SubscriptionName,
     ) -> Result<(), EngineError> {
         self.check_writable()?;
         let lsn = {
@@ -506,7 +507,7 @@ impl LocalEngine {
 
     pub(super) async fn publish_impl(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         messages: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, EngineError> {
         let sizes = check_publish(&messages)?;
@@ -521,9 +522,9 @@ impl LocalEngine {
                 .ok_or_else(|| topic_not_found(topic))?;
             self.check_disk()?;
             // Target queue → (a subscription naming it, indexes of the messages it gets).
-            let mut plan: BTreeMap<QueueName, (QueueName, Vec<usize>)> = BTreeMap::new();
+            let mut plan: BTreeMap<QueueName, (String, Vec<usize>)> = BTreeMap::new();
             // Target stream → indexes of the messages it gets.
-            let mut stream_plan: BTreeMap<QueueName, Vec<usize>> = BTreeMap::new();
+            let mut stream_plan: BTreeMap<StreamName, Vec<usize>> = BTreeMap::new();
             let mut outcomes = Vec::with_capacity(messages.len());
             for (index, message) in messages.iter().enumerate() {
                 let fan_out = entry
@@ -542,7 +543,7 @@ impl LocalEngine {
                             .topic
                             .subscriptions()
                             .find(|s| s.target == target)
-                            .map_or_else(|| queue.clone(), |s| s.name.clone())
+                            .map_or_else(|| queue.to_string(), |s| s.name.to_string())
                     };
                     plan.entry(queue.clone())
                         .or_insert_with(|| (subscription_of(&queue), Vec::new()))
@@ -592,9 +593,9 @@ impl LocalEngine {
     /// for.
     fn deliver_copies(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         messages: &[PublishEntry],
-        plan: BTreeMap<QueueName, (QueueName, Vec<usize>)>,
+        plan: BTreeMap<QueueName, (String, Vec<usize>)>,
         streams: Option<(Vec<StreamCopiesV1>, &InFlightMap, &mut Option<u64>)>,
     ) -> Result<Option<u64>, EngineError> {
         let registry = self.queues.read();
@@ -696,7 +697,7 @@ impl LocalEngine {
     /// in flight in the same critical section. The LSN to wait for.
     fn submit_publish(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         now: Timestamp,
         deliveries: Vec<(String, Vec<baton_storage::records::EntryV1>)>,
         streams: Option<(Vec<StreamCopiesV1>, &InFlightMap, &mut Option<u64>)>,
@@ -738,10 +739,10 @@ impl LocalEngine {
     /// A publish reaching at least one stream (see "Stream targets" in the module doc).
     async fn publish_with_streams(
         &self,
-        topic: &QueueName,
+        topic: &TopicName,
         messages: &[PublishEntry],
-        plan: BTreeMap<QueueName, (QueueName, Vec<usize>)>,
-        stream_plan: BTreeMap<QueueName, Vec<usize>>,
+        plan: BTreeMap<QueueName, (String, Vec<usize>)>,
+        stream_plan: BTreeMap<StreamName, Vec<usize>>,
         in_flight: &InFlightMap,
     ) -> Result<(), EngineError> {
         let producer = topic_producer(topic.as_str());
@@ -902,8 +903,8 @@ fn check_publish(messages: &[PublishEntry]) -> Result<Vec<u64>, EngineError> {
 /// whole fan-out is one log record.
 fn check_fan_out(
     sizes: &[u64],
-    plan: &BTreeMap<QueueName, (QueueName, Vec<usize>)>,
-    stream_plan: &BTreeMap<QueueName, Vec<usize>>,
+    plan: &BTreeMap<QueueName, (String, Vec<usize>)>,
+    stream_plan: &BTreeMap<StreamName, Vec<usize>>,
 ) -> Result<(), EngineError> {
     let indexes = plan
         .values()

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use baton_core::topic::Pattern;
-use baton_core::QueueName;
+use baton_core::TopicName;
 use baton_proto as proto;
 use futures::stream::Stream;
 
@@ -30,7 +30,7 @@ async fn open(
     topic: &str,
     query: LiveQuery,
 ) -> Result<LiveSubscription, ApiError> {
-    let topic = QueueName::new(topic)?;
+    let topic = TopicName::new(topic)?;
     let pattern = query.pattern.as_deref().map(Pattern::new).transpose()?;
     state.engine.get_topic(&topic).await?;
     Ok(state

@@ -43,6 +43,42 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/server", get(system::server_info))
         .route(baton_proto::wire::UPGRADE_PATH, get(crate::wire::upgrade))
         .route("/metrics", get(metrics::metrics))
+        .merge(queue_routes())
+        .merge(stream_routes())
+        .merge(push_and_event_routes())
+        .merge(topic_routes())
+        .route("/v1/queues/{queue}/request", post(requests::request))
+        .route("/v1/replies/{correlation_id}", post(requests::reply))
+        // The dashboard (`GET /` is in `sqs::handle_get`), its live stream and browser.
+        .route("/ui/{*path}", get(dashboard::asset))
+        .route("/v1/live/stats", get(live_stats::stats))
+        .route("/v1/dashboard/push/{queue}", get(dashboard::push))
+        .route("/v1/queues/{queue}/messages", get(browse::peek))
+        .merge(locks::routes())
+        .merge(sinks::routes())
+        .merge(schedules::routes())
+        .route("/", post(sqs::handle).get(sqs::handle_get))
+        .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
+        // 5xx answers are logged where they arise (`ApiError`); a 503 from `/ready` during
+        // recovery is an answer, not a failure.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
+        )
+        .with_state(state)
+}
+
+/// The native queue API (`queues.rs`).
+fn queue_routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/queues", get(queues::list))
         .route(
             "/v1/queues/{queue}",
@@ -62,6 +98,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/queues/{queue}/nack", post(queues::nack))
         .route("/v1/queues/{queue}/visibility", post(queues::visibility))
         .route("/v1/queues/{queue}/redrive", post(queues::redrive))
+}
+
+/// Streams, their consumer groups and live subscriptions (`streams.rs`, `stream_live.rs`).
+fn stream_routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/streams", get(streams::list))
         .route(
             "/v1/streams/{stream}",
@@ -106,6 +147,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/streams/{stream}/groups/{group}/ws",
             get(stream_live::group_ws),
         )
+}
+
+/// Push subscriptions and callbacks (`push.rs`), and the event API (`events.rs`).
+fn push_and_event_routes() -> Router<AppState> {
+    Router::new()
         .route(
             "/v1/queues/{queue}/push",
             put(push::put).get(push::get).delete(push::delete),
@@ -128,6 +174,11 @@ pub fn router(state: AppState) -> Router {
             post(events::retry_callback),
         )
         .route("/api/events/{event_id}", get(events::status))
+}
+
+/// Topics and their subscriptions and live streams (`topics.rs`, `live.rs`).
+fn topic_routes() -> Router<AppState> {
+    Router::new()
         .route("/v1/topics", get(topics::list))
         .route(
             "/v1/topics/{topic}",
@@ -142,33 +193,6 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/topics/{topic}/publish", post(topics::publish))
         .route("/v1/topics/{topic}/live", get(live::sse))
         .route("/v1/topics/{topic}/ws", get(live::ws))
-        .route("/v1/queues/{queue}/request", post(requests::request))
-        .route("/v1/replies/{correlation_id}", post(requests::reply))
-        // The dashboard (`GET /` is in `sqs::handle_get`), its live stream and browser.
-        .route("/ui/{*path}", get(dashboard::asset))
-        .route("/v1/live/stats", get(live_stats::stats))
-        .route("/v1/dashboard/push/{queue}", get(dashboard::push))
-        .route("/v1/queues/{queue}/messages", get(browse::peek))
-        .merge(locks::routes())
-        .merge(sinks::routes())
-        .merge(schedules::routes())
-        .route("/", post(sqs::handle).get(sqs::handle_get))
-        .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
-        .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
-        // 5xx answers are logged where they arise (`ApiError`); a 503 from `/ready` during
-        // recovery is an answer, not a failure.
-        .layer(
-            TraceLayer::new_for_http()
-                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
-        )
-        .with_state(state)
 }
 
 /// Refuses a request whose declared length is over the limit before reading any of it.

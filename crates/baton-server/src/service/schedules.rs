@@ -128,7 +128,7 @@ async fn check_target(
             check_attributes()
         }
         Target::Topic(name) => {
-            let topic = QueueName::new(name).map_err(|_| missing("topic"))?;
+            let topic = baton_core::TopicName::new(name).map_err(|_| missing("topic"))?;
             match state.engine.get_topic(&topic).await {
                 Err(EngineError::TopicNotFound { .. }) => return Err(missing("topic")),
                 other => other?,

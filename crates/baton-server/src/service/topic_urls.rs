@@ -13,7 +13,7 @@
 //! the engine's subscription is gone. Users may not name a `_baton-` queue as a target.
 
 use baton_core::topic::{Subscription, Target, TopicError};
-use baton_core::{QueueConfig, QueueName};
+use baton_core::{QueueConfig, QueueName, SubscriptionName, TopicName};
 use baton_engine::EngineError;
 use baton_proto as proto;
 use md5::{Digest, Md5};
@@ -41,7 +41,7 @@ pub async fn lock() -> tokio::sync::MutexGuard<'static, ()> {
 /// `_baton-topic-<topic, at most 40 chars>-<16 hex digits of md5(topic NUL subscription)>`,
 /// at most 13 + 40 + 1 + 16 = 70 characters, within the 80-character name rule. The hash keeps
 /// `a-b`/`c` and `a`/`b-c` apart and is stable across restarts.
-pub fn backing_queue(topic: &QueueName, subscription: &QueueName) -> QueueName {
+pub fn backing_queue(topic: &TopicName, subscription: &SubscriptionName) -> QueueName {
     let mut hasher = Md5::new();
     hasher.update(topic.as_str().as_bytes());
     hasher.update([0]);
@@ -63,7 +63,7 @@ pub fn check_user_target(target: &Target) -> Result<(), ServiceError> {
     Ok(())
 }
 
-fn conflict(subscription: &QueueName, differences: String) -> ServiceError {
+fn conflict(subscription: &SubscriptionName, differences: String) -> ServiceError {
     ServiceError::Engine(EngineError::Topic(TopicError::SubscriptionExists {
         subscription: subscription.to_string(),
         differences,
@@ -75,7 +75,7 @@ fn conflict(subscription: &QueueName, differences: String) -> ServiceError {
 /// the engine's subscription. Returns the subscription as the user gave it.
 pub async fn put(
     state: &AppState,
-    topic: &QueueName,
+    topic: &TopicName,
     subscription: Subscription,
 ) -> Result<(Subscription, baton_core::topic::Put), ServiceError> {
     let Target::Url { url, headers } = &subscription.target else {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use baton_core::topic::{Pattern, Put, RoutingKey, Subscription, Target};
-use baton_core::QueueName;
+use baton_core::{QueueName, StreamName, SubscriptionName, TopicName};
 use baton_engine::{EngineError, FencedOutcome, FencedWrite, PublishEntry, TopicView};
 use baton_proto as proto;
 
@@ -14,9 +14,14 @@ use crate::service::queues::{attributes_from_wire, attributes_to_wire};
 use crate::service::{fences, topic_filters, topic_urls, ServiceError};
 use crate::state::AppState;
 
-/// A topic's or a subscription's name (the queue name rules).
-pub fn topic_name(raw: &str) -> Result<QueueName, ServiceError> {
-    Ok(QueueName::new(raw)?)
+/// A topic's name (the queue name rules).
+pub fn topic_name(raw: &str) -> Result<TopicName, ServiceError> {
+    Ok(TopicName::new(raw)?)
+}
+
+/// A subscription's name (the queue name rules).
+pub fn subscription_name(raw: &str) -> Result<SubscriptionName, ServiceError> {
+    Ok(SubscriptionName::new(raw)?)
 }
 
 fn target_from_wire(target: proto::SubscriptionTarget) -> Result<Target, ServiceError> {
@@ -31,7 +36,7 @@ fn target_from_wire(target: proto::SubscriptionTarget) -> Result<Target, Service
             QueueName::new(&queue).map_err(|e| ServiceError::invalid("target.queue", e.to_string()))?,
         )),
         (None, Some(stream), None) if headers.is_none() => Ok(Target::Stream(
-            QueueName::new(&stream)
+            StreamName::new(&stream)
                 .map_err(|e| ServiceError::invalid("target.stream", e.to_string()))?,
         )),
         (None, None, Some(url)) => Ok(Target::Url {
@@ -156,7 +161,7 @@ pub async fn put_subscription(
 ) -> Result<(proto::SubscriptionInfo, Put), ServiceError> {
     let topic = topic_name(topic)?;
     let subscription = Subscription {
-        name: topic_name(subscription)?,
+        name: subscription_name(subscription)?,
         target: target_from_wire(request.target)?,
         pattern: request.pattern.as_deref().map(Pattern::new).transpose()?,
         filter: request
@@ -180,17 +185,17 @@ pub async fn show_subscription(
     subscription: &str,
 ) -> Result<proto::SubscriptionInfo, ServiceError> {
     let topic = topic_name(topic)?;
-    let subscription_name = topic_name(subscription)?;
+    let wanted = subscription_name(subscription)?;
     let view = state.engine.get_topic(&topic).await?;
     let mut info = view
         .subscriptions
         .iter()
-        .find(|s| s.name == subscription_name)
+        .find(|s| s.name == wanted)
         .map(subscription_to_wire)
         .ok_or_else(|| {
             ServiceError::Engine(EngineError::SubscriptionNotFound {
                 topic: topic.to_string(),
-                subscription: subscription_name.to_string(),
+                subscription: wanted.to_string(),
             })
         })?;
     topic_urls::show_target(state, &mut info).await;
@@ -202,7 +207,7 @@ pub async fn delete_subscription(
     topic: &str,
     subscription: &str,
 ) -> Result<(), ServiceError> {
-    let (topic, subscription) = (topic_name(topic)?, topic_name(subscription)?);
+    let (topic, subscription) = (topic_name(topic)?, subscription_name(subscription)?);
     let _changes = topic_urls::lock().await;
     let view = state.engine.get_topic(&topic).await?;
     let backing =
@@ -272,7 +277,7 @@ pub async fn publish(
 fn live_copies(
     state: &AppState,
     source: &LiveSource,
-    topic: &QueueName,
+    topic: &TopicName,
     entries: &[PublishEntry],
 ) -> Vec<LiveItem> {
     if !state.live.has_subscribers(source) {

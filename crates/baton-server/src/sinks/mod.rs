@@ -81,8 +81,8 @@ pub struct SinkManager {
 }
 
 /// The topic subscription feeding a topic sink's internal queue.
-fn subscription_name(sink: &str) -> QueueName {
-    QueueName::new(&format!("baton-sink-{sink}"))
+fn subscription_name(sink: &str) -> baton_core::SubscriptionName {
+    baton_core::SubscriptionName::new(&format!("baton-sink-{sink}"))
         .unwrap_or_else(|_| unreachable!("checked sink names make valid subscription names"))
 }
 

@@ -140,7 +140,7 @@ pub enum Source {
     Group(StreamName, GroupName),
     Queue(QueueName),
     /// Through the sink's internal queue, which a subscription of the topic fills.
-    Topic(QueueName, Option<Pattern>),
+    Topic(baton_core::TopicName, Option<Pattern>),
 }
 
 impl Source {
@@ -148,7 +148,8 @@ impl Source {
     pub fn name(&self) -> &str {
         match self {
             Source::Stream(s) | Source::Group(s, _) => s.as_str(),
-            Source::Queue(q) | Source::Topic(q, _) => q.as_str(),
+            Source::Queue(q) => q.as_str(),
+            Source::Topic(t, _) => t.as_str(),
         }
     }
 }
@@ -320,7 +321,7 @@ fn check_source(source: &proto::SinkSource) -> Result<Source, ServiceError> {
         }
         return Ok(Source::Queue(queue));
     }
-    let topic = QueueName::new(source.topic.as_deref().unwrap_or_default())?;
+    let topic = baton_core::TopicName::new(source.topic.as_deref().unwrap_or_default())?;
     let pattern = match &source.pattern {
         Some(p) => Some(Pattern::new(p)?),
         None => None,
