@@ -126,6 +126,7 @@ counting_engine! {
     on_queue {
         async fn set_queue_meta(&self, name: &QueueName, tags: Option<BTreeMap<String, String>>, attributes: Option<BTreeMap<String, String>>) -> Result<QueueView, EngineError>;
         async fn update_queue_meta(&self, name: &QueueName, patch: MetaPatch) -> Result<QueueView, EngineError>;
+        async fn set_push(&self, name: &QueueName, push: Option<crate::PushSpec>, expect: Option<Option<crate::PushSpec>>) -> Result<QueueView, EngineError>;
         async fn update_queue(&self, name: &QueueName, config: QueueConfig) -> Result<QueueView, EngineError>;
         async fn delete_queue(&self, name: &QueueName) -> Result<(), EngineError>;
         async fn get_queue(&self, name: &QueueName) -> Result<QueueView, EngineError>;

@@ -89,6 +89,20 @@ pub struct QueueMeta {
     pub modified_at: Timestamp,
     pub tags: BTreeMap<String, String>,
     pub attributes: BTreeMap<String, String>,
+    /// The queue's HTTP push subscription, if it has one.
+    pub push: Option<PushSpec>,
+}
+
+/// A queue's HTTP push subscription as the engine keeps it (`QueueEngine::set_push`): the
+/// broker consumes the queue and POSTs each message to `url`. Checked by the server before it
+/// is stored; `None` fields take the server's defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushSpec {
+    pub url: String,
+    pub headers: BTreeMap<String, String>,
+    pub concurrency: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    pub rate_per_s: Option<u32>,
 }
 
 /// A change of a queue's metadata (`Engine::update_queue_meta`): keys to put and to remove,

@@ -30,6 +30,17 @@ pub trait QueueEngine: Send + Sync {
         patch: MetaPatch,
     ) -> Result<QueueView, EngineError>;
 
+    /// Sets (`Some`) or removes (`None`) the queue's push subscription in one atomic step.
+    /// With `expect`, only if the current one is that (`Some(None)`: only if there is none),
+    /// else `MetaConflict` on attribute `push`, so concurrent puts from any node cannot
+    /// overwrite each other unseen.
+    async fn set_push(
+        &self,
+        name: &QueueName,
+        push: Option<PushSpec>,
+        expect: Option<Option<PushSpec>>,
+    ) -> Result<QueueView, EngineError>;
+
     /// Replaces a queue's attributes; its kind cannot change.
     async fn update_queue(
         &self,

@@ -184,6 +184,22 @@ pub enum QueueOp {
         succeeded: bool,
         reason: Option<String>,
     },
+    /// The queue's HTTP push subscription, set (`Some`) or removed (`None`) whole.
+    SetPush {
+        queue: String,
+        now: u64,
+        push: Option<PushV1>,
+    },
+}
+
+/// An HTTP push subscription of a queue (the broker POSTs each message to `url`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushV1 {
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub concurrency: Option<u32>,
+    pub timeout_ms: Option<u64>,
+    pub rate_per_s: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -276,6 +292,8 @@ pub enum CheckpointPart {
         tags: Vec<(String, String)>,
         attributes: Vec<(String, String)>,
     },
+    /// The queue's push subscription (after its `Meta` part; absent without one).
+    Push { queue: String, push: PushV1 },
 }
 
 /// [`HistoryV1`] borrowing its strings: encodes to the same bytes.

@@ -59,6 +59,7 @@ macro_rules! engine_conformance {
             queues::a_failing_batch_changes_nothing,
             queues::send_each_fails_entries_alone_and_fifo_ids_whole,
             queues::a_metadata_patch_keeps_other_keys_and_checks_expectations,
+            queues::a_push_subscription_is_set_whole_checked_and_removed,
             queues::purge_removes_every_message,
             queues::retention_expires_old_messages,
             queues::the_status_of_a_message_tells_its_history,

@@ -535,6 +535,57 @@ pub async fn a_metadata_patch_keeps_other_keys_and_checks_expectations(harness: 
     assert!(matches!(missing, Err(EngineError::QueueNotFound { .. })));
 }
 
+/// A push subscription as the engine keeps it, for tests.
+pub(crate) fn push_spec(url: &str) -> crate::PushSpec {
+    crate::PushSpec {
+        url: url.to_string(),
+        headers: [("x-team".to_string(), "orders".to_string())].into(),
+        concurrency: Some(4),
+        timeout_ms: None,
+        rate_per_s: Some(100),
+    }
+}
+
+pub async fn a_push_subscription_is_set_whole_checked_and_removed(harness: &dyn Harness) {
+    let engine = fresh(harness).await;
+    create(&engine, "p", QueueConfig::default()).await;
+    let name = queue("p");
+    let (a, b) = (push_spec("http://a.test/in"), push_spec("http://b.test/in"));
+    let view = engine
+        .set_push(&name, Some(a.clone()), Some(None))
+        .await
+        .unwrap();
+    assert_eq!(view.meta.push, Some(a.clone()));
+    // Tags and attributes change apart from it.
+    let patch = crate::MetaPatch {
+        put_attributes: [("k".to_string(), "v".to_string())].into(),
+        ..crate::MetaPatch::default()
+    };
+    let view = engine.update_queue_meta(&name, patch).await.unwrap();
+    assert_eq!(view.meta.push, Some(a.clone()));
+    for expect in [None::<crate::PushSpec>, Some(b.clone())] {
+        let refused = engine.set_push(&name, Some(b.clone()), Some(expect)).await;
+        assert!(
+            matches!(refused, Err(EngineError::MetaConflict { ref attribute, .. }) if attribute == "push"),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(
+        engine.get_queue(&name).await.unwrap().meta.push,
+        Some(a.clone())
+    );
+    let view = engine
+        .set_push(&name, Some(b.clone()), Some(Some(a)))
+        .await
+        .unwrap();
+    assert_eq!(view.meta.push, Some(b));
+    let view = engine.set_push(&name, None, None).await.unwrap();
+    assert_eq!(view.meta.push, None);
+    assert_eq!(view.meta.attributes.len(), 1);
+    let missing = engine.set_push(&queue("nope"), None, None).await;
+    assert!(matches!(missing, Err(EngineError::QueueNotFound { .. })));
+}
+
 pub async fn purge_removes_every_message(harness: &dyn Harness) {
     let engine = fresh(harness).await;
     create(&engine, "q", QueueConfig::default()).await;

@@ -349,3 +349,27 @@ pub fn message_from_disk(message: MessageV1) -> DecodeResult<MessageSnapshot> {
         history: history_from_disk(message.history)?,
     })
 }
+
+pub fn push_to_disk(push: &crate::PushSpec) -> PushV1 {
+    PushV1 {
+        url: push.url.clone(),
+        headers: push
+            .headers
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        concurrency: push.concurrency,
+        timeout_ms: push.timeout_ms,
+        rate_per_s: push.rate_per_s,
+    }
+}
+
+pub fn push_from_disk(push: PushV1) -> crate::PushSpec {
+    crate::PushSpec {
+        url: push.url,
+        headers: push.headers.into_iter().collect(),
+        concurrency: push.concurrency,
+        timeout_ms: push.timeout_ms,
+        rate_per_s: push.rate_per_s,
+    }
+}

@@ -620,6 +620,7 @@ fn checkpoint_queue(
         )?;
     }
     let archived = archived_frames(queue, &name);
+    let push = meta.push.as_ref().map(codec::push_to_disk);
     writer.frame(
         KIND_CHECKPOINT,
         &part(&CheckpointPart::Meta {
@@ -630,6 +631,15 @@ fn checkpoint_queue(
             attributes: meta.attributes.into_iter().collect(),
         }),
     )?;
+    if let Some(push) = push {
+        writer.frame(
+            KIND_CHECKPOINT,
+            &part(&CheckpointPart::Push {
+                queue: name.clone(),
+                push,
+            }),
+        )?;
+    }
     for payload in archived {
         writer.frame(KIND_CHECKPOINT, &payload)?;
     }

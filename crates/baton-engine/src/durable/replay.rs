@@ -145,8 +145,13 @@ impl ReplayState {
                         modified_at: at(modified_at),
                         tags: tags.into_iter().collect(),
                         attributes: attributes.into_iter().collect(),
+                        push: None,
                     },
                 );
+            }
+            CheckpointPart::Push { queue, push } => {
+                let meta = self.metas.entry(codec::name(&queue)?).or_default();
+                meta.push = Some(codec::push_from_disk(push));
             }
             CheckpointPart::Archive { queue, records } => {
                 let queue = self.checkpointed(&queue)?;
@@ -256,6 +261,11 @@ impl ReplayState {
                 tags,
                 attributes,
             ),
+            QueueOp::SetPush { now, push, .. } => {
+                let meta = self.metas.entry(queue_name.clone()).or_default();
+                meta.push = push.map(codec::push_from_disk);
+                meta.modified_at = at(now);
+            }
             QueueOp::TakeForMove {
                 now,
                 seqs,
@@ -426,6 +436,7 @@ fn op_queue(op: &QueueOp) -> &str {
         | QueueOp::TakeForMove { queue, .. }
         | QueueOp::AcceptMoved { queue, .. }
         | QueueOp::SetMeta { queue, .. }
+        | QueueOp::SetPush { queue, .. }
         | QueueOp::RecordCallback { queue, .. } => queue,
     }
 }

@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 use baton_storage::records::QueueOp;
 
 use super::{not_found, Access, LocalEngine};
+use crate::durable::codec;
 use crate::{
-    EngineError, QueueView, QUEUE_META_ATTRIBUTES_MAX, QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
+    EngineError, PushSpec, QueueView, QUEUE_META_ATTRIBUTES_MAX, QUEUE_META_VALUE_BYTES_MAX,
+    QUEUE_TAGS_MAX,
 };
 
 type Map = BTreeMap<String, String>;
@@ -42,6 +44,46 @@ impl LocalEngine {
                         now: now.as_millis(),
                         tags: tags.into_iter().collect(),
                         attributes: attributes.into_iter().collect(),
+                    });
+                    Ok::<_, EngineError>(slot.view(queue, now))
+                })?;
+            (view?, lsn)
+        };
+        self.wait(lsn).await?;
+        Ok(view)
+    }
+}
+
+impl LocalEngine {
+    /// Sets or removes the queue's push subscription under the queue's lock, if `expect`
+    /// (when given) is what it holds; logged as one `SetPush` record.
+    pub(super) async fn change_push(
+        &self,
+        name: &baton_core::QueueName,
+        push: Option<PushSpec>,
+        expect: Option<Option<PushSpec>>,
+    ) -> Result<QueueView, EngineError> {
+        self.check_ready()?;
+        let (view, lsn) = {
+            let registry = self.queues.read();
+            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
+            let (view, lsn) =
+                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    let mut meta = slot.meta.lock();
+                    if expect.is_some_and(|expected| expected != meta.push) {
+                        return Err(EngineError::MetaConflict {
+                            queue: name.to_string(),
+                            attribute: "push".to_string(),
+                        });
+                    }
+                    meta.push = push;
+                    meta.modified_at = now;
+                    let push = meta.push.as_ref().map(codec::push_to_disk);
+                    drop(meta);
+                    journal.push(|| QueueOp::SetPush {
+                        queue: name.to_string(),
+                        now: now.as_millis(),
+                        push,
                     });
                     Ok::<_, EngineError>(slot.view(queue, now))
                 })?;

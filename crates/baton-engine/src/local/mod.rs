@@ -575,6 +575,15 @@ impl QueueEngine for LocalEngine {
         .await
     }
 
+    async fn set_push(
+        &self,
+        name: &QueueName,
+        push: Option<crate::PushSpec>,
+        expect: Option<Option<crate::PushSpec>>,
+    ) -> Result<QueueView, EngineError> {
+        self.change_push(name, push, expect).await
+    }
+
     async fn update_queue_meta(
         &self,
         name: &QueueName,

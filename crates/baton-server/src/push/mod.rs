@@ -1,9 +1,9 @@
 //! HTTP push delivery: the broker consumes a queue itself and POSTs each message to the
 //! subscription's URL.
 //!
-//! Owns the push subscriptions (kept durably in the queue's `QueueMeta` attributes under
-//! [`PUSH_ATTRIBUTE`], so a restart resumes them), one worker task per subscribed queue, and the
-//! per-host circuit breakers ([`breaker`]).
+//! Owns the push subscriptions (kept durably by the engine as the queue's `PushSpec`, set and
+//! removed with `QueueEngine::set_push`, so a restart resumes them), one worker task per
+//! subscribed queue, and the per-host circuit breakers ([`breaker`]).
 //!
 //! Invariants:
 //! - A worker holds at most `concurrency` deliveries in flight (a semaphore permit per
@@ -28,7 +28,7 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine as _;
 use baton_core::{AttributeData, Delivery, QueueName};
-use baton_engine::{Engine, EngineError, ReceiveOptions};
+use baton_engine::{Engine, EngineError, PushSpec, ReceiveOptions};
 use baton_proto as proto;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use reqwest::Url;
@@ -40,8 +40,9 @@ use crate::outbound::{self, OutboundRules, TargetError};
 use crate::service::ServiceError;
 use breaker::{Admission, BreakerConfig, Breakers};
 
-/// The `QueueMeta` attribute holding a queue's subscription (JSON of `PushSubscription`).
-pub const PUSH_ATTRIBUTE: &str = "baton.push";
+/// The `QueueMeta` attribute where earlier versions kept a queue's subscription (JSON of
+/// `PushSubscription`); moved to the engine's `PushSpec` when found at start-up.
+const LEGACY_PUSH_ATTRIBUTE: &str = "baton.push";
 pub const CONCURRENCY_DEFAULT: u32 = 10;
 pub const CONCURRENCY_MAX: u32 = 1_000;
 pub const TIMEOUT_MS_DEFAULT: u64 = 10_000;
@@ -98,6 +99,37 @@ struct Target {
     concurrency: u32,
     timeout_ms: u64,
     rate_per_s: Option<u32>,
+}
+
+/// What [`PushManager::put_if_absent`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutIfAbsent {
+    /// The queue had none; this one is stored and its worker started.
+    Stored,
+    /// The queue has this same subscription already.
+    Same,
+    /// The queue has another subscription; nothing changed.
+    Other,
+}
+
+fn to_spec(subscription: &proto::PushSubscription) -> PushSpec {
+    PushSpec {
+        url: subscription.url.clone(),
+        headers: subscription.headers.clone(),
+        concurrency: subscription.concurrency,
+        timeout_ms: subscription.timeout_ms,
+        rate_per_s: subscription.rate_per_s,
+    }
+}
+
+fn from_spec(spec: PushSpec) -> proto::PushSubscription {
+    proto::PushSubscription {
+        url: spec.url,
+        headers: spec.headers,
+        concurrency: spec.concurrency,
+        timeout_ms: spec.timeout_ms,
+        rate_per_s: spec.rate_per_s,
+    }
 }
 
 /// Push subscriptions and their workers.
@@ -216,22 +248,45 @@ impl PushManager {
         subscription: proto::PushSubscription,
     ) -> Result<proto::PushInfo, ServiceError> {
         let subscription = self.validate(subscription)?;
-        let json = serde_json::to_string(&subscription)
-            .map_err(|e| ServiceError::invalid("push", e.to_string()))?;
-        // One atomic change of the one key, so SQS attribute changes meanwhile stay.
-        let patch = baton_engine::MetaPatch {
-            put_attributes: [(PUSH_ATTRIBUTE.to_string(), json)].into(),
-            ..Default::default()
-        };
-        self.shared.engine.update_queue_meta(queue, patch).await?;
+        self.shared
+            .engine
+            .set_push(queue, Some(to_spec(&subscription)), None)
+            .await?;
         self.start(queue.clone(), subscription)?;
         self.info(queue)
+    }
+
+    /// Stores `subscription` on `queue` only where the queue has none, in one atomic step:
+    /// whether it was stored, was there already, or another one is.
+    pub async fn put_if_absent(
+        &self,
+        queue: &QueueName,
+        subscription: proto::PushSubscription,
+    ) -> Result<PutIfAbsent, ServiceError> {
+        let subscription = self.validate(subscription)?;
+        let spec = to_spec(&subscription);
+        let engine = &self.shared.engine;
+        match engine.set_push(queue, Some(spec.clone()), Some(None)).await {
+            Ok(_) => {
+                self.start(queue.clone(), subscription)?;
+                Ok(PutIfAbsent::Stored)
+            }
+            Err(EngineError::MetaConflict { .. }) => {
+                let current = engine.get_queue(queue).await?.meta.push;
+                Ok(if current == Some(spec) {
+                    PutIfAbsent::Same
+                } else {
+                    PutIfAbsent::Other
+                })
+            }
+            Err(error) => Err(error.into()),
+        }
     }
 
     /// The subscription of `queue` and its delivery figures.
     pub async fn get(&self, queue: &QueueName) -> Result<proto::PushInfo, ServiceError> {
         let view = self.shared.engine.get_queue(queue).await?;
-        if !view.meta.attributes.contains_key(PUSH_ATTRIBUTE) {
+        if view.meta.push.is_none() {
             return Err(ServiceError::PushNotConfigured {
                 queue: queue.to_string(),
             });
@@ -243,16 +298,13 @@ impl PushManager {
     pub async fn delete(&self, queue: &QueueName) -> Result<(), ServiceError> {
         let engine = &self.shared.engine;
         let view = engine.get_queue(queue).await?;
-        if !view.meta.attributes.contains_key(PUSH_ATTRIBUTE) {
+        let Some(current) = view.meta.push else {
             return Err(ServiceError::PushNotConfigured {
                 queue: queue.to_string(),
             });
-        }
-        let patch = baton_engine::MetaPatch {
-            remove_attributes: vec![PUSH_ATTRIBUTE.to_string()],
-            ..Default::default()
         };
-        engine.update_queue_meta(queue, patch).await?;
+        // Only the subscription read here, so a put meanwhile is not removed unseen.
+        engine.set_push(queue, None, Some(Some(current))).await?;
         if let Some(worker) = self.workers.lock().remove(queue) {
             worker.cancel.cancel();
         }
@@ -333,13 +385,14 @@ impl PushManager {
             }
         };
         for view in queues {
-            let Some(json) = view.meta.attributes.get(PUSH_ATTRIBUTE) else {
-                continue;
+            let stored = match view.meta.push {
+                Some(spec) => Ok(from_spec(spec)),
+                None => match view.meta.attributes.get(LEGACY_PUSH_ATTRIBUTE) {
+                    Some(json) => self.migrate(&view.name, json).await,
+                    None => continue,
+                },
             };
-            let parsed = serde_json::from_str::<proto::PushSubscription>(json)
-                .map_err(|e| ServiceError::invalid("push", e.to_string()))
-                .and_then(|s| self.validate(s));
-            match parsed {
+            match stored.and_then(|s| self.validate(s)) {
                 Ok(subscription) => {
                     if let Err(error) = self.start(view.name.clone(), subscription) {
                         tracing::error!(queue = %view.name, %error, "push subscription not resumed");
@@ -350,6 +403,33 @@ impl PushManager {
                 }
             }
         }
+    }
+
+    /// Moves a subscription an earlier version kept in the queue's attributes into the
+    /// engine's push subscription (set first, then the attribute removed: a crash between
+    /// leaves both, and the next start finds the push subscription).
+    async fn migrate(
+        &self,
+        queue: &QueueName,
+        json: &str,
+    ) -> Result<proto::PushSubscription, ServiceError> {
+        let subscription = serde_json::from_str::<proto::PushSubscription>(json)
+            .map_err(|e| ServiceError::invalid("push", e.to_string()))?;
+        let engine = &self.shared.engine;
+        match engine
+            .set_push(queue, Some(to_spec(&subscription)), Some(None))
+            .await
+        {
+            Ok(_) | Err(EngineError::MetaConflict { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        let patch = baton_engine::MetaPatch {
+            remove_attributes: vec![LEGACY_PUSH_ATTRIBUTE.to_string()],
+            ..Default::default()
+        };
+        engine.update_queue_meta(queue, patch).await?;
+        tracing::info!(%queue, "push subscription moved from the queue's attributes");
+        Ok(subscription)
     }
 
     /// Stops every worker and waits (bounded) for their deliveries in flight.

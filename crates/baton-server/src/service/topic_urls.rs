@@ -4,13 +4,17 @@
 //! engine stores the subscription with that queue as its target, so a publish stays one
 //! durable unit, and a push subscription (`crate::push`) on the queue delivers each copy to
 //! the URL with the queue's retries, backoff and circuit breaker. The URL and headers live only
-//! in the push subscription (durable in the queue's attributes); the API shows the subscription
-//! with its `url` target again by reading them back.
+//! in the push subscription (kept by the engine); the API shows the subscription with its
+//! `url` target again by reading them back.
 //!
 //! Invariants: a URL subscription's backing queue and push subscription exist before the
 //! engine's subscription does (created in that order, rolled back if the last step fails);
 //! deleting the subscription or its topic removes the push subscription and the queue after
 //! the engine's subscription is gone. Users may not name a `_baton-` queue as a target.
+//! No lock in the server orders these steps, so they hold with several servers on one
+//! engine: the push subscription is stored only where the queue has none (two puts of one
+//! name with different URLs: one wins, the other gets 409), and a backing queue is removed
+//! only while no subscription of its topic names it.
 
 use baton_core::topic::{Subscription, Target, TopicError};
 use baton_core::{QueueConfig, QueueName, SubscriptionName, TopicName};
@@ -18,6 +22,7 @@ use baton_engine::EngineError;
 use baton_proto as proto;
 use md5::{Digest, Md5};
 
+use crate::push::PutIfAbsent;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -27,15 +32,9 @@ pub const URL_QUEUE_PREFIX: &str = "_baton-topic-";
 /// Most characters of the topic name kept in a backing queue's name (readability only; the
 /// hash makes the name unique).
 const TOPIC_CHARS_MAX: usize = 40;
-
-/// Serialises the multi-step changes of URL subscriptions (put, delete, topic delete), so two
-/// concurrent puts of one name cannot leave the push subscription with the loser's URL.
-static CHANGES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Held across a change of URL subscriptions (see [`CHANGES`]).
-pub async fn lock() -> tokio::sync::MutexGuard<'static, ()> {
-    CHANGES.lock().await
-}
+/// How old a backing queue without a subscription must be before the start-up sweep removes
+/// it (a put creates the queue a few milliseconds before the subscription).
+const SWEEP_AGE_MIN_MS: u64 = 10_000;
 
 /// The internal queue backing subscription `subscription` of `topic`:
 /// `_baton-topic-<topic, at most 40 chars>-<16 hex digits of md5(topic NUL subscription)>`,
@@ -102,7 +101,6 @@ pub async fn put(
             },
             other => other,
         })?;
-    let _changes = lock().await;
     let queue = backing_queue(topic, &subscription.name);
     let backed = Subscription {
         target: Target::Queue(queue.clone()),
@@ -137,7 +135,12 @@ pub async fn put(
         .create_queue(queue.clone(), QueueConfig::default())
         .await?;
     let result = async {
-        state.push.put(&queue, push).await?;
+        if state.push.put_if_absent(&queue, push).await? == PutIfAbsent::Other {
+            return Err(conflict(
+                &subscription.name,
+                "target url or headers differ".to_string(),
+            ));
+        }
         Ok::<_, ServiceError>(state.engine.put_subscription(topic, backed).await?)
     }
     .await;
@@ -149,6 +152,18 @@ pub async fn put(
             }
             Err(error)
         }
+    }
+}
+
+/// Removes what backed the URL subscriptions `backing` of `topic` once they are gone from the
+/// engine, except a queue a subscription of the topic names again (put meanwhile).
+pub async fn remove_unused_backing(state: &AppState, topic: &TopicName, backing: &[QueueName]) {
+    let still_used = match state.engine.get_topic(topic).await {
+        Ok(view) => backing_queues(&view.subscriptions),
+        Err(_) => Vec::new(),
+    };
+    for queue in backing.iter().filter(|q| !still_used.contains(q)) {
+        remove_backing(state, queue).await;
     }
 }
 
@@ -200,9 +215,10 @@ pub async fn show_target(state: &AppState, info: &mut proto::SubscriptionInfo) {
 
 /// Removes backing queues no URL subscription refers to: left over when the server stopped
 /// between the steps of a put or a delete. Runs once at start, after the engine has recovered
-/// and push subscriptions have resumed.
+/// and push subscriptions have resumed. A queue younger than [`SWEEP_AGE_MIN_MS`] is left
+/// alone: it may belong to a put still under way (on this server or another).
 pub async fn sweep(state: &AppState) {
-    let _changes = lock().await;
+    let now = state.engine.now();
     let (Ok(topics), Ok(queues)) = (
         state.engine.list_topics().await,
         state.engine.list_queues().await,
@@ -214,7 +230,9 @@ pub async fn sweep(state: &AppState) {
         .flat_map(|t| backing_queues(&t.subscriptions))
         .collect();
     for view in queues {
-        if view.name.as_str().starts_with(URL_QUEUE_PREFIX) && !used.contains(&view.name) {
+        let young = now.as_millis() < view.meta.created_at.as_millis() + SWEEP_AGE_MIN_MS;
+        if view.name.as_str().starts_with(URL_QUEUE_PREFIX) && !used.contains(&view.name) && !young
+        {
             tracing::info!(queue = %view.name, "removing a url subscription's left-over queue");
             remove_backing(state, &view.name).await;
         }

@@ -138,7 +138,6 @@ pub async fn show(state: &AppState, topic: &str) -> Result<proto::TopicInfo, Ser
 
 pub async fn delete(state: &AppState, topic: &str) -> Result<(), ServiceError> {
     let topic = topic_name(topic)?;
-    let _changes = topic_urls::lock().await;
     // The queues backing URL subscriptions go once the topic (and so every fan-out to them)
     // is gone.
     let backing = match state.engine.get_topic(&topic).await {
@@ -146,9 +145,7 @@ pub async fn delete(state: &AppState, topic: &str) -> Result<(), ServiceError> {
         Err(_) => Vec::new(),
     };
     state.engine.delete_topic(&topic).await?;
-    for queue in &backing {
-        topic_urls::remove_backing(state, queue).await;
-    }
+    topic_urls::remove_unused_backing(state, &topic, &backing).await;
     Ok(())
 }
 
@@ -208,7 +205,6 @@ pub async fn delete_subscription(
     subscription: &str,
 ) -> Result<(), ServiceError> {
     let (topic, subscription) = (topic_name(topic)?, subscription_name(subscription)?);
-    let _changes = topic_urls::lock().await;
     let view = state.engine.get_topic(&topic).await?;
     let backing =
         topic_urls::backing_queues(view.subscriptions.iter().filter(|s| s.name == subscription));
@@ -217,9 +213,7 @@ pub async fn delete_subscription(
         .delete_subscription(&topic, &subscription)
         .await?;
     // After the engine's subscription, so no publish fans out to a queue being removed.
-    for queue in &backing {
-        topic_urls::remove_backing(state, queue).await;
-    }
+    topic_urls::remove_unused_backing(state, &topic, &backing).await;
     Ok(())
 }
 

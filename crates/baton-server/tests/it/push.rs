@@ -375,6 +375,72 @@ async fn a_push_subscription_survives_a_restart_and_delete_stops_it() {
 }
 
 #[tokio::test]
+async fn a_push_subscription_an_earlier_version_kept_in_queue_attributes_is_moved_and_resumed() {
+    use baton_core::{QueueConfig, QueueName};
+    use baton_engine::{Engine, EngineConfig, LocalEngine, QueueEngine, StorageConfig};
+    let fs = baton_storage::SimFs::new();
+    let receiver = Receiver::start().await;
+    {
+        let engine = LocalEngine::durable(
+            std::sync::Arc::new(baton_engine::SystemClock),
+            EngineConfig::default(),
+            std::sync::Arc::new(fs.clone()),
+            StorageConfig::new("/data"),
+            false,
+        )
+        .unwrap();
+        engine.recover().await.unwrap();
+        let queue = QueueName::new("work").unwrap();
+        engine
+            .create_queue(queue.clone(), QueueConfig::default())
+            .await
+            .unwrap();
+        let json = json!({"url": receiver.url, "concurrency": 3}).to_string();
+        let patch = baton_engine::MetaPatch {
+            put_attributes: [("baton.push".to_string(), json)].into(),
+            ..Default::default()
+        };
+        engine.update_queue_meta(&queue, patch).await.unwrap();
+    }
+    for round in 0..2 {
+        let server = TestServer::options()
+            .durable(&fs)
+            .config(|_| {})
+            .start()
+            .await;
+        let info = eventually("the subscription back", || async {
+            let (status, info) = server.get("/v1/queues/work/push").await;
+            (status == StatusCode::OK).then_some(info)
+        })
+        .await;
+        assert_eq!(
+            (info["url"].clone(), info["concurrency"].clone()),
+            (json!(receiver.url), json!(3))
+        );
+        let body = format!("round {round}");
+        server.send_bodies("work", &[body.as_str()]).await;
+        assert_eq!(receiver.wait_for(round + 1).await[round].body, body);
+        server.shutdown().await;
+    }
+    let engine = LocalEngine::durable(
+        std::sync::Arc::new(baton_engine::SystemClock),
+        EngineConfig::default(),
+        std::sync::Arc::new(fs.clone()),
+        StorageConfig::new("/data"),
+        false,
+    )
+    .unwrap();
+    engine.recover().await.unwrap();
+    let meta = engine
+        .get_queue(&QueueName::new("work").unwrap())
+        .await
+        .unwrap()
+        .meta;
+    assert!(meta.attributes.is_empty(), "{:?}", meta.attributes);
+    assert_eq!(meta.push.map(|p| p.concurrency), Some(Some(3)));
+}
+
+#[tokio::test]
 async fn bad_push_subscriptions_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
     server.create_queue("work", json!({})).await;

@@ -258,12 +258,18 @@ async fn concurrent_puts_with_different_urls_leave_one_winner() {
 
 #[tokio::test]
 async fn a_left_over_backing_queue_is_removed_at_start() {
+    use baton_core::{Clock, ManualClock, QueueConfig, QueueName};
     use baton_engine::{Engine, EngineConfig, LocalEngine, QueueEngine, StorageConfig};
     let fs = baton_storage::SimFs::new();
-    // As if the server stopped between creating a backing queue and the subscription.
-    {
+    // As if a server stopped between creating a backing queue and the subscription a minute
+    // ago (removed), and another server is in the middle of a put now (kept).
+    let now = baton_engine::SystemClock.now();
+    for (at, queue) in [
+        (now.as_millis() - 60_000, "_baton-topic-t-0123456789abcdef"),
+        (now.as_millis(), "_baton-topic-u-0123456789abcdef"),
+    ] {
         let engine = LocalEngine::durable(
-            std::sync::Arc::new(baton_engine::SystemClock),
+            std::sync::Arc::new(ManualClock::new(baton_core::Timestamp::from_millis(at))),
             EngineConfig::default(),
             std::sync::Arc::new(fs.clone()),
             StorageConfig::new("/data"),
@@ -271,20 +277,12 @@ async fn a_left_over_backing_queue_is_removed_at_start() {
         )
         .unwrap();
         engine.recover().await.unwrap();
-        engine
-            .create_queue(
-                baton_core::QueueName::new("_baton-topic-t-0123456789abcdef").unwrap(),
-                baton_core::QueueConfig::default(),
-            )
-            .await
-            .unwrap();
-        engine
-            .create_queue(
-                baton_core::QueueName::new("kept").unwrap(),
-                baton_core::QueueConfig::default(),
-            )
-            .await
-            .unwrap();
+        for name in [queue, "kept"] {
+            let _ = engine
+                .create_queue(QueueName::new(name).unwrap(), QueueConfig::default())
+                .await
+                .unwrap();
+        }
     }
     let server = TestServer::options()
         .durable(&fs)
@@ -292,8 +290,8 @@ async fn a_left_over_backing_queue_is_removed_at_start() {
         .start()
         .await;
     crate::storage_wait_ready(&server).await;
-    eventually("the left-over queue removed", || async {
-        internal_queues(&server).await.is_empty().then_some(())
+    eventually("the old left-over queue removed", || async {
+        (internal_queues(&server).await == ["_baton-topic-u-0123456789abcdef"]).then_some(())
     })
     .await;
     assert_eq!(server.get("/v1/queues/kept").await.0, StatusCode::OK);

@@ -2,6 +2,7 @@
 //! writes, keeps reads and recovers by itself.
 
 use super::*;
+use crate::conformance::queues::push_spec;
 
 #[tokio::test]
 async fn a_restart_keeps_messages_statuses_and_totals_and_releases_leases() {
@@ -147,8 +148,16 @@ async fn checkpoints_bound_the_log_and_restarts_read_them() {
     let fs = SimFs::new();
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
     let engine = open(&fs, clock.clone(), 4096);
+    for queue in ["q", "pushed"] {
+        engine
+            .create_queue(name(queue), QueueConfig::default())
+            .await
+            .unwrap();
+    }
+    // One push subscription the checkpoint holds, one only the log after it.
+    let (in_checkpoint, in_log) = (push_spec("http://a.test/in"), push_spec("http://b.test/in"));
     engine
-        .create_queue(name("q"), QueueConfig::default())
+        .set_push(&name("pushed"), Some(in_checkpoint.clone()), None)
         .await
         .unwrap();
     for round in 0..200 {
@@ -187,8 +196,16 @@ async fn checkpoints_bound_the_log_and_restarts_read_them() {
     let checkpoints = files.iter().filter(|f| f.ends_with(".ckpt")).count();
     assert!(checkpoints == 1, "{files:?}");
     assert!(segments <= 4, "the log is compacted: {files:?}");
+    engine
+        .set_push(&name("q"), Some(in_log.clone()), None)
+        .await
+        .unwrap();
     drop(engine);
     let engine = open(&fs, clock, 4096);
+    for (queue, push) in [("pushed", in_checkpoint), ("q", in_log)] {
+        let view = engine.get_queue(&name(queue)).await.unwrap();
+        assert_eq!(view.meta.push, Some(push), "{queue}");
+    }
     let got = engine
         .receive(
             &name("q"),

@@ -414,7 +414,7 @@ async fn create_queue(call: Call<'_>) -> Out {
     }
     match call.state.engine.create_queue(name.clone(), config).await {
         // Created concurrently: the patch adds to its metadata rather than replacing it, so
-        // Baton's own keys (such as a push subscription's `baton.push`) stay.
+        // keys set meanwhile stay.
         Ok(_) | Err(EngineError::QueueExists { .. }) => {}
         Err(error) => return Err(error.into()),
     }
