@@ -366,6 +366,44 @@ pub struct Completion {
     pub reply: Option<std::sync::Arc<str>>,
 }
 
+impl Completion {
+    /// What the ack of message `acked` of `queue` at `now` reports (none without `notify`).
+    pub(crate) fn of_ack(
+        queue: &QueueName,
+        acked: &Acked,
+        now: Timestamp,
+        reply: Option<std::sync::Arc<str>>,
+    ) -> Option<Completion> {
+        Some(Completion {
+            queue: queue.clone(),
+            id: acked.id,
+            kind: CompletionKind::Completed,
+            sent_at: acked.sent_at,
+            completed_at: now,
+            receive_count: acked.receive_count,
+            notify: acked.notify.clone()?,
+            reply,
+        })
+    }
+
+    /// What the dead-letter arrival of `moved` at `now` reports (none without `notify`).
+    pub(crate) fn of_dead_letter(
+        moved: &baton_core::MovedMessage,
+        now: Timestamp,
+    ) -> Option<Completion> {
+        Some(Completion {
+            queue: moved.source.clone(),
+            id: moved.id,
+            kind: CompletionKind::DeadLettered,
+            sent_at: moved.sent_at,
+            completed_at: now,
+            receive_count: moved.history.last().map_or(0, |e| e.receive_count),
+            notify: moved.notify.clone()?,
+            reply: None,
+        })
+    }
+}
+
 /// See `Engine::set_completion_hook`.
 pub type CompletionHook = std::sync::Arc<dyn Fn(Vec<Completion>) -> CompletionFuture + Send + Sync>;
 

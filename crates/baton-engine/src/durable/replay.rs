@@ -48,20 +48,6 @@ pub(crate) struct ReplayState {
     pub schedules: super::schedules::ScheduleReplay,
 }
 
-/// The completion a dead-letter arrival of `moved` at `now` reports, if it has `notify`.
-fn dead_letter_completion(moved: &MovedMessage, now: Timestamp) -> Option<crate::Completion> {
-    Some(crate::Completion {
-        queue: moved.source.clone(),
-        id: moved.id,
-        kind: crate::CompletionKind::DeadLettered,
-        sent_at: moved.sent_at,
-        completed_at: now,
-        receive_count: moved.history.last().map_or(0, |e| e.receive_count),
-        notify: moved.notify.clone()?,
-        reply: None,
-    })
-}
-
 fn at(ms: u64) -> Timestamp {
     Timestamp::from_millis(ms)
 }
@@ -245,7 +231,9 @@ impl ReplayState {
             }
             QueueOp::UpdateQueue { config, now, .. } => {
                 let config = codec::config_from_disk(config)?;
-                if queue.update_config(config).is_ok() {
+                let updated = queue.update_config(config).is_ok();
+                reproduced("update", queue_name, updated);
+                if updated {
                     let meta = self.metas.entry(queue_name.clone()).or_default();
                     meta.modified_at = at(now);
                 }
@@ -276,7 +264,8 @@ impl ReplayState {
                 now, message, kind, ..
             } => accept_moved(queue, &mut self.completions, at(now), message, &kind)?,
             QueueOp::Send { now, entries, .. } => {
-                let _ = queue.send(at(now), entries_from_disk(entries)?);
+                let sent = queue.send(at(now), entries_from_disk(entries)?);
+                reproduced("send", queue_name, sent.is_ok());
             }
             QueueOp::Receive {
                 now,
@@ -284,16 +273,29 @@ impl ReplayState {
                 visibility_timeout_ms,
                 ..
             } => {
-                let _ = queue.receive(at(now), max, visibility_timeout_ms);
+                // Logged only when it leased something.
+                let received = queue.receive(at(now), max, visibility_timeout_ms);
+                reproduced(
+                    "receive",
+                    queue_name,
+                    matches!(received, Ok(d) if !d.is_empty()),
+                );
             }
             // Acks and visibility changes are replayed by SQS's rule (any receipt issued for
             // the message), which does what the native rule did for the current lease it
             // took, so the log needs no record of which rule applied.
             QueueOp::Ack { now, receipts, .. } => {
+                // Logged only for the receipts that finished their message.
                 for r in receipts {
-                    if let Ok(Some(acked)) = queue.delete(at(now), &receipt(r, queue)) {
-                        self.completions
-                            .extend(ack_completion(queue_name, acked, at(now)));
+                    let deleted = queue.delete(at(now), &receipt(r, queue));
+                    reproduced("ack", queue_name, matches!(deleted, Ok(Some(_))));
+                    if let Ok(Some(acked)) = deleted {
+                        self.completions.extend(crate::Completion::of_ack(
+                            queue_name,
+                            &acked,
+                            at(now),
+                            None,
+                        ));
                     }
                 }
             }
@@ -304,7 +306,8 @@ impl ReplayState {
                 ..
             } => {
                 for r in receipts {
-                    let _ = queue.nack(at(now), &receipt(r, queue), delay_ms);
+                    let nacked = queue.nack(at(now), &receipt(r, queue), delay_ms);
+                    reproduced("nack", queue_name, nacked.is_ok());
                 }
             }
             QueueOp::ChangeVisibility {
@@ -314,7 +317,13 @@ impl ReplayState {
                 ..
             } => {
                 let handle = receipt(r, queue);
-                let _ = queue.change_visibility_of_message(at(now), &handle, timeout_ms);
+                let changed = queue.change_visibility_of_message(at(now), &handle, timeout_ms);
+                // Logged only when it changed a lease.
+                reproduced(
+                    "visibility",
+                    queue_name,
+                    changed == Ok(baton_core::VisibilityOutcome::Changed),
+                );
             }
             QueueOp::Advance { now, .. } => {
                 queue.advance(at(now));
@@ -332,7 +341,9 @@ impl ReplayState {
                 reason,
                 ..
             } => {
-                queue.record_callback(at(now), MessageId::from_u128(id), succeeded, reason);
+                let recorded =
+                    queue.record_callback(at(now), MessageId::from_u128(id), succeeded, reason);
+                reproduced("callback", queue_name, recorded.is_some());
             }
         }
         self.take_moved(queue_name);
@@ -374,7 +385,8 @@ impl ReplayState {
         let Some(queue) = self.queues.get_mut(queue_name).filter(|_| applies) else {
             return;
         };
-        let _ = queue.send(now, entries);
+        let sent = queue.send(now, entries);
+        reproduced("publish", queue_name, sent.is_ok());
         let dead_letter_queue = queue.config().dead_letter.as_ref().map(|d| d.queue.clone());
         for moved in queue.take_moved() {
             let destination = dead_letter_queue
@@ -408,7 +420,8 @@ impl ReplayState {
                 };
                 if queue.accept_moved(now, moved.clone(), kind) {
                     if kind == HistoryEventKind::DeadLettered {
-                        self.completions.extend(dead_letter_completion(&moved, now));
+                        self.completions
+                            .extend(crate::Completion::of_dead_letter(&moved, now));
                     }
                     delivered.push((target, moved, kind));
                 }
@@ -441,23 +454,17 @@ fn op_queue(op: &QueueOp) -> &str {
     }
 }
 
-/// The completion an ack of a message with `notify` makes (none without).
-fn ack_completion(
-    queue: &QueueName,
-    acked: baton_core::Acked,
-    now: Timestamp,
-) -> Option<crate::Completion> {
-    let notify = acked.notify?;
-    Some(crate::Completion {
-        queue: queue.clone(),
-        id: acked.id,
-        kind: crate::CompletionKind::Completed,
-        sent_at: acked.sent_at,
-        completed_at: now,
-        receive_count: acked.receive_count,
-        notify,
-        reply: None,
-    })
+/// Checks that re-applying a `record` record of `queue` did what the live operation did
+/// when it logged it (each kind is logged only for what succeeded, so replay must succeed
+/// too): an assertion in debug builds and tests, a warning in release builds.
+fn reproduced(record: &str, queue: &QueueName, ok: bool) {
+    debug_assert!(
+        ok,
+        "replaying a {record} record of queue {queue} did not reproduce the live operation"
+    );
+    if !ok {
+        tracing::warn!(%queue, record, "replay did not reproduce a live operation");
+    }
 }
 
 /// One side of a redrive or dead-letter move: the messages taken out wait in `pending` until
@@ -490,7 +497,7 @@ fn accept_moved(
     let moved = codec::moved_from_disk(message)?;
     let kind = codec::history_kind(kind)?;
     let completion = (kind == HistoryEventKind::DeadLettered)
-        .then(|| dead_letter_completion(&moved, now))
+        .then(|| crate::Completion::of_dead_letter(&moved, now))
         .flatten();
     if queue.accept_moved(now, moved, kind) {
         completions.extend(completion);

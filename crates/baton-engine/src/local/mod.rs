@@ -36,8 +36,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::durable::{codec, Durable, StorageConfig};
 use crate::{
-    Completion, CompletionHook, CompletionKind, Created, Engine, EngineConfig, EngineError,
-    QueueEngine, QueueMeta, QueueView, ReceiveOptions, RedriveOptions,
+    Completion, CompletionHook, Created, Engine, EngineConfig, EngineError, QueueEngine, QueueMeta,
+    QueueView, ReceiveOptions, RedriveOptions,
 };
 use queue_config::differences;
 use receipts::ReceiptRule;

@@ -58,18 +58,7 @@ impl LocalEngine {
             Some(dead_letter) => {
                 let completions: Vec<Completion> = moved
                     .iter()
-                    .filter_map(|message| {
-                        Some(Completion {
-                            queue: message.source.clone(),
-                            id: message.id,
-                            kind: CompletionKind::DeadLettered,
-                            sent_at: message.sent_at,
-                            completed_at: now,
-                            receive_count: message.history.last().map_or(0, |e| e.receive_count),
-                            notify: message.notify.clone()?,
-                            reply: None,
-                        })
-                    })
+                    .filter_map(|message| Completion::of_dead_letter(message, now))
                     .collect();
                 let lsn = self.accept_all(
                     dead_letter,

@@ -12,7 +12,7 @@ use baton_core::{Acked, QueueName, ReceiptError, ReceiptHandle, VisibilityOutcom
 use baton_storage::records::{QueueOp, ReceiptV1};
 
 use super::{receipt_to_disk, Access, LocalEngine};
-use crate::{Completion, CompletionKind, EngineError};
+use crate::{Completion, EngineError};
 
 /// Which receipts finish a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,16 +62,7 @@ impl LocalEngine {
             .iter()
             .filter_map(|result| {
                 let acked = result.as_ref().ok()?.as_ref()?;
-                Some(Completion {
-                    queue: name.clone(),
-                    id: acked.id,
-                    kind: CompletionKind::Completed,
-                    sent_at: acked.sent_at,
-                    completed_at: now,
-                    receive_count: acked.receive_count,
-                    notify: acked.notify.clone()?,
-                    reply: reply.clone(),
-                })
+                Completion::of_ack(name, acked, now, reply.clone())
             })
             .collect();
         // Awaited: the hook makes the callback jobs durable before the ack is answered.

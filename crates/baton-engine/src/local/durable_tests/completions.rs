@@ -2,6 +2,7 @@
 //! recovery handing over the completions of replayed operations.
 
 use super::*;
+use crate::CompletionKind;
 
 fn notify_entry(body: &str) -> SendEntry {
     SendEntry {

@@ -274,3 +274,39 @@ async fn a_lease_expiring_at_a_restart_replays_at_the_same_moment() {
     ])
     .await;
 }
+
+/// A log whose ack names a message that was never received cannot come from the live engine
+/// (it logs only the acks that finished a message): replay says so instead of skipping it.
+#[test]
+#[should_panic(expected = "replaying a ack record of queue q did not reproduce the live operation")]
+fn replay_asserts_it_reproduces_what_the_live_operation_logged() {
+    use baton_storage::records::{self, QueueOp, ReceiptV1, KIND_QUEUE_OP};
+    let mut state = ReplayState::new(QueueLimits::default());
+    let config = crate::durable::codec::config_to_disk(&QueueConfig::default());
+    let log = [
+        QueueOp::CreateQueue {
+            name: "q".to_string(),
+            config,
+            epoch: 1,
+            now: 1_000,
+        },
+        QueueOp::Send {
+            queue: "q".to_string(),
+            now: 1_000,
+            entries: vec![crate::durable::codec::entry_to_disk(&SendEntry::new(
+                new_message_id(),
+                "never received",
+            ))],
+        },
+        QueueOp::Ack {
+            queue: "q".to_string(),
+            now: 1_001,
+            receipts: vec![ReceiptV1 { seq: 1, lease: 1 }],
+        },
+    ];
+    for (lsn, op) in log.iter().enumerate() {
+        state
+            .apply_record(lsn as u64 + 1, KIND_QUEUE_OP, &records::encode(op))
+            .unwrap();
+    }
+}
