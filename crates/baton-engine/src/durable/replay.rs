@@ -229,30 +229,9 @@ impl ReplayState {
             QueueOp::CreateQueue { .. } | QueueOp::DeleteQueue { .. } => {
                 unreachable!("apply_record creates and deletes queues")
             }
-            QueueOp::UpdateQueue { config, now, .. } => {
-                let config = codec::config_from_disk(config)?;
-                let updated = queue.update_config(config).is_ok();
-                reproduced("update", queue_name, updated);
-                if updated {
-                    let meta = self.metas.entry(queue_name.clone()).or_default();
-                    meta.modified_at = at(now);
-                }
-            }
-            QueueOp::SetMeta {
-                now,
-                tags,
-                attributes,
-                ..
-            } => set_meta(
-                self.metas.entry(queue_name.clone()).or_default(),
-                at(now),
-                tags,
-                attributes,
-            ),
-            QueueOp::SetPush { now, push, .. } => {
+            QueueOp::UpdateQueue { .. } | QueueOp::SetMeta { .. } | QueueOp::SetPush { .. } => {
                 let meta = self.metas.entry(queue_name.clone()).or_default();
-                meta.push = push.map(codec::push_from_disk);
-                meta.modified_at = at(now);
+                replay_meta(queue, meta, queue_name, op)?;
             }
             QueueOp::TakeForMove {
                 now,
@@ -281,49 +260,8 @@ impl ReplayState {
                     matches!(received, Ok(d) if !d.is_empty()),
                 );
             }
-            // Acks and visibility changes are replayed by SQS's rule (any receipt issued for
-            // the message), which does what the native rule did for the current lease it
-            // took, so the log needs no record of which rule applied.
-            QueueOp::Ack { now, receipts, .. } => {
-                // Logged only for the receipts that finished their message.
-                for r in receipts {
-                    let deleted = queue.delete(at(now), &receipt(r, queue));
-                    reproduced("ack", queue_name, matches!(deleted, Ok(Some(_))));
-                    if let Ok(Some(acked)) = deleted {
-                        self.completions.extend(crate::Completion::of_ack(
-                            queue_name,
-                            &acked,
-                            at(now),
-                            None,
-                        ));
-                    }
-                }
-            }
-            QueueOp::Nack {
-                now,
-                receipts,
-                delay_ms,
-                ..
-            } => {
-                for r in receipts {
-                    let nacked = queue.nack(at(now), &receipt(r, queue), delay_ms);
-                    reproduced("nack", queue_name, nacked.is_ok());
-                }
-            }
-            QueueOp::ChangeVisibility {
-                now,
-                receipt: r,
-                timeout_ms,
-                ..
-            } => {
-                let handle = receipt(r, queue);
-                let changed = queue.change_visibility_of_message(at(now), &handle, timeout_ms);
-                // Logged only when it changed a lease.
-                reproduced(
-                    "visibility",
-                    queue_name,
-                    changed == Ok(baton_core::VisibilityOutcome::Changed),
-                );
+            QueueOp::Ack { .. } | QueueOp::Nack { .. } | QueueOp::ChangeVisibility { .. } => {
+                replay_receipts(queue, &mut self.completions, queue_name, op);
             }
             QueueOp::Advance { now, .. } => {
                 queue.advance(at(now));
@@ -451,6 +389,93 @@ fn op_queue(op: &QueueOp) -> &str {
         | QueueOp::SetMeta { queue, .. }
         | QueueOp::SetPush { queue, .. }
         | QueueOp::RecordCallback { queue, .. } => queue,
+    }
+}
+
+/// Re-applies a change of a queue's settings or metadata.
+fn replay_meta(
+    queue: &mut Queue,
+    meta: &mut QueueMeta,
+    queue_name: &QueueName,
+    op: QueueOp,
+) -> DecodeResult<()> {
+    match op {
+        QueueOp::UpdateQueue { config, now, .. } => {
+            let config = codec::config_from_disk(config)?;
+            let updated = queue.update_config(config).is_ok();
+            reproduced("update", queue_name, updated);
+            if updated {
+                meta.modified_at = at(now);
+            }
+        }
+        QueueOp::SetMeta {
+            now,
+            tags,
+            attributes,
+            ..
+        } => set_meta(meta, at(now), tags, attributes),
+        QueueOp::SetPush { now, push, .. } => {
+            meta.push = push.map(codec::push_from_disk);
+            meta.modified_at = at(now);
+        }
+        _ => unreachable!("only settings and metadata records"),
+    }
+    Ok(())
+}
+
+/// Re-applies acks, nacks and visibility changes; acks' completions go to `completions`.
+fn replay_receipts(
+    queue: &mut Queue,
+    completions: &mut Vec<crate::Completion>,
+    queue_name: &QueueName,
+    op: QueueOp,
+) {
+    match op {
+        // Acks and visibility changes are replayed by SQS's rule (any receipt issued for
+        // the message), which does what the native rule did for the current lease it
+        // took, so the log needs no record of which rule applied.
+        QueueOp::Ack { now, receipts, .. } => {
+            // Logged only for the receipts that finished their message.
+            for r in receipts {
+                let deleted = queue.delete(at(now), &receipt(r, queue));
+                reproduced("ack", queue_name, matches!(deleted, Ok(Some(_))));
+                if let Ok(Some(acked)) = deleted {
+                    completions.extend(crate::Completion::of_ack(
+                        queue_name,
+                        &acked,
+                        at(now),
+                        None,
+                    ));
+                }
+            }
+        }
+        QueueOp::Nack {
+            now,
+            receipts,
+            delay_ms,
+            ..
+        } => {
+            for r in receipts {
+                let nacked = queue.nack(at(now), &receipt(r, queue), delay_ms);
+                reproduced("nack", queue_name, nacked.is_ok());
+            }
+        }
+        QueueOp::ChangeVisibility {
+            now,
+            receipt: r,
+            timeout_ms,
+            ..
+        } => {
+            let handle = receipt(r, queue);
+            let changed = queue.change_visibility_of_message(at(now), &handle, timeout_ms);
+            // Logged only when it changed a lease.
+            reproduced(
+                "visibility",
+                queue_name,
+                changed == Ok(baton_core::VisibilityOutcome::Changed),
+            );
+        }
+        _ => unreachable!("only receipt records"),
     }
 }
 
