@@ -23,8 +23,8 @@ use crate::{
     Completion, CompletionHook, Created, DiskStatus, Engine, EngineError, GroupRecord, GroupView,
     LockEngine, LockEngineError, LockSettings, MetaPatch, NewRecord, PendingView, PublishEntry,
     PublishOutcome, QueueEngine, QueueView, ReceiveOptions, RedriveOptions, ScheduleEngine,
-    ScheduleEngineError, SchedulePlans, StorageStats, StreamEngine, StreamRead, StreamView,
-    TopicEngine, TopicView,
+    ScheduleEngineError, SchedulePlans, StorageStats, StreamEngine, StreamEngineError, StreamRead,
+    StreamView, TopicEngine, TopicEngineError, TopicView,
 };
 
 /// Forwards to `inner`, counting each call by the trait method's name and, for operations on
@@ -159,35 +159,35 @@ counting_engine! {
 
     }
     other {
-        async fn create_stream(&self, name: StreamName, config: StreamConfig) -> Result<(StreamView, bool), EngineError>;
-        async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError>;
-        async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError>;
-        async fn delete_stream(&self, name: &StreamName) -> Result<(), EngineError>;
-        async fn append(&self, name: &StreamName, producer: Option<ProducerSeq>, records: Vec<NewRecord>) -> Result<Vec<Appended>, EngineError>;
-        async fn read_stream(&self, name: &StreamName, partition: u32, from: ReadFrom, max: u32, wait_ms: u64) -> Result<StreamRead, EngineError>;
-        async fn create_group(&self, name: &StreamName, group: GroupName, config: GroupConfig) -> Result<(GroupView, bool), EngineError>;
-        async fn get_group(&self, name: &StreamName, group: &GroupName) -> Result<GroupView, EngineError>;
-        async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), EngineError>;
-        async fn group_read(&self, name: &StreamName, group: &GroupName, consumer: &ConsumerName, max: u32, wait_ms: u64) -> Result<Vec<GroupRecord>, EngineError>;
-        async fn group_ack(&self, name: &StreamName, group: &GroupName, ids: Vec<RecordId>) -> Result<Vec<Result<(), StreamError>>, EngineError>;
-        async fn group_pending(&self, name: &StreamName, group: &GroupName, consumer: Option<&ConsumerName>, max: usize) -> Result<PendingView, EngineError>;
-        async fn group_claim(&self, name: &StreamName, group: &GroupName, consumer: &ConsumerName, min_idle_ms: u64, max: u32) -> Result<Vec<GroupRecord>, EngineError>;
-        async fn group_seek(&self, name: &StreamName, group: &GroupName, partition: Option<u32>, position: StartPosition) -> Result<GroupView, EngineError>;
+        async fn create_stream(&self, name: StreamName, config: StreamConfig) -> Result<(StreamView, bool), StreamEngineError>;
+        async fn get_stream(&self, name: &StreamName) -> Result<StreamView, StreamEngineError>;
+        async fn list_streams(&self) -> Result<Vec<StreamView>, StreamEngineError>;
+        async fn delete_stream(&self, name: &StreamName) -> Result<(), StreamEngineError>;
+        async fn append(&self, name: &StreamName, producer: Option<ProducerSeq>, records: Vec<NewRecord>) -> Result<Vec<Appended>, StreamEngineError>;
+        async fn read_stream(&self, name: &StreamName, partition: u32, from: ReadFrom, max: u32, wait_ms: u64) -> Result<StreamRead, StreamEngineError>;
+        async fn create_group(&self, name: &StreamName, group: GroupName, config: GroupConfig) -> Result<(GroupView, bool), StreamEngineError>;
+        async fn get_group(&self, name: &StreamName, group: &GroupName) -> Result<GroupView, StreamEngineError>;
+        async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), StreamEngineError>;
+        async fn group_read(&self, name: &StreamName, group: &GroupName, consumer: &ConsumerName, max: u32, wait_ms: u64) -> Result<Vec<GroupRecord>, StreamEngineError>;
+        async fn group_ack(&self, name: &StreamName, group: &GroupName, ids: Vec<RecordId>) -> Result<Vec<Result<(), StreamError>>, StreamEngineError>;
+        async fn group_pending(&self, name: &StreamName, group: &GroupName, consumer: Option<&ConsumerName>, max: usize) -> Result<PendingView, StreamEngineError>;
+        async fn group_claim(&self, name: &StreamName, group: &GroupName, consumer: &ConsumerName, min_idle_ms: u64, max: u32) -> Result<Vec<GroupRecord>, StreamEngineError>;
+        async fn group_seek(&self, name: &StreamName, group: &GroupName, partition: Option<u32>, position: StartPosition) -> Result<GroupView, StreamEngineError>;
     }
 }
 
 counting_engine! {
     TopicEngine
     on_queue {
-        async fn delete_topic(&self, name: &TopicName) -> Result<(), EngineError>;
-        async fn get_topic(&self, name: &TopicName) -> Result<TopicView, EngineError>;
+        async fn delete_topic(&self, name: &TopicName) -> Result<(), TopicEngineError>;
+        async fn get_topic(&self, name: &TopicName) -> Result<TopicView, TopicEngineError>;
     }
     other {
-        async fn create_topic(&self, name: TopicName) -> Result<(TopicView, bool), EngineError>;
-        async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError>;
-        async fn put_subscription(&self, topic: &TopicName, subscription: Subscription) -> Result<(Subscription, Put), EngineError>;
-        async fn delete_subscription(&self, topic: &TopicName, name: &SubscriptionName) -> Result<(), EngineError>;
-        async fn publish(&self, topic: &TopicName, messages: Vec<PublishEntry>) -> Result<Vec<PublishOutcome>, EngineError>;
+        async fn create_topic(&self, name: TopicName) -> Result<(TopicView, bool), TopicEngineError>;
+        async fn list_topics(&self) -> Result<Vec<TopicView>, TopicEngineError>;
+        async fn put_subscription(&self, topic: &TopicName, subscription: Subscription) -> Result<(Subscription, Put), TopicEngineError>;
+        async fn delete_subscription(&self, topic: &TopicName, name: &SubscriptionName) -> Result<(), TopicEngineError>;
+        async fn publish(&self, topic: &TopicName, messages: Vec<PublishEntry>) -> Result<Vec<PublishOutcome>, TopicEngineError>;
     }
 }
 

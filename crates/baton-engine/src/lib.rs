@@ -46,12 +46,12 @@ pub use local::LocalEngine;
 pub use locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
 pub use queue_engine::QueueEngine;
 pub use schedules::{ScheduleEngine, ScheduleEngineError, SchedulePlans};
-pub use stream_engine::StreamEngine;
+pub use stream_engine::{StreamEngine, StreamEngineError};
 pub use stream_types::{
     GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord, StreamView,
     STREAMS_MAX,
 };
-pub use topic_engine::TopicEngine;
+pub use topic_engine::{TopicEngine, TopicEngineError};
 
 /// The data directory's disk as the engine sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,26 +218,6 @@ pub enum EngineError {
     DiskLow { free_bytes: u64, min_bytes: u64 },
     #[error("the disk is full, nothing was stored: {reason}")]
     DiskFull { reason: String },
-    #[error(transparent)]
-    Stream(#[from] StreamError),
-    #[error("the engine already holds {limit} streams")]
-    TooManyStreams { limit: usize },
-    #[error("topic {topic} does not exist")]
-    TopicNotFound { topic: String },
-    #[error("subscription {subscription} does not exist in topic {topic}")]
-    SubscriptionNotFound { topic: String, subscription: String },
-    #[error(transparent)]
-    Topic(#[from] baton_core::topic::TopicError),
-    #[error("{kind} targets are not available yet; subscribe a queue (`{{\"queue\": name}}`) or a stream (`{{\"stream\": name}}`)")]
-    TargetUnsupported { kind: &'static str },
-    #[error("subscription {subscription} of topic {topic} delivers to queue {queue}, which does not exist; nothing was published")]
-    SubscriptionTargetMissing {
-        topic: String,
-        subscription: String,
-        queue: String,
-    },
-    #[error("{limit} topics exist already, the engine's limit")]
-    TooManyTopics { limit: usize },
     #[error("the batch is {size_bytes} bytes, more than the limit of {max_bytes}")]
     BatchTooLarge { size_bytes: u64, max_bytes: u64 },
 }

@@ -115,6 +115,12 @@ pub enum LockEngineError {
     Lock(#[from] LockError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    /// A fenced append or group ack failed as a stream operation.
+    #[error(transparent)]
+    Stream(#[from] crate::StreamEngineError),
+    /// A fenced publish failed as a topic operation.
+    #[error(transparent)]
+    Topic(#[from] crate::TopicEngineError),
     #[error("{limit} lock acquires are already waiting (the server's lock_waiters_max)")]
     TooManyWaiters { limit: u32 },
     #[error("wait_ms {wait_ms} is more than the limit of {max}")]

@@ -3,6 +3,18 @@
 
 use super::*;
 
+/// What a stream operation can fail with: the stream rules' errors, the stream table's
+/// limit, and what any engine operation can meet (`Engine`: storage, readiness, waiters).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StreamEngineError {
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error("the engine already holds {limit} streams")]
+    TooManyStreams { limit: usize },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
 #[async_trait]
 pub trait StreamEngine: Send + Sync {
     // ---- streams (semantics in `baton_core::stream`) ----
@@ -12,15 +24,15 @@ pub trait StreamEngine: Send + Sync {
         &self,
         name: StreamName,
         config: StreamConfig,
-    ) -> Result<(StreamView, bool), EngineError>;
+    ) -> Result<(StreamView, bool), StreamEngineError>;
 
-    async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError>;
+    async fn get_stream(&self, name: &StreamName) -> Result<StreamView, StreamEngineError>;
 
     /// Every stream, ordered by name.
-    async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError>;
+    async fn list_streams(&self) -> Result<Vec<StreamView>, StreamEngineError>;
 
     /// Deletes a stream, its records and its groups.
-    async fn delete_stream(&self, name: &StreamName) -> Result<(), EngineError>;
+    async fn delete_stream(&self, name: &StreamName) -> Result<(), StreamEngineError>;
 
     /// Appends a batch atomically (all or nothing); answers once it is durable, in request
     /// order. With `producer`, a retried batch lands once and answers the original offsets.
@@ -30,7 +42,7 @@ pub trait StreamEngine: Send + Sync {
         name: &StreamName,
         producer: Option<ProducerSeq>,
         records: Vec<NewRecord>,
-    ) -> Result<Vec<Appended>, EngineError>;
+    ) -> Result<Vec<Appended>, StreamEngineError>;
 
     /// Reads up to `max` records of one partition, waiting up to `wait_ms` at the head.
     async fn read_stream(
@@ -40,22 +52,26 @@ pub trait StreamEngine: Send + Sync {
         from: ReadFrom,
         max: u32,
         wait_ms: u64,
-    ) -> Result<StreamRead, EngineError>;
+    ) -> Result<StreamRead, StreamEngineError>;
 
     async fn create_group(
         &self,
         name: &StreamName,
         group: GroupName,
         config: GroupConfig,
-    ) -> Result<(GroupView, bool), EngineError>;
+    ) -> Result<(GroupView, bool), StreamEngineError>;
 
     async fn get_group(
         &self,
         name: &StreamName,
         group: &GroupName,
-    ) -> Result<GroupView, EngineError>;
+    ) -> Result<GroupView, StreamEngineError>;
 
-    async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), EngineError>;
+    async fn delete_group(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+    ) -> Result<(), StreamEngineError>;
 
     /// Delivers up to `max` new records to `consumer` (pending for it until acked), waiting up
     /// to `wait_ms` for a first one.
@@ -66,7 +82,7 @@ pub trait StreamEngine: Send + Sync {
         consumer: &ConsumerName,
         max: u32,
         wait_ms: u64,
-    ) -> Result<Vec<GroupRecord>, EngineError>;
+    ) -> Result<Vec<GroupRecord>, StreamEngineError>;
 
     /// Acks each id; one result per id, in order.
     async fn group_ack(
@@ -74,7 +90,7 @@ pub trait StreamEngine: Send + Sync {
         name: &StreamName,
         group: &GroupName,
         ids: Vec<RecordId>,
-    ) -> Result<Vec<Result<(), StreamError>>, EngineError>;
+    ) -> Result<Vec<Result<(), StreamError>>, StreamEngineError>;
 
     async fn group_pending(
         &self,
@@ -82,7 +98,7 @@ pub trait StreamEngine: Send + Sync {
         group: &GroupName,
         consumer: Option<&ConsumerName>,
         max: usize,
-    ) -> Result<PendingView, EngineError>;
+    ) -> Result<PendingView, StreamEngineError>;
 
     /// Hands `consumer` up to `max` pending records idle for at least `min_idle_ms`.
     async fn group_claim(
@@ -92,7 +108,7 @@ pub trait StreamEngine: Send + Sync {
         consumer: &ConsumerName,
         min_idle_ms: u64,
         max: u32,
-    ) -> Result<Vec<GroupRecord>, EngineError>;
+    ) -> Result<Vec<GroupRecord>, StreamEngineError>;
 
     /// Moves the group's position in every partition (or only `partition`).
     async fn group_seek(
@@ -101,5 +117,5 @@ pub trait StreamEngine: Send + Sync {
         group: &GroupName,
         partition: Option<u32>,
         position: StartPosition,
-    ) -> Result<GroupView, EngineError>;
+    ) -> Result<GroupView, StreamEngineError>;
 }

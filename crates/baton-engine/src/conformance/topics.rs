@@ -8,7 +8,7 @@ use baton_core::topic::{Condition, FilterPolicy, Pattern, RoutingKey, Subscripti
 use baton_core::{AttributeData, AttributeValue, MessageAttributes, QueueConfig, StreamConfig};
 
 use super::{queue, stream, subscription_name, take, topic, Harness};
-use crate::{Engine, EngineConfig, EngineError, PublishEntry};
+use crate::{Engine, EngineConfig, PublishEntry, TopicEngineError};
 
 fn subscription(name: &str, target: Target, pattern: Option<&str>) -> Subscription {
     Subscription {
@@ -168,7 +168,10 @@ pub async fn a_publish_to_a_missing_target_changes_nothing(harness: &dyn Harness
         .publish(&topic("t"), vec![message("k", "m", None)])
         .await;
     assert!(
-        matches!(refused, Err(EngineError::SubscriptionTargetMissing { .. })),
+        matches!(
+            refused,
+            Err(TopicEngineError::SubscriptionTargetMissing { .. })
+        ),
         "{refused:?}"
     );
     assert!(
@@ -178,5 +181,8 @@ pub async fn a_publish_to_a_missing_target_changes_nothing(harness: &dyn Harness
     let missing = engine
         .publish(&topic("nope"), vec![message("k", "m", None)])
         .await;
-    assert!(matches!(missing, Err(EngineError::TopicNotFound { .. })));
+    assert!(matches!(
+        missing,
+        Err(TopicEngineError::TopicNotFound { .. })
+    ));
 }

@@ -14,6 +14,7 @@ use baton_storage::{CrashMode, SimFaults, SimFs, SyncPolicy};
 
 use super::*;
 use crate::new_message_id;
+use crate::StreamEngineError;
 use crate::{NewRecord, StreamEngine};
 use baton_core::{StreamConfig, StreamName};
 
@@ -169,7 +170,10 @@ async fn a_filling_disk_refuses_sends_lets_consumers_drain_and_resumes_by_itself
         )
         .await;
     assert!(
-        matches!(appended, Err(EngineError::DiskLow { .. })),
+        matches!(
+            appended,
+            Err(StreamEngineError::Engine(EngineError::DiskLow { .. }))
+        ),
         "{appended:?}"
     );
     // Consumers drain the queue that filled the disk.

@@ -405,7 +405,12 @@ impl Engine for LocalEngine {
 
     async fn recover(&self) -> Result<(), EngineError> {
         // Streams first: `reload` makes the engine ready.
-        self.streams.recover()?;
+        self.streams.recover().map_err(|error| match error {
+            crate::StreamEngineError::Engine(error) => error,
+            other => EngineError::StorageUnavailable {
+                reason: format!("stream recovery: {other}"),
+            },
+        })?;
         self.reload()
     }
 

@@ -2,8 +2,8 @@
 //! hands over to the stream registry (`streams/`).
 
 use super::*;
-use crate::StreamEngine;
 use crate::{GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamView};
+use crate::{StreamEngine, StreamEngineError};
 use baton_core::stream::{
     Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
 };
@@ -15,19 +15,19 @@ impl StreamEngine for LocalEngine {
         &self,
         name: StreamName,
         config: StreamConfig,
-    ) -> Result<(StreamView, bool), EngineError> {
+    ) -> Result<(StreamView, bool), StreamEngineError> {
         self.stream_create(name, config).await
     }
 
-    async fn get_stream(&self, name: &StreamName) -> Result<StreamView, EngineError> {
+    async fn get_stream(&self, name: &StreamName) -> Result<StreamView, StreamEngineError> {
         self.stream_get(name).await
     }
 
-    async fn list_streams(&self) -> Result<Vec<StreamView>, EngineError> {
+    async fn list_streams(&self) -> Result<Vec<StreamView>, StreamEngineError> {
         self.stream_list().await
     }
 
-    async fn delete_stream(&self, name: &StreamName) -> Result<(), EngineError> {
+    async fn delete_stream(&self, name: &StreamName) -> Result<(), StreamEngineError> {
         self.stream_delete(name).await
     }
 
@@ -36,7 +36,7 @@ impl StreamEngine for LocalEngine {
         name: &StreamName,
         producer: Option<ProducerSeq>,
         records: Vec<NewRecord>,
-    ) -> Result<Vec<Appended>, EngineError> {
+    ) -> Result<Vec<Appended>, StreamEngineError> {
         self.stream_append(name, producer, records).await
     }
 
@@ -47,7 +47,7 @@ impl StreamEngine for LocalEngine {
         from: ReadFrom,
         max: u32,
         wait_ms: u64,
-    ) -> Result<StreamRead, EngineError> {
+    ) -> Result<StreamRead, StreamEngineError> {
         self.stream_read(name, partition, from, max, wait_ms).await
     }
 
@@ -56,7 +56,7 @@ impl StreamEngine for LocalEngine {
         name: &StreamName,
         group: GroupName,
         config: GroupConfig,
-    ) -> Result<(GroupView, bool), EngineError> {
+    ) -> Result<(GroupView, bool), StreamEngineError> {
         self.stream_create_group(name, group, config).await
     }
 
@@ -64,11 +64,15 @@ impl StreamEngine for LocalEngine {
         &self,
         name: &StreamName,
         group: &GroupName,
-    ) -> Result<GroupView, EngineError> {
+    ) -> Result<GroupView, StreamEngineError> {
         self.stream_get_group(name, group).await
     }
 
-    async fn delete_group(&self, name: &StreamName, group: &GroupName) -> Result<(), EngineError> {
+    async fn delete_group(
+        &self,
+        name: &StreamName,
+        group: &GroupName,
+    ) -> Result<(), StreamEngineError> {
         self.stream_delete_group(name, group).await
     }
 
@@ -79,7 +83,7 @@ impl StreamEngine for LocalEngine {
         consumer: &ConsumerName,
         max: u32,
         wait_ms: u64,
-    ) -> Result<Vec<GroupRecord>, EngineError> {
+    ) -> Result<Vec<GroupRecord>, StreamEngineError> {
         self.stream_group_read(name, group, consumer, max, wait_ms)
             .await
     }
@@ -89,7 +93,7 @@ impl StreamEngine for LocalEngine {
         name: &StreamName,
         group: &GroupName,
         ids: Vec<RecordId>,
-    ) -> Result<Vec<Result<(), StreamError>>, EngineError> {
+    ) -> Result<Vec<Result<(), StreamError>>, StreamEngineError> {
         self.stream_group_ack(name, group, ids).await
     }
 
@@ -99,7 +103,7 @@ impl StreamEngine for LocalEngine {
         group: &GroupName,
         consumer: Option<&ConsumerName>,
         max: usize,
-    ) -> Result<PendingView, EngineError> {
+    ) -> Result<PendingView, StreamEngineError> {
         self.stream_group_pending(name, group, consumer, max).await
     }
 
@@ -110,7 +114,7 @@ impl StreamEngine for LocalEngine {
         consumer: &ConsumerName,
         min_idle_ms: u64,
         max: u32,
-    ) -> Result<Vec<GroupRecord>, EngineError> {
+    ) -> Result<Vec<GroupRecord>, StreamEngineError> {
         self.stream_group_claim(name, group, consumer, min_idle_ms, max)
             .await
     }
@@ -121,7 +125,7 @@ impl StreamEngine for LocalEngine {
         group: &GroupName,
         partition: Option<u32>,
         position: StartPosition,
-    ) -> Result<GroupView, EngineError> {
+    ) -> Result<GroupView, StreamEngineError> {
         self.stream_group_seek(name, group, partition, position)
             .await
     }

@@ -2,26 +2,26 @@
 //! registry and the publish path (`topics.rs`).
 
 use super::*;
-use crate::TopicEngine;
 use crate::{PublishEntry, PublishOutcome, TopicView};
+use crate::{TopicEngine, TopicEngineError};
 use baton_core::topic::{Put, Subscription};
 use baton_core::{SubscriptionName, TopicName};
 
 #[async_trait]
 impl TopicEngine for LocalEngine {
-    async fn create_topic(&self, name: TopicName) -> Result<(TopicView, bool), EngineError> {
+    async fn create_topic(&self, name: TopicName) -> Result<(TopicView, bool), TopicEngineError> {
         self.create_topic_impl(name).await
     }
 
-    async fn delete_topic(&self, name: &TopicName) -> Result<(), EngineError> {
+    async fn delete_topic(&self, name: &TopicName) -> Result<(), TopicEngineError> {
         self.delete_topic_impl(name).await
     }
 
-    async fn get_topic(&self, name: &TopicName) -> Result<TopicView, EngineError> {
+    async fn get_topic(&self, name: &TopicName) -> Result<TopicView, TopicEngineError> {
         self.get_topic_impl(name)
     }
 
-    async fn list_topics(&self) -> Result<Vec<TopicView>, EngineError> {
+    async fn list_topics(&self) -> Result<Vec<TopicView>, TopicEngineError> {
         self.list_topics_impl()
     }
 
@@ -29,7 +29,7 @@ impl TopicEngine for LocalEngine {
         &self,
         topic: &TopicName,
         subscription: Subscription,
-    ) -> Result<(Subscription, Put), EngineError> {
+    ) -> Result<(Subscription, Put), TopicEngineError> {
         self.put_subscription_impl(topic, subscription).await
     }
 
@@ -37,7 +37,7 @@ impl TopicEngine for LocalEngine {
         &self,
         topic: &TopicName,
         name: &SubscriptionName,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), TopicEngineError> {
         self.delete_subscription_impl(topic, name).await
     }
 
@@ -45,7 +45,7 @@ impl TopicEngine for LocalEngine {
         &self,
         topic: &TopicName,
         messages: Vec<PublishEntry>,
-    ) -> Result<Vec<PublishOutcome>, EngineError> {
+    ) -> Result<Vec<PublishOutcome>, TopicEngineError> {
         self.publish_impl(topic, messages).await
     }
 }

@@ -20,6 +20,7 @@ use super::*;
 use crate::conformance::{stream, subscription_name, topic};
 use crate::new_message_id;
 use crate::{PublishEntry, StreamEngine, TopicEngine};
+use crate::{StreamEngineError, TopicEngineError};
 use baton_core::topic::Subscription;
 
 fn name(s: &str) -> QueueName {
@@ -221,7 +222,9 @@ async fn stream_targets_are_checked_before_anything_is_logged() {
     assert!(
         matches!(
             missing,
-            EngineError::Stream(baton_core::StreamError::StreamNotFound { .. })
+            TopicEngineError::Stream(StreamEngineError::Stream(
+                baton_core::StreamError::StreamNotFound { .. }
+            ))
         ),
         "{missing:?}"
     );
@@ -238,7 +241,9 @@ async fn stream_targets_are_checked_before_anything_is_logged() {
     assert!(
         matches!(
             error,
-            EngineError::Stream(baton_core::StreamError::StreamNotFound { .. })
+            TopicEngineError::Stream(StreamEngineError::Stream(
+                baton_core::StreamError::StreamNotFound { .. }
+            ))
         ),
         "{error:?}"
     );

@@ -12,6 +12,7 @@ use baton_storage::{SimFs, SyncPolicy};
 use super::*;
 use crate::conformance::{subscription_name, topic};
 use crate::new_message_id;
+use crate::TopicEngineError;
 use crate::{PublishEntry, TopicEngine};
 use baton_core::topic::Subscription;
 
@@ -186,7 +187,7 @@ async fn a_failed_publish_logs_nothing_and_changes_nothing() {
         .unwrap_err();
     assert!(matches!(
         error,
-        EngineError::Queue(baton_core::QueueError::QueueFull { .. })
+        TopicEngineError::Engine(EngineError::Queue(baton_core::QueueError::QueueFull { .. }))
     ));
     assert_eq!(
         engine.get_queue(&name("ok")).await.unwrap().stats.depth(),

@@ -68,7 +68,10 @@ use parking_lot::Mutex;
 use super::streams::SubmittedAppend;
 use super::{Access, LocalEngine};
 use crate::durable::{codec, topics as disk, Durable};
-use crate::{EngineError, NewRecord, PublishEntry, PublishOutcome, TopicStats, TopicView};
+use crate::{
+    EngineError, NewRecord, PublishEntry, PublishOutcome, StreamEngineError, TopicEngineError,
+    TopicStats, TopicView,
+};
 
 #[derive(Default)]
 struct Counters {
@@ -228,8 +231,8 @@ impl TopicEntry {
     }
 }
 
-fn topic_not_found(name: &TopicName) -> EngineError {
-    EngineError::TopicNotFound {
+fn topic_not_found(name: &TopicName) -> TopicEngineError {
+    TopicEngineError::TopicNotFound {
         topic: name.to_string(),
     }
 }
@@ -309,9 +312,11 @@ impl LocalEngine {
                 match result {
                     Ok(appended) => n_appended += usize::from(appended),
                     // Kept by the stream, older than the producer's window.
-                    Err(EngineError::Stream(StreamError::ProducerSequenceStale { .. })) => {}
+                    Err(StreamEngineError::Stream(StreamError::ProducerSequenceStale {
+                        ..
+                    })) => {}
                     // Deleted since: the copy has nowhere to go.
-                    Err(EngineError::Stream(StreamError::StreamNotFound { .. })) => {}
+                    Err(StreamEngineError::Stream(StreamError::StreamNotFound { .. })) => {}
                     Err(error) => {
                         failed = true;
                         tracing::warn!(%error, stream = %copy.stream, lsn, "a publish's stream copy could not be appended again; it stays in flight");
@@ -338,20 +343,24 @@ impl LocalEngine {
     }
 
     /// Refuses writes once the log has failed, before anything changes in memory.
-    fn check_writable(&self) -> Result<(), EngineError> {
+    fn check_writable(&self) -> Result<(), TopicEngineError> {
         self.check_ready()?;
         if let Some(failure) = self.durable.as_ref().and_then(Durable::failure) {
-            return Err(crate::durable::failure_error(&failure));
+            return Err(crate::durable::failure_error(&failure).into());
         }
         Ok(())
     }
 
     /// Submits a topic record (when durable); call it under the lock that orders such records.
-    fn submit_topic_op(&self, op: impl FnOnce() -> TopicOp) -> Result<Option<u64>, EngineError> {
+    fn submit_topic_op(
+        &self,
+        op: impl FnOnce() -> TopicOp,
+    ) -> Result<Option<u64>, TopicEngineError> {
         match &self.durable {
             Some(durable) => durable
                 .submit_frame(KIND_TOPIC_OP, &records::encode(&op()))
-                .map(Some),
+                .map(Some)
+                .map_err(Into::into),
             None => Ok(None),
         }
     }
@@ -359,7 +368,7 @@ impl LocalEngine {
     pub(super) async fn create_topic_impl(
         &self,
         name: TopicName,
-    ) -> Result<(TopicView, bool), EngineError> {
+    ) -> Result<(TopicView, bool), TopicEngineError> {
         self.check_writable()?;
         let (view, lsn) = {
             let mut topics = self.topics.write();
@@ -367,7 +376,7 @@ impl LocalEngine {
                 return Ok((entry.view(), false));
             }
             if topics.topics.len() >= TOPICS_MAX {
-                return Err(EngineError::TooManyTopics { limit: TOPICS_MAX });
+                return Err(TopicEngineError::TooManyTopics { limit: TOPICS_MAX });
             }
             let now = self.clock.now();
             let lsn = self.submit_topic_op(|| TopicOp::CreateTopic {
@@ -387,7 +396,7 @@ impl LocalEngine {
         Ok((view, true))
     }
 
-    pub(super) async fn delete_topic_impl(&self, name: &TopicName) -> Result<(), EngineError> {
+    pub(super) async fn delete_topic_impl(&self, name: &TopicName) -> Result<(), TopicEngineError> {
         self.check_writable()?;
         let lsn = {
             let mut topics = self.topics.write();
@@ -402,10 +411,10 @@ impl LocalEngine {
             topics.topics.remove(name);
             lsn
         };
-        self.wait(lsn).await
+        self.wait(lsn).await.map_err(Into::into)
     }
 
-    pub(super) fn get_topic_impl(&self, name: &TopicName) -> Result<TopicView, EngineError> {
+    pub(super) fn get_topic_impl(&self, name: &TopicName) -> Result<TopicView, TopicEngineError> {
         self.check_ready()?;
         let topics = self.topics.read();
         topics
@@ -415,7 +424,7 @@ impl LocalEngine {
             .ok_or_else(|| topic_not_found(name))
     }
 
-    pub(super) fn list_topics_impl(&self) -> Result<Vec<TopicView>, EngineError> {
+    pub(super) fn list_topics_impl(&self) -> Result<Vec<TopicView>, TopicEngineError> {
         self.check_ready()?;
         Ok(self
             .topics
@@ -430,14 +439,15 @@ impl LocalEngine {
         &self,
         topic: &TopicName,
         subscription: Subscription,
-    ) -> Result<(Subscription, Put), EngineError> {
+    ) -> Result<(Subscription, Put), TopicEngineError> {
         self.check_writable()?;
         match &subscription.target {
             Target::Queue(queue) => {
                 if !self.queues.read().contains_key(queue) {
                     return Err(EngineError::QueueNotFound {
                         queue: queue.to_string(),
-                    });
+                    }
+                    .into());
                 }
             }
             Target::Stream(stream) => {
@@ -445,7 +455,7 @@ impl LocalEngine {
                     .map_err(|e| invalid("target.stream", e.to_string()))?;
                 self.streams_contains(&name)?;
             }
-            other => return Err(EngineError::TargetUnsupported { kind: other.kind() }),
+            other => return Err(TopicEngineError::TargetUnsupported { kind: other.kind() }),
         }
         let (put, lsn) = {
             let mut topics = self.topics.write();
@@ -479,7 +489,7 @@ impl LocalEngine {
         &self,
         topic: &TopicName,
         name: &SubscriptionName,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), TopicEngineError> {
         self.check_writable()?;
         let lsn = {
             let mut topics = self.topics.write();
@@ -488,7 +498,7 @@ impl LocalEngine {
                 .get_mut(topic)
                 .ok_or_else(|| topic_not_found(topic))?;
             if entry.topic.subscription(name).is_none() {
-                return Err(EngineError::SubscriptionNotFound {
+                return Err(TopicEngineError::SubscriptionNotFound {
                     topic: topic.to_string(),
                     subscription: name.to_string(),
                 });
@@ -502,14 +512,14 @@ impl LocalEngine {
             entry.topic.remove_subscription(name);
             lsn
         };
-        self.wait(lsn).await
+        self.wait(lsn).await.map_err(Into::into)
     }
 
     pub(super) async fn publish_impl(
         &self,
         topic: &TopicName,
         messages: Vec<PublishEntry>,
-    ) -> Result<Vec<PublishOutcome>, EngineError> {
+    ) -> Result<Vec<PublishOutcome>, TopicEngineError> {
         let sizes = check_publish(&messages)?;
         self.check_writable()?;
 
@@ -531,7 +541,7 @@ impl LocalEngine {
                     .topic
                     .fan_out(&message.routing_key, &message.attributes);
                 if let Some(target) = fan_out.unsupported.first() {
-                    return Err(EngineError::TargetUnsupported {
+                    return Err(TopicEngineError::TargetUnsupported {
                         kind: target.kind(),
                     });
                 }
@@ -597,14 +607,14 @@ impl LocalEngine {
         messages: &[PublishEntry],
         plan: BTreeMap<QueueName, (String, Vec<usize>)>,
         streams: Option<(Vec<StreamCopiesV1>, &InFlightMap, &mut Option<u64>)>,
-    ) -> Result<Option<u64>, EngineError> {
+    ) -> Result<Option<u64>, TopicEngineError> {
         let registry = self.queues.read();
         let mut slots = Vec::with_capacity(plan.len());
         for (queue, (subscription, indexes)) in &plan {
             let slot =
                 registry
                     .get(queue)
-                    .ok_or_else(|| EngineError::SubscriptionTargetMissing {
+                    .ok_or_else(|| TopicEngineError::SubscriptionTargetMissing {
                         topic: topic.to_string(),
                         subscription: subscription.to_string(),
                         queue: queue.to_string(),
@@ -701,7 +711,7 @@ impl LocalEngine {
         now: Timestamp,
         deliveries: Vec<(String, Vec<baton_storage::records::EntryV1>)>,
         streams: Option<(Vec<StreamCopiesV1>, &InFlightMap, &mut Option<u64>)>,
-    ) -> Result<Option<u64>, EngineError> {
+    ) -> Result<Option<u64>, TopicEngineError> {
         Ok(match (&self.durable, streams) {
             (None, _) => None,
             (Some(_), None) => self.submit_topic_op(|| TopicOp::Publish {
@@ -744,7 +754,7 @@ impl LocalEngine {
         plan: BTreeMap<QueueName, (String, Vec<usize>)>,
         stream_plan: BTreeMap<StreamName, Vec<usize>>,
         in_flight: &InFlightMap,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), TopicEngineError> {
         let producer = topic_producer(topic.as_str());
         let mut copies = Vec::with_capacity(stream_plan.len());
         for (stream, indexes) in stream_plan {
@@ -772,8 +782,8 @@ impl LocalEngine {
                 let records = copy.records.into_iter().map(copy_from_disk).collect();
                 match self.stream_append_submit(&name, None, records) {
                     Ok(submitted) => self.stream_append_finish(&submitted).await?,
-                    Err(EngineError::Stream(StreamError::StreamNotFound { .. })) => {}
-                    Err(error) => return Err(error),
+                    Err(StreamEngineError::Stream(StreamError::StreamNotFound { .. })) => {}
+                    Err(error) => return Err(error.into()),
                 }
             }
             return Ok(());
@@ -798,7 +808,8 @@ impl LocalEngine {
         {
             return Err(EngineError::StorageUnavailable {
                 reason: "test: stream appends skipped".to_string(),
-            });
+            }
+            .into());
         }
         let appends = self.submit_stream_copies(in_flight, publish_lsn)?;
         for submitted in &appends {
@@ -817,11 +828,12 @@ impl LocalEngine {
         &self,
         in_flight: &InFlightMap,
         upto: u64,
-    ) -> Result<Vec<SubmittedAppend>, EngineError> {
+    ) -> Result<Vec<SubmittedAppend>, TopicEngineError> {
         let mut map = in_flight.lock();
-        let mut mine = Err(EngineError::StorageUnavailable {
-            reason: format!("the stream copies of publish {upto} are not registered"),
-        });
+        let mut mine: Result<_, TopicEngineError> =
+            Err(TopicEngineError::Engine(EngineError::StorageUnavailable {
+                reason: format!("the stream copies of publish {upto} are not registered"),
+            }));
         for (lsn, entry) in map.range_mut(..=upto) {
             if let Some(appends) = &entry.appends {
                 if *lsn == upto {
@@ -843,7 +855,7 @@ impl LocalEngine {
                 match self.stream_append_submit(&name, Some(producer), records) {
                     Ok(submitted) => appends.push(submitted),
                     // Deleted since the check: the copy has nowhere to go.
-                    Err(EngineError::Stream(StreamError::StreamNotFound { .. })) => {}
+                    Err(StreamEngineError::Stream(StreamError::StreamNotFound { .. })) => {}
                     Err(error) => {
                         failed = Some(error);
                         break;
@@ -854,7 +866,7 @@ impl LocalEngine {
                 // Left unsubmitted: checkpoints keep it, recovery appends it (a stream's
                 // log failure is sticky, so no later copy overtakes it in that stream).
                 if *lsn == upto {
-                    mine = Err(error);
+                    mine = Err(error.into());
                 }
                 continue;
             }
@@ -869,12 +881,13 @@ impl LocalEngine {
 
 /// A publish's batch limits: at least one message, at most `PUBLISH_BATCH_MAX` and
 /// `PUBLISH_BATCH_BYTES_MAX` in all. Each message's size, for the targets' own limits.
-fn check_publish(messages: &[PublishEntry]) -> Result<Vec<u64>, EngineError> {
+fn check_publish(messages: &[PublishEntry]) -> Result<Vec<u64>, TopicEngineError> {
     if messages.is_empty() {
         return Err(invalid(
             "messages",
             "a publish needs at least one message".to_string(),
-        ));
+        )
+        .into());
     }
     if messages.len() > PUBLISH_BATCH_MAX {
         return Err(invalid(
@@ -883,7 +896,8 @@ fn check_publish(messages: &[PublishEntry]) -> Result<Vec<u64>, EngineError> {
                 "{} messages given, at most {PUBLISH_BATCH_MAX} per call",
                 messages.len()
             ),
-        ));
+        )
+        .into());
     }
     let sizes: Vec<u64> = messages
         .iter()
@@ -894,7 +908,8 @@ fn check_publish(messages: &[PublishEntry]) -> Result<Vec<u64>, EngineError> {
         return Err(EngineError::BatchTooLarge {
             size_bytes,
             max_bytes: PUBLISH_BATCH_BYTES_MAX,
-        });
+        }
+        .into());
     }
     Ok(sizes)
 }
@@ -905,7 +920,7 @@ fn check_fan_out(
     sizes: &[u64],
     plan: &BTreeMap<QueueName, (String, Vec<usize>)>,
     stream_plan: &BTreeMap<StreamName, Vec<usize>>,
-) -> Result<(), EngineError> {
+) -> Result<(), TopicEngineError> {
     let indexes = plan
         .values()
         .map(|(_, indexes)| indexes)
@@ -916,7 +931,7 @@ fn check_fan_out(
         bytes += sizes.get(*index).copied().unwrap_or(0);
     }
     if copies > PUBLISH_COPIES_MAX || bytes > PUBLISH_COPY_BYTES_MAX {
-        return Err(EngineError::Topic(TopicError::FanOutTooLarge {
+        return Err(TopicEngineError::Topic(TopicError::FanOutTooLarge {
             copies,
             bytes,
         }));

@@ -27,41 +27,29 @@ pub enum ApiError {
     Service(#[from] ServiceError),
 }
 
-impl From<EngineError> for ApiError {
-    fn from(error: EngineError) -> Self {
-        ApiError::Service(error.into())
-    }
+/// Every error the service layer converts reaches the API through `ServiceError`.
+macro_rules! through_service {
+    ($($error:ty),* $(,)?) => {
+        $(
+            impl From<$error> for ApiError {
+                fn from(error: $error) -> Self {
+                    ApiError::Service(error.into())
+                }
+            }
+        )*
+    };
 }
 
-impl From<QueueError> for ApiError {
-    fn from(error: QueueError) -> Self {
-        ApiError::Service(error.into())
-    }
-}
-
-impl From<TopicError> for ApiError {
-    fn from(error: TopicError) -> Self {
-        ApiError::Service(error.into())
-    }
-}
-
-impl From<baton_engine::LockEngineError> for ApiError {
-    fn from(error: baton_engine::LockEngineError) -> Self {
-        ApiError::Service(error.into())
-    }
-}
-
-impl From<baton_engine::ScheduleEngineError> for ApiError {
-    fn from(error: baton_engine::ScheduleEngineError) -> Self {
-        ApiError::Service(error.into())
-    }
-}
-
-impl From<StreamError> for ApiError {
-    fn from(error: StreamError) -> Self {
-        ApiError::Service(error.into())
-    }
-}
+through_service!(
+    EngineError,
+    QueueError,
+    TopicError,
+    StreamError,
+    baton_engine::LockEngineError,
+    baton_engine::ScheduleEngineError,
+    baton_engine::StreamEngineError,
+    baton_engine::TopicEngineError,
+);
 
 impl ApiError {
     pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {

@@ -33,6 +33,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use baton_core::stream::{ConsumerName, GroupName, ReadFrom, READ_MAX};
 use baton_core::{StreamError, StreamName};
+use baton_engine::StreamEngineError;
 use baton_engine::{Engine, EngineError, StreamRecord};
 use baton_proto::stream as wire;
 use baton_proto::ErrorDetail;
@@ -187,7 +188,7 @@ async fn follow_partition(
                 }
                 continue;
             }
-            Err(EngineError::Stream(StreamError::OffsetExpired { first_offset, .. })) => {
+            Err(StreamEngineError::Stream(StreamError::OffsetExpired { first_offset, .. })) => {
                 let dropped = first_offset.saturating_sub(next);
                 dropped_total += dropped;
                 next = first_offset;
@@ -198,7 +199,7 @@ async fn follow_partition(
                     next_offset: first_offset,
                 })
             }
-            Err(EngineError::TooManyWaiters { .. }) => {
+            Err(StreamEngineError::Engine(EngineError::TooManyWaiters { .. })) => {
                 // The engine bounds waiting reads; poll without waiting until one is free.
                 wait_ms = 0;
                 tokio::select! {
@@ -380,7 +381,7 @@ async fn group_reader(
                     return;
                 }
             }
-            Err(EngineError::TooManyWaiters { .. }) => {
+            Err(StreamEngineError::Engine(EngineError::TooManyWaiters { .. })) => {
                 room.add_permits(take as usize);
                 wait_ms = 0;
                 tokio::select! {

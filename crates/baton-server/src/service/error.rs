@@ -4,7 +4,7 @@
 
 use baton_core::topic::TopicError;
 use baton_core::{QueueError, ReceiptError, StreamError};
-use baton_engine::EngineError;
+use baton_engine::{EngineError, StreamEngineError, TopicEngineError};
 use baton_proto::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,10 @@ pub enum ServiceError {
     InvalidParameter { field: String, reason: String },
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Stream(#[from] StreamEngineError),
+    #[error(transparent)]
+    Topic(#[from] TopicEngineError),
     #[error("invalid value for `{field}`: {reason}")]
     TargetNotAllowed { field: String, reason: String },
     #[error("queue {queue} has no push subscription")]
@@ -63,13 +67,13 @@ impl From<QueueError> for ServiceError {
 
 impl From<TopicError> for ServiceError {
     fn from(error: TopicError) -> Self {
-        ServiceError::Engine(EngineError::Topic(error))
+        ServiceError::Topic(TopicEngineError::Topic(error))
     }
 }
 
 impl From<StreamError> for ServiceError {
     fn from(error: StreamError) -> Self {
-        ServiceError::Engine(EngineError::Stream(error))
+        ServiceError::Stream(StreamEngineError::Stream(error))
     }
 }
 
@@ -85,6 +89,8 @@ impl ServiceError {
         match self {
             ServiceError::InvalidParameter { .. } => ErrorCode::InvalidParameter,
             ServiceError::Engine(error) => engine_code(error),
+            ServiceError::Stream(error) => stream_engine_code(error),
+            ServiceError::Topic(error) => topic_engine_code(error),
             ServiceError::TargetNotAllowed { .. } => ErrorCode::TargetNotAllowed,
             ServiceError::PushNotConfigured { .. } => ErrorCode::PushNotConfigured,
             ServiceError::CallbackNotFailed { .. } => ErrorCode::CallbackNotFailed,
@@ -108,11 +114,29 @@ impl ServiceError {
     /// A request that got no reply in time, and a write a low disk refused, are answers the
     /// client must handle, not faults of the server: they are not logged as failures.
     pub fn is_expected(&self) -> bool {
-        matches!(
-            self,
-            ServiceError::RequestTimeout { .. }
-                | ServiceError::Engine(EngineError::DiskLow { .. } | EngineError::DiskFull { .. })
-        )
+        let disk = |error: &EngineError| {
+            matches!(
+                error,
+                EngineError::DiskLow { .. } | EngineError::DiskFull { .. }
+            )
+        };
+        match self {
+            ServiceError::RequestTimeout { .. } => true,
+            _ => self.engine_error().is_some_and(disk),
+        }
+    }
+
+    /// The storage-level error inside, whichever operation met it.
+    pub fn engine_error(&self) -> Option<&EngineError> {
+        match self {
+            ServiceError::Engine(error)
+            | ServiceError::Stream(StreamEngineError::Engine(error))
+            | ServiceError::Topic(TopicEngineError::Engine(error))
+            | ServiceError::Topic(TopicEngineError::Stream(StreamEngineError::Engine(error))) => {
+                Some(error)
+            }
+            _ => None,
+        }
     }
 }
 
@@ -121,6 +145,8 @@ pub fn lock_code(error: &baton_engine::LockEngineError) -> ErrorCode {
     use baton_engine::LockEngineError;
     match error {
         LockEngineError::Engine(error) => engine_code(error),
+        LockEngineError::Stream(error) => stream_engine_code(error),
+        LockEngineError::Topic(error) => topic_engine_code(error),
         LockEngineError::TooManyWaiters { .. } => ErrorCode::TooManyWaiters,
         LockEngineError::WaitTooLong { .. } => ErrorCode::InvalidParameter,
         LockEngineError::Fenced { .. } => ErrorCode::Fenced,
@@ -180,11 +206,24 @@ pub fn engine_code(error: &EngineError) -> ErrorCode {
         EngineError::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
         EngineError::DiskLow { .. } | EngineError::DiskFull { .. } => ErrorCode::DiskLow,
         EngineError::Receipt(receipt) => receipt_code(*receipt),
-        EngineError::TooManyStreams { .. } => ErrorCode::TooManyStreams,
-        EngineError::Stream(stream) => stream_code(stream),
-        EngineError::TopicNotFound { .. } => ErrorCode::TopicNotFound,
-        EngineError::SubscriptionNotFound { .. } => ErrorCode::SubscriptionNotFound,
-        EngineError::Topic(topic) => match topic {
+        EngineError::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
+        EngineError::Queue(queue) => queue_code(queue),
+    }
+}
+
+pub fn stream_engine_code(error: &StreamEngineError) -> ErrorCode {
+    match error {
+        StreamEngineError::Stream(stream) => stream_code(stream),
+        StreamEngineError::TooManyStreams { .. } => ErrorCode::TooManyStreams,
+        StreamEngineError::Engine(error) => engine_code(error),
+    }
+}
+
+pub fn topic_engine_code(error: &TopicEngineError) -> ErrorCode {
+    match error {
+        TopicEngineError::TopicNotFound { .. } => ErrorCode::TopicNotFound,
+        TopicEngineError::SubscriptionNotFound { .. } => ErrorCode::SubscriptionNotFound,
+        TopicEngineError::Topic(topic) => match topic {
             TopicError::InvalidRoutingKey { .. } | TopicError::InvalidPattern { .. } => {
                 ErrorCode::InvalidPattern
             }
@@ -193,11 +232,11 @@ pub fn engine_code(error: &EngineError) -> ErrorCode {
             TopicError::FanOutTooLarge { .. } => ErrorCode::FanOutTooLarge,
             TopicError::TooManySubscriptions { .. } => ErrorCode::LimitReached,
         },
-        EngineError::TargetUnsupported { .. } => ErrorCode::TargetUnsupported,
-        EngineError::SubscriptionTargetMissing { .. } => ErrorCode::SubscriptionTargetMissing,
-        EngineError::TooManyTopics { .. } => ErrorCode::LimitReached,
-        EngineError::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
-        EngineError::Queue(queue) => queue_code(queue),
+        TopicEngineError::TargetUnsupported { .. } => ErrorCode::TargetUnsupported,
+        TopicEngineError::SubscriptionTargetMissing { .. } => ErrorCode::SubscriptionTargetMissing,
+        TopicEngineError::TooManyTopics { .. } => ErrorCode::LimitReached,
+        TopicEngineError::Stream(error) => stream_engine_code(error),
+        TopicEngineError::Engine(error) => engine_code(error),
     }
 }
 

@@ -25,6 +25,8 @@ use baton_core::schedule::{
 use baton_core::stream::ProducerSeq;
 use baton_core::topic::RoutingKey;
 use baton_core::{QueueName, SendEntry, StreamName, Timestamp};
+use baton_engine::StreamEngineError;
+use baton_engine::TopicEngineError;
 use baton_engine::{EngineError, NewRecord, ScheduleEngineError};
 use baton_proto as proto;
 
@@ -130,7 +132,7 @@ async fn check_target(
         Target::Topic(name) => {
             let topic = baton_core::TopicName::new(name).map_err(|_| missing("topic"))?;
             match state.engine.get_topic(&topic).await {
-                Err(EngineError::TopicNotFound { .. }) => return Err(missing("topic")),
+                Err(TopicEngineError::TopicNotFound { .. }) => return Err(missing("topic")),
                 other => other?,
             };
             routing_key(message)?;
@@ -139,9 +141,9 @@ async fn check_target(
         Target::Stream(name) => {
             let stream = StreamName::new(name).map_err(|_| missing("stream"))?;
             match state.engine.get_stream(&stream).await {
-                Err(EngineError::Stream(baton_core::StreamError::StreamNotFound { .. })) => {
-                    Err(missing("stream"))
-                }
+                Err(StreamEngineError::Stream(baton_core::StreamError::StreamNotFound {
+                    ..
+                })) => Err(missing("stream")),
                 other => other.map(|_| ()).map_err(ServiceError::from),
             }
         }
@@ -410,9 +412,9 @@ pub(crate) async fn send_firing(
             };
             let appended = match state.engine.append(&name, producer, vec![record]).await {
                 // Only an older tick than the producer's last can be stale: it landed before.
-                Err(EngineError::Stream(baton_core::StreamError::ProducerSequenceStale {
-                    ..
-                })) => return Ok(format!("stream {stream}: already appended")),
+                Err(StreamEngineError::Stream(
+                    baton_core::StreamError::ProducerSequenceStale { .. },
+                )) => return Ok(format!("stream {stream}: already appended")),
                 other => other?,
             };
             Ok(match appended.first() {

@@ -5,13 +5,15 @@
 use std::collections::BTreeMap;
 
 use baton_core::topic::{Condition, FilterPolicy, Literal, NumericOp, TopicError};
-use baton_engine::EngineError;
+use baton_engine::TopicEngineError;
 use serde_json::Value;
 
 use crate::service::ServiceError;
 
 fn filter_error(reason: String) -> ServiceError {
-    ServiceError::Engine(EngineError::Topic(TopicError::InvalidFilter { reason }))
+    ServiceError::Topic(TopicEngineError::Topic(TopicError::InvalidFilter {
+        reason,
+    }))
 }
 
 fn number(value: &Value, at: &str) -> Result<f64, ServiceError> {

@@ -18,7 +18,7 @@
 
 use baton_core::topic::{Subscription, Target, TopicError};
 use baton_core::{QueueConfig, QueueName, SubscriptionName, TopicName};
-use baton_engine::EngineError;
+use baton_engine::TopicEngineError;
 use baton_proto as proto;
 use md5::{Digest, Md5};
 
@@ -63,7 +63,7 @@ pub fn check_user_target(target: &Target) -> Result<(), ServiceError> {
 }
 
 fn conflict(subscription: &SubscriptionName, differences: String) -> ServiceError {
-    ServiceError::Engine(EngineError::Topic(TopicError::SubscriptionExists {
+    ServiceError::Topic(TopicEngineError::Topic(TopicError::SubscriptionExists {
         subscription: subscription.to_string(),
         differences,
     }))

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use baton_core::topic::{Pattern, Put, RoutingKey, Subscription, Target};
 use baton_core::{QueueName, StreamName, SubscriptionName, TopicName};
-use baton_engine::{EngineError, FencedOutcome, FencedWrite, PublishEntry, TopicView};
+use baton_engine::TopicEngineError;
+use baton_engine::{FencedOutcome, FencedWrite, PublishEntry, TopicView};
 use baton_proto as proto;
 
 use crate::live::{LiveItem, LiveSource};
@@ -190,7 +191,7 @@ pub async fn show_subscription(
         .find(|s| s.name == wanted)
         .map(subscription_to_wire)
         .ok_or_else(|| {
-            ServiceError::Engine(EngineError::SubscriptionNotFound {
+            ServiceError::Topic(TopicEngineError::SubscriptionNotFound {
                 topic: topic.to_string(),
                 subscription: wanted.to_string(),
             })

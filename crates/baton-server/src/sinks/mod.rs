@@ -33,6 +33,8 @@ use baton_core::stream::group::SESSION_TIMEOUT_MS_DEFAULT;
 use baton_core::stream::{GroupConfig, GroupMode, StartPosition};
 use baton_core::topic::{Subscription, Target};
 use baton_core::{QueueConfig, QueueName, StreamError};
+use baton_engine::StreamEngineError;
+use baton_engine::TopicEngineError;
 use baton_engine::{Engine, EngineError, MetaPatch};
 use baton_proto as proto;
 use tokio_util::sync::CancellationToken;
@@ -184,7 +186,7 @@ impl SinkManager {
             }
             Source::Group(stream, group) => match self.engine.get_group(stream, group).await {
                 Ok(_) => {}
-                Err(EngineError::Stream(StreamError::GroupNotFound { .. })) => {
+                Err(StreamEngineError::Stream(StreamError::GroupNotFound { .. })) => {
                     let config = GroupConfig {
                         start: StartPosition::Earliest,
                         mode: GroupMode::Partitioned,
@@ -411,7 +413,8 @@ impl SinkManager {
             {
                 Ok(())
                 | Err(
-                    EngineError::SubscriptionNotFound { .. } | EngineError::TopicNotFound { .. },
+                    TopicEngineError::SubscriptionNotFound { .. }
+                    | TopicEngineError::TopicNotFound { .. },
                 ) => {}
                 Err(error) => return Err(error.into()),
             }

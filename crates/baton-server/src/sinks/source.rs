@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use baton_core::stream::{ConsumerName, GroupName, ReadFrom, RecordId};
 use baton_core::{QueueName, ReceiptHandle, StreamError, StreamName};
+use baton_engine::StreamEngineError;
 use baton_engine::{Engine, EngineError, ReceiveOptions};
 
 use crate::sinks::postgres::{Db, PgError, PositionMove};
@@ -42,6 +43,8 @@ pub enum SinkError {
     Pg(#[from] PgError),
     #[error("source: {0}")]
     Source(#[from] EngineError),
+    #[error("source: {0}")]
+    StreamSource(#[from] baton_engine::StreamEngineError),
     #[error("PostgreSQL did not answer within {0} ms")]
     Timeout(u64),
 }
@@ -338,7 +341,9 @@ impl Reader {
                 .await
             {
                 Ok(read) => read,
-                Err(EngineError::Stream(StreamError::OffsetExpired { first_offset, .. })) => {
+                Err(StreamEngineError::Stream(StreamError::OffsetExpired {
+                    first_offset, ..
+                })) => {
                     *expired += first_offset.saturating_sub(from);
                     cursor[partition] = first_offset;
                     note_move(batch, p, committed[partition], first_offset);
@@ -418,7 +423,7 @@ pub async fn lag(
     engine: &dyn Engine,
     spec: &SinkSpec,
     positions: &[Option<u64>],
-) -> Result<u64, EngineError> {
+) -> Result<u64, crate::service::ServiceError> {
     match &spec.source {
         Source::Stream(stream) => {
             let view = engine.get_stream(stream).await?;

@@ -10,6 +10,7 @@ use super::tests::*;
 use super::*;
 use crate::Engine;
 use crate::StreamEngine;
+use crate::StreamEngineError;
 
 #[tokio::test]
 async fn a_failed_log_refuses_appends_keeps_reads_and_reopens_once_the_disk_works() {
@@ -23,11 +24,15 @@ async fn a_failed_log_refuses_appends_keeps_reads_and_reopens_once_the_disk_work
     fs.fail_writes(Some(std::io::ErrorKind::Other));
     assert!(matches!(
         engine.append(&s("s"), None, vec![record(None, "b")]).await,
-        Err(EngineError::StorageUnavailable { .. })
+        Err(StreamEngineError::Engine(
+            EngineError::StorageUnavailable { .. }
+        ))
     ));
     assert!(matches!(
         engine.append(&s("s"), None, vec![record(None, "c")]).await,
-        Err(EngineError::StorageUnavailable { .. })
+        Err(StreamEngineError::Engine(
+            EngineError::StorageUnavailable { .. }
+        ))
     ));
     let read = engine
         .read_stream(&s("s"), 0, ReadFrom::Offset(0), 10, 0)
@@ -74,10 +79,10 @@ async fn appends_are_refused_while_the_disk_is_low_and_group_reads_and_acks_go_o
     assert!(
         matches!(
             refused,
-            Err(EngineError::DiskLow {
+            Err(StreamEngineError::Engine(EngineError::DiskLow {
                 min_bytes: 262_144,
                 ..
-            })
+            }))
         ),
         "{refused:?}"
     );

@@ -8,7 +8,7 @@ impl LocalEngine {
         name: &StreamName,
         group: GroupName,
         config: GroupConfig,
-    ) -> Result<(GroupView, bool), EngineError> {
+    ) -> Result<(GroupView, bool), StreamEngineError> {
         self.check_ready()?;
         let slot = self.streams.slot(name)?;
         let now = self.clock.now();
@@ -37,7 +37,7 @@ impl LocalEngine {
         &self,
         name: &StreamName,
         group: &GroupName,
-    ) -> Result<GroupView, EngineError> {
+    ) -> Result<GroupView, StreamEngineError> {
         self.check_ready()?;
         let slot = self.streams.slot(name)?;
         let state = slot.state.lock();
@@ -49,7 +49,7 @@ impl LocalEngine {
         &self,
         name: &StreamName,
         group: &GroupName,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), StreamEngineError> {
         self.check_ready()?;
         let slot = self.streams.slot(name)?;
         let logged = {
@@ -71,7 +71,7 @@ impl LocalEngine {
         consumer: &ConsumerName,
         max: u32,
         wait_ms: u64,
-    ) -> Result<Vec<GroupRecord>, EngineError> {
+    ) -> Result<Vec<GroupRecord>, StreamEngineError> {
         check_max(max)?;
         check_wait(wait_ms)?;
         let started = tokio::time::Instant::now();
@@ -127,7 +127,7 @@ impl LocalEngine {
         name: &StreamName,
         group: &GroupName,
         ids: Vec<RecordId>,
-    ) -> Result<Vec<Result<(), StreamError>>, EngineError> {
+    ) -> Result<Vec<Result<(), StreamError>>, StreamEngineError> {
         self.check_ready()?;
         if ids.len() > READ_MAX as usize {
             return Err(StreamError::BatchTooLarge {
@@ -167,7 +167,7 @@ impl LocalEngine {
         group: &GroupName,
         consumer: Option<&ConsumerName>,
         max: usize,
-    ) -> Result<PendingView, EngineError> {
+    ) -> Result<PendingView, StreamEngineError> {
         self.check_ready()?;
         let slot = self.streams.slot(name)?;
         let state = slot.state.lock();
@@ -187,7 +187,7 @@ impl LocalEngine {
         consumer: &ConsumerName,
         min_idle_ms: u64,
         max: u32,
-    ) -> Result<Vec<GroupRecord>, EngineError> {
+    ) -> Result<Vec<GroupRecord>, StreamEngineError> {
         self.check_ready()?;
         check_max(max)?;
         let slot = self.streams.slot(name)?;
@@ -226,7 +226,7 @@ impl LocalEngine {
         group: &GroupName,
         partition: Option<u32>,
         position: StartPosition,
-    ) -> Result<GroupView, EngineError> {
+    ) -> Result<GroupView, StreamEngineError> {
         self.check_ready()?;
         let slot = self.streams.slot(name)?;
         let now = self.clock.now();

@@ -60,8 +60,8 @@ use tokio::sync::Notify;
 use super::LocalEngine;
 use crate::durable::StorageConfig;
 use crate::{
-    EngineError, GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord,
-    StreamView, STREAMS_MAX,
+    EngineError, GroupRecord, GroupView, NewRecord, PendingView, StreamEngineError, StreamRead,
+    StreamRecord, StreamView, STREAMS_MAX,
 };
 
 /// Where durable streams live and how their logs behave.
@@ -164,7 +164,7 @@ impl LogIndex {
     }
 
     /// Submits `op`; returns its LSN.
-    fn submit(&mut self, op: &StreamOp) -> Result<u64, EngineError> {
+    fn submit(&mut self, op: &StreamOp) -> Result<u64, StreamEngineError> {
         let payload = encode(op);
         let lsn = self
             .wal
@@ -201,8 +201,8 @@ enum BodyRef {
     Disk(PathBuf, u64, usize),
 }
 
-fn not_found(name: &StreamName) -> EngineError {
-    EngineError::Stream(StreamError::StreamNotFound {
+fn not_found(name: &StreamName) -> StreamEngineError {
+    StreamEngineError::Stream(StreamError::StreamNotFound {
         stream: name.to_string(),
     })
 }
@@ -241,7 +241,7 @@ impl Streams {
         }
     }
 
-    fn slot(&self, name: &StreamName) -> Result<Arc<Slot>, EngineError> {
+    fn slot(&self, name: &StreamName) -> Result<Arc<Slot>, StreamEngineError> {
         self.registry
             .read()
             .get(name)
@@ -250,7 +250,7 @@ impl Streams {
     }
 
     /// Loads every stream from disk (the durable engine's start-up).
-    pub(crate) fn recover(&self) -> Result<(), EngineError> {
+    pub(crate) fn recover(&self) -> Result<(), StreamEngineError> {
         let Some(disk) = &self.disk else {
             return Ok(());
         };
@@ -325,7 +325,7 @@ fn check_wait(wait_ms: u64) -> Result<(), StreamError> {
 }
 
 impl State {
-    fn check_live(&self, name: &StreamName) -> Result<(), EngineError> {
+    fn check_live(&self, name: &StreamName) -> Result<(), StreamEngineError> {
         if self.deleted {
             return Err(not_found(name));
         }
@@ -335,7 +335,7 @@ impl State {
     fn log(
         &mut self,
         op: impl FnOnce() -> StreamOp,
-    ) -> Result<Option<(Arc<Wal>, u64)>, EngineError> {
+    ) -> Result<Option<(Arc<Wal>, u64)>, StreamEngineError> {
         match &mut self.bodies {
             Bodies::Memory { .. } => Ok(None),
             Bodies::Disk(index) => {
@@ -345,10 +345,10 @@ impl State {
         }
     }
 
-    fn check_writable(&self) -> Result<(), EngineError> {
+    fn check_writable(&self) -> Result<(), StreamEngineError> {
         if let Bodies::Disk(index) = &self.bodies {
             if let Some(failure) = index.wal.failure() {
-                return Err(crate::durable::failure_error(&failure));
+                return Err(crate::durable::failure_error(&failure).into());
             }
         }
         Ok(())
@@ -406,7 +406,7 @@ impl LocalEngine {
         &self,
         slot: &Slot,
         records: Vec<(RecordId, Entry)>,
-    ) -> Result<Vec<StreamRecord>, EngineError> {
+    ) -> Result<Vec<StreamRecord>, StreamEngineError> {
         let refs = {
             let mut state = slot.state.lock();
             let fs = self.stream_disk().map(|d| d.fs.as_ref());
@@ -429,7 +429,8 @@ impl LocalEngine {
                             return Err(storage(format!(
                                 "cannot read {} at {position}: {error}",
                                 path.display()
-                            )))
+                            ))
+                            .into())
                         }
                     };
                     let frame = frame::decode(&bytes).map_err(|e| {
@@ -448,7 +449,8 @@ impl LocalEngine {
                             return Err(storage(format!(
                                 "the frame in {} at {position} is not record {id}: {other:?}",
                                 path.display()
-                            )))
+                            ))
+                            .into())
                         }
                     }
                 }
@@ -465,7 +467,7 @@ impl LocalEngine {
         Ok(out)
     }
 
-    async fn wait_logged(&self, logged: Option<(Arc<Wal>, u64)>) -> Result<(), EngineError> {
+    async fn wait_logged(&self, logged: Option<(Arc<Wal>, u64)>) -> Result<(), StreamEngineError> {
         if let Some((wal, lsn)) = logged {
             wal.wait_durable(lsn)
                 .await
@@ -478,7 +480,7 @@ impl LocalEngine {
         stream: &Stream,
         group: &GroupName,
         now: Timestamp,
-    ) -> Result<GroupView, EngineError> {
+    ) -> Result<GroupView, StreamEngineError> {
         let g = stream.group(group)?;
         let stats = stream
             .stats(now)
@@ -500,7 +502,7 @@ impl LocalEngine {
         &self,
         slot: &Slot,
         stream_entries: Vec<(Delivered, Entry)>,
-    ) -> Result<Vec<GroupRecord>, EngineError> {
+    ) -> Result<Vec<GroupRecord>, StreamEngineError> {
         let counts: Vec<u32> = stream_entries
             .iter()
             .map(|(d, _)| d.delivery_count)

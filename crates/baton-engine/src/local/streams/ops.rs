@@ -8,7 +8,7 @@ impl LocalEngine {
         &self,
         name: StreamName,
         config: StreamConfig,
-    ) -> Result<(StreamView, bool), EngineError> {
+    ) -> Result<(StreamView, bool), StreamEngineError> {
         self.check_ready()?;
         config.validate()?;
         let now = self.clock.now();
@@ -34,7 +34,7 @@ impl LocalEngine {
                 ));
             }
             if registry.len() >= STREAMS_MAX {
-                return Err(EngineError::TooManyStreams { limit: STREAMS_MAX });
+                return Err(StreamEngineError::TooManyStreams { limit: STREAMS_MAX });
             }
             let stream = Stream::new(name.clone(), config.clone())?;
             let (bodies, dir, logged) = match self.stream_disk() {
@@ -95,7 +95,7 @@ impl LocalEngine {
     pub(in crate::local) async fn stream_get(
         &self,
         name: &StreamName,
-    ) -> Result<StreamView, EngineError> {
+    ) -> Result<StreamView, StreamEngineError> {
         self.check_ready()?;
         let slot = self.streams.slot(name)?;
         let state = slot.state.lock();
@@ -107,7 +107,7 @@ impl LocalEngine {
         })
     }
 
-    pub(in crate::local) async fn stream_list(&self) -> Result<Vec<StreamView>, EngineError> {
+    pub(in crate::local) async fn stream_list(&self) -> Result<Vec<StreamView>, StreamEngineError> {
         self.check_ready()?;
         let now = self.clock.now();
         let registry = self.streams.registry.read();
@@ -127,7 +127,7 @@ impl LocalEngine {
     pub(in crate::local) async fn stream_delete(
         &self,
         name: &StreamName,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), StreamEngineError> {
         self.check_ready()?;
         let (slot, logged) = {
             let mut registry = self.streams.registry.write();
@@ -170,7 +170,7 @@ impl LocalEngine {
         name: &StreamName,
         producer: Option<ProducerSeq>,
         records: Vec<NewRecord>,
-    ) -> Result<Vec<Appended>, EngineError> {
+    ) -> Result<Vec<Appended>, StreamEngineError> {
         self.check_ready()?;
         self.streams.slot(name)?;
         self.check_disk()?;
@@ -187,7 +187,7 @@ impl LocalEngine {
         name: &StreamName,
         producer: Option<ProducerSeq>,
         records: Vec<NewRecord>,
-    ) -> Result<SubmittedAppend, EngineError> {
+    ) -> Result<SubmittedAppend, StreamEngineError> {
         check_records(&records)?;
         let slot = self.streams.slot(name)?;
         let specs: Vec<AppendSpec> = records
@@ -266,7 +266,10 @@ impl LocalEngine {
     }
 
     /// Whether a stream of this name exists (a topic subscription's target must).
-    pub(in crate::local) fn streams_contains(&self, name: &StreamName) -> Result<(), EngineError> {
+    pub(in crate::local) fn streams_contains(
+        &self,
+        name: &StreamName,
+    ) -> Result<(), StreamEngineError> {
         self.streams.slot(name)?.state.lock().check_live(name)
     }
 
@@ -277,7 +280,7 @@ impl LocalEngine {
         &self,
         name: &StreamName,
         records: &[NewRecord],
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), StreamEngineError> {
         check_records(records)?;
         let slot = self.streams.slot(name)?;
         let specs: Vec<AppendSpec> = records
@@ -299,7 +302,7 @@ impl LocalEngine {
     pub(in crate::local) async fn stream_append_finish(
         &self,
         submitted: &SubmittedAppend,
-    ) -> Result<(), EngineError> {
+    ) -> Result<(), StreamEngineError> {
         let slot = &submitted.slot;
         if let Some((_, lsn)) = &submitted.logged {
             let lsn = *lsn;
@@ -321,7 +324,7 @@ impl LocalEngine {
         from: ReadFrom,
         max: u32,
         wait_ms: u64,
-    ) -> Result<StreamRead, EngineError> {
+    ) -> Result<StreamRead, StreamEngineError> {
         check_max(max)?;
         check_wait(wait_ms)?;
         let started = tokio::time::Instant::now();

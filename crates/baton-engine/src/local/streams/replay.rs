@@ -221,7 +221,7 @@ pub(super) fn apply_group_op(stream: &mut Stream, op: StreamOp) -> Result<(), St
     Ok(())
 }
 
-pub(super) fn remove_segments(disk: &Disk, dir: &Path) -> Result<(), EngineError> {
+pub(super) fn remove_segments(disk: &Disk, dir: &Path) -> Result<(), StreamEngineError> {
     let segments = wal::list_segments(disk.fs.as_ref(), dir)
         .map_err(|e| storage(format!("cannot list {}: {e}", dir.display())))?;
     for (_, path) in segments {
@@ -237,7 +237,7 @@ pub(super) fn recover_stream(
     disk: &Disk,
     name: &StreamName,
     dir: &Path,
-) -> Result<Option<Arc<Slot>>, EngineError> {
+) -> Result<Option<Arc<Slot>>, StreamEngineError> {
     Ok(recover_stream_state(disk, name, dir)?.map(|state| {
         Arc::new(Slot {
             state: Mutex::new(state),
@@ -252,7 +252,7 @@ pub(super) fn recover_stream_state(
     disk: &Disk,
     name: &StreamName,
     dir: &Path,
-) -> Result<Option<State>, EngineError> {
+) -> Result<Option<State>, StreamEngineError> {
     let segments = wal::list_segments(disk.fs.as_ref(), dir)
         .map_err(|e| storage(format!("cannot list {}: {e}", dir.display())))?;
     let Some((base_lsn, _)) = segments.first().cloned() else {
@@ -312,7 +312,7 @@ pub(super) fn recover_stream_state(
     }))
 }
 
-pub(super) fn open_wal(disk: &Disk, dir: &Path, end: &LogEnd) -> Result<Wal, EngineError> {
+pub(super) fn open_wal(disk: &Disk, dir: &Path, end: &LogEnd) -> Result<Wal, StreamEngineError> {
     Wal::open(
         disk.fs.clone(),
         WalConfig {
@@ -324,4 +324,5 @@ pub(super) fn open_wal(disk: &Disk, dir: &Path, end: &LogEnd) -> Result<Wal, Eng
         end,
     )
     .map_err(|e| storage(format!("cannot open the log in {}: {e}", dir.display())))
+    .map_err(Into::into)
 }

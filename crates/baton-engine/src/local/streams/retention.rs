@@ -64,7 +64,7 @@ impl LocalEngine {
         }
     }
 
-    async fn retain(&self, slot: &Slot, now: Timestamp) -> Result<(), EngineError> {
+    async fn retain(&self, slot: &Slot, now: Timestamp) -> Result<(), StreamEngineError> {
         let (boundary, logged) = {
             let mut state = slot.state.lock();
             if state.deleted {

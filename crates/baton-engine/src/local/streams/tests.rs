@@ -13,6 +13,7 @@ use baton_storage::{CrashMode, SimFs, SimRun, SyncPolicy};
 
 use super::*;
 use crate::StreamEngine;
+use crate::StreamEngineError;
 use crate::{Engine, EngineConfig};
 
 pub(super) fn s(name: &str) -> StreamName {
@@ -141,7 +142,7 @@ async fn create_is_idempotent_and_conflicts_on_other_attributes() {
     assert!(!engine.create_stream(s("s"), config(2)).await.unwrap().1);
     assert!(matches!(
         engine.create_stream(s("s"), config(3)).await,
-        Err(EngineError::Stream(StreamError::StreamExists { .. }))
+        Err(StreamEngineError::Stream(StreamError::StreamExists { .. }))
     ));
 }
 
@@ -152,7 +153,9 @@ async fn unknown_stream_is_an_error() {
         engine
             .append(&s("nope"), None, vec![record(None, "a")])
             .await,
-        Err(EngineError::Stream(StreamError::StreamNotFound { .. }))
+        Err(StreamEngineError::Stream(
+            StreamError::StreamNotFound { .. }
+        ))
     ));
 }
 
@@ -166,7 +169,7 @@ async fn too_many_headers_and_oversized_records_change_nothing() {
         .collect();
     assert!(matches!(
         engine.append(&s("s"), None, vec![many]).await,
-        Err(EngineError::Stream(StreamError::InvalidParameter {
+        Err(StreamEngineError::Stream(StreamError::InvalidParameter {
             field: "headers",
             ..
         }))
@@ -176,7 +179,7 @@ async fn too_many_headers_and_oversized_records_change_nothing() {
         engine
             .append(&s("s"), None, vec![record(None, "ok"), big])
             .await,
-        Err(EngineError::Stream(StreamError::RecordTooLarge {
+        Err(StreamEngineError::Stream(StreamError::RecordTooLarge {
             index: 1,
             ..
         }))
@@ -244,7 +247,9 @@ async fn waiting_reads_are_bounded() {
         engine
             .read_stream(&s("s"), 0, ReadFrom::Offset(0), 1, 1_000)
             .await,
-        Err(EngineError::TooManyWaiters { limit: 1 })
+        Err(StreamEngineError::Engine(EngineError::TooManyWaiters {
+            limit: 1
+        }))
     ));
     engine.begin_shutdown();
     assert!(first.await.unwrap().unwrap().records.is_empty());
@@ -426,7 +431,9 @@ async fn bodies_are_read_from_the_segment_files() {
         engine
             .read_stream(&s("s"), 0, ReadFrom::Offset(0), 10, 0)
             .await,
-        Err(EngineError::StorageUnavailable { .. })
+        Err(StreamEngineError::Engine(
+            EngineError::StorageUnavailable { .. }
+        ))
     ));
 }
 
@@ -498,7 +505,7 @@ async fn retention_deletes_segments_and_group_state_survives_restart() {
         engine
             .read_stream(&s("s"), 0, ReadFrom::Offset(0), 10, 0)
             .await,
-        Err(EngineError::Stream(StreamError::OffsetExpired {
+        Err(StreamEngineError::Stream(StreamError::OffsetExpired {
             first_offset: 55,
             ..
         }))
@@ -610,7 +617,9 @@ async fn delete_is_durable_and_the_name_can_be_reused() {
     engine.delete_stream(&s("s")).await.unwrap();
     assert!(matches!(
         engine.get_stream(&s("s")).await,
-        Err(EngineError::Stream(StreamError::StreamNotFound { .. }))
+        Err(StreamEngineError::Stream(
+            StreamError::StreamNotFound { .. }
+        ))
     ));
     drop(engine);
     let engine = durable(&fs, clock.clone()).await;
@@ -668,7 +677,7 @@ async fn seek_and_group_deletion_survive_restart() {
     );
     assert!(matches!(
         engine.get_group(&s("s"), &g("gone")).await,
-        Err(EngineError::Stream(StreamError::GroupNotFound { .. }))
+        Err(StreamEngineError::Stream(StreamError::GroupNotFound { .. }))
     ));
 }
 
@@ -683,7 +692,7 @@ async fn streams_beyond_the_limit_are_refused() {
     }
     assert!(matches!(
         engine.create_stream(s("one-more"), config(1)).await,
-        Err(EngineError::TooManyStreams { limit: STREAMS_MAX })
+        Err(StreamEngineError::TooManyStreams { limit: STREAMS_MAX })
     ));
     // An identical create of an existing stream still answers.
     assert!(!engine.create_stream(s("s0"), config(1)).await.unwrap().1);

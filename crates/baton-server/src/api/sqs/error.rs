@@ -126,10 +126,7 @@ impl From<EngineError> for SqsError {
             | EngineError::StorageUnavailable { .. }
             | EngineError::DiskLow { .. }
             | EngineError::DiskFull { .. } => SqsError::service_unavailable(message),
-            // The SQS API never touches streams; should one surface, it is a bad request.
-            EngineError::Stream(_) | EngineError::TooManyStreams { .. } => {
-                SqsError::invalid_parameter_value(message)
-            }
+            EngineError::BatchTooLarge { .. } => SqsError::invalid_parameter_value(message),
             EngineError::Receipt(ReceiptError::Invalid) => {
                 SqsError::receipt_handle_is_invalid("The input receipt handle is invalid.")
             }
@@ -151,14 +148,6 @@ impl From<EngineError> for SqsError {
                 QueueError::QueueFull { .. } => SqsError::over_limit(message),
                 QueueError::TooManyInFlight { .. } => SqsError::over_limit(message),
             },
-            // Topics are not part of the SQS API; these cannot arise from an SQS action.
-            EngineError::TopicNotFound { .. }
-            | EngineError::SubscriptionNotFound { .. }
-            | EngineError::Topic(_)
-            | EngineError::TargetUnsupported { .. }
-            | EngineError::SubscriptionTargetMissing { .. }
-            | EngineError::BatchTooLarge { .. } => SqsError::invalid_parameter_value(message),
-            EngineError::TooManyTopics { .. } => SqsError::over_limit(message),
         }
     }
 }
