@@ -8,7 +8,7 @@ use baton_core::stream::{
     ConsumerName, GroupConfig, GroupMode, GroupName, RecordId, StartPosition,
 };
 use baton_core::topic::{RoutingKey, Subscription, Target};
-use baton_core::{MessageAttributes, QueueConfig, SendEntry, StreamConfig};
+use baton_core::{MessageAttributes, QueueConfig, ReceiptHandle, SendEntry, StreamConfig};
 
 use super::{queue, stream, subscription_name, take, topic, Harness};
 use crate::{
@@ -115,21 +115,52 @@ async fn counts(engine: &Arc<dyn Engine>) -> (u64, u64, u64, u64) {
     )
 }
 
-pub async fn every_fenced_write_needs_the_current_token(harness: &dyn Harness) {
-    let engine = harness.engine(EngineConfig::default()).await;
-    targets(&engine).await;
+fn ack(receipt: ReceiptHandle) -> FencedWrite {
+    FencedWrite::Ack {
+        queue: queue("jobs"),
+        receipts: vec![receipt],
+        reply: None,
+    }
+}
+
+fn nack(receipt: ReceiptHandle) -> FencedWrite {
+    FencedWrite::Nack {
+        queue: queue("jobs"),
+        receipts: vec![receipt],
+        delay_ms: None,
+    }
+}
+
+fn group_ack(record: RecordId) -> FencedWrite {
+    FencedWrite::GroupAck {
+        stream: stream("audit"),
+        group: group(),
+        ids: vec![record],
+    }
+}
+
+async fn fenced(
+    engine: &Arc<dyn Engine>,
+    token: FencingToken,
+    write: FencedWrite,
+) -> Result<FencedOutcome, LockEngineError> {
+    engine.fenced(&lock(), token, write).await
+}
+
+/// Holder `a` takes the lock and sends two jobs, appends and publishes with its token; then two
+/// jobs are received and the group reads the record. Returns the token, the two receipts and
+/// the record.
+async fn first_holder_writes(
+    engine: &Arc<dyn Engine>,
+) -> (FencingToken, Vec<ReceiptHandle>, RecordId) {
     let first = engine
         .acquire_lock(&lock(), &holder("a"), 60_000, 0)
         .await
         .unwrap();
-    let fenced = |token: FencingToken, write: FencedWrite| {
-        let engine = engine.clone();
-        async move { engine.fenced(&lock(), token, write).await }
-    };
     for write in [send("one"), send("two"), append("a1"), publish("p1")] {
-        fenced(first.token, write).await.unwrap();
+        fenced(engine, first.token, write).await.unwrap();
     }
-    let receipts: Vec<_> = take(&engine, "jobs", 2, Some(60_000))
+    let receipts: Vec<_> = take(engine, "jobs", 2, Some(60_000))
         .await
         .into_iter()
         .map(|(_, r)| r)
@@ -149,51 +180,53 @@ pub async fn every_fenced_write_needs_the_current_token(harness: &dyn Harness) {
         partition: read[0].record.partition,
         offset: read[0].record.offset,
     };
-    // Another holder takes over: every write with the old token is refused.
+    (first.token, receipts, record)
+}
+
+/// Holder `a` releases and `b` takes over; returns `b`'s token.
+async fn take_over(engine: &Arc<dyn Engine>, first: FencingToken) -> FencingToken {
     engine
-        .release_lock(&lock(), &holder("a"), first.token)
+        .release_lock(&lock(), &holder("a"), first)
         .await
         .unwrap();
     let second = engine
         .acquire_lock(&lock(), &holder("b"), 60_000, 0)
         .await
         .unwrap();
-    assert!(second.token > first.token);
-    let before = counts(&engine).await;
+    assert!(second.token > first);
+    second.token
+}
+
+/// Every kind of write with the replaced token is refused and changes nothing.
+async fn check_stale_token_is_refused(
+    engine: &Arc<dyn Engine>,
+    (first, second): (FencingToken, FencingToken),
+    receipts: &[ReceiptHandle],
+    record: RecordId,
+) {
+    let before = counts(engine).await;
     let stale = [
         send("late"),
-        FencedWrite::Ack {
-            queue: queue("jobs"),
-            receipts: vec![receipts[0]],
-            reply: None,
-        },
-        FencedWrite::Nack {
-            queue: queue("jobs"),
-            receipts: vec![receipts[1]],
-            delay_ms: None,
-        },
+        ack(receipts[0]),
+        nack(receipts[1]),
         append("late"),
-        FencedWrite::GroupAck {
-            stream: stream("audit"),
-            group: group(),
-            ids: vec![record],
-        },
+        group_ack(record),
         publish("late"),
     ];
     for write in stale {
         let op = write.op();
         assert_eq!(
-            fenced(first.token, write).await,
+            fenced(engine, first, write).await,
             Err(LockEngineError::Fenced {
                 lock: "nightly-report".into(),
-                token: first.token.get(),
-                current: Some(second.token.get()),
+                token: first.get(),
+                current: Some(second.get()),
             }),
             "{op} with a replaced token"
         );
     }
     assert_eq!(
-        counts(&engine).await,
+        counts(engine).await,
         before,
         "refused writes changed nothing"
     );
@@ -202,44 +235,35 @@ pub async fn every_fenced_write_needs_the_current_token(harness: &dyn Harness) {
         audit.groups[0].pending, 1,
         "the refused group ack left it pending"
     );
-    // The current token does each of them.
-    let acked = fenced(
-        second.token,
-        FencedWrite::Ack {
-            queue: queue("jobs"),
-            receipts: vec![receipts[0]],
-            reply: None,
-        },
-    )
-    .await
-    .unwrap();
+}
+
+/// The current token does each kind of write.
+async fn check_current_token_lands(
+    engine: &Arc<dyn Engine>,
+    second: FencingToken,
+    receipts: &[ReceiptHandle],
+    record: RecordId,
+) {
+    let acked = fenced(engine, second, ack(receipts[0])).await.unwrap();
     assert!(matches!(acked, FencedOutcome::Acked(r) if r[0].is_ok()));
-    let nacked = fenced(
-        second.token,
-        FencedWrite::Nack {
-            queue: queue("jobs"),
-            receipts: vec![receipts[1]],
-            delay_ms: None,
-        },
-    )
-    .await
-    .unwrap();
+    let nacked = fenced(engine, second, nack(receipts[1])).await.unwrap();
     assert!(matches!(nacked, FencedOutcome::Nacked(r) if r[0].is_ok()));
-    let group_acked = fenced(
-        second.token,
-        FencedWrite::GroupAck {
-            stream: stream("audit"),
-            group: group(),
-            ids: vec![record],
-        },
-    )
-    .await
-    .unwrap();
+    let group_acked = fenced(engine, second, group_ack(record)).await.unwrap();
     assert!(matches!(group_acked, FencedOutcome::GroupAcked(r) if r[0].is_ok()));
-    let published = fenced(second.token, publish("p2")).await.unwrap();
+    let published = fenced(engine, second, publish("p2")).await.unwrap();
     assert!(matches!(published, FencedOutcome::Published(p) if p[0].delivered_to == 1));
-    let appended = fenced(second.token, append("a2")).await.unwrap();
+    let appended = fenced(engine, second, append("a2")).await.unwrap();
     assert!(matches!(appended, FencedOutcome::Appended(a) if a[0].offset == 1));
     // jobs: one acked, one back to visible; two copies; two records.
-    assert_eq!(counts(&engine).await, (1, 0, 2, 2));
+    assert_eq!(counts(engine).await, (1, 0, 2, 2));
+}
+
+pub async fn every_fenced_write_needs_the_current_token(harness: &dyn Harness) {
+    let engine = harness.engine(EngineConfig::default()).await;
+    targets(&engine).await;
+    let (first, receipts, record) = first_holder_writes(&engine).await;
+    // Another holder takes over: every write with the old token is refused.
+    let second = take_over(&engine, first).await;
+    check_stale_token_is_refused(&engine, (first, second), &receipts, record).await;
+    check_current_token_lands(&engine, second, &receipts, record).await;
 }

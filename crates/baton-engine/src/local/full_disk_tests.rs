@@ -73,6 +73,16 @@ async fn fill(engine: &LocalEngine, queue: &str, body_bytes: usize) -> (Vec<Stri
     panic!("the disk never filled");
 }
 
+/// Lets the next tick checkpoint for low disk again at once.
+fn forget_low_disk_checkpoint(engine: &LocalEngine) {
+    *engine
+        .durable
+        .as_ref()
+        .unwrap()
+        .last_low_disk_checkpoint
+        .lock() = None;
+}
+
 /// Receives and acks everything visible; returns the bodies.
 async fn drain(engine: &LocalEngine, queue: &str) -> Vec<String> {
     let mut bodies = Vec::new();
@@ -186,12 +196,7 @@ async fn a_filling_disk_refuses_sends_lets_consumers_drain_and_resumes_by_itself
     assert_eq!(drained, acknowledged, "every acknowledged send, in order");
     // The tick checkpoints (the log is all dead now), which frees it; the alarm goes off.
     for _ in 0..3 {
-        *engine
-            .durable
-            .as_ref()
-            .unwrap()
-            .last_low_disk_checkpoint
-            .lock() = None;
+        forget_low_disk_checkpoint(&engine);
         engine.tick().await;
     }
     let status = engine.disk_status().unwrap();
@@ -276,7 +281,7 @@ async fn a_restart_on_a_full_disk_starts_and_consumers_can_drain() {
     assert_eq!(drained, acknowledged);
 }
 
-use baton_storage::{SimRun, SimSchedule};
+use baton_storage::{SimRng, SimRun, SimSchedule};
 
 #[derive(Default)]
 struct Ledger {
@@ -288,14 +293,8 @@ struct Ledger {
     maybe_acked: BTreeSet<String>,
 }
 
-/// One schedule: a producer, a consumer and a ticker (checkpoints, reopens) run concurrently
-/// on a small disk with random ENOSPC at every kind of call; then the faults stop, the power
-/// goes out, and the directory must open with every acknowledged send and no acked one.
-async fn full_disk_schedule(
-    schedule: SimSchedule,
-    injected: &mut BTreeSet<baton_storage::SimCall>,
-) {
-    let mut rng = schedule.rng();
+/// A small disk and a storage configuration drawn from `rng`.
+fn random_disk(rng: &mut SimRng) -> (SimFs, StorageConfig) {
     let fs = SimFs::new();
     fs.set_capacity(Some(96 * 1024 + rng.below(160 * 1024)));
     let config = StorageConfig {
@@ -307,6 +306,97 @@ async fn full_disk_schedule(
         },
         ..storage(rng.pick(&[0, 8 * 1024, 24 * 1024]), rng.pick(&[0, 4096]))
     };
+    (fs, config)
+}
+
+/// Sends 60 batches of one to three bodies of random length.
+async fn produce(engine: &LocalEngine, ledger: &Mutex<Ledger>, rng: &mut SimRng) {
+    for n in 0..60u64 {
+        let bodies: Vec<String> = (0..1 + rng.below(3))
+            .map(|i| format!("m{n}-{i}-{}", "p".repeat(rng.below(600) as usize)))
+            .collect();
+        let entries = bodies
+            .iter()
+            .map(|b| SendEntry::new(new_message_id(), b.as_str()))
+            .collect();
+        if engine.send(&name("q"), entries).await.is_ok() {
+            ledger.lock().acknowledged.extend(bodies);
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Receives 80 times; nacks one delivery in three and acks the others.
+async fn consume(engine: &LocalEngine, ledger: &Mutex<Ledger>, rng: &mut SimRng) {
+    for _ in 0..80u64 {
+        let options = ReceiveOptions {
+            max: 1 + rng.below(4) as u32,
+            wait_ms: Some(0),
+            visibility_timeout_ms: Some(if rng.one_in(4) { 0 } else { 60_000 }),
+        };
+        if let Ok(got) = engine.receive(&name("q"), options).await {
+            for delivery in got {
+                let body = delivery.body.to_string();
+                if rng.one_in(3) {
+                    let _ = engine.nack(&name("q"), vec![delivery.receipt], None).await;
+                    continue;
+                }
+                match engine.ack(&name("q"), vec![delivery.receipt]).await {
+                    Ok(results) if results[0].is_ok() => {
+                        ledger.lock().acked.insert(body);
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        ledger.lock().maybe_acked.insert(body);
+                    }
+                }
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Ticks 40 times with the reopen and low-disk checkpoint back-offs cleared.
+async fn tick(engine: &LocalEngine) {
+    for _ in 0..40 {
+        *engine.durable.as_ref().unwrap().last_reopen_for_tests() = None;
+        forget_low_disk_checkpoint(engine);
+        engine.tick().await;
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Every acknowledged send is in `found` unless its ack may have landed; no acked one is.
+fn check_ledger(schedule: &SimSchedule, ledger: &Ledger, found: &BTreeSet<String>) {
+    let lost: Vec<&String> = ledger
+        .acknowledged
+        .iter()
+        .filter(|b| {
+            !found.contains(*b) && !ledger.acked.contains(*b) && !ledger.maybe_acked.contains(*b)
+        })
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "{schedule}: lost {} acknowledged sends, e.g. {:?}",
+        lost.len(),
+        lost.first()
+    );
+    let back: Vec<&String> = ledger.acked.iter().filter(|b| found.contains(*b)).collect();
+    assert!(
+        back.is_empty(),
+        "{schedule}: acked messages came back: {back:?}"
+    );
+}
+
+/// One schedule: a producer, a consumer and a ticker (checkpoints, reopens) run concurrently
+/// on a small disk with random ENOSPC at every kind of call; then the faults stop, the power
+/// goes out, and the directory must open with every acknowledged send and no acked one.
+async fn full_disk_schedule(
+    schedule: SimSchedule,
+    injected: &mut BTreeSet<baton_storage::SimCall>,
+) {
+    let mut rng = schedule.rng();
+    let (fs, config) = random_disk(&mut rng);
     let clock: Arc<dyn Clock> = Arc::new(crate::SystemClock);
     let engine = open(&fs, clock.clone(), config.clone());
     engine
@@ -317,67 +407,13 @@ async fn full_disk_schedule(
         seed: rng.next_u64(),
         one_in: 3 + rng.below(30) as u32,
     }));
-    let ledger = parking_lot::Mutex::new(Ledger::default());
+    let ledger = Mutex::new(Ledger::default());
     let (mut producer_rng, mut consumer_rng) = (rng.fork(), rng.fork());
-    let producer = async {
-        let rng = &mut producer_rng;
-        for n in 0..60u64 {
-            let bodies: Vec<String> = (0..1 + rng.below(3))
-                .map(|i| format!("m{n}-{i}-{}", "p".repeat(rng.below(600) as usize)))
-                .collect();
-            let entries = bodies
-                .iter()
-                .map(|b| SendEntry::new(new_message_id(), b.as_str()))
-                .collect();
-            if engine.send(&name("q"), entries).await.is_ok() {
-                ledger.lock().acknowledged.extend(bodies);
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    let consumer = async {
-        let rng = &mut consumer_rng;
-        for _ in 0..80u64 {
-            let options = ReceiveOptions {
-                max: 1 + rng.below(4) as u32,
-                wait_ms: Some(0),
-                visibility_timeout_ms: Some(if rng.one_in(4) { 0 } else { 60_000 }),
-            };
-            if let Ok(got) = engine.receive(&name("q"), options).await {
-                for delivery in got {
-                    let body = delivery.body.to_string();
-                    if rng.one_in(3) {
-                        let _ = engine.nack(&name("q"), vec![delivery.receipt], None).await;
-                        continue;
-                    }
-                    match engine.ack(&name("q"), vec![delivery.receipt]).await {
-                        Ok(results) if results[0].is_ok() => {
-                            ledger.lock().acked.insert(body);
-                        }
-                        Ok(_) => {}
-                        Err(_) => {
-                            ledger.lock().maybe_acked.insert(body);
-                        }
-                    }
-                }
-            }
-            tokio::task::yield_now().await;
-        }
-    };
-    let ticker = async {
-        for _ in 0..40 {
-            *engine.durable.as_ref().unwrap().last_reopen_for_tests() = None;
-            *engine
-                .durable
-                .as_ref()
-                .unwrap()
-                .last_low_disk_checkpoint
-                .lock() = None;
-            engine.tick().await;
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::join!(producer, consumer, ticker);
+    tokio::join!(
+        produce(&engine, &ledger, &mut producer_rng),
+        consume(&engine, &ledger, &mut consumer_rng),
+        tick(&engine)
+    );
     drop(engine);
     injected.extend(fs.faults_injected().into_keys());
     fs.set_faults(None);
@@ -398,25 +434,7 @@ async fn full_disk_schedule(
         panic!("{schedule}: the data directory does not open: {error}");
     }
     let found = peek_all(&engine, "q").await;
-    let ledger = ledger.lock();
-    let lost: Vec<&String> = ledger
-        .acknowledged
-        .iter()
-        .filter(|b| {
-            !found.contains(*b) && !ledger.acked.contains(*b) && !ledger.maybe_acked.contains(*b)
-        })
-        .collect();
-    assert!(
-        lost.is_empty(),
-        "{schedule}: lost {} acknowledged sends, e.g. {:?}",
-        lost.len(),
-        lost.first()
-    );
-    let back: Vec<&String> = ledger.acked.iter().filter(|b| found.contains(*b)).collect();
-    assert!(
-        back.is_empty(),
-        "{schedule}: acked messages came back: {back:?}"
-    );
+    check_ledger(&schedule, &ledger.lock(), &found);
 }
 
 #[tokio::test]

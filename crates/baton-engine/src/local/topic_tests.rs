@@ -20,16 +20,19 @@ fn name(s: &str) -> QueueName {
     QueueName::new(s).unwrap()
 }
 
-fn open(fs: &SimFs, clock: Arc<ManualClock>) -> LocalEngine {
-    let storage = StorageConfig {
+fn storage(checkpoint_bytes_min: u64) -> StorageConfig {
+    StorageConfig {
         data_dir: "/data".into(),
         sync: SyncPolicy::Always,
         segment_bytes_max: 2048,
-        checkpoint_bytes_min: 1 << 30,
+        checkpoint_bytes_min,
         repair: false,
         disk_free_min_bytes: 0,
         disk_reserve_bytes: 0,
-    };
+    }
+}
+
+fn open_with(fs: &SimFs, clock: Arc<dyn baton_core::Clock>, storage: StorageConfig) -> LocalEngine {
     let engine = LocalEngine::durable(
         clock,
         EngineConfig::default(),
@@ -40,6 +43,10 @@ fn open(fs: &SimFs, clock: Arc<ManualClock>) -> LocalEngine {
     .unwrap();
     engine.reload().unwrap();
     engine
+}
+
+fn open(fs: &SimFs, clock: Arc<ManualClock>) -> LocalEngine {
+    open_with(fs, clock, storage(1 << 30))
 }
 
 fn subscription(sub: &str, queue: &str, pattern: Option<&str>) -> Subscription {
@@ -210,7 +217,80 @@ async fn a_failed_publish_logs_nothing_and_changes_nothing() {
     );
 }
 
-use baton_storage::SimRun;
+use std::collections::BTreeSet;
+
+use baton_storage::{CrashMode, SimRun};
+use parking_lot::Mutex;
+
+/// Producers and their batches in the power-loss test.
+const N_PRODUCERS: u64 = 3;
+const N_PUBLISHES: u64 = 150;
+
+/// Topic `t` fanning out to queues `a`, `b` and `c`.
+async fn fan_out_to_three(engine: &LocalEngine) {
+    engine.create_topic(topic("t")).await.unwrap();
+    for queue in ["a", "b", "c"] {
+        engine
+            .create_queue(name(queue), QueueConfig::default())
+            .await
+            .unwrap();
+        engine
+            .put_subscription(&topic("t"), subscription(queue, queue, None))
+            .await
+            .unwrap();
+    }
+}
+
+/// Publishes `N_PUBLISHES` batches of one to three bodies, until the first refusal.
+async fn publish_load(
+    engine: Arc<LocalEngine>,
+    acknowledged: Arc<Mutex<BTreeSet<String>>>,
+    producer: u64,
+) {
+    for n in 0..N_PUBLISHES {
+        let bodies: Vec<String> = (0..1 + n % 3)
+            .map(|i| format!("p{producer}-{n}-{i}"))
+            .collect();
+        let entries = bodies.iter().map(|b| entry("k", b)).collect();
+        match engine.publish(&topic("t"), entries).await {
+            Ok(_) => acknowledged.lock().extend(bodies),
+            Err(_) => return,
+        }
+        engine.tick().await;
+    }
+}
+
+/// After recovery the three queues hold the same messages, among them every acknowledged
+/// publish. Returns whether the power loss cut publishing short.
+async fn check_publishes_whole(
+    schedule: &baton_storage::SimSchedule,
+    engine: &LocalEngine,
+    acknowledged: &Mutex<BTreeSet<String>>,
+) -> bool {
+    // Bodies published per producer when nothing interrupts it.
+    let total_per_producer: usize = (0..N_PUBLISHES).map(|n| 1 + (n % 3) as usize).sum();
+    let mut contents = Vec::new();
+    for queue in ["a", "b", "c"] {
+        contents.push(
+            bodies(engine, queue)
+                .await
+                .into_iter()
+                .collect::<BTreeSet<_>>(),
+        );
+    }
+    assert_eq!(
+        contents[0], contents[1],
+        "{schedule}: queues a and b differ"
+    );
+    assert_eq!(
+        contents[1], contents[2],
+        "{schedule}: queues b and c differ"
+    );
+    let acknowledged = acknowledged.lock();
+    let lost: Vec<&String> = acknowledged.difference(&contents[0]).collect();
+    assert!(lost.is_empty(), "{schedule}: lost acknowledged {lost:?}");
+    !acknowledged.is_empty() && acknowledged.len() < N_PRODUCERS as usize * total_per_producer
+}
 
 /// Power loss (with a torn last write) while producers publish to a topic that fans out to
 /// three queues, with checkpoints in between: after recovery every queue holds exactly the
@@ -218,68 +298,18 @@ use baton_storage::SimRun;
 /// publish is there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn power_loss_never_splits_a_publish_across_its_targets() {
-    use std::collections::BTreeSet;
-
-    use baton_storage::CrashMode;
-    use parking_lot::Mutex;
-
-    // Bodies published per producer when nothing interrupts it.
-    let total_per_producer: usize = (0..150u64).map(|n| 1 + (n % 3) as usize).sum();
     let mut n_interrupted = 0;
     for schedule in SimRun::from_env(0x70, 30).schedules() {
         let mut rng = schedule.rng();
         let fs = SimFs::new();
         let clock: Arc<dyn baton_core::Clock> = Arc::new(crate::SystemClock);
-        let storage = StorageConfig {
-            data_dir: "/data".into(),
-            sync: SyncPolicy::Always,
-            segment_bytes_max: 2048,
-            checkpoint_bytes_min: 8192,
-            repair: false,
-            disk_free_min_bytes: 0,
-            disk_reserve_bytes: 0,
-        };
-        let open = || {
-            let engine = LocalEngine::durable(
-                clock.clone(),
-                EngineConfig::default(),
-                Arc::new(fs.clone()),
-                storage.clone(),
-                false,
-            )
-            .unwrap();
-            engine.reload().unwrap();
-            Arc::new(engine)
-        };
-        let engine = open();
-        engine.create_topic(topic("t")).await.unwrap();
-        for queue in ["a", "b", "c"] {
-            engine
-                .create_queue(name(queue), QueueConfig::default())
-                .await
-                .unwrap();
-            engine
-                .put_subscription(&topic("t"), subscription(queue, queue, None))
-                .await
-                .unwrap();
-        }
+        let engine = Arc::new(open_with(&fs, clock.clone(), storage(8192)));
+        fan_out_to_three(&engine).await;
         let acknowledged = Arc::new(Mutex::new(BTreeSet::<String>::new()));
         let mut tasks = Vec::new();
-        for producer in 0..3u64 {
+        for producer in 0..N_PRODUCERS {
             let (engine, acknowledged) = (engine.clone(), acknowledged.clone());
-            tasks.push(tokio::spawn(async move {
-                for n in 0..150u64 {
-                    let bodies: Vec<String> = (0..1 + n % 3)
-                        .map(|i| format!("p{producer}-{n}-{i}"))
-                        .collect();
-                    let entries = bodies.iter().map(|b| entry("k", b)).collect();
-                    match engine.publish(&topic("t"), entries).await {
-                        Ok(_) => acknowledged.lock().extend(bodies),
-                        Err(_) => return,
-                    }
-                    engine.tick().await;
-                }
-            }));
+            tasks.push(tokio::spawn(publish_load(engine, acknowledged, producer)));
         }
         tokio::time::sleep(std::time::Duration::from_micros(rng.below(20_000))).await;
         fs.power_off(CrashMode::Torn {
@@ -291,28 +321,8 @@ async fn power_loss_never_splits_a_publish_across_its_targets() {
         drop(engine);
         fs.fail_writes(None);
 
-        let engine = open();
-        let mut contents = Vec::new();
-        for queue in ["a", "b", "c"] {
-            contents.push(
-                bodies(&engine, queue)
-                    .await
-                    .into_iter()
-                    .collect::<BTreeSet<_>>(),
-            );
-        }
-        assert_eq!(
-            contents[0], contents[1],
-            "{schedule}: queues a and b differ"
-        );
-        assert_eq!(
-            contents[1], contents[2],
-            "{schedule}: queues b and c differ"
-        );
-        let acknowledged = acknowledged.lock();
-        let lost: Vec<&String> = acknowledged.difference(&contents[0]).collect();
-        assert!(lost.is_empty(), "{schedule}: lost acknowledged {lost:?}");
-        if !acknowledged.is_empty() && acknowledged.len() < 3 * total_per_producer {
+        let engine = open_with(&fs, clock, storage(8192));
+        if check_publishes_whole(&schedule, &engine, &acknowledged).await {
             n_interrupted += 1;
         }
     }

@@ -235,7 +235,6 @@ impl Harness {
     fn run(&mut self, command: &str) -> String {
         let words: Vec<&str> = command.split_whitespace().collect();
         let (&verb, args) = words.split_first().expect("a command");
-        let arg = |i: usize| -> u64 { args[i].parse().unwrap() };
         if let Some(ms) = verb.strip_prefix('+') {
             self.now = self.now.plus_ms(ms.parse().unwrap());
             return String::new();
@@ -245,72 +244,82 @@ impl Harness {
                 self.queue.advance(self.now);
                 String::new()
             }
-            "send" => {
-                let entries = args.iter().map(|spec| self.entry(spec)).collect();
-                match self.queue.send(self.now, entries) {
-                    Ok(outcomes) => words_or_dash(outcomes.iter().map(|outcome| {
-                        let label = self.label(outcome.id);
-                        if outcome.duplicate {
-                            format!("dup:{label}")
-                        } else {
-                            label
-                        }
-                    })),
-                    Err(error) => render_error(&error),
+            "send" => self.send_command(args),
+            "recv" => self.recv_command(args),
+            "ack" | "nack" | "vis" | "del" | "mvis" => self.receipt_command(verb, args),
+            _ => self.inspect_command(verb, args),
+        }
+    }
+
+    /// `send SPEC...`.
+    fn send_command(&mut self, args: &[&str]) -> String {
+        let entries = args.iter().map(|spec| self.entry(spec)).collect();
+        match self.queue.send(self.now, entries) {
+            Ok(outcomes) => words_or_dash(outcomes.iter().map(|outcome| {
+                let label = self.label(outcome.id);
+                if outcome.duplicate {
+                    format!("dup:{label}")
+                } else {
+                    label
                 }
-            }
-            "recv" => {
-                let timeout_ms = args
-                    .get(1)
-                    .map(|a| a.strip_prefix("vt=").unwrap().parse().unwrap());
-                match self.queue.receive(self.now, arg(0) as u32, timeout_ms) {
-                    Ok(deliveries) => {
-                        let labels: Vec<String> =
-                            deliveries.iter().map(|d| self.label(d.id)).collect();
-                        for (label, delivery) in labels.iter().zip(deliveries) {
-                            self.receipts
-                                .entry(label.clone())
-                                .or_default()
-                                .push(delivery.receipt);
-                            self.deliveries.insert(label.clone(), delivery);
-                        }
-                        words_or_dash(labels.into_iter())
-                    }
-                    Err(error) => render_error(&error),
+            })),
+            Err(error) => render_error(&error),
+        }
+    }
+
+    /// `recv MAX [vt=MS]`: keeps each delivery and its receipt under the message's label.
+    fn recv_command(&mut self, args: &[&str]) -> String {
+        let timeout_ms = args
+            .get(1)
+            .map(|a| a.strip_prefix("vt=").unwrap().parse().unwrap());
+        match self
+            .queue
+            .receive(self.now, number(args, 0) as u32, timeout_ms)
+        {
+            Ok(deliveries) => {
+                let labels: Vec<String> = deliveries.iter().map(|d| self.label(d.id)).collect();
+                for (label, delivery) in labels.iter().zip(deliveries) {
+                    self.receipts
+                        .entry(label.clone())
+                        .or_default()
+                        .push(delivery.receipt);
+                    self.deliveries.insert(label.clone(), delivery);
                 }
+                words_or_dash(labels.into_iter())
             }
-            "ack" => {
-                let receipt = self.receipt(args[0]);
-                render_receipt(self.queue.ack(self.now, &receipt).map(|_| ()))
-            }
+            Err(error) => render_error(&error),
+        }
+    }
+
+    /// `ack`, `nack`, `vis`, `del` and `mvis`: the commands that present a receipt.
+    fn receipt_command(&mut self, verb: &str, args: &[&str]) -> String {
+        let receipt = self.receipt(args[0]);
+        match verb {
+            "ack" => render_receipt(self.queue.ack(self.now, &receipt).map(|_| ())),
             "nack" => {
-                let receipt = self.receipt(args[0]);
-                let delay_ms = args.get(1).map(|_| arg(1));
+                let delay_ms = args.get(1).map(|_| number(args, 1));
                 render_receipt(self.queue.nack(self.now, &receipt, delay_ms))
             }
-            "vis" => {
-                let receipt = self.receipt(args[0]);
-                render_receipt(self.queue.change_visibility(self.now, &receipt, arg(1)))
-            }
-            "del" => {
-                let receipt = self.receipt(args[0]);
-                match self.queue.delete(self.now, &receipt) {
-                    Ok(Some(acked)) => {
-                        assert_eq!(
-                            self.label(acked.id),
-                            args[0].split(['#', '!']).next().unwrap()
-                        );
-                        "ok".to_string()
-                    }
-                    Ok(None) => "gone".to_string(),
-                    Err(error) => render_receipt(Err(error)),
+            "vis" => render_receipt(self.queue.change_visibility(
+                self.now,
+                &receipt,
+                number(args, 1),
+            )),
+            "del" => match self.queue.delete(self.now, &receipt) {
+                Ok(Some(acked)) => {
+                    assert_eq!(
+                        self.label(acked.id),
+                        args[0].split(['#', '!']).next().unwrap()
+                    );
+                    "ok".to_string()
                 }
-            }
+                Ok(None) => "gone".to_string(),
+                Err(error) => render_receipt(Err(error)),
+            },
             "mvis" => {
-                let receipt = self.receipt(args[0]);
                 match self
                     .queue
-                    .change_visibility_of_message(self.now, &receipt, arg(1))
+                    .change_visibility_of_message(self.now, &receipt, number(args, 1))
                 {
                     Ok(VisibilityOutcome::Changed) => "ok".to_string(),
                     Ok(VisibilityOutcome::NotInFlight) => "not_in_flight".to_string(),
@@ -318,6 +327,13 @@ impl Harness {
                     Err(error) => render_receipt(Err(error)),
                 }
             }
+            other => panic!("not a receipt command {other:?}"),
+        }
+    }
+
+    /// The commands that only read the queue (`purge` and `moved` drain what they print).
+    fn inspect_command(&mut self, verb: &str, args: &[&str]) -> String {
+        match verb {
             "stats" => {
                 self.queue.advance(self.now);
                 render_stats(&self.queue.stats(self.now))
@@ -359,6 +375,11 @@ impl Harness {
             other => panic!("unknown command {other:?}"),
         }
     }
+}
+
+/// The `i`-th argument of a command, as a number.
+fn number(args: &[&str], i: usize) -> u64 {
+    args[i].parse().unwrap()
 }
 
 fn words_or_dash(words: impl Iterator<Item = String>) -> String {

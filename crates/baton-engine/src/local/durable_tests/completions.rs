@@ -28,19 +28,18 @@ async fn receive_all(engine: &LocalEngine, queue: &str) -> Vec<Delivery> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_survive_restarts() {
+/// A fresh durable engine on a simulated disk, with the queues of `setup_queues`.
+async fn fresh() -> (SimFs, Arc<ManualClock>, LocalEngine) {
     let fs = SimFs::new();
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
     let engine = open(&fs, clock.clone(), 1 << 40);
     setup_queues(&engine).await;
-    let seen: Arc<parking_lot::Mutex<Vec<Completion>>> = Arc::default();
-    let sink = seen.clone();
-    engine.set_completion_hook(Arc::new(move |c: Vec<Completion>| {
-        sink.lock().extend(c);
-        Box::pin(async {}) as crate::CompletionFuture
-    }));
+    (fs, clock, engine)
+}
 
+/// Sends "done" and "doomed" (both notified) and "silent" to `q`; returns the ids of the
+/// first two.
+async fn send_done_doomed_and_silent(engine: &LocalEngine) -> (MessageId, MessageId) {
     let sent = engine
         .send(
             &name("q"),
@@ -52,29 +51,42 @@ async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_s
         )
         .await
         .unwrap();
-    let (done, doomed) = (sent[0].id, sent[1].id);
-    // Ack "done" and "silent"; nack "doomed" until it is dead-lettered (max_receive_count 3).
+    (sent[0].id, sent[1].id)
+}
+
+/// Acks "done" and "silent" (with `reply`, if given); nacks "doomed" until it is
+/// dead-lettered (max_receive_count 3).
+async fn ack_all_but_doomed(
+    engine: &LocalEngine,
+    clock: &ManualClock,
+    doomed: MessageId,
+    reply: Option<&str>,
+) {
     for round in 0..3 {
         clock.advance_ms(2_000);
-        for delivery in receive_all(&engine, "q").await {
+        for delivery in receive_all(engine, "q").await {
             if delivery.id == doomed {
                 engine
                     .nack(&name("q"), vec![delivery.receipt], Some(0))
                     .await
                     .unwrap();
             } else if round == 0 {
-                engine
-                    .ack_with_reply(
-                        &name("q"),
-                        vec![delivery.receipt],
-                        Some(Arc::from(r#"{"body":"ok"}"#)),
-                    )
-                    .await
-                    .unwrap();
+                match reply {
+                    Some(reply) => engine
+                        .ack_with_reply(&name("q"), vec![delivery.receipt], Some(Arc::from(reply)))
+                        .await
+                        .unwrap(),
+                    None => engine
+                        .ack(&name("q"), vec![delivery.receipt])
+                        .await
+                        .unwrap(),
+                };
             }
         }
     }
-    let seen = seen.lock().clone();
+}
+
+fn check_hook_saw_done_and_doomed(seen: &[Completion], done: MessageId, doomed: MessageId) {
     assert_eq!(seen.len(), 2, "{seen:?}");
     assert_eq!(
         (seen[0].id, seen[0].kind, seen[0].receive_count),
@@ -95,7 +107,10 @@ async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_s
         ),
         (doomed, CompletionKind::DeadLettered, 3, "q")
     );
+}
 
+/// "done"'s callback fails; "doomed"'s fails, then succeeds; an unknown message is refused.
+async fn record_callbacks(engine: &LocalEngine, done: MessageId, doomed: MessageId) {
     let failed = engine
         .record_callback(&name("q"), done, false, Some("HTTP 503".to_string()))
         .await
@@ -115,11 +130,17 @@ async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_s
             .await,
         Err(EngineError::MessageNotFound { .. })
     ));
-    drop(engine);
+}
 
-    // Replayed from the log, then from a checkpoint.
+/// The callback outcomes, replayed from the log, then from a checkpoint.
+async fn check_callback_outcomes_survive_restarts(
+    fs: &SimFs,
+    clock: &Arc<ManualClock>,
+    done: MessageId,
+    doomed: MessageId,
+) {
     for checkpoint in [false, true] {
-        let engine = open(&fs, clock.clone(), 1 << 40);
+        let engine = open(fs, clock.clone(), 1 << 40);
         let listed = engine.callback_failed(10).await.unwrap();
         assert_eq!(listed.len(), 1);
         assert_eq!((listed[0].0.as_str(), listed[0].1.id), ("q", done));
@@ -140,11 +161,27 @@ async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_s
 }
 
 #[tokio::test]
+async fn completions_of_notified_messages_reach_the_hook_and_callback_outcomes_survive_restarts() {
+    let (fs, clock, engine) = fresh().await;
+    let seen: Arc<parking_lot::Mutex<Vec<Completion>>> = Arc::default();
+    let sink = seen.clone();
+    engine.set_completion_hook(Arc::new(move |c: Vec<Completion>| {
+        sink.lock().extend(c);
+        Box::pin(async {}) as crate::CompletionFuture
+    }));
+
+    let (done, doomed) = send_done_doomed_and_silent(&engine).await;
+    ack_all_but_doomed(&engine, &clock, doomed, Some(r#"{"body":"ok"}"#)).await;
+    let seen = seen.lock().clone();
+    check_hook_saw_done_and_doomed(&seen, done, doomed);
+    record_callbacks(&engine, done, doomed).await;
+    drop(engine);
+    check_callback_outcomes_survive_restarts(&fs, &clock, done, doomed).await;
+}
+
+#[tokio::test]
 async fn an_ack_is_answered_only_after_the_completion_hook_handed_its_completions_over() {
-    let fs = SimFs::new();
-    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
-    let engine = open(&fs, clock.clone(), 1 << 40);
-    setup_queues(&engine).await;
+    let (_fs, _clock, engine) = fresh().await;
     let handed_over: Arc<parking_lot::Mutex<Vec<MessageId>>> = Arc::default();
     let sink = handed_over.clone();
     engine.set_completion_hook(Arc::new(move |c: Vec<Completion>| {
@@ -170,39 +207,10 @@ async fn an_ack_is_answered_only_after_the_completion_hook_handed_its_completion
 
 #[tokio::test]
 async fn recovery_hands_over_the_completions_of_replayed_acks_and_dead_letters() {
-    let fs = SimFs::new();
-    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
-    let engine = open(&fs, clock.clone(), 1 << 40);
-    setup_queues(&engine).await;
+    let (fs, clock, engine) = fresh().await;
     // No hook: as if the process died before any callback job was written.
-    let sent = engine
-        .send(
-            &name("q"),
-            vec![
-                notify_entry("done"),
-                notify_entry("doomed"),
-                SendEntry::new(new_message_id(), "silent"),
-            ],
-        )
-        .await
-        .unwrap();
-    let (done, doomed) = (sent[0].id, sent[1].id);
-    for round in 0..3 {
-        clock.advance_ms(2_000);
-        for delivery in receive_all(&engine, "q").await {
-            if delivery.id == doomed {
-                engine
-                    .nack(&name("q"), vec![delivery.receipt], Some(0))
-                    .await
-                    .unwrap();
-            } else if round == 0 {
-                engine
-                    .ack(&name("q"), vec![delivery.receipt])
-                    .await
-                    .unwrap();
-            }
-        }
-    }
+    let (done, doomed) = send_done_doomed_and_silent(&engine).await;
+    ack_all_but_doomed(&engine, &clock, doomed, None).await;
     clock.advance_ms(2_000);
     let _ = receive_all(&engine, "q").await;
     assert!(engine.take_recovered_completions().is_empty());

@@ -43,11 +43,15 @@ fn storage(checkpoint_bytes_min: u64) -> StorageConfig {
 }
 
 fn open(fs: &SimFs, clock: Arc<ManualClock>, checkpoint_bytes_min: u64) -> LocalEngine {
+    open_with(fs, clock, storage(checkpoint_bytes_min))
+}
+
+fn open_with(fs: &SimFs, clock: Arc<dyn Clock>, storage: StorageConfig) -> LocalEngine {
     let engine = LocalEngine::durable(
         clock,
         EngineConfig::default(),
         Arc::new(fs.clone()),
-        storage(checkpoint_bytes_min),
+        storage,
         false,
     )
     .unwrap();

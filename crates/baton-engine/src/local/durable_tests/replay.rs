@@ -89,22 +89,29 @@ fn op() -> impl Strategy<Value = Op> {
 
 const QUEUES: [&str; 4] = ["q", "f.fifo", "dlq", "fdlq.fifo"];
 
-async fn run(ops: Vec<Op>) {
-    let fs = SimFs::new();
-    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
-    let mut engine = open(&fs, clock.clone(), 1 << 40);
-    setup_queues(&engine).await;
-    let mut receipts: BTreeMap<u8, Vec<ReceiptHandle>> = BTreeMap::new();
-    let mut n_sent = 0u32;
-    for op in ops {
-        clock.advance_ms(1);
-        let queue_of = |i: u8| name(QUEUES[usize::from(i) % QUEUES.len()]);
-        let pick = |receipts: &BTreeMap<u8, Vec<ReceiptHandle>>, queue: u8, pick: u8| {
-            receipts
-                .get(&queue)
-                .filter(|r| !r.is_empty())
-                .map(|r| r[usize::from(pick) % r.len()])
-        };
+/// What the operations remember across engines: the clock, the receipts issued per queue
+/// index, and how many messages were sent.
+struct Driver {
+    clock: Arc<ManualClock>,
+    receipts: BTreeMap<u8, Vec<ReceiptHandle>>,
+    n_sent: u32,
+}
+
+fn queue_of(i: u8) -> QueueName {
+    name(QUEUES[usize::from(i) % QUEUES.len()])
+}
+
+impl Driver {
+    /// One of the receipts received from queue `queue`, if it has any.
+    fn pick(&self, queue: u8, pick: u8) -> Option<ReceiptHandle> {
+        self.receipts
+            .get(&queue)
+            .filter(|r| !r.is_empty())
+            .map(|r| r[usize::from(pick) % r.len()])
+    }
+
+    /// Applies any operation but `Restart`, which replaces the engine.
+    async fn apply(&mut self, engine: &LocalEngine, op: Op) {
         match op {
             Op::Send {
                 fifo,
@@ -112,87 +119,115 @@ async fn run(ops: Vec<Op>) {
                 group,
                 dedup,
                 delay_ms,
-            } => {
-                let entries = (0..n)
-                    .map(|_| {
-                        n_sent += 1;
-                        let mut entry = SendEntry::new(new_message_id(), format!("m{n_sent}"));
-                        entry.group_id = fifo.then(|| format!("g{group}"));
-                        entry.dedup_id = match (dedup, fifo) {
-                            (Some(d), _) => Some(format!("d{d}")),
-                            (None, true) => Some(format!("u{n_sent}")),
-                            (None, false) => None,
-                        };
-                        entry.delay_ms = delay_ms.filter(|_| !fifo).map(u64::from);
-                        entry
-                    })
-                    .collect();
-                let _ = engine
-                    .send(&name(if fifo { "f.fifo" } else { "q" }), entries)
-                    .await;
-            }
+            } => self.send(engine, fifo, n, group, dedup, delay_ms).await,
             Op::Receive {
                 queue,
                 max,
                 visibility_ms,
-            } => {
-                let options = ReceiveOptions {
-                    max: u32::from(max),
-                    wait_ms: Some(0),
-                    visibility_timeout_ms: visibility_ms.map(u64::from),
+            } => self.receive(engine, queue, max, visibility_ms).await,
+            Op::Ack { .. }
+            | Op::Nack { .. }
+            | Op::Visibility { .. }
+            | Op::Delete { .. }
+            | Op::MessageVisibility { .. } => self.apply_to_receipt(engine, op).await,
+            _ => self.apply_to_queue(engine, op).await,
+        }
+    }
+
+    async fn send(
+        &mut self,
+        engine: &LocalEngine,
+        fifo: bool,
+        n: u8,
+        group: u8,
+        dedup: Option<u8>,
+        delay_ms: Option<u16>,
+    ) {
+        let entries = (0..n)
+            .map(|_| {
+                self.n_sent += 1;
+                let n_sent = self.n_sent;
+                let mut entry = SendEntry::new(new_message_id(), format!("m{n_sent}"));
+                entry.group_id = fifo.then(|| format!("g{group}"));
+                entry.dedup_id = match (dedup, fifo) {
+                    (Some(d), _) => Some(format!("d{d}")),
+                    (None, true) => Some(format!("u{n_sent}")),
+                    (None, false) => None,
                 };
-                if let Ok(got) = engine.receive(&queue_of(queue), options).await {
-                    receipts
-                        .entry(queue % 4)
-                        .or_default()
-                        .extend(got.iter().map(|d| d.receipt));
-                }
+                entry.delay_ms = delay_ms.filter(|_| !fifo).map(u64::from);
+                entry
+            })
+            .collect();
+        let _ = engine
+            .send(&name(if fifo { "f.fifo" } else { "q" }), entries)
+            .await;
+    }
+
+    async fn receive(
+        &mut self,
+        engine: &LocalEngine,
+        queue: u8,
+        max: u8,
+        visibility_ms: Option<u16>,
+    ) {
+        let options = ReceiveOptions {
+            max: u32::from(max),
+            wait_ms: Some(0),
+            visibility_timeout_ms: visibility_ms.map(u64::from),
+        };
+        if let Ok(got) = engine.receive(&queue_of(queue), options).await {
+            self.receipts
+                .entry(queue % 4)
+                .or_default()
+                .extend(got.iter().map(|d| d.receipt));
+        }
+    }
+
+    /// The operations that present one receipt: nothing happens before any was received.
+    async fn apply_to_receipt(&self, engine: &LocalEngine, op: Op) {
+        let (Op::Ack { queue, pick }
+        | Op::Nack { queue, pick, .. }
+        | Op::Visibility { queue, pick, .. }
+        | Op::Delete { queue, pick }
+        | Op::MessageVisibility { queue, pick, .. }) = op
+        else {
+            unreachable!("{op:?} presents no receipt");
+        };
+        let Some(receipt) = self.pick(queue % 4, pick) else {
+            return;
+        };
+        let queue = &queue_of(queue);
+        match op {
+            Op::Ack { .. } => {
+                let _ = engine.ack(queue, vec![receipt]).await;
             }
-            Op::Ack { queue, pick: p } => {
-                if let Some(receipt) = pick(&receipts, queue % 4, p) {
-                    let _ = engine.ack(&queue_of(queue), vec![receipt]).await;
-                }
+            Op::Nack { delay_ms, .. } => {
+                let _ = engine
+                    .nack(queue, vec![receipt], delay_ms.map(u64::from))
+                    .await;
             }
-            Op::Nack {
-                queue,
-                pick: p,
-                delay_ms,
-            } => {
-                if let Some(receipt) = pick(&receipts, queue % 4, p) {
-                    let _ = engine
-                        .nack(&queue_of(queue), vec![receipt], delay_ms.map(u64::from))
-                        .await;
-                }
+            Op::Visibility { timeout_ms, .. } => {
+                let _ = engine
+                    .change_visibility(queue, receipt, u64::from(timeout_ms))
+                    .await;
             }
-            Op::Visibility {
-                queue,
-                pick: p,
-                timeout_ms,
-            } => {
-                if let Some(receipt) = pick(&receipts, queue % 4, p) {
-                    let _ = engine
-                        .change_visibility(&queue_of(queue), receipt, u64::from(timeout_ms))
-                        .await;
-                }
+            Op::Delete { .. } => {
+                let _ = engine.delete(queue, vec![receipt]).await;
             }
-            Op::Delete { queue, pick: p } => {
-                if let Some(receipt) = pick(&receipts, queue % 4, p) {
-                    let _ = engine.delete(&queue_of(queue), vec![receipt]).await;
-                }
+            Op::MessageVisibility { timeout_ms, .. } => {
+                let _ = engine
+                    .change_message_visibility(queue, receipt, u64::from(timeout_ms))
+                    .await;
             }
-            Op::MessageVisibility {
-                queue,
-                pick: p,
-                timeout_ms,
-            } => {
-                if let Some(receipt) = pick(&receipts, queue % 4, p) {
-                    let _ = engine
-                        .change_message_visibility(&queue_of(queue), receipt, u64::from(timeout_ms))
-                        .await;
-                }
-            }
+            _ => unreachable!(),
+        }
+    }
+
+    /// The operations on a queue as a whole, the clock and the checkpoint.
+    async fn apply_to_queue(&self, engine: &LocalEngine, op: Op) {
+        match op {
             Op::Sleep { ms } => {
-                clock.advance_ms(u64::from(ms));
+                self.clock.advance_ms(u64::from(ms));
                 engine.tick().await;
             }
             Op::Read { queue } => {
@@ -212,7 +247,7 @@ async fn run(ops: Vec<Op>) {
                 engine.update_queue(&name("q"), config).await.unwrap();
             }
             Op::Tag { queue, key } => {
-                let tags = [(format!("k{key}"), format!("v{n_sent}"))]
+                let tags = [(format!("k{key}"), format!("v{}", self.n_sent))]
                     .into_iter()
                     .collect();
                 let attributes = [("Policy".to_string(), format!("{{\"v\":{key}}}"))]
@@ -224,12 +259,30 @@ async fn run(ops: Vec<Op>) {
                     .unwrap();
             }
             Op::Checkpoint => engine.checkpoint().unwrap(),
-            Op::Restart => {
-                engine.durable.as_ref().unwrap().flush().await.unwrap();
-                drop(engine);
-                // Receipts stay: by SQS's rule they still delete their messages.
-                engine = open(&fs, clock.clone(), 1 << 40);
-            }
+            _ => unreachable!("{op:?} is not an operation on a queue as a whole"),
+        }
+    }
+}
+
+async fn run(ops: Vec<Op>) {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let mut engine = open(&fs, clock.clone(), 1 << 40);
+    setup_queues(&engine).await;
+    let mut driver = Driver {
+        clock: clock.clone(),
+        receipts: BTreeMap::new(),
+        n_sent: 0,
+    };
+    for op in ops {
+        clock.advance_ms(1);
+        if let Op::Restart = op {
+            engine.durable.as_ref().unwrap().flush().await.unwrap();
+            drop(engine);
+            // Receipts stay: by SQS's rule they still delete their messages.
+            engine = open(&fs, clock.clone(), 1 << 40);
+        } else {
+            driver.apply(&engine, op).await;
         }
     }
     engine.durable.as_ref().unwrap().flush().await.unwrap();
