@@ -205,11 +205,7 @@ impl Redis {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
-                Err(error) if not_run(&error) => {
-                    return Err(unavailable(format!(
-                        "the slot of {key} has no reachable master: {error}"
-                    )))
-                }
+                Err(error) if not_run(&error) => return Err(self.no_master(key, &error)),
                 Err(error) => return Err(self.connection_failed(&error)),
             };
             let mut values = values.into_iter();
@@ -226,6 +222,16 @@ impl Redis {
             }
             return Ok(text);
         }
+    }
+
+    /// The slot's master stayed unreachable for the whole retry budget: the connection is
+    /// rebuilt on the next call, which reads the topology afresh (a failover may have moved
+    /// the slot to a promoted replica).
+    fn no_master(&self, key: &str, error: &RedisError) -> EngineError {
+        *self.conn.lock() = None;
+        unavailable(format!(
+            "the slot of {key} has no reachable master: {error}"
+        ))
     }
 
     fn within_budget(&self, started: Instant) -> bool {
@@ -296,11 +302,7 @@ impl Redis {
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
-                Err(error) if not_run(&error) => {
-                    return Err(unavailable(format!(
-                        "the slot of {key} has no reachable master: {error}"
-                    )))
-                }
+                Err(error) if not_run(&error) => return Err(self.no_master(key, &error)),
                 Err(error) => return Err(self.connection_failed(&error)),
             };
             if wait {
