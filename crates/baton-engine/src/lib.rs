@@ -8,7 +8,8 @@
 //! - [`LocalEngine::durable`] (the default, "embedded"): `baton-core` queues in memory, every
 //!   change logged to a write-ahead log before it is acknowledged, recovered at start-up.
 //! - [`LocalEngine::in_memory`] ("memory"): the same without the log. Fast, not durable.
-//! - a Redis Cluster engine (planned), where each operation becomes one server-side script.
+//! - the Redis Cluster engine (crate `baton-redis`), where each operation is one server-side
+//!   script on one slot.
 //!
 //! The engine owns what spans queues (dead-letter moves, redrive, the registry of queues) and
 //! what spans time (long-poll waits and wake-ups). It does not know HTTP.
@@ -389,6 +390,12 @@ pub type CompletionHook = std::sync::Arc<dyn Fn(Vec<Completion>) -> CompletionFu
 
 /// What a `CompletionHook` returns: the hand-over of its completions, awaited by acks.
 pub type CompletionFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// The attributes in which `existing` and `requested` differ, as `field is a, requested b`
+/// (what `EngineError::QueueExists` names), for every engine's `create_queue`.
+pub fn config_differences(existing: &QueueConfig, requested: &QueueConfig) -> Vec<String> {
+    local::differences(existing, requested)
+}
 
 /// A fresh random message id.
 pub fn new_message_id() -> MessageId {

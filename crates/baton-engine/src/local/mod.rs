@@ -39,7 +39,7 @@ use crate::{
     Completion, CompletionHook, Created, Engine, EngineConfig, EngineError, QueueEngine, QueueMeta,
     QueueView, ReceiveOptions, RedriveOptions,
 };
-use queue_config::differences;
+pub(crate) use queue_config::differences;
 use receipts::ReceiptRule;
 use streams::Streams;
 

@@ -3,7 +3,7 @@
 use super::*;
 
 /// The attributes in which `existing` and `requested` differ, as `field is a, requested b`.
-pub(super) fn differences(existing: &QueueConfig, requested: &QueueConfig) -> Vec<String> {
+pub(crate) fn differences(existing: &QueueConfig, requested: &QueueConfig) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |field: &str, a: String, b: String| {
         if a != b {

@@ -1,0 +1,73 @@
+//! Where a queue lives in Redis: every key of queue `q` in namespace `ns` starts with the hash
+//! tag `{ns:q:q}`, so the whole queue is in one slot and each operation is one script there.
+//! The registry of queue names is one set, `{ns}:queues`, in its own slot.
+//!
+//! Invariant: the order of `QueueKeys::all` is the order of `KEYS` in `lua/lib.lua`.
+
+use baton_core::QueueName;
+
+/// Suffixes of a queue's keys, in the order the scripts read them as `KEYS`.
+const SUFFIXES: [&str; 19] = [
+    "h", "msg", "st", "ids", "vis", "delayed", "leases", "bysent", "gpend", "gflight", "avail",
+    "arch", "archq", "dedup", "dedupx", "out", "movedin", "seqs", "cbfail",
+];
+
+/// The keys of one queue.
+#[derive(Debug, Clone)]
+pub(crate) struct QueueKeys {
+    base: String,
+}
+
+impl QueueKeys {
+    pub(crate) fn new(namespace: &str, name: &QueueName) -> Self {
+        QueueKeys {
+            base: format!("{{{namespace}:q:{name}}}"),
+        }
+    }
+
+    /// The scalars hash; also the key that routes the queue's scripts.
+    pub(crate) fn head(&self) -> String {
+        format!("{}:h", self.base)
+    }
+
+    pub(crate) fn outbox(&self) -> String {
+        format!("{}:out", self.base)
+    }
+
+    /// The sharded pub/sub channel that send, nack and move scripts publish wake-ups on.
+    pub(crate) fn wake_channel(&self) -> String {
+        format!("{}:wake", self.base)
+    }
+
+    /// Every key, in the scripts' `KEYS` order.
+    pub(crate) fn all(&self) -> Vec<String> {
+        SUFFIXES
+            .iter()
+            .map(|suffix| format!("{}:{suffix}", self.base))
+            .collect()
+    }
+}
+
+/// The set of queue names of a namespace.
+pub(crate) fn registry(namespace: &str) -> String {
+    format!("{{{namespace}}}:queues")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_of_a_queue_shares_its_hash_tag() {
+        let keys = QueueKeys::new(
+            "ns",
+            &QueueName::new("orders.fifo").unwrap_or_else(|e| panic!("{e}")),
+        );
+        assert_eq!(keys.head(), "{ns:q:orders.fifo}:h");
+        assert!(keys
+            .all()
+            .iter()
+            .all(|k| k.starts_with("{ns:q:orders.fifo}:")));
+        assert_eq!(keys.all().len(), 19);
+    }
+}

@@ -1,0 +1,319 @@
+//! Streams, topics, locks and schedules on Redis: the next slices of this engine. Until they
+//! exist every call answers `StorageUnavailable` with a reason that says so (the lock and
+//! schedule errors wrap the same), so `RedisEngine` is a whole `Engine` whose queue half is
+//! complete and whose other half refuses plainly rather than pretending.
+
+use async_trait::async_trait;
+use baton_core::lock::{FencingToken, Holder, LockHold, LockName, Released};
+use baton_core::schedule::{
+    FireOutcome, Put as SchedulePut, Schedule, ScheduleLimits, ScheduleName, ScheduleSpec,
+};
+use baton_core::stream::{
+    Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
+};
+use baton_core::topic::{Put, Subscription};
+use baton_core::{StreamConfig, StreamError, StreamName, SubscriptionName, Timestamp, TopicName};
+use baton_engine::{
+    EngineError, FencedOutcome, FencedWrite, GroupRecord, GroupView, LockEngine, LockEngineError,
+    LockSettings, NewRecord, PendingView, PublishEntry, PublishOutcome, ScheduleEngine,
+    ScheduleEngineError, SchedulePlans, StreamEngine, StreamEngineError, StreamRead, StreamView,
+    TopicEngine, TopicEngineError, TopicView,
+};
+
+use crate::RedisEngine;
+
+fn not_yet(what: &str) -> EngineError {
+    EngineError::StorageUnavailable {
+        reason: format!("{what} are not available on the redis engine yet"),
+    }
+}
+
+fn streams<T>() -> Result<T, StreamEngineError> {
+    Err(not_yet("streams").into())
+}
+
+fn topics<T>() -> Result<T, TopicEngineError> {
+    Err(not_yet("topics").into())
+}
+
+fn locks<T>() -> Result<T, LockEngineError> {
+    Err(LockEngineError::Engine(not_yet("locks")))
+}
+
+fn schedules<T>() -> Result<T, ScheduleEngineError> {
+    Err(ScheduleEngineError::Engine(not_yet("schedules")))
+}
+
+#[async_trait]
+impl StreamEngine for RedisEngine {
+    async fn create_stream(
+        &self,
+        _: StreamName,
+        _: StreamConfig,
+    ) -> Result<(StreamView, bool), StreamEngineError> {
+        streams()
+    }
+
+    async fn get_stream(&self, _: &StreamName) -> Result<StreamView, StreamEngineError> {
+        streams()
+    }
+
+    async fn list_streams(&self) -> Result<Vec<StreamView>, StreamEngineError> {
+        streams()
+    }
+
+    async fn delete_stream(&self, _: &StreamName) -> Result<(), StreamEngineError> {
+        streams()
+    }
+
+    async fn append(
+        &self,
+        _: &StreamName,
+        _: Option<ProducerSeq>,
+        _: Vec<NewRecord>,
+    ) -> Result<Vec<Appended>, StreamEngineError> {
+        streams()
+    }
+
+    async fn read_stream(
+        &self,
+        _: &StreamName,
+        _: u32,
+        _: ReadFrom,
+        _: u32,
+        _: u64,
+    ) -> Result<StreamRead, StreamEngineError> {
+        streams()
+    }
+
+    async fn create_group(
+        &self,
+        _: &StreamName,
+        _: GroupName,
+        _: GroupConfig,
+    ) -> Result<(GroupView, bool), StreamEngineError> {
+        streams()
+    }
+
+    async fn get_group(
+        &self,
+        _: &StreamName,
+        _: &GroupName,
+    ) -> Result<GroupView, StreamEngineError> {
+        streams()
+    }
+
+    async fn delete_group(&self, _: &StreamName, _: &GroupName) -> Result<(), StreamEngineError> {
+        streams()
+    }
+
+    async fn group_read(
+        &self,
+        _: &StreamName,
+        _: &GroupName,
+        _: &ConsumerName,
+        _: u32,
+        _: u64,
+    ) -> Result<Vec<GroupRecord>, StreamEngineError> {
+        streams()
+    }
+
+    async fn group_ack(
+        &self,
+        _: &StreamName,
+        _: &GroupName,
+        _: Vec<RecordId>,
+    ) -> Result<Vec<Result<(), StreamError>>, StreamEngineError> {
+        streams()
+    }
+
+    async fn group_pending(
+        &self,
+        _: &StreamName,
+        _: &GroupName,
+        _: Option<&ConsumerName>,
+        _: usize,
+    ) -> Result<PendingView, StreamEngineError> {
+        streams()
+    }
+
+    async fn group_claim(
+        &self,
+        _: &StreamName,
+        _: &GroupName,
+        _: &ConsumerName,
+        _: u64,
+        _: u32,
+    ) -> Result<Vec<GroupRecord>, StreamEngineError> {
+        streams()
+    }
+
+    async fn group_seek(
+        &self,
+        _: &StreamName,
+        _: &GroupName,
+        _: Option<u32>,
+        _: StartPosition,
+    ) -> Result<GroupView, StreamEngineError> {
+        streams()
+    }
+}
+
+#[async_trait]
+impl TopicEngine for RedisEngine {
+    async fn create_topic(&self, _: TopicName) -> Result<(TopicView, bool), TopicEngineError> {
+        topics()
+    }
+
+    async fn delete_topic(&self, _: &TopicName) -> Result<(), TopicEngineError> {
+        topics()
+    }
+
+    async fn get_topic(&self, _: &TopicName) -> Result<TopicView, TopicEngineError> {
+        topics()
+    }
+
+    async fn list_topics(&self) -> Result<Vec<TopicView>, TopicEngineError> {
+        topics()
+    }
+
+    async fn put_subscription(
+        &self,
+        _: &TopicName,
+        _: Subscription,
+    ) -> Result<(Subscription, Put), TopicEngineError> {
+        topics()
+    }
+
+    async fn delete_subscription(
+        &self,
+        _: &TopicName,
+        _: &SubscriptionName,
+    ) -> Result<(), TopicEngineError> {
+        topics()
+    }
+
+    async fn publish(
+        &self,
+        _: &TopicName,
+        _: Vec<PublishEntry>,
+    ) -> Result<Vec<PublishOutcome>, TopicEngineError> {
+        topics()
+    }
+}
+
+#[async_trait]
+impl LockEngine for RedisEngine {
+    fn lock_settings(&self) -> LockSettings {
+        LockSettings::default()
+    }
+
+    async fn acquire_lock(
+        &self,
+        _: &LockName,
+        _: &Holder,
+        _: u64,
+        _: u64,
+    ) -> Result<LockHold, LockEngineError> {
+        locks()
+    }
+
+    async fn renew_lock(
+        &self,
+        _: &LockName,
+        _: &Holder,
+        _: FencingToken,
+        _: u64,
+    ) -> Result<LockHold, LockEngineError> {
+        locks()
+    }
+
+    async fn release_lock(
+        &self,
+        _: &LockName,
+        _: &Holder,
+        _: FencingToken,
+    ) -> Result<Released, LockEngineError> {
+        locks()
+    }
+
+    async fn get_lock(&self, _: &LockName) -> Result<Option<LockHold>, LockEngineError> {
+        locks()
+    }
+
+    async fn fenced(
+        &self,
+        _: &LockName,
+        _: FencingToken,
+        _: FencedWrite,
+    ) -> Result<FencedOutcome, LockEngineError> {
+        locks()
+    }
+
+    async fn list_locks(
+        &self,
+        _: &str,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<LockHold>, LockEngineError> {
+        locks()
+    }
+}
+
+#[async_trait]
+impl ScheduleEngine for RedisEngine {
+    fn schedule_limits(&self) -> ScheduleLimits {
+        ScheduleLimits::default()
+    }
+
+    async fn put_schedule(
+        &self,
+        _: &ScheduleName,
+        _: ScheduleSpec,
+        _: bool,
+    ) -> Result<(SchedulePut, Schedule), ScheduleEngineError> {
+        schedules()
+    }
+
+    async fn delete_schedule(&self, _: &ScheduleName) -> Result<(), ScheduleEngineError> {
+        schedules()
+    }
+
+    async fn set_schedule_paused(
+        &self,
+        _: &ScheduleName,
+        _: bool,
+    ) -> Result<Schedule, ScheduleEngineError> {
+        schedules()
+    }
+
+    async fn get_schedule(
+        &self,
+        _: &ScheduleName,
+    ) -> Result<Option<Schedule>, ScheduleEngineError> {
+        schedules()
+    }
+
+    async fn list_schedules(
+        &self,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<Schedule>, ScheduleEngineError> {
+        schedules()
+    }
+
+    async fn plan_schedules(&self) -> Result<SchedulePlans, ScheduleEngineError> {
+        schedules()
+    }
+
+    async fn advance_schedule(
+        &self,
+        _: &ScheduleName,
+        _: u64,
+        _: Timestamp,
+        _: u64,
+        _: Option<FireOutcome>,
+    ) -> Result<Schedule, ScheduleEngineError> {
+        schedules()
+    }
+}

@@ -1,0 +1,10 @@
+//! The Redis engine against a real Redis Cluster of six processes (`support/cluster.rs`),
+//! shared by every test of this binary: the engine conformance suite's queue cases, and the
+//! behaviour that only this engine has (moves through the outbox, Redis's own clock).
+
+#![allow(clippy::unwrap_used)]
+
+#[path = "../support/cluster.rs"]
+mod cluster;
+mod conformance;
+mod engine;
