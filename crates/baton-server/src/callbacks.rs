@@ -58,15 +58,7 @@ use tokio_util::sync::CancellationToken;
 use crate::outbound::{self, OutboundRules};
 use crate::service::ServiceError;
 
-/// Queue names with this prefix belong to Baton itself; the APIs refuse to create them.
-pub const INTERNAL_QUEUE_PREFIX: &str = "_baton-";
-
-/// Why a user may not create queue `name`, when it is internal.
-pub fn reserved_name(name: &QueueName) -> Option<String> {
-    name.as_str().starts_with(INTERNAL_QUEUE_PREFIX).then(|| {
-        format!("names starting with `{INTERNAL_QUEUE_PREFIX}` are reserved for Baton's internal queues")
-    })
-}
+pub use crate::service::queues::{reserved_name, INTERNAL_QUEUE_PREFIX};
 
 /// Jobs waiting for their (next) attempt.
 pub const CALLBACK_QUEUE: &str = "_baton-callbacks";

@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::error::ApiError;
-use crate::api::AppState;
+use crate::state::AppState;
 
 /// What an upgrade's request line starts with.
 const UPGRADE_LINE: &[u8] = b"GET /v1/wire HTTP/1.1\r\n";

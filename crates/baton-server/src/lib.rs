@@ -19,6 +19,7 @@ pub mod config;
 pub mod events;
 mod http_listener;
 pub mod live;
+mod metrics_text;
 pub mod outbound;
 pub mod push;
 pub mod schedules;

@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::metrics::{family, histogram_lines};
+use crate::metrics_text::{family, histogram_lines};
 use crate::service::schedules::send_firing;
 use crate::service::ServiceError;
 use crate::state::AppState;

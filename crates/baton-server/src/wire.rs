@@ -34,9 +34,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::error::ApiError;
 use crate::api::json::parse;
-use crate::api::AppState;
 use crate::service::queues;
 use crate::service::ServiceError;
+use crate::state::AppState;
 
 /// Read buffer of a connection: many small frames are read with one system call.
 const READ_BUFFER_BYTES: usize = 64 * 1024;

@@ -19,6 +19,7 @@ use parking_lot::Mutex;
 
 use crate::api::sqs::SqsAction;
 use crate::api::AppState;
+pub(crate) use crate::metrics_text::{family, histogram_lines};
 
 /// Upper bounds of the request latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -140,13 +141,6 @@ fn label(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub(crate) fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}");
-    let _ = writeln!(out, "# TYPE {name} {kind}");
-}
-
-/// The lines of an unlabelled histogram from per-bucket (not cumulative) counts; `count`
-/// includes observations beyond the last bound.
 /// The data directory's free space, the disk-free alarm and what it refused.
 fn disk_metrics(out: &mut String, disk: &baton_engine::DiskStatus) {
     family(
@@ -192,24 +186,6 @@ fn disk_metrics(out: &mut String, disk: &baton_engine::DiskStatus) {
         "baton_writes_refused_total{{reason=\"disk_low\"}} {}",
         disk.refused_writes
     );
-}
-
-pub(crate) fn histogram_lines(
-    out: &mut String,
-    name: &str,
-    bounds: &[f64],
-    per_bucket: &[u64],
-    count: u64,
-    sum: f64,
-) {
-    let mut cumulative = 0;
-    for (bound, n) in bounds.iter().zip(per_bucket) {
-        cumulative += n;
-        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
-    }
-    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
-    let _ = writeln!(out, "{name}_sum {sum}");
-    let _ = writeln!(out, "{name}_count {count}");
 }
 
 /// `GET /metrics`.

@@ -348,7 +348,7 @@ pub async fn create(
     request: proto::CreateQueue,
 ) -> Result<(bool, proto::QueueInfo), ServiceError> {
     let name = queue_name(queue)?;
-    if let Some(reason) = crate::callbacks::reserved_name(&name) {
+    if let Some(reason) = reserved_name(&name) {
         return Err(baton_core::QueueError::InvalidName {
             name: name.to_string(),
             reason,
@@ -670,4 +670,14 @@ pub async fn redrive(
         )
         .await?;
     Ok(proto::RedriveResponse { moved })
+}
+
+/// Queue names with this prefix belong to Baton itself; the APIs refuse to create them.
+pub const INTERNAL_QUEUE_PREFIX: &str = "_baton-";
+
+/// Why a user may not create queue `name`, when it is internal.
+pub fn reserved_name(name: &QueueName) -> Option<String> {
+    name.as_str().starts_with(INTERNAL_QUEUE_PREFIX).then(|| {
+        format!("names starting with `{INTERNAL_QUEUE_PREFIX}` are reserved for Baton's internal queues")
+    })
 }

@@ -55,7 +55,7 @@ pub fn backing_queue(topic: &TopicName, subscription: &SubscriptionName) -> Queu
 /// Whether `target` is a user-given queue target naming an internal queue (refused).
 pub fn check_user_target(target: &Target) -> Result<(), ServiceError> {
     if let Target::Queue(queue) = target {
-        if let Some(reason) = crate::callbacks::reserved_name(queue) {
+        if let Some(reason) = crate::service::queues::reserved_name(queue) {
             return Err(ServiceError::invalid("target.queue", reason));
         }
     }

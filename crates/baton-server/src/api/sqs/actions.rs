@@ -371,7 +371,7 @@ fn attributes_of(view: &QueueView, names: &[String]) -> Result<Map<String, Value
 
 async fn create_queue(call: Call<'_>) -> Out {
     let name = valid_queue_name(&req_str(&call.params, "QueueName")?)?;
-    if let Some(reason) = crate::callbacks::reserved_name(&name) {
+    if let Some(reason) = crate::service::queues::reserved_name(&name) {
         return Err(SqsError::invalid_parameter_value(format!(
             "Value {name} for parameter QueueName is invalid. Reason: {reason}."
         )));
