@@ -31,6 +31,8 @@ pub struct ReceiptHandle {
 /// Starts every receipt of the current text form.
 const PREFIX: char = 'B';
 const ENCODED_BYTES: usize = 24;
+/// Characters of the base64 of `ENCODED_BYTES` (no padding).
+const ENCODED_TEXT_CHARS: usize = 32;
 /// Characters of the first text form (the base64 of 24 bytes).
 const FIRST_FORM_CHARS: usize = 32;
 /// The tag's second key word: receipts are SipHash's only use here, but a fixed word keeps
@@ -78,10 +80,14 @@ impl ReceiptHandle {
 }
 
 fn decode_words(text: &str) -> Option<[u64; 3]> {
-    let bytes = URL_SAFE_NO_PAD.decode(text).ok()?;
-    if bytes.len() != ENCODED_BYTES {
+    // Into a stack buffer (a receipt is parsed per ack): one byte of room, so a longer text
+    // fails instead of being cut.
+    let mut buf = [0u8; ENCODED_BYTES + 1];
+    let n = URL_SAFE_NO_PAD.decode_slice(text, &mut buf).ok()?;
+    if n != ENCODED_BYTES {
         return None;
     }
+    let bytes = &buf[..n];
     let word = |i: usize| -> Option<u64> {
         let chunk: [u8; 8] = bytes.get(i * 8..i * 8 + 8)?.try_into().ok()?;
         Some(u64::from_be_bytes(chunk))
@@ -95,7 +101,13 @@ impl fmt::Display for ReceiptHandle {
         bytes[..8].copy_from_slice(&self.tag.to_be_bytes());
         bytes[8..16].copy_from_slice(&self.seq.to_be_bytes());
         bytes[16..].copy_from_slice(&self.lease.to_be_bytes());
-        write!(f, "{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes))
+        // Encoded on the stack: a receipt is formatted per delivery.
+        let mut text = [0u8; 1 + ENCODED_TEXT_CHARS];
+        text[0] = PREFIX as u8;
+        let n = URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut text[1..])
+            .map_err(|_| fmt::Error)?;
+        f.write_str(std::str::from_utf8(&text[..1 + n]).map_err(|_| fmt::Error)?)
     }
 }
 
