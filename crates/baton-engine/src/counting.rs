@@ -313,4 +313,11 @@ impl ScheduleEngine for CountingEngine {
             .advance_schedule(name, version, position, n_missed, outcome)
             .await
     }
+    async fn fire_to_queue(
+        &self,
+        firing: crate::QueueFiring,
+    ) -> Result<(schedule::Schedule, baton_core::SendOutcome), ScheduleEngineError> {
+        self.count("fire_to_queue", firing.queue.to_string());
+        self.inner.fire_to_queue(firing).await
+    }
 }

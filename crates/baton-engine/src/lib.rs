@@ -46,7 +46,7 @@ pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_M
 pub use local::LocalEngine;
 pub use locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
 pub use queue_engine::QueueEngine;
-pub use schedules::{ScheduleEngine, ScheduleEngineError, SchedulePlans};
+pub use schedules::{QueueFiring, ScheduleEngine, ScheduleEngineError, SchedulePlans};
 pub use stream_engine::{StreamEngine, StreamEngineError};
 pub use stream_types::{
     GroupRecord, GroupView, NewRecord, PendingView, StreamRead, StreamRecord, StreamView,

@@ -5,17 +5,35 @@
 //! definitions and positions durable; it sends nothing itself. A firing task (the server's)
 //! asks [`ScheduleEngine::plan_schedules`] what is due on the engine's clock, sends each tick
 //! with the dedup id `schedule:<name>:<tick>` and reports the step with
-//! [`ScheduleEngine::advance_schedule`], which is durable when it answers. A crash between the
-//! send and the advance leaves the tick due: it is sent again with the same dedup id, which
-//! the target answers as a duplicate.
+//! [`ScheduleEngine::advance_schedule`], which is durable when it answers. A firing to a queue
+//! is one call instead, [`ScheduleEngine::fire_to_queue`]: the send and the step are one
+//! durable unit, so no crash can keep one without the other, however long the broker stays
+//! down. For topic and stream targets a crash between the send and the advance leaves the tick
+//! due: it is sent again with the same dedup id (a stream: the same producer sequence), which
+//! the target answers as a duplicate while the topic's queues still remember the id.
 
 use async_trait::async_trait;
 use baton_core::schedule::{
     FireOutcome, Plan, Put, Schedule, ScheduleError, ScheduleLimits, ScheduleName, ScheduleSpec,
 };
-use baton_core::Timestamp;
+use baton_core::{QueueName, SendEntry, SendOutcome, Timestamp};
 
 use crate::EngineError;
+
+/// One step of a plan that fires to a queue (see [`ScheduleEngine::fire_to_queue`]).
+#[derive(Debug, Clone)]
+pub struct QueueFiring {
+    pub name: ScheduleName,
+    /// The definition the step was planned for.
+    pub version: u64,
+    /// The position the step reaches.
+    pub position: Timestamp,
+    pub n_missed: u64,
+    /// The tick fired.
+    pub tick: Timestamp,
+    pub queue: QueueName,
+    pub entry: SendEntry,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleEngineError {
@@ -87,4 +105,17 @@ pub trait ScheduleEngine: Send + Sync {
         n_missed: u64,
         outcome: Option<FireOutcome>,
     ) -> Result<Schedule, ScheduleEngineError>;
+
+    /// Sends `firing.entry` to `firing.queue` and records the step with its outcome (ok, the
+    /// message named in the detail) as one durable unit. A send the queue refuses (it is
+    /// missing, full, the entry is wrong) sends and records nothing: the error comes back as
+    /// `ScheduleEngineError::Engine`, and the caller records the failed outcome with
+    /// [`advance_schedule`](Self::advance_schedule).
+    ///
+    /// # Errors
+    /// As `advance_schedule`, checked before anything is sent, and the send's.
+    async fn fire_to_queue(
+        &self,
+        firing: QueueFiring,
+    ) -> Result<(Schedule, SendOutcome), ScheduleEngineError>;
 }

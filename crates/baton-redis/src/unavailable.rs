@@ -316,4 +316,11 @@ impl ScheduleEngine for RedisEngine {
     ) -> Result<Schedule, ScheduleEngineError> {
         schedules()
     }
+
+    async fn fire_to_queue(
+        &self,
+        _: baton_engine::QueueFiring,
+    ) -> Result<(Schedule, baton_core::SendOutcome), ScheduleEngineError> {
+        schedules()
+    }
 }

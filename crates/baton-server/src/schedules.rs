@@ -21,14 +21,15 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use baton_core::schedule::{FireOutcome, Plan, SCHEDULE_LIST_MAX};
-use baton_engine::{EngineError, ScheduleEngineError};
+use baton_core::schedule::{FireOutcome, Plan, Schedule, Step, Target, SCHEDULE_LIST_MAX};
+use baton_core::Timestamp;
+use baton_engine::{EngineError, QueueFiring, ScheduleEngineError};
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics_text::{family, histogram_lines};
-use crate::service::schedules::send_firing;
+use crate::service::schedules::{queue_firing, send_firing};
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -153,7 +154,7 @@ fn is_momentary(error: &ServiceError) -> bool {
 }
 
 async fn run_plan(state: &AppState, plan: Plan) -> PlanEnd {
-    for step in plan.steps {
+    for step in &plan.steps {
         // Looked up before every step, so a pause, a change or a delete stops the plan at
         // once (at most a send already on its way completes).
         let schedule = match state.engine.get_schedule(&plan.name).await {
@@ -161,6 +162,19 @@ async fn run_plan(state: &AppState, plan: Plan) -> PlanEnd {
             Ok(_) => return PlanEnd::Done,
             Err(_) => return PlanEnd::Retry,
         };
+        if let (Some(tick), Target::Queue(_)) = (step.tick, &schedule.spec.target) {
+            match fire_to_queue(state, &schedule, &plan, step, tick).await {
+                Fired::Done => continue,
+                Fired::Retry => return PlanEnd::Retry,
+                Fired::Stop => return PlanEnd::Done,
+                Fired::Failed(outcome) => {
+                    match record_step(state, &plan, step, Some(outcome)).await {
+                        Some(end) => return end,
+                        None => continue,
+                    }
+                }
+            }
+        }
         let outcome = match step.tick {
             None => None,
             Some(tick) => {
@@ -182,24 +196,101 @@ async fn run_plan(state: &AppState, plan: Plan) -> PlanEnd {
                 })
             }
         };
-        let advanced = state
-            .engine
-            .advance_schedule(
-                &plan.name,
-                plan.version,
-                step.position,
-                step.n_missed,
-                outcome,
-            )
-            .await;
-        match advanced {
-            Ok(_) => {}
-            // Changed or deleted meanwhile: the next pass plans the new definition.
-            Err(ScheduleEngineError::Schedule(_)) => return PlanEnd::Done,
-            Err(ScheduleEngineError::Engine(_)) => return PlanEnd::Retry,
+        if let Some(end) = record_step(state, &plan, step, outcome).await {
+            return end;
         }
     }
     PlanEnd::Done
+}
+
+/// Records a step that sent nothing itself (a count of missed ticks, a failed or a topic or
+/// stream firing); `Some` ends the plan.
+async fn record_step(
+    state: &AppState,
+    plan: &Plan,
+    step: &Step,
+    outcome: Option<FireOutcome>,
+) -> Option<PlanEnd> {
+    let advanced = state
+        .engine
+        .advance_schedule(
+            &plan.name,
+            plan.version,
+            step.position,
+            step.n_missed,
+            outcome,
+        )
+        .await;
+    match advanced {
+        Ok(_) => None,
+        // Changed or deleted meanwhile: the next pass plans the new definition.
+        Err(ScheduleEngineError::Schedule(_)) => Some(PlanEnd::Done),
+        Err(ScheduleEngineError::Engine(_)) => Some(PlanEnd::Retry),
+    }
+}
+
+/// What a firing to a queue came to.
+enum Fired {
+    /// Sent and recorded as one unit.
+    Done,
+    /// The broker's momentary trouble: plan again later.
+    Retry,
+    /// The schedule changed or went meanwhile.
+    Stop,
+    /// The queue refused the send: record this failed outcome.
+    Failed(FireOutcome),
+}
+
+/// One tick to a queue: the send and the step as one durable unit (`Engine::fire_to_queue`),
+/// so a crash never leaves the tick sent but unrecorded however long the broker stays down.
+async fn fire_to_queue(
+    state: &AppState,
+    schedule: &Schedule,
+    plan: &Plan,
+    step: &Step,
+    tick: Timestamp,
+) -> Fired {
+    let failed = |detail: String| {
+        Fired::Failed(FireOutcome {
+            tick,
+            fired_at: state.engine.now(),
+            ok: false,
+            detail,
+            manual: false,
+        })
+    };
+    let (queue, entry) = match queue_firing(schedule, tick, false) {
+        Ok(firing) => firing,
+        Err(error) => return failed(error.to_string()),
+    };
+    let firing = QueueFiring {
+        name: plan.name.clone(),
+        version: plan.version,
+        position: step.position,
+        n_missed: step.n_missed,
+        tick,
+        queue,
+        entry,
+    };
+    match state.engine.fire_to_queue(firing).await {
+        Ok((schedule, _)) => {
+            if let Some(outcome) = &schedule.last_outcome {
+                state
+                    .schedules
+                    .record_lateness(outcome.fired_at.millis_since(tick));
+            }
+            Fired::Done
+        }
+        Err(ScheduleEngineError::Schedule(_)) => Fired::Stop,
+        Err(ScheduleEngineError::Engine(error)) => {
+            let error = ServiceError::Engine(error);
+            if is_momentary(&error) {
+                return Fired::Retry;
+            }
+            tracing::warn!(schedule = %plan.name, tick = tick.as_millis(), %error, "a schedule's firing failed");
+            failed(error.to_string())
+        }
+    }
 }
 
 /// The schedule figures for `/metrics`: per schedule from the engine's durable counts, the

@@ -39,6 +39,20 @@ pub enum ScheduleOp {
         n_missed: u64,
         outcome: Option<OutcomeV1>,
     },
+    /// A firing to a queue and the step it made, as one record: `entries` were sent to
+    /// `queue` at `now` and the schedule advanced as in `Advanced`. Replay applies each part
+    /// where the checkpoint does not cover it (the queue's and the schedule table's own
+    /// positions), so a crash can never keep one without the other.
+    FiredToQueue {
+        name: String,
+        version: u64,
+        position: u64,
+        n_missed: u64,
+        outcome: OutcomeV1,
+        queue: String,
+        now: u64,
+        entries: Vec<crate::records::EntryV1>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

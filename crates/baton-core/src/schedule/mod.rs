@@ -618,14 +618,8 @@ impl ScheduleTable {
         n_missed: u64,
         outcome: Option<FireOutcome>,
     ) -> Result<&Schedule, ScheduleError> {
+        self.check_version(name, version)?;
         let schedule = self.get_mut(name)?;
-        if schedule.version != version {
-            return Err(ScheduleError::Stale {
-                name: name.clone(),
-                planned: version,
-                current: schedule.version,
-            });
-        }
         schedule.position = schedule.position.max(position);
         schedule.n_missed = schedule.n_missed.saturating_add(n_missed);
         if let Some(outcome) = outcome {
@@ -637,6 +631,25 @@ impl ScheduleTable {
             schedule.last_outcome = Some(outcome);
         }
         Ok(schedule)
+    }
+
+    /// Whether `advance(name, version, ..)` would be taken: the schedule exists and is still
+    /// at `version` (so an engine can check before it sends, and advance after).
+    pub fn check_version(&self, name: &ScheduleName, version: u64) -> Result<(), ScheduleError> {
+        let schedule = self
+            .schedules
+            .get(name)
+            .ok_or_else(|| ScheduleError::NotFound {
+                name: name.to_string(),
+            })?;
+        if schedule.version != version {
+            return Err(ScheduleError::Stale {
+                name: name.clone(),
+                planned: version,
+                current: schedule.version,
+            });
+        }
+        Ok(())
     }
 
     /// Every schedule, for checkpoints.

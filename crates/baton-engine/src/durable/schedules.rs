@@ -203,7 +203,36 @@ pub(crate) fn apply_checkpoint(state: &mut ReplayState, payload: &[u8]) -> Decod
 
 pub(crate) fn apply_record(state: &mut ReplayState, lsn: u64, payload: &[u8]) -> DecodeResult<()> {
     let op: ScheduleOp = records::decode(KIND_SCHEDULE_OP, payload).map_err(|e| e.to_string())?;
-    if lsn <= state.schedules.covered_lsn.unwrap_or(state.start_lsn()) {
+    let table_covers = lsn <= state.schedules.covered_lsn.unwrap_or(state.start_lsn());
+    if let ScheduleOp::FiredToQueue {
+        name,
+        version,
+        position,
+        n_missed,
+        outcome,
+        queue,
+        now,
+        entries,
+    } = op
+    {
+        // The send applies by the queue's own coverage (`apply_send`), the step by the table's.
+        let entries = entries
+            .into_iter()
+            .map(super::codec::entry_from_disk)
+            .collect::<DecodeResult<Vec<_>>>()?;
+        state.apply_send(lsn, &super::codec::name(&queue)?, at(now), entries);
+        if !table_covers {
+            state.schedules.table.restore_advance(
+                &schedule_name(&name)?,
+                version,
+                at(position),
+                n_missed,
+                Some(outcome_from_disk(outcome)),
+            );
+        }
+        return Ok(());
+    }
+    if table_covers {
         return Ok(());
     }
     let table = &mut state.schedules.table;
@@ -229,6 +258,7 @@ pub(crate) fn apply_record(state: &mut ReplayState, lsn: u64, payload: &[u8]) ->
             n_missed,
             outcome.map(outcome_from_disk),
         ),
+        ScheduleOp::FiredToQueue { .. } => unreachable!("applied above"),
     }
     Ok(())
 }

@@ -190,3 +190,112 @@ async fn a_crash_between_a_ticks_send_and_its_advance_delivers_it_once() {
     assert_eq!(second[0].id, first[0].id);
     assert_eq!(engine.get_queue(&queue).await.unwrap().stats.visible, 1);
 }
+
+/// A firing to a queue is one record: after a power loss and a downtime far longer than the
+/// queue's dedup window, the tick is neither due again nor sent twice, and the queue holds the
+/// message once — from the log, and from a checkpoint taken after the firing.
+#[tokio::test]
+async fn a_firing_to_a_queue_survives_a_crash_and_a_long_downtime_once() {
+    for checkpoint in [false, true] {
+        let fs = SimFs::new();
+        let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+        let engine = open(&fs, clock.clone());
+        let queue = QueueName::new("jobs").unwrap();
+        engine
+            .create_queue(queue.clone(), QueueConfig::default())
+            .await
+            .unwrap();
+        let mut every_hour = spec("0 0 * * * *");
+        every_hour.target = Target::Queue("jobs".into());
+        every_hour.missed = Missed::All;
+        engine
+            .put_schedule(&name("s"), every_hour, false)
+            .await
+            .unwrap();
+        clock.advance_ms(3_600_000);
+        let plan = engine.plan_schedules().await.unwrap().plans.remove(0);
+        let step = plan.steps[0];
+        let tick = step.tick.unwrap();
+        let mut entry = SendEntry::new(crate::new_message_id(), "tick");
+        entry.dedup_id = Some(baton_core::schedule::dedup_id(&name("s"), tick));
+        let firing = crate::QueueFiring {
+            name: plan.name.clone(),
+            version: plan.version,
+            position: step.position,
+            n_missed: step.n_missed,
+            tick,
+            queue: queue.clone(),
+            entry,
+        };
+        let (schedule, sent) = engine.fire_to_queue(firing).await.unwrap();
+        assert!(!sent.duplicate);
+        assert_eq!(schedule.position, step.position);
+        let outcome = schedule.last_outcome.clone().unwrap();
+        assert!(outcome.ok && outcome.detail.contains(&sent.id.to_string()));
+        if checkpoint {
+            engine.checkpoint().unwrap();
+        }
+        drop(engine);
+        fs.crash(CrashMode::LoseUnsynced);
+        // Down for 30 minutes: the 5-minute dedup window is long gone.
+        clock.advance_ms(30 * 60_000);
+
+        let engine = open(&fs, clock.clone());
+        let plans = engine.plan_schedules().await.unwrap().plans;
+        assert!(plans.is_empty(), "checkpoint {checkpoint}: {plans:?}");
+        let recovered = engine.get_schedule(&name("s")).await.unwrap().unwrap();
+        assert_eq!(recovered.position, step.position);
+        assert_eq!(recovered.n_fired, 1);
+        assert_eq!(recovered.last_outcome, Some(outcome));
+        let view = engine.get_queue(&queue).await.unwrap();
+        assert_eq!((view.stats.visible, view.stats.sent_total), (1, 1));
+    }
+}
+
+/// A send the queue refuses sends and records nothing: the step is still due.
+#[tokio::test]
+async fn a_refused_firing_to_a_queue_changes_nothing() {
+    let fs = SimFs::new();
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = open(&fs, clock.clone());
+    let mut every_second = spec("* * * * * *");
+    every_second.target = Target::Queue("missing".into());
+    engine
+        .put_schedule(&name("s"), every_second, false)
+        .await
+        .unwrap();
+    clock.advance_ms(1_100);
+    let plan = engine.plan_schedules().await.unwrap().plans.remove(0);
+    let step = plan.steps[0];
+    let firing = crate::QueueFiring {
+        name: plan.name.clone(),
+        version: plan.version,
+        position: step.position,
+        n_missed: step.n_missed,
+        tick: step.tick.unwrap(),
+        queue: QueueName::new("missing").unwrap(),
+        entry: SendEntry::new(crate::new_message_id(), "tick"),
+    };
+    let refused = engine.fire_to_queue(firing.clone()).await;
+    assert!(
+        matches!(
+            refused,
+            Err(crate::ScheduleEngineError::Engine(
+                EngineError::QueueNotFound { .. }
+            ))
+        ),
+        "{refused:?}"
+    );
+    let stale = crate::QueueFiring {
+        version: plan.version + 1,
+        ..firing
+    };
+    assert!(matches!(
+        engine.fire_to_queue(stale).await,
+        Err(crate::ScheduleEngineError::Schedule(
+            baton_core::schedule::ScheduleError::Stale { .. }
+        ))
+    ));
+    let again = engine.plan_schedules().await.unwrap().plans.remove(0);
+    assert_eq!(again.steps[0].tick, step.tick);
+}

@@ -22,10 +22,11 @@ use baton_storage::records;
 use baton_storage::schedule_records::{ScheduleOp, KIND_SCHEDULE_OP};
 use parking_lot::Mutex;
 
-use super::LocalEngine;
-use crate::durable::schedules as disk;
-use crate::schedules::{ScheduleEngine, ScheduleEngineError, SchedulePlans};
+use super::{max_lsn, not_found, Access, LocalEngine};
+use crate::durable::{codec, schedules as disk};
+use crate::schedules::{QueueFiring, ScheduleEngine, ScheduleEngineError, SchedulePlans};
 use crate::EngineError;
+use baton_core::SendOutcome;
 
 pub(crate) struct Schedules {
     limits: ScheduleLimits,
@@ -72,6 +73,70 @@ impl LocalEngine {
     pub(crate) fn schedules_checkpoint_part(&self, last_lsn: &dyn Fn() -> u64) -> (u8, Vec<u8>) {
         let table = self.schedules.table.lock();
         disk::checkpoint_part(&table, last_lsn())
+    }
+
+    /// The send and the step of [`ScheduleEngine::fire_to_queue`], under the table's mutex
+    /// and the queue's lock: the queue's earlier records of this call (an advance) are
+    /// submitted first, then one `FiredToQueue` record for the send and the step.
+    fn fire_on(
+        &self,
+        table: &mut ScheduleTable,
+        queue: &mut baton_core::Queue,
+        now: Timestamp,
+        journal: &mut super::Journal,
+        firing: QueueFiring,
+    ) -> Result<((Schedule, SendOutcome), Option<u64>), ScheduleEngineError> {
+        let record = journal.enabled.then(|| codec::entry_to_disk(&firing.entry));
+        let sent = queue
+            .send(now, vec![firing.entry])
+            .map_err(EngineError::Queue)?;
+        let Some(sent) = sent.into_iter().next() else {
+            return Err(EngineError::StorageUnavailable {
+                reason: "a send of one entry answered no outcome".to_string(),
+            }
+            .into());
+        };
+        let detail = if sent.duplicate {
+            format!(
+                "queue {}: already sent as message {}",
+                firing.queue, sent.id
+            )
+        } else {
+            format!("queue {}: message {}", firing.queue, sent.id)
+        };
+        let outcome = FireOutcome {
+            tick: firing.tick,
+            fired_at: now,
+            ok: true,
+            detail,
+            manual: false,
+        };
+        let earlier = std::mem::replace(journal, self.journal());
+        let advanced = self.submit(earlier, Access::Write)?;
+        let schedule = table
+            .advance(
+                &firing.name,
+                firing.version,
+                firing.position,
+                firing.n_missed,
+                Some(outcome.clone()),
+            )
+            .expect("checked under the same mutex before the send")
+            .clone();
+        let fired = match record {
+            Some(entry) => self.submit_schedule(|| ScheduleOp::FiredToQueue {
+                name: firing.name.to_string(),
+                version: firing.version,
+                position: firing.position.as_millis(),
+                n_missed: firing.n_missed,
+                outcome: disk::outcome_to_disk(&outcome),
+                queue: firing.queue.to_string(),
+                now: now.as_millis(),
+                entries: vec![entry],
+            })?,
+            None => None,
+        };
+        Ok(((schedule, sent), max_lsn(advanced, fired)))
     }
 
     /// Applies `change` to the table and logs what it returns, then waits for durability.
@@ -197,5 +262,33 @@ impl ScheduleEngine for LocalEngine {
             Ok((schedule.clone(), Some(op)))
         })
         .await
+    }
+
+    async fn fire_to_queue(
+        &self,
+        firing: QueueFiring,
+    ) -> Result<(Schedule, SendOutcome), ScheduleEngineError> {
+        self.check_ready()?;
+        let (answer, lsn) = {
+            // Lock order: the schedule table, then the queue (nothing takes them the other
+            // way round); both are held while the record is submitted, so log order is the
+            // order of both.
+            let mut table = self.schedules.table.lock();
+            table.check_version(&firing.name, firing.version)?;
+            let registry = self.queues.read();
+            let slot = registry
+                .get(&firing.queue)
+                .ok_or_else(|| not_found(&firing.queue))?;
+            self.check_disk()?;
+            let (fired, lsn) =
+                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
+                    self.fire_on(&mut table, queue, now, journal, firing)
+                })?;
+            slot.visible.notify_waiters();
+            let (answer, fired_lsn) = fired?;
+            (answer, max_lsn(lsn, fired_lsn))
+        };
+        self.wait(lsn).await?;
+        Ok(answer)
     }
 }

@@ -342,6 +342,41 @@ pub async fn fire(state: &AppState, raw_name: &str) -> Result<proto::FireRespons
     })
 }
 
+/// The dedup id of a firing (see the module doc).
+fn firing_dedup_id(schedule: &Schedule, tick: Timestamp, manual: bool) -> String {
+    if manual {
+        format!("schedule:{}:{}m", schedule.name, tick.as_millis())
+    } else {
+        schedule::dedup_id(&schedule.name, tick)
+    }
+}
+
+/// The message a firing of `schedule` (whose target is a queue) sends for `tick`.
+pub(crate) fn queue_firing(
+    schedule: &Schedule,
+    tick: Timestamp,
+    manual: bool,
+) -> Result<(QueueName, SendEntry), ServiceError> {
+    let Target::Queue(queue) = &schedule.spec.target else {
+        return Err(ServiceError::Internal(format!(
+            "schedule {} does not target a queue",
+            schedule.name
+        )));
+    };
+    let message = &schedule.spec.message;
+    let attributes = firing_attributes(message, &schedule.name, tick);
+    let entry = SendEntry {
+        id: baton_engine::new_message_id(),
+        body: Arc::from(message.body.as_str()),
+        attributes: queue_attributes(&attributes)?,
+        delay_ms: None,
+        group_id: message.group_id.clone(),
+        dedup_id: Some(firing_dedup_id(schedule, tick, manual)),
+        notify: None,
+    };
+    Ok((super::queues::queue_name(queue)?, entry))
+}
+
 /// Sends one firing of `schedule` for `tick` (see the module doc for the dedup ids); what was
 /// sent, for the outcome's detail.
 pub(crate) async fn send_firing(
@@ -351,25 +386,11 @@ pub(crate) async fn send_firing(
     manual: bool,
 ) -> Result<String, ServiceError> {
     let message = &schedule.spec.message;
-    let dedup_id = if manual {
-        format!("schedule:{}:{}m", schedule.name, tick.as_millis())
-    } else {
-        schedule::dedup_id(&schedule.name, tick)
-    };
-    let body: Arc<str> = Arc::from(message.body.as_str());
+    let dedup_id = firing_dedup_id(schedule, tick, manual);
     let attributes = firing_attributes(message, &schedule.name, tick);
     match &schedule.spec.target {
         Target::Queue(queue) => {
-            let name = super::queues::queue_name(queue)?;
-            let entry = SendEntry {
-                id: baton_engine::new_message_id(),
-                body,
-                attributes: queue_attributes(&attributes)?,
-                delay_ms: None,
-                group_id: message.group_id.clone(),
-                dedup_id: Some(dedup_id),
-                notify: None,
-            };
+            let (name, entry) = queue_firing(schedule, tick, manual)?;
             let outcome = state.engine.send(&name, vec![entry]).await?;
             let first = outcome.first().map(|o| (o.id.to_string(), o.duplicate));
             Ok(match first {
