@@ -307,10 +307,12 @@ impl ReplayState {
         self.start_lsn
     }
 
-    /// Applies a send that another record (a topic publish) carries for `queue_name`, under
-    /// the same rule as the queue's own records: only above its snapshot's `covered_lsn`.
+    /// Applies a send that another `record` (a topic publish, a schedule firing) carries for
+    /// `queue_name`, under the same rule as the queue's own records: only above its snapshot's
+    /// `covered_lsn`.
     pub fn apply_send(
         &mut self,
+        record: &str,
         lsn: u64,
         queue_name: &QueueName,
         now: Timestamp,
@@ -324,7 +326,7 @@ impl ReplayState {
             return;
         };
         let sent = queue.send(now, entries);
-        reproduced("publish", queue_name, sent.is_ok());
+        reproduced(record, queue_name, sent.is_ok());
         let dead_letter_queue = queue.config().dead_letter.as_ref().map(|d| d.queue.clone());
         for moved in queue.take_moved() {
             let destination = dead_letter_queue

@@ -220,7 +220,13 @@ pub(crate) fn apply_record(state: &mut ReplayState, lsn: u64, payload: &[u8]) ->
             .into_iter()
             .map(super::codec::entry_from_disk)
             .collect::<DecodeResult<Vec<_>>>()?;
-        state.apply_send(lsn, &super::codec::name(&queue)?, at(now), entries);
+        state.apply_send(
+            "schedule firing",
+            lsn,
+            &super::codec::name(&queue)?,
+            at(now),
+            entries,
+        );
         if !table_covers {
             state.schedules.table.restore_advance(
                 &schedule_name(&name)?,

@@ -221,7 +221,7 @@ pub(crate) fn apply_record(state: &mut ReplayState, lsn: u64, payload: &[u8]) ->
                     .into_iter()
                     .map(codec::entry_from_disk)
                     .collect::<DecodeResult<Vec<_>>>()?;
-                state.apply_send(lsn, &queue, Timestamp::from_millis(now), entries);
+                state.apply_send("publish", lsn, &queue, Timestamp::from_millis(now), entries);
             }
         }
         TopicOp::PublishToStreams {
@@ -236,7 +236,7 @@ pub(crate) fn apply_record(state: &mut ReplayState, lsn: u64, payload: &[u8]) ->
                     .into_iter()
                     .map(codec::entry_from_disk)
                     .collect::<DecodeResult<Vec<_>>>()?;
-                state.apply_send(lsn, &queue, Timestamp::from_millis(now), entries);
+                state.apply_send("publish", lsn, &queue, Timestamp::from_millis(now), entries);
             }
             state.topics.stream_copies.insert(lsn, (now, streams));
         }
