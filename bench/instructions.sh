@@ -5,10 +5,14 @@
 # message counts are differenced, so start-up and idle cost cancel out.
 # Usage: cargo build --release -p baton-cli && bench/instructions.sh   (needs valgrind)
 #        API=wire bench/instructions.sh   (the same over the wire protocol; default: native)
+#        WORKLOAD=single API=native|sqs|wire bench/instructions.sh   (single-message sends only:
+#        4 producers with 16 sends in flight each, one message per request, the way most
+#        clients send; instructions per send)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-target/release/baton}
 API=${API:-native}
+WORKLOAD=${WORKLOAD:-e2e}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -19,18 +23,24 @@ run() {
     "$B" serve --listen "127.0.0.1:$port" --data-dir "$work/data-$n" > "$work/$n.log" 2>&1 &
   local server=$!
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/ready" >/dev/null && break; sleep 0.2; done
-  "$B" bench e2e --url "http://127.0.0.1:$port" --api "$API" --producers 2 --consumers 2 --batch 100 \
-    --messages "$n" --duration-s 120 --no-progress --json > "$work/$n.json"
+  if [ "$WORKLOAD" = single ]; then
+    "$B" bench produce --url "http://127.0.0.1:$port" --api "$API" --producers 4 --inflight 16 \
+      --batch 1 --messages "$n" --duration-s 300 --no-progress --json > "$work/$n.json"
+  else
+    "$B" bench e2e --url "http://127.0.0.1:$port" --api "$API" --producers 2 --consumers 2 --batch 100 \
+      --messages "$n" --duration-s 120 --no-progress --json > "$work/$n.json"
+  fi
   kill -INT "$server"; wait "$server" || true
   grep -E "^(summary|totals):" "$work/$n.out" | head -1 | awk '{print $2}'
 }
 small=$(run 10000)
 large=$(run 30000)
-python3 - "$small" "$large" "$work" <<'PY'
+python3 - "$small" "$large" "$work" "$WORKLOAD" <<'PY'
 import json, sys
-small, large, work = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-acked = [json.load(open(f"{work}/{n}.json"))["acked"] for n in (10000, 30000)]
+small, large, work, workload = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+field, unit = ("sent", "send") if workload == "single" else ("acked", "message")
+done = [json.load(open(f"{work}/{n}.json"))[field] for n in (10000, 30000)]
 print(f"server instructions: {small:,} for 10,000 messages, {large:,} for 30,000 "
-      f"(acked {acked[0]:,} and {acked[1]:,}) -> {(large - small) / 20000:,.0f} per message")
+      f"({field} {done[0]:,} and {done[1]:,}) -> {(large - small) / 20000:,.0f} per {unit}")
 PY
 callgrind_annotate "$work/30000.out" 2>/dev/null | grep -E "^ *[0-9,]+ \(" | head -12

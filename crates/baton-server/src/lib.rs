@@ -108,15 +108,17 @@ pub async fn serve(
     let config = Arc::new(config);
     let local_addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let mut state = app_state(
+    let wire_listen = match &wire {
+        Some(wire) => Some(Arc::from(wire.local_addr()?.to_string())),
+        None => None,
+    };
+    let state = app_state(
         config.clone(),
         engine.clone(),
         local_addr.to_string(),
+        wire_listen,
         stop.clone(),
     )?;
-    if let Some(wire) = &wire {
-        state.wire_listen = Some(Arc::from(wire.local_addr()?.to_string()));
-    }
     let mut tasks = spawn_background(&state, &config, &engine, &stop);
     let (sinks, push, live) = (state.sinks.clone(), state.push.clone(), state.live.clone());
 
@@ -225,6 +227,7 @@ pub(crate) fn app_state(
     config: Arc<ServerConfig>,
     engine: Arc<dyn Engine>,
     listen: String,
+    wire_listen: Option<Arc<str>>,
     stop: CancellationToken,
 ) -> Result<AppState, ServerError> {
     let outbound = config.outbound_rules()?;
@@ -275,12 +278,12 @@ pub(crate) fn app_state(
         config.live_buffer_messages,
         config.live_connections_max,
     ));
-    Ok(AppState {
+    Ok(AppState::new(state::AppParts {
         engine,
         config: config.clone(),
         node_id: Arc::from(config.node_id.clone().unwrap_or_else(host_name)),
         listen: Arc::from(listen),
-        wire_listen: None,
+        wire_listen,
         started: Instant::now(),
         sqs: Arc::default(),
         http_metrics: Arc::default(),
@@ -297,7 +300,7 @@ pub(crate) fn app_state(
         )),
         shutdown: stop.clone(),
         wire_connections: tokio_util::task::TaskTracker::new(),
-    })
+    }))
 }
 
 /// Applies expiries and dead-letter moves on idle queues; runs until `stop`.

@@ -1,6 +1,8 @@
 //! `AppState`: what every transport and background worker of one server shares (the engine,
-//! the configuration, the workers' handles, the live hubs). Built once by `serve`; cloned
-//! per request as a bundle of `Arc`s.
+//! the configuration, the workers' handles, the live hubs). Built once by `serve`; one `Arc`,
+//! so the clone every request and middleware layer makes is one reference count (cloning the
+//! bundle of `Arc`s it used to be, and dropping it, was about 7 % of the server's instructions
+//! for a single-message HTTP send).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,9 +16,26 @@ use crate::live;
 use crate::push::PushManager;
 use crate::service::replies;
 
-/// What every handler can reach.
+/// What every handler can reach (the fields of [`AppParts`], through `Deref`).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of an [`AppState`].
+pub struct AppParts {
     pub engine: Arc<dyn Engine>,
     pub config: Arc<ServerConfig>,
     pub node_id: Arc<str>,

@@ -169,6 +169,7 @@ mod tests {
             Arc::new(ServerConfig::default()),
             Arc::new(engine),
             "127.0.0.1:0".to_string(),
+            None,
             tokio_util::sync::CancellationToken::new(),
         )
         .unwrap();

@@ -102,10 +102,7 @@ fn outgoing(params: &Map<String, Value>, fifo: bool) -> Result<(Outgoing, SendEn
             "The request must contain the parameter MessageBody.",
         ));
     }
-    if let Some(bad) = body
-        .chars()
-        .find(|c| !baton_core::attributes::is_xml_char(*c))
-    {
+    if let Some(bad) = baton_core::attributes::first_non_xml_char(&body) {
         return Err(SqsError::invalid_message_contents(format!(
             "Invalid binary character '#x{:X}' was found in the message body, the set of allowed characters is #x9 | #xA | #xD | #x20 to #xD7FF | #xE000 to #xFFFD | #x10000 to #x10FFFF",
             bad as u32
