@@ -1,6 +1,7 @@
 //! The check in front of every route: the route's [`Rule`] (from [`routes::ROUTES`]), the
 //! key of `Authorization: Bearer <key>`, and its permission. Runs as a route layer, so it sees
-//! the matched route template; a route without an entry is refused (fail closed).
+//! the matched route template; while keys exist, a route or method without an entry is refused
+//! (fail closed). Without keys it checks nothing (one atomic load).
 
 use std::sync::Arc;
 
@@ -69,19 +70,19 @@ fn check(key: &KeyEntry, needed: Option<(Option<KeyAction>, String)>) -> Result<
 
 /// The middleware: see the module doc.
 pub async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let Some(template) = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-    else {
+    // Without keys nothing is checked: one atomic load per request. Handlers that filter
+    // treat a missing `Caller` as "sees everything".
+    if state.keys.mode() == Mode::Open {
+        return next.run(request).await;
+    }
+    let Some(template) = request.extensions().get::<MatchedPath>().cloned() else {
         // Route layers only run for matched routes; anything else is refused.
         return unmapped(&request).into_response();
     };
-    let rule = match routes::rule(request.method().as_str(), &template) {
+    let template = template.as_str();
+    let rule = match routes::rule(request.method().as_str(), template) {
         Ok(rule) => rule,
-        // Without keys the router answers its own 405; with keys a method the table does not
-        // name is never let through, even if the router had it.
-        Err(true) if state.keys.mode() == Mode::Open => return next.run(request).await,
+        // A method the table does not name is never let through, even if the router had it.
         Err(true) => {
             return ApiError::MethodNotAllowed {
                 method: request.method().to_string(),

@@ -1,6 +1,7 @@
 //! Which permission each route of the HTTP API needs: one table, [`ROUTES`], keyed by method
 //! and route template exactly as `api::router` registers them. The middleware
-//! (`auth::middleware`) refuses a matched route that has no entry (fail closed), and a test
+//! (`auth::middleware`) refuses, while keys exist, a matched route that has no entry (fail
+//! closed), and a test
 //! reads every `.route(...)` of `src/api/` and checks that each has one, so a route added
 //! later without a rule fails the suite.
 
@@ -249,20 +250,27 @@ pub const ROUTES: &[(&str, &str, Rule)] = &[
     ("GET", "/000000000000/{queue}", Sqs),
 ];
 
+/// [`ROUTES`] by template, built once.
+static BY_TEMPLATE: std::sync::LazyLock<
+    std::collections::HashMap<&'static str, Vec<(&'static str, Rule)>>,
+> = std::sync::LazyLock::new(|| {
+    let mut map = std::collections::HashMap::<_, Vec<_>>::new();
+    for (method, template, rule) in ROUTES {
+        map.entry(*template).or_default().push((*method, *rule));
+    }
+    map
+});
+
 /// The rule of `method` on `template`: `Ok(rule)`, `Err(true)` when the template is known but
 /// not with this method (405), `Err(false)` when it has no entry at all (refused).
 pub fn rule(method: &str, template: &str) -> Result<Rule, bool> {
     let method = if method == "HEAD" { "GET" } else { method };
-    let mut known = false;
-    for (m, t, rule) in ROUTES {
-        if *t == template {
-            if *m == method {
-                return Ok(*rule);
-            }
-            known = true;
-        }
-    }
-    Err(known)
+    let methods = BY_TEMPLATE.get(template).ok_or(false)?;
+    methods
+        .iter()
+        .find(|(m, _)| *m == method)
+        .map(|(_, rule)| *rule)
+        .ok_or(true)
 }
 
 #[cfg(test)]
