@@ -40,80 +40,7 @@ fn an_offline_admin_key_then_keys_over_the_api() {
     );
 
     let server = Server::start_in(&dir, &[], &[]);
-    server
-        .run(&["queue", "list"])
-        .assert_error(1, "unauthorized");
-    server
-        .run(&["--key", &admin, "queue", "create", "orders-eu"])
-        .assert_success();
-    server
-        .run(&["--key", &admin, "queue", "create", "payments"])
-        .assert_success();
-    let app = server
-        .run(&[
-            "--key",
-            &admin,
-            "key",
-            "create",
-            "--name",
-            "app",
-            "--allow",
-            "send,receive:queue:orders*",
-        ])
-        .assert_success()
-        .json();
-    let app = app["key"].as_str().unwrap().to_string();
-    server
-        .run(&["--key", &app, "send", "orders-eu", "hello"])
-        .assert_success();
-    server
-        .run(&["--key", &app, "send", "payments", "hello"])
-        .assert_error(1, "forbidden");
-    let received = server
-        .run(&["--key", &app, "recv", "orders-eu", "--ack"])
-        .assert_success()
-        .json();
-    assert_eq!(received["messages"][0]["body"], "hello");
-    let queues = server
-        .run(&["--key", &app, "queue", "list"])
-        .assert_success()
-        .json();
-    let names: Vec<&str> = queues["queues"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|q| q["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["orders-eu"]);
-    server
-        .run(&["--key", &app, "key", "list"])
-        .assert_error(1, "forbidden");
-
-    let keys = server
-        .run(&["--key", &admin, "key", "list"])
-        .assert_success()
-        .json();
-    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
-    let shown = server
-        .run(&["--key", &admin, "key", "show", "app"])
-        .assert_success()
-        .json();
-    assert_eq!(
-        shown["permissions"][0]["actions"],
-        serde_json::json!(["send", "receive"])
-    );
-    server
-        .run(&["--key", &admin, "key", "list", "--table"])
-        .assert_success();
-    server
-        .run(&["--key", &admin, "key", "revoke", "app"])
-        .assert_success();
-    server
-        .run(&["--key", &app, "queue", "list"])
-        .assert_error(1, "unauthorized");
-    server
-        .run(&["--key", &admin, "key", "revoke", "admin"])
-        .assert_error(1, "last_admin_key");
+    keys_over_the_api(&server, &admin);
     // The data directory is locked by the running broker: an offline change is refused.
     baton(
         &[
@@ -221,4 +148,82 @@ fn listening_beyond_loopback_needs_a_key_or_insecure() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What a key with `--allow` may do, and the key commands over the API.
+fn keys_over_the_api(server: &Server, admin: &str) {
+    server
+        .run(&["queue", "list"])
+        .assert_error(1, "unauthorized");
+    server
+        .run(&["--key", admin, "queue", "create", "orders-eu"])
+        .assert_success();
+    server
+        .run(&["--key", admin, "queue", "create", "payments"])
+        .assert_success();
+    let app = server
+        .run(&[
+            "--key",
+            admin,
+            "key",
+            "create",
+            "--name",
+            "app",
+            "--allow",
+            "send,receive:queue:orders*",
+        ])
+        .assert_success()
+        .json();
+    let app = app["key"].as_str().unwrap().to_string();
+    server
+        .run(&["--key", &app, "send", "orders-eu", "hello"])
+        .assert_success();
+    server
+        .run(&["--key", &app, "send", "payments", "hello"])
+        .assert_error(1, "forbidden");
+    let received = server
+        .run(&["--key", &app, "recv", "orders-eu", "--ack"])
+        .assert_success()
+        .json();
+    assert_eq!(received["messages"][0]["body"], "hello");
+    let queues = server
+        .run(&["--key", &app, "queue", "list"])
+        .assert_success()
+        .json();
+    let names: Vec<&str> = queues["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["orders-eu"]);
+    server
+        .run(&["--key", &app, "key", "list"])
+        .assert_error(1, "forbidden");
+
+    let keys = server
+        .run(&["--key", admin, "key", "list"])
+        .assert_success()
+        .json();
+    assert_eq!(keys["keys"].as_array().unwrap().len(), 2);
+    let shown = server
+        .run(&["--key", admin, "key", "show", "app"])
+        .assert_success()
+        .json();
+    assert_eq!(
+        shown["permissions"][0]["actions"],
+        serde_json::json!(["send", "receive"])
+    );
+    server
+        .run(&["--key", admin, "key", "list", "--table"])
+        .assert_success();
+    server
+        .run(&["--key", admin, "key", "revoke", "app"])
+        .assert_success();
+    server
+        .run(&["--key", &app, "queue", "list"])
+        .assert_error(1, "unauthorized");
+    server
+        .run(&["--key", admin, "key", "revoke", "admin"])
+        .assert_error(1, "last_admin_key");
 }
