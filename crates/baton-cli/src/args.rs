@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod keys;
 mod locks;
 mod push;
 mod schedules;
@@ -11,6 +12,7 @@ mod sinks;
 mod streams;
 mod topics;
 
+pub use keys::*;
 pub use locks::*;
 pub use push::*;
 pub use schedules::*;
@@ -44,6 +46,18 @@ pub struct Cli {
     /// Base URL of the Baton server that client commands talk to (not used by `serve`).
     #[arg(long, global = true, env = "BATON_URL", default_value = URL_DEFAULT, value_name = "URL", display_order = 100)]
     pub url: String,
+
+    /// The API key client commands send (`Authorization: Bearer <key>`); needed once the
+    /// server has keys (not used by `serve`).
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_KEY",
+        value_name = "KEY",
+        hide_env_values = true,
+        display_order = 101
+    )]
+    pub key: Option<String>,
 
     #[command(subcommand)]
     pub command: Command,
@@ -140,6 +154,10 @@ pub enum Command {
     #[command(subcommand)]
     Schedule(ScheduleCommand),
 
+    /// API keys: create (also offline, on a stopped broker's data directory), list, show, revoke.
+    #[command(subcommand)]
+    Key(KeyCommand),
+
     /// Inspect a data directory offline.
     #[command(subcommand)]
     Storage(StorageCommand),
@@ -212,6 +230,10 @@ pub struct ServeArgs {
     /// Start even if the log is corrupt in the middle: cut it at the first bad record and lose what follows (see `baton storage verify`).
     #[arg(long)]
     pub repair: bool,
+
+    /// Start even when listening beyond loopback without any API key, so anyone who can reach the port may do anything [config: insecure, default false].
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,16 +39,25 @@ pub async fn wait_until_ready(client: &Client) -> anyhow::Result<()> {
     }
 }
 
-/// Runs one client command against the server at `url`. `Serve` is not a client command.
-pub async fn run(url: &str, command: Command) -> anyhow::Result<()> {
+/// The client of `--url`, with `--key` if given, once the server is ready.
+pub async fn connect(url: &str, key: Option<&str>) -> anyhow::Result<Client> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         bail!("--url must start with http:// or https://, got {url:?}");
     }
-    let client = Client::new(url);
+    let mut client = Client::new(url);
+    if let Some(key) = key {
+        client = client.with_key(key);
+    }
     wait_until_ready(&client).await?;
+    Ok(client)
+}
+
+/// Runs one client command against the server at `url`. `Serve` is not a client command.
+pub async fn run(url: &str, key: Option<&str>, command: Command) -> anyhow::Result<()> {
+    let client = connect(url, key).await?;
     match command {
-        Command::Serve(_) | Command::Storage(_) | Command::Bench(_) => {
-            bail!("`serve`, `storage` and `bench` are not client commands")
+        Command::Serve(_) | Command::Storage(_) | Command::Bench(_) | Command::Key(_) => {
+            bail!("`serve`, `storage`, `key` and `bench` are not plain client commands")
         }
         Command::Queue(command) => queue(&client, command).await,
         Command::Send(args) => send(&client, args).await,

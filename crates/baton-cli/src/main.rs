@@ -32,11 +32,13 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let url = cli.url;
+    let key = cli.key;
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Storage(args::StorageCommand::Verify(args)) => serve::verify(args),
         Command::Bench(args) => bench::bench(&url, args).await,
-        command => client::run(&url, command).await,
+        Command::Key(command) => commands::keys::run(&url, key.as_deref(), command).await,
+        command => client::run(&url, key.as_deref(), command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

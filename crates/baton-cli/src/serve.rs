@@ -43,6 +43,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.repair {
         config.repair = true;
     }
+    if args.insecure {
+        config.insecure = true;
+    }
     config.validate().context("invalid configuration")?;
 
     let listener = TcpListener::bind(config.listen.as_str())

@@ -157,6 +157,19 @@ pub enum ErrorCode {
     ScheduleNotFound,
     /// The server's `schedules_max` schedules exist. 429.
     TooManySchedules,
+    /// No API key was given, or it is unknown, revoked or expired (once any key exists, every
+    /// request needs one). 401, with `WWW-Authenticate: Bearer`.
+    Unauthorized,
+    /// The key lacks the permission the request needs; the message names the action and the
+    /// resource. 403.
+    Forbidden,
+    /// A key of that name exists already. 409.
+    KeyExists,
+    /// No key of that name. 404.
+    KeyNotFound,
+    /// Revoking this key would leave no key with `admin` permission on keys: nobody could
+    /// manage keys any more. Create another admin key first. 409.
+    LastAdminKey,
 }
 
 impl ErrorCode {
@@ -183,10 +196,12 @@ impl ErrorCode {
             | InvalidCron
             | UnknownTimezone
             | ScheduleTargetNotFound => 400,
+            Unauthorized => 401,
+            Forbidden => 403,
             QueueNotFound | MessageNotFound | NotFound | StreamNotFound | GroupNotFound
             | ConsumerNotFound | PushNotConfigured | EventNotFound | TopicNotFound
             | SubscriptionNotFound | ReplyNotExpected | LockNotFound | SinkNotFound
-            | ScheduleNotFound => 404,
+            | ScheduleNotFound | KeyNotFound => 404,
             MethodNotAllowed => 405,
             ReceiptStale
             | MetaConflict
@@ -205,6 +220,8 @@ impl ErrorCode {
             | SubscriptionExists
             | SubscriptionTargetMissing
             | SinkExists
+            | KeyExists
+            | LastAdminKey
             | LimitReached => 409,
             MessageTooLarge | RequestTooLarge | RecordTooLarge | BatchTooLarge | FanOutTooLarge => {
                 413

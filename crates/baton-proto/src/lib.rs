@@ -11,6 +11,7 @@
 pub mod dashboard;
 pub mod error;
 pub mod events;
+pub mod key;
 pub mod lock;
 pub mod push;
 pub mod queue;
@@ -25,6 +26,7 @@ pub mod wire;
 pub use dashboard::*;
 pub use error::{BatchResponse, ErrorBody, ErrorCode, ErrorDetail, ItemResult};
 pub use events::*;
+pub use key::*;
 pub use lock::*;
 pub use push::*;
 pub use queue::*;

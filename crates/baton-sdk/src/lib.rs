@@ -14,6 +14,10 @@
 //! self-renewing [`locks::LockGuard`] by [`locks`], schedules by [`schedules`]; the SQS facade is not. [`wire`] is a client of the framed TCP protocol for send, receive, ack and nack,
 //! for many small calls on one connection.
 //!
+//! A server with API keys needs one on every request: [`Client::with_key`] sends it as
+//! `Authorization: Bearer <key>`; [`Client::create_key`] and the other key methods manage them.
+//! The [`wire`] client has no authentication yet (such a server refuses it).
+//!
 //! Limits: every request has a time budget ([`Client::REQUEST_TIMEOUT_DEFAULT`], changeable
 //! with [`Client::with_request_timeout`]). A long-poll receive gets that budget plus its
 //! `wait_ms`, so the server can hold it open for the whole wait; there is deliberately no short
@@ -35,6 +39,7 @@
 //! # }
 //! ```
 
+mod keys;
 mod push;
 mod sinks;
 mod topics;
@@ -156,6 +161,8 @@ pub struct Client {
     /// Without a trailing `/`, e.g. `http://127.0.0.1:9324`.
     base_url: String,
     request_timeout: Duration,
+    /// Sent as `Authorization: Bearer <key>` on every request ([`Client::with_key`]).
+    key: Option<reqwest::header::HeaderValue>,
 }
 
 impl Client {
@@ -189,6 +196,29 @@ impl Client {
             http,
             base_url,
             request_timeout: Self::REQUEST_TIMEOUT_DEFAULT,
+            key: None,
+        }
+    }
+
+    /// Sends `key` (an API key, `bk_...`) as `Authorization: Bearer <key>` on every request;
+    /// a server with keys answers `unauthorized` (401) without one. A key that cannot be a
+    /// header value (control characters) is not sent, and the server answers 401.
+    pub fn with_key(mut self, key: impl AsRef<str>) -> Self {
+        self.key = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.as_ref()))
+            .ok()
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            });
+        self
+    }
+
+    /// A request to `url` with this client's key, if it has one.
+    fn http_request(&self, method: Method, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, url);
+        match &self.key {
+            Some(key) => request.header(reqwest::header::AUTHORIZATION, key.clone()),
+            None => request,
         }
     }
 
@@ -377,8 +407,7 @@ impl Client {
     pub async fn ready(&self) -> Result<Readiness, Error> {
         let url = format!("{}/ready", self.base_url);
         let response = self
-            .http
-            .get(&url)
+            .http_request(Method::GET, &url)
             .timeout(self.request_timeout)
             .send()
             .await?;
@@ -433,7 +462,7 @@ impl Client {
     where
         B: Serialize + ?Sized,
     {
-        let mut request = self.http.request(method.clone(), &url).timeout(timeout);
+        let mut request = self.http_request(method.clone(), &url).timeout(timeout);
         if let Some(body) = body {
             request = request.json(body);
         }

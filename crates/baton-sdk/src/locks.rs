@@ -71,8 +71,7 @@ impl Client {
             wait_ms: (wait_ms > 0).then_some(wait_ms),
         };
         let response = self
-            .http
-            .request(Method::PUT, &url)
+            .http_request(Method::PUT, &url)
             .timeout(self.request_timeout + Duration::from_millis(wait_ms))
             .json(&body)
             .send()

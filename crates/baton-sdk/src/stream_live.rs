@@ -33,7 +33,7 @@ impl Client {
         from_offset: Option<u64>,
     ) -> Result<StreamFollower, Error> {
         let url = format!("{}/v1/streams/{}/live", self.base_url, encode_segment(name));
-        let mut request = self.http.get(&url);
+        let mut request = self.http_request(Method::GET, &url);
         if let Some(partition) = partition {
             request = request.query(&[("partition", partition)]);
         }

@@ -127,7 +127,7 @@ impl Client {
     /// `GET /v1/topics/{topic}/live?pattern=`: opens a Server-Sent Events subscription.
     pub async fn live(&self, topic: &str, pattern: Option<&str>) -> Result<LiveStream, Error> {
         let url = self.topic_url(topic, &["live"]);
-        let mut request = self.http.get(&url);
+        let mut request = self.http_request(Method::GET, &url);
         if let Some(pattern) = pattern {
             request = request.query(&[("pattern", pattern)]);
         }

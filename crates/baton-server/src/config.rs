@@ -150,6 +150,47 @@ pub struct ServerConfig {
     pub schedule_missed_grace_ms: u64,
     /// Missed ticks one pass fires per schedule under `missed = "all"`. 1..=100000.
     pub schedule_catch_up_max: u32,
+    /// Start even when listening beyond loopback without any API key (everyone may do
+    /// everything). Default false: such a start is refused.
+    pub insecure: bool,
+    /// Serve `/metrics` without a key while keys exist (otherwise it needs `admin` on
+    /// `server`, since its labels name every queue).
+    pub metrics_public: bool,
+    /// Serve the SQS API without authentication while keys exist (it has no request signing
+    /// yet; by default it answers `AccessDenied` while keys exist).
+    pub sqs_without_auth: bool,
+    /// Serve the framed protocol without authentication while keys exist (it has no
+    /// authentication frame yet; by default its requests answer `unauthorized`).
+    pub wire_without_auth: bool,
+    /// API keys kept at once. 1..=100000.
+    pub keys_max: u32,
+    /// How often the keys are re-read from the engine, for changes made by other nodes of a
+    /// cluster; 0 never. 0..=3600000.
+    pub keys_refresh_ms: u64,
+    /// The token `BATON_ADMIN_KEY` gives: installed at start as the key `admin` with every
+    /// permission. Only from the environment, never from the file.
+    #[serde(skip)]
+    pub admin_key: Option<AdminKey>,
+}
+
+/// A secret that never appears in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminKey(String);
+
+impl AdminKey {
+    pub fn new(token: String) -> Self {
+        AdminKey(token)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminKey(<redacted>)")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -217,6 +258,13 @@ impl Default for ServerConfig {
             schedule_message_bytes_max: schedules::DEFAULTS.message_bytes_max,
             schedule_missed_grace_ms: schedules::DEFAULTS.missed_grace_ms,
             schedule_catch_up_max: schedules::DEFAULTS.catch_up_max,
+            insecure: false,
+            metrics_public: false,
+            sqs_without_auth: false,
+            wire_without_auth: false,
+            keys_max: 1000,
+            keys_refresh_ms: 5_000,
+            admin_key: None,
         }
     }
 }
@@ -291,6 +339,12 @@ const KEYS: &[&str] = &[
     "schedule_message_bytes_max",
     "schedule_missed_grace_ms",
     "schedule_catch_up_max",
+    "insecure",
+    "metrics_public",
+    "sqs_without_auth",
+    "wire_without_auth",
+    "keys_max",
+    "keys_refresh_ms",
 ];
 
 impl ServerConfig {
@@ -323,9 +377,13 @@ impl ServerConfig {
                 table.insert((*key).to_string(), value);
             }
         }
-        let config: ServerConfig = toml::Value::Table(table)
+        let mut config: ServerConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Parse(e.to_string()))?;
+        config.admin_key = env
+            .get("BATON_ADMIN_KEY")
+            .filter(|token| !token.is_empty())
+            .map(|token| AdminKey::new(token.clone()));
         config.validate()?;
         Ok(config)
     }
@@ -341,6 +399,14 @@ impl ServerConfig {
         self.outbound_rules()?;
         self.validate_locks()?;
         self.validate_schedules()?;
+        if let Some(token) = &self.admin_key {
+            crate::auth::rules::check_token(token.expose()).map_err(|reason| {
+                ConfigError::Invalid {
+                    key: "BATON_ADMIN_KEY",
+                    reason,
+                }
+            })?;
+        }
         Ok(())
     }
 
@@ -350,6 +416,8 @@ impl ServerConfig {
         let mut ranges = vec![
             ("max_request_bytes", self.max_request_bytes, 1024, 1 << 30),
             ("shutdown_grace_ms", self.shutdown_grace_ms, 0, 600_000),
+            ("keys_max", u64::from(self.keys_max), 1, 100_000),
+            ("keys_refresh_ms", self.keys_refresh_ms, 0, 3_600_000),
             (
                 "max_waiting_receives",
                 u64::from(self.max_waiting_receives),

@@ -14,6 +14,7 @@
 //! `shutdown_grace_ms`, stop background tasks, return.
 
 pub mod api;
+pub mod auth;
 pub mod callbacks;
 pub mod config;
 pub mod events;
@@ -49,6 +50,12 @@ pub enum ServerError {
     Io(#[from] std::io::Error),
     #[error("storage: {0}")]
     Storage(#[from] EngineError),
+    /// Listening beyond loopback without keys (`auth::secure_default`).
+    #[error("{0}")]
+    Insecure(String),
+    /// The start-up key (`BATON_ADMIN_KEY`) or an offline key change failed.
+    #[error("API keys: {0}")]
+    Keys(#[from] service::ServiceError),
 }
 
 /// Where `--repair` moves log segments it cannot keep (inside `<data dir>/wal/`).
@@ -119,6 +126,16 @@ pub async fn serve(
         wire_listen,
         stop.clone(),
     )?;
+    let mut listen_addresses = vec![local_addr];
+    if let Some(wire) = &wire {
+        listen_addresses.push(wire.local_addr()?);
+    }
+    // An engine with nothing to recover (memory) has its keys before the first request, so
+    // it never answers `not_ready`; the others load them after recovery, meanwhile 503.
+    let keys_now = engine.is_ready();
+    if keys_now {
+        start_keys(state.clone(), listen_addresses.clone()).await?;
+    }
     let mut tasks = spawn_background(&state, &config, &engine, &stop);
     let (sinks, push, live) = (state.sinks.clone(), state.push.clone(), state.live.clone());
 
@@ -128,6 +145,7 @@ pub async fn serve(
         tokio::spawn(wire::serve(wire, state.clone(), stop.clone()))
     });
     let upgraded = state.wire_connections.clone();
+    let state_for_keys = state.clone();
     let listener = http_listener::HttpListener::new(listener, state.clone(), stop.clone());
     let app = api::router(state);
     let server = axum::serve(listener, app).with_graceful_shutdown({
@@ -137,9 +155,15 @@ pub async fn serve(
     let server = tokio::spawn(async move { server.await });
     tracing::info!(listen = %local_addr, engine = engine.kind(), "baton serving");
 
-    let failed = recover_until(engine.clone(), shutdown).await;
+    let after_recovery = async move {
+        if keys_now {
+            return Ok(());
+        }
+        start_keys(state_for_keys, listen_addresses).await
+    };
+    let failed = recover_until(engine.clone(), after_recovery, shutdown).await;
     if let Some(error) = &failed {
-        tracing::error!(%error, "recovery failed; stopping");
+        tracing::error!(%error, "start-up failed; stopping");
     }
     tracing::info!("shutting down: no new connections, ending long polls");
     // Sinks stop first: they would otherwise meet reads that answer at once from here on.
@@ -168,8 +192,63 @@ pub async fn serve(
     while tasks.join_next().await.is_some() {}
     tracing::info!("stopped");
     match failed {
-        Some(error) => Err(ServerError::Storage(error)),
+        Some(error) => Err(error),
         None => Ok(()),
+    }
+}
+
+/// After recovery: loads the keys, installs `BATON_ADMIN_KEY`'s, applies the secure default,
+/// then lets requests in (until then they answer 503).
+async fn start_keys(
+    state: AppState,
+    addresses: Vec<std::net::SocketAddr>,
+) -> Result<(), ServerError> {
+    state.keys.load().await?;
+    if let Some(token) = &state.config.admin_key {
+        state
+            .keys
+            .install(
+                auth::ADMIN_KEY_NAME,
+                token.expose(),
+                auth::rules::admin_permissions(),
+            )
+            .await?;
+        tracing::info!(
+            key = auth::ADMIN_KEY_NAME,
+            "installed the admin key of BATON_ADMIN_KEY"
+        );
+    }
+    auth::secure_default(&addresses, state.keys.has_keys(), state.config.insecure)
+        .map_err(ServerError::Insecure)?;
+    state.keys.activate();
+    let mode = if state.keys.has_keys() {
+        "required"
+    } else {
+        "none exist: open"
+    };
+    tracing::info!(api_keys = mode, "serving requests");
+    Ok(())
+}
+
+/// Re-reads the keys every `keys_refresh_ms` (0: never), for changes made on other nodes.
+async fn refresh_keys(state: AppState, stop: CancellationToken) {
+    let interval = state.config.keys_refresh_ms;
+    if interval == 0 {
+        return;
+    }
+    let mut ticker = tokio::time::interval(Duration::from_millis(interval));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => {}
+        }
+        if state.keys.mode() == auth::Mode::Loading {
+            continue;
+        }
+        if let Err(error) = state.keys.load().await {
+            tracing::warn!(%error, "cannot re-read the API keys; keeping the ones loaded");
+        }
     }
 }
 
@@ -192,6 +271,7 @@ fn spawn_background(
         push.resume().await;
         service::topic_urls::sweep(&swept).await;
     });
+    tasks.spawn(refresh_keys(state.clone(), stop.clone()));
     tasks.spawn(tick_loop(
         engine.clone(),
         Duration::from_millis(config.tick_interval_ms),
@@ -204,9 +284,13 @@ fn spawn_background(
 /// waits for `shutdown`; a failed recovery ends the wait at once with its error.
 async fn recover_until(
     engine: Arc<dyn Engine>,
+    after: impl Future<Output = Result<(), ServerError>> + Send + 'static,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Option<EngineError> {
-    let recovery = tokio::spawn(async move { engine.recover().await });
+) -> Option<ServerError> {
+    let recovery = tokio::spawn(async move {
+        engine.recover().await?;
+        after.await
+    });
     tokio::pin!(shutdown);
     tokio::select! {
         _ = &mut shutdown => None,
@@ -216,7 +300,7 @@ async fn recover_until(
                 None
             }
             Ok(Err(error)) => Some(error),
-            Err(join_error) => Some(EngineError::StorageUnavailable { reason: join_error.to_string() }),
+            Err(join_error) => Some(ServerError::Storage(EngineError::StorageUnavailable { reason: join_error.to_string() })),
         },
     }
 }
@@ -278,8 +362,10 @@ pub(crate) fn app_state(
         config.live_buffer_messages,
         config.live_connections_max,
     ));
+    let keys = Arc::new(auth::KeyStore::new(engine.clone(), config.keys_max));
     Ok(AppState::new(state::AppParts {
         engine,
+        keys,
         config: config.clone(),
         node_id: Arc::from(config.node_id.clone().unwrap_or_else(host_name)),
         listen: Arc::from(listen),

@@ -220,6 +220,12 @@ where
             Ok(Next::Closed) => break Ok(()),
             Err(error) => break Err(error),
         };
+        // Checked per request, so a key created while a connection is open closes it too.
+        if let Some(refusal) = crate::auth::middleware::wire_refusal(&state) {
+            let id = wire::request_id(&frame).unwrap_or(0);
+            let _ = answers.send((error_frame(id, &ApiError::from(refusal)), slot));
+            continue;
+        }
         let (state, answers) = (state.clone(), answers.clone());
         tokio::spawn(async move {
             let answer = answer(&state, &frame).await;

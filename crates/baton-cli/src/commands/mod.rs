@@ -2,6 +2,7 @@
 //! arguments into SDK calls and prints the answers, as JSON or (`--table`) as tables.
 
 pub mod groups;
+pub mod keys;
 pub mod locks;
 pub mod push;
 pub mod schedules;

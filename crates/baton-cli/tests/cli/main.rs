@@ -8,6 +8,7 @@
 mod aws_sdk;
 mod bench;
 mod cli;
+mod cli_keys;
 mod cli_locks;
 mod cli_schedules;
 mod cli_sinks;

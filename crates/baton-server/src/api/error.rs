@@ -112,6 +112,12 @@ impl IntoResponse for ApiError {
             return (status, Json(body)).into_response();
         }
         let mut response = (status, Json(body)).into_response();
+        if code == ErrorCode::Unauthorized {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"baton\""),
+            );
+        }
         if code == ErrorCode::DiskLow {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use baton_proto as proto;
 use futures::StreamExt as _;
 use tokio::sync::OwnedSemaphorePermit;
@@ -19,6 +20,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::api::error::ApiError;
 use crate::api::system::info;
 use crate::api::AppState;
+use crate::auth::{Caller, Mode};
 use crate::live::LiveSource;
 use crate::service::queues::queue_info;
 use crate::service::ServiceError;
@@ -112,7 +114,11 @@ async fn event(state: &AppState) -> Event {
     }
 }
 
-pub async fn stats(State(state): State<AppState>) -> Response {
+/// Opened while the keys load (the dashboard's stream reconnects only after a 200), it says
+/// `unavailable` until they are loaded, and ends if keys turn out to be required and it was
+/// opened without one.
+pub async fn stats(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
+    let keyed = caller.is_some_and(|Extension(caller)| caller.0.is_some());
     let permit: OwnedSemaphorePermit = match state.live_streams.clone().try_acquire_owned() {
         Ok(permit) => permit,
         Err(_) => {
@@ -129,9 +135,15 @@ pub async fn stats(State(state): State<AppState>) -> Response {
     // (the client went away) or the stream ends (shutdown).
     let events = futures::stream::unfold(
         (ticker, state, permit),
-        |(mut ticker, state, permit)| async move {
+        move |(mut ticker, state, permit)| async move {
             ticker.tick().await;
-            let event = event(&state).await;
+            let event = match state.keys.mode() {
+                Mode::Enforced if !keyed => return None,
+                Mode::Loading if state.engine.is_ready() => Event::default()
+                    .event("unavailable")
+                    .data("not ready: the API keys are loading"),
+                _ => event(&state).await,
+            };
             Some((Ok::<Event, Infallible>(event), (ticker, state, permit)))
         },
     )

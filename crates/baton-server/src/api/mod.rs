@@ -7,6 +7,7 @@ mod dashboard;
 pub mod error;
 mod events;
 pub mod json;
+mod keys;
 pub mod live;
 mod live_stats;
 mod locks;
@@ -57,10 +58,16 @@ pub fn router(state: AppState) -> Router {
         .merge(locks::routes())
         .merge(sinks::routes())
         .merge(schedules::routes())
+        .merge(keys::routes())
         .route("/", post(sqs::handle).get(sqs::handle_get))
         .route("/000000000000/{queue}", post(sqs::handle).get(sqs::handle))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the metrics layer, so refused requests are counted too.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::middleware::authorize,
+        ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -4,17 +4,27 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use baton_proto as proto;
 use baton_proto::{BatchResponse, ItemResult};
 
 use crate::api::error::ApiError;
 use crate::api::json::{ApiJson, BodyJson, OptionalJson};
+use crate::auth::Caller;
 use crate::service::queues;
 use crate::state::AppState;
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<proto::QueueList>, ApiError> {
-    Ok(Json(queues::list(&state).await?))
+/// Only the queues the caller's key may see (every queue without keys).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Json<proto::QueueList>, ApiError> {
+    let mut list = queues::list(&state).await?;
+    if let Some(Extension(caller)) = caller {
+        list.queues
+            .retain(|q| caller.sees(&format!("queue:{}", q.name)));
+    }
+    Ok(Json(list))
 }
 
 pub async fn create(

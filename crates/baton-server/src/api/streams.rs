@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use baton_proto::stream as wire;
 use baton_proto::BatchResponse;
 
 use crate::api::error::ApiError;
 use crate::api::json::ApiJson;
+use crate::auth::Caller;
 use crate::service::streams::{self, ReadRequest};
 use crate::state::AppState;
 
@@ -56,8 +57,17 @@ fn created_or_ok(created: bool) -> StatusCode {
     }
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<wire::StreamList>, ApiError> {
-    Ok(Json(streams::list(&state).await?))
+/// Only the streams the caller's key may see (every stream without keys).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Json<wire::StreamList>, ApiError> {
+    let mut list = streams::list(&state).await?;
+    if let Some(Extension(caller)) = caller {
+        list.streams
+            .retain(|s| caller.sees(&format!("stream:{}", s.name)));
+    }
+    Ok(Json(list))
 }
 
 pub async fn create(

@@ -16,7 +16,14 @@ pub async fn health() -> Json<Health> {
 /// 200 while the node serves consumers, 503 when it cannot serve at all (recovering, or its
 /// log stopped); the fields say whether writes are accepted and why not.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
-    let readiness = readiness(state.engine.as_ref());
+    let mut readiness = readiness(state.engine.as_ref());
+    if readiness.ready && state.keys.mode() == crate::auth::Mode::Loading {
+        // Storage is back, but requests wait for the API keys (`auth::store`).
+        readiness.ready = false;
+        readiness.accepts_writes = false;
+        readiness.accepts_consumers = false;
+        readiness.reason = Some("the API keys are loading".to_string());
+    }
     let status = if readiness.ready {
         StatusCode::OK
     } else {

@@ -4,13 +4,14 @@
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use baton_core::topic::Put;
 use baton_proto as proto;
 
 use crate::api::error::ApiError;
 use crate::api::json::{ApiJson, OptionalJson};
 use crate::api::AppState;
+use crate::auth::Caller;
 use crate::service::topics;
 
 /// Topic creation takes no attributes yet; an empty body or `{}`.
@@ -35,8 +36,17 @@ pub async fn create(
     Ok((created_or_ok(created), Json(info)).into_response())
 }
 
-pub async fn list(State(state): State<AppState>) -> Result<Json<proto::TopicList>, ApiError> {
-    Ok(Json(topics::list(&state).await?))
+/// Only the topics the caller's key may see (every topic without keys).
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Option<Extension<Caller>>,
+) -> Result<Json<proto::TopicList>, ApiError> {
+    let mut list = topics::list(&state).await?;
+    if let Some(Extension(caller)) = caller {
+        list.topics
+            .retain(|t| caller.sees(&format!("topic:{}", t.name)));
+    }
+    Ok(Json(list))
 }
 
 pub async fn show(

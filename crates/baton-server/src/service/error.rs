@@ -57,6 +57,22 @@ pub enum ServiceError {
     Schedule(#[from] baton_engine::ScheduleEngineError),
     #[error("the schedule's target {kind} `{name}` does not exist")]
     ScheduleTargetNotFound { kind: &'static str, name: String },
+    #[error("{reason}")]
+    Unauthorized { reason: String },
+    #[error("the API key `{key}` may not do {action} on `{resource}`")]
+    Forbidden {
+        key: String,
+        action: String,
+        resource: String,
+    },
+    #[error("an API key named {name} exists already; revoke it first, or choose another name")]
+    KeyExists { name: String },
+    #[error("no API key is named {name}")]
+    KeyNotFound { name: String },
+    #[error("{name} is the last valid key with `admin` on keys; create another admin key before revoking it")]
+    LastAdminKey { name: String },
+    #[error("{limit} API keys exist already (the server's keys_max)")]
+    TooManyKeys { limit: u32 },
 }
 
 impl From<QueueError> for ServiceError {
@@ -108,6 +124,12 @@ impl ServiceError {
             ServiceError::TooManySinks { .. } => ErrorCode::LimitReached,
             ServiceError::Schedule(error) => schedule_code(error),
             ServiceError::ScheduleTargetNotFound { .. } => ErrorCode::ScheduleTargetNotFound,
+            ServiceError::Unauthorized { .. } => ErrorCode::Unauthorized,
+            ServiceError::Forbidden { .. } => ErrorCode::Forbidden,
+            ServiceError::KeyExists { .. } => ErrorCode::KeyExists,
+            ServiceError::KeyNotFound { .. } => ErrorCode::KeyNotFound,
+            ServiceError::LastAdminKey { .. } => ErrorCode::LastAdminKey,
+            ServiceError::TooManyKeys { .. } => ErrorCode::LimitReached,
         }
     }
 
@@ -307,6 +329,22 @@ mod tests {
                 504,
             ),
             (ServiceError::Internal("bug".into()), 500),
+            (
+                ServiceError::Unauthorized {
+                    reason: "no key".into(),
+                },
+                401,
+            ),
+            (
+                ServiceError::Forbidden {
+                    key: "k".into(),
+                    action: "send".into(),
+                    resource: "queue:q".into(),
+                },
+                403,
+            ),
+            (ServiceError::KeyNotFound { name: "k".into() }, 404),
+            (ServiceError::KeyExists { name: "k".into() }, 409),
         ];
         for (error, status) in cases {
             assert_eq!(error.code().http_status(), status, "{error}");

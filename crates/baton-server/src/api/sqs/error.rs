@@ -52,6 +52,7 @@ errors! {
     invalid_action => "InvalidAction", "InvalidAction", StatusCode::BAD_REQUEST;
     unsupported_operation => "UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", StatusCode::BAD_REQUEST;
     resource_not_found => "ResourceNotFoundException", "ResourceNotFoundException", StatusCode::BAD_REQUEST;
+    access_denied => "AccessDenied", "AccessDenied", StatusCode::FORBIDDEN;
 }
 
 impl SqsError {

@@ -74,6 +74,28 @@ fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
+/// Refuses an SQS request before it is read (`auth`): `AccessDenied` (403) while API keys
+/// exist, since the SQS API has no request signing yet; `ServiceUnavailable` while they load.
+pub fn refuse(headers: &HeaderMap, loading: bool, message: String) -> Response {
+    let protocol = if headers.contains_key("x-amz-target") {
+        Protocol::Json
+    } else {
+        Protocol::Query
+    };
+    let error = if loading {
+        SqsError::service_unavailable(message)
+    } else {
+        SqsError::access_denied(message)
+    };
+    error.render(protocol, &request_id())
+}
+
+/// Whether a request to `/` is the dashboard (`GET` without an `Action`), not the SQS API.
+pub fn is_dashboard(method: &Method, query: Option<&str>) -> bool {
+    method == Method::GET
+        && !query.is_some_and(|q| form_urlencoded::parse(q.as_bytes()).any(|(k, _)| k == "Action"))
+}
+
 /// Answers one SQS request in either protocol.
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let request_id = request_id();

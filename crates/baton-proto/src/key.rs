@@ -1,0 +1,97 @@
+//! API keys (`/v1/keys`): what a key may do, the answer that shows a new key's secret once,
+//! and the record the server keeps (the secret's hash, never the secret).
+
+use serde::{Deserialize, Serialize};
+
+/// What a permission allows. `receive` includes ack, nack and visibility changes; `manage`
+/// creating, configuring, purging, deleting and redriving; `admin` keys and the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyAction {
+    Send,
+    Receive,
+    Manage,
+    Admin,
+}
+
+impl KeyAction {
+    pub const ALL: [KeyAction; 4] = [
+        KeyAction::Send,
+        KeyAction::Receive,
+        KeyAction::Manage,
+        KeyAction::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAction::Send => "send",
+            KeyAction::Receive => "receive",
+            KeyAction::Manage => "manage",
+            KeyAction::Admin => "admin",
+        }
+    }
+}
+
+/// `actions` on every resource matching one of `resources` (`queue:orders*`, `stream:chat`,
+/// `topic:*`, `*`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyPermission {
+    pub actions: Vec<KeyAction>,
+    pub resources: Vec<String>,
+}
+
+/// `POST /v1/keys`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateKey {
+    pub name: String,
+    pub permissions: Vec<KeyPermission>,
+    /// Milliseconds since the Unix epoch; the key is refused from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+}
+
+/// The answer to `POST /v1/keys`: the only time the secret `key` is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreatedKey {
+    pub name: String,
+    /// The bearer token: `Authorization: Bearer <key>`.
+    pub key: String,
+    pub permissions: Vec<KeyPermission>,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+}
+
+/// A key as listed and shown: everything but the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyInfo {
+    pub name: String,
+    pub permissions: Vec<KeyPermission>,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+    /// True once `expires_at` has passed.
+    pub expired: bool,
+}
+
+/// `GET /v1/keys`, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyList {
+    pub keys: Vec<KeyInfo>,
+}
+
+/// What the server stores per key (in its internal queue's metadata): the SHA-256 of the
+/// secret in hex, never the secret. `version` is this record's format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredKey {
+    pub version: u32,
+    pub name: String,
+    pub sha256: String,
+    pub permissions: Vec<KeyPermission>,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+}

@@ -1,0 +1,542 @@
+//! The API keys of a server: durable in the engine, cached in memory for every request.
+//!
+//! Durable form: each key has an internal queue `_baton-key-<name>` whose metadata attribute
+//! [`KEY_ATTRIBUTE`] holds its [`StoredKey`] (the secret's SHA-256, never the secret), written
+//! with one `Engine::update_queue_meta` (compare-and-set on creation, so two nodes cannot both
+//! create one name); revoking deletes the queue. Every node sharing the engine sees the same
+//! keys: the cache is loaded after recovery, changed by this node's API calls, and re-read
+//! every `keys_refresh_ms` to pick up other nodes' changes (a revoke elsewhere takes effect
+//! here within that time).
+//!
+//! Invariants:
+//! - Until [`KeyStore::activate`] (after recovery, the start-up key and the secure-default
+//!   check) the mode is `Loading` and every guarded request answers 503: there is no moment
+//!   in which a server with keys is open.
+//! - A key queue whose record cannot be read still counts as "a key exists" (enforcement
+//!   stays on) but authenticates nobody: a damaged record never opens the server.
+//! - Changes and re-reads are serialized by one async mutex, so a re-read that began before
+//!   a change cannot put back what the change removed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+
+use baton_core::{QueueConfig, QueueName};
+use baton_engine::{Created, Engine, EngineError, MetaPatch};
+use baton_proto::{self as proto, KeyAction, StoredKey};
+
+use super::rules::{self, Grants, KEY_QUEUE_PREFIX};
+use crate::service::ServiceError;
+
+/// The key queue's metadata attribute holding its `StoredKey` as JSON.
+pub const KEY_ATTRIBUTE: &str = "baton.key";
+/// The format of `StoredKey` this version writes.
+const STORED_VERSION: u32 = 1;
+
+/// One key, checked.
+#[derive(Debug)]
+pub struct KeyEntry {
+    pub name: String,
+    hash: [u8; 32],
+    pub grants: Grants,
+    pub permissions: Vec<proto::KeyPermission>,
+    pub created_at: u64,
+    pub expires_at: Option<u64>,
+}
+
+impl KeyEntry {
+    fn from_stored(stored: StoredKey) -> Result<KeyEntry, String> {
+        rules::check_name(&stored.name)?;
+        let hash = rules::hash_from_hex(&stored.sha256).ok_or("the hash is not 64 hex digits")?;
+        Ok(KeyEntry {
+            grants: Grants::parse(&stored.permissions)?,
+            name: stored.name,
+            hash,
+            permissions: stored.permissions,
+            created_at: stored.created_at,
+            expires_at: stored.expires_at,
+        })
+    }
+
+    fn info(&self, now: u64) -> proto::KeyInfo {
+        proto::KeyInfo {
+            name: self.name.clone(),
+            permissions: self.permissions.clone(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            expired: rules::expired(self.expires_at, now),
+        }
+    }
+
+    fn is_key_admin(&self, now: u64) -> bool {
+        !rules::expired(self.expires_at, now) && self.grants.allows(KeyAction::Admin, "key:*")
+    }
+}
+
+/// Whether requests are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Keys not loaded yet: guarded requests answer 503.
+    Loading,
+    /// No key exists: everything is open (on loopback, or with `insecure`).
+    Open,
+    /// At least one key exists: every guarded request needs one.
+    Enforced,
+}
+
+#[derive(Default)]
+struct Cache {
+    by_hash: HashMap<[u8; 32], Arc<KeyEntry>>,
+    by_name: BTreeMap<String, Arc<KeyEntry>>,
+    /// Key queues whose record could not be read.
+    broken: usize,
+}
+
+impl Cache {
+    fn enforced(&self) -> bool {
+        !self.by_name.is_empty() || self.broken > 0
+    }
+
+    fn insert(&mut self, entry: KeyEntry) {
+        let entry = Arc::new(entry);
+        if let Some(old) = self.by_name.insert(entry.name.clone(), entry.clone()) {
+            self.by_hash.remove(&old.hash);
+        }
+        self.by_hash.insert(entry.hash, entry);
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some(old) = self.by_name.remove(name) {
+            self.by_hash.remove(&old.hash);
+        }
+    }
+}
+
+pub struct KeyStore {
+    engine: Arc<dyn Engine>,
+    keys_max: u32,
+    mode: AtomicU8,
+    cache: parking_lot::RwLock<Cache>,
+    changes: tokio::sync::Mutex<()>,
+}
+
+const LOADING: u8 = 0;
+const OPEN: u8 = 1;
+const ENFORCED: u8 = 2;
+
+fn key_queue(name: &str) -> Result<QueueName, ServiceError> {
+    QueueName::new(&format!("{KEY_QUEUE_PREFIX}{name}"))
+        .map_err(|e| ServiceError::Internal(format!("key queue name: {e}")))
+}
+
+impl KeyStore {
+    pub fn new(engine: Arc<dyn Engine>, keys_max: u32) -> Self {
+        KeyStore {
+            engine,
+            keys_max,
+            mode: AtomicU8::new(LOADING),
+            cache: parking_lot::RwLock::new(Cache::default()),
+            changes: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    pub fn mode(&self) -> Mode {
+        match self.mode.load(Ordering::Acquire) {
+            LOADING => Mode::Loading,
+            OPEN => Mode::Open,
+            _ => Mode::Enforced,
+        }
+    }
+
+    fn set_mode(&self, cache: &Cache) {
+        if self.mode() != Mode::Loading {
+            let mode = if cache.enforced() { ENFORCED } else { OPEN };
+            self.mode.store(mode, Ordering::Release);
+        }
+    }
+
+    /// Ends `Loading`: requests are served (open or checked, as the keys say) from now on.
+    pub fn activate(&self) {
+        let enforced = self.cache.read().enforced();
+        let mode = if enforced { ENFORCED } else { OPEN };
+        self.mode.store(mode, Ordering::Release);
+    }
+
+    /// Whether any key exists (a damaged record counts).
+    pub fn has_keys(&self) -> bool {
+        self.cache.read().enforced()
+    }
+
+    fn now(&self) -> u64 {
+        self.engine.now().as_millis()
+    }
+
+    /// The key whose token this is, if it is valid now.
+    pub fn authenticate(&self, token: &str) -> Result<Arc<KeyEntry>, ServiceError> {
+        let hash = rules::hash(token);
+        let found = self.cache.read().by_hash.get(&hash).cloned();
+        // The map finds the entry by the hash; the constant-time comparison is the check.
+        let entry = found
+            .filter(|entry| rules::same_hash(&entry.hash, &hash))
+            .ok_or_else(|| ServiceError::Unauthorized {
+                reason: "the API key is not valid (unknown or revoked)".to_string(),
+            })?;
+        if rules::expired(entry.expires_at, self.now()) {
+            return Err(ServiceError::Unauthorized {
+                reason: format!(
+                    "the API key `{}` expired at {} ms since the epoch",
+                    entry.name,
+                    entry.expires_at.unwrap_or_default()
+                ),
+            });
+        }
+        Ok(entry)
+    }
+
+    /// Reads every key from the engine into the cache (at start, and every `keys_refresh_ms`).
+    pub async fn load(&self) -> Result<(), EngineError> {
+        let _changes = self.changes.lock().await;
+        let queues = self.engine.list_queues().await?;
+        let mut cache = Cache::default();
+        for view in queues {
+            let Some(name) = view.name.as_str().strip_prefix(KEY_QUEUE_PREFIX) else {
+                continue;
+            };
+            // A queue without a record is a creation cut short: no key.
+            let Some(json) = view.meta.attributes.get(KEY_ATTRIBUTE) else {
+                continue;
+            };
+            let parsed = serde_json::from_str::<StoredKey>(json)
+                .map_err(|e| e.to_string())
+                .and_then(KeyEntry::from_stored)
+                .and_then(|entry| {
+                    (entry.name == name)
+                        .then_some(entry)
+                        .ok_or_else(|| "the record names another key".to_string())
+                });
+            match parsed {
+                Ok(entry) => cache.insert(entry),
+                Err(error) => {
+                    tracing::error!(key = %name, %error, "stored API key is unreadable; it authenticates nobody, and keys stay required");
+                    cache.broken += 1;
+                }
+            }
+        }
+        self.set_mode(&cache);
+        *self.cache.write() = cache;
+        Ok(())
+    }
+
+    /// Creates a key with a new random token; the answer is the only place the token appears.
+    pub async fn create(
+        &self,
+        request: proto::CreateKey,
+    ) -> Result<proto::CreatedKey, ServiceError> {
+        let mut random = [0u8; rules::TOKEN_RANDOM_BYTES];
+        getrandom::fill(&mut random)
+            .map_err(|e| ServiceError::Internal(format!("no random bytes for a key: {e}")))?;
+        let token = rules::token_from(&random);
+        let now = self.now();
+        if request.expires_at.is_some_and(|at| at <= now) {
+            return Err(ServiceError::invalid(
+                "expires_at",
+                format!(
+                    "{} is not in the future (now: {now})",
+                    request.expires_at.unwrap_or_default()
+                ),
+            ));
+        }
+        let entry = self
+            .put(
+                &request.name,
+                &token,
+                request.permissions,
+                request.expires_at,
+                false,
+            )
+            .await?;
+        Ok(proto::CreatedKey {
+            name: entry.name.clone(),
+            key: token,
+            permissions: entry.permissions.clone(),
+            created_at: entry.created_at,
+            expires_at: entry.expires_at,
+        })
+    }
+
+    /// Installs `token` (given by the operator) as key `name`, replacing a key of that name
+    /// whose token or permissions differ (`BATON_ADMIN_KEY` at every start).
+    pub async fn install(
+        &self,
+        name: &str,
+        token: &str,
+        permissions: Vec<proto::KeyPermission>,
+    ) -> Result<(), ServiceError> {
+        rules::check_token(token).map_err(|reason| ServiceError::invalid("key", reason))?;
+        let current = self.cache.read().by_name.get(name).cloned();
+        if let Some(current) = current {
+            let same = rules::same_hash(&current.hash, &rules::hash(token))
+                && current.permissions == permissions
+                && current.expires_at.is_none();
+            if same {
+                return Ok(());
+            }
+        }
+        self.put(name, token, permissions, None, true)
+            .await
+            .map(|_| ())
+    }
+
+    /// Checks and stores a key; `replace`: overwrite a key of that name instead of refusing.
+    async fn put(
+        &self,
+        name: &str,
+        token: &str,
+        permissions: Vec<proto::KeyPermission>,
+        expires_at: Option<u64>,
+        replace: bool,
+    ) -> Result<Arc<KeyEntry>, ServiceError> {
+        rules::check_name(name).map_err(|reason| ServiceError::invalid("name", reason))?;
+        let grants = Grants::parse(&permissions)
+            .map_err(|reason| ServiceError::invalid("permissions", reason))?;
+        let _changes = self.changes.lock().await;
+        {
+            let cache = self.cache.read();
+            if !replace && cache.by_name.contains_key(name) {
+                return Err(ServiceError::KeyExists {
+                    name: name.to_string(),
+                });
+            }
+            if !cache.by_name.contains_key(name) && cache.by_name.len() >= self.keys_max as usize {
+                return Err(ServiceError::TooManyKeys {
+                    limit: self.keys_max,
+                });
+            }
+        }
+        let hash = rules::hash(token);
+        let stored = StoredKey {
+            version: STORED_VERSION,
+            name: name.to_string(),
+            sha256: rules::hash_hex(&hash),
+            permissions: permissions.clone(),
+            created_at: self.now(),
+            expires_at,
+        };
+        self.store(&stored, replace).await?;
+        let entry = KeyEntry {
+            name: stored.name,
+            hash,
+            grants,
+            permissions,
+            created_at: stored.created_at,
+            expires_at,
+        };
+        let mut cache = self.cache.write();
+        cache.insert(entry);
+        self.set_mode(&cache);
+        cache
+            .by_name
+            .get(name)
+            .cloned()
+            .ok_or_else(|| ServiceError::Internal("key vanished while being created".into()))
+    }
+
+    async fn store(&self, stored: &StoredKey, replace: bool) -> Result<(), ServiceError> {
+        let queue = key_queue(&stored.name)?;
+        let fresh = matches!(
+            self.engine
+                .create_queue(queue.clone(), QueueConfig::default())
+                .await?,
+            Created::New(_)
+        );
+        let json = serde_json::to_string(stored)
+            .map_err(|e| ServiceError::Internal(format!("key record not encodable: {e}")))?;
+        let mut patch = MetaPatch {
+            put_attributes: [(KEY_ATTRIBUTE.to_string(), json)].into(),
+            ..Default::default()
+        };
+        if !replace {
+            // Another node may have created the name since this one's cache was read.
+            patch
+                .expect_attributes
+                .insert(KEY_ATTRIBUTE.to_string(), None);
+        }
+        match self.engine.update_queue_meta(&queue, patch).await {
+            Ok(_) => Ok(()),
+            Err(EngineError::MetaConflict { .. }) => Err(ServiceError::KeyExists {
+                name: stored.name.clone(),
+            }),
+            Err(error) => {
+                if fresh {
+                    let _ = self.engine.delete_queue(&queue).await;
+                }
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Every key, by name, without secrets.
+    pub fn list(&self) -> proto::KeyList {
+        let now = self.now();
+        let keys = self
+            .cache
+            .read()
+            .by_name
+            .values()
+            .map(|k| k.info(now))
+            .collect();
+        proto::KeyList { keys }
+    }
+
+    pub fn show(&self, name: &str) -> Result<proto::KeyInfo, ServiceError> {
+        let now = self.now();
+        self.cache
+            .read()
+            .by_name
+            .get(name)
+            .map(|k| k.info(now))
+            .ok_or_else(|| ServiceError::KeyNotFound {
+                name: name.to_string(),
+            })
+    }
+
+    /// Revokes a key at once (on this node; on others within `keys_refresh_ms`). Refuses to
+    /// remove the last valid key that may manage keys.
+    pub async fn revoke(&self, name: &str) -> Result<(), ServiceError> {
+        let _changes = self.changes.lock().await;
+        let now = self.now();
+        {
+            let cache = self.cache.read();
+            let entry = cache
+                .by_name
+                .get(name)
+                .ok_or_else(|| ServiceError::KeyNotFound {
+                    name: name.to_string(),
+                })?;
+            let other_admin = cache
+                .by_name
+                .values()
+                .any(|k| k.name != name && k.is_key_admin(now));
+            if entry.is_key_admin(now) && !other_admin {
+                return Err(ServiceError::LastAdminKey {
+                    name: name.to_string(),
+                });
+            }
+        }
+        match self.engine.delete_queue(&key_queue(name)?).await {
+            Ok(()) | Err(EngineError::QueueNotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
+        }
+        let mut cache = self.cache.write();
+        cache.remove(name);
+        self.set_mode(&cache);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use baton_engine::{EngineConfig, LocalEngine, SystemClock};
+
+    fn store() -> KeyStore {
+        let engine = LocalEngine::in_memory(Arc::new(SystemClock), EngineConfig::default());
+        KeyStore::new(Arc::new(engine), 3)
+    }
+
+    fn send_on(resource: &str) -> Vec<proto::KeyPermission> {
+        vec![proto::KeyPermission {
+            actions: vec![KeyAction::Send],
+            resources: vec![resource.to_string()],
+        }]
+    }
+
+    #[tokio::test]
+    async fn keys_are_created_found_reloaded_and_revoked() {
+        let keys = store();
+        keys.load().await.unwrap();
+        keys.activate();
+        assert_eq!(keys.mode(), Mode::Open);
+        keys.install("admin", &"a".repeat(40), rules::admin_permissions())
+            .await
+            .unwrap();
+        let created = keys
+            .create(proto::CreateKey {
+                name: "ci".into(),
+                permissions: send_on("queue:orders*"),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(keys.mode(), Mode::Enforced);
+        let entry = keys.authenticate(&created.key).unwrap();
+        assert!(entry.grants.allows(KeyAction::Send, "queue:orders-eu"));
+        assert!(keys.authenticate("bk_wrong").is_err());
+        // What is durable comes back on a re-read, and the record holds no secret.
+        keys.load().await.unwrap();
+        assert_eq!(keys.list().keys.len(), 2);
+        assert!(keys.authenticate(&created.key).is_ok());
+        let view = keys
+            .engine
+            .get_queue(&key_queue("ci").unwrap())
+            .await
+            .unwrap();
+        assert!(!view.meta.attributes[KEY_ATTRIBUTE].contains(&created.key));
+
+        keys.revoke("ci").await.unwrap();
+        assert!(keys.authenticate(&created.key).is_err());
+        assert!(matches!(
+            keys.revoke("admin").await,
+            Err(ServiceError::LastAdminKey { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn names_limits_and_duplicates() {
+        let keys = store();
+        keys.load().await.unwrap();
+        let request = |name: &str| proto::CreateKey {
+            name: name.into(),
+            permissions: send_on("topic:*"),
+            expires_at: None,
+        };
+        keys.create(request("a")).await.unwrap();
+        assert!(matches!(
+            keys.create(request("a")).await,
+            Err(ServiceError::KeyExists { .. })
+        ));
+        assert!(keys.create(request("bad name")).await.is_err());
+        keys.create(request("b")).await.unwrap();
+        keys.create(request("c")).await.unwrap();
+        assert!(matches!(
+            keys.create(request("d")).await,
+            Err(ServiceError::TooManyKeys { limit: 3 })
+        ));
+        let past = proto::CreateKey {
+            expires_at: Some(1),
+            ..request("e")
+        };
+        assert!(keys.create(past).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_damaged_record_keeps_keys_required() {
+        let keys = store();
+        let queue = key_queue("x").unwrap();
+        keys.engine
+            .create_queue(queue.clone(), QueueConfig::default())
+            .await
+            .unwrap();
+        let patch = MetaPatch {
+            put_attributes: [(KEY_ATTRIBUTE.to_string(), "{not json".to_string())].into(),
+            ..Default::default()
+        };
+        keys.engine.update_queue_meta(&queue, patch).await.unwrap();
+        keys.load().await.unwrap();
+        keys.activate();
+        assert_eq!(keys.mode(), Mode::Enforced);
+        assert!(keys.list().keys.is_empty());
+    }
+}
