@@ -1,7 +1,8 @@
-//! Queue metadata (tags and API-specific attributes such as an SQS policy or a push
-//! subscription): whole replacements and atomic patches. Each change happens under the
-//! queue's lock and is logged as one `SetMeta` record holding the resulting maps, so replay
-//! and checkpoints need nothing new and two changes never drop each other's keys.
+//! Queue metadata: tags and API-specific attributes (such as an SQS policy), whole
+//! replacements and atomic patches, and the push subscription. Each change happens on a copy
+//! under the queue's lock and is logged as one record of its result (`SetMeta` with the maps,
+//! `SetPush` with the subscription), so two changes never drop each other's keys and a failed
+//! one changes nothing.
 
 use std::collections::BTreeMap;
 
@@ -10,51 +11,33 @@ use baton_storage::records::QueueOp;
 use super::{not_found, Access, LocalEngine};
 use crate::durable::codec;
 use crate::{
-    EngineError, PushSpec, QueueView, QUEUE_META_ATTRIBUTES_MAX, QUEUE_META_VALUE_BYTES_MAX,
-    QUEUE_TAGS_MAX,
+    EngineError, PushSpec, QueueMeta, QueueView, QUEUE_META_ATTRIBUTES_MAX,
+    QUEUE_META_VALUE_BYTES_MAX, QUEUE_TAGS_MAX,
 };
 
 type Map = BTreeMap<String, String>;
 
 impl LocalEngine {
     /// Applies `change` to a copy of the queue's tags and attributes, checks the limits of the
-    /// result and stores it, all under the queue's lock.
+    /// result and stores it, all under the queue's lock; logged as one `SetMeta` record.
     pub(super) async fn change_meta(
         &self,
         name: &baton_core::QueueName,
         change: impl FnOnce(&mut Map, &mut Map) -> Result<(), EngineError>,
     ) -> Result<QueueView, EngineError> {
-        self.check_ready()?;
-        let (view, lsn) = {
-            let registry = self.queues.read();
-            let slot = registry.get(name).ok_or_else(|| not_found(name))?;
-            let (view, lsn) =
-                self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
-                    let mut meta = slot.meta.lock();
-                    let (mut tags, mut attributes) = (meta.tags.clone(), meta.attributes.clone());
-                    change(&mut tags, &mut attributes)?;
-                    check_limits(&tags, &attributes)?;
-                    meta.tags = tags;
-                    meta.attributes = attributes;
-                    meta.modified_at = now;
-                    let (tags, attributes) = (meta.tags.clone(), meta.attributes.clone());
-                    drop(meta);
-                    journal.push(|| QueueOp::SetMeta {
-                        queue: name.to_string(),
-                        now: now.as_millis(),
-                        tags: tags.into_iter().collect(),
-                        attributes: attributes.into_iter().collect(),
-                    });
-                    Ok::<_, EngineError>(slot.view(queue, now))
-                })?;
-            (view?, lsn)
-        };
-        self.wait(lsn).await?;
-        Ok(view)
+        self.on_meta(name, |meta, now| {
+            change(&mut meta.tags, &mut meta.attributes)?;
+            check_limits(&meta.tags, &meta.attributes)?;
+            Ok(QueueOp::SetMeta {
+                queue: name.to_string(),
+                now: now.as_millis(),
+                tags: meta.tags.clone().into_iter().collect(),
+                attributes: meta.attributes.clone().into_iter().collect(),
+            })
+        })
+        .await
     }
-}
 
-impl LocalEngine {
     /// Sets or removes the queue's push subscription under the queue's lock, if `expect`
     /// (when given) is what it holds; logged as one `SetPush` record.
     pub(super) async fn change_push(
@@ -63,6 +46,30 @@ impl LocalEngine {
         push: Option<PushSpec>,
         expect: Option<Option<PushSpec>>,
     ) -> Result<QueueView, EngineError> {
+        self.on_meta(name, |meta, now| {
+            if expect.is_some_and(|expected| expected != meta.push) {
+                return Err(EngineError::MetaConflict {
+                    queue: name.to_string(),
+                    attribute: "push".to_string(),
+                });
+            }
+            meta.push = push;
+            Ok(QueueOp::SetPush {
+                queue: name.to_string(),
+                now: now.as_millis(),
+                push: meta.push.as_ref().map(codec::push_to_disk),
+            })
+        })
+        .await
+    }
+
+    /// Runs `change` on a copy of the queue's metadata under the queue's lock, stores the copy
+    /// and logs the record `change` returns; a change that fails leaves everything as it was.
+    async fn on_meta(
+        &self,
+        name: &baton_core::QueueName,
+        change: impl FnOnce(&mut QueueMeta, baton_core::Timestamp) -> Result<QueueOp, EngineError>,
+    ) -> Result<QueueView, EngineError> {
         self.check_ready()?;
         let (view, lsn) = {
             let registry = self.queues.read();
@@ -70,21 +77,12 @@ impl LocalEngine {
             let (view, lsn) =
                 self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
                     let mut meta = slot.meta.lock();
-                    if expect.is_some_and(|expected| expected != meta.push) {
-                        return Err(EngineError::MetaConflict {
-                            queue: name.to_string(),
-                            attribute: "push".to_string(),
-                        });
-                    }
-                    meta.push = push;
-                    meta.modified_at = now;
-                    let push = meta.push.as_ref().map(codec::push_to_disk);
+                    let mut next = meta.clone();
+                    let record = change(&mut next, now)?;
+                    next.modified_at = now;
+                    *meta = next;
                     drop(meta);
-                    journal.push(|| QueueOp::SetPush {
-                        queue: name.to_string(),
-                        now: now.as_millis(),
-                        push,
-                    });
+                    journal.push(|| record);
                     Ok::<_, EngineError>(slot.view(queue, now))
                 })?;
             (view?, lsn)
