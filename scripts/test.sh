@@ -3,8 +3,9 @@
 # then the SQS API suite with boto3 and the aws CLI (tests/sqs/run.sh creates its own Python
 # virtual environment from PyPI the first time), the runnable examples (examples/run-all.sh,
 # likewise with examples/.venv), the alert rules with promtool, and the
-# dashboard in Chromium (tests/ui/run.sh; Debian's chromium and promtool are installed with
-# apt-get when missing and running as root, playwright-core comes from npm by its lockfile).
+# dashboard in Chromium (tests/ui/run.sh; Debian's chromium, promtool and redis-server — the
+# Redis Cluster engine's tests start their own cluster — are installed with apt-get when
+# missing and running as root, playwright-core comes from npm by its lockfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,17 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
+  # The Redis Cluster engine's tests start their own 6-node cluster on free ports.
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "== installing redis-server and redis-cli (apt-get install redis-server)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+  else
+    echo "redis-server is missing: the Redis Cluster engine's tests need Redis 7 (sudo apt-get install redis-server)" >&2
+    exit 1
+  fi
+fi
 echo "== cargo test"
 cargo test --workspace --locked
 echo "== SQS API suite (boto3, aws CLI)"
