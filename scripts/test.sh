@@ -26,6 +26,14 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
 fi
 echo "== cargo test"
 cargo test --workspace --locked
+# The suites below run the `baton` binary that `cargo test` just built for the CLI's tests:
+# building it again with `-p baton-cli` would resolve other dependency features and compile
+# a second copy of half the dependency tree.
+export BATON_BIN="$PWD/target/debug/baton"
+export SQS_RUST_EXAMPLE_BIN="$PWD/target/debug/examples/sqs-order-processor"
+for built in "$BATON_BIN" "$SQS_RUST_EXAMPLE_BIN"; do
+  [ -x "$built" ] || { echo "cargo test did not build $built" >&2; exit 1; }
+done
 echo "== SQS API suite (boto3, aws CLI)"
 tests/sqs/run.sh
 echo "== runnable examples (examples/run-all.sh)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Browser tests of the dashboard: playwright-core (from the npm registry, pinned by
 # package-lock.json) drives the system's Chromium (Debian's `chromium`; no browser download)
-# against a freshly built `baton` on a free port with a temporary data dir. Screenshots go to
+# against `baton` (BATON_BIN, or a fresh `cargo build -p baton-cli`) on a free port with a temporary data dir. Screenshots go to
 # tests/ui/artifacts/. Any console error in the page fails the run.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -25,9 +25,13 @@ fi
 echo "== npm ci (playwright-core)"
 npm ci --no-audit --no-fund --loglevel=error
 
-echo "== building baton"
-(cd "$root" && cargo build -p baton-cli --locked --quiet)
-baton="$root/target/debug/baton"
+if [ -n "${BATON_BIN:-}" ]; then
+  baton="$BATON_BIN"
+else
+  echo "== building baton"
+  (cd "$root" && cargo build -p baton-cli --locked --quiet)
+  baton="$root/target/debug/baton"
+fi
 
 data_dir="$(mktemp -d)"
 out="$(mktemp)"
