@@ -30,6 +30,7 @@ pub struct Target {
     sdk: baton_sdk::Client,
     http: reqwest::Client,
     http2: bool,
+    key: Option<String>,
     base_url: String,
     queue: String,
     /// A dedicated wire port for `Api::Wire`; `None` upgrades connections to `base_url`.
@@ -38,8 +39,9 @@ pub struct Target {
     wire: Option<WireClient>,
 }
 
-/// An HTTP client with its own connection pool. No overall timeout: each call sets its own.
-pub fn http_client(http2: bool) -> Result<reqwest::Client, BenchError> {
+/// An HTTP client with its own connection pool, sending `key` (if any) as the bearer token
+/// of every call. No overall timeout: each call sets its own.
+pub fn http_client(http2: bool, key: Option<&str>) -> Result<reqwest::Client, BenchError> {
     let mut http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(
@@ -47,6 +49,16 @@ pub fn http_client(http2: bool) -> Result<reqwest::Client, BenchError> {
         );
     if http2 {
         http = http.http2_prior_knowledge();
+    }
+    if let Some(key) = key {
+        let mut bearer =
+            reqwest::header::HeaderValue::try_from(format!("Bearer {key}")).map_err(|_| {
+                BenchError::InvalidConfig("the API key must be printable ASCII".to_string())
+            })?;
+        bearer.set_sensitive(true);
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::AUTHORIZATION, bearer);
+        http = http.default_headers(headers);
     }
     Ok(http.build()?)
 }
@@ -57,6 +69,7 @@ impl Target {
         api: Api,
         http: reqwest::Client,
         http2: bool,
+        key: Option<String>,
         base_url: &str,
         queue: &str,
     ) -> Result<Self, BenchError> {
@@ -68,6 +81,7 @@ impl Target {
             sdk,
             http,
             http2,
+            key,
             base_url,
             queue: queue.to_string(),
             wire_addr: None,
@@ -83,7 +97,7 @@ impl Target {
 
     /// The same queue through connections of its own: one producer's or consumer's session.
     pub async fn session(&self) -> Result<Self, BenchError> {
-        let http = http_client(self.http2)?;
+        let http = http_client(self.http2, self.key.as_deref())?;
         let sdk = baton_sdk::Client::with_http_client(self.base_url.clone(), http.clone())
             .with_request_timeout(REQUEST_TIMEOUT);
         let wire = match (&self.api, &self.wire_addr) {

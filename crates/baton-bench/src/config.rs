@@ -117,6 +117,9 @@ pub struct Config {
     /// `Api::Wire` only: a dedicated wire port (the server's `wire_listen`) to connect to
     /// instead of upgrading connections to `url`.
     pub wire_addr: Option<String>,
+    /// Baton only: the API key every HTTP call carries (`Authorization: Bearer`), for a server
+    /// that has keys.
+    pub key: Option<String>,
 }
 
 impl Config {
@@ -294,6 +297,7 @@ mod tests {
             wait_ms: 1000,
             progress: false,
             wire_addr: None,
+            key: None,
         }
     }
 

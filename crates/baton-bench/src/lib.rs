@@ -106,15 +106,22 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
     if config.system != System::Baton {
         return run_peer(config).await;
     }
-    let http = api::http_client(config.http2)?;
+    let http = api::http_client(config.http2, config.key.as_deref())?;
     let fresh = config.queue.is_none();
     let queue = match &config.queue {
         Some(queue) => queue.clone(),
         None => fresh_queue_name(),
     };
-    let target = Target::new(config.api, http, config.http2, &config.url, &queue)
-        .await?
-        .with_wire_addr(config.wire_addr.clone());
+    let target = Target::new(
+        config.api,
+        http,
+        config.http2,
+        config.key.clone(),
+        &config.url,
+        &queue,
+    )
+    .await?
+    .with_wire_addr(config.wire_addr.clone());
     if fresh || target.sdk().get_queue(&queue).await.is_err() {
         target
             .sdk()

@@ -6,7 +6,7 @@ use baton_bench::{Api, Config, System, Workload};
 
 use crate::args::{BenchApi, BenchArgs, BenchTarget, BenchWorkload};
 
-pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
+pub async fn bench(url: &str, key: Option<&str>, args: BenchArgs) -> anyhow::Result<()> {
     let config = Config {
         url: url.to_string(),
         system: match args.target {
@@ -42,6 +42,7 @@ pub async fn bench(url: &str, args: BenchArgs) -> anyhow::Result<()> {
         wait_ms: args.wait_ms,
         progress: !args.no_progress,
         wire_addr: args.wire_addr,
+        key: key.map(str::to_string),
     };
     // Bad options are refused before any request; then wait out a broker still recovering.
     config.validate()?;

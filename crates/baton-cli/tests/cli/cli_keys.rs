@@ -87,6 +87,32 @@ fn baton_admin_key_installs_the_admin_key_at_start() {
     );
 }
 
+#[test]
+fn bench_carries_the_key_to_a_server_that_has_keys() {
+    let server = Server::start_with(&[("BATON_ADMIN_KEY", TOKEN)]);
+    let run = [
+        "bench",
+        "e2e",
+        "--producers",
+        "1",
+        "--consumers",
+        "1",
+        "--batch",
+        "10",
+    ];
+    let run = [
+        &run[..],
+        &["--messages", "200", "--duration-s", "20", "--json"],
+    ]
+    .concat();
+    server.run(&run).assert_error(1, "unauthorized");
+    let keyed = [&["--key", TOKEN][..], &run].concat();
+    let report = server.run(&keyed).assert_success().json();
+    assert_eq!(report["sent"], 200, "{report}");
+    assert_eq!(report["acked"], 200, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+}
+
 /// Runs `baton serve --listen 0.0.0.0:0` with `args`; returns the child and its URL on
 /// 127.0.0.1.
 fn serve_on_any_address(args: &[&str]) -> (std::process::Child, String) {
