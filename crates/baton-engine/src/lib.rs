@@ -215,6 +215,10 @@ pub enum EngineError {
     NotReady,
     #[error("storage unavailable: {reason}")]
     StorageUnavailable { reason: String },
+    /// The write was applied but its durability could not be confirmed in time; a retry with
+    /// the same ids is exactly-once.
+    #[error("the outcome of the write is unknown: {reason}")]
+    OutcomeUnknown { reason: String },
     #[error("disk space low: {free_bytes} bytes free on the data directory's disk, below disk_free_min ({min_bytes}); sends, publishes and stream appends are refused until space is freed, receives and acks go on")]
     DiskLow { free_bytes: u64, min_bytes: u64 },
     #[error("the disk is full, nothing was stored: {reason}")]

@@ -49,6 +49,10 @@ pub enum ErrorCode {
     NotReady,
     /// Storage failed; nothing was acknowledged. 503.
     StorageUnavailable,
+    /// The write was made but could not be confirmed as durable in time (on Redis Cluster:
+    /// fewer replicas than required acknowledged it): it may or may not survive a failover.
+    /// Retrying with the same message, deduplication or producer ids is exactly-once. 503.
+    OutcomeUnknown,
     /// The data directory's disk is low on space (the disk-free alarm, `disk_free_min`) or
     /// full: sends, publishes and stream appends are refused, nothing was stored; receives and
     /// acks go on, and writes are accepted again once space is freed. 507, with `Retry-After`.
@@ -239,7 +243,7 @@ impl ErrorCode {
             | TooManyLocks
             | TooManySchedules => 429,
             Internal => 500,
-            NotReady | StorageUnavailable => 503,
+            NotReady | StorageUnavailable | OutcomeUnknown => 503,
             RequestTimeout => 504,
             DiskLow => 507,
         }

@@ -5,7 +5,8 @@
 //! the master of the queue's slot. A pipeline travels on one connection to one node, so the
 //! `WAIT` is answered by the master that ran the script (the cluster client's own `WAIT` goes
 //! to every primary and takes the minimum, which says nothing about this write). Fewer
-//! replicas than required is an error that says the outcome is unknown, never a success.
+//! replicas than required is `EngineError::OutcomeUnknown` (503 `outcome_unknown`), never a
+//! success.
 //!
 //! # Failures
 //! The cluster client is built without retries of its own: a retry of a pipeline whose script
@@ -242,13 +243,15 @@ impl Redis {
         let want = self.settings.wait_replicas;
         match reply {
             Some(Value::Int(n)) if n >= i64::from(want) => Ok(()),
-            Some(Value::Int(n)) => Err(unavailable(format!(
-                "the write reached {n} of the {want} replicas it must reach within {} ms; it may or may not survive a failover, so retry it with the same message ids",
-                self.settings.wait_timeout_ms
-            ))),
-            other => Err(unavailable(format!(
-                "WAIT gave no replica count ({other:?}); the outcome of the write is unknown"
-            ))),
+            Some(Value::Int(n)) => Err(EngineError::OutcomeUnknown {
+                reason: format!(
+                    "the write reached {n} of the {want} replicas it must reach within {} ms; it may or may not survive a failover, so retry it with the same message ids",
+                    self.settings.wait_timeout_ms
+                ),
+            }),
+            other => Err(EngineError::OutcomeUnknown {
+                reason: format!("WAIT gave no replica count ({other:?})"),
+            }),
         }
     }
 

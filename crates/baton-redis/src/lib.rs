@@ -226,7 +226,9 @@ impl RedisEngine {
     ) -> Result<T, EngineError> {
         let result = call.await;
         match &result {
-            Err(EngineError::StorageUnavailable { reason }) => {
+            Err(
+                EngineError::StorageUnavailable { reason } | EngineError::OutcomeUnknown { reason },
+            ) => {
                 *self.failure.write() = Some(reason.clone());
             }
             Ok(_) => {

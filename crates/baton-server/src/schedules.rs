@@ -147,6 +147,7 @@ fn is_momentary(error: &ServiceError) -> bool {
         ServiceError::Engine(
             EngineError::NotReady
                 | EngineError::StorageUnavailable { .. }
+                | EngineError::OutcomeUnknown { .. }
                 | EngineError::DiskLow { .. }
                 | EngineError::DiskFull { .. }
         )

@@ -42,7 +42,11 @@ async fn send_when_back(node: &RedisEngine, within: Duration) -> MessageId {
         let entry = SendEntry::new(baton_engine::new_message_id(), "after");
         match node.send(&name("q"), vec![entry]).await {
             Ok(outcomes) => return outcomes[0].id,
-            Err(EngineError::StorageUnavailable { reason }) => {
+            // A write whose replica confirmation fell short may exist or not: it is not counted
+            // as acknowledged, and the retry sends a new message.
+            Err(
+                EngineError::StorageUnavailable { reason } | EngineError::OutcomeUnknown { reason },
+            ) => {
                 assert!(started.elapsed() < within, "no recovery: {reason}");
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }

@@ -173,7 +173,7 @@ async fn a_write_the_replicas_cannot_confirm_is_an_error_not_a_success() {
     let node = engine_with(&cluster::fresh_namespace(), settings, None).await;
     let refused = node.create_queue(name("q"), QueueConfig::default()).await;
     assert!(
-        matches!(&refused, Err(EngineError::StorageUnavailable { reason }) if reason.contains("1 of the 2 replicas")),
+        matches!(&refused, Err(EngineError::OutcomeUnknown { reason }) if reason.contains("1 of the 2 replicas")),
         "{refused:?}"
     );
 }

@@ -226,6 +226,7 @@ pub fn engine_code(error: &EngineError) -> ErrorCode {
         EngineError::TooManyWaiters { .. } => ErrorCode::TooManyWaiters,
         EngineError::NotReady => ErrorCode::NotReady,
         EngineError::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
+        EngineError::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
         EngineError::DiskLow { .. } | EngineError::DiskFull { .. } => ErrorCode::DiskLow,
         EngineError::Receipt(receipt) => receipt_code(*receipt),
         EngineError::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,

@@ -125,6 +125,7 @@ impl From<EngineError> for SqsError {
             EngineError::TooManyWaiters { .. } => SqsError::over_limit(message),
             EngineError::NotReady
             | EngineError::StorageUnavailable { .. }
+            | EngineError::OutcomeUnknown { .. }
             | EngineError::DiskLow { .. }
             | EngineError::DiskFull { .. } => SqsError::service_unavailable(message),
             EngineError::BatchTooLarge { .. } => SqsError::invalid_parameter_value(message),
