@@ -90,21 +90,10 @@ fn baton_admin_key_installs_the_admin_key_at_start() {
 #[test]
 fn bench_carries_the_key_to_a_server_that_has_keys() {
     let server = Server::start_with(&[("BATON_ADMIN_KEY", TOKEN)]);
-    let run = [
-        "bench",
-        "e2e",
-        "--producers",
-        "1",
-        "--consumers",
-        "1",
-        "--batch",
-        "10",
-    ];
-    let run = [
-        &run[..],
-        &["--messages", "200", "--duration-s", "20", "--json"],
-    ]
-    .concat();
+    // A small e2e run, first without the key, then with it (the global `--key` goes first).
+    let run =
+        "bench e2e --producers 1 --consumers 1 --batch 10 --messages 200 --duration-s 20 --json";
+    let run: Vec<&str> = run.split(' ').collect();
     server.run(&run).assert_error(1, "unauthorized");
     let keyed = [&["--key", TOKEN][..], &run].concat();
     let report = server.run(&keyed).assert_success().json();
