@@ -25,6 +25,21 @@ function setConn(text, cls) {
   el.className = `conn ${cls}`;
 }
 
+/** What the disk-free and the memory alarms say while they refuse producers. */
+function alarms(readiness) {
+  const out = [];
+  if (!readiness) return out;
+  if (readiness.storage === 'disk_low') {
+    const disk = readiness.disk || {};
+    out.push(`Disk space low: ${fmtBytes(disk.free_bytes || 0)} free, below disk_free_min (${fmtBytes(disk.free_min_bytes || 0)}). Sends, publishes and stream appends are refused until space is freed; consumers go on draining.`);
+  }
+  const memory = readiness.memory;
+  if (memory && memory.alarm) {
+    out.push(`Memory above memory_high_watermark: ${fmtBytes(memory.used_bytes)} in use, budget ${fmtBytes(memory.high_watermark_bytes)}. Sends, publishes and stream appends are refused until consumers drain.`);
+  }
+  return out;
+}
+
 export function start() {
   if (source) return;
   source = new EventSource('/v1/live/stats');
@@ -39,9 +54,8 @@ export function start() {
     if (snapshot.storage_failure) {
       banner.textContent = `Storage refuses writes: ${snapshot.storage_failure}`;
       banner.hidden = false;
-    } else if (readiness && readiness.storage === 'disk_low') {
-      const disk = readiness.disk || {};
-      banner.textContent = `Disk space low: ${fmtBytes(disk.free_bytes || 0)} free, below disk_free_min (${fmtBytes(disk.free_min_bytes || 0)}). Sends, publishes and stream appends are refused until space is freed; consumers go on draining.`;
+    } else if (alarms(readiness).length) {
+      banner.textContent = alarms(readiness).join(' ');
       banner.hidden = false;
     } else if (!snapshot.ready) {
       banner.textContent = 'Storage is recovering; the broker is not ready yet.';

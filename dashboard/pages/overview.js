@@ -42,6 +42,7 @@ export default {
           kv('Engine', s.server.engine),
           kv('Storage', storageText(s)),
           diskLine(s.readiness),
+          memoryLine(s.readiness),
           kv('Data dir', s.server.data_dir),
           kv('Listening on', s.server.listen),
           wal ? kv('Write-ahead log', `${fmtInt(wal.records)} records, ${fmtBytes(wal.bytes)}, ${fmtInt(wal.syncs)} fsyncs`) : null));
@@ -102,6 +103,22 @@ function diskLine(readiness) {
   line.id = 'disk-alarm';
   if (disk.low) line.classList.add('bad');
   line.dataset.alarm = disk.low ? 'on' : 'off';
+  return line;
+}
+
+/** The process's memory against `memory_high_watermark`, and whether writes are refused. */
+function memoryLine(readiness) {
+  const memory = readiness && readiness.memory;
+  if (!memory) return null;
+  const budget = memory.high_watermark_bytes
+    ? `alarm at ${fmtBytes(memory.high_watermark_bytes)}` : 'no alarm (memory_high_watermark 0)';
+  const text = `${fmtBytes(memory.used_bytes)} in use, ${budget}`
+    + (memory.alarm ? ' — ALARM: sends, publishes and stream appends refused; consumers drain' : '')
+    + (memory.refused_writes ? ` (${fmtInt(memory.refused_writes)} writes refused)` : '');
+  const line = kv('Memory', text);
+  line.id = 'memory-alarm';
+  if (memory.alarm) line.classList.add('bad');
+  line.dataset.alarm = memory.alarm ? 'on' : 'off';
   return line;
 }
 

@@ -64,11 +64,11 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-# A second broker whose disk-free alarm is on from the start (disk_free_min of 1 PiB), for the
-# overview's alarm.
+# A second broker whose disk-free and memory alarms are on from the start (disk_free_min of
+# 1 PiB, memory_high_watermark of 1 byte), for the overview's alarms.
 low_dir="$(mktemp -d)"
 low_out="$(mktemp)"
-BATON_DISK_FREE_MIN=1125899906842624 \
+BATON_DISK_FREE_MIN=1125899906842624 BATON_MEMORY_HIGH_WATERMARK=1 \
 "$baton" serve --listen 127.0.0.1:0 --data-dir "$low_dir" >"$low_out" 2>"$low_dir.log" &
 low_pid=$!
 trap 'cleanup; kill "$low_pid" 2>/dev/null || true; wait "$low_pid" 2>/dev/null || true; rm -rf "$low_dir" "$low_dir.log" "$low_out"' EXIT
@@ -85,5 +85,5 @@ if [ -z "$low_url" ]; then
 fi
 
 mkdir -p artifacts
-echo "== browser tests against $url (and $low_url with its disk alarm on)"
+echo "== browser tests against $url (and $low_url with its disk and memory alarms on)"
 BATON_URL="$url" BATON_LOW_DISK_URL="$low_url" CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 dashboard.test.js

@@ -21,6 +21,7 @@ pub mod counting;
 mod durable;
 mod local;
 mod locks;
+mod memory;
 mod queue_engine;
 mod schedules;
 mod stream_engine;
@@ -45,6 +46,7 @@ use baton_core::{
 pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
 pub use local::LocalEngine;
 pub use locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
+pub use memory::{available_memory, resident_bytes, MemoryAlarm, MemoryProbe, MemoryStatus};
 pub use queue_engine::QueueEngine;
 pub use schedules::{QueueFiring, ScheduleEngine, ScheduleEngineError, SchedulePlans};
 pub use stream_engine::{StreamEngine, StreamEngineError};
@@ -221,6 +223,11 @@ pub enum EngineError {
     OutcomeUnknown { reason: String },
     #[error("disk space low: {free_bytes} bytes free on the data directory's disk, below disk_free_min ({min_bytes}); sends, publishes and stream appends are refused until space is freed, receives and acks go on")]
     DiskLow { free_bytes: u64, min_bytes: u64 },
+    #[error("memory in use ({used_bytes} bytes) is above memory_high_watermark ({high_watermark_bytes}); sends, publishes and stream appends are refused until consumers drain, receives and acks go on")]
+    MemoryPressure {
+        used_bytes: u64,
+        high_watermark_bytes: u64,
+    },
     #[error("the disk is full, nothing was stored: {reason}")]
     DiskFull { reason: String },
     #[error("the batch is {size_bytes} bytes, more than the limit of {max_bytes}")]
@@ -252,6 +259,12 @@ pub trait Engine:
 
     /// Write-ahead-log counters, for metrics; `None` without durable storage.
     fn storage_stats(&self) -> Option<StorageStats> {
+        None
+    }
+
+    /// Memory in use and the memory alarm; `None` where the engine holds no messages in
+    /// this process.
+    fn memory_status(&self) -> Option<MemoryStatus> {
         None
     }
 

@@ -57,6 +57,10 @@ pub enum ErrorCode {
     /// full: sends, publishes and stream appends are refused, nothing was stored; receives and
     /// acks go on, and writes are accepted again once space is freed. 507, with `Retry-After`.
     DiskLow,
+    /// The process's memory is above `memory_high_watermark` (the memory alarm): sends,
+    /// publishes and stream appends are refused, nothing was stored; receives and acks go on,
+    /// and writes are accepted again once consumers have drained. 503, with `Retry-After`.
+    MemoryPressure,
     /// A bug. 500.
     Internal,
     StreamNotFound,
@@ -243,7 +247,7 @@ impl ErrorCode {
             | TooManyLocks
             | TooManySchedules => 429,
             Internal => 500,
-            NotReady | StorageUnavailable | OutcomeUnknown => 503,
+            NotReady | StorageUnavailable | OutcomeUnknown | MemoryPressure => 503,
             RequestTimeout => 504,
             DiskLow => 507,
         }

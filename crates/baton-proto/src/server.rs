@@ -12,7 +12,8 @@ pub struct Health {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Readiness {
     pub ready: bool,
-    /// Sends, publishes and stream appends are accepted (false while the disk is low).
+    /// Sends, publishes and stream appends are accepted (false while the disk is low or the
+    /// memory alarm is on).
     #[serde(default)]
     pub accepts_writes: bool,
     /// Receives, acks, nacks and visibility changes are served.
@@ -26,6 +27,22 @@ pub struct Readiness {
     /// The data directory's disk (the embedded engine only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<DiskInfo>,
+    /// The process's memory and the memory alarm (engines that hold messages in the process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<MemoryInfo>,
+}
+
+/// Memory in use and the memory alarm (`memory_high_watermark`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemoryInfo {
+    /// Resident memory of the process at the last sample.
+    pub used_bytes: u64,
+    /// The alarm's threshold; 0 when the alarm is off.
+    pub high_watermark_bytes: u64,
+    /// The memory alarm is on: producers are refused.
+    pub alarm: bool,
+    /// Writes the alarm refused since start.
+    pub refused_writes: u64,
 }
 
 /// The state of a node's storage, for `/ready` and the dashboard.

@@ -72,6 +72,14 @@ pub struct ServerConfig {
     /// write on a full disk gives up to finish (put back once there is room). Default: one
     /// log segment. 0..=17179869184 (16 GiB).
     pub disk_reserve_bytes: Option<u64>,
+    /// The memory alarm: while the broker's resident memory is at or above this many bytes,
+    /// sends, publishes and stream appends are refused (503 `memory_pressure`) while
+    /// consumers go on; writes are accepted again once it falls a twentieth below. Default:
+    /// `memory_high_watermark_percent` of the machine's memory, or of the cgroup's limit when
+    /// lower. 0 switches the alarm off. 0..=1125899906842624 (1 PiB).
+    pub memory_high_watermark: Option<u64>,
+    /// The default `memory_high_watermark`, in percent of the memory available. 1..=100.
+    pub memory_high_watermark_percent: u32,
     /// Completion-callback attempts after the first before a callback is parked as failed
     /// (manual retry only). 0..=100.
     pub callback_max_retries: u32,
@@ -224,6 +232,8 @@ impl Default for ServerConfig {
             repair: false,
             disk_free_min: None,
             disk_reserve_bytes: None,
+            memory_high_watermark: None,
+            memory_high_watermark_percent: 40,
             callback_max_retries: 3,
             callback_retry_delay_ms: 5_000,
             callback_timeout_ms: 10_000,
@@ -305,6 +315,8 @@ const KEYS: &[&str] = &[
     "repair",
     "disk_free_min",
     "disk_reserve_bytes",
+    "memory_high_watermark",
+    "memory_high_watermark_percent",
     "callback_max_retries",
     "callback_retry_delay_ms",
     "callback_timeout_ms",
@@ -459,6 +471,18 @@ impl ServerConfig {
             ("disk_free_min", self.disk_free_min(), 0, 1 << 50),
             ("disk_reserve_bytes", self.disk_reserve_bytes(), 0, 1 << 34),
             (
+                "memory_high_watermark",
+                self.memory_high_watermark.unwrap_or(0),
+                0,
+                1 << 50,
+            ),
+            (
+                "memory_high_watermark_percent",
+                u64::from(self.memory_high_watermark_percent),
+                1,
+                100,
+            ),
+            (
                 "live_buffer_messages",
                 u64::from(self.live_buffer_messages),
                 1,
@@ -593,6 +617,16 @@ impl ServerConfig {
             .unwrap_or(baton_engine::DISK_FREE_MIN_SEGMENTS.saturating_mul(self.segment_bytes))
     }
 
+    /// `memory_high_watermark`, or its default share of the memory available (off when that
+    /// cannot be read).
+    pub fn memory_high_watermark(&self) -> u64 {
+        self.memory_high_watermark.unwrap_or_else(|| {
+            baton_engine::available_memory().map_or(0, |available| {
+                available / 100 * u64::from(self.memory_high_watermark_percent)
+            })
+        })
+    }
+
     /// `disk_reserve_bytes`, or its default of one segment.
     pub fn disk_reserve_bytes(&self) -> u64 {
         self.disk_reserve_bytes.unwrap_or(self.segment_bytes)
@@ -683,6 +717,26 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_watermark_defaults_to_a_share_of_the_memory_available() {
+        let available = baton_engine::available_memory().expect("procfs");
+        let config = ServerConfig::default();
+        assert_eq!(config.memory_high_watermark(), available / 100 * 40);
+        let env = vec![(
+            "BATON_MEMORY_HIGH_WATERMARK_PERCENT".to_string(),
+            "10".to_string(),
+        )];
+        let config = ServerConfig::load(None, env).expect("valid");
+        assert_eq!(config.memory_high_watermark(), available / 100 * 10);
+        let env = vec![("BATON_MEMORY_HIGH_WATERMARK".to_string(), "0".to_string())];
+        let config = ServerConfig::load(None, env).expect("valid");
+        assert_eq!(
+            config.memory_high_watermark(),
+            0,
+            "0 switches the alarm off"
+        );
+    }
+
+    #[test]
     fn unknown_keys_and_bad_ranges_are_refused() {
         let dir = std::env::temp_dir().join(format!("baton-config-bad-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -719,6 +773,16 @@ mod tests {
             ),
             ("BATON_PUSH_BREAKER_FAILURES", "0", "push_breaker_failures"),
             ("BATON_EVENTS_WORKERS", "257", "events_workers"),
+            (
+                "BATON_MEMORY_HIGH_WATERMARK_PERCENT",
+                "0",
+                "memory_high_watermark_percent",
+            ),
+            (
+                "BATON_MEMORY_HIGH_WATERMARK",
+                "2251799813685248",
+                "memory_high_watermark",
+            ),
             ("BATON_OUTBOUND_ALLOW", "10.0.0.0/33", "outbound_allow"),
             ("BATON_OUTBOUND_DENY", "not a host", "outbound_deny"),
         ] {

@@ -33,7 +33,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use baton_engine::{Engine, EngineConfig, EngineError, LocalEngine, SystemClock};
+use baton_engine::{Engine, EngineConfig, EngineError, LocalEngine, MemoryAlarm, SystemClock};
 use baton_storage::RealFs;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -81,11 +81,13 @@ pub async fn run(
         max_waiting_receives: config.max_waiting_receives,
     };
     let clock = Arc::new(SystemClock);
+    let memory = || MemoryAlarm::resident(config.memory_high_watermark());
     let engine: Arc<dyn Engine> = match config.engine {
         EngineKind::Memory => Arc::new(
             LocalEngine::in_memory(clock, engine_config)
                 .with_lock_settings(config.lock_settings())
-                .with_schedule_limits(config.schedule_limits()),
+                .with_schedule_limits(config.schedule_limits())
+                .with_memory_alarm(memory()),
         ),
         EngineKind::Embedded => Arc::new(
             LocalEngine::durable(
@@ -96,7 +98,8 @@ pub async fn run(
                 true,
             )?
             .with_lock_settings(config.lock_settings())
-            .with_schedule_limits(config.schedule_limits()),
+            .with_schedule_limits(config.schedule_limits())
+            .with_memory_alarm(memory()),
         ),
     };
     serve(config, engine, listener, wire, shutdown).await

@@ -150,6 +150,7 @@ fn is_momentary(error: &ServiceError) -> bool {
                 | EngineError::OutcomeUnknown { .. }
                 | EngineError::DiskLow { .. }
                 | EngineError::DiskFull { .. }
+                | EngineError::MemoryPressure { .. }
         )
     )
 }

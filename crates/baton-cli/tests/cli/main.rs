@@ -17,4 +17,5 @@ mod cli_topics;
 mod common;
 mod crash;
 mod full_disk;
+mod memory_alarm;
 mod storage;

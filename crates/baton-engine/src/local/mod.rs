@@ -35,6 +35,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::durable::{codec, Durable, StorageConfig};
+use crate::memory::MemoryAlarm;
 use crate::{
     Completion, CompletionHook, Created, Engine, EngineConfig, EngineError, QueueEngine, QueueMeta,
     QueueView, ReceiveOptions, RedriveOptions,
@@ -62,6 +63,8 @@ pub struct LocalEngine {
     topics: RwLock<topics::TopicRegistry>,
     /// Producer writes the disk-free alarm refused.
     refused_writes: AtomicU64,
+    /// The memory alarm (`crate::memory`), sampled by the tick.
+    memory: MemoryAlarm,
     /// Distributed locks (`locks.rs`) and the fence gates of fenced writes (`fenced.rs`).
     locks: locks::Locks,
     /// Schedules (`schedules.rs`). Locked alone.
@@ -171,6 +174,7 @@ impl LocalEngine {
             recovered_completions: parking_lot::Mutex::new(Vec::new()),
             topics: RwLock::new(topics::TopicRegistry::default()),
             refused_writes: AtomicU64::new(0),
+            memory: MemoryAlarm::resident(0),
             locks: locks::Locks::new(crate::LockSettings::default()),
             schedules: schedules::Schedules::new(Default::default()),
         }
@@ -218,9 +222,18 @@ impl LocalEngine {
         })
     }
 
-    /// Refuses a producer's write (send, publish, stream append) while the disk-free alarm is
-    /// on; consumers' writes are never refused by it.
-    pub(crate) fn check_disk(&self) -> Result<(), EngineError> {
+    /// The engine with `alarm` as its memory alarm (the default one only measures).
+    pub fn with_memory_alarm(self, alarm: MemoryAlarm) -> Self {
+        LocalEngine {
+            memory: alarm,
+            ..self
+        }
+    }
+
+    /// Refuses a producer's write (send, publish, stream append, schedule firing) while the
+    /// disk-free alarm or the memory alarm is on; consumers' writes are never refused by them.
+    pub(crate) fn check_write_alarms(&self) -> Result<(), EngineError> {
+        self.memory.admit()?;
         let Some(space) = self.durable.as_ref().map(Durable::space) else {
             return Ok(());
         };
@@ -401,6 +414,10 @@ impl Engine for LocalEngine {
 
     fn storage_stats(&self) -> Option<crate::StorageStats> {
         self.durable.as_ref().map(Durable::stats)
+    }
+
+    fn memory_status(&self) -> Option<crate::MemoryStatus> {
+        Some(self.memory.status())
     }
 
     async fn recover(&self) -> Result<(), EngineError> {
@@ -848,6 +865,8 @@ mod durable_tests;
 mod full_disk_tests;
 #[cfg(test)]
 mod lock_tests;
+#[cfg(test)]
+mod memory_alarm_tests;
 #[cfg(test)]
 mod schedule_tests;
 #[cfg(test)]

@@ -126,6 +126,7 @@ impl LocalEngine {
     }
 
     pub(super) async fn tick_all(&self) {
+        self.memory.check();
         if let Some(durable) = &self.durable {
             let space = durable.space();
             space.check();

@@ -279,7 +279,7 @@ impl ScheduleEngine for LocalEngine {
             let slot = registry
                 .get(&firing.queue)
                 .ok_or_else(|| not_found(&firing.queue))?;
-            self.check_disk()?;
+            self.check_write_alarms()?;
             let (fired, lsn) =
                 self.run_on(&registry, slot, Access::Write, |queue, now, journal| {
                     self.fire_on(&mut table, queue, now, journal, firing)

@@ -73,7 +73,7 @@ impl LocalEngine {
             let registry = self.queues.read();
             let slot = registry.get(name).ok_or_else(|| not_found(name))?;
             if producer == Producer::Client {
-                self.check_disk()?;
+                self.check_write_alarms()?;
             }
             let (outcomes, lsn) =
                 self.run_on(&registry, slot, Access::Write, |queue, now, journal| {

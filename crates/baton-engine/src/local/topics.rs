@@ -530,7 +530,7 @@ impl LocalEngine {
                 .topics
                 .get(topic)
                 .ok_or_else(|| topic_not_found(topic))?;
-            self.check_disk()?;
+            self.check_write_alarms()?;
             // Target queue → (a subscription naming it, indexes of the messages it gets).
             let mut plan: BTreeMap<QueueName, (String, Vec<usize>)> = BTreeMap::new();
             // Target stream → indexes of the messages it gets.

@@ -74,9 +74,9 @@ impl ApiError {
     }
 }
 
-/// Seconds a client should wait before retrying a write the disk-free alarm refused: the
-/// alarm is re-checked on every tick, and space comes back as consumers drain.
-pub const DISK_LOW_RETRY_AFTER_S: u32 = 5;
+/// Seconds a client should wait before retrying a write the disk-free or the memory alarm
+/// refused: the alarms are re-checked on every tick, and room comes back as consumers drain.
+pub const ALARM_RETRY_AFTER_S: u32 = 5;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -118,10 +118,10 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer realm=\"baton\""),
             );
         }
-        if code == ErrorCode::DiskLow {
+        if matches!(code, ErrorCode::DiskLow | ErrorCode::MemoryPressure) {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(DISK_LOW_RETRY_AFTER_S),
+                axum::http::HeaderValue::from(ALARM_RETRY_AFTER_S),
             );
         }
         response

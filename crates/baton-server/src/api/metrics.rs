@@ -175,17 +175,66 @@ fn disk_metrics(out: &mut String, disk: &baton_engine::DiskStatus) {
         "baton_disk_reserve_present {}",
         u8::from(disk.reserve_present)
     );
+}
+
+/// The process's memory and the memory alarm.
+fn memory_metrics(out: &mut String, memory: &baton_engine::MemoryStatus) {
+    family(
+        out,
+        "baton_memory_used_bytes",
+        "gauge",
+        "Resident memory of the broker process (at the last check).",
+    );
+    let _ = writeln!(out, "baton_memory_used_bytes {}", memory.used_bytes);
+    family(
+        out,
+        "baton_memory_high_watermark_bytes",
+        "gauge",
+        "The memory alarm's threshold (memory_high_watermark); 0 when the alarm is off.",
+    );
+    let _ = writeln!(
+        out,
+        "baton_memory_high_watermark_bytes {}",
+        memory.high_watermark_bytes
+    );
+    family(
+        out,
+        "baton_memory_alarm",
+        "gauge",
+        "1 while memory is above memory_high_watermark: sends, publishes and stream appends are refused.",
+    );
+    let _ = writeln!(out, "baton_memory_alarm {}", u8::from(memory.alarm));
+}
+
+/// Producer writes the disk-free and the memory alarms refused.
+fn refused_metrics(
+    out: &mut String,
+    disk: Option<&baton_engine::DiskStatus>,
+    memory: Option<&baton_engine::MemoryStatus>,
+) {
+    if disk.is_none() && memory.is_none() {
+        return;
+    }
     family(
         out,
         "baton_writes_refused_total",
         "counter",
         "Producer writes (sends, publishes, stream appends) refused, by reason.",
     );
-    let _ = writeln!(
-        out,
-        "baton_writes_refused_total{{reason=\"disk_low\"}} {}",
-        disk.refused_writes
-    );
+    if let Some(disk) = disk {
+        let _ = writeln!(
+            out,
+            "baton_writes_refused_total{{reason=\"disk_low\"}} {}",
+            disk.refused_writes
+        );
+    }
+    if let Some(memory) = memory {
+        let _ = writeln!(
+            out,
+            "baton_writes_refused_total{{reason=\"memory_pressure\"}} {}",
+            memory.refused_writes
+        );
+    }
 }
 
 /// `GET /metrics`.
@@ -249,9 +298,15 @@ fn server_metrics(state: &AppState, out: &mut String) {
         "baton_storage_failed {}",
         u8::from(state.engine.storage_failure().is_some())
     );
-    if let Some(disk) = state.engine.disk_status() {
-        disk_metrics(out, &disk);
+    let disk = state.engine.disk_status();
+    if let Some(disk) = &disk {
+        disk_metrics(out, disk);
     }
+    let memory = state.engine.memory_status();
+    if let Some(memory) = &memory {
+        memory_metrics(out, memory);
+    }
+    refused_metrics(out, disk.as_ref(), memory.as_ref());
 }
 
 /// Every queue's messages by state, oldest age and counters.

@@ -3,7 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use baton_proto::{DiskInfo, Health, Readiness, ServerInfo, StorageState};
+use baton_proto::{DiskInfo, Health, MemoryInfo, Readiness, ServerInfo, StorageState};
 
 use crate::api::AppState;
 
@@ -59,12 +59,27 @@ pub fn readiness(engine: &dyn baton_engine::Engine) -> Readiness {
         (StorageState::Ok, None)
     };
     let serves = matches!(storage, StorageState::Ok | StorageState::DiskLow);
+    let memory = engine.memory_status();
+    let memory_alarm = memory.is_some_and(|m| m.alarm);
+    let reason = match memory.filter(|m| m.alarm) {
+        Some(m) if storage == StorageState::Ok => Some(format!(
+            "memory alarm: {} bytes in use, above memory_high_watermark ({}); sends, publishes and stream appends are refused until consumers drain",
+            m.used_bytes, m.high_watermark_bytes
+        )),
+        _ => reason,
+    };
     Readiness {
         ready: serves,
-        accepts_writes: storage == StorageState::Ok,
+        accepts_writes: storage == StorageState::Ok && !memory_alarm,
         accepts_consumers: serves,
         storage,
         reason,
+        memory: memory.map(|m| MemoryInfo {
+            used_bytes: m.used_bytes,
+            high_watermark_bytes: m.high_watermark_bytes,
+            alarm: m.alarm,
+            refused_writes: m.refused_writes,
+        }),
         disk: disk.map(|d| DiskInfo {
             free_bytes: d.free_bytes,
             free_min_bytes: d.free_min_bytes,

@@ -133,18 +133,21 @@ impl ServiceError {
         }
     }
 
-    /// A request that got no reply in time, and a write a low disk refused, are answers the
-    /// client must handle, not faults of the server: they are not logged as failures.
+    /// A request that got no reply in time, and a write a low disk or the memory alarm
+    /// refused, are answers the client must handle, not faults of the server: they are not
+    /// logged as failures.
     pub fn is_expected(&self) -> bool {
-        let disk = |error: &EngineError| {
+        let alarm = |error: &EngineError| {
             matches!(
                 error,
-                EngineError::DiskLow { .. } | EngineError::DiskFull { .. }
+                EngineError::DiskLow { .. }
+                    | EngineError::DiskFull { .. }
+                    | EngineError::MemoryPressure { .. }
             )
         };
         match self {
             ServiceError::RequestTimeout { .. } => true,
-            _ => self.engine_error().is_some_and(disk),
+            _ => self.engine_error().is_some_and(alarm),
         }
     }
 
@@ -228,6 +231,7 @@ pub fn engine_code(error: &EngineError) -> ErrorCode {
         EngineError::StorageUnavailable { .. } => ErrorCode::StorageUnavailable,
         EngineError::OutcomeUnknown { .. } => ErrorCode::OutcomeUnknown,
         EngineError::DiskLow { .. } | EngineError::DiskFull { .. } => ErrorCode::DiskLow,
+        EngineError::MemoryPressure { .. } => ErrorCode::MemoryPressure,
         EngineError::Receipt(receipt) => receipt_code(*receipt),
         EngineError::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
         EngineError::Queue(queue) => queue_code(queue),
@@ -320,6 +324,14 @@ mod tests {
                 }
                 .into(),
                 507,
+            ),
+            (
+                EngineError::MemoryPressure {
+                    used_bytes: 2,
+                    high_watermark_bytes: 1,
+                }
+                .into(),
+                503,
             ),
             (ServiceError::TooManyLiveStreams { limit: 1 }, 429),
             (

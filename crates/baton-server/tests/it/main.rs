@@ -13,6 +13,7 @@ mod fenced;
 mod full_disk;
 mod harness;
 mod locks;
+mod memory_alarm;
 mod metrics;
 mod push;
 mod queues;

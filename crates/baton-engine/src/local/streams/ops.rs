@@ -173,7 +173,7 @@ impl LocalEngine {
     ) -> Result<Vec<Appended>, StreamEngineError> {
         self.check_ready()?;
         self.streams.slot(name)?;
-        self.check_disk()?;
+        self.check_write_alarms()?;
         let submitted = self.stream_append_submit(name, producer, records)?;
         self.stream_append_finish(&submitted).await?;
         Ok(submitted.appended)

@@ -1,0 +1,188 @@
+//! The memory alarm on the local engine, with the memory usage injected: above the watermark
+//! every producer write (send, send_each, publish, stream append) is refused with
+//! `MemoryPressure` and changes nothing, while receives, acks, nacks and the broker's own
+//! sends for consumers go on; once usage falls the next tick accepts writes again.
+
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use baton_core::topic::{RoutingKey, Subscription, Target};
+use baton_core::{ManualClock, MessageAttributes, StreamConfig, StreamName};
+
+use super::*;
+use crate::conformance::{subscription_name, topic};
+use crate::{
+    new_message_id, MemoryAlarm, NewRecord, PublishEntry, StreamEngine, StreamEngineError,
+};
+use crate::{TopicEngine, TopicEngineError};
+
+const WATERMARK: u64 = 1_000_000;
+
+fn name(s: &str) -> QueueName {
+    QueueName::new(s).unwrap()
+}
+
+fn engine_with_usage() -> (LocalEngine, Arc<AtomicU64>) {
+    let usage = Arc::new(AtomicU64::new(0));
+    let probe = usage.clone();
+    let alarm = MemoryAlarm::new(
+        WATERMARK,
+        Arc::new(move || Some(probe.load(Ordering::Relaxed))),
+    );
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = LocalEngine::in_memory(clock, EngineConfig::default()).with_memory_alarm(alarm);
+    (engine, usage)
+}
+
+async fn send(engine: &LocalEngine, body: &str) -> Result<Vec<SendOutcome>, EngineError> {
+    engine
+        .send(&name("q"), vec![SendEntry::new(new_message_id(), body)])
+        .await
+}
+
+fn is_pressure(error: &EngineError) -> bool {
+    matches!(
+        error,
+        EngineError::MemoryPressure {
+            high_watermark_bytes: WATERMARK,
+            ..
+        }
+    )
+}
+
+#[tokio::test]
+async fn above_the_watermark_producers_are_refused_and_consumers_drain() {
+    let (engine, usage) = engine_with_usage();
+    engine
+        .create_queue(name("q"), QueueConfig::default())
+        .await
+        .unwrap();
+    let stream = StreamName::new("s").unwrap();
+    engine
+        .create_stream(
+            stream.clone(),
+            StreamConfig {
+                partitions: 1,
+                retention_ms: None,
+                retention_bytes: None,
+                max_records: None,
+            },
+        )
+        .await
+        .unwrap();
+    engine.create_topic(topic("t")).await.unwrap();
+    engine
+        .put_subscription(
+            &topic("t"),
+            Subscription {
+                name: subscription_name("all"),
+                target: Target::Queue(name("q")),
+                pattern: None,
+                filter: None,
+            },
+        )
+        .await
+        .unwrap();
+    send(&engine, "before 1").await.unwrap();
+    send(&engine, "before 2").await.unwrap();
+
+    usage.store(WATERMARK, Ordering::Relaxed);
+    engine.tick().await;
+    let status = engine.memory_status().unwrap();
+    assert!(status.alarm, "{status:?}");
+    assert_eq!(status.used_bytes, WATERMARK);
+
+    let refused = send(&engine, "during").await.unwrap_err();
+    assert!(is_pressure(&refused), "{refused:?}");
+    let each = engine
+        .send_each(&name("q"), vec![SendEntry::new(new_message_id(), "each")])
+        .await;
+    assert!(matches!(&each, Err(e) if is_pressure(e)), "{each:?}");
+    let published = engine
+        .publish(
+            &topic("t"),
+            vec![PublishEntry {
+                id: new_message_id(),
+                routing_key: RoutingKey::new("k").unwrap(),
+                body: Arc::from("published"),
+                attributes: MessageAttributes::default(),
+                group_id: None,
+                dedup_id: None,
+            }],
+        )
+        .await;
+    assert!(
+        matches!(&published, Err(TopicEngineError::Engine(e)) if is_pressure(e)),
+        "{published:?}"
+    );
+    let appended = engine
+        .append(
+            &stream,
+            None,
+            vec![NewRecord {
+                key: None,
+                value: "v".to_string(),
+                headers: Vec::new(),
+                partition: None,
+            }],
+        )
+        .await;
+    assert!(
+        matches!(&appended, Err(StreamEngineError::Engine(e)) if is_pressure(e)),
+        "{appended:?}"
+    );
+    // Nothing refused was stored.
+    let stats = engine.get_queue(&name("q")).await.unwrap().stats;
+    assert_eq!(stats.visible, 2, "{stats:?}");
+
+    // Consumers go on: receive, nack, receive again, ack.
+    let options = ReceiveOptions {
+        max: 10,
+        wait_ms: Some(0),
+        visibility_timeout_ms: Some(60_000),
+    };
+    let got = engine.receive(&name("q"), options).await.unwrap();
+    assert_eq!(got.len(), 2);
+    let nacked = engine
+        .nack(&name("q"), vec![got[1].receipt], None)
+        .await
+        .unwrap();
+    assert!(nacked.iter().all(Result::is_ok), "{nacked:?}");
+    let again = engine.receive(&name("q"), options).await.unwrap();
+    assert_eq!(again.len(), 1);
+    let acked = engine
+        .ack(&name("q"), vec![got[0].receipt, again[0].receipt])
+        .await
+        .unwrap();
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
+    // The broker's own sends for consumers (completion callbacks) are not refused either.
+    engine
+        .send_internal(&name("q"), vec![SendEntry::new(new_message_id(), "job")])
+        .await
+        .unwrap();
+    assert_eq!(engine.memory_status().unwrap().refused_writes, 4);
+
+    // Within the hysteresis the alarm stays on; below it the next tick lets writes in.
+    usage.store(WATERMARK - WATERMARK / 40, Ordering::Relaxed);
+    engine.tick().await;
+    assert!(send(&engine, "still refused").await.is_err());
+    usage.store(WATERMARK / 2, Ordering::Relaxed);
+    engine.tick().await;
+    assert!(!engine.memory_status().unwrap().alarm);
+    send(&engine, "after").await.unwrap();
+    engine
+        .append(
+            &stream,
+            None,
+            vec![NewRecord {
+                key: None,
+                value: "v".to_string(),
+                headers: Vec::new(),
+                partition: None,
+            }],
+        )
+        .await
+        .unwrap();
+}
