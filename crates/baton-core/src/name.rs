@@ -32,6 +32,18 @@ impl QueueName {
 
 /// The naming rule: 1–80 characters of `[A-Za-z0-9_-]`, optionally ending in `.fifo`.
 fn check(name: &str) -> Result<(), QueueError> {
+    // Names are checked on every request; a valid one is ASCII, so its bytes are its
+    // characters and a byte scan decides. Anything else takes the way that names the fault.
+    let stem = name.strip_suffix(FIFO_SUFFIX).unwrap_or(name);
+    let valid_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+    if !stem.is_empty() && name.len() <= NAME_CHARS_MAX && stem.bytes().all(valid_byte) {
+        return Ok(());
+    }
+    refusal(name)
+}
+
+/// Why `name` breaks the naming rule (or `Ok` after all, which `check` never asks).
+fn refusal(name: &str) -> Result<(), QueueError> {
     let invalid = |reason: &str| QueueError::InvalidName {
         name: name.chars().take(NAME_CHARS_MAX + 20).collect(),
         reason: reason.to_string(),

@@ -56,7 +56,13 @@ async fn read_body(request: Request, state: &AppState) -> Result<Bytes, ApiError
 }
 
 /// Parses a JSON body; an error names the offending field's path.
+///
+/// Valid bodies are parsed without tracking the path (which allocates per key); only a body
+/// that fails is parsed again, the same way, to name where it failed.
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if let Ok(value) = serde_json::from_slice(bytes) {
+        return Ok(value);
+    }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();

@@ -33,58 +33,81 @@ struct Histogram {
     sum_seconds: f64,
 }
 
-/// `(api, action, method)`: a finite set, so the map stays small.
-type RouteKey = (&'static str, String, String);
+/// One `(api, action, method)`'s latency and responses by status.
+#[derive(Default)]
+struct RouteFigures {
+    latency: Histogram,
+    statuses: BTreeMap<u16, u64>,
+}
+
+/// api → action → method → figures: a finite set, so the maps stay small. Nested so that a
+/// request finds its entry by `&str` lookups, allocating only the first time a key is seen.
+type RouteMap = BTreeMap<&'static str, BTreeMap<String, BTreeMap<String, RouteFigures>>>;
 
 /// HTTP request metrics, recorded per route template (never per concrete path, which would
 /// make a label per queue name and message id).
 #[derive(Default)]
 pub struct HttpMetrics {
-    latency: Mutex<BTreeMap<RouteKey, Histogram>>,
-    responses: Mutex<BTreeMap<(RouteKey, u16), u64>>,
+    routes: Mutex<RouteMap>,
 }
 
 impl HttpMetrics {
-    fn record(&self, key: RouteKey, status: u16, seconds: f64) {
-        {
-            let mut latency = self.latency.lock();
-            let histogram = latency.entry(key.clone()).or_default();
-            histogram.count += 1;
-            histogram.sum_seconds += seconds;
-            for (i, bound) in LATENCY_BUCKETS.iter().enumerate() {
-                if seconds <= *bound {
-                    if let Some(bucket) = histogram.buckets.get_mut(i) {
-                        *bucket += 1;
-                    }
-                }
+    fn record(&self, api: &'static str, action: &str, method: &str, status: u16, seconds: f64) {
+        let mut routes = self.routes.lock();
+        let actions = routes.entry(api).or_default();
+        if !actions.contains_key(action) {
+            actions.insert(action.to_string(), BTreeMap::new());
+        }
+        let Some(methods) = actions.get_mut(action) else {
+            return;
+        };
+        if !methods.contains_key(method) {
+            methods.insert(method.to_string(), RouteFigures::default());
+        }
+        let Some(figures) = methods.get_mut(method) else {
+            return;
+        };
+        let histogram = &mut figures.latency;
+        histogram.count += 1;
+        histogram.sum_seconds += seconds;
+        for (bucket, bound) in histogram.buckets.iter_mut().zip(LATENCY_BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
             }
         }
-        *self.responses.lock().entry((key, status)).or_default() += 1;
+        *figures.statuses.entry(status).or_default() += 1;
     }
-}
 
-impl HttpMetrics {
     /// Records one wire-protocol request (api `wire`, action the op, method `FRAME`) with
     /// the HTTP status the same call would have had.
     pub(crate) fn record_wire(&self, op: &'static str, status: u16, seconds: f64) {
-        self.record(
-            ("wire", op.to_string(), "FRAME".to_string()),
-            status,
-            seconds,
-        );
+        self.record("wire", op, "FRAME", status, seconds);
+    }
+
+    /// Every `(api, action, method)` with its figures, in label order.
+    fn for_each(&self, mut visit: impl FnMut(&'static str, &str, &str, &RouteFigures)) {
+        for (api, actions) in self.routes.lock().iter() {
+            for (action, methods) in actions {
+                for (method, figures) in methods {
+                    visit(api, action, method, figures);
+                }
+            }
+        }
     }
 
     /// Responses since start by class, for the dashboard's live stream.
     pub fn counters(&self) -> baton_proto::HttpCounters {
         let mut counters = baton_proto::HttpCounters::default();
-        for ((_, status), count) in self.responses.lock().iter() {
-            counters.responses_total += count;
-            match status {
-                400..=499 => counters.client_errors_total += count,
-                500..=599 => counters.server_errors_total += count,
-                _ => {}
+        self.for_each(|_, _, _, figures| {
+            for (status, count) in &figures.statuses {
+                counters.responses_total += count;
+                match status {
+                    400..=499 => counters.client_errors_total += count,
+                    500..=599 => counters.server_errors_total += count,
+                    _ => {}
+                }
             }
-        }
+        });
         counters
     }
 }
@@ -92,35 +115,37 @@ impl HttpMetrics {
 /// Records every request's route, status and duration.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().to_string();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string());
+    let method = request.method().clone();
+    let route = request.extensions().get::<MatchedPath>().cloned();
     let response = next.run(request).await;
-    let key = match (route.as_deref(), response.extensions().get::<SqsAction>()) {
+    let (api, action) = match (
+        route.as_ref().map(MatchedPath::as_str),
+        response.extensions().get::<SqsAction>(),
+    ) {
         // SQS requests of either protocol carry their action in the response; requests that
         // named no valid action are `unknown`, so the label values stay a finite set.
         (Some("/") | Some("/000000000000/{queue}"), Some(SqsAction(action))) => {
-            ("sqs", action.clone(), method)
+            ("sqs", action.as_str())
         }
         (Some("/") | Some("/000000000000/{queue}"), None) => {
-            if method == "GET"
+            if method == axum::http::Method::GET
                 && response
                     .headers()
                     .get(header::CONTENT_TYPE)
                     .is_some_and(|v| v.as_bytes().starts_with(b"text/html"))
             {
-                ("native", "/".to_string(), method)
+                ("native", "/")
             } else {
-                ("sqs", "unknown".to_string(), method)
+                ("sqs", "unknown")
             }
         }
-        (Some(route), _) => ("native", route.to_string(), method),
-        (None, _) => ("native", "unmatched".to_string(), method),
+        (Some(route), _) => ("native", route),
+        (None, _) => ("native", "unmatched"),
     };
     state.http_metrics.record(
-        key,
+        api,
+        action,
+        method.as_str(),
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
@@ -471,56 +496,55 @@ fn wal_metrics(storage: &baton_engine::StorageStats, out: &mut String) {
 
 /// HTTP latency and responses by API, action and method.
 fn http_metrics(state: &AppState, out: &mut String) {
-    {
-        let latency = state.http_metrics.latency.lock();
-        family(
-            out,
-            "baton_http_request_duration_seconds",
-            "histogram",
-            "HTTP request latency by API and action.",
+    family(
+        out,
+        "baton_http_request_duration_seconds",
+        "histogram",
+        "HTTP request latency by API and action.",
+    );
+    state.http_metrics.for_each(|api, action, method, figures| {
+        let histogram = &figures.latency;
+        let labels = format!(
+            "api=\"{api}\",action=\"{}\",method=\"{method}\"",
+            label(action)
         );
-        for ((api, action, method), histogram) in latency.iter() {
-            let labels = format!(
-                "api=\"{api}\",action=\"{}\",method=\"{method}\"",
-                label(action)
+        for (bound, count) in LATENCY_BUCKETS.iter().zip(histogram.buckets.iter()) {
+            let _ = writeln!(
+                out,
+                "baton_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
             );
-            for (bound, count) in LATENCY_BUCKETS.iter().zip(histogram.buckets.iter()) {
+        }
+        let _ = writeln!(
+            out,
+            "baton_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+            histogram.count
+        );
+        let _ = writeln!(
+            out,
+            "baton_http_request_duration_seconds_sum{{{labels}}} {}",
+            histogram.sum_seconds
+        );
+        let _ = writeln!(
+            out,
+            "baton_http_request_duration_seconds_count{{{labels}}} {}",
+            histogram.count
+        );
+    });
+    family(
+        out,
+        "baton_http_responses_total",
+        "counter",
+        "HTTP responses by API, action and status.",
+    );
+    state
+        .http_metrics
+        .for_each(|api, action, method, figures| {
+            for (status, count) in &figures.statuses {
                 let _ = writeln!(
                     out,
-                    "baton_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {count}"
+                    "baton_http_responses_total{{api=\"{api}\",action=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
+                    label(action)
                 );
             }
-            let _ = writeln!(
-                out,
-                "baton_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                histogram.count
-            );
-            let _ = writeln!(
-                out,
-                "baton_http_request_duration_seconds_sum{{{labels}}} {}",
-                histogram.sum_seconds
-            );
-            let _ = writeln!(
-                out,
-                "baton_http_request_duration_seconds_count{{{labels}}} {}",
-                histogram.count
-            );
-        }
-    }
-    {
-        let responses = state.http_metrics.responses.lock();
-        family(
-            out,
-            "baton_http_responses_total",
-            "counter",
-            "HTTP responses by API, action and status.",
-        );
-        for (((api, action, method), status), count) in responses.iter() {
-            let _ = writeln!(
-                out,
-                "baton_http_responses_total{{api=\"{api}\",action=\"{}\",method=\"{method}\",status=\"{status}\"}} {count}",
-                label(action)
-            );
-        }
-    }
+        });
 }

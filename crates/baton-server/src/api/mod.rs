@@ -36,9 +36,15 @@ pub use crate::state::AppState;
 use error::ApiError;
 
 /// The whole HTTP application.
+///
+/// The layers every request passes (tracing, the body limits) wrap the router once, as one
+/// service, rather than through `Router::layer`, which wraps every route's handler in a boxed
+/// service of its own: each boxed level is cloned — an allocation, recursively through the
+/// levels below it — on every request. Only the layers that need the matched route template
+/// (metrics, permissions) are route layers.
 pub fn router(state: AppState) -> Router {
     let body_limit = usize::try_from(state.config.max_request_bytes).unwrap_or(usize::MAX);
-    Router::new()
+    let routes = Router::new()
         .route("/health", get(system::health))
         .route("/ready", get(system::ready))
         .route("/v1/server", get(system::server_info))
@@ -72,15 +78,18 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
+        .with_state(state.clone());
+    let app = tower::ServiceBuilder::new()
         // 5xx answers are logged where they arise (`ApiError`); a 503 from `/ready` during
         // recovery is an answer, not a failure.
         .layer(
             TraceLayer::new_for_http()
                 .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)),
         )
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, limit_body))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .service(routes);
+    Router::new().fallback_service(app)
 }
 
 /// The native queue API (`queues.rs`).

@@ -395,7 +395,7 @@ pub async fn send(
     queue: &str,
     request: proto::SendRequest,
 ) -> Result<proto::SendResponse, ServiceError> {
-    queue_name(queue)?;
+    let name = queue_name(queue)?;
     let fence = request.fence;
     let mut entries = Vec::with_capacity(request.messages.len());
     for (index, message) in request.messages.into_iter().enumerate() {
@@ -410,19 +410,18 @@ pub async fn send(
         entries.push(send_entry(state, index, message.body.into(), options)?);
     }
     match fence {
-        Some(fence) => send_fenced(state, queue, entries, fence).await,
-        None => send_entries(state, queue, entries).await,
+        Some(fence) => send_fenced(state, name, entries, fence).await,
+        None => send_to(state, &name, entries).await,
     }
 }
 
 /// Sends checked messages only while `fence`'s token is its lock's current one, in one step.
 async fn send_fenced(
     state: &AppState,
-    queue: &str,
+    queue: QueueName,
     entries: Vec<SendEntry>,
     fence: proto::Fence,
 ) -> Result<proto::SendResponse, ServiceError> {
-    let queue = queue_name(queue)?;
     match fences::write(state, fence, FencedWrite::Send { queue, entries }).await? {
         FencedOutcome::Sent(outcomes) => Ok(sent_response(outcomes)),
         _ => Err(fences::mismatch("send")),
@@ -486,8 +485,15 @@ pub(crate) async fn send_entries(
     queue: &str,
     entries: Vec<SendEntry>,
 ) -> Result<proto::SendResponse, ServiceError> {
-    let name = queue_name(queue)?;
-    let outcomes = state.engine.send(&name, entries).await?;
+    send_to(state, &queue_name(queue)?, entries).await
+}
+
+async fn send_to(
+    state: &AppState,
+    name: &QueueName,
+    entries: Vec<SendEntry>,
+) -> Result<proto::SendResponse, ServiceError> {
+    let outcomes = state.engine.send(name, entries).await?;
     Ok(sent_response(outcomes))
 }
 
