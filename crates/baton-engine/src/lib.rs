@@ -225,6 +225,13 @@ pub enum EngineError {
     DiskFull { reason: String },
     #[error("the batch is {size_bytes} bytes, more than the limit of {max_bytes}")]
     BatchTooLarge { size_bytes: u64, max_bytes: u64 },
+    /// The engine this node runs has no such operation (yet): a lasting answer of this
+    /// deployment, not a failure, so callers neither retry it soon nor count it as an outage.
+    #[error("{feature} are not available on the {engine} engine yet")]
+    NotOnEngine {
+        feature: &'static str,
+        engine: &'static str,
+    },
 }
 
 /// Every broker operation the server needs, by concern: queues ([`QueueEngine`]), streams

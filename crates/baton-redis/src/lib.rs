@@ -19,7 +19,7 @@
 //! - **Long polls** wait on the node, woken by sharded pub/sub from the scripts and by a
 //!   periodic re-poll (`waits.rs`).
 //!
-//! Not in this crate yet (each call answers `StorageUnavailable`, `unavailable.rs`): streams,
+//! Not in this crate yet (each call answers `NotOnEngine`, `unavailable.rs`): streams,
 //! topics, locks and schedules, and the ownership of background work by one node at a time.
 //! The registry of queues is a set in one slot; creating and deleting queues, and the check
 //! that a dead-letter queue is unused, read it without a lock across slots.

@@ -127,7 +127,8 @@ impl From<EngineError> for SqsError {
             | EngineError::StorageUnavailable { .. }
             | EngineError::OutcomeUnknown { .. }
             | EngineError::DiskLow { .. }
-            | EngineError::DiskFull { .. } => SqsError::service_unavailable(message),
+            | EngineError::DiskFull { .. }
+            | EngineError::NotOnEngine { .. } => SqsError::service_unavailable(message),
             EngineError::BatchTooLarge { .. } => SqsError::invalid_parameter_value(message),
             EngineError::Receipt(ReceiptError::Invalid) => {
                 SqsError::receipt_handle_is_invalid("The input receipt handle is invalid.")
