@@ -16,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod callbacks;
+mod cluster;
 pub mod config;
 pub mod events;
 mod http_listener;
@@ -39,7 +40,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigError, EngineKind, ServerConfig};
+pub use config::{ConfigError, EngineKind, RedisDurability, ServerConfig};
 pub use state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,9 @@ pub enum ServerError {
     /// Listening beyond loopback without keys (`auth::secure_default`).
     #[error("{0}")]
     Insecure(String),
+    /// Cluster mode: the Redis deployment failed the start-up check (`cluster.rs`).
+    #[error("{0}")]
+    Deployment(String),
     /// The start-up key (`BATON_ADMIN_KEY`) or an offline key change failed.
     #[error("API keys: {0}")]
     Keys(#[from] service::ServiceError),
@@ -98,6 +102,7 @@ pub async fn run(
             .with_lock_settings(config.lock_settings())
             .with_schedule_limits(config.schedule_limits()),
         ),
+        EngineKind::Redis => cluster::connect(&config, engine_config).await?,
     };
     serve(config, engine, listener, wire, shutdown).await
 }
