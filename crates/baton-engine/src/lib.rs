@@ -257,6 +257,12 @@ pub trait Engine:
         None
     }
 
+    /// Whether other nodes may change this engine's state too (cluster mode), so a node must
+    /// re-read what it keeps in memory (push subscriptions) rather than trust its own view.
+    fn shared_by_nodes(&self) -> bool {
+        false
+    }
+
     /// Write-ahead-log counters, for metrics; `None` without durable storage.
     fn storage_stats(&self) -> Option<StorageStats> {
         None

@@ -381,6 +381,10 @@ impl Engine for RedisEngine {
         self.failure.read().clone()
     }
 
+    fn shared_by_nodes(&self) -> bool {
+        true
+    }
+
     async fn tick(&self) {
         self.tick_all().await
     }

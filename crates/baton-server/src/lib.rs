@@ -258,7 +258,8 @@ async fn refresh_keys(state: AppState, stop: CancellationToken) {
 }
 
 /// Starts the background loops: sinks, callbacks, event workers, schedules, push (then the
-/// sweep of topic URL subscriptions) and the engine's tick.
+/// sweep of topic URL subscriptions, then, on an engine shared by nodes, the re-sync of push
+/// subscriptions) and the engine's tick.
 fn spawn_background(
     state: &AppState,
     config: &ServerConfig,
@@ -275,6 +276,8 @@ fn spawn_background(
     tasks.spawn(async move {
         push.resume().await;
         service::topic_urls::sweep(&swept).await;
+        // Cluster mode only: subscriptions other nodes set or removed.
+        push.run_resync().await;
     });
     tasks.spawn(refresh_keys(state.clone(), stop.clone()));
     tasks.spawn(tick_loop(

@@ -2,15 +2,15 @@
 //! Redis Cluster (`redis_cluster`, the engine crate's own test support): two nodes sharing
 //! one namespace serve one set of queues, a long poll on one node is woken by a send on the
 //! other, the strict start-up check refuses a cluster without the append-only file and
-//! `relaxed` starts on it, and what is not on the Redis engine yet answers 503
-//! `not_on_engine`.
+//! `relaxed` starts on it, what is not on the Redis engine yet answers 503 `not_on_engine`,
+//! and what the server runs on queues works across nodes: API keys, push, callbacks.
 
 use std::io::{BufRead, BufReader};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::common::{baton, spawn_baton, temp_dir, Serve, Server, ServerLog};
+use crate::common::{baton, spawn_baton, temp_dir, Endpoint, Serve, Server, ServerLog};
 use crate::redis_cluster::{self, Cluster};
 
 /// A long poll's `wait_ms`: far longer than a wake-up may take, so a poll that returns a
@@ -232,4 +232,115 @@ fn serve_refuses_redis_without_url_and_a_bad_url_naming_the_key() {
     )
     .assert_error(1, "--redis-durability \"lax\" is not `strict` or `relaxed`");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn api_keys_live_in_the_cluster_a_key_made_on_one_node_opens_the_other() {
+    const ADMIN: &str = "cluster-test-admin-key-0123456789abcdefgh";
+    let cluster = redis_cluster::shared();
+    let namespace = redis_cluster::fresh_namespace();
+    // Both nodes install the same admin key at start: the second finds it there already.
+    let keyed =
+        |serve: Serve| serve.env(&[("BATON_ADMIN_KEY", ADMIN), ("BATON_KEYS_REFRESH_MS", "200")]);
+    let one = started(keyed(node(cluster, &namespace, &[])));
+    let two = started(keyed(node(cluster, &namespace, &[])));
+    two.run(&["queue", "list"]).assert_error(1, "unauthorized");
+
+    let created = one
+        .run(&[
+            "--key",
+            ADMIN,
+            "key",
+            "create",
+            "--name",
+            "app",
+            "--allow",
+            "send,receive:queue:jobs*",
+        ])
+        .assert_success()
+        .json();
+    let app = created["key"].as_str().unwrap().to_string();
+    one.run(&["--key", ADMIN, "queue", "create", "jobs"])
+        .assert_success();
+    // Node 2 learns of the key by its periodic re-read (keys_refresh_ms).
+    crate::common::eventually("node 2 accepts the key made on node 1", || {
+        let sent = two.run(&["--key", &app, "send", "jobs", "hello"]);
+        sent.status.success().then_some(())
+    });
+    two.run(&["--key", &app, "queue", "create", "other"])
+        .assert_error(1, "forbidden");
+}
+
+#[test]
+fn push_and_completion_callbacks_run_on_the_cluster() {
+    let cluster = redis_cluster::shared();
+    let namespace = redis_cluster::fresh_namespace();
+    let one = started(node(cluster, &namespace, &[]));
+    let two = started(node(cluster, &namespace, &[]));
+    let endpoint = Endpoint::start();
+
+    // A push subscription set on node 1 delivers what node 2 was sent.
+    one.cli("queue create work").assert_success();
+    let target = format!("{}/work", endpoint.url);
+    one.cli(&format!("push set work {target}")).assert_success();
+    two.cli("send work job-1").assert_success();
+    let posted = endpoint.wait_for(1);
+    assert_eq!(
+        (posted[0].path.as_str(), posted[0].body.as_str()),
+        ("/work", "job-1")
+    );
+    // Node 2 starts a worker of its own for it (its re-sync of stored subscriptions) ...
+    crate::common::eventually("node 2 knows the subscription set on node 1", || {
+        let shown = two.cli("push show work");
+        shown
+            .status
+            .success()
+            .then(|| assert_eq!(shown.json()["url"], target.as_str()))
+    });
+    // ... and stops it within a re-sync (2 s) of the subscription's delete on node 1:
+    // nothing is pushed after.
+    one.cli("push delete work").assert_success();
+    std::thread::sleep(Duration::from_secs(3));
+    two.cli("send work job-2").assert_success();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(endpoint.received().len(), 1, "{:?}", endpoint.received());
+    assert_eq!(
+        receive(&one, "work", 0).len(),
+        1,
+        "job-2 waits in the queue"
+    );
+
+    // A completion callback of a message sent on node 1 and acked on node 2.
+    one.cli("queue create orders").assert_success();
+    let done = format!("{}/done", endpoint.url);
+    let sent = one.http(
+        "POST",
+        "/v1/queues/orders/messages",
+        json!({"messages": [{"body": "ship 7", "notify": {"url": done}}]}),
+    );
+    let id = sent["messages"][0]["id"].as_str().unwrap().to_string();
+    two.cli("recv orders --wait-ms 5000 --ack").assert_success();
+    let posted = endpoint.wait_for(2);
+    let callback = posted
+        .iter()
+        .find(|request| request.path == "/done")
+        .unwrap_or_else(|| panic!("no callback among {posted:?}"));
+    let report: Value = serde_json::from_str(&callback.body).unwrap();
+    assert_eq!(
+        (&report["id"], &report["queue"], &report["status"]),
+        (&json!(id), &json!("orders"), &json!("COMPLETED")),
+        "{report}"
+    );
+    // Its outcome is recorded on the message, seen from the node that sent it.
+    crate::common::eventually("the callback's outcome is recorded", || {
+        let status = one.http(
+            "GET",
+            &format!("/v1/queues/orders/messages/{id}"),
+            json!(null),
+        );
+        status
+            .to_string()
+            .contains("callback_succeeded")
+            .then_some(())
+    });
 }
