@@ -219,9 +219,29 @@ pub struct ServeArgs {
     #[arg(long, env = "BATON_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 
-    /// Storage engine: `embedded` (durable, in --data-dir) or `memory` (nothing survives a restart) [config: engine, default embedded].
+    /// Storage engine: `embedded` (durable, in --data-dir), `memory` (nothing survives a restart) or `redis` (cluster mode: queues in the Redis Cluster of --redis-url, shared by every node started so) [config: engine, default embedded].
     #[arg(long, value_name = "ENGINE")]
     pub engine: Option<String>,
+
+    /// Cluster mode: the Redis Cluster's seed nodes, comma-separated, e.g. redis://10.0.0.1:6379,redis://10.0.0.2:6379 [config: redis_url].
+    #[arg(long, value_name = "redis://HOST:PORT,...")]
+    pub redis_url: Option<String>,
+
+    /// Cluster mode: the prefix of every key; nodes with the same namespace share their queues [config: redis_namespace, default baton].
+    #[arg(long, value_name = "NAME")]
+    pub redis_namespace: Option<String>,
+
+    /// Cluster mode: replicas that must confirm each write before it is answered [config: redis_wait_replicas, default 1].
+    #[arg(long, value_name = "N")]
+    pub redis_wait_replicas: Option<u32>,
+
+    /// Cluster mode: how long a write waits for those replicas [config: redis_wait_timeout_ms, default 1000].
+    #[arg(long, value_name = "MS")]
+    pub redis_wait_timeout_ms: Option<u64>,
+
+    /// Cluster mode: `strict` refuses to start on a Redis deployment that can lose acknowledged writes (appendonly, appendfsync, maxmemory-policy, replicas); `relaxed` logs a warning and starts [config: redis_durability, default strict].
+    #[arg(long, value_name = "strict|relaxed")]
+    pub redis_durability: Option<String>,
 
     /// When the write-ahead log syncs to disk: `always` (before acknowledging), `interval=<ms>` or `never` [config: fsync, default always].
     #[arg(long, value_name = "POLICY")]

@@ -31,11 +31,26 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         config.data_dir = data_dir;
     }
     if let Some(engine) = args.engine {
-        config.engine = match engine.as_str() {
-            "embedded" => baton_server::EngineKind::Embedded,
-            "memory" => baton_server::EngineKind::Memory,
-            other => anyhow::bail!("--engine {other:?} is not `embedded` or `memory`"),
-        };
+        config.engine = engine
+            .parse()
+            .map_err(|reason| anyhow::anyhow!("--engine {reason}"))?;
+    }
+    if let Some(url) = args.redis_url {
+        config.redis_url = url;
+    }
+    if let Some(namespace) = args.redis_namespace {
+        config.redis_namespace = namespace;
+    }
+    if let Some(replicas) = args.redis_wait_replicas {
+        config.redis_wait_replicas = replicas;
+    }
+    if let Some(timeout) = args.redis_wait_timeout_ms {
+        config.redis_wait_timeout_ms = timeout;
+    }
+    if let Some(durability) = args.redis_durability {
+        config.redis_durability = durability
+            .parse()
+            .map_err(|reason| anyhow::anyhow!("--redis-durability {reason}"))?;
     }
     if let Some(fsync) = args.fsync {
         config.fsync = fsync;

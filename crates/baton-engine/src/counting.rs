@@ -97,6 +97,9 @@ impl Engine for CountingEngine {
     fn storage_failure(&self) -> Option<String> {
         self.inner.storage_failure()
     }
+    fn shared_by_nodes(&self) -> bool {
+        self.inner.shared_by_nodes()
+    }
     fn storage_stats(&self) -> Option<StorageStats> {
         self.inner.storage_stats()
     }

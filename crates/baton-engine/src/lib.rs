@@ -232,6 +232,13 @@ pub enum EngineError {
     DiskFull { reason: String },
     #[error("the batch is {size_bytes} bytes, more than the limit of {max_bytes}")]
     BatchTooLarge { size_bytes: u64, max_bytes: u64 },
+    /// The engine this node runs has no such operation (yet): a lasting answer of this
+    /// deployment, not a failure, so callers neither retry it soon nor count it as an outage.
+    #[error("{feature} are not available on the {engine} engine yet")]
+    NotOnEngine {
+        feature: &'static str,
+        engine: &'static str,
+    },
 }
 
 /// Every broker operation the server needs, by concern: queues ([`QueueEngine`]), streams
@@ -255,6 +262,12 @@ pub trait Engine:
     /// Why storage refuses writes right now, if it does.
     fn storage_failure(&self) -> Option<String> {
         None
+    }
+
+    /// Whether other nodes may change this engine's state too (cluster mode), so a node must
+    /// re-read what it keeps in memory (push subscriptions) rather than trust its own view.
+    fn shared_by_nodes(&self) -> bool {
+        false
     }
 
     /// Write-ahead-log counters, for metrics; `None` without durable storage.

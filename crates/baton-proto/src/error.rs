@@ -53,6 +53,10 @@ pub enum ErrorCode {
     /// fewer replicas than required acknowledged it): it may or may not survive a failover.
     /// Retrying with the same message, deduplication or producer ids is exactly-once. 503.
     OutcomeUnknown,
+    /// The engine this node runs does not have the operation (cluster mode on Redis: streams,
+    /// topics, locks and schedules are not there yet). Lasting for this deployment: retrying
+    /// does not help; use a node with the embedded engine. 503.
+    NotOnEngine,
     /// The data directory's disk is low on space (the disk-free alarm, `disk_free_min`) or
     /// full: sends, publishes and stream appends are refused, nothing was stored; receives and
     /// acks go on, and writes are accepted again once space is freed. 507, with `Retry-After`.
@@ -247,7 +251,7 @@ impl ErrorCode {
             | TooManyLocks
             | TooManySchedules => 429,
             Internal => 500,
-            NotReady | StorageUnavailable | OutcomeUnknown | MemoryPressure => 503,
+            NotReady | StorageUnavailable | OutcomeUnknown | MemoryPressure | NotOnEngine => 503,
             RequestTimeout => 504,
             DiskLow => 507,
         }

@@ -105,7 +105,7 @@ fn not_run(error: &RedisError) -> bool {
     ) || error.is_connection_refusal()
 }
 
-fn server_error_text(error: &redis::ServerError) -> String {
+pub(crate) fn server_error_text(error: &redis::ServerError) -> String {
     format!("{} {}", error.code(), error.details().unwrap_or(""))
 }
 
@@ -129,6 +129,10 @@ impl Redis {
             rebuild: tokio::sync::Mutex::new(None),
             on_connect: parking_lot::Mutex::new(None),
         })
+    }
+
+    pub(crate) fn settings(&self) -> &RedisSettings {
+        &self.settings
     }
 
     pub(crate) fn set_on_connect(&self, hook: ConnectHook) {

@@ -18,8 +18,11 @@
 //!   to the destination (`moves.rs`).
 //! - **Long polls** wait on the node, woken by sharded pub/sub from the scripts and by a
 //!   periodic re-poll (`waits.rs`).
+//! - **The deployment** is described by `RedisEngine::check_deployment` (`deployment.rs`):
+//!   each master's persistence and eviction settings and online replicas, for the server to
+//!   judge at start-up.
 //!
-//! Not in this crate yet (each call answers `StorageUnavailable`, `unavailable.rs`): streams,
+//! Not in this crate yet (each call answers `NotOnEngine`, `unavailable.rs`): streams,
 //! topics, locks and schedules, and the ownership of background work by one node at a time.
 //! The registry of queues is a set in one slot; creating and deleting queues, and the check
 //! that a dead-letter queue is unused, read it without a lock across slots.
@@ -27,6 +30,7 @@
 mod admin;
 mod client;
 mod codec;
+mod deployment;
 mod keys;
 mod messages;
 mod moves;
@@ -46,6 +50,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use client::RedisSettings;
 use client::{Access, Redis};
+pub use deployment::{DeploymentCheck, Shortfall, Unchecked};
 use keys::QueueKeys;
 use scripts::Script;
 
@@ -374,6 +379,10 @@ impl Engine for RedisEngine {
 
     fn storage_failure(&self) -> Option<String> {
         self.failure.read().clone()
+    }
+
+    fn shared_by_nodes(&self) -> bool {
+        true
     }
 
     async fn tick(&self) {

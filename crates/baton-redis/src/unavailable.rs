@@ -1,7 +1,8 @@
 //! Streams, topics, locks and schedules on Redis: the next slices of this engine. Until they
-//! exist every call answers `StorageUnavailable` with a reason that says so (the lock and
-//! schedule errors wrap the same), so `RedisEngine` is a whole `Engine` whose queue half is
-//! complete and whose other half refuses plainly rather than pretending.
+//! exist every call answers `EngineError::NotOnEngine` (the lock and schedule errors wrap the
+//! same; 503 `not_on_engine`), not `StorageUnavailable`, which would read as an outage to
+//! retry, so `RedisEngine` is a whole `Engine` whose queue half is complete and whose other
+//! half refuses plainly rather than pretending.
 
 use async_trait::async_trait;
 use baton_core::lock::{FencingToken, Holder, LockHold, LockName, Released};
@@ -22,9 +23,10 @@ use baton_engine::{
 
 use crate::RedisEngine;
 
-fn not_yet(what: &str) -> EngineError {
-    EngineError::StorageUnavailable {
-        reason: format!("{what} are not available on the redis engine yet"),
+fn not_yet(feature: &'static str) -> EngineError {
+    EngineError::NotOnEngine {
+        feature,
+        engine: "redis",
     }
 }
 

@@ -14,8 +14,11 @@ use baton_engine::StorageConfig;
 use baton_storage::SyncPolicy;
 use serde::Deserialize;
 
+mod cluster;
 mod locks;
 mod schedules;
+
+pub use cluster::RedisDurability;
 
 /// Every knob with its unit and its range in the comment.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -51,8 +54,23 @@ pub struct ServerConfig {
     pub status_records_max: u32,
     /// How often the background sweep applies expiries and dead-letter moves. 10..=60000.
     pub tick_interval_ms: u64,
-    /// `embedded` (durable, the default) or `memory` (nothing survives a restart).
+    /// `embedded` (durable, the default), `memory` (nothing survives a restart) or `redis`
+    /// (cluster mode: queues in a Redis Cluster shared by several nodes; `redis_*` below).
     pub engine: EngineKind,
+    /// Cluster mode: the Redis Cluster's seed nodes, `redis://host:port` separated by commas;
+    /// required with `engine = "redis"`.
+    pub redis_url: String,
+    /// Cluster mode: the prefix of every key, so several deployments share one cluster. 1..=64
+    /// characters of `[A-Za-z0-9_.-]`. Default `baton`.
+    pub redis_namespace: String,
+    /// Cluster mode: replicas that must confirm each write (`WAIT`) before it is answered.
+    /// 0..=16.
+    pub redis_wait_replicas: u32,
+    /// Cluster mode: how long a write waits for them. 1..=60000.
+    pub redis_wait_timeout_ms: u64,
+    /// Cluster mode: `strict` (refuse to start on a deployment that cannot keep acknowledged
+    /// writes, the default) or `relaxed` (log a warning and start).
+    pub redis_durability: RedisDurability,
     /// When the write-ahead log syncs: `always` (before acknowledging, the default),
     /// `interval=<1..60000 ms>` or `never`.
     pub fsync: String,
@@ -206,6 +224,7 @@ impl std::fmt::Debug for AdminKey {
 pub enum EngineKind {
     Embedded,
     Memory,
+    Redis,
 }
 
 impl Default for ServerConfig {
@@ -226,6 +245,11 @@ impl Default for ServerConfig {
             status_records_max: limits.status_records_max,
             tick_interval_ms: 100,
             engine: EngineKind::Embedded,
+            redis_url: String::new(),
+            redis_namespace: cluster::NAMESPACE_DEFAULT.to_string(),
+            redis_wait_replicas: cluster::WAIT_REPLICAS_DEFAULT,
+            redis_wait_timeout_ms: cluster::WAIT_TIMEOUT_MS_DEFAULT,
+            redis_durability: RedisDurability::Strict,
             fsync: "always".to_string(),
             segment_bytes: 64 * 1024 * 1024,
             checkpoint_bytes_min: 256 * 1024 * 1024,
@@ -309,6 +333,11 @@ const KEYS: &[&str] = &[
     "status_records_max",
     "tick_interval_ms",
     "engine",
+    "redis_url",
+    "redis_namespace",
+    "redis_wait_replicas",
+    "redis_wait_timeout_ms",
+    "redis_durability",
     "fsync",
     "segment_bytes",
     "checkpoint_bytes_min",
@@ -411,6 +440,7 @@ impl ServerConfig {
         self.outbound_rules()?;
         self.validate_locks()?;
         self.validate_schedules()?;
+        self.validate_cluster()?;
         if let Some(token) = &self.admin_key {
             crate::auth::rules::check_token(token.expose()).map_err(|reason| {
                 ConfigError::Invalid {

@@ -16,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod callbacks;
+mod cluster;
 pub mod config;
 pub mod events;
 mod http_listener;
@@ -39,7 +40,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{ConfigError, EngineKind, ServerConfig};
+pub use config::{ConfigError, EngineKind, RedisDurability, ServerConfig};
 pub use state::AppState;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,9 @@ pub enum ServerError {
     /// Listening beyond loopback without keys (`auth::secure_default`).
     #[error("{0}")]
     Insecure(String),
+    /// Cluster mode: the Redis deployment failed the start-up check (`cluster.rs`).
+    #[error("{0}")]
+    Deployment(String),
     /// The start-up key (`BATON_ADMIN_KEY`) or an offline key change failed.
     #[error("API keys: {0}")]
     Keys(#[from] service::ServiceError),
@@ -101,6 +105,7 @@ pub async fn run(
             .with_schedule_limits(config.schedule_limits())
             .with_memory_alarm(memory()),
         ),
+        EngineKind::Redis => cluster::connect(&config, engine_config).await?,
     };
     serve(config, engine, listener, wire, shutdown).await
 }
@@ -256,7 +261,8 @@ async fn refresh_keys(state: AppState, stop: CancellationToken) {
 }
 
 /// Starts the background loops: sinks, callbacks, event workers, schedules, push (then the
-/// sweep of topic URL subscriptions) and the engine's tick.
+/// sweep of topic URL subscriptions, then, on an engine shared by nodes, the re-sync of push
+/// subscriptions) and the engine's tick.
 fn spawn_background(
     state: &AppState,
     config: &ServerConfig,
@@ -273,6 +279,8 @@ fn spawn_background(
     tasks.spawn(async move {
         push.resume().await;
         service::topic_urls::sweep(&swept).await;
+        // Cluster mode only: subscriptions other nodes set or removed.
+        push.run_resync().await;
     });
     tasks.spawn(refresh_keys(state.clone(), stop.clone()));
     tasks.spawn(tick_loop(

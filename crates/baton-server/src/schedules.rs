@@ -16,7 +16,8 @@
 //!
 //! Between passes the loop sleeps until the next tick is due, at most [`SLEEP_MAX`] (so a
 //! change of the engine's clock is noticed), and is woken at once by a put or a resume. It
-//! runs until shutdown.
+//! runs until shutdown. On an engine without schedules (`NotOnEngine`: the Redis engine, so
+//! far) it says so once and idles until shutdown, since no schedule can exist there.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -115,6 +116,11 @@ pub async fn run(state: AppState) {
                     }
                 }
                 pause
+            }
+            Err(ScheduleEngineError::Engine(error @ EngineError::NotOnEngine { .. })) => {
+                tracing::info!(%error, "the schedule firing task is idle");
+                scheduler.stop.cancelled().await;
+                return;
             }
             Err(_) => ERROR_PAUSE,
         };

@@ -14,8 +14,13 @@ mod cli_schedules;
 mod cli_sinks;
 mod cli_streams;
 mod cli_topics;
+mod cluster_mode;
 mod common;
 mod crash;
 mod full_disk;
 mod memory_alarm;
+/// The Redis Cluster the engine's own tests start (six processes on free ports), for
+/// `cluster_mode`.
+#[path = "../../../baton-redis/tests/support/cluster.rs"]
+mod redis_cluster;
 mod storage;

@@ -1,6 +1,6 @@
 //! What only the Redis engine has: hand-overs through the outbox that survive a node dying
-//! mid-way, Redis's own clock, replicas that must confirm a write, and nodes that share
-//! queues.
+//! mid-way, Redis's own clock, replicas that must confirm a write, nodes that share
+//! queues, and the deployment check the server judges at start-up.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -209,4 +209,27 @@ async fn a_send_on_one_node_wakes_a_long_poll_on_another() {
     // Either node acks what the other leased.
     let acked = sender.ack(&name("q"), vec![got[0].receipt]).await.unwrap();
     assert!(acked[0].is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deployment_check_reads_every_master_and_counts_online_replicas() {
+    let node = engine(&cluster::fresh_namespace(), None).await;
+    let check = node.check_deployment().await.unwrap();
+    assert_eq!(check.masters.len(), 3, "{check:?}");
+    assert!(check.masters.iter().all(|m| m.starts_with("127.0.0.1:")));
+    assert!(check.shortfalls.is_empty(), "{check:?}");
+    assert!(check.unchecked.is_empty(), "{check:?}");
+
+    let mut settings = RedisSettings::new(cluster::shared().urls());
+    settings.wait_replicas = 2; // every master has one replica
+    let asking_for_two = engine_with(&cluster::fresh_namespace(), settings, None).await;
+    let check = asking_for_two.check_deployment().await.unwrap();
+    assert_eq!(check.shortfalls.len(), 3, "{check:?}");
+    for shortfall in &check.shortfalls {
+        assert_eq!(
+            (shortfall.setting, shortfall.found.as_str()),
+            ("replicas", "1 online")
+        );
+        assert!(check.masters.contains(&shortfall.node), "{shortfall}");
+    }
 }

@@ -1,8 +1,13 @@
 //! A Redis Cluster of its own for a test binary: six `redis-server` processes (three masters,
-//! three replicas) on free loopback ports in a temporary directory, `appendonly yes`, created
-//! with `redis-cli --cluster create`. A watchdog shell kills them (by the pid files they
-//! write) and removes the directory once the test process is gone, so they never outlive it.
-//! The machine's own Redis (6379) is never touched.
+//! three replicas) on free loopback ports in a temporary directory, `appendonly yes` with
+//! `appendfsync everysec` ([`shared`]) or `appendonly no` ([`shared_without_appendonly`], for
+//! the start-up check of `baton serve --engine redis`), created with
+//! `redis-cli --cluster create`. A watchdog shell kills them (by the pid files they write)
+//! and removes the directory once the test process is gone, so they never outlive it. The
+//! machine's own Redis (6379) is never touched.
+//!
+//! Shared by the engine's tests (`tests/it`, `tests/faults`) and the `baton` binary's
+//! (`baton-cli/tests/cli/cluster_mode.rs`), each including this file with `#[path]`.
 
 #![allow(clippy::unwrap_used, dead_code)]
 
@@ -17,6 +22,7 @@ use std::time::{Duration, Instant};
 pub struct Cluster {
     pub ports: Vec<u16>,
     dir: PathBuf,
+    appendonly: bool,
     children: Mutex<HashMap<u16, Child>>,
     /// Outlives the test process on purpose: it cleans up after it.
     _watchdog: Child,
@@ -25,8 +31,19 @@ pub struct Cluster {
 /// The binary's cluster, started by the first test that asks.
 pub fn shared() -> &'static Cluster {
     static CLUSTER: OnceLock<Cluster> = OnceLock::new();
-    CLUSTER.get_or_init(Cluster::start)
+    CLUSTER.get_or_init(|| Cluster::start(true))
 }
+
+/// A second cluster whose nodes run without the append-only file (`appendonly no`), started
+/// by the first test that asks.
+pub fn shared_without_appendonly() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| Cluster::start(false))
+}
+
+/// Held while a cluster picks its ports and starts its nodes, so two clusters of one process
+/// never pick the same free ports.
+static STARTING: Mutex<()> = Mutex::new(());
 
 /// A namespace no other engine of this process uses.
 pub fn fresh_namespace() -> String {
@@ -78,13 +95,15 @@ fn spawn_watchdog(dir: &std::path::Path) -> Child {
 }
 
 impl Cluster {
-    fn start() -> Cluster {
+    fn start(appendonly: bool) -> Cluster {
         let dir = std::env::temp_dir().join(format!("baton-redis-{}", fresh_namespace()));
         std::fs::create_dir_all(&dir).unwrap();
+        let starting = STARTING.lock().unwrap_or_else(|e| e.into_inner());
         let cluster = Cluster {
             ports: free_ports(6),
             _watchdog: spawn_watchdog(&dir),
             dir,
+            appendonly,
             children: Mutex::new(HashMap::new()),
         };
         for &port in &cluster.ports {
@@ -93,6 +112,7 @@ impl Cluster {
         for &port in &cluster.ports {
             cluster.wait_answers(port);
         }
+        drop(starting);
         let mut create = Command::new("redis-cli");
         create.arg("--cluster").arg("create");
         for port in &cluster.ports {
@@ -125,8 +145,9 @@ impl Cluster {
         let conf = format!(
             "port {port}\nbind 127.0.0.1\nprotected-mode no\ncluster-enabled yes\n\
              cluster-config-file nodes.conf\ncluster-node-timeout 2000\n\
-             cluster-replica-validity-factor 0\nappendonly yes\nappendfsync everysec\n\
+             cluster-replica-validity-factor 0\nappendonly {appendonly}\nappendfsync everysec\n\
              save \"\"\ndir {dir}\npidfile {dir}/redis.pid\nlogfile {dir}/redis.log\n",
+            appendonly = if self.appendonly { "yes" } else { "no" },
             dir = dir.display()
         );
         let path = dir.join("redis.conf");

@@ -18,6 +18,7 @@
 //!   POST is still in flight.
 
 pub mod breaker;
+mod resync;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -69,6 +70,9 @@ struct Counters {
 
 struct Worker {
     subscription: proto::PushSubscription,
+    /// When this node started it: a re-sync (`resync.rs`) leaves alone a worker started
+    /// after it read the queues, since what it read may predate the worker's subscription.
+    started_at: tokio::time::Instant,
     host: String,
     counters: Arc<Counters>,
     cancel: CancellationToken,
@@ -137,6 +141,8 @@ pub struct PushManager {
     shared: Arc<Shared>,
     rules: OutboundRules,
     workers: parking_lot::Mutex<HashMap<QueueName, Worker>>,
+    /// Subscriptions other nodes set that this node refused to start (`resync.rs`).
+    resync_refused: parking_lot::Mutex<HashMap<QueueName, proto::PushSubscription>>,
     stop: CancellationToken,
 }
 
@@ -176,6 +182,7 @@ impl PushManager {
             }),
             rules,
             workers: parking_lot::Mutex::new(HashMap::new()),
+            resync_refused: parking_lot::Mutex::new(HashMap::new()),
             stop,
         }
     }
@@ -356,6 +363,7 @@ impl PushManager {
         ));
         let worker = Worker {
             subscription,
+            started_at: tokio::time::Instant::now(),
             host: target.host,
             counters,
             cancel,

@@ -133,9 +133,9 @@ impl ServiceError {
         }
     }
 
-    /// A request that got no reply in time, and a write a low disk or the memory alarm
-    /// refused, are answers the client must handle, not faults of the server: they are not
-    /// logged as failures.
+    /// A request that got no reply in time, a write a low disk or the memory alarm refused,
+    /// and an operation the engine does not have (`NotOnEngine`) are answers the client must
+    /// handle, not faults of the server: they are not logged as failures.
     pub fn is_expected(&self) -> bool {
         let alarm = |error: &EngineError| {
             matches!(
@@ -145,9 +145,16 @@ impl ServiceError {
                     | EngineError::MemoryPressure { .. }
             )
         };
+        let absent = |error: &EngineError| matches!(error, EngineError::NotOnEngine { .. });
         match self {
             ServiceError::RequestTimeout { .. } => true,
-            _ => self.engine_error().is_some_and(alarm),
+            ServiceError::Lock(baton_engine::LockEngineError::Engine(error))
+            | ServiceError::Schedule(baton_engine::ScheduleEngineError::Engine(error)) => {
+                absent(error)
+            }
+            _ => self
+                .engine_error()
+                .is_some_and(|error| alarm(error) || absent(error)),
         }
     }
 
@@ -234,6 +241,7 @@ pub fn engine_code(error: &EngineError) -> ErrorCode {
         EngineError::MemoryPressure { .. } => ErrorCode::MemoryPressure,
         EngineError::Receipt(receipt) => receipt_code(*receipt),
         EngineError::BatchTooLarge { .. } => ErrorCode::BatchTooLarge,
+        EngineError::NotOnEngine { .. } => ErrorCode::NotOnEngine,
         EngineError::Queue(queue) => queue_code(queue),
     }
 }

@@ -128,7 +128,8 @@ impl From<EngineError> for SqsError {
             | EngineError::OutcomeUnknown { .. }
             | EngineError::DiskLow { .. }
             | EngineError::DiskFull { .. }
-            | EngineError::MemoryPressure { .. } => SqsError::service_unavailable(message),
+            | EngineError::MemoryPressure { .. }
+            | EngineError::NotOnEngine { .. } => SqsError::service_unavailable(message),
             EngineError::BatchTooLarge { .. } => SqsError::invalid_parameter_value(message),
             EngineError::Receipt(ReceiptError::Invalid) => {
                 SqsError::receipt_handle_is_invalid("The input receipt handle is invalid.")
