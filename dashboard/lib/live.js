@@ -35,7 +35,7 @@ function alarms(readiness) {
   }
   const memory = readiness.memory;
   if (memory && memory.alarm) {
-    out.push(`Memory above memory_high_watermark: ${fmtBytes(memory.used_bytes)} in use, budget ${fmtBytes(memory.high_watermark_bytes)}. Sends, publishes and stream appends are refused until consumers drain.`);
+    out.push(`Memory above memory_high_watermark: messages hold ${fmtBytes(memory.used_bytes)}, budget ${fmtBytes(memory.high_watermark_bytes)}. Sends, publishes and stream appends are refused until consumers drain.`);
   }
   return out;
 }

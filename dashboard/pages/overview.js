@@ -112,7 +112,7 @@ function memoryLine(readiness) {
   if (!memory) return null;
   const budget = memory.high_watermark_bytes
     ? `alarm at ${fmtBytes(memory.high_watermark_bytes)}` : 'no alarm (memory_high_watermark 0)';
-  const text = `${fmtBytes(memory.used_bytes)} in use, ${budget}`
+  const text = `messages hold ${fmtBytes(memory.used_bytes)} (process ${fmtBytes(memory.resident_bytes || 0)}), ${budget}`
     + (memory.alarm ? ' — ALARM: sends, publishes and stream appends refused; consumers drain' : '')
     + (memory.refused_writes ? ` (${fmtInt(memory.refused_writes)} writes refused)` : '');
   const line = kv('Memory', text);

@@ -64,26 +64,49 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 
-# A second broker whose disk-free and memory alarms are on from the start (disk_free_min of
-# 1 PiB, memory_high_watermark of 1 byte), for the overview's alarms.
-low_dir="$(mktemp -d)"
-low_out="$(mktemp)"
-BATON_DISK_FREE_MIN=1125899906842624 BATON_MEMORY_HIGH_WATERMARK=1 \
-"$baton" serve --listen 127.0.0.1:0 --data-dir "$low_dir" >"$low_out" 2>"$low_dir.log" &
-low_pid=$!
-trap 'cleanup; kill "$low_pid" 2>/dev/null || true; wait "$low_pid" 2>/dev/null || true; rm -rf "$low_dir" "$low_dir.log" "$low_out"' EXIT
-low_url=""
-for _ in $(seq 1 100); do
-  low_url="$(sed -n 's/^baton listening on //p' "$low_out")"
-  [ -n "$low_url" ] && break
-  sleep 0.1
-done
-if [ -z "$low_url" ]; then
-  echo "the low-disk baton did not start:" >&2
-  cat "$low_dir.log" >&2
-  exit 1
-fi
+# Brokers with an alarm on, for the overview's alarms: one whose disk-free alarm is on from the
+# start (disk_free_min of 1 PiB), one whose memory alarm goes on with its first message
+# (memory_high_watermark of 1 byte).
+extra_pids=()
+extra_files=()
+trap 'cleanup; for pid in "${extra_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done; rm -rf "${extra_files[@]}"' EXIT
+# start_broker KEY=value...: a broker with these settings; its URL in $started_url.
+start_broker() {
+  local dir
+  dir="$(mktemp -d)"
+  env "$@" "$baton" serve --listen 127.0.0.1:0 --data-dir "$dir/data" >"$dir.out" 2>"$dir.log" &
+  extra_pids+=("$!")
+  extra_files+=("$dir" "$dir.out" "$dir.log")
+  started_url=""
+  for _ in $(seq 1 100); do
+    started_url="$(sed -n 's/^baton listening on //p' "$dir.out")"
+    [ -n "$started_url" ] && break
+    sleep 0.1
+  done
+  if [ -z "$started_url" ]; then
+    echo "baton with $* did not start:" >&2
+    cat "$dir.log" >&2
+    exit 1
+  fi
+}
+start_broker BATON_DISK_FREE_MIN=1125899906842624
+low_url="$started_url"
+start_broker BATON_MEMORY_HIGH_WATERMARK=1
+memory_url="$started_url"
+node -e '
+const [base] = process.argv.slice(1);
+const call = (method, path, body) => fetch(base + path, { method, headers: { "content-type": "application/json" }, body: JSON.stringify(body) })
+  .then((r) => { if (!r.ok) throw new Error(`${method} ${path}: ${r.status}`); });
+(async () => {
+  for (let i = 0; i < 100; i += 1) {
+    if ((await fetch(base + "/ready").catch(() => ({ ok: false }))).ok) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await call("PUT", "/v1/queues/backlog", {});
+  await call("POST", "/v1/queues/backlog/messages", { messages: [{ body: "the first message" }] });
+})().catch((error) => { console.error(error.message); process.exit(1); });
+' "$memory_url"
 
 mkdir -p artifacts
-echo "== browser tests against $url (and $low_url with its disk and memory alarms on)"
-BATON_URL="$url" BATON_LOW_DISK_URL="$low_url" CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 dashboard.test.js
+echo "== browser tests against $url (and $low_url with its disk alarm on, $memory_url with its memory alarm)"
+BATON_URL="$url" BATON_LOW_DISK_URL="$low_url" BATON_MEMORY_URL="$memory_url" CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 dashboard.test.js

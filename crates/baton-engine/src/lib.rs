@@ -223,7 +223,7 @@ pub enum EngineError {
     OutcomeUnknown { reason: String },
     #[error("disk space low: {free_bytes} bytes free on the data directory's disk, below disk_free_min ({min_bytes}); sends, publishes and stream appends are refused until space is freed, receives and acks go on")]
     DiskLow { free_bytes: u64, min_bytes: u64 },
-    #[error("memory in use ({used_bytes} bytes) is above memory_high_watermark ({high_watermark_bytes}); sends, publishes and stream appends are refused until consumers drain, receives and acks go on")]
+    #[error("messages hold {used_bytes} bytes of memory, at or above memory_high_watermark ({high_watermark_bytes}); sends, publishes and stream appends are refused until consumers drain, receives and acks go on")]
     MemoryPressure {
         used_bytes: u64,
         high_watermark_bytes: u64,

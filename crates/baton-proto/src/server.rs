@@ -35,8 +35,12 @@ pub struct Readiness {
 /// Memory in use and the memory alarm (`memory_high_watermark`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemoryInfo {
-    /// Resident memory of the process at the last sample.
+    /// Memory the broker holds for messages (bodies, attributes, index entries) at the last
+    /// sample: what the alarm compares with its threshold.
     pub used_bytes: u64,
+    /// The process's resident memory at the last sample (0 where it cannot be read).
+    #[serde(default)]
+    pub resident_bytes: u64,
     /// The alarm's threshold; 0 when the alarm is off.
     pub high_watermark_bytes: u64,
     /// The memory alarm is on: producers are refused.

@@ -90,7 +90,7 @@ pub struct ServerConfig {
     /// write on a full disk gives up to finish (put back once there is room). Default: one
     /// log segment. 0..=17179869184 (16 GiB).
     pub disk_reserve_bytes: Option<u64>,
-    /// The memory alarm: while the broker's resident memory is at or above this many bytes,
+    /// The memory alarm: while the messages the broker holds take this many bytes or more,
     /// sends, publishes and stream appends are refused (503 `memory_pressure`) while
     /// consumers go on; writes are accepted again once it falls a twentieth below. Default:
     /// `memory_high_watermark_percent` of the machine's memory, or of the cgroup's limit when

@@ -85,7 +85,7 @@ pub async fn run(
         max_waiting_receives: config.max_waiting_receives,
     };
     let clock = Arc::new(SystemClock);
-    let memory = || MemoryAlarm::resident(config.memory_high_watermark());
+    let memory = || MemoryAlarm::new(config.memory_high_watermark());
     let engine: Arc<dyn Engine> = match config.engine {
         EngineKind::Memory => Arc::new(
             LocalEngine::in_memory(clock, engine_config)

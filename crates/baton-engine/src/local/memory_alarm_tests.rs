@@ -1,5 +1,6 @@
-//! The memory alarm on the local engine, with the memory usage injected: above the watermark
-//! every producer write (send, send_each, publish, stream append) is refused with
+//! The memory alarm on the local engine: a backlog that reaches the watermark of what queues
+//! hold is refused and accepted again once drained; and, with the usage injected, above the
+//! watermark every producer write (send, send_each, publish, stream append) is refused with
 //! `MemoryPressure` and changes nothing, while receives, acks, nacks and the broker's own
 //! sends for consumers go on; once usage falls the next tick accepts writes again.
 
@@ -27,10 +28,7 @@ fn name(s: &str) -> QueueName {
 fn engine_with_usage() -> (LocalEngine, Arc<AtomicU64>) {
     let usage = Arc::new(AtomicU64::new(0));
     let probe = usage.clone();
-    let alarm = MemoryAlarm::new(
-        WATERMARK,
-        Arc::new(move || Some(probe.load(Ordering::Relaxed))),
-    );
+    let alarm = MemoryAlarm::with_probe(WATERMARK, Arc::new(move || probe.load(Ordering::Relaxed)));
     let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
     let engine = LocalEngine::in_memory(clock, EngineConfig::default()).with_memory_alarm(alarm);
     (engine, usage)
@@ -185,4 +183,51 @@ async fn above_the_watermark_producers_are_refused_and_consumers_drain() {
         )
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn a_backlog_reaching_the_watermark_is_refused_until_it_is_drained() {
+    let clock = Arc::new(ManualClock::new(Timestamp::from_millis(1_000_000)));
+    let engine = LocalEngine::in_memory(clock, EngineConfig::default())
+        .with_memory_alarm(MemoryAlarm::new(64 * 1024));
+    engine
+        .create_queue(name("q"), QueueConfig::default())
+        .await
+        .unwrap();
+    let body = "x".repeat(1024);
+    let mut acknowledged = 0;
+    let refused = loop {
+        match send(&engine, &body).await {
+            Ok(_) => acknowledged += 1,
+            Err(error) => break error,
+        }
+        engine.tick().await;
+        assert!(acknowledged < 1_000, "the alarm never went on");
+    };
+    assert!(is_pressure_at(&refused, 64 * 1024), "{refused:?}");
+    // Each message counts its body and 128 bytes of bookkeeping (1,152 bytes): the alarm went
+    // on after the 57th send took the queue past 64 KiB.
+    assert_eq!(acknowledged, 57, "{:?}", engine.memory_status());
+
+    let options = ReceiveOptions {
+        max: 100,
+        wait_ms: Some(0),
+        visibility_timeout_ms: Some(60_000),
+    };
+    let got = engine.receive(&name("q"), options).await.unwrap();
+    assert_eq!(got.len(), acknowledged);
+    engine.tick().await;
+    assert!(
+        send(&engine, &body).await.is_err(),
+        "in flight still holds memory"
+    );
+    let receipts = got.iter().map(|d| d.receipt).collect();
+    engine.ack(&name("q"), receipts).await.unwrap();
+    engine.tick().await;
+    assert_eq!(engine.memory_status().unwrap().used_bytes, 0);
+    send(&engine, &body).await.unwrap();
+}
+
+fn is_pressure_at(error: &EngineError, watermark: u64) -> bool {
+    matches!(error, EngineError::MemoryPressure { high_watermark_bytes, .. } if *high_watermark_bytes == watermark)
 }

@@ -174,7 +174,7 @@ impl LocalEngine {
             recovered_completions: parking_lot::Mutex::new(Vec::new()),
             topics: RwLock::new(topics::TopicRegistry::default()),
             refused_writes: AtomicU64::new(0),
-            memory: MemoryAlarm::resident(0),
+            memory: MemoryAlarm::new(0),
             locks: locks::Locks::new(crate::LockSettings::default()),
             schedules: schedules::Schedules::new(Default::default()),
         }

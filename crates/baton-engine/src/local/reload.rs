@@ -126,7 +126,6 @@ impl LocalEngine {
     }
 
     pub(super) async fn tick_all(&self) {
-        self.memory.check();
         if let Some(durable) = &self.durable {
             let space = durable.space();
             space.check();
@@ -153,8 +152,10 @@ impl LocalEngine {
             }
         }
         self.stream_tick().await;
+        let live_bytes = self.live_bytes();
+        self.memory.check(live_bytes);
         if let Some(durable) = &self.durable {
-            if durable.checkpoint_due(self.live_bytes()) {
+            if durable.checkpoint_due(live_bytes) {
                 if let Err(error) = self.checkpoint() {
                     tracing::warn!(%error, "checkpoint failed; the log keeps growing until one succeeds");
                 }

@@ -208,9 +208,20 @@ fn memory_metrics(out: &mut String, memory: &baton_engine::MemoryStatus) {
         out,
         "baton_memory_used_bytes",
         "gauge",
-        "Resident memory of the broker process (at the last check).",
+        "Memory held for messages (bodies, attributes, index entries): what memory_high_watermark bounds.",
     );
     let _ = writeln!(out, "baton_memory_used_bytes {}", memory.used_bytes);
+    family(
+        out,
+        "baton_process_resident_bytes",
+        "gauge",
+        "Resident memory of the broker process (at the last check).",
+    );
+    let _ = writeln!(
+        out,
+        "baton_process_resident_bytes {}",
+        memory.resident_bytes
+    );
     family(
         out,
         "baton_memory_high_watermark_bytes",

@@ -63,7 +63,7 @@ pub fn readiness(engine: &dyn baton_engine::Engine) -> Readiness {
     let memory_alarm = memory.is_some_and(|m| m.alarm);
     let reason = match memory.filter(|m| m.alarm) {
         Some(m) if storage == StorageState::Ok => Some(format!(
-            "memory alarm: {} bytes in use, above memory_high_watermark ({}); sends, publishes and stream appends are refused until consumers drain",
+            "memory alarm: messages hold {} bytes, at or above memory_high_watermark ({}); sends, publishes and stream appends are refused until consumers drain",
             m.used_bytes, m.high_watermark_bytes
         )),
         _ => reason,
@@ -76,6 +76,7 @@ pub fn readiness(engine: &dyn baton_engine::Engine) -> Readiness {
         reason,
         memory: memory.map(|m| MemoryInfo {
             used_bytes: m.used_bytes,
+            resident_bytes: m.resident_bytes,
             high_watermark_bytes: m.high_watermark_bytes,
             alarm: m.alarm,
             refused_writes: m.refused_writes,

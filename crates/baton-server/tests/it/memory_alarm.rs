@@ -34,11 +34,10 @@ async fn wait_for_writes(server: &TestServer, accepted: bool) -> Value {
 async fn above_the_watermark_producers_get_503_memory_pressure_and_consumers_drain() {
     let usage = Arc::new(AtomicU64::new(WATERMARK / 2));
     let probe = usage.clone();
-    let engine = LocalEngine::in_memory(Arc::new(SystemClock), EngineConfig::default())
-        .with_memory_alarm(MemoryAlarm::new(
-            WATERMARK,
-            Arc::new(move || Some(probe.load(Ordering::Relaxed))),
-        ));
+    let engine =
+        LocalEngine::in_memory(Arc::new(SystemClock), EngineConfig::default()).with_memory_alarm(
+            MemoryAlarm::with_probe(WATERMARK, Arc::new(move || probe.load(Ordering::Relaxed))),
+        );
     let server = TestServer::options().engine(Arc::new(engine)).start().await;
     server.create_queue("q", json!({})).await;
     let (status, _) = server.put("/v1/streams/s", json!({"partitions": 1})).await;
