@@ -15,10 +15,11 @@ pub mod middleware;
 pub mod offline;
 pub mod routes;
 pub mod rules;
+pub mod sigv4;
 pub mod store;
 
 pub use middleware::Caller;
-pub use store::{KeyStore, Mode};
+pub use store::{KeyEntry, KeyStore, Mode};
 
 use std::net::SocketAddr;
 
