@@ -54,6 +54,14 @@ fn suite(method: &str, target: &str, extra: &[(&str, &str)]) -> (String, String)
     (canonical, signature)
 }
 
+/// A test-suite case: name, `METHOD target`, extra headers, expected signature.
+type Case = (
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 #[test]
 fn aws_test_suite_vectors() {
     let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -66,7 +74,7 @@ fn aws_test_suite_vectors() {
         signature,
         "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"
     );
-    let cases: [(&str, &str, &[(&str, &str)], &str); 9] = [
+    let cases: [Case; 9] = [
         ("post-vanilla", "POST", &[], "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
         ("get-vanilla-query-order-key-case", "GET /?Param2=value2&Param1=value1", &[], "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
         ("get-vanilla-query-order-key", "GET /?Param1=value2&Param1=Value1", &[], "eedbc4e291e521cf13422ffca22be7d2eb8146eecf653089df300a15b2382bd1"),
