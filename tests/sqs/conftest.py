@@ -5,7 +5,9 @@ from Baton's behaviour: a test that fails names a difference from Amazon SQS.
 
 * ``baton_endpoint`` (session): starts ``baton serve --listen 127.0.0.1:0`` on a temporary data
   dir, reads the one ``baton listening on http://...`` line, waits for ``GET /ready`` == 200,
-  yields the endpoint URL and stops the server at the end.
+  yields the endpoint URL and stops the server at the end (``serve_baton``, which
+  ``test_sigv4.py`` uses for a server with API keys). This server has no keys, so request
+  signatures are not checked.
 * ``sqs_json``: a boto3 client speaking the AWS JSON 1.0 protocol (botocore's default for SQS).
 * ``sqs_query``: a boto3 client speaking the query protocol (form-encoded ``Action=...``, XML
   answers). botocore no longer ships a query model for SQS, so the installed JSON model is
@@ -96,8 +98,10 @@ def _wait_ready(endpoint: str, deadline: float) -> None:
     raise TimeoutError(f"GET /ready did not answer 200 in time (last: {last})")
 
 
-@pytest.fixture(scope="session")
-def baton_endpoint():
+@contextlib.contextmanager
+def serve_baton(env: dict | None = None):
+    """Runs ``baton serve`` on a fresh data dir (with ``env`` added to its environment) and
+    yields its endpoint URL once ``/ready`` answers 200."""
     binary = _baton_binary()
     if not binary.is_file():
         pytest.exit(
@@ -113,6 +117,7 @@ def baton_endpoint():
                 stdout=subprocess.PIPE,
                 stderr=log,
                 stdin=subprocess.DEVNULL,
+                env={**os.environ, **(env or {})},
             )
             try:
                 deadline = time.monotonic() + SERVER_START_TIMEOUT_S
@@ -135,6 +140,12 @@ def baton_endpoint():
                         proc.kill()
                         proc.wait()
                 proc.stdout.close()
+
+
+@pytest.fixture(scope="session")
+def baton_endpoint():
+    with serve_baton() as endpoint:
+        yield endpoint
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,16 +293,20 @@ CLIENT_CONFIG = Config(
 )
 
 
-def make_client(endpoint: str, protocol: str, query_model_dir: Path | None = None):
+def make_client(endpoint: str, protocol: str, query_model_dir: Path | None = None,
+                credentials: tuple[str, str] = ("AKIDBATONTEST", "baton-test-secret"),
+                region: str = REGION):
+    """A boto3 SQS client; ``credentials`` (access key id, secret) sign its requests, which
+    a server without keys does not check."""
     core = botocore.session.get_session()
     if protocol == "query":
         assert query_model_dir is not None
         core.get_component("data_loader").search_paths.insert(0, str(query_model_dir))
     session = boto3.session.Session(
         botocore_session=core,
-        aws_access_key_id="AKIDBATONTEST",
-        aws_secret_access_key="baton-test-secret",
-        region_name=REGION,
+        aws_access_key_id=credentials[0],
+        aws_secret_access_key=credentials[1],
+        region_name=region,
     )
     client = session.client("sqs", endpoint_url=endpoint, config=CLIENT_CONFIG)
     assert client.meta.service_model.resolved_protocol == protocol

@@ -50,6 +50,10 @@ pub struct CreateKey {
     /// Milliseconds since the Unix epoch; the key is refused from then on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
+    /// Also give the key SQS credentials (an access key id and a secret access key) for
+    /// AWS Signature Version 4 on the SQS API.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sqs: bool,
 }
 
 /// The answer to `POST /v1/keys`: the only time the secret `key` is shown.
@@ -62,6 +66,12 @@ pub struct CreatedKey {
     pub permissions: Vec<KeyPermission>,
     pub created_at: u64,
     pub expires_at: Option<u64>,
+    /// The SQS access key id (`aws_access_key_id`), for a key created with `sqs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// The SQS secret access key (`aws_secret_access_key`): shown here only, never again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_access_key: Option<String>,
 }
 
 /// A key as listed and shown: everything but the secret.
@@ -74,6 +84,9 @@ pub struct KeyInfo {
     pub expires_at: Option<u64>,
     /// True once `expires_at` has passed.
     pub expired: bool,
+    /// The SQS access key id, for a key with SQS credentials (never the secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
 }
 
 /// `GET /v1/keys`, by name.
@@ -84,7 +97,10 @@ pub struct KeyList {
 }
 
 /// What the server stores per key (in its internal queue's metadata): the SHA-256 of the
-/// secret in hex, never the secret. `version` is this record's format.
+/// bearer token in hex, never the token; and, for a key with SQS credentials, the SQS secret
+/// itself (SigV4 signatures are HMACs keyed by the secret, which no hash can verify).
+/// `version` is this record's format; records written before SQS credentials existed have no
+/// `sqs` and still load.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoredKey {
@@ -94,4 +110,23 @@ pub struct StoredKey {
     pub permissions: Vec<KeyPermission>,
     pub created_at: u64,
     pub expires_at: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sqs: Option<StoredSqsCredentials>,
+}
+
+/// A key's SQS credentials as stored. `Debug` leaves the secret out, so no log shows it.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoredSqsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StoredSqsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredSqsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .finish()
+    }
 }

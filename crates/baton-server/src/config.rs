@@ -182,8 +182,8 @@ pub struct ServerConfig {
     /// Serve `/metrics` without a key while keys exist (otherwise it needs `admin` on
     /// `server`, since its labels name every queue).
     pub metrics_public: bool,
-    /// Serve the SQS API without authentication while keys exist (it has no request signing
-    /// yet; by default it answers `AccessDenied` while keys exist).
+    /// Serve the SQS API without checking SigV4 signatures or permissions while keys exist (by
+    /// default every SQS request must be signed with a key's SQS credentials).
     pub sqs_without_auth: bool,
     /// Serve the framed protocol without authentication while keys exist (it has no
     /// authentication frame yet; by default its requests answer `unauthorized`).

@@ -53,6 +53,10 @@ pub struct KeyCreateArgs {
     /// When the key stops working: milliseconds since the epoch or RFC 3339.
     #[arg(long, value_name = "TIME", value_parser = crate::time::parse_time)]
     pub expires_at: Option<u64>,
+    /// Also give the key SQS credentials (`access_key_id`, `secret_access_key`, printed once)
+    /// for AWS SDKs and the aws CLI, which sign with AWS Signature Version 4.
+    #[arg(long)]
+    pub sqs: bool,
     /// Work offline on this (stopped) broker's data directory instead of over --url.
     #[arg(long, value_name = "PATH")]
     pub data_dir: Option<PathBuf>,

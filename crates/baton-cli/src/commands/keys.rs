@@ -65,6 +65,7 @@ fn request(args: KeyCreateArgs) -> anyhow::Result<CreateKey> {
         name: args.name,
         permissions,
         expires_at: args.expires_at,
+        sqs: args.sqs,
     })
 }
 
@@ -92,6 +93,7 @@ fn print_keys(keys: &[KeyInfo]) -> anyhow::Result<()> {
             vec![
                 k.name.clone(),
                 permissions,
+                or_dash(k.access_key_id.clone()),
                 crate::time::format_time(k.created_at),
                 or_dash(k.expires_at.map(crate::time::format_time)),
                 k.expired.to_string(),
@@ -99,7 +101,14 @@ fn print_keys(keys: &[KeyInfo]) -> anyhow::Result<()> {
         })
         .collect();
     print_table(
-        &["NAME", "PERMISSIONS", "CREATED", "EXPIRES", "EXPIRED"],
+        &[
+            "NAME",
+            "PERMISSIONS",
+            "SQS ACCESS KEY",
+            "CREATED",
+            "EXPIRES",
+            "EXPIRED",
+        ],
         &rows,
     )
 }

@@ -1,7 +1,9 @@
 //! The check in front of every route: the route's [`Rule`] (from [`routes::ROUTES`]), the
 //! key of `Authorization: Bearer <key>`, and its permission. Runs as a route layer, so it sees
 //! the matched route template; while keys exist, a route or method without an entry is refused
-//! (fail closed). Without keys it checks nothing (one atomic load).
+//! (fail closed). Without keys it checks nothing (one atomic load). The SQS API is let through
+//! to its handler, which checks AWS Signature Version 4 itself (`api::sqs`): the signature
+//! covers the body, which only the handler reads.
 
 use std::sync::Arc;
 
@@ -112,8 +114,9 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         Mode::Enforced => {}
     }
     match rule {
-        Rule::Sqs if config.sqs_without_auth => return next.run(request).await,
-        Rule::Sqs => return sqs::refuse(request.headers(), false, SQS_CLOSED.to_string()),
+        // `api::sqs::handle` verifies the signature and each action's permission, or lets
+        // the request through unchecked with `sqs_without_auth`.
+        Rule::Sqs => return next.run(request).await,
         Rule::Wire if config.wire_without_auth => return next.run(request).await,
         Rule::Wire => return ApiError::from(wire_closed()).into_response(),
         _ => {}
@@ -136,9 +139,6 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     }
     with_caller(Request::from_parts(parts, body), next, Some(key)).await
 }
-
-/// Why the SQS API is closed while keys exist.
-pub const SQS_CLOSED: &str = "API keys exist on this Baton server and its SQS API has no request signing yet, so it is closed; the server's `sqs_without_auth = true` opens it without authentication";
 
 /// Why the framed protocol is refused while keys exist.
 pub fn wire_closed() -> ServiceError {
@@ -173,7 +173,7 @@ async fn with_caller(mut request: Request, next: Next, key: Option<Arc<KeyEntry>
 fn loading(rule: Rule, request: &Request) -> Response {
     let reason = "the server is starting: storage and API keys are not loaded yet";
     if rule == Rule::Sqs {
-        return sqs::refuse(request.headers(), true, reason.to_string());
+        return sqs::refuse_loading(request.headers(), reason.to_string());
     }
     ApiError::from(ServiceError::Engine(baton_engine::EngineError::NotReady)).into_response()
 }

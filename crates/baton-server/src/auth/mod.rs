@@ -1,24 +1,27 @@
-//! Who may do what: API keys (bearer tokens stored as hashes, durable in the engine) with
-//! permissions on resource patterns, checked in front of every HTTP route.
+//! Who may do what: API keys (bearer tokens stored as hashes, durable in the engine; optionally
+//! SQS credentials for AWS Signature Version 4) with permissions on resource patterns, checked
+//! in front of every HTTP route, and per action on the SQS API.
 //!
-//! - `rules`: the pure rules (token format, hashes, patterns, permission checks).
+//! - `rules`: the pure rules (token and SQS credential formats, hashes, patterns, permission
+//!   checks).
 //! - `routes`: the one table of which permission each route needs.
 //! - `store`: the keys, durable in internal queues and cached.
 //! - `middleware`: the check itself, and the framed protocol's refusal.
+//! - `sigv4`: AWS Signature Version 4, pure (applied by `api::sqs`, which reads the body).
 //! - `secure_default`: the refusal to listen beyond loopback without keys.
 //!
-//! Not here yet (issue 18): SigV4 on the SQS API and an authentication frame on the framed
-//! protocol (both are refused while keys exist, unless configured open), TLS, limits per key,
-//! dashboard sign-in.
+//! Not here yet (issue 18): an authentication frame on the framed protocol (refused while keys
+//! exist, unless configured open), TLS, limits per key, dashboard sign-in.
 
 pub mod middleware;
 pub mod offline;
 pub mod routes;
 pub mod rules;
+pub mod sigv4;
 pub mod store;
 
 pub use middleware::Caller;
-pub use store::{KeyStore, Mode};
+pub use store::{KeyEntry, KeyStore, Mode};
 
 use std::net::SocketAddr;
 

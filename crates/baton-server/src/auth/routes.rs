@@ -26,8 +26,9 @@ pub enum Rule {
     List,
     /// `/metrics`: `admin` on `server`, unless `metrics_public`.
     Metrics,
-    /// The SQS API: refused while keys exist, unless `sqs_without_auth` (it has no
-    /// authentication of its own yet); `GET /` without `Action` is the dashboard, open.
+    /// The SQS API: its handler checks the SigV4 signature and each action's permission
+    /// itself (the signature covers the body), unless `sqs_without_auth`; `GET /` without
+    /// `Action` is the dashboard, open.
     Sqs,
     /// The framed protocol's upgrade: refused while keys exist, unless `wire_without_auth`.
     Wire,

@@ -42,6 +42,35 @@ pub fn token_from(random: &[u8; TOKEN_RANDOM_BYTES]) -> String {
     token
 }
 
+/// What every SQS access key id starts with (as AWS's `AKIA`), then 16 upper-case base32
+/// characters: 20 characters of `[A-Z2-7]`, the shape the AWS SDKs expect.
+pub const ACCESS_KEY_PREFIX: &str = "BKIA";
+/// Random bytes in an access key id (16 base32 characters) and in an SQS secret (40 base64
+/// characters, the length of AWS's secret access keys).
+pub const ACCESS_KEY_RANDOM_BYTES: usize = 10;
+pub const SQS_SECRET_RANDOM_BYTES: usize = 30;
+
+/// An SQS access key id from `random` bytes: `BKIA` and 16 characters of RFC 4648 base32.
+pub fn access_key_id_from(random: &[u8; ACCESS_KEY_RANDOM_BYTES]) -> String {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut id = String::from(ACCESS_KEY_PREFIX);
+    // 80 bits, 5 at a time, most significant first.
+    let bits = random
+        .iter()
+        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
+    for i in (0..16).rev() {
+        id.push(ALPHABET[((bits >> (i * 5)) & 31) as usize] as char);
+    }
+    id
+}
+
+/// An SQS secret access key from `random` bytes: 40 characters of standard base64 (no
+/// padding is needed for 30 bytes), like AWS's.
+pub fn sqs_secret_from(random: &[u8; SQS_SECRET_RANDOM_BYTES]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(random)
+}
+
 /// Why a token given by the operator cannot be used, if it cannot.
 pub fn check_token(token: &str) -> Result<(), String> {
     let chars = token.chars().count();
@@ -274,6 +303,22 @@ mod tests {
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
         assert_ne!(token_from(&[0; 32]), token_from(&[1; 32]));
         assert!(check_token(&token).is_ok());
+    }
+
+    #[test]
+    fn sqs_credentials_have_the_aws_shapes() {
+        let id = access_key_id_from(&[0xa5; ACCESS_KEY_RANDOM_BYTES]);
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("BKIA"), "{id}");
+        assert!(id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()));
+        assert_eq!(access_key_id_from(&[0; 10]), "BKIAAAAAAAAAAAAAAAAA");
+        assert_eq!(access_key_id_from(&[0xff; 10]), "BKIA7777777777777777");
+        assert_ne!(access_key_id_from(&[0; 10]), access_key_id_from(&[1; 10]));
+        let secret = sqs_secret_from(&[0x3c; SQS_SECRET_RANDOM_BYTES]);
+        assert_eq!(secret.len(), 40);
+        assert!(secret.is_ascii() && !secret.contains('='));
     }
 
     #[test]

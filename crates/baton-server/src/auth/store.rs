@@ -1,7 +1,8 @@
 //! The API keys of a server: durable in the engine, cached in memory for every request.
 //!
 //! Durable form: each key has an internal queue `_baton-key-<name>` whose metadata attribute
-//! [`KEY_ATTRIBUTE`] holds its [`StoredKey`] (the secret's SHA-256, never the secret), written
+//! [`KEY_ATTRIBUTE`] holds its [`StoredKey`] (the bearer token's SHA-256, never the token; for a
+//! key with SQS credentials also the SQS secret, which SigV4 needs in the clear), written
 //! with one `Engine::update_queue_meta` (compare-and-set on creation, so two nodes cannot both
 //! create one name); revoking deletes the queue. Every node sharing the engine sees the same
 //! keys: the cache is loaded after recovery, changed by this node's API calls, and re-read
@@ -16,6 +17,9 @@
 //!   stays on) but authenticates nobody: a damaged record never opens the server.
 //! - Changes and re-reads are serialized by one async mutex, so a re-read that began before
 //!   a change cannot put back what the change removed.
+//! - An SQS secret leaves the store only in the answer that creates it and as the HMAC key of
+//!   a signature check ([`SqsCredentials::secret`]); `Debug`, listings and logs never show it.
+//!   Revoking a key removes its SQS credentials with it (one entry, one cache removal).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -23,7 +27,7 @@ use std::sync::Arc;
 
 use baton_core::{QueueConfig, QueueName};
 use baton_engine::{Created, Engine, EngineError, MetaPatch};
-use baton_proto::{self as proto, KeyAction, StoredKey};
+use baton_proto::{self as proto, KeyAction, StoredKey, StoredSqsCredentials};
 
 use super::rules::{self, Grants, KEY_QUEUE_PREFIX};
 use crate::service::ServiceError;
@@ -32,6 +36,34 @@ use crate::service::ServiceError;
 pub const KEY_ATTRIBUTE: &str = "baton.key";
 /// The format of `StoredKey` this version writes.
 const STORED_VERSION: u32 = 1;
+
+/// A key's SQS credentials. `Debug` shows the id only.
+pub struct SqsCredentials {
+    pub access_key_id: String,
+    secret: String,
+}
+
+impl SqsCredentials {
+    /// The secret access key: only for computing a SigV4 signing key.
+    pub fn secret(&self) -> &str {
+        &self.secret
+    }
+
+    fn stored(&self) -> StoredSqsCredentials {
+        StoredSqsCredentials {
+            access_key_id: self.access_key_id.clone(),
+            secret_access_key: self.secret.clone(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SqsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
+}
 
 /// One key, checked.
 #[derive(Debug)]
@@ -42,13 +74,25 @@ pub struct KeyEntry {
     pub permissions: Vec<proto::KeyPermission>,
     pub created_at: u64,
     pub expires_at: Option<u64>,
+    pub sqs: Option<SqsCredentials>,
 }
 
 impl KeyEntry {
     fn from_stored(stored: StoredKey) -> Result<KeyEntry, String> {
         rules::check_name(&stored.name)?;
         let hash = rules::hash_from_hex(&stored.sha256).ok_or("the hash is not 64 hex digits")?;
+        let sqs = match stored.sqs {
+            Some(sqs) if sqs.access_key_id.is_empty() || sqs.secret_access_key.is_empty() => {
+                return Err("the SQS credentials are empty".to_string())
+            }
+            Some(sqs) => Some(SqsCredentials {
+                access_key_id: sqs.access_key_id,
+                secret: sqs.secret_access_key,
+            }),
+            None => None,
+        };
         Ok(KeyEntry {
+            sqs,
             grants: Grants::parse(&stored.permissions)?,
             name: stored.name,
             hash,
@@ -65,6 +109,7 @@ impl KeyEntry {
             created_at: self.created_at,
             expires_at: self.expires_at,
             expired: rules::expired(self.expires_at, now),
+            access_key_id: self.sqs.as_ref().map(|c| c.access_key_id.clone()),
         }
     }
 
@@ -88,6 +133,8 @@ pub enum Mode {
 struct Cache {
     by_hash: HashMap<[u8; 32], Arc<KeyEntry>>,
     by_name: BTreeMap<String, Arc<KeyEntry>>,
+    /// Keys with SQS credentials, by access key id (not a secret: a plain lookup).
+    by_access_key: HashMap<String, Arc<KeyEntry>>,
     /// Key queues whose record could not be read.
     broken: usize,
 }
@@ -100,14 +147,26 @@ impl Cache {
     fn insert(&mut self, entry: KeyEntry) {
         let entry = Arc::new(entry);
         if let Some(old) = self.by_name.insert(entry.name.clone(), entry.clone()) {
-            self.by_hash.remove(&old.hash);
+            self.forget(&old);
+        }
+        if let Some(sqs) = &entry.sqs {
+            self.by_access_key
+                .insert(sqs.access_key_id.clone(), entry.clone());
         }
         self.by_hash.insert(entry.hash, entry);
     }
 
     fn remove(&mut self, name: &str) {
         if let Some(old) = self.by_name.remove(name) {
-            self.by_hash.remove(&old.hash);
+            self.forget(&old);
+        }
+    }
+
+    /// Drops the other indexes' entries of `old` (replaced or revoked).
+    fn forget(&mut self, old: &KeyEntry) {
+        self.by_hash.remove(&old.hash);
+        if let Some(sqs) = &old.sqs {
+            self.by_access_key.remove(&sqs.access_key_id);
         }
     }
 }
@@ -193,6 +252,17 @@ impl KeyStore {
         Ok(entry)
     }
 
+    /// The key whose SQS access key id this is, expired or not (the SigV4 check tells an
+    /// unknown id from an expired key, as AWS does): `None` for an unknown or revoked id.
+    pub fn sqs_key(&self, access_key_id: &str) -> Option<Arc<KeyEntry>> {
+        self.cache.read().by_access_key.get(access_key_id).cloned()
+    }
+
+    /// Whether a key that expires at `expires_at` is expired now (the engine's clock).
+    pub fn is_expired(&self, expires_at: Option<u64>) -> bool {
+        rules::expired(expires_at, self.now())
+    }
+
     /// Reads every key from the engine into the cache (at start, and every `keys_refresh_ms`).
     pub async fn load(&self) -> Result<(), EngineError> {
         let _changes = self.changes.lock().await;
@@ -246,12 +316,26 @@ impl KeyStore {
                 ),
             ));
         }
+        let sqs = if request.sqs {
+            let mut id = [0u8; rules::ACCESS_KEY_RANDOM_BYTES];
+            let mut secret = [0u8; rules::SQS_SECRET_RANDOM_BYTES];
+            getrandom::fill(&mut id)
+                .and_then(|()| getrandom::fill(&mut secret))
+                .map_err(|e| ServiceError::Internal(format!("no random bytes for a key: {e}")))?;
+            Some(SqsCredentials {
+                access_key_id: rules::access_key_id_from(&id),
+                secret: rules::sqs_secret_from(&secret),
+            })
+        } else {
+            None
+        };
         let entry = self
             .put(
                 &request.name,
                 &token,
                 request.permissions,
                 request.expires_at,
+                sqs,
                 false,
             )
             .await?;
@@ -261,6 +345,8 @@ impl KeyStore {
             permissions: entry.permissions.clone(),
             created_at: entry.created_at,
             expires_at: entry.expires_at,
+            access_key_id: entry.sqs.as_ref().map(|c| c.access_key_id.clone()),
+            secret_access_key: entry.sqs.as_ref().map(|c| c.secret().to_string()),
         })
     }
 
@@ -282,7 +368,7 @@ impl KeyStore {
                 return Ok(());
             }
         }
-        self.put(name, token, permissions, None, true)
+        self.put(name, token, permissions, None, None, true)
             .await
             .map(|_| ())
     }
@@ -294,6 +380,7 @@ impl KeyStore {
         token: &str,
         permissions: Vec<proto::KeyPermission>,
         expires_at: Option<u64>,
+        sqs: Option<SqsCredentials>,
         replace: bool,
     ) -> Result<Arc<KeyEntry>, ServiceError> {
         rules::check_name(name).map_err(|reason| ServiceError::invalid("name", reason))?;
@@ -321,6 +408,7 @@ impl KeyStore {
             permissions: permissions.clone(),
             created_at: self.now(),
             expires_at,
+            sqs: sqs.as_ref().map(SqsCredentials::stored),
         };
         self.store(&stored, replace).await?;
         let entry = KeyEntry {
@@ -330,6 +418,7 @@ impl KeyStore {
             permissions,
             created_at: stored.created_at,
             expires_at,
+            sqs,
         };
         let mut cache = self.cache.write();
         cache.insert(entry);
@@ -467,6 +556,7 @@ mod tests {
                 name: "ci".into(),
                 permissions: send_on("queue:orders*"),
                 expires_at: None,
+                sqs: false,
             })
             .await
             .unwrap();
@@ -501,6 +591,7 @@ mod tests {
             name: name.into(),
             permissions: send_on("topic:*"),
             expires_at: None,
+            sqs: false,
         };
         keys.create(request("a")).await.unwrap();
         assert!(matches!(
@@ -519,6 +610,73 @@ mod tests {
             ..request("e")
         };
         assert!(keys.create(past).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn sqs_credentials_are_kept_listed_without_the_secret_and_revoked() {
+        let keys = store();
+        keys.load().await.unwrap();
+        let created = keys
+            .create(proto::CreateKey {
+                name: "app".into(),
+                permissions: send_on("queue:*"),
+                expires_at: None,
+                sqs: true,
+            })
+            .await
+            .unwrap();
+        let id = created.access_key_id.clone().unwrap();
+        let secret = created.secret_access_key.clone().unwrap();
+        assert!(id.starts_with("BKIA") && id.len() == 20, "{id}");
+        assert_eq!(secret.len(), 40);
+        // Durable (the secret is in the record: SigV4 needs it), found by id after a re-read.
+        keys.load().await.unwrap();
+        let entry = keys.sqs_key(&id).unwrap();
+        assert_eq!(entry.sqs.as_ref().unwrap().secret(), secret);
+        assert!(!format!("{entry:?}").contains(&secret));
+        let shown = keys.show("app").unwrap();
+        assert_eq!(shown.access_key_id.as_deref(), Some(id.as_str()));
+        assert!(!serde_json::to_string(&keys.list())
+            .unwrap()
+            .contains(&secret));
+        // A key without SQS credentials has none.
+        let plain = keys
+            .create(proto::CreateKey {
+                name: "plain".into(),
+                permissions: send_on("queue:*"),
+                expires_at: None,
+                sqs: false,
+            })
+            .await
+            .unwrap();
+        assert_eq!(plain.access_key_id, None);
+        keys.revoke("app").await.unwrap();
+        assert!(keys.sqs_key(&id).is_none());
+        keys.load().await.unwrap();
+        assert!(keys.sqs_key(&id).is_none());
+    }
+
+    #[tokio::test]
+    async fn records_of_earlier_versions_load() {
+        let keys = store();
+        let queue = key_queue("old").unwrap();
+        keys.engine
+            .create_queue(queue.clone(), QueueConfig::default())
+            .await
+            .unwrap();
+        // The format version 1 wrote before SQS credentials existed.
+        let record = format!(
+            r#"{{"version":1,"name":"old","sha256":"{}","permissions":[{{"actions":["send"],"resources":["queue:*"]}}],"created_at":1,"expires_at":null}}"#,
+            rules::hash_hex(&rules::hash(&"o".repeat(40)))
+        );
+        let patch = MetaPatch {
+            put_attributes: [(KEY_ATTRIBUTE.to_string(), record)].into(),
+            ..Default::default()
+        };
+        keys.engine.update_queue_meta(&queue, patch).await.unwrap();
+        keys.load().await.unwrap();
+        assert!(keys.authenticate(&"o".repeat(40)).is_ok());
+        assert_eq!(keys.show("old").unwrap().access_key_id, None);
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
 //! API keys end to end: permissions checked on every route, 401 and 403 with their codes,
-//! listings filtered, keys durable across a restart, the start-up key, the SQS API and the
-//! framed protocol closed while keys exist, the refusal to listen beyond loopback without
+//! listings filtered, keys durable across a restart, the start-up key, unsigned SQS requests
+//! and the framed protocol refused while keys exist (signed ones: `sqs_auth.rs`), the refusal to listen beyond loopback without
 //! keys, and a check that every route of the router has a permission rule.
 
 use std::collections::BTreeSet;
@@ -485,7 +485,7 @@ async fn listings_show_only_what_the_key_may_see() {
 }
 
 #[tokio::test]
-async fn the_sqs_api_and_the_framed_protocol_are_closed_while_keys_exist() {
+async fn unsigned_sqs_requests_and_the_framed_protocol_are_refused_while_keys_exist() {
     let server = with_admin_key().await;
     let response = server
         .http
@@ -497,8 +497,15 @@ async fn the_sqs_api_and_the_framed_protocol_are_closed_while_keys_exist() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.headers()["x-amzn-query-error"],
+        "MissingAuthenticationToken;Sender"
+    );
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body["__type"], "com.amazonaws.sqs#AccessDenied");
+    assert_eq!(
+        body["__type"],
+        "com.amazonaws.sqs#MissingAuthenticationToken"
+    );
     let query = server
         .http
         .post(format!("{}/", server.base))
@@ -511,7 +518,7 @@ async fn the_sqs_api_and_the_framed_protocol_are_closed_while_keys_exist() {
         .text()
         .await
         .unwrap()
-        .contains("<Code>AccessDenied</Code>"));
+        .contains("<Code>MissingAuthenticationToken</Code>"));
     // The dashboard page itself is static and stays reachable.
     assert_eq!(
         call(&server, None, Method::GET, "/", None).await.0,

@@ -23,6 +23,7 @@ mod schedules;
 mod semantics;
 mod sinks;
 mod sqs;
+mod sqs_auth;
 mod storage;
 mod stream_live;
 mod stream_metrics;

@@ -79,7 +79,7 @@ pub(super) fn name_from_arn(arn: &str) -> Result<QueueName, SqsError> {
     })
 }
 
-fn valid_queue_name(name: &str) -> Result<QueueName, SqsError> {
+pub(super) fn valid_queue_name(name: &str) -> Result<QueueName, SqsError> {
     QueueName::new(name).map_err(|_| {
         SqsError::invalid_parameter_value(format!(
             "Value {name} for parameter QueueName is invalid. Reason: Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length."
@@ -458,6 +458,7 @@ async fn list_queues(call: Call<'_>) -> Out {
         .into_iter()
         .map(|v| v.name)
         .filter(|n| n.as_str().starts_with(&prefix))
+        .filter(|n| call.sees(n))
         .filter(|n| after.as_deref().is_none_or(|after| n.as_str() > after))
         .collect();
     let mut out = Map::new();

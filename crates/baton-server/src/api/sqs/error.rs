@@ -53,6 +53,14 @@ errors! {
     unsupported_operation => "UnsupportedOperation", "AWS.SimpleQueueService.UnsupportedOperation", StatusCode::BAD_REQUEST;
     resource_not_found => "ResourceNotFoundException", "ResourceNotFoundException", StatusCode::BAD_REQUEST;
     access_denied => "AccessDenied", "AccessDenied", StatusCode::FORBIDDEN;
+    // Signature Version 4 (SQS API Reference, "Common Errors"; `ExpiredToken` as AWS answers
+    // a request made with expired credentials).
+    missing_authentication_token => "MissingAuthenticationToken", "MissingAuthenticationToken", StatusCode::FORBIDDEN;
+    incomplete_signature => "IncompleteSignature", "IncompleteSignature", StatusCode::BAD_REQUEST;
+    invalid_client_token_id => "InvalidClientTokenId", "InvalidClientTokenId", StatusCode::FORBIDDEN;
+    signature_does_not_match => "SignatureDoesNotMatch", "SignatureDoesNotMatch", StatusCode::FORBIDDEN;
+    request_expired => "RequestExpired", "RequestExpired", StatusCode::BAD_REQUEST;
+    expired_token => "ExpiredToken", "ExpiredToken", StatusCode::FORBIDDEN;
 }
 
 impl SqsError {

@@ -4,13 +4,17 @@
 //! (`X-Amz-Target: AmazonSQS.<Action>`) and query (`Action=...`, XML answers). Both are reduced
 //! to JSON-shaped parameters (`protocol.rs`), served by one set of actions (`actions.rs`) over
 //! the same engine as the native API, so a queue is one queue whichever API created it.
-//! Credentials are accepted and not verified (signature checks come with the security work).
+//! While API keys exist, every request must carry an AWS Signature Version 4 made with the
+//! SQS credentials of a key, and the key's permissions are checked per action (`auth.rs`,
+//! over `auth::sigv4`); without keys, or with `sqs_without_auth`, credentials are accepted
+//! unchecked.
 //!
 //! State that SQS keeps beyond the engine's (the last purge per queue for
 //! `PurgeQueueInProgress`, `ReceiveRequestAttemptId` answers, message move tasks) lives in
 //! `SqsState`, in memory: SQS itself treats all three as best effort.
 
 mod actions;
+mod auth;
 mod error;
 mod md5;
 mod messages;
@@ -24,6 +28,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::auth::KeyEntry;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -68,26 +73,32 @@ pub struct Call<'a> {
     pub host: String,
     /// The queue named by the request path (`/{account}/{queue}`), if any.
     pub path_queue: Option<String>,
+    /// The verified key of the request; `None` when nothing is checked.
+    pub key: Option<Arc<KeyEntry>>,
+}
+
+impl Call<'_> {
+    /// Whether the caller may see `queue` (in a listing).
+    pub fn sees(&self, queue: &QueueName) -> bool {
+        self.key
+            .as_ref()
+            .is_none_or(|key| key.grants.sees(&format!("queue:{queue}")))
+    }
 }
 
 fn request_id() -> String {
     uuid::Uuid::new_v4().to_string()
 }
 
-/// Refuses an SQS request before it is read (`auth`): `AccessDenied` (403) while API keys
-/// exist, since the SQS API has no request signing yet; `ServiceUnavailable` while they load.
-pub fn refuse(headers: &HeaderMap, loading: bool, message: String) -> Response {
+/// Refuses an SQS request before it is read (`auth`): `ServiceUnavailable` while API keys
+/// load.
+pub fn refuse_loading(headers: &HeaderMap, message: String) -> Response {
     let protocol = if headers.contains_key("x-amz-target") {
         Protocol::Json
     } else {
         Protocol::Query
     };
-    let error = if loading {
-        SqsError::service_unavailable(message)
-    } else {
-        SqsError::access_denied(message)
-    };
-    error.render(protocol, &request_id())
+    SqsError::service_unavailable(message).render(protocol, &request_id())
 }
 
 /// Whether a request to `/` is the dashboard (`GET` without an `Action`), not the SQS API.
@@ -100,7 +111,7 @@ pub fn is_dashboard(method: &Method, query: Option<&str>) -> bool {
 pub async fn handle(State(state): State<AppState>, request: Request) -> Response {
     let request_id = request_id();
     let (parts, body) = request.into_parts();
-    let headers = parts.headers;
+    let headers = &parts.headers;
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -132,9 +143,14 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         .nth(1)
         .filter(|name| !name.is_empty())
         .map(str::to_string);
+    // Before the parameters are even parsed: an unsigned request learns nothing.
+    let key = match auth::authenticate(&state, &parts, &body) {
+        Ok(key) => key,
+        Err(error) => return error.render(protocol, &request_id),
+    };
     let parsed = match &target {
         Some(target) => parse_json(target, &body),
-        None => parse_query(&parts.method, parts.uri.query(), &headers, &body),
+        None => parse_query(&parts.method, parts.uri.query(), headers, &body),
     };
     let (action, params) = match parsed {
         Ok(parsed) => parsed,
@@ -145,8 +161,17 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         params,
         host,
         path_queue,
+        key,
     };
-    let (mut response, known) = match actions::dispatch(&action, call).await {
+    let checked = match &call.key {
+        Some(key) => auth::authorize(key, &action, &call),
+        None => Ok(()),
+    };
+    let outcome = match checked {
+        Ok(()) => actions::dispatch(&action, call).await,
+        Err(error) => Err(error),
+    };
+    let (mut response, known) = match outcome {
         Ok(result) => (render(protocol, &action, &result, &request_id), true),
         Err(error) => {
             if error.status.is_server_error() {

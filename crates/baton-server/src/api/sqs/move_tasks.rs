@@ -163,6 +163,17 @@ pub(super) async fn list_message_move_tasks(call: Call<'_>) -> Out {
     Ok(json!({"Results": results}))
 }
 
+/// The source queue of the task `handle`, if it exists (for the permission check).
+pub(super) fn task_source(call: &Call<'_>, handle: &str) -> Option<QueueName> {
+    call.state
+        .sqs
+        .tasks
+        .lock()
+        .iter()
+        .find(|t| t.handle == handle)
+        .map(|t| t.source.clone())
+}
+
 pub(super) async fn cancel_message_move_task(call: Call<'_>) -> Out {
     let handle = req_str(&call.params, "TaskHandle")?;
     let task = call

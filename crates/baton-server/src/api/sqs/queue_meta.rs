@@ -76,6 +76,7 @@ pub(super) async fn list_dead_letter_source_queues(call: Call<'_>) -> Out {
                 .is_some_and(|d| d.queue == name)
         })
         .map(|v| v.name)
+        .filter(|n| call.sees(n))
         .filter(|n| after.as_deref().is_none_or(|a| n.as_str() > a))
         .collect();
     let mut out = Map::new();
