@@ -220,7 +220,7 @@ fn check_token(field: &str, value: &str, chars_max: usize) -> Result<(), QueueEr
 
 fn content_dedup_id(body: &str) -> String {
     let digest = Sha256::digest(body.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(digest)
 }
 
 impl Queue {

@@ -93,7 +93,7 @@ pub fn hash(token: &str) -> [u8; 32] {
 }
 
 pub fn hash_hex(hash: &[u8; 32]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(hash)
 }
 
 pub fn hash_from_hex(text: &str) -> Option<[u8; 32]> {

@@ -343,7 +343,7 @@ pub fn amz_date(ms: u64) -> String {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {

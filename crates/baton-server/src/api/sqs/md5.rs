@@ -19,7 +19,7 @@ pub enum DigestValue<'a> {
 }
 
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 pub fn of_body(body: &str) -> String {
