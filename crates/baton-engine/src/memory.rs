@@ -9,7 +9,7 @@
 //! on the engine's tick and kept in an atomic, so the check on every write is one load. Not the
 //! process's resident memory: an allocator keeps freed pages for reuse, so after a drain the
 //! resident figure stays near its peak and an alarm on it would never clear; it is sampled
-//! alongside for `/metrics`. The alarm turns on at the watermark and off again below
+//! when `/ready` or `/metrics` asks. The alarm turns on at the watermark and off again below
 //! `high - hysteresis` (a twentieth of it), so a queue draining near the line does not flap.
 //! Tests may replace the usage with a probe of their own.
 
@@ -26,7 +26,7 @@ pub type MemoryProbe = Arc<dyn Fn() -> u64 + Send + Sync>;
 pub struct MemoryStatus {
     /// Memory held for messages at the last sample.
     pub used_bytes: u64,
-    /// The process's resident memory at the last sample (0 where it cannot be read).
+    /// The process's resident memory, read when the status is (0 where it cannot be).
     pub resident_bytes: u64,
     /// The budget (`memory_high_watermark`); 0 when the alarm is off.
     pub high_watermark_bytes: u64,
@@ -40,7 +40,6 @@ pub struct MemoryAlarm {
     high_watermark: u64,
     probe: Option<MemoryProbe>,
     used: AtomicU64,
-    resident: AtomicU64,
     alarm: AtomicBool,
     refused: AtomicU64,
 }
@@ -60,7 +59,6 @@ impl MemoryAlarm {
             high_watermark,
             probe: None,
             used: AtomicU64::new(0),
-            resident: AtomicU64::new(0),
             alarm: AtomicBool::new(false),
             refused: AtomicU64::new(0),
         }
@@ -79,8 +77,6 @@ impl MemoryAlarm {
     pub fn check(&self, held: u64) {
         let used = self.probe.as_ref().map_or(held, |probe| probe());
         self.used.store(used, Ordering::Relaxed);
-        self.resident
-            .store(resident_bytes().unwrap_or(0), Ordering::Relaxed);
         if self.high_watermark == 0 {
             return;
         }
@@ -114,7 +110,7 @@ impl MemoryAlarm {
     pub fn status(&self) -> MemoryStatus {
         MemoryStatus {
             used_bytes: self.used.load(Ordering::Relaxed),
-            resident_bytes: self.resident.load(Ordering::Relaxed),
+            resident_bytes: resident_bytes().unwrap_or(0),
             high_watermark_bytes: self.high_watermark,
             alarm: self.alarm.load(Ordering::Relaxed),
             refused_writes: self.refused.load(Ordering::Relaxed),

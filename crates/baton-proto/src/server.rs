@@ -38,7 +38,7 @@ pub struct MemoryInfo {
     /// Memory the broker holds for messages (bodies, attributes, index entries) at the last
     /// sample: what the alarm compares with its threshold.
     pub used_bytes: u64,
-    /// The process's resident memory at the last sample (0 where it cannot be read).
+    /// The process's resident memory when asked (0 where it cannot be read).
     #[serde(default)]
     pub resident_bytes: u64,
     /// The alarm's threshold; 0 when the alarm is off.

@@ -40,14 +40,21 @@ async fn send(engine: &LocalEngine, body: &str) -> Result<Vec<SendOutcome>, Engi
         .await
 }
 
+async fn append_one(
+    engine: &LocalEngine,
+    stream: &StreamName,
+) -> Result<Vec<baton_core::stream::Appended>, StreamEngineError> {
+    let record = NewRecord {
+        key: None,
+        value: "v".to_string(),
+        headers: Vec::new(),
+        partition: None,
+    };
+    engine.append(stream, None, vec![record]).await
+}
+
 fn is_pressure(error: &EngineError) -> bool {
-    matches!(
-        error,
-        EngineError::MemoryPressure {
-            high_watermark_bytes: WATERMARK,
-            ..
-        }
-    )
+    is_pressure_at(error, WATERMARK)
 }
 
 #[tokio::test]
@@ -115,18 +122,7 @@ async fn above_the_watermark_producers_are_refused_and_consumers_drain() {
         matches!(&published, Err(TopicEngineError::Engine(e)) if is_pressure(e)),
         "{published:?}"
     );
-    let appended = engine
-        .append(
-            &stream,
-            None,
-            vec![NewRecord {
-                key: None,
-                value: "v".to_string(),
-                headers: Vec::new(),
-                partition: None,
-            }],
-        )
-        .await;
+    let appended = append_one(&engine, &stream).await;
     assert!(
         matches!(&appended, Err(StreamEngineError::Engine(e)) if is_pressure(e)),
         "{appended:?}"
@@ -170,19 +166,7 @@ async fn above_the_watermark_producers_are_refused_and_consumers_drain() {
     engine.tick().await;
     assert!(!engine.memory_status().unwrap().alarm);
     send(&engine, "after").await.unwrap();
-    engine
-        .append(
-            &stream,
-            None,
-            vec![NewRecord {
-                key: None,
-                value: "v".to_string(),
-                headers: Vec::new(),
-                partition: None,
-            }],
-        )
-        .await
-        .unwrap();
+    append_one(&engine, &stream).await.unwrap();
 }
 
 #[tokio::test]

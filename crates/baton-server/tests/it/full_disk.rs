@@ -93,15 +93,7 @@ async fn a_filling_disk_refuses_producers_with_507_lets_consumers_drain_and_resu
         (StatusCode::INSUFFICIENT_STORAGE, "disk_low")
     );
 
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     assert!(metrics.contains("baton_disk_alarm 1"), "{metrics}");
     let refused_line = metrics
         .lines()

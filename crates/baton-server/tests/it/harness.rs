@@ -226,6 +226,18 @@ impl TestServer {
         self.call(Method::POST, path, Some(body)).await
     }
 
+    /// `GET /metrics`, as text.
+    pub async fn metrics_text(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn create_queue(&self, name: &str, attributes: Value) {
         let (status, body) = self.put(&format!("/v1/queues/{name}"), attributes).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -126,15 +126,7 @@ async fn above_the_watermark_producers_get_503_memory_pressure_and_consumers_dra
         "{sqs}"
     );
 
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     assert!(metrics.contains("baton_memory_alarm 1"), "{metrics}");
     assert!(
         metrics.contains(&format!("baton_memory_high_watermark_bytes {WATERMARK}")),

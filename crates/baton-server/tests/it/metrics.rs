@@ -12,15 +12,7 @@ use crate::harness::TestServer;
 pub(crate) type Scrape = MetricsExposition<PrometheusType, PrometheusValue>;
 
 pub(crate) async fn scrape(server: &TestServer) -> Scrape {
-    let text = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     parse_prometheus(&text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
 

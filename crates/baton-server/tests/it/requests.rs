@@ -37,18 +37,6 @@ fn metric(text: &str, name: &str) -> u64 {
         .unwrap()
 }
 
-async fn metrics(server: &TestServer) -> String {
-    server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_request_gets_the_reply_given_with_the_ack() {
     let server = TestServer::start().await;
@@ -85,7 +73,7 @@ async fn a_request_gets_the_reply_given_with_the_ack() {
     );
     assert_eq!(body["correlation_id"], correlation_id);
     assert_eq!(server.stats("rpc").await["acked_total"], 1);
-    let text = metrics(&server).await;
+    let text = server.metrics_text().await;
     assert_eq!(metric(&text, "baton_replies_delivered_total"), 1);
     assert_eq!(metric(&text, "baton_requests_pending"), 0);
 }
@@ -172,7 +160,7 @@ async fn a_request_without_a_reply_times_out_and_late_replies_are_discarded_and_
         (status, error_code(&body)),
         (StatusCode::NOT_FOUND, "reply_not_expected")
     );
-    let text = metrics(&server).await;
+    let text = server.metrics_text().await;
     assert_eq!(metric(&text, "baton_requests_timed_out_total"), 1);
     assert_eq!(metric(&text, "baton_replies_discarded_total"), 3);
     assert_eq!(metric(&text, "baton_requests_pending"), 0);

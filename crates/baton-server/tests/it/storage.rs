@@ -82,15 +82,7 @@ async fn metrics_report_write_ahead_log_activity() {
     wait_ready(&server).await;
     server.create_queue("q", json!({})).await;
     server.send_bodies("q", &["a"]).await;
-    let text = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = server.metrics_text().await;
     let value = |name: &str| -> f64 {
         let line = text
             .lines()

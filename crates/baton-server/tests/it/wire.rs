@@ -136,15 +136,7 @@ async fn messages_go_through_the_wire_as_over_http_via(route: Route) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(info["wire_listen"], server.wire.to_string());
     assert_eq!(info["wire_path"], "/v1/wire");
-    let metrics = server
-        .http
-        .get(format!("{}/metrics", server.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics_text().await;
     assert!(
         metrics.contains(r#"api="wire",action="send",method="FRAME""#),
         "{metrics}"
