@@ -65,6 +65,10 @@ pub enum ErrorCode {
     /// publishes and stream appends are refused, nothing was stored; receives and acks go on,
     /// and writes are accepted again once consumers have drained. 503, with `Retry-After`.
     MemoryPressure,
+    /// The API key or the client address sent more requests or bytes per second than the
+    /// server's rate limit allows (`key_requests_per_s`, `client_bytes_per_s`, ...): nothing
+    /// was done; retry after `Retry-After` seconds. 429.
+    RateLimited,
     /// A bug. 500.
     Internal,
     StreamNotFound,
@@ -249,7 +253,8 @@ impl ErrorCode {
             | TooManyLiveSubscribers
             | TooManyLiveStreams
             | TooManyLocks
-            | TooManySchedules => 429,
+            | TooManySchedules
+            | RateLimited => 429,
             Internal => 500,
             NotReady | StorageUnavailable | OutcomeUnknown | MemoryPressure | NotOnEngine => 503,
             RequestTimeout => 504,

@@ -21,6 +21,8 @@
 //!   message the fields of [`ReceivedItem`] in binary (see [`put_received`]).
 //! - `Ack`: JSON [`crate::AckRequest`]; answer JSON [`crate::AckResponse`].
 //! - `Nack`: JSON [`crate::NackRequest`]; answer JSON [`crate::BatchResponse`].
+//! - `Auth`: the API key (UTF-8), queue name empty; answer JSON [`AuthAnswer`]. Every later
+//!   request of the connection acts as that key.
 //! - An error answer is the HTTP API's error body, [`WireError`]: `{"status", "error"}`.
 
 use std::collections::BTreeMap;
@@ -56,6 +58,8 @@ pub enum Op {
     Receive = 2,
     Ack = 3,
     Nack = 4,
+    /// Authenticates the connection with an API key (the payload); the queue name is empty.
+    Auth = 5,
 }
 
 impl Op {
@@ -65,6 +69,7 @@ impl Op {
             2 => Some(Op::Receive),
             3 => Some(Op::Ack),
             4 => Some(Op::Nack),
+            5 => Some(Op::Auth),
             _ => None,
         }
     }
@@ -76,6 +81,7 @@ impl Op {
             Op::Receive => "receive",
             Op::Ack => "ack",
             Op::Nack => "nack",
+            Op::Auth => "auth",
         }
     }
 }
@@ -120,6 +126,16 @@ impl SendMeta {
 pub struct WireError {
     pub status: u16,
     pub error: ErrorDetail,
+}
+
+/// The answer to an `Auth` request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthAnswer {
+    /// The key's name; `None` when the server has no keys (every request is served).
+    pub key: Option<String>,
+    /// When the key expires (ms since the Unix epoch), if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
 }
 
 /// Why bytes are not a valid frame or payload. The frame's connection stays usable: the

@@ -137,6 +137,21 @@ impl WireClient {
         self
     }
 
+    /// Authenticates the connection with an API key: every later call on it (and on its
+    /// clones) acts as that key, with that key's permissions. Needed once per connection on a
+    /// server with keys. A wrong key answers [`Error::Api`] `unauthorized` and leaves the
+    /// connection unauthenticated.
+    pub async fn authenticate(&self, key: &str) -> Result<wire::AuthAnswer, Error> {
+        let id = self.id();
+        let mut frame = Vec::with_capacity(16 + key.len());
+        let start = wire::begin_frame(&mut frame);
+        wire::request_head(&mut frame, Op::Auth, id, "");
+        frame.extend_from_slice(key.as_bytes());
+        wire::end_frame(&mut frame, start);
+        let answer = self.call(id, frame, self.request_timeout).await?;
+        json(&answer)
+    }
+
     /// Sends `messages` to `queue`, all or none, as `POST /v1/queues/{q}/messages` does.
     pub async fn send(
         &self,

@@ -188,6 +188,18 @@ pub struct ServerConfig {
     /// Serve the framed protocol without authentication while keys exist (it has no
     /// authentication frame yet; by default its requests answer `unauthorized`).
     pub wire_without_auth: bool,
+    /// Requests per second each API key may make (a token bucket; 429 `rate_limited` with
+    /// `Retry-After` beyond); 0 no limit. 0..=10000000.
+    pub key_requests_per_s: u32,
+    /// Request and answer bytes per second each API key may move; 0 no limit.
+    pub key_bytes_per_s: u64,
+    /// Requests per second each client IP address may make; 0 no limit. 0..=10000000.
+    pub client_requests_per_s: u32,
+    /// Request and answer bytes per second each client IP address may move; 0 no limit.
+    pub client_bytes_per_s: u64,
+    /// How much of its rate a caller may use at once after a pause (the buckets' size), in
+    /// ms of the rate. 1..=3600000.
+    pub rate_burst_ms: u64,
     /// API keys kept at once. 1..=100000.
     pub keys_max: u32,
     /// How often the keys are re-read from the engine, for changes made by other nodes of a
@@ -296,6 +308,11 @@ impl Default for ServerConfig {
             metrics_public: false,
             sqs_without_auth: false,
             wire_without_auth: false,
+            key_requests_per_s: 0,
+            key_bytes_per_s: 0,
+            client_requests_per_s: 0,
+            client_bytes_per_s: 0,
+            rate_burst_ms: 1_000,
             keys_max: 1000,
             keys_refresh_ms: 5_000,
             admin_key: None,
@@ -384,6 +401,11 @@ const KEYS: &[&str] = &[
     "metrics_public",
     "sqs_without_auth",
     "wire_without_auth",
+    "key_requests_per_s",
+    "key_bytes_per_s",
+    "client_requests_per_s",
+    "client_bytes_per_s",
+    "rate_burst_ms",
     "keys_max",
     "keys_refresh_ms",
 ];
@@ -452,6 +474,22 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// The rate limits per key and per client address.
+    pub fn rate_limits(&self) -> crate::rate_limits::RateLimits {
+        use crate::rate_limits::{Rate, RateLimits};
+        RateLimits::new(
+            Rate {
+                requests_per_s: self.key_requests_per_s,
+                bytes_per_s: self.key_bytes_per_s,
+            },
+            Rate {
+                requests_per_s: self.client_requests_per_s,
+                bytes_per_s: self.client_bytes_per_s,
+            },
+            std::time::Duration::from_millis(self.rate_burst_ms),
+        )
+    }
+
     /// Every numeric setting with its allowed range, in the order they are checked:
     /// `(key, value, lowest, highest)`.
     fn ranges(&self) -> Vec<(&'static str, u64, u64, u64)> {
@@ -460,6 +498,21 @@ impl ServerConfig {
             ("shutdown_grace_ms", self.shutdown_grace_ms, 0, 600_000),
             ("keys_max", u64::from(self.keys_max), 1, 100_000),
             ("keys_refresh_ms", self.keys_refresh_ms, 0, 3_600_000),
+            (
+                "key_requests_per_s",
+                u64::from(self.key_requests_per_s),
+                0,
+                10_000_000,
+            ),
+            ("key_bytes_per_s", self.key_bytes_per_s, 0, u64::MAX),
+            (
+                "client_requests_per_s",
+                u64::from(self.client_requests_per_s),
+                0,
+                10_000_000,
+            ),
+            ("client_bytes_per_s", self.client_bytes_per_s, 0, u64::MAX),
+            ("rate_burst_ms", self.rate_burst_ms, 1, 3_600_000),
             (
                 "max_waiting_receives",
                 u64::from(self.max_waiting_receives),

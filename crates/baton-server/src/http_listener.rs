@@ -204,3 +204,16 @@ fn error_answer(error: &ApiError) -> Vec<u8> {
     out.extend_from_slice(&body);
     out
 }
+
+/// The address of the client a request came from, as the request's `ConnectInfo` (for the rate
+/// limits and the audit log).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, HttpListener>>
+    for ClientAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, HttpListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}

@@ -19,11 +19,12 @@ pub mod callbacks;
 mod cluster;
 pub mod config;
 pub mod events;
-mod http_listener;
+pub mod http_listener;
 pub mod live;
 mod metrics_text;
 pub mod outbound;
 pub mod push;
+pub mod rate_limits;
 pub mod schedules;
 pub mod service;
 pub mod sinks;
@@ -156,6 +157,8 @@ pub async fn serve(
     let state_for_keys = state.clone();
     let listener = http_listener::HttpListener::new(listener, state.clone(), stop.clone());
     let app = api::router(state);
+    // The client's address reaches the rate limits and the audit log as `ConnectInfo`.
+    let app = app.into_make_service_with_connect_info::<http_listener::ClientAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let stop = stop.clone();
         async move { stop.cancelled().await }
@@ -260,6 +263,20 @@ async fn refresh_keys(state: AppState, stop: CancellationToken) {
     }
 }
 
+/// Drops the rate-limit buckets of callers that stopped calling.
+async fn sweep_rate_limits(state: AppState, stop: CancellationToken) {
+    if state.rate_limits.is_off() {
+        return;
+    }
+    let mut ticker = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = ticker.tick() => state.rate_limits.sweep(),
+        }
+    }
+}
+
 /// Starts the background loops: sinks, callbacks, event workers, schedules, push (then the
 /// sweep of topic URL subscriptions, then, on an engine shared by nodes, the re-sync of push
 /// subscriptions) and the engine's tick.
@@ -283,6 +300,7 @@ fn spawn_background(
         push.run_resync().await;
     });
     tasks.spawn(refresh_keys(state.clone(), stop.clone()));
+    tasks.spawn(sweep_rate_limits(state.clone(), stop.clone()));
     tasks.spawn(tick_loop(
         engine.clone(),
         Duration::from_millis(config.tick_interval_ms),
@@ -389,6 +407,7 @@ pub(crate) fn app_state(
         sinks,
         schedules: Arc::new(schedules::Scheduler::new(stop.child_token())),
         outbound: Arc::new(outbound),
+        rate_limits: Arc::new(config.rate_limits()),
         events,
         live,
         replies: Arc::new(service::replies::Replies::new(config.max_pending_requests)),

@@ -17,6 +17,7 @@
 //! handshake or a frame too short to carry an id closes the connection.
 
 use std::io::IoSlice;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -34,6 +35,10 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::error::ApiError;
 use crate::api::json::parse;
+use crate::auth::middleware::wire_access;
+use crate::auth::store::{KeyEntry, Mode};
+use crate::http_listener::ClientAddr;
+use crate::rate_limits::Charged;
 use crate::service::queues;
 use crate::service::ServiceError;
 use crate::state::AppState;
@@ -104,6 +109,10 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
         .into_response();
     };
     let stop = state.shutdown.clone();
+    let peer = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<ClientAddr>>()
+        .map(|info| info.0 .0.ip());
     state.wire_connections.clone().spawn(async move {
         let io = match on_upgrade.await {
             Ok(io) => hyper_util::rt::TokioIo::new(io),
@@ -113,7 +122,7 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
             }
         };
         let (read, write) = tokio::io::split(io);
-        if let Err(error) = connection(read, write, BytesMut::new(), state, stop).await {
+        if let Err(error) = connection(read, write, BytesMut::new(), peer, state, stop).await {
             tracing::debug!(%error, "upgraded wire connection ended");
         }
     });
@@ -173,8 +182,9 @@ pub(crate) async fn tcp_connection(
     stop: CancellationToken,
 ) -> Result<(), ConnectionError> {
     stream.set_nodelay(true)?;
+    let peer = stream.peer_addr().ok().map(|addr| addr.ip());
     let (read, write) = stream.into_split();
-    connection(read, write, initial, state, stop).await
+    connection(read, write, initial, peer, state, stop).await
 }
 
 /// Serves one connection, whichever way it came, from its handshake on.
@@ -182,6 +192,7 @@ async fn connection<R, W>(
     read: R,
     mut write: W,
     mut initial: BytesMut,
+    peer: Option<IpAddr>,
     state: AppState,
     stop: CancellationToken,
 ) -> Result<(), ConnectionError>
@@ -202,6 +213,8 @@ where
     let writer = tokio::spawn(write_answers(write, pending));
     let slots = Arc::new(Semaphore::new(state.config.wire_max_inflight as usize));
     let limit = state.config.max_request_bytes;
+    // The key the connection authenticated as (auth frame), checked again on every request.
+    let mut key: Option<Arc<KeyEntry>> = None;
     let result = loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             break Ok(());
@@ -220,15 +233,35 @@ where
             Ok(Next::Closed) => break Ok(()),
             Err(error) => break Err(error),
         };
-        // Checked per request, so a key created while a connection is open closes it too.
-        if let Some(refusal) = crate::auth::middleware::wire_refusal(&state) {
+        let mut charged = Charged::default();
+        if let Err(refused) = admit(&state, peer, key.as_deref(), frame.len(), &mut charged) {
             let id = wire::request_id(&frame).unwrap_or(0);
-            let _ = answers.send((error_frame(id, &ApiError::from(refusal)), slot));
+            let _ = answers.send((error_frame(id, &ApiError::from(refused)), slot));
             continue;
         }
-        let (state, answers) = (state.clone(), answers.clone());
+        // An auth frame is served here, before the next frame is read: the requests behind
+        // it act as its key.
+        if frame.first() == Some(&(Op::Auth as u8)) {
+            let id = wire::request_id(&frame).unwrap_or(0);
+            let answer = match authenticate(&state, &frame) {
+                Ok((entry, answer)) => {
+                    key = entry;
+                    answer
+                }
+                Err(error) => {
+                    key = None;
+                    error_frame(id, &error)
+                }
+            };
+            let _ = answers.send((answer, slot));
+            continue;
+        }
+        let (state, answers, key) = (state.clone(), answers.clone(), key.clone());
         tokio::spawn(async move {
-            let answer = answer(&state, &frame).await;
+            let answer = answer(&state, key.as_ref(), &frame).await;
+            state
+                .rate_limits
+                .charge_answer(&charged, answer.len() as u64);
             let _ = answers.send((answer, slot));
         });
     };
@@ -353,15 +386,76 @@ async fn write_answers<W: AsyncWrite + Unpin>(
     write.shutdown().await
 }
 
-/// Serves one request frame (without its length prefix); returns the whole answer frame.
-async fn answer(state: &AppState, frame: &[u8]) -> Vec<u8> {
+/// Admits a request frame of `bytes` under the rate limits of the client and of the
+/// connection's key.
+fn admit(
+    state: &AppState,
+    peer: Option<IpAddr>,
+    key: Option<&KeyEntry>,
+    bytes: usize,
+    charged: &mut Charged,
+) -> Result<(), ServiceError> {
+    let limits = &state.rate_limits;
+    if limits.is_off() {
+        return Ok(());
+    }
+    let bytes = bytes as u64;
+    if let Some(peer) = peer {
+        limits.admit_client(peer, bytes, charged)?;
+    }
+    if let Some(key) = key {
+        limits.admit_key(&key.name, bytes, charged)?;
+    }
+    Ok(())
+}
+
+/// Serves an auth frame: the key it names (`None` on a server without keys) and the answer.
+fn authenticate(
+    state: &AppState,
+    frame: &[u8],
+) -> Result<(Option<Arc<KeyEntry>>, Vec<u8>), ApiError> {
+    let started = Instant::now();
+    let request = wire::decode_request(frame).map_err(|e| ApiError::Malformed(e.to_string()))?;
+    if !request.queue.is_empty() {
+        return Err(ApiError::Malformed(
+            "an auth frame has an empty queue name".to_string(),
+        ));
+    }
+    let token = std::str::from_utf8(request.payload)
+        .map_err(|_| ApiError::Malformed("the API key is not UTF-8".to_string()))?
+        .trim();
+    let outcome = match state.keys.mode() {
+        Mode::Loading => Err(ServiceError::Engine(baton_engine::EngineError::NotReady)),
+        Mode::Open => Ok(None),
+        Mode::Enforced => state.keys.authenticate(token).map(Some),
+    };
+    let status = if outcome.is_ok() { 200 } else { 401 };
+    state
+        .http_metrics
+        .record_wire(Op::Auth.name(), status, started.elapsed().as_secs_f64());
+    let entry = outcome?;
+    let mut out = Vec::new();
+    let body = wire::AuthAnswer {
+        key: entry.as_ref().map(|key| key.name.clone()),
+        expires_at: entry.as_ref().and_then(|key| key.expires_at),
+    };
+    json_answer(request.id, &body, &mut out)?;
+    Ok((entry, out))
+}
+
+/// Serves one request frame (without its length prefix) of a connection authenticated as
+/// `key`; returns the whole answer frame.
+async fn answer(state: &AppState, key: Option<&Arc<KeyEntry>>, frame: &[u8]) -> Vec<u8> {
     let started = Instant::now();
     let id = wire::request_id(frame).unwrap_or(0);
     let mut out = Vec::new();
     let (op, outcome) = match wire::decode_request(frame) {
         Ok(request) => (
             Some(request.op),
-            serve_request(state, &request, &mut out).await,
+            match wire_access(state, key, request.op, request.queue) {
+                Ok(()) => serve_request(state, &request, &mut out).await,
+                Err(refused) => Err(refused.into()),
+            },
         ),
         Err(error) => (None, Err(ApiError::Malformed(error.to_string()))),
     };
@@ -455,6 +549,10 @@ async fn serve_request(
             let acked = queues::ack(state, queue, parse(request.payload)?).await?;
             json_answer(request.id, &acked, out)
         }
+        // Served by the connection's reader (`authenticate`), never here.
+        Op::Auth => Err(ApiError::Malformed(
+            "an auth frame is answered by the connection itself".to_string(),
+        )),
         Op::Nack => {
             let nacked = queues::nack(state, queue, parse(request.payload)?).await?;
             json_answer(request.id, &nacked, out)

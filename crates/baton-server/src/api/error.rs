@@ -118,6 +118,12 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer realm=\"baton\""),
             );
         }
+        if let ApiError::Service(ServiceError::RateLimited { retry_after_ms, .. }) = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_ms.div_ceil(1000).max(1)),
+            );
+        }
         if matches!(code, ErrorCode::DiskLow | ErrorCode::MemoryPressure) {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,

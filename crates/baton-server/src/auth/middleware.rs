@@ -1,14 +1,16 @@
 //! The check in front of every route: the route's [`Rule`] (from [`routes::ROUTES`]), the
 //! key of `Authorization: Bearer <key>`, and its permission. Runs as a route layer, so it sees
 //! the matched route template; while keys exist, a route or method without an entry is refused
-//! (fail closed). Without keys it checks nothing (one atomic load). The SQS API is let through
-//! to its handler, which checks AWS Signature Version 4 itself (`api::sqs`): the signature
-//! covers the body, which only the handler reads.
+//! (fail closed). It also applies the rate limits (`rate_limits`): the client address's before
+//! the key is looked at, the key's once it is known. Without keys and rate limits it checks
+//! nothing (two loads). The SQS API is let through to its handler, which checks AWS Signature
+//! Version 4 itself (`api::sqs`): the signature covers the body, which only the handler reads;
+//! it applies the key's rate too.
 
 use std::sync::Arc;
 
-use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
-use axum::http::header::AUTHORIZATION;
+use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use baton_proto::KeyAction;
@@ -18,6 +20,8 @@ use super::rules;
 use super::store::{KeyEntry, Mode};
 use crate::api::error::ApiError;
 use crate::api::sqs;
+use crate::http_listener::ClientAddr;
+use crate::rate_limits::Charged;
 use crate::service::ServiceError;
 use crate::state::AppState;
 
@@ -72,9 +76,10 @@ fn check(key: &KeyEntry, needed: Option<(Option<KeyAction>, String)>) -> Result<
 
 /// The middleware: see the module doc.
 pub async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // Without keys nothing is checked: one atomic load per request. Handlers that filter
-    // treat a missing `Caller` as "sees everything".
-    if state.keys.mode() == Mode::Open {
+    let limited = !state.rate_limits.is_off();
+    // Without keys and rate limits nothing is checked: two loads per request. Handlers that
+    // filter treat a missing `Caller` as "sees everything".
+    if state.keys.mode() == Mode::Open && !limited {
         return next.run(request).await;
     }
     let Some(template) = request.extensions().get::<MatchedPath>().cloned() else {
@@ -103,22 +108,39 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     {
         return next.run(request).await;
     }
+    let mut charged = Charged::default();
+    let bytes = request_bytes(&request);
+    if limited {
+        if let Some(ConnectInfo(ClientAddr(peer))) =
+            request.extensions().get::<ConnectInfo<ClientAddr>>()
+        {
+            if let Err(error) = state
+                .rate_limits
+                .admit_client(peer.ip(), bytes, &mut charged)
+            {
+                if rule == Rule::Sqs {
+                    return sqs::refuse_throttled(request.headers(), &error);
+                }
+                return ApiError::from(error).into_response();
+            }
+        }
+    }
     match state.keys.mode() {
         // The dashboard's stream says `unavailable` itself, and ends if keys turn out to be
         // required (`api::live_stats`): EventSource does not come back after a 503.
         Mode::Loading if template == "/v1/live/stats" => {
-            return with_caller(request, next, None).await
+            return with_caller(&state, request, next, None, charged).await
         }
         Mode::Loading => return loading(rule, &request),
-        Mode::Open => return with_caller(request, next, None).await,
+        Mode::Open => return with_caller(&state, request, next, None, charged).await,
         Mode::Enforced => {}
     }
     match rule {
-        // `api::sqs::handle` verifies the signature and each action's permission, or lets
-        // the request through unchecked with `sqs_without_auth`.
-        Rule::Sqs => return next.run(request).await,
-        Rule::Wire if config.wire_without_auth => return next.run(request).await,
-        Rule::Wire => return ApiError::from(wire_closed()).into_response(),
+        // `api::sqs::handle` verifies the signature and each action's permission (and the
+        // key's rate), or lets the request through unchecked with `sqs_without_auth`.
+        Rule::Sqs => return with_caller(&state, request, next, None, charged).await,
+        // The framed protocol authenticates in the protocol (an auth frame), per connection.
+        Rule::Wire => return next.run(request).await,
         _ => {}
     }
     let key = match bearer_key(&state, &request) {
@@ -137,14 +159,21 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     if let Err(error) = check(&key, needed(rule, &params)) {
         return ApiError::from(error).into_response();
     }
-    with_caller(Request::from_parts(parts, body), next, Some(key)).await
+    if let Err(error) = state.rate_limits.admit_key(&key.name, bytes, &mut charged) {
+        return ApiError::from(error).into_response();
+    }
+    let request = Request::from_parts(parts, body);
+    with_caller(&state, request, next, Some(key), charged).await
 }
 
-/// Why the framed protocol is refused while keys exist.
-pub fn wire_closed() -> ServiceError {
-    ServiceError::Unauthorized {
-        reason: "API keys exist on this Baton server and the framed protocol has no authentication yet, so it is closed; use the HTTP API with a key, or set `wire_without_auth = true` to open it".to_string(),
-    }
+/// The bytes a request is charged for up front: its body's declared length.
+fn request_bytes(request: &Request) -> u64 {
+    request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
 }
 
 fn bearer_key(state: &AppState, request: &Request) -> Result<Arc<KeyEntry>, ServiceError> {
@@ -165,9 +194,21 @@ fn bearer_key(state: &AppState, request: &Request) -> Result<Arc<KeyEntry>, Serv
     state.keys.authenticate(token)
 }
 
-async fn with_caller(mut request: Request, next: Next, key: Option<Arc<KeyEntry>>) -> Response {
+/// Runs the request as `key`; the answer's bytes are charged to the callers it was
+/// admitted for (a streamed answer, whose size is not known, is not).
+async fn with_caller(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+    key: Option<Arc<KeyEntry>>,
+    charged: Charged,
+) -> Response {
     request.extensions_mut().insert(Caller(key));
-    next.run(request).await
+    let response = next.run(request).await;
+    if let Some(bytes) = axum::body::HttpBody::size_hint(response.body()).exact() {
+        state.rate_limits.charge_answer(&charged, bytes);
+    }
+    response
 }
 
 fn loading(rule: Rule, request: &Request) -> Response {
@@ -186,12 +227,35 @@ fn unmapped(request: &Request) -> ApiError {
     )))
 }
 
-/// Whether the framed protocol must refuse requests now, and with what.
-pub fn wire_refusal(state: &AppState) -> Option<ServiceError> {
+/// Whether a framed-protocol request (`op` on `queue`) may be served for a connection that
+/// authenticated as `key` (or did not): the same permissions as the HTTP routes of the same
+/// calls. Checked per request, so a key revoked, expired or created while a connection is
+/// open takes effect on it too.
+pub fn wire_access(
+    state: &AppState,
+    key: Option<&Arc<KeyEntry>>,
+    op: baton_proto::wire::Op,
+    queue: &str,
+) -> Result<(), ServiceError> {
+    use baton_proto::wire::Op;
     match state.keys.mode() {
-        Mode::Open => None,
-        Mode::Loading => Some(ServiceError::Engine(baton_engine::EngineError::NotReady)),
-        Mode::Enforced if state.config.wire_without_auth => None,
-        Mode::Enforced => Some(wire_closed()),
+        Mode::Open => return Ok(()),
+        Mode::Loading => return Err(ServiceError::Engine(baton_engine::EngineError::NotReady)),
+        Mode::Enforced => {}
     }
+    let Some(key) = key else {
+        if state.config.wire_without_auth {
+            return Ok(());
+        }
+        return Err(ServiceError::Unauthorized {
+            reason: "this server requires an API key: authenticate the connection first with an auth frame (op 5) carrying the key".to_string(),
+        });
+    };
+    state.keys.still_valid(key)?;
+    let action = match op {
+        Op::Send => KeyAction::Send,
+        Op::Receive | Op::Ack | Op::Nack => KeyAction::Receive,
+        Op::Auth => return Ok(()),
+    };
+    check(key, Some((Some(action), format!("queue:{queue}"))))
 }

@@ -30,7 +30,8 @@ pub enum Rule {
     /// itself (the signature covers the body), unless `sqs_without_auth`; `GET /` without
     /// `Action` is the dashboard, open.
     Sqs,
-    /// The framed protocol's upgrade: refused while keys exist, unless `wire_without_auth`.
+    /// The framed protocol's upgrade: open; its connections authenticate with an auth frame
+    /// (`wire`), checked per request.
     Wire,
 }
 

@@ -252,6 +252,33 @@ impl KeyStore {
         Ok(entry)
     }
 
+    /// Whether `key`, authenticated earlier (a framed-protocol connection's), is still valid:
+    /// not revoked, not replaced by a new key of its name, not expired.
+    pub fn still_valid(&self, key: &Arc<KeyEntry>) -> Result<(), ServiceError> {
+        let current = self
+            .cache
+            .read()
+            .by_name
+            .get(&key.name)
+            // By the token's hash: the cache's entries are rebuilt on every re-read.
+            .is_some_and(|entry| rules::same_hash(&entry.hash, &key.hash));
+        if !current {
+            return Err(ServiceError::Unauthorized {
+                reason: format!("the API key `{}` was revoked", key.name),
+            });
+        }
+        if rules::expired(key.expires_at, self.now()) {
+            return Err(ServiceError::Unauthorized {
+                reason: format!(
+                    "the API key `{}` expired at {} ms since the epoch",
+                    key.name,
+                    key.expires_at.unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The key whose SQS access key id this is, expired or not (the SigV4 check tells an
     /// unknown id from an expired key, as AWS does): `None` for an unknown or revoked id.
     pub fn sqs_key(&self, access_key_id: &str) -> Option<Arc<KeyEntry>> {

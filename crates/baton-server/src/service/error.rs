@@ -42,6 +42,12 @@ pub enum ServiceError {
     TooManyLiveSubscribers { limit: u32 },
     #[error("{limit} live streams are already open (the server's live_streams_max)")]
     TooManyLiveStreams { limit: u32 },
+    #[error("{who} is over its rate limit of {limit}: retry in {retry_after_ms} ms")]
+    RateLimited {
+        who: String,
+        limit: String,
+        retry_after_ms: u64,
+    },
     /// A fault of the server itself, e.g. an answer that could not be written.
     #[error("internal error: {0}")]
     Internal(String),
@@ -117,6 +123,7 @@ impl ServiceError {
             ServiceError::TooManyPendingRequests { .. } => ErrorCode::TooManyPendingRequests,
             ServiceError::TooManyLiveSubscribers { .. } => ErrorCode::TooManyLiveSubscribers,
             ServiceError::TooManyLiveStreams { .. } => ErrorCode::TooManyLiveStreams,
+            ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
             ServiceError::Internal(_) => ErrorCode::Internal,
             ServiceError::Lock(error) => lock_code(error),
             ServiceError::SinkNotFound { .. } => ErrorCode::SinkNotFound,
@@ -147,7 +154,7 @@ impl ServiceError {
         };
         let absent = |error: &EngineError| matches!(error, EngineError::NotOnEngine { .. });
         match self {
-            ServiceError::RequestTimeout { .. } => true,
+            ServiceError::RequestTimeout { .. } | ServiceError::RateLimited { .. } => true,
             ServiceError::Lock(baton_engine::LockEngineError::Engine(error))
             | ServiceError::Schedule(baton_engine::ScheduleEngineError::Engine(error)) => {
                 absent(error)
@@ -342,6 +349,14 @@ mod tests {
                 503,
             ),
             (ServiceError::TooManyLiveStreams { limit: 1 }, 429),
+            (
+                ServiceError::RateLimited {
+                    who: "client 10.0.0.1".to_string(),
+                    limit: "1 requests/s".to_string(),
+                    retry_after_ms: 1,
+                },
+                429,
+            ),
             (
                 ServiceError::RequestTimeout {
                     correlation_id: "c".into(),

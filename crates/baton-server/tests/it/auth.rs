@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use crate::harness::{error_code, TestServer};
 
-const ADMIN: &str = "test-admin-key-0123456789abcdef0123456789";
+pub(crate) const ADMIN: &str = "test-admin-key-0123456789abcdef0123456789";
 
 /// `(status, body, WWW-Authenticate)` of a call with `key` (or none).
 async fn call(
@@ -42,7 +42,7 @@ async fn call(
     (status, value, challenge)
 }
 
-async fn as_key(
+pub(crate) async fn as_key(
     server: &TestServer,
     key: &str,
     method: Method,
@@ -53,7 +53,7 @@ async fn as_key(
     (status, body)
 }
 
-async fn with_admin_key() -> TestServer {
+pub(crate) async fn with_admin_key() -> TestServer {
     TestServer::options()
         .config(|c| c.admin_key = Some(AdminKey::new(ADMIN.to_string())))
         .start()
@@ -61,7 +61,7 @@ async fn with_admin_key() -> TestServer {
 }
 
 /// Creates key `name` with `permissions`; returns its secret.
-async fn create_key(server: &TestServer, name: &str, permissions: Value) -> String {
+pub(crate) async fn create_key(server: &TestServer, name: &str, permissions: Value) -> String {
     let body = json!({"name": name, "permissions": permissions});
     let (status, created) = as_key(server, ADMIN, Method::POST, "/v1/keys", Some(body)).await;
     assert_eq!(status, StatusCode::CREATED, "{created}");

@@ -17,6 +17,7 @@ mod memory_alarm;
 mod metrics;
 mod push;
 mod queues;
+mod rate_limits;
 mod receiver;
 mod requests;
 mod schedules;
@@ -34,6 +35,7 @@ mod topic_urls;
 mod topics;
 mod validation;
 mod wire;
+mod wire_auth;
 
 /// Waits until `/ready` answers 200 (a durable engine recovers first).
 pub async fn storage_wait_ready(server: &harness::TestServer) {

@@ -61,6 +61,8 @@ errors! {
     signature_does_not_match => "SignatureDoesNotMatch", "SignatureDoesNotMatch", StatusCode::FORBIDDEN;
     request_expired => "RequestExpired", "RequestExpired", StatusCode::BAD_REQUEST;
     expired_token => "ExpiredToken", "ExpiredToken", StatusCode::FORBIDDEN;
+    // A Baton rate limit: the SDKs retry `RequestThrottled` and 429 with backoff.
+    request_throttled => "RequestThrottled", "RequestThrottled", StatusCode::TOO_MANY_REQUESTS;
 }
 
 impl SqsError {

@@ -93,12 +93,20 @@ fn request_id() -> String {
 /// Refuses an SQS request before it is read (`auth`): `ServiceUnavailable` while API keys
 /// load.
 pub fn refuse_loading(headers: &HeaderMap, message: String) -> Response {
-    let protocol = if headers.contains_key("x-amz-target") {
+    SqsError::service_unavailable(message).render(protocol_of(headers), &request_id())
+}
+
+/// The answer to an SQS request refused by a rate limit before it reached `handle`.
+pub fn refuse_throttled(headers: &HeaderMap, error: &crate::service::ServiceError) -> Response {
+    throttled(error, protocol_of(headers), &request_id())
+}
+
+fn protocol_of(headers: &HeaderMap) -> Protocol {
+    if headers.contains_key("x-amz-target") {
         Protocol::Json
     } else {
         Protocol::Query
-    };
-    SqsError::service_unavailable(message).render(protocol, &request_id())
+    }
 }
 
 /// Whether a request to `/` is the dashboard (`GET` without an `Action`), not the SQS API.
@@ -148,6 +156,13 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         Ok(key) => key,
         Err(error) => return error.render(protocol, &request_id),
     };
+    let mut charged = crate::rate_limits::Charged::default();
+    if let Some(key) = &key {
+        let bytes = body.len() as u64;
+        if let Err(error) = state.rate_limits.admit_key(&key.name, bytes, &mut charged) {
+            return throttled(&error, protocol, &request_id);
+        }
+    }
     let parsed = match &target {
         Some(target) => parse_json(target, &body),
         None => parse_query(&parts.method, parts.uri.query(), headers, &body),
@@ -186,6 +201,26 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         // in the body, which the middleware cannot read). Only known actions, so the label's
         // values stay a finite set.
         response.extensions_mut().insert(SqsAction(action));
+    }
+    if let Some(bytes) = axum::body::HttpBody::size_hint(response.body()).exact() {
+        state.rate_limits.charge_answer(&charged, bytes);
+    }
+    response
+}
+
+/// A key over its rate limit: `RequestThrottled` (which the AWS SDKs retry with backoff),
+/// with `Retry-After`.
+fn throttled(
+    error: &crate::service::ServiceError,
+    protocol: Protocol,
+    request_id: &str,
+) -> Response {
+    let mut response = SqsError::request_throttled(error.to_string()).render(protocol, request_id);
+    if let crate::service::ServiceError::RateLimited { retry_after_ms, .. } = error {
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            axum::http::HeaderValue::from(retry_after_ms.div_ceil(1000).max(1)),
+        );
     }
     response
 }
