@@ -16,7 +16,7 @@
 //!
 //! A server with API keys needs one on every request: [`Client::with_key`] sends it as
 //! `Authorization: Bearer <key>`; [`Client::create_key`] and the other key methods manage them.
-//! The [`wire`] client has no authentication yet (such a server refuses it).
+//! A [`wire`] connection authenticates once with [`wire::WireClient::authenticate`].
 //!
 //! Limits: every request has a time budget ([`Client::REQUEST_TIMEOUT_DEFAULT`], changeable
 //! with [`Client::with_request_timeout`]). A long-poll receive gets that budget plus its

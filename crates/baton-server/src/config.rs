@@ -185,8 +185,8 @@ pub struct ServerConfig {
     /// Serve the SQS API without checking SigV4 signatures or permissions while keys exist (by
     /// default every SQS request must be signed with a key's SQS credentials).
     pub sqs_without_auth: bool,
-    /// Serve the framed protocol without authentication while keys exist (it has no
-    /// authentication frame yet; by default its requests answer `unauthorized`).
+    /// Serve the framed protocol without an auth frame while keys exist (by default a
+    /// connection's requests answer `unauthorized` until it authenticates).
     pub wire_without_auth: bool,
     /// Requests per second each API key may make (a token bucket; 429 `rate_limited` with
     /// `Retry-After` beyond); 0 no limit. 0..=10000000.

@@ -10,8 +10,8 @@
 //! - `sigv4`: AWS Signature Version 4, pure (applied by `api::sqs`, which reads the body).
 //! - `secure_default`: the refusal to listen beyond loopback without keys.
 //!
-//! Not here yet (issue 18): an authentication frame on the framed protocol (refused while keys
-//! exist, unless configured open), TLS, limits per key, dashboard sign-in.
+//! The framed protocol authenticates in the protocol (an auth frame, `wire`), checked per
+//! request by `middleware::wire_access`; rate limits are `crate::rate_limits`.
 
 pub mod middleware;
 pub mod offline;
