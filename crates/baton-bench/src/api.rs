@@ -106,6 +106,10 @@ impl Target {
             _ => None,
         }
         .map(|wire| wire.with_request_timeout(REQUEST_TIMEOUT));
+        // On a server with keys, the wire connection acts as the bench's key.
+        if let (Some(wire), Some(key)) = (&wire, &self.key) {
+            wire.authenticate(key).await?;
+        }
         Ok(Target {
             sdk,
             http,
