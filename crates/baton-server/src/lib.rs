@@ -408,6 +408,7 @@ pub(crate) fn app_state(
         schedules: Arc::new(schedules::Scheduler::new(stop.child_token())),
         outbound: Arc::new(outbound),
         rate_limits: Arc::new(config.rate_limits()),
+        audit: Arc::default(),
         events,
         live,
         replies: Arc::new(service::replies::Replies::new(config.max_pending_requests)),

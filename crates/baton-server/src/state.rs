@@ -52,6 +52,8 @@ pub struct AppParts {
     /// The schedule firing task's wake-up and figures.
     pub schedules: Arc<crate::schedules::Scheduler>,
     pub outbound: Arc<crate::outbound::OutboundRules>,
+    /// The audit trail's counters (`auth::audit`).
+    pub audit: Arc<crate::auth::audit::Audit>,
     /// Requests and bytes per second per key and per client address.
     pub rate_limits: Arc<crate::rate_limits::RateLimits>,
     /// The API keys and whether requests are checked (`auth`).

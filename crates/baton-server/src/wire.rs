@@ -35,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::error::ApiError;
 use crate::api::json::parse;
+use crate::auth::audit::{Entry, Outcome};
 use crate::auth::middleware::wire_access;
 use crate::auth::store::{KeyEntry, Mode};
 use crate::http_listener::ClientAddr;
@@ -236,6 +237,13 @@ where
         let mut charged = Charged::default();
         if let Err(refused) = admit(&state, peer, key.as_deref(), frame.len(), &mut charged) {
             let id = wire::request_id(&frame).unwrap_or(0);
+            audit_refused(
+                &state,
+                peer,
+                key.as_ref().map(|k| k.name.as_str()),
+                None,
+                &refused,
+            );
             let _ = answers.send((error_frame(id, &ApiError::from(refused)), slot));
             continue;
         }
@@ -250,6 +258,9 @@ where
                 }
                 Err(error) => {
                     key = None;
+                    if let ApiError::Service(refused) = &error {
+                        audit_refused(&state, peer, None, None, refused);
+                    }
                     error_frame(id, &error)
                 }
             };
@@ -258,7 +269,7 @@ where
         }
         let (state, answers, key) = (state.clone(), answers.clone(), key.clone());
         tokio::spawn(async move {
-            let answer = answer(&state, key.as_ref(), &frame).await;
+            let answer = answer(&state, peer, key.as_ref(), &frame).await;
             state
                 .rate_limits
                 .charge_answer(&charged, answer.len() as u64);
@@ -409,6 +420,39 @@ fn admit(
     Ok(())
 }
 
+/// Audits a refused frame: `op` on its queue, if the frame was decoded.
+fn audit_refused(
+    state: &AppState,
+    peer: Option<IpAddr>,
+    key: Option<&str>,
+    op: Option<(Op, &str)>,
+    refused: &ServiceError,
+) {
+    let (outcome, status) = match refused.code() {
+        proto::ErrorCode::Unauthorized => (Outcome::Unauthorized, 401),
+        proto::ErrorCode::Forbidden => (Outcome::Forbidden, 403),
+        proto::ErrorCode::RateLimited => (Outcome::RateLimited, 429),
+        // Not a refusal of the caller (e.g. `not_ready` while starting).
+        _ => return,
+    };
+    let action = op.and_then(|(op, _)| match op {
+        Op::Send => Some(proto::KeyAction::Send),
+        Op::Receive | Op::Ack | Op::Nack => Some(proto::KeyAction::Receive),
+        Op::Auth => None,
+    });
+    let resource = op.map(|(_, queue)| format!("queue:{queue}"));
+    state.audit.record(&Entry {
+        key,
+        action,
+        resource: resource.as_deref().unwrap_or("-"),
+        outcome,
+        status,
+        client: peer,
+        method: "WIRE",
+        path: op.map_or(wire::UPGRADE_PATH, |(op, _)| op.name()),
+    });
+}
+
 /// Serves an auth frame: the key it names (`None` on a server without keys) and the answer.
 fn authenticate(
     state: &AppState,
@@ -445,7 +489,12 @@ fn authenticate(
 
 /// Serves one request frame (without its length prefix) of a connection authenticated as
 /// `key`; returns the whole answer frame.
-async fn answer(state: &AppState, key: Option<&Arc<KeyEntry>>, frame: &[u8]) -> Vec<u8> {
+async fn answer(
+    state: &AppState,
+    peer: Option<IpAddr>,
+    key: Option<&Arc<KeyEntry>>,
+    frame: &[u8],
+) -> Vec<u8> {
     let started = Instant::now();
     let id = wire::request_id(frame).unwrap_or(0);
     let mut out = Vec::new();
@@ -454,7 +503,11 @@ async fn answer(state: &AppState, key: Option<&Arc<KeyEntry>>, frame: &[u8]) -> 
             Some(request.op),
             match wire_access(state, key, request.op, request.queue) {
                 Ok(()) => serve_request(state, &request, &mut out).await,
-                Err(refused) => Err(refused.into()),
+                Err(refused) => {
+                    let op = Some((request.op, request.queue));
+                    audit_refused(state, peer, key.map(|k| k.name.as_str()), op, &refused);
+                    Err(refused.into())
+                }
             },
         ),
         Err(error) => (None, Err(ApiError::Malformed(error.to_string()))),

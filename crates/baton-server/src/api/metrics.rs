@@ -284,6 +284,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         wal_metrics(&storage, &mut out);
     }
     http_metrics(&state, &mut out);
+    state.audit.write_metrics(&mut out);
     state.push.render_metrics(&mut out);
     state.callbacks.render_metrics(&mut out);
     state.sinks.write_metrics(&mut out).await;

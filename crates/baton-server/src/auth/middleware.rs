@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use baton_proto::KeyAction;
 
+use super::audit::{self, Entry, Outcome};
 use super::routes::{self, Rule};
 use super::rules;
 use super::store::{KeyEntry, Mode};
@@ -108,21 +109,16 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     {
         return next.run(request).await;
     }
+    let client = client_ip(&request);
     let mut charged = Charged::default();
     let bytes = request_bytes(&request);
-    if limited {
-        if let Some(ConnectInfo(ClientAddr(peer))) =
-            request.extensions().get::<ConnectInfo<ClientAddr>>()
-        {
-            if let Err(error) = state
-                .rate_limits
-                .admit_client(peer.ip(), bytes, &mut charged)
-            {
-                if rule == Rule::Sqs {
-                    return sqs::refuse_throttled(request.headers(), &error);
-                }
-                return ApiError::from(error).into_response();
+    if let (true, Some(ip)) = (limited, client) {
+        if let Err(error) = state.rate_limits.admit_client(ip, bytes, &mut charged) {
+            refused(&state, &request, None, (None, "-"), Outcome::RateLimited);
+            if rule == Rule::Sqs {
+                return sqs::refuse_throttled(request.headers(), &error);
             }
+            return ApiError::from(error).into_response();
         }
     }
     match state.keys.mode() {
@@ -137,7 +133,8 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     }
     match rule {
         // `api::sqs::handle` verifies the signature and each action's permission (and the
-        // key's rate), or lets the request through unchecked with `sqs_without_auth`.
+        // key's rate, and audits), or lets the request through unchecked with
+        // `sqs_without_auth`.
         Rule::Sqs => return with_caller(&state, request, next, None, charged).await,
         // The framed protocol authenticates in the protocol (an auth frame), per connection.
         Rule::Wire => return next.run(request).await,
@@ -145,7 +142,10 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
     }
     let key = match bearer_key(&state, &request) {
         Ok(key) => key,
-        Err(error) => return ApiError::from(error).into_response(),
+        Err(error) => {
+            refused(&state, &request, None, (None, "-"), Outcome::Unauthorized);
+            return ApiError::from(error).into_response();
+        }
     };
     let (mut parts, body) = request.into_parts();
     let params: Vec<(String, String)> =
@@ -156,14 +156,86 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
                 .collect(),
             Err(rejection) => return rejection.into_response(),
         };
-    if let Err(error) = check(&key, needed(rule, &params)) {
+    let need = needed(rule, &params);
+    let request = Request::from_parts(parts, body);
+    let (action, resource) = match &need {
+        Some((action, resource)) => (*action, resource.as_str()),
+        None => (None, "-"),
+    };
+    if let Err(error) = check(&key, need.clone()) {
+        refused(
+            &state,
+            &request,
+            Some(&key.name),
+            (action, resource),
+            Outcome::Forbidden,
+        );
         return ApiError::from(error).into_response();
     }
     if let Err(error) = state.rate_limits.admit_key(&key.name, bytes, &mut charged) {
+        let outcome = Outcome::RateLimited;
+        refused(
+            &state,
+            &request,
+            Some(&key.name),
+            (action, resource),
+            outcome,
+        );
         return ApiError::from(error).into_response();
     }
-    let request = Request::from_parts(parts, body);
-    with_caller(&state, request, next, Some(key), charged).await
+    if !audit::audits_success(action) {
+        return with_caller(&state, request, next, Some(key), charged).await;
+    }
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let resource = resource.to_string();
+    let name = key.name.clone();
+    let response = with_caller(&state, request, next, Some(key), charged).await;
+    let status = response.status().as_u16();
+    state.audit.record(&Entry {
+        key: Some(&name),
+        action,
+        resource: &resource,
+        outcome: Outcome::of_status(status),
+        status,
+        client,
+        method: method.as_str(),
+        path: &path,
+    });
+    response
+}
+
+/// The client's IP address, as the listener saw it.
+fn client_ip(request: &Request) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|info| info.0 .0.ip())
+}
+
+/// Audits a request refused before its operation ran.
+fn refused(
+    state: &AppState,
+    request: &Request,
+    key: Option<&str>,
+    (action, resource): (Option<KeyAction>, &str),
+    outcome: Outcome,
+) {
+    let status = match outcome {
+        Outcome::Unauthorized => 401,
+        Outcome::Forbidden => 403,
+        Outcome::RateLimited => 429,
+        Outcome::Ok | Outcome::Failed => 0,
+    };
+    state.audit.record(&Entry {
+        key,
+        action,
+        resource,
+        outcome,
+        status,
+        client: client_ip(request),
+        method: request.method().as_str(),
+        path: request.uri().path(),
+    });
 }
 
 /// The bytes a request is charged for up front: its body's declared length.

@@ -13,6 +13,7 @@
 //! The framed protocol authenticates in the protocol (an auth frame, `wire`), checked per
 //! request by `middleware::wire_access`; rate limits are `crate::rate_limits`.
 
+pub mod audit;
 pub mod middleware;
 pub mod offline;
 pub mod routes;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the native API over real HTTP, against a server on an ephemeral port.
 #![allow(clippy::unwrap_used)]
 
+mod audit;
 mod auth;
 mod batch_limits;
 mod callbacks;

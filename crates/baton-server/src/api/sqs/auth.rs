@@ -23,6 +23,7 @@ use super::actions::{name_from_arn, queue_arn, target_queue, valid_queue_name};
 use super::error::SqsError;
 use super::params::{opt_str, req_str};
 use super::{Call, ACCOUNT_ID};
+use crate::auth::audit::{Entry, Outcome};
 use crate::auth::sigv4::{self, SigError};
 use crate::auth::{KeyEntry, Mode};
 use crate::state::AppState;
@@ -142,9 +143,15 @@ fn needs(action: &str, call: &Call<'_>) -> Result<Needs, SqsError> {
     }
 }
 
-/// Refuses `action` with `AccessDenied` unless `key` has the permissions it needs.
-pub fn authorize(key: &KeyEntry, action: &str, call: &Call<'_>) -> Result<(), SqsError> {
-    for (needed, queue) in needs(action, call)? {
+/// Refuses `action` with `AccessDenied` unless `key` has the permissions it needs; the
+/// `manage` resource it acts on, if any, for the audit trail.
+pub fn authorize(
+    key: &KeyEntry,
+    action: &str,
+    call: &Call<'_>,
+) -> Result<Option<String>, SqsError> {
+    let needs = needs(action, call)?;
+    for &(needed, ref queue) in &needs {
         let resource = format!("queue:{queue}");
         let allowed = match needed {
             Some(needed) => key.grants.allows(needed, &resource),
@@ -155,9 +162,37 @@ pub fn authorize(key: &KeyEntry, action: &str, call: &Call<'_>) -> Result<(), Sq
             return Err(SqsError::access_denied(format!(
                 "User: arn:aws:iam::{ACCOUNT_ID}:user/{key_name} is not authorized to perform: sqs:{action} on resource: {arn} because the Baton key `{key_name}` has no `{permission}` permission on {resource}",
                 key_name = key.name,
-                arn = queue_arn(&queue),
+                arn = queue_arn(queue),
             )));
         }
     }
-    Ok(())
+    Ok(needs
+        .iter()
+        .find(|(needed, _)| *needed == Some(KeyAction::Manage))
+        .map(|(_, queue)| format!("queue:{queue}")))
+}
+
+/// Audits an SQS request of `key` (if known) needing `action` on `resource`.
+pub fn audit(
+    state: &AppState,
+    parts: &Parts,
+    key: Option<&str>,
+    (action, resource): (Option<KeyAction>, &str),
+    outcome: Outcome,
+    status: u16,
+) {
+    let client = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<crate::http_listener::ClientAddr>>()
+        .map(|info| info.0 .0.ip());
+    state.audit.record(&Entry {
+        key,
+        action,
+        resource,
+        outcome,
+        status,
+        client,
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+    });
 }

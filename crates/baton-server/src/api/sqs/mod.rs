@@ -28,7 +28,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::auth::KeyEntry;
 use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
@@ -38,6 +37,8 @@ use parking_lot::Mutex;
 use serde_json::{Map, Value};
 
 use crate::api::AppState;
+use crate::auth::audit::Outcome;
+use crate::auth::KeyEntry;
 pub use error::SqsError;
 use protocol::Protocol;
 
@@ -154,15 +155,29 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     // Before the parameters are even parsed: an unsigned request learns nothing.
     let key = match auth::authenticate(&state, &parts, &body) {
         Ok(key) => key,
-        Err(error) => return error.render(protocol, &request_id),
+        Err(error) => {
+            let status = error.status.as_u16();
+            auth::audit(
+                &state,
+                &parts,
+                None,
+                (None, "-"),
+                Outcome::Unauthorized,
+                status,
+            );
+            return error.render(protocol, &request_id);
+        }
     };
     let mut charged = crate::rate_limits::Charged::default();
     if let Some(key) = &key {
         let bytes = body.len() as u64;
         if let Err(error) = state.rate_limits.admit_key(&key.name, bytes, &mut charged) {
+            let who = Some(key.name.as_str());
+            auth::audit(&state, &parts, who, (None, "-"), Outcome::RateLimited, 429);
             return throttled(&error, protocol, &request_id);
         }
     }
+    let key_name = key.as_ref().map(|key| key.name.clone());
     let parsed = match &target {
         Some(target) => parse_json(target, &body),
         None => parse_query(&parts.method, parts.uri.query(), headers, &body),
@@ -180,11 +195,25 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     };
     let checked = match &call.key {
         Some(key) => auth::authorize(key, &action, &call),
-        None => Ok(()),
+        None => Ok(None),
     };
-    let outcome = match checked {
-        Ok(()) => actions::dispatch(&action, call).await,
-        Err(error) => Err(error),
+    let (outcome, managed) = match checked {
+        Ok(managed) => (actions::dispatch(&action, call).await, managed),
+        Err(error) => {
+            if error.name == "AccessDenied" {
+                let status = error.status.as_u16();
+                let outcome = Outcome::Forbidden;
+                auth::audit(
+                    &state,
+                    &parts,
+                    key_name.as_deref(),
+                    (None, "-"),
+                    outcome,
+                    status,
+                );
+            }
+            (Err(error), None)
+        }
     };
     let (mut response, known) = match outcome {
         Ok(result) => (render(protocol, &action, &result, &request_id), true),
@@ -204,6 +233,12 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
     }
     if let Some(bytes) = axum::body::HttpBody::size_hint(response.body()).exact() {
         state.rate_limits.charge_answer(&charged, bytes);
+    }
+    if let Some(resource) = managed {
+        let status = response.status().as_u16();
+        let need = (Some(baton_proto::KeyAction::Manage), resource.as_str());
+        let outcome = Outcome::of_status(status);
+        auth::audit(&state, &parts, key_name.as_deref(), need, outcome, status);
     }
     response
 }
