@@ -145,7 +145,7 @@ impl Callbacks {
     ) -> Arc<Self> {
         Arc::new(Callbacks {
             engine,
-            client: outbound::client(),
+            client: outbound::client(&rules),
             rules,
             settings,
             waiting: AtomicU64::new(0),

@@ -115,6 +115,11 @@ pub struct ServerConfig {
     /// Default: link-local networks (`169.254.0.0/16,fe80::/10`, where cloud metadata
     /// services live). Loopback is allowed by default so local workers and tests work.
     pub outbound_deny: String,
+    /// Whether push and callback targets may be loopback, private or link-local addresses:
+    /// `auto` (the default) refuses them while the server listens beyond loopback and allows
+    /// them on loopback only; `deny` always refuses, `allow` never does. Networks named in
+    /// `outbound_allow` are allowed either way.
+    pub outbound_private: String,
     /// Failed push deliveries to one host within `push_breaker_window_ms` that open its
     /// circuit breaker. 1..=100000.
     pub push_breaker_failures: u32,
@@ -276,6 +281,7 @@ impl Default for ServerConfig {
             callback_concurrency: 16,
             outbound_allow: String::new(),
             outbound_deny: "169.254.0.0/16,fe80::/10".to_string(),
+            outbound_private: "auto".to_string(),
             push_breaker_failures: 5,
             push_breaker_window_ms: 30_000,
             push_breaker_cooldown_ms: 5_000,
@@ -369,6 +375,7 @@ const KEYS: &[&str] = &[
     "callback_concurrency",
     "outbound_allow",
     "outbound_deny",
+    "outbound_private",
     "push_breaker_failures",
     "push_breaker_window_ms",
     "push_breaker_cooldown_ms",
@@ -459,7 +466,7 @@ impl ServerConfig {
             check_range(key, value, lo, hi)?;
         }
         self.sync_policy()?;
-        self.outbound_rules()?;
+        self.outbound_rules(true)?;
         self.validate_locks()?;
         self.validate_schedules()?;
         self.validate_cluster()?;
@@ -668,9 +675,26 @@ impl ServerConfig {
         ranges
     }
 
-    /// The outbound allow/deny lists, parsed.
-    pub fn outbound_rules(&self) -> Result<crate::outbound::OutboundRules, ConfigError> {
+    /// The outbound allow/deny lists, parsed, with the private-address guard on as
+    /// `outbound_private` says for a server that listens on loopback only (`loopback_only`)
+    /// or not.
+    pub fn outbound_rules(
+        &self,
+        loopback_only: bool,
+    ) -> Result<crate::outbound::OutboundRules, ConfigError> {
+        let refuse_private = match self.outbound_private.as_str() {
+            "auto" => !loopback_only,
+            "deny" => true,
+            "allow" => false,
+            other => {
+                return Err(ConfigError::Invalid {
+                    key: "outbound_private",
+                    reason: format!("{other:?} is not auto, deny or allow"),
+                })
+            }
+        };
         crate::outbound::OutboundRules::parse(&self.outbound_allow, &self.outbound_deny)
+            .map(|rules| rules.refusing_private(refuse_private))
             .map_err(|(key, reason)| ConfigError::Invalid { key, reason })
     }
 

@@ -343,7 +343,14 @@ pub(crate) fn app_state(
     wire_listen: Option<Arc<str>>,
     stop: CancellationToken,
 ) -> Result<AppState, ServerError> {
-    let outbound = config.outbound_rules()?;
+    // Private targets are refused by default unless every listening address is loopback.
+    let is_loopback = |address: &str| {
+        address
+            .parse::<std::net::SocketAddr>()
+            .is_ok_and(|a| a.ip().is_loopback())
+    };
+    let loopback_only = is_loopback(&listen) && wire_listen.as_deref().is_none_or(is_loopback);
+    let outbound = config.outbound_rules(loopback_only)?;
     let push = Arc::new(push::PushManager::new(
         engine.clone(),
         outbound.clone(),

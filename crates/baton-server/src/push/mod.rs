@@ -175,7 +175,7 @@ impl PushManager {
         PushManager {
             shared: Arc::new(Shared {
                 engine,
-                client: outbound::client(),
+                client: outbound::client(&rules),
                 breakers: Breakers::default(),
                 breaker_config,
                 started: tokio::time::Instant::now(),
@@ -248,6 +248,19 @@ impl PushManager {
         })
     }
 
+    /// Under the private-address guard, refuses a target whose name resolves only to refused
+    /// addresses (deliveries would refuse it anyway: better said when it is configured).
+    async fn check_resolved(
+        &self,
+        subscription: &proto::PushSubscription,
+    ) -> Result<(), ServiceError> {
+        self.rules
+            .check_url_resolved(&subscription.url, &outbound::system_lookup())
+            .await
+            .map(|_| ())
+            .map_err(|e| target_error("url", e))
+    }
+
     /// Stores `subscription` on `queue` durably and (re)starts its worker.
     pub async fn put(
         &self,
@@ -255,6 +268,7 @@ impl PushManager {
         subscription: proto::PushSubscription,
     ) -> Result<proto::PushInfo, ServiceError> {
         let subscription = self.validate(subscription)?;
+        self.check_resolved(&subscription).await?;
         self.shared
             .engine
             .set_push(queue, Some(to_spec(&subscription)), None)
@@ -271,6 +285,7 @@ impl PushManager {
         subscription: proto::PushSubscription,
     ) -> Result<PutIfAbsent, ServiceError> {
         let subscription = self.validate(subscription)?;
+        self.check_resolved(&subscription).await?;
         let spec = to_spec(&subscription);
         let engine = &self.shared.engine;
         match engine.set_push(queue, Some(spec.clone()), Some(None)).await {

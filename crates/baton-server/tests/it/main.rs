@@ -16,6 +16,7 @@ mod harness;
 mod locks;
 mod memory_alarm;
 mod metrics;
+mod outbound_guard;
 mod push;
 mod queues;
 mod rate_limits;
