@@ -130,3 +130,26 @@ impl std::fmt::Debug for StoredSqsCredentials {
             .finish()
     }
 }
+
+/// `POST /v1/tickets`: a short-lived ticket for the caller's key, for browsers' `EventSource`
+/// and `WebSocket`, which cannot send an `Authorization` header: `?ticket=` on a `GET`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTicket {
+    /// How long the ticket may open streams, in ms: 1000..=300000, default 60000. A stream
+    /// opened with it lasts as long as the key stays valid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+}
+
+/// The answer to `POST /v1/tickets`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ticket {
+    /// `bt_...`; `None` on a server without keys (nothing needs one).
+    pub ticket: Option<String>,
+    /// The key it acts as.
+    pub key: Option<String>,
+    /// Until when it opens streams (ms since the Unix epoch).
+    pub expires_at: Option<u64>,
+}

@@ -8,6 +8,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use baton_core::topic::Pattern;
 use baton_core::TopicName;
 use baton_proto as proto;
@@ -15,6 +16,8 @@ use futures::stream::Stream;
 
 use crate::api::error::ApiError;
 use crate::api::AppState;
+use crate::auth::middleware::caller_ended;
+use crate::auth::Caller;
 use crate::live::{LiveEvent, LiveSource, LiveSubscription};
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -73,12 +76,26 @@ pub async fn ws(
     State(state): State<AppState>,
     Path(topic): Path<String>,
     raw: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
+    caller: Option<Extension<Caller>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let subscription = open(&state, &topic, query(raw)?).await?;
+    let ended = caller_ended(caller.as_deref());
     Ok(upgrade
-        .on_upgrade(move |socket| run_socket(socket, subscription))
+        .on_upgrade(move |socket| until(ended, run_socket(socket, subscription)))
         .into_response())
+}
+
+/// Runs a WebSocket's task until `ended` (the key it was opened with is revoked or expires):
+/// the socket is dropped, which closes the connection.
+pub async fn until(
+    ended: futures::future::BoxFuture<'static, ()>,
+    task: impl std::future::Future<Output = ()>,
+) {
+    tokio::select! {
+        () = ended => {}
+        () = task => {}
+    }
 }
 
 async fn run_socket(mut socket: WebSocket, mut subscription: LiveSubscription) {

@@ -21,19 +21,27 @@ use tokio::sync::OwnedSemaphorePermit;
 use crate::api::error::ApiError;
 use crate::api::system::info;
 use crate::api::AppState;
+use crate::auth::rules::SERVER_RESOURCE;
 use crate::auth::{Caller, Mode};
 use crate::live::LiveSource;
 use crate::service::queues::queue_info;
 use crate::service::ServiceError;
+use baton_proto::KeyAction;
 
 /// Time between two snapshots.
 pub const LIVE_INTERVAL: Duration = Duration::from_secs(1);
 /// Queues listed per snapshot (ordered by name); `queues_truncated` says when more exist.
 pub const LIVE_QUEUES_MAX: usize = 500;
 
-/// The node as of now.
-pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError> {
-    let views = state.engine.list_queues().await?;
+/// The node as of now, as `caller` may see it: only its queues, streams and topics (in the
+/// lists and in the totals); the node's own figures (storage, HTTP) only for `admin`.
+pub async fn snapshot(state: &AppState, caller: &Caller) -> Result<proto::LiveSnapshot, ApiError> {
+    let admin = caller
+        .0
+        .as_ref()
+        .is_none_or(|key| key.grants.allows(KeyAction::Admin, SERVER_RESOURCE));
+    let mut views = state.engine.list_queues().await?;
+    views.retain(|view| caller.sees(&format!("queue:{}", view.name)));
     let mut totals = proto::QueueStats::default();
     for view in &views {
         let s = &view.stats;
@@ -58,13 +66,17 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
         .take(LIVE_QUEUES_MAX)
         .map(queue_info)
         .collect();
-    let wal = state.engine.storage_stats().map(|s| proto::WalCounters {
-        batches: s.batches,
-        records: s.records,
-        bytes: s.bytes,
-        syncs: s.syncs,
-        sync_micros: s.sync_micros,
-    });
+    let wal = state
+        .engine
+        .storage_stats()
+        .filter(|_| admin)
+        .map(|s| proto::WalCounters {
+            batches: s.batches,
+            records: s.records,
+            bytes: s.bytes,
+            syncs: s.syncs,
+            sync_micros: s.sync_micros,
+        });
     let mut streams = proto::StreamsSummary::default();
     // An engine without streams or topics (Redis, so far) has none to sum up.
     let stream_views = match state.engine.list_streams().await {
@@ -72,6 +84,9 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
         listed => listed?,
     };
     for view in stream_views {
+        if !caller.sees(&format!("stream:{}", view.name)) {
+            continue;
+        }
         streams.count += 1;
         streams.records += view.stats.records;
         streams.bytes += view.stats.bytes;
@@ -87,6 +102,9 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
         listed => listed?,
     };
     for view in topic_views {
+        if !caller.sees(&format!("topic:{}", view.name)) {
+            continue;
+        }
         let live = state.live.stats(&LiveSource::Topic(view.name.to_string()));
         topics.count += 1;
         topics.subscriptions += view.subscriptions.len() as u64;
@@ -104,7 +122,11 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
         queues,
         queues_truncated,
         wal,
-        http: state.http_metrics.counters(),
+        http: if admin {
+            state.http_metrics.counters()
+        } else {
+            Default::default()
+        },
         streams,
         topics,
     })
@@ -113,9 +135,9 @@ pub async fn snapshot(state: &AppState) -> Result<proto::LiveSnapshot, ApiError>
 /// One event: `stats` with the snapshot as JSON, or `unavailable` with the reason while the
 /// engine cannot list queues (storage still recovering). Not `error`: EventSource clients
 /// reserve that name for connection failures.
-async fn event(state: &AppState) -> Event {
+async fn event(state: &AppState, caller: &Caller) -> Event {
     let unavailable = |reason: String| Event::default().event("unavailable").data(reason);
-    match snapshot(state).await {
+    match snapshot(state, caller).await {
         Ok(snapshot) => Event::default()
             .event("stats")
             .json_data(&snapshot)
@@ -128,7 +150,8 @@ async fn event(state: &AppState) -> Event {
 /// `unavailable` until they are loaded, and ends if keys turn out to be required and it was
 /// opened without one.
 pub async fn stats(State(state): State<AppState>, caller: Option<Extension<Caller>>) -> Response {
-    let keyed = caller.is_some_and(|Extension(caller)| caller.0.is_some());
+    let caller = caller.map_or(Caller(None), |Extension(caller)| caller);
+    let keyed = caller.0.is_some();
     let permit: OwnedSemaphorePermit = match state.live_streams.clone().try_acquire_owned() {
         Ok(permit) => permit,
         Err(_) => {
@@ -144,17 +167,20 @@ pub async fn stats(State(state): State<AppState>, caller: Option<Extension<Calle
     // The permit lives in the stream's state, so it is released when axum drops the stream
     // (the client went away) or the stream ends (shutdown).
     let events = futures::stream::unfold(
-        (ticker, state, permit),
-        move |(mut ticker, state, permit)| async move {
+        (ticker, state, permit, caller),
+        move |(mut ticker, state, permit, caller)| async move {
             ticker.tick().await;
             let event = match state.keys.mode() {
                 Mode::Enforced if !keyed => return None,
                 Mode::Loading if state.engine.is_ready() => Event::default()
                     .event("unavailable")
                     .data("not ready: the API keys are loading"),
-                _ => event(&state).await,
+                _ => event(&state, &caller).await,
             };
-            Some((Ok::<Event, Infallible>(event), (ticker, state, permit)))
+            Some((
+                Ok::<Event, Infallible>(event),
+                (ticker, state, permit, caller),
+            ))
         },
     )
     .take_until(stop.cancelled_owned());

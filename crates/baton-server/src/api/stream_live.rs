@@ -31,6 +31,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use baton_core::stream::{ConsumerName, GroupName, ReadFrom, READ_MAX};
 use baton_core::{StreamError, StreamName};
 use baton_engine::StreamEngineError;
@@ -42,8 +43,11 @@ use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::api::error::ApiError;
+use crate::api::live::until;
 use crate::api::streams::{number, query};
 use crate::api::AppState;
+use crate::auth::middleware::caller_ended;
+use crate::auth::Caller;
 use crate::live::{LivePermit, LiveSource};
 use crate::service::streams::{
     ack_results, consumer_name, group_name, group_records, record_to_wire, stream_name,
@@ -261,11 +265,13 @@ pub async fn ws(
     State(state): State<AppState>,
     Path(stream): Path<String>,
     RawQuery(raw): RawQuery,
+    caller: Option<Extension<Caller>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let follower = open_follower(&state, &stream, raw).await?;
+    let ended = caller_ended(caller.as_deref());
     Ok(upgrade
-        .on_upgrade(move |socket| run_follower_socket(socket, follower))
+        .on_upgrade(move |socket| until(ended, run_follower_socket(socket, follower)))
         .into_response())
 }
 
@@ -313,6 +319,7 @@ pub async fn group_ws(
     State(state): State<AppState>,
     Path((stream, group)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
+    caller: Option<Extension<Caller>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let name = stream_name(&stream)?;
@@ -331,9 +338,13 @@ pub async fn group_ws(
     }
     state.engine.get_group(&name, &group).await?;
     let permit = state.live.follow(LiveSource::Stream(name.to_string()))?;
+    let ended = caller_ended(caller.as_deref());
     Ok(upgrade
         .on_upgrade(move |socket| {
-            run_group_socket(socket, state, name, group, consumer, max_unacked, permit)
+            until(
+                ended,
+                run_group_socket(socket, state, name, group, consumer, max_unacked, permit),
+            )
         })
         .into_response())
 }

@@ -19,6 +19,7 @@ use super::audit::{self, Entry, Outcome};
 use super::routes::{self, Rule};
 use super::rules;
 use super::store::{KeyEntry, Mode};
+use super::tickets;
 use crate::api::error::ApiError;
 use crate::api::sqs;
 use crate::http_listener::ClientAddr;
@@ -35,6 +36,20 @@ impl Caller {
     pub fn sees(&self, resource: &str) -> bool {
         self.0.as_ref().is_none_or(|key| key.grants.sees(resource))
     }
+
+    /// Completes when the caller's key stops being valid (revoked, replaced, expired); never
+    /// without a key. Live streams end then.
+    pub fn ended(&self) -> futures::future::BoxFuture<'static, ()> {
+        match &self.0 {
+            Some(key) => Box::pin(key.ended()),
+            None => Box::pin(std::future::pending()),
+        }
+    }
+}
+
+/// [`Caller::ended`] of a handler's optional caller.
+pub fn caller_ended(caller: Option<&Caller>) -> futures::future::BoxFuture<'static, ()> {
+    caller.map_or_else(|| Box::pin(std::future::pending()) as _, Caller::ended)
 }
 
 /// What the rule asks of the key: `(Some(action), resource)`, or `(None, resource)` for any
@@ -140,7 +155,12 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         Rule::Wire => return next.run(request).await,
         _ => {}
     }
-    let key = match bearer_key(&state, &request) {
+    let (ticket, request) = take_ticket(request);
+    let key = match ticket {
+        Some(ticket) => tickets::verify(&state.keys, &ticket),
+        None => bearer_key(&state, &request),
+    };
+    let key = match key {
         Ok(key) => key,
         Err(error) => {
             refused(&state, &request, None, (None, "-"), Outcome::Unauthorized);
@@ -202,6 +222,34 @@ pub async fn authorize(State(state): State<AppState>, request: Request, next: Ne
         path: &path,
     });
     response
+}
+
+/// A `GET` without `Authorization` may carry a ticket (`?ticket=`, `auth::tickets`): taken
+/// out of the URI, so handlers and logs never see it.
+fn take_ticket(request: Request) -> (Option<String>, Request) {
+    let has_ticket = request.method() == axum::http::Method::GET
+        && !request.headers().contains_key(AUTHORIZATION)
+        && request.uri().query().is_some_and(|q| q.contains("ticket="));
+    if !has_ticket {
+        return (None, request);
+    }
+    let Some((ticket, rest)) = request.uri().query().and_then(tickets::take_from_query) else {
+        return (None, request);
+    };
+    let (mut parts, body) = request.into_parts();
+    let path = parts.uri.path();
+    let path_and_query = match rest {
+        Some(rest) => format!("{path}?{rest}"),
+        None => path.to_string(),
+    };
+    let mut uri = parts.uri.clone().into_parts();
+    if let Ok(path_and_query) = path_and_query.parse() {
+        uri.path_and_query = Some(path_and_query);
+        if let Ok(uri) = axum::http::Uri::from_parts(uri) {
+            parts.uri = uri;
+        }
+    }
+    (Some(ticket), Request::from_parts(parts, body))
 }
 
 /// The client's IP address, as the listener saw it.
@@ -275,10 +323,25 @@ async fn with_caller(
     key: Option<Arc<KeyEntry>>,
     charged: Charged,
 ) -> Response {
-    request.extensions_mut().insert(Caller(key));
+    let caller = Caller(key);
+    request.extensions_mut().insert(caller.clone());
     let response = next.run(request).await;
     if let Some(bytes) = axum::body::HttpBody::size_hint(response.body()).exact() {
         state.rate_limits.charge_answer(&charged, bytes);
+    }
+    // A live stream (SSE) opened with a key ends when the key is revoked or expires.
+    let streams = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if streams && caller.0.is_some() {
+        let ended = caller.ended();
+        return response.map(|body| {
+            axum::body::Body::from_stream(futures::StreamExt::take_until(
+                body.into_data_stream(),
+                ended,
+            ))
+        });
     }
     response
 }

@@ -20,6 +20,7 @@ pub mod routes;
 pub mod rules;
 pub mod sigv4;
 pub mod store;
+pub mod tickets;
 
 pub use middleware::Caller;
 pub use store::{KeyEntry, KeyStore, Mode};

@@ -79,6 +79,8 @@ pub const ROUTES: &[(&str, &str, Rule)] = &[
     // A reply names only its correlation id (unguessable, known to whoever received the
     // request); the consumer's own `ack` with a reply needs `receive` on the queue.
     ("POST", "/v1/replies/{correlation_id}", Key),
+    // A ticket acts as the key that asked for it, with no more than its permissions.
+    ("POST", "/v1/tickets", Key),
     // Push subscriptions and callbacks.
     ("PUT", "/v1/queues/{queue}/push", On(Manage, Q, "queue")),
     ("GET", "/v1/queues/{queue}/push", See(Q, "queue")),
@@ -190,10 +192,10 @@ pub const ROUTES: &[(&str, &str, Rule)] = &[
     ("POST", "/v1/topics/{topic}/publish", On(Send, T, "topic")),
     ("GET", "/v1/topics/{topic}/live", On(Receive, T, "topic")),
     ("GET", "/v1/topics/{topic}/ws", On(Receive, T, "topic")),
-    // The dashboard: its files are open (they hold no data); its data needs admin until it
-    // can sign in.
+    // The dashboard: its files are open (they hold no data); its live data needs a key and
+    // shows only the queues, streams and topics that key may see (`api::live_stats`).
     ("GET", "/ui/{*path}", Open),
-    ("GET", "/v1/live/stats", Fixed(Admin, "server")),
+    ("GET", "/v1/live/stats", Key),
     ("GET", "/v1/dashboard/push/{queue}", See(Q, "queue")),
     // Locks: using one (acquire, renew, release) is `send` on `lock:<name>`.
     ("GET", "/v1/locks", SeeFixed("lock:*")),

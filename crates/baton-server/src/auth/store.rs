@@ -69,12 +69,15 @@ impl std::fmt::Debug for SqsCredentials {
 #[derive(Debug)]
 pub struct KeyEntry {
     pub name: String,
-    hash: [u8; 32],
+    pub(super) hash: [u8; 32],
     pub grants: Grants,
     pub permissions: Vec<proto::KeyPermission>,
     pub created_at: u64,
     pub expires_at: Option<u64>,
     pub sqs: Option<SqsCredentials>,
+    /// Cancelled when the key is revoked (here, or seen gone on a re-read): live streams
+    /// opened with it end then.
+    revoked: tokio_util::sync::CancellationToken,
 }
 
 impl KeyEntry {
@@ -99,7 +102,35 @@ impl KeyEntry {
             permissions: stored.permissions,
             created_at: stored.created_at,
             expires_at: stored.expires_at,
+            revoked: tokio_util::sync::CancellationToken::new(),
         })
+    }
+
+    /// Completes when the key stops being valid: revoked, replaced, or expired (by the
+    /// system clock, which the engine's is in a server). For ending live streams.
+    pub fn ended(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let revoked = self.revoked.clone().cancelled_owned();
+        let expires_at = self.expires_at;
+        async move {
+            let expiry = async move {
+                match expires_at {
+                    Some(at) => {
+                        let now = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis() as u64);
+                        tokio::time::sleep(std::time::Duration::from_millis(
+                            at.saturating_sub(now),
+                        ))
+                        .await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = revoked => {}
+                () = expiry => {}
+            }
+        }
     }
 
     fn info(&self, now: u64) -> proto::KeyInfo {
@@ -148,6 +179,9 @@ impl Cache {
         let entry = Arc::new(entry);
         if let Some(old) = self.by_name.insert(entry.name.clone(), entry.clone()) {
             self.forget(&old);
+            if !rules::same_hash(&old.hash, &entry.hash) {
+                old.revoked.cancel();
+            }
         }
         if let Some(sqs) = &entry.sqs {
             self.by_access_key
@@ -159,6 +193,7 @@ impl Cache {
     fn remove(&mut self, name: &str) {
         if let Some(old) = self.by_name.remove(name) {
             self.forget(&old);
+            old.revoked.cancel();
         }
     }
 
@@ -226,7 +261,7 @@ impl KeyStore {
         self.cache.read().enforced()
     }
 
-    fn now(&self) -> u64 {
+    pub(super) fn now(&self) -> u64 {
         self.engine.now().as_millis()
     }
 
@@ -250,6 +285,11 @@ impl KeyStore {
             });
         }
         Ok(entry)
+    }
+
+    /// The key named `name`, if it exists.
+    pub fn by_name(&self, name: &str) -> Option<Arc<KeyEntry>> {
+        self.cache.read().by_name.get(name).cloned()
     }
 
     /// Whether `key`, authenticated earlier (a framed-protocol connection's), is still valid:
@@ -312,7 +352,14 @@ impl KeyStore {
                         .ok_or_else(|| "the record names another key".to_string())
                 });
             match parsed {
-                Ok(entry) => cache.insert(entry),
+                Ok(mut entry) => {
+                    // The same key as before keeps its token: its live streams go on.
+                    let old = self.cache.read().by_name.get(&entry.name).cloned();
+                    if let Some(old) = old.filter(|old| rules::same_hash(&old.hash, &entry.hash)) {
+                        entry.revoked = old.revoked.clone();
+                    }
+                    cache.insert(entry)
+                }
                 Err(error) => {
                     tracing::error!(key = %name, %error, "stored API key is unreadable; it authenticates nobody, and keys stay required");
                     cache.broken += 1;
@@ -320,7 +367,18 @@ impl KeyStore {
             }
         }
         self.set_mode(&cache);
-        *self.cache.write() = cache;
+        let old = std::mem::replace(&mut *self.cache.write(), cache);
+        // Keys gone (revoked on another node) or replaced end their live streams.
+        let current = self.cache.read();
+        for (name, entry) in &old.by_name {
+            let kept = current
+                .by_name
+                .get(name)
+                .is_some_and(|now| rules::same_hash(&now.hash, &entry.hash));
+            if !kept {
+                entry.revoked.cancel();
+            }
+        }
         Ok(())
     }
 
@@ -446,6 +504,7 @@ impl KeyStore {
             created_at: stored.created_at,
             expires_at,
             sqs,
+            revoked: tokio_util::sync::CancellationToken::new(),
         };
         let mut cache = self.cache.write();
         cache.insert(entry);

@@ -32,6 +32,7 @@ mod stream_live;
 mod stream_metrics;
 mod streams;
 mod streams_validation;
+mod tickets;
 mod topic_streams;
 mod topic_urls;
 mod topics;
