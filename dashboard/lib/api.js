@@ -1,4 +1,4 @@
-// The native API as the dashboard uses it. Every failure becomes an ApiError carrying the
+// The native API as the dashboard uses it, with the signed-in key (lib/auth.js) if any. Every failure becomes an ApiError carrying the
 // server's stable error code and message, so pages can show exactly what went wrong.
 
 export class ApiError extends Error {
@@ -9,8 +9,12 @@ export class ApiError extends Error {
   }
 }
 
+import { key } from './auth.js';
+
 export async function call(method, path, body) {
   const init = { method, headers: {} };
+  const k = key();
+  if (k) init.headers.authorization = `Bearer ${k}`;
   if (body !== undefined) {
     init.headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);

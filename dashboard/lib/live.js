@@ -2,6 +2,7 @@
 // history of snapshots, and per-second rates derived from consecutive snapshots.
 
 import { fmtBytes } from './dom.js';
+import { withTicket } from './auth.js';
 
 /** Snapshots kept: five minutes at one a second. */
 const HISTORY_MAX = 300;
@@ -40,9 +41,19 @@ function alarms(readiness) {
   return out;
 }
 
-export function start() {
+/** Opens the live stream (with a ticket for the signed-in key, if any). */
+export async function start() {
   if (source) return;
-  source = new EventSource('/v1/live/stats');
+  source = {};
+  let url;
+  try {
+    url = await withTicket('/v1/live/stats');
+  } catch (error) {
+    source = null;
+    setConn('not signed in', 'down');
+    return;
+  }
+  source = new EventSource(url);
   source.addEventListener('open', () => setConn('live', 'live'));
   source.addEventListener('stats', (event) => {
     const snapshot = JSON.parse(event.data);
@@ -72,8 +83,21 @@ export function start() {
     banner.textContent = `The broker is not ready: ${event.data}`;
     banner.hidden = false;
   });
-  // EventSource reconnects by itself; say so meanwhile.
-  source.addEventListener('error', () => setConn('reconnecting…', 'down'));
+  // EventSource reconnects by itself after a network error; say so meanwhile. A refused
+  // stream (its ticket expired while the server was away) is opened again with a new one.
+  source.addEventListener('error', () => {
+    setConn('reconnecting…', 'down');
+    if (source && source.readyState === EventSource.CLOSED) {
+      source = null;
+      setTimeout(start, 2000);
+    }
+  });
+}
+
+/** Closes the live stream (signing out). */
+export function stop() {
+  if (source && source.close) source.close();
+  source = null;
 }
 
 /** Calls `listener(snapshot)` for every snapshot from now on (and the latest at once). */

@@ -4,6 +4,7 @@
 
 import { h, replace, stat, fmtInt, fmtTime } from '../lib/dom.js';
 import { api } from '../lib/api.js';
+import { withTicket } from '../lib/auth.js';
 
 const POLL_MS = 2000;
 /** Messages the tail keeps on screen. */
@@ -91,7 +92,7 @@ export const topicPage = {
       pattern.disabled = false;
       if (text) tailStatus.textContent = text;
     }
-    function startTail() {
+    async function startTail() {
       const p = pattern.value.trim();
       // Refuse what the server would refuse, rather than have the browser log a 400.
       if (p && !p.split('.').every((word) => word === '*' || word === '#' || /^[^\s*#]+$/.test(word))) {
@@ -100,7 +101,13 @@ export const topicPage = {
       }
       received = 0;
       replace(tail);
-      source = new EventSource(`/v1/topics/${encodeURIComponent(name)}/live${p ? `?pattern=${encodeURIComponent(p)}` : ''}`);
+      const path = `/v1/topics/${encodeURIComponent(name)}/live${p ? `?pattern=${encodeURIComponent(p)}` : ''}`;
+      try {
+        source = new EventSource(await withTicket(path));
+      } catch (error) {
+        tailStatus.textContent = `Cannot open the live stream: ${error.message}`;
+        return;
+      }
       toggle.textContent = 'Stop tail';
       pattern.disabled = true;
       tailStatus.textContent = 'Connecting…';

@@ -495,6 +495,51 @@ test('the sinks page shows a sink that cannot reach PostgreSQL, and pauses and r
   assertNoConsoleErrors();
 });
 
+test('on a server with API keys the dashboard signs in and shows only what the key may see', async () => {
+  const url = process.env.BATON_KEYED_URL;
+  const key = process.env.BATON_KEYED_KEY;
+  assert.ok(url && key, 'BATON_KEYED_URL or BATON_KEYED_KEY is not set (run tests/ui/run.sh)');
+  // A tab of its own: the key lives in the tab's sessionStorage.
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const tab = await context.newPage();
+  const errors = [];
+  tab.on('console', (message) => {
+    // The refused sign-in's 401 is logged by the browser: expected.
+    if (message.type() === 'error' && !/status of 401/.test(message.text())) errors.push(message.text());
+  });
+  tab.on('pageerror', (error) => errors.push(`page error: ${error.message}`));
+  tab.on('request', (request) => {
+    if (request.url().includes(key)) errors.push(`the key is in a URL: ${request.url()}`);
+  });
+  await tab.goto(url);
+  await tab.getByRole('heading', { name: 'Sign in' }).waitFor();
+  // Nothing else is shown or opened before a key is given.
+  assert.equal(await tab.locator('#nav li').count(), 0);
+  await tab.getByLabel('API key').fill('bk_not-a-key-of-this-server');
+  await tab.getByRole('button', { name: 'Sign in' }).click();
+  await tab.locator('#signin-error', { hasText: 'That key is not valid' }).waitFor();
+  await tab.getByLabel('API key').fill(key);
+  await tab.getByRole('button', { name: 'Sign in' }).click();
+  await tab.locator('#who', { hasText: 'Signed in as watcher' }).waitFor();
+  await tab.locator('#conn.live').waitFor({ timeout: LIVE_TIMEOUT });
+  await tab.getByRole('link', { name: 'Queues', exact: true }).click();
+  await tab.locator('tr[data-queue="orders-1"]').waitFor({ timeout: LIVE_TIMEOUT });
+  assert.equal(await tab.locator('tr[data-queue="payroll"]').count(), 0, 'a queue the key may not see is listed');
+  // The key never appears in a URL the page requested: live streams use tickets.
+  const stored = await tab.evaluate(() => sessionStorage.getItem('baton.key'));
+  assert.equal(stored, key);
+  await tab.screenshot({ path: `${ARTIFACTS}21-signed-in.png`, fullPage: true });
+  // A reload keeps the tab signed in; signing out forgets the key.
+  await tab.reload();
+  await tab.locator('#who', { hasText: 'Signed in as watcher' }).waitFor();
+  await tab.locator('#conn.live').waitFor({ timeout: LIVE_TIMEOUT });
+  await tab.getByRole('button', { name: 'Sign out' }).click();
+  await tab.getByRole('heading', { name: 'Sign in' }).waitFor();
+  assert.equal(await tab.evaluate(() => sessionStorage.getItem('baton.key')), null);
+  await context.close();
+  assert.deepEqual(errors, [], `console errors:\n${errors.join('\n')}`);
+});
+
 test('every page fits a phone screen', async () => {
   await page.setViewportSize({ width: 390, height: 844 });
   for (const [name, path] of [['overview', ''], ['queues', 'queues'], ['queue', 'queues/ui-orders'], ['messages', 'queues/ui-orders/messages'], ['send', 'queues/ui-orders/send'],

@@ -107,6 +107,31 @@ const call = (method, path, body) => fetch(base + path, { method, headers: { "co
 })().catch((error) => { console.error(error.message); process.exit(1); });
 ' "$memory_url"
 
+# A broker with API keys, for the sign-in: two queues, and a key that may see only one.
+admin_key="ui-admin-key-0123456789abcdef0123456789abcdef"
+start_broker BATON_ADMIN_KEY="$admin_key"
+keyed_url="$started_url"
+keyed_key="$(node -e '
+const [base, admin] = process.argv.slice(1);
+const call = async (method, path, body) => {
+  const r = await fetch(base + path, { method, headers: { "content-type": "application/json", authorization: `Bearer ${admin}` }, body: body && JSON.stringify(body) });
+  if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${await r.text()}`);
+  return r.json();
+};
+(async () => {
+  for (let i = 0; i < 100; i += 1) {
+    if ((await fetch(base + "/ready").catch(() => ({ ok: false }))).ok) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  await call("PUT", "/v1/queues/orders-1", {});
+  await call("PUT", "/v1/queues/payroll", {});
+  const key = await call("POST", "/v1/keys", { name: "watcher", permissions: [{ actions: ["send", "receive"], resources: ["queue:orders*"] }] });
+  process.stdout.write(key.key);
+})().catch((error) => { console.error(error.message); process.exit(1); });
+' "$keyed_url" "$admin_key")"
+
 mkdir -p artifacts
-echo "== browser tests against $url (and $low_url with its disk alarm on, $memory_url with its memory alarm)"
-BATON_URL="$url" BATON_LOW_DISK_URL="$low_url" BATON_MEMORY_URL="$memory_url" CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 dashboard.test.js
+echo "== browser tests against $url (and $low_url with its disk alarm on, $memory_url with its memory alarm, $keyed_url with API keys)"
+BATON_URL="$url" BATON_LOW_DISK_URL="$low_url" BATON_MEMORY_URL="$memory_url" \
+BATON_KEYED_URL="$keyed_url" BATON_KEYED_KEY="$keyed_key" \
+CHROMIUM="$(command -v chromium)" node --test --test-concurrency=1 dashboard.test.js

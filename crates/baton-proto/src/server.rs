@@ -30,6 +30,10 @@ pub struct Readiness {
     /// The process's memory and the memory alarm (engines that hold messages in the process).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<MemoryInfo>,
+    /// Requests need an API key (keys exist on this server): what the dashboard asks for
+    /// before it opens anything.
+    #[serde(default)]
+    pub keys_required: bool,
 }
 
 /// Memory in use and the memory alarm (`memory_high_watermark`).

@@ -17,6 +17,7 @@ pub async fn health() -> Json<Health> {
 /// log stopped); the fields say whether writes are accepted and why not.
 pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
     let mut readiness = readiness(state.engine.as_ref());
+    readiness.keys_required = state.keys.mode() == crate::auth::Mode::Enforced;
     if readiness.ready && state.keys.mode() == crate::auth::Mode::Loading {
         // Storage is back, but requests wait for the API keys (`auth::store`).
         readiness.ready = false;
@@ -89,6 +90,7 @@ pub fn readiness(engine: &dyn baton_engine::Engine) -> Readiness {
             reserve_bytes: d.reserve_bytes,
             refused_writes: d.refused_writes,
         }),
+        keys_required: false,
     }
 }
 
