@@ -2,10 +2,11 @@
 # Baton's whole test suite: formatting, lints, every unit, property and end-to-end Rust test,
 # then the SQS API suite with boto3 and the aws CLI (tests/sqs/run.sh creates its own Python
 # virtual environment from PyPI the first time), the runnable examples (examples/run-all.sh,
-# likewise with examples/.venv), the alert rules with promtool, and the
-# dashboard in Chromium (tests/ui/run.sh; Debian's chromium, promtool and redis-server — the
-# Redis Cluster engine's tests start their own cluster — are installed with apt-get when
-# missing and running as root, playwright-core comes from npm by its lockfile).
+# likewise with examples/.venv), the alert rules with promtool, the dashboard in Chromium
+# (tests/ui/run.sh) and a one-minute soak with API keys (scripts/soak.sh). Debian's chromium,
+# promtool and redis-server — the Redis Cluster engine's tests start their own cluster — are
+# installed with apt-get when missing and running as root; playwright-core comes from npm by
+# its lockfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -42,3 +43,5 @@ echo "== Prometheus alert rules (promtool)"
 deploy/prometheus/check.sh
 echo "== dashboard in Chromium (playwright-core)"
 tests/ui/run.sh
+echo "== soak, one minute (scripts/soak.sh; the full run is 10 minutes)"
+SOAK_SECONDS=60 scripts/soak.sh
