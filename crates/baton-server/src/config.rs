@@ -205,6 +205,14 @@ pub struct ServerConfig {
     /// How much of its rate a caller may use at once after a pause (the buckets' size), in
     /// ms of the rate. 1..=3600000.
     pub rate_burst_ms: u64,
+    /// Long polls (receives waiting for messages) one API key / one client address may hold
+    /// at once; beyond, 429 `too_many_waiters`. 0 no limit.
+    pub key_long_polls_max: u32,
+    pub client_long_polls_max: u32,
+    /// Live streams (SSE, WebSocket) one API key / one client address may hold open at once;
+    /// beyond, 429 `too_many_live_streams`. 0 no limit.
+    pub key_live_streams_max: u32,
+    pub client_live_streams_max: u32,
     /// API keys kept at once. 1..=100000.
     pub keys_max: u32,
     /// How often the keys are re-read from the engine, for changes made by other nodes of a
@@ -319,6 +327,10 @@ impl Default for ServerConfig {
             client_requests_per_s: 0,
             client_bytes_per_s: 0,
             rate_burst_ms: 1_000,
+            key_long_polls_max: 0,
+            client_long_polls_max: 0,
+            key_live_streams_max: 0,
+            client_live_streams_max: 0,
             keys_max: 1000,
             keys_refresh_ms: 5_000,
             admin_key: None,
@@ -413,6 +425,10 @@ const KEYS: &[&str] = &[
     "client_requests_per_s",
     "client_bytes_per_s",
     "rate_burst_ms",
+    "key_long_polls_max",
+    "client_long_polls_max",
+    "key_live_streams_max",
+    "client_live_streams_max",
     "keys_max",
     "keys_refresh_ms",
 ];
@@ -481,6 +497,14 @@ impl ServerConfig {
         Ok(())
     }
 
+    /// The limits of open long polls and live streams per key and per client address.
+    pub fn caller_limits(&self) -> crate::caller_limits::CallerLimits {
+        crate::caller_limits::CallerLimits::new(
+            (self.key_long_polls_max, self.client_long_polls_max),
+            (self.key_live_streams_max, self.client_live_streams_max),
+        )
+    }
+
     /// The rate limits per key and per client address.
     pub fn rate_limits(&self) -> crate::rate_limits::RateLimits {
         use crate::rate_limits::{Rate, RateLimits};
@@ -520,6 +544,30 @@ impl ServerConfig {
             ),
             ("client_bytes_per_s", self.client_bytes_per_s, 0, u64::MAX),
             ("rate_burst_ms", self.rate_burst_ms, 1, 3_600_000),
+            (
+                "key_long_polls_max",
+                u64::from(self.key_long_polls_max),
+                0,
+                1_000_000,
+            ),
+            (
+                "client_long_polls_max",
+                u64::from(self.client_long_polls_max),
+                0,
+                1_000_000,
+            ),
+            (
+                "key_live_streams_max",
+                u64::from(self.key_live_streams_max),
+                0,
+                100_000,
+            ),
+            (
+                "client_live_streams_max",
+                u64::from(self.client_live_streams_max),
+                0,
+                100_000,
+            ),
             (
                 "max_waiting_receives",
                 u64::from(self.max_waiting_receives),

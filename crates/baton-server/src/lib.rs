@@ -16,6 +16,7 @@
 pub mod api;
 pub mod auth;
 pub mod callbacks;
+pub mod caller_limits;
 mod cluster;
 pub mod config;
 pub mod events;
@@ -416,6 +417,7 @@ pub(crate) fn app_state(
         outbound: Arc::new(outbound),
         rate_limits: Arc::new(config.rate_limits()),
         audit: Arc::default(),
+        caller_limits: Arc::new(config.caller_limits()),
         events,
         live,
         replies: Arc::new(service::replies::Replies::new(config.max_pending_requests)),

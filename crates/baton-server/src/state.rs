@@ -54,6 +54,8 @@ pub struct AppParts {
     pub outbound: Arc<crate::outbound::OutboundRules>,
     /// The audit trail's counters (`auth::audit`).
     pub audit: Arc<crate::auth::audit::Audit>,
+    /// Open long polls and live streams per key and per client address.
+    pub caller_limits: Arc<crate::caller_limits::CallerLimits>,
     /// Requests and bytes per second per key and per client address.
     pub rate_limits: Arc<crate::rate_limits::RateLimits>,
     /// The API keys and whether requests are checked (`auth`).

@@ -38,6 +38,7 @@ use crate::api::json::parse;
 use crate::auth::audit::{Entry, Outcome};
 use crate::auth::middleware::wire_access;
 use crate::auth::store::{KeyEntry, Mode};
+use crate::caller_limits::Who;
 use crate::http_listener::ClientAddr;
 use crate::rate_limits::Charged;
 use crate::service::queues;
@@ -502,7 +503,13 @@ async fn answer(
         Ok(request) => (
             Some(request.op),
             match wire_access(state, key, request.op, request.queue) {
-                Ok(()) => serve_request(state, &request, &mut out).await,
+                Ok(()) => {
+                    let who = Who {
+                        key: key.cloned(),
+                        client: peer,
+                    };
+                    serve_request(state, &request, &who, &mut out).await
+                }
                 Err(refused) => {
                     let op = Some((request.op, request.queue));
                     audit_refused(state, peer, key.map(|k| k.name.as_str()), op, &refused);
@@ -531,6 +538,7 @@ async fn answer(
 async fn serve_request(
     state: &AppState,
     request: &wire::Request<'_>,
+    who: &Who,
     out: &mut Vec<u8>,
 ) -> Result<(), ApiError> {
     let queue = request.queue;
@@ -561,7 +569,7 @@ async fn serve_request(
             } else {
                 parse(request.payload)?
             };
-            let deliveries = queues::receive_deliveries(state, queue, options).await?;
+            let deliveries = queues::receive_deliveries(state, queue, options, who).await?;
             // Sized up front: growing by doubling would copy the bodies again.
             out.reserve(
                 64 + deliveries

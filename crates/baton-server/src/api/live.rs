@@ -18,6 +18,7 @@ use crate::api::error::ApiError;
 use crate::api::AppState;
 use crate::auth::middleware::caller_ended;
 use crate::auth::Caller;
+use crate::caller_limits::LiveSlot;
 use crate::live::{LiveEvent, LiveSource, LiveSubscription};
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -77,25 +78,29 @@ pub async fn ws(
     Path(topic): Path<String>,
     raw: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
     caller: Option<Extension<Caller>>,
+    slot: Option<Extension<LiveSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let subscription = open(&state, &topic, query(raw)?).await?;
     let ended = caller_ended(caller.as_deref());
     Ok(upgrade
-        .on_upgrade(move |socket| until(ended, run_socket(socket, subscription)))
+        .on_upgrade(move |socket| until(ended, slot, run_socket(socket, subscription)))
         .into_response())
 }
 
 /// Runs a WebSocket's task until `ended` (the key it was opened with is revoked or expires):
-/// the socket is dropped, which closes the connection.
+/// the socket is dropped, which closes the connection. The caller's live-stream `slot`, if
+/// any, is held until then.
 pub async fn until(
     ended: futures::future::BoxFuture<'static, ()>,
+    slot: Option<Extension<LiveSlot>>,
     task: impl std::future::Future<Output = ()>,
 ) {
     tokio::select! {
         () = ended => {}
         () = task => {}
     }
+    drop(slot);
 }
 
 async fn run_socket(mut socket: WebSocket, mut subscription: LiveSubscription) {

@@ -82,9 +82,12 @@ pub async fn send(
 pub async fn receive(
     State(state): State<AppState>,
     Path(queue): Path<String>,
+    who: crate::caller_limits::Who,
     OptionalJson(request): OptionalJson<proto::ReceiveRequest>,
 ) -> Result<BodyJson<proto::ReceiveResponse>, ApiError> {
-    Ok(BodyJson(queues::receive(&state, &queue, request).await?))
+    Ok(BodyJson(
+        queues::receive(&state, &queue, request, &who).await?,
+    ))
 }
 
 pub async fn ack(

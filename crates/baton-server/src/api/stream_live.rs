@@ -48,6 +48,7 @@ use crate::api::streams::{number, query};
 use crate::api::AppState;
 use crate::auth::middleware::caller_ended;
 use crate::auth::Caller;
+use crate::caller_limits::LiveSlot;
 use crate::live::{LivePermit, LiveSource};
 use crate::service::streams::{
     ack_results, consumer_name, group_name, group_records, record_to_wire, stream_name,
@@ -266,12 +267,13 @@ pub async fn ws(
     Path(stream): Path<String>,
     RawQuery(raw): RawQuery,
     caller: Option<Extension<Caller>>,
+    slot: Option<Extension<LiveSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let follower = open_follower(&state, &stream, raw).await?;
     let ended = caller_ended(caller.as_deref());
     Ok(upgrade
-        .on_upgrade(move |socket| until(ended, run_follower_socket(socket, follower)))
+        .on_upgrade(move |socket| until(ended, slot, run_follower_socket(socket, follower)))
         .into_response())
 }
 
@@ -320,6 +322,7 @@ pub async fn group_ws(
     Path((stream, group)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     caller: Option<Extension<Caller>>,
+    slot: Option<Extension<LiveSlot>>,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     let name = stream_name(&stream)?;
@@ -343,6 +346,7 @@ pub async fn group_ws(
         .on_upgrade(move |socket| {
             until(
                 ended,
+                slot,
                 run_group_socket(socket, state, name, group, consumer, max_unacked, permit),
             )
         })

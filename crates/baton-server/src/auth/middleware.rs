@@ -22,6 +22,7 @@ use super::store::{KeyEntry, Mode};
 use super::tickets;
 use crate::api::error::ApiError;
 use crate::api::sqs;
+use crate::caller_limits::{LiveSlot, SlotKind, Who};
 use crate::http_listener::ClientAddr;
 use crate::rate_limits::Charged;
 use crate::service::ServiceError;
@@ -93,9 +94,9 @@ fn check(key: &KeyEntry, needed: Option<(Option<KeyAction>, String)>) -> Result<
 /// The middleware: see the module doc.
 pub async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limited = !state.rate_limits.is_off();
-    // Without keys and rate limits nothing is checked: two loads per request. Handlers that
+    // Without keys and limits nothing is checked: three loads per request. Handlers that
     // filter treat a missing `Caller` as "sees everything".
-    if state.keys.mode() == Mode::Open && !limited {
+    if state.keys.mode() == Mode::Open && !limited && state.caller_limits.is_off() {
         return next.run(request).await;
     }
     let Some(template) = request.extensions().get::<MatchedPath>().cloned() else {
@@ -324,6 +325,28 @@ async fn with_caller(
     charged: Charged,
 ) -> Response {
     let caller = Caller(key);
+    // A live stream holds one of its key's and its client's slots while it is open.
+    let live = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|path| is_live_route(path.as_str()));
+    let slot = if live && !state.caller_limits.is_off() {
+        let who = Who {
+            key: caller.0.clone(),
+            client: client_ip(&request),
+        };
+        match state.caller_limits.take_for(SlotKind::LiveStream, &who) {
+            Ok(slot) => {
+                let slot = Arc::new(slot);
+                // WebSocket handlers move it into their socket's task.
+                request.extensions_mut().insert(LiveSlot(slot.clone()));
+                Some(slot)
+            }
+            Err(error) => return ApiError::from(error).into_response(),
+        }
+    } else {
+        None
+    };
     request.extensions_mut().insert(caller.clone());
     let response = next.run(request).await;
     if let Some(bytes) = axum::body::HttpBody::size_hint(response.body()).exact() {
@@ -334,16 +357,24 @@ async fn with_caller(
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
-    if streams && caller.0.is_some() {
+    if streams && (caller.0.is_some() || slot.is_some()) {
         let ended = caller.ended();
         return response.map(|body| {
-            axum::body::Body::from_stream(futures::StreamExt::take_until(
-                body.into_data_stream(),
-                ended,
-            ))
+            let stream = futures::StreamExt::take_until(body.into_data_stream(), ended);
+            // The slot goes with the stream, given back when the client goes away.
+            let stream = futures::StreamExt::map(stream, move |chunk| {
+                let _held = &slot;
+                chunk
+            });
+            axum::body::Body::from_stream(stream)
         });
     }
     response
+}
+
+/// Whether a route is a live stream (SSE or WebSocket).
+fn is_live_route(template: &str) -> bool {
+    template.ends_with("/live") || template.ends_with("/ws") || template == "/v1/live/stats"
 }
 
 fn loading(rule: Rule, request: &Request) -> Response {

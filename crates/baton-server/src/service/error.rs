@@ -48,6 +48,14 @@ pub enum ServiceError {
         limit: String,
         retry_after_ms: u64,
     },
+    #[error("{who} has {limit} {what} open already, its limit ({setting})")]
+    CallerLimit {
+        who: String,
+        what: &'static str,
+        limit: u32,
+        setting: &'static str,
+        kind: crate::caller_limits::SlotKind,
+    },
     /// A fault of the server itself, e.g. an answer that could not be written.
     #[error("internal error: {0}")]
     Internal(String),
@@ -124,6 +132,10 @@ impl ServiceError {
             ServiceError::TooManyLiveSubscribers { .. } => ErrorCode::TooManyLiveSubscribers,
             ServiceError::TooManyLiveStreams { .. } => ErrorCode::TooManyLiveStreams,
             ServiceError::RateLimited { .. } => ErrorCode::RateLimited,
+            ServiceError::CallerLimit { kind, .. } => match kind {
+                crate::caller_limits::SlotKind::LongPoll => ErrorCode::TooManyWaiters,
+                crate::caller_limits::SlotKind::LiveStream => ErrorCode::TooManyLiveStreams,
+            },
             ServiceError::Internal(_) => ErrorCode::Internal,
             ServiceError::Lock(error) => lock_code(error),
             ServiceError::SinkNotFound { .. } => ErrorCode::SinkNotFound,

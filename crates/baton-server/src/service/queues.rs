@@ -3,6 +3,7 @@
 //! the framed protocol share) and the domain types of `baton-core`, with one engine call per
 //! operation where the engine allows it. Knows no HTTP: errors are `ServiceError`s.
 
+use crate::caller_limits::{SlotKind, Who};
 use std::collections::BTreeMap;
 
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -497,11 +498,13 @@ async fn send_to(
     Ok(sent_response(outcomes))
 }
 
-/// Leases messages of `queue` as `request` asks.
+/// Leases messages of `queue` as `request` asks, for `who` (a receive that asks to wait
+/// holds one of its long-poll slots while it does).
 pub(crate) async fn receive_deliveries(
     state: &AppState,
     queue: &str,
     request: proto::ReceiveRequest,
+    who: &Who,
 ) -> Result<Vec<Delivery>, ServiceError> {
     let name = queue_name(queue)?;
     if let Some(wait_ms) = request.wait_ms {
@@ -512,6 +515,12 @@ pub(crate) async fn receive_deliveries(
             ));
         }
     }
+    let _slot = match request.wait_ms {
+        Some(wait_ms) if wait_ms > 0 => {
+            Some(state.caller_limits.take_for(SlotKind::LongPoll, who)?)
+        }
+        _ => None,
+    };
     let options = ReceiveOptions {
         max: request.max.unwrap_or(1),
         wait_ms: request.wait_ms,
@@ -607,8 +616,9 @@ pub async fn receive(
     state: &AppState,
     queue: &str,
     request: proto::ReceiveRequest,
+    who: &Who,
 ) -> Result<proto::ReceiveResponse, ServiceError> {
-    let deliveries = receive_deliveries(state, queue, request).await?;
+    let deliveries = receive_deliveries(state, queue, request, who).await?;
     Ok(proto::ReceiveResponse {
         messages: deliveries.into_iter().map(delivery_to_wire).collect(),
     })

@@ -5,6 +5,7 @@ mod audit;
 mod auth;
 mod batch_limits;
 mod callbacks;
+mod caller_limits;
 mod chat_burst;
 mod dashboard;
 mod delays;

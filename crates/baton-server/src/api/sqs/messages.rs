@@ -493,6 +493,16 @@ pub(super) async fn receive_message(call: Call<'_>) -> Out {
         wait_ms: wait.map(|w| w as u64 * 1000),
         visibility_timeout_ms: visibility.map(|v| v as u64 * 1000),
     };
+    // A receive that waits holds one of the caller's long-poll slots while it does.
+    let _slot = match options.wait_ms {
+        Some(wait_ms) if wait_ms > 0 => Some(
+            call.state
+                .caller_limits
+                .take_for(crate::caller_limits::SlotKind::LongPoll, &call.who())
+                .map_err(|error| SqsError::over_limit(error.to_string()))?,
+        ),
+        _ => None,
+    };
     let deliveries = call.state.engine.receive(&name, options).await?;
     if let Some(attempt) = attempt {
         let mut attempts = call.state.sqs.attempts.lock();

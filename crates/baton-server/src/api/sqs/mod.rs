@@ -76,6 +76,18 @@ pub struct Call<'a> {
     pub path_queue: Option<String>,
     /// The verified key of the request; `None` when nothing is checked.
     pub key: Option<Arc<KeyEntry>>,
+    /// The client's address.
+    pub client: Option<std::net::IpAddr>,
+}
+
+impl Call<'_> {
+    /// Who makes the call, for the per-caller limits.
+    pub fn who(&self) -> crate::caller_limits::Who {
+        crate::caller_limits::Who {
+            key: self.key.clone(),
+            client: self.client,
+        }
+    }
 }
 
 impl Call<'_> {
@@ -192,6 +204,10 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         host,
         path_queue,
         key,
+        client: parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<crate::http_listener::ClientAddr>>()
+            .map(|info| info.0 .0.ip()),
     };
     let checked = match &call.key {
         Some(key) => auth::authorize(key, &action, &call),
