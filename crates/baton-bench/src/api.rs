@@ -37,6 +37,8 @@ pub struct Target {
     wire_addr: Option<String>,
     /// This session's wire connection (`Api::Wire`, after [`Target::session`]).
     wire: Option<WireClient>,
+    /// `Api::Sqs`: the credentials every request is signed with, if any.
+    sqs_credentials: Option<aws_credential_types::Credentials>,
 }
 
 /// An HTTP client with its own connection pool, sending `key` (if any) as the bearer token
@@ -86,6 +88,7 @@ impl Target {
             queue: queue.to_string(),
             wire_addr: None,
             wire: None,
+            sqs_credentials: None,
         })
     }
 
@@ -93,6 +96,61 @@ impl Target {
     /// given) instead of upgrading HTTP connections.
     pub fn with_wire_addr(self, wire_addr: Option<String>) -> Self {
         Target { wire_addr, ..self }
+    }
+
+    /// The same target, signing every SQS request with these credentials.
+    pub fn with_sqs_credentials(self, credentials: Option<crate::SqsCredentials>) -> Self {
+        let sqs_credentials = credentials.map(|c| {
+            aws_credential_types::Credentials::new(
+                c.access_key_id,
+                c.secret_access_key,
+                None,
+                None,
+                "baton-bench",
+            )
+        });
+        Target {
+            sqs_credentials,
+            ..self
+        }
+    }
+
+    /// The SigV4 headers of an SQS request (`authorization`, `x-amz-date`), signed as an AWS
+    /// SDK signs one.
+    fn sign_sqs(
+        &self,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Result<Vec<(String, String)>, BenchError> {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        let Some(credentials) = &self.sqs_credentials else {
+            return Ok(Vec::new());
+        };
+        let identity = credentials.clone().into();
+        let params = aws_sigv4::sign::v4::SigningParams::builder()
+            .identity(&identity)
+            .region("us-east-1")
+            .name("sqs")
+            .time(std::time::SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .map_err(|e| BenchError::InvalidConfig(format!("cannot sign SQS requests: {e}")))?
+            .into();
+        let signable = SignableRequest::new(
+            "POST",
+            url,
+            headers.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .map_err(|e| BenchError::InvalidConfig(format!("cannot sign an SQS request: {e}")))?;
+        let (instructions, _) = sign(signable, &params)
+            .map_err(|e| BenchError::InvalidConfig(format!("cannot sign an SQS request: {e}")))?
+            .into_parts();
+        Ok(instructions
+            .headers()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect())
     }
 
     /// The same queue through connections of its own: one producer's or consumer's session.
@@ -262,15 +320,35 @@ impl Target {
 
     /// One SQS JSON 1.0 call: `POST /` with `X-Amz-Target: AmazonSQS.<action>`.
     async fn sqs(&self, action: &str, params: Value, wait: Duration) -> Result<Value, BenchError> {
-        let response = self
+        let url = format!("{}/", self.base_url);
+        let target = format!("AmazonSQS.{action}");
+        let body = params.to_string();
+        let host = url
+            .split("://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default()
+            .to_string();
+        let content_type = "application/x-amz-json-1.0";
+        let signed = self.sign_sqs(
+            &url,
+            &[
+                ("host", &host),
+                ("x-amz-target", &target),
+                ("content-type", content_type),
+            ],
+            body.as_bytes(),
+        )?;
+        let mut request = self
             .http
-            .post(format!("{}/", self.base_url))
-            .header("X-Amz-Target", format!("AmazonSQS.{action}"))
-            .header("Content-Type", "application/x-amz-json-1.0")
-            .timeout(REQUEST_TIMEOUT.saturating_add(wait))
-            .body(params.to_string())
-            .send()
-            .await?;
+            .post(&url)
+            .header("X-Amz-Target", target)
+            .header("Content-Type", content_type)
+            .timeout(REQUEST_TIMEOUT.saturating_add(wait));
+        for (name, value) in signed {
+            request = request.header(name, value);
+        }
+        let response = request.body(body).send().await?;
         let status = response.status();
         let body = response.bytes().await?;
         if !status.is_success() {

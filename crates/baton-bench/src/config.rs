@@ -120,6 +120,24 @@ pub struct Config {
     /// Baton only: the API key every HTTP call carries (`Authorization: Bearer`), for a server
     /// that has keys.
     pub key: Option<String>,
+    /// `Api::Sqs` only: the access key id and secret every SQS request is signed with (AWS
+    /// Signature Version 4), for a server that has keys.
+    pub sqs_credentials: Option<SqsCredentials>,
+}
+
+/// An access key id and its secret; `Debug` shows the id only.
+#[derive(Clone)]
+pub struct SqsCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for SqsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqsCredentials")
+            .field("access_key_id", &self.access_key_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Config {
@@ -298,6 +316,7 @@ mod tests {
             progress: false,
             wire_addr: None,
             key: None,
+            sqs_credentials: None,
         }
     }
 

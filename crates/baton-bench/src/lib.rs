@@ -41,7 +41,7 @@ use crate::api::Target;
 use crate::broker::Broker;
 use crate::workload::run_on;
 
-pub use crate::config::{Api, Config, System, Workload};
+pub use crate::config::{Api, Config, SqsCredentials, System, Workload};
 pub use crate::report::{Percentiles, Report};
 
 /// Most messages in one native send or receive.
@@ -121,7 +121,8 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
         &queue,
     )
     .await?
-    .with_wire_addr(config.wire_addr.clone());
+    .with_wire_addr(config.wire_addr.clone())
+    .with_sqs_credentials(config.sqs_credentials.clone());
     if fresh || target.sdk().get_queue(&queue).await.is_err() {
         target
             .sdk()

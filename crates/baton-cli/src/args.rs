@@ -592,6 +592,26 @@ pub struct BenchArgs {
     #[arg(long, value_name = "ADDR:PORT")]
     pub wire_addr: Option<String>,
 
+    /// With --api sqs on a server with keys: the SQS access key id of a key created with
+    /// `--sqs`; every SQS request is then signed with AWS Signature Version 4, as an AWS SDK
+    /// signs it.
+    #[arg(
+        long,
+        value_name = "ID",
+        env = "AWS_ACCESS_KEY_ID",
+        requires = "sqs_secret_access_key"
+    )]
+    pub sqs_access_key_id: Option<String>,
+
+    /// The SQS secret access key that goes with --sqs-access-key-id.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "AWS_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub sqs_secret_access_key: Option<String>,
+
     /// Concurrent producers, 1..=1000.
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub producers: u32,

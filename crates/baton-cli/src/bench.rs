@@ -43,6 +43,12 @@ pub async fn bench(url: &str, key: Option<&str>, args: BenchArgs) -> anyhow::Res
         progress: !args.no_progress,
         wire_addr: args.wire_addr,
         key: key.map(str::to_string),
+        sqs_credentials: args.sqs_access_key_id.zip(args.sqs_secret_access_key).map(
+            |(access_key_id, secret_access_key)| baton_bench::SqsCredentials {
+                access_key_id,
+                secret_access_key,
+            },
+        ),
     };
     // Bad options are refused before any request; then wait out a broker still recovering.
     config.validate()?;

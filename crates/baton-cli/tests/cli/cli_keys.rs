@@ -88,6 +88,46 @@ fn baton_admin_key_installs_the_admin_key_at_start() {
 }
 
 #[test]
+fn bench_signs_sqs_requests_with_a_keys_sqs_credentials() {
+    let server = Server::start_with(&[("BATON_ADMIN_KEY", TOKEN)]);
+    let created = server
+        .run(&[
+            "--key",
+            TOKEN,
+            "key",
+            "create",
+            "--name",
+            "sqs-bench",
+            "--sqs",
+            "--allow",
+            "send,receive,manage:queue:*",
+        ])
+        .assert_success()
+        .json();
+    let key = created["key"].as_str().unwrap();
+    let id = created["access_key_id"].as_str().unwrap();
+    let secret = created["secret_access_key"].as_str().unwrap();
+    let run = "bench e2e --api sqs --batch 10 --messages 200 --duration-s 20 --json";
+    let run: Vec<&str> = run.split(' ').collect();
+    // Unsigned SQS requests are refused while keys exist: nothing is sent...
+    let unsigned = [&["--key", key][..], &run].concat();
+    let refused = server.run(&unsigned).assert_success().json();
+    assert_eq!(refused["sent"], 0, "{refused}");
+    assert!(refused["errors"].as_u64().unwrap() > 0, "{refused}");
+    // ...and signed ones, as an AWS SDK signs them, move every message.
+    let signed = [
+        &["--key", key][..],
+        &run,
+        &["--sqs-access-key-id", id, "--sqs-secret-access-key", secret],
+    ]
+    .concat();
+    let report = server.run(&signed).assert_success().json();
+    assert_eq!(report["sent"], 200, "{report}");
+    assert_eq!(report["acked"], 200, "{report}");
+    assert_eq!(report["errors"], 0, "{report}");
+}
+
+#[test]
 fn bench_carries_the_key_to_a_server_that_has_keys() {
     let server = Server::start_with(&[("BATON_ADMIN_KEY", TOKEN)]);
     // A small e2e run, first without the key, then with it (the global `--key` goes first).
