@@ -15,6 +15,7 @@ use baton_storage::SyncPolicy;
 use serde::Deserialize;
 
 mod cluster;
+mod connections;
 mod locks;
 mod schedules;
 
@@ -193,6 +194,30 @@ pub struct ServerConfig {
     /// How often the keys are re-read from the engine, for changes made by other nodes of a
     /// cluster; 0 never. 0..=3600000.
     pub keys_refresh_ms: u64,
+    /// TLS on both ports (`config/connections.rs`, docs/security.md): the PEM certificate
+    /// chain and its private key, both or neither; reloaded when they change and on SIGHUP.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
+    /// With TLS: require client certificates signed by a CA of this PEM file.
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// How often the TLS files are read for changes; 0: only on SIGHUP. 0..=3600000.
+    pub tls_reload_interval_ms: u64,
+    /// A request head (HTTP/1.1; also the wait for a kept-alive connection's next request), a
+    /// TLS handshake, a connection's first bytes must arrive within this. 100..=600000.
+    pub header_read_timeout_ms: u64,
+    /// An HTTP/2 connection without an open stream for this long is closed. 100..=86400000.
+    pub idle_timeout_ms: u64,
+    /// Request line and headers (HTTP/1.1), header list (HTTP/2), at most; beyond 431.
+    /// 1024..=1048576.
+    pub max_header_bytes: u32,
+    /// Headers of one request at most; beyond 431. 1..=10000.
+    pub max_header_count: u32,
+    /// Connections open at once over both ports; beyond, new ones are closed at once.
+    /// 1..=10000000.
+    pub max_connections: u32,
+    /// Connections open at once from one client address; beyond, closed at once.
+    /// 1..=`max_connections`.
+    pub max_connections_per_ip: u32,
     /// The token `BATON_ADMIN_KEY` gives: installed at start as the key `admin` with every
     /// permission. Only from the environment, never from the file.
     #[serde(skip)]
@@ -298,6 +323,16 @@ impl Default for ServerConfig {
             wire_without_auth: false,
             keys_max: 1000,
             keys_refresh_ms: 5_000,
+            tls_cert_file: None,
+            tls_key_file: None,
+            tls_client_ca_file: None,
+            tls_reload_interval_ms: connections::TLS_RELOAD_INTERVAL_MS_DEFAULT,
+            header_read_timeout_ms: connections::DEFAULTS.header_read_timeout_ms,
+            idle_timeout_ms: connections::DEFAULTS.idle_timeout_ms,
+            max_header_bytes: connections::DEFAULTS.max_header_bytes,
+            max_header_count: connections::DEFAULTS.max_header_count,
+            max_connections: connections::DEFAULTS.max_connections,
+            max_connections_per_ip: connections::DEFAULTS.max_connections_per_ip,
             admin_key: None,
         }
     }
@@ -386,6 +421,16 @@ const KEYS: &[&str] = &[
     "wire_without_auth",
     "keys_max",
     "keys_refresh_ms",
+    "tls_cert_file",
+    "tls_key_file",
+    "tls_client_ca_file",
+    "tls_reload_interval_ms",
+    "header_read_timeout_ms",
+    "idle_timeout_ms",
+    "max_header_bytes",
+    "max_header_count",
+    "max_connections",
+    "max_connections_per_ip",
 ];
 
 impl ServerConfig {
@@ -441,6 +486,7 @@ impl ServerConfig {
         self.validate_locks()?;
         self.validate_schedules()?;
         self.validate_cluster()?;
+        self.validate_connections()?;
         if let Some(token) = &self.admin_key {
             crate::auth::rules::check_token(token.expose()).map_err(|reason| {
                 ConfigError::Invalid {
