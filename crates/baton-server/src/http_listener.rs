@@ -93,9 +93,6 @@ enum Kind {
     Closed,
 }
 
-type HttpService =
-    TowerToHyperService<tower::util::MapRequest<Router, fn(hyper::Request<Incoming>) -> Request>>;
-
 struct Server {
     app: Router,
     state: AppState,
@@ -225,9 +222,18 @@ impl Server {
         }
     }
 
-    fn service(&self) -> HttpService {
-        let to_body: fn(hyper::Request<Incoming>) -> Request = |request| request.map(Body::new);
-        TowerToHyperService::new(self.app.clone().map_request(to_body))
+    /// The router as hyper's service, as `axum::serve` makes it (a closure the compiler can
+    /// inline, not a function pointer).
+    fn service(
+        &self,
+    ) -> TowerToHyperService<
+        tower::util::MapRequest<Router, impl FnMut(hyper::Request<Incoming>) -> Request + Clone>,
+    > {
+        TowerToHyperService::new(
+            self.app
+                .clone()
+                .map_request(|request: hyper::Request<Incoming>| request.map(Body::new)),
+        )
     }
 
     async fn http1<I>(&self, io: I)

@@ -75,6 +75,8 @@ pub(crate) async fn serve(
                     let served = match tls {
                         None => tcp_connection(stream, BytesMut::new(), state, stop).await,
                         Some(tls) => {
+                            // Answers are written whole; no Nagle delay under TLS either.
+                            let _ = stream.set_nodelay(true);
                             let accept = tls.acceptor().accept(stream);
                             match tokio::time::timeout(handshake_timeout, accept).await {
                                 Ok(Ok(stream)) => {
