@@ -454,3 +454,52 @@ async fn sighup_reloads_the_certificate() {
     assert!(served_by(&base, &new_ca, Duration::from_secs(5)).await);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn shutdown_over_tls_ends_long_polls_on_both_protocols_and_stops_the_server() {
+    let dir = temp_dir("tls-shutdown");
+    let ca = Ca::new("shutdown CA");
+    let files = TlsFiles::write(&dir, &ca.leaf("server"));
+    let mut server = tls_server(&files, |_| {}).await;
+    let base = https_base(&server);
+    let h1 = client(&[&ca], None, Some(Version::HTTP_11));
+    let created = h1
+        .put(format!("{base}/v1/queues/waiting"))
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success());
+    let trigger = server.shutdown_trigger();
+    let mut waiters = Vec::new();
+    for version in [Version::HTTP_11, Version::HTTP_2] {
+        let http = client(&[&ca], None, Some(version));
+        let url = format!("{base}/v1/queues/waiting/receive");
+        waiters.push(tokio::spawn(async move {
+            let response = http
+                .post(url)
+                .json(&json!({"wait_ms": 20000}))
+                .send()
+                .await
+                .unwrap();
+            (
+                response.version(),
+                response.status(),
+                response.json::<serde_json::Value>().await.unwrap(),
+            )
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    trigger.send(()).unwrap();
+    for (waiter, expected) in waiters.into_iter().zip([Version::HTTP_11, Version::HTTP_2]) {
+        let (version, status, body) = tokio::time::timeout(Duration::from_secs(10), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((version, status), (expected, StatusCode::OK));
+        assert_eq!(body["messages"], json!([]));
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    server.shutdown().await;
+}
