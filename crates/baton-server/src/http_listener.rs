@@ -44,6 +44,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
@@ -101,6 +102,10 @@ struct Server {
     http1: hyper::server::conn::http1::Builder,
     http2: hyper::server::conn::http2::Builder<TokioExecutor>,
     stop: CancellationToken,
+    /// Closed (its receiver dropped) when `stop` is: what served connections wait on, since
+    /// it is polled at every wake-up of the connection and costs less than the token's
+    /// check (a lock), as `axum::serve` does it.
+    stopped: watch::Sender<()>,
 }
 
 /// Serves `app` on `listener` until `stop`, then waits for the open connections to close
@@ -128,6 +133,7 @@ pub(crate) async fn serve(
         .max_header_list_size(settings.max_header_bytes)
         // WebSockets over HTTP/2 (RFC 8441), as axum::serve enables.
         .enable_connect_protocol();
+    let (stopped, stopping) = watch::channel(());
     let server = Arc::new(Server {
         app,
         state,
@@ -136,6 +142,7 @@ pub(crate) async fn serve(
         http1,
         http2,
         stop: stop.clone(),
+        stopped,
     });
     let connections = TaskTracker::new();
     loop {
@@ -162,6 +169,7 @@ pub(crate) async fn serve(
         }
     }
     drop(listener);
+    drop(stopping);
     connections.close();
     connections.wait().await;
 }
@@ -244,6 +252,7 @@ impl Server {
             .http1
             .serve_connection(TokioIo::new(io), self.service())
             .with_upgrades());
+        let mut stopped = pin!(self.stopped.closed());
         let mut stopping = false;
         loop {
             tokio::select! {
@@ -253,7 +262,7 @@ impl Server {
                     }
                     return;
                 }
-                _ = self.stop.cancelled(), if !stopping => {
+                _ = stopped.as_mut(), if !stopping => {
                     stopping = true;
                     conn.as_mut().graceful_shutdown();
                 }
@@ -277,6 +286,7 @@ impl Server {
         // that never does is dropped after `header_read_timeout`.
         let mut dropped = pin!(tokio::time::sleep(Duration::MAX));
         let mut idle_closing = false;
+        let mut stopped = pin!(self.stopped.closed());
         let mut stopping = false;
         loop {
             tokio::select! {
@@ -286,7 +296,7 @@ impl Server {
                     }
                     return;
                 }
-                _ = self.stop.cancelled(), if !stopping => {
+                _ = stopped.as_mut(), if !stopping => {
                     stopping = true;
                     conn.as_mut().graceful_shutdown();
                 }
