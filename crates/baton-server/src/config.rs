@@ -202,10 +202,11 @@ pub struct ServerConfig {
     pub tls_client_ca_file: Option<PathBuf>,
     /// How often the TLS files are read for changes; 0: only on SIGHUP. 0..=3600000.
     pub tls_reload_interval_ms: u64,
-    /// A request head (HTTP/1.1; also the wait for a kept-alive connection's next request), a
-    /// TLS handshake, a connection's first bytes must arrive within this. 100..=600000.
+    /// A request head (HTTP/1.1, from its first byte), a TLS handshake, a connection's first
+    /// bytes must arrive within this. 100..=600000.
     pub header_read_timeout_ms: u64,
-    /// An HTTP/2 connection without an open stream for this long is closed. 100..=86400000.
+    /// A connection without a request in flight or traffic for this long is closed.
+    /// 100..=86400000.
     pub idle_timeout_ms: u64,
     /// Request line and headers (HTTP/1.1), header list (HTTP/2), at most; beyond 431.
     /// 1024..=1048576.

@@ -26,7 +26,8 @@ pub struct ConnectionSettings {
     /// A request head (HTTP/1.1), a TLS handshake, the first bytes of a connection must
     /// arrive within this.
     pub header_read_timeout: Duration,
-    /// An HTTP/2 connection with no open stream for this long is closed (GOAWAY).
+    /// A connection without a request in flight (HTTP/2: an open stream) or traffic for this
+    /// long is closed.
     pub idle_timeout: Duration,
     /// The request line and headers (HTTP/1.1), the header list (HTTP/2), at most.
     pub max_header_bytes: u32,

@@ -15,11 +15,12 @@
 //! costs the framed protocol throughput. Taken here, an upgraded plain connection is served
 //! exactly as one of the dedicated port.
 //!
-//! The plain HTTP/1.1 path is what `axum::serve` did: the router cloned per request into
-//! hyper's connection, no wrapper around the stream or the service. Its limits are hyper's
-//! own (`header_read_timeout`, `max_header_size`; `max_headers` only when it is not hyper's
-//! default, since another value makes hyper allocate the header array per request). HTTP/2
-//! connections wrap the service to count open streams (the idle timeout) and headers.
+//! The plain HTTP/1.1 path is what `axum::serve` did — the router cloned per request into
+//! hyper's connection — plus the few counters `http1_watch` keeps for the header and idle
+//! timeouts (instead of hyper's `header_read_timeout`, a timer per request head). hyper's
+//! `max_header_size` applies; `max_headers` only when it is not hyper's default, since
+//! another value makes hyper allocate the header array per request. HTTP/2 connections wrap
+//! the service to count open streams (the idle timeout) and headers.
 //!
 //! Shutdown (`stop`): no more accepts; connections still being classified or in their
 //! handshake are closed; served ones shut down gracefully (HTTP/1.1 after the request in
@@ -34,14 +35,12 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use bytes::{Buf, BytesMut};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -54,6 +53,7 @@ use crate::connections::{
     Activity, ConnectionLimits, ConnectionPermit, ConnectionSettings, StreamGuard,
     HYPER_MAX_HEADERS,
 };
+use crate::http1_watch::{watchdog, Expired, Http1Service, Watch, Watched};
 use crate::state::AppState;
 use crate::tls::Tls;
 
@@ -119,11 +119,10 @@ pub(crate) async fn serve(
     stop: CancellationToken,
 ) {
     let settings = *gate.limits.settings();
+    // No timer and no `header_read_timeout` of hyper's: `http1_watch` times heads and idle
+    // connections without a timer per request.
     let mut http1 = hyper::server::conn::http1::Builder::new();
-    http1
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_read_timeout)
-        .max_header_size(settings.max_header_bytes as usize);
+    http1.max_header_size(settings.max_header_bytes as usize);
     if settings.max_header_count != HYPER_MAX_HEADERS {
         http1.max_headers(settings.max_header_count as usize);
     }
@@ -230,28 +229,19 @@ impl Server {
         }
     }
 
-    /// The router as hyper's service, as `axum::serve` makes it (a closure the compiler can
-    /// inline, not a function pointer).
-    fn service(
-        &self,
-    ) -> TowerToHyperService<
-        tower::util::MapRequest<Router, impl FnMut(hyper::Request<Incoming>) -> Request + Clone>,
-    > {
-        TowerToHyperService::new(
-            self.app
-                .clone()
-                .map_request(|request: hyper::Request<Incoming>| request.map(Body::new)),
-        )
-    }
-
     async fn http1<I>(&self, io: I)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let mut conn = pin!(self
-            .http1
-            .serve_connection(TokioIo::new(io), self.service())
-            .with_upgrades());
+        let watch = Arc::new(Watch::default());
+        let service = Http1Service::new(self.app.clone(), watch.clone());
+        let io = TokioIo::new(Watched::new(io, watch.clone()));
+        let mut conn = pin!(self.http1.serve_connection(io, service).with_upgrades());
+        let (header, idle) = (
+            self.settings.header_read_timeout,
+            self.settings.idle_timeout,
+        );
+        let mut expired = pin!(watchdog(&watch, header, idle));
         let mut stopped = pin!(self.stopped.closed());
         let mut stopping = false;
         loop {
@@ -266,6 +256,16 @@ impl Server {
                     stopping = true;
                     conn.as_mut().graceful_shutdown();
                 }
+                expired = expired.as_mut(), if !stopping => match expired {
+                    Expired::Header => {
+                        tracing::debug!("no whole request head within header_read_timeout_ms; closed");
+                        return;
+                    }
+                    Expired::Idle => {
+                        stopping = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                },
             }
         }
     }

@@ -20,6 +20,7 @@ mod cluster;
 pub mod config;
 pub mod connections;
 pub mod events;
+mod http1_watch;
 mod http_listener;
 pub mod live;
 mod metrics_text;

@@ -60,7 +60,10 @@ async fn request(stream: &mut TcpStream, path: &str) -> String {
 #[tokio::test]
 async fn a_slow_header_client_is_cut_off_and_others_are_served() {
     let server = TestServer::options()
-        .config(|config| config.header_read_timeout_ms = 400)
+        .config(|config| {
+            config.header_read_timeout_ms = 400;
+            config.idle_timeout_ms = 800;
+        })
         .start()
         .await;
     let to = addr(&server);
@@ -101,7 +104,7 @@ async fn a_slow_header_client_is_cut_off_and_others_are_served() {
     assert!(bytes.is_empty());
     assert!(after >= Duration::from_millis(350), "{after:?}");
 
-    // HTTP/1.1 keep-alive: the wait for the next request is timed the same way.
+    // HTTP/1.1 keep-alive: a connection idle for idle_timeout_ms is closed.
     let mut kept = TcpStream::connect(to).await.unwrap();
     assert!(request(&mut kept, "/health")
         .await
@@ -109,7 +112,28 @@ async fn a_slow_header_client_is_cut_off_and_others_are_served() {
     let (_, after) = until_closed(&mut kept, Duration::from_secs(5))
         .await
         .unwrap();
-    assert!(after >= Duration::from_millis(350), "{after:?}");
+    assert!(
+        after >= Duration::from_millis(750) && after < Duration::from_secs(3),
+        "{after:?}"
+    );
+
+    // A request in flight longer than both timeouts (a long poll of 1.5 s) is answered.
+    server.create_queue("slow", json!({})).await;
+    let mut polling = TcpStream::connect(to).await.unwrap();
+    let body = r#"{"max": 1, "wait_ms": 1500}"#;
+    let head = format!(
+        "POST /v1/queues/slow/receive HTTP/1.1\r\nhost: baton\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let started = Instant::now();
+    polling.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), polling.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    assert!(started.elapsed() >= Duration::from_millis(1400));
     server.shutdown().await;
 }
 
