@@ -70,7 +70,7 @@ pub enum Command {
         long_about = "Run the broker in the foreground until Ctrl-C or SIGTERM.\n\n\
         Configuration comes from built-in defaults, then the TOML file of --config, then \
         BATON_<KEY> environment variables (e.g. BATON_MAX_REQUEST_BYTES), then these flags. \
-        Once listening, prints exactly one line to stdout: `baton listening on http://<addr>`; \
+        Once listening, prints exactly one line to stdout: `baton listening on http://<addr>` (`https://` with TLS); \
         logs go to stderr (filter with RUST_LOG, default `info`)."
     )]
     Serve(ServeArgs),
@@ -254,6 +254,18 @@ pub struct ServeArgs {
     /// Start even when listening beyond loopback without any API key, so anyone who can reach the port may do anything [config: insecure, default false].
     #[arg(long)]
     pub insecure: bool,
+
+    /// TLS on the HTTP and wire ports: the certificate chain, PEM, the server's certificate first; needs --tls-key-file; reloaded when it changes and on SIGHUP [config: tls_cert_file, default none].
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+
+    /// The private key of --tls-cert-file, PEM (PKCS#8, PKCS#1 or SEC1) [config: tls_key_file, default none].
+    #[arg(long, value_name = "FILE")]
+    pub tls_key_file: Option<PathBuf>,
+
+    /// Require client certificates signed by a CA of this PEM file (service identities, node to node) [config: tls_client_ca_file, default none].
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

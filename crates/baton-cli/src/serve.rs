@@ -61,6 +61,15 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.insecure {
         config.insecure = true;
     }
+    if let Some(path) = args.tls_cert_file {
+        config.tls_cert_file = Some(path);
+    }
+    if let Some(path) = args.tls_key_file {
+        config.tls_key_file = Some(path);
+    }
+    if let Some(path) = args.tls_client_ca_file {
+        config.tls_client_ca_file = Some(path);
+    }
     config.validate().context("invalid configuration")?;
 
     let listener = TcpListener::bind(config.listen.as_str())
@@ -84,7 +93,13 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read this line to learn the port when `--listen` ends in `:0`, so it
     // is printed once, exactly so, and flushed at once (stdout is block-buffered in a pipe).
     let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "baton listening on http://{local_addr}").context("cannot write to stdout")?;
+    let scheme = if config.tls_files().is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    writeln!(stdout, "baton listening on {scheme}://{local_addr}")
+        .context("cannot write to stdout")?;
     stdout.flush().context("cannot write to stdout")?;
     drop(stdout);
     tracing::info!(listen = %local_addr, data_dir = %config.data_dir.display(), "baton starting");

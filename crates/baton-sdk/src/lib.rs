@@ -121,6 +121,9 @@ pub enum Error {
     /// The HTTP address cannot be upgraded to the wire protocol (not plain HTTP, or no `101`).
     #[error("cannot upgrade to the wire protocol: {0}")]
     WireUpgrade(String),
+    /// TLS settings for a wire connection that cannot be used (bad PEM, no certificate).
+    #[error("unusable TLS settings: {0}")]
+    WireTls(String),
     /// A wire answer (or request option) that is not the JSON this client expects.
     #[error("cannot encode or decode wire JSON")]
     WireDecode(#[source] serde_json::Error),

@@ -5,7 +5,9 @@
 //! producer. Queue management stays on [`crate::Client`] (HTTP). [`WireClient::connect`] takes
 //! the server's HTTP address and upgrades a connection to it (`GET /v1/wire`, as WebSocket
 //! does), so one port serves both; [`WireClient::connect_dedicated`] reaches a dedicated wire
-//! port instead (`wire_listen`, shown in `GET /v1/server`).
+//! port instead (`wire_listen`, shown in `GET /v1/server`). Against a server with TLS,
+//! [`WireClient::connect_tls`] and [`WireClient::connect_dedicated_tls`] do the same over TLS,
+//! trusting the CAs (and presenting the client certificate) of a [`WireTls`].
 //!
 //! How it works: calls write their frames to a writer task (which writes all that are ready in
 //! one system call) and wait for the answer with their request id; a reader task hands each
@@ -37,11 +39,14 @@ use baton_proto::{
     SendMessage, SendResponse,
 };
 use bytes::{Buf, BytesMut};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{mpsc, oneshot};
+use tokio_rustls::TlsConnector;
 
 use crate::Error;
 
@@ -84,38 +89,59 @@ impl WireClient {
     /// as given to [`crate::Client`]): upgrades an HTTP/1.1 connection at `GET /v1/wire`, then
     /// checks the handshake. A server that refuses the upgrade answers [`Error::Api`].
     pub async fn connect(http_addr: &str) -> Result<Self, Error> {
+        if http_addr.starts_with("https://") {
+            return Err(Error::WireUpgrade(format!(
+                "{http_addr}: WireClient::connect upgrades plain HTTP, not HTTPS (WireClient::connect_tls does)"
+            )));
+        }
         let authority = http_authority(http_addr)?;
         let mut stream = TcpStream::connect(authority).await.map_err(Error::WireIo)?;
         stream.set_nodelay(true).map_err(Error::WireIo)?;
-        let rest = upgrade(&mut stream, authority).await?;
-        Self::start(stream, rest).await
+        let mut buf = upgrade(&mut stream, authority).await?;
+        handshake(&mut stream, &mut buf).await?;
+        let (read, write) = stream.into_split();
+        Ok(Self::start(read, write, buf))
     }
 
     /// Connects to a server's dedicated wire port (`wire_listen`, e.g. `127.0.0.1:9325`) and
     /// checks the handshake.
     pub async fn connect_dedicated(addr: impl ToSocketAddrs) -> Result<Self, Error> {
-        let stream = TcpStream::connect(addr).await.map_err(Error::WireIo)?;
+        let mut stream = TcpStream::connect(addr).await.map_err(Error::WireIo)?;
         stream.set_nodelay(true).map_err(Error::WireIo)?;
-        Self::start(stream, BytesMut::new()).await
+        let mut buf = BytesMut::new();
+        handshake(&mut stream, &mut buf).await?;
+        let (read, write) = stream.into_split();
+        Ok(Self::start(read, write, buf))
     }
 
-    /// Runs the handshake on `stream` (of which `buf` was read already) and starts the
-    /// connection's reader and writer.
-    async fn start(mut stream: TcpStream, mut buf: BytesMut) -> Result<Self, Error> {
-        stream
-            .write_all(&wire::MAGIC)
-            .await
-            .map_err(Error::WireIo)?;
-        while buf.len() < wire::MAGIC.len() {
-            if stream.read_buf(&mut buf).await.map_err(Error::WireIo)? == 0 {
-                return Err(Error::WireIo(std::io::ErrorKind::UnexpectedEof.into()));
-            }
-        }
-        if buf[..wire::MAGIC.len()] != wire::MAGIC {
-            return Err(Error::WireHandshake);
-        }
-        buf.advance(wire::MAGIC.len());
-        let (read, write) = stream.into_split();
+    /// [`WireClient::connect`] over TLS: `https_addr` is the server's HTTPS address
+    /// (`https://broker.example:9324` or `broker.example:9324`); its host name is the one the
+    /// server's certificate must be for.
+    pub async fn connect_tls(https_addr: &str, tls: &WireTls) -> Result<Self, Error> {
+        let authority = http_authority(https_addr.strip_prefix("https://").unwrap_or(https_addr))?;
+        let mut stream = tls_connect(authority, tls).await?;
+        let mut buf = upgrade(&mut stream, authority).await?;
+        handshake(&mut stream, &mut buf).await?;
+        let (read, write) = tokio::io::split(stream);
+        Ok(Self::start(read, write, buf))
+    }
+
+    /// [`WireClient::connect_dedicated`] over TLS: `addr` is `host:port` of the dedicated
+    /// wire port; its host name is the one the server's certificate must be for.
+    pub async fn connect_dedicated_tls(addr: &str, tls: &WireTls) -> Result<Self, Error> {
+        let mut stream = tls_connect(addr, tls).await?;
+        let mut buf = BytesMut::new();
+        handshake(&mut stream, &mut buf).await?;
+        let (read, write) = tokio::io::split(stream);
+        Ok(Self::start(read, write, buf))
+    }
+
+    /// Starts the connection's reader and writer (the handshake done; `buf` read after it).
+    fn start<R, W>(read: R, write: W, buf: BytesMut) -> Self
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: AsyncWrite + Unpin + Send + 'static,
+    {
         let shared = Arc::new(Shared {
             waiters: Mutex::default(),
             closed: AtomicBool::new(false),
@@ -123,12 +149,12 @@ impl WireClient {
         let (outgoing, pending) = mpsc::unbounded_channel();
         tokio::spawn(write_requests(write, pending));
         tokio::spawn(read_answers(read, buf, shared.clone()));
-        Ok(WireClient {
+        WireClient {
             outgoing,
             shared,
             next_id: Arc::new(AtomicU32::new(1)),
             request_timeout: crate::Client::REQUEST_TIMEOUT_DEFAULT,
-        })
+        }
     }
 
     /// The same connection with another time budget per call (a receive adds its wait).
@@ -292,13 +318,121 @@ impl WireClient {
     }
 }
 
+/// Sends the wire protocol's handshake on `stream` and checks the server's (`buf` holds
+/// what was read already, and what was read after the handshake when it returns).
+async fn handshake<S>(stream: &mut S, buf: &mut BytesMut) -> Result<(), Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    stream
+        .write_all(&wire::MAGIC)
+        .await
+        .map_err(Error::WireIo)?;
+    stream.flush().await.map_err(Error::WireIo)?;
+    while buf.len() < wire::MAGIC.len() {
+        if stream.read_buf(buf).await.map_err(Error::WireIo)? == 0 {
+            return Err(Error::WireIo(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+    }
+    if buf[..wire::MAGIC.len()] != wire::MAGIC {
+        return Err(Error::WireHandshake);
+    }
+    buf.advance(wire::MAGIC.len());
+    Ok(())
+}
+
+/// TLS for [`WireClient::connect_tls`] and [`WireClient::connect_dedicated_tls`]: the CAs
+/// the server's certificate must chain to and, for a server that asks for one
+/// (`tls_client_ca_file`), a client certificate.
+#[derive(Clone)]
+pub struct WireTls {
+    roots: Arc<rustls::RootCertStore>,
+    config: Arc<rustls::ClientConfig>,
+}
+
+impl std::fmt::Debug for WireTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WireTls")
+            .field("roots", &self.roots.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl WireTls {
+    /// Trusts the CA certificates in `ca_pem` (PEM), and only those.
+    pub fn with_root_ca_pem(ca_pem: &[u8]) -> Result<Self, Error> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in certificates(ca_pem)? {
+            roots
+                .add(cert)
+                .map_err(|error| Error::WireTls(format!("a root CA is not usable: {error}")))?;
+        }
+        let roots = Arc::new(roots);
+        let config = tls_builder()?
+            .with_root_certificates(roots.clone())
+            .with_no_client_auth();
+        Ok(WireTls {
+            roots,
+            config: Arc::new(config),
+        })
+    }
+
+    /// Presents the client certificate chain `cert_pem` with its private key `key_pem` (both
+    /// PEM) to a server that requires client certificates.
+    pub fn with_client_cert_pem(self, cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, Error> {
+        let key = PrivateKeyDer::from_pem_slice(key_pem)
+            .map_err(|error| Error::WireTls(format!("the client key: {error}")))?;
+        let config = tls_builder()?
+            .with_root_certificates(self.roots.clone())
+            .with_client_auth_cert(certificates(cert_pem)?, key)
+            .map_err(|error| Error::WireTls(format!("the client certificate: {error}")))?;
+        Ok(WireTls {
+            roots: self.roots,
+            config: Arc::new(config),
+        })
+    }
+}
+
+fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certs = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|error| Error::WireTls(format!("bad PEM: {error}")))?;
+    if certs.is_empty() {
+        return Err(Error::WireTls("no PEM certificate given".to_string()));
+    }
+    Ok(certs)
+}
+
+/// A client configuration builder on ring, named rather than the process default (which is
+/// ambiguous when a program links more than one provider).
+fn tls_builder() -> Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::WantsVerifier>, Error>
+{
+    rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| Error::WireTls(error.to_string()))
+}
+
+/// A TLS connection to `authority` (`host:port`), its certificate checked for `host`.
+async fn tls_connect(
+    authority: &str,
+    tls: &WireTls,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, Error> {
+    let host = match authority.rsplit_once(':') {
+        Some((host, _port)) => host.trim_start_matches('[').trim_end_matches(']'),
+        None => authority,
+    };
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|error| Error::WireTls(format!("{host:?} is not a host name: {error}")))?;
+    let stream = TcpStream::connect(authority).await.map_err(Error::WireIo)?;
+    stream.set_nodelay(true).map_err(Error::WireIo)?;
+    TlsConnector::from(tls.config.clone())
+        .connect(name, stream)
+        .await
+        .map_err(Error::WireIo)
+}
+
 /// `host:port` of an HTTP address given as a URL or bare.
 fn http_authority(http_addr: &str) -> Result<&str, Error> {
-    if http_addr.starts_with("https://") {
-        return Err(Error::WireUpgrade(format!(
-            "{http_addr}: the wire protocol is upgraded from plain HTTP, not HTTPS"
-        )));
-    }
     let rest = http_addr.strip_prefix("http://").unwrap_or(http_addr);
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.is_empty() {
@@ -312,7 +446,10 @@ fn http_authority(http_addr: &str) -> Result<&str, Error> {
 /// Asks for the upgrade to the wire protocol and reads the answer's head; returns what was
 /// read after it. Anything but `101 Switching Protocols` is an error: the server's error body
 /// as [`Error::Api`] when it has one.
-async fn upgrade(stream: &mut TcpStream, authority: &str) -> Result<BytesMut, Error> {
+async fn upgrade<S>(stream: &mut S, authority: &str) -> Result<BytesMut, Error>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let request = format!(
         "GET {} HTTP/1.1\r\nHost: {authority}\r\nConnection: Upgrade\r\nUpgrade: {}\r\n\r\n",
         wire::UPGRADE_PATH,
@@ -322,6 +459,7 @@ async fn upgrade(stream: &mut TcpStream, authority: &str) -> Result<BytesMut, Er
         .write_all(request.as_bytes())
         .await
         .map_err(Error::WireIo)?;
+    stream.flush().await.map_err(Error::WireIo)?;
     let mut buf = BytesMut::with_capacity(1024);
     let head_len = loop {
         if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
@@ -399,15 +537,16 @@ fn json<T: DeserializeOwned>(answer: &[u8]) -> Result<T, Error> {
     serde_json::from_slice(answer_payload(answer)?).map_err(Error::WireDecode)
 }
 
-async fn write_requests(
-    mut write: tokio::net::tcp::OwnedWriteHalf,
+async fn write_requests<W: AsyncWrite + Unpin>(
+    mut write: W,
     mut pending: mpsc::UnboundedReceiver<Vec<u8>>,
 ) {
     let mut batch = Vec::with_capacity(WRITE_BATCH_BYTES);
     while let Some(first) = pending.recv().await {
         let Ok(second) = pending.try_recv() else {
-            // A lone request (a send of 100 KiB, say) goes out as it is, uncopied.
-            if write.write_all(&first).await.is_err() {
+            // A lone request (a send of 100 KiB, say) goes out as it is, uncopied. (The flush
+            // is TLS's: it keeps records the full socket did not take; on TCP a no-op.)
+            if write.write_all(&first).await.is_err() || write.flush().await.is_err() {
                 return;
             }
             continue;
@@ -421,18 +560,14 @@ async fn write_requests(
                 Err(_) => break,
             }
         }
-        if write.write_all(&batch).await.is_err() {
+        if write.write_all(&batch).await.is_err() || write.flush().await.is_err() {
             // The reader sees the broken connection too and fails every waiting call.
             return;
         }
     }
 }
 
-async fn read_answers(
-    read: tokio::net::tcp::OwnedReadHalf,
-    mut buf: BytesMut,
-    shared: Arc<Shared>,
-) {
+async fn read_answers<R: AsyncRead + Unpin>(read: R, mut buf: BytesMut, shared: Arc<Shared>) {
     // Answers are cut out of one growing buffer, so a large one is neither zeroed first nor
     // copied out of a reader's buffer.
     let mut read = read;

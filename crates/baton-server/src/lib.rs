@@ -19,7 +19,9 @@ pub mod callbacks;
 pub mod caller_limits;
 mod cluster;
 pub mod config;
+pub mod connections;
 pub mod events;
+mod http1_watch;
 pub mod http_listener;
 pub mod live;
 mod metrics_text;
@@ -30,6 +32,7 @@ pub mod schedules;
 pub mod service;
 pub mod sinks;
 pub mod state;
+pub mod tls;
 mod wire;
 
 use std::future::Future;
@@ -59,6 +62,9 @@ pub enum ServerError {
     /// Cluster mode: the Redis deployment failed the start-up check (`cluster.rs`).
     #[error("{0}")]
     Deployment(String),
+    /// The TLS files cannot be loaded.
+    #[error("TLS: {0} (`{key}`)", key = .0.key())]
+    Tls(#[from] tls::TlsError),
     /// The start-up key (`BATON_ADMIN_KEY`) or an offline key change failed.
     #[error("API keys: {0}")]
     Keys(#[from] service::ServiceError),
@@ -122,6 +128,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
     config.validate()?;
+    let tls = match config.tls_files() {
+        Some(files) => Some(Arc::new(tls::Tls::load(files)?)),
+        None => None,
+    };
     let config = Arc::new(config);
     let local_addr = listener.local_addr()?;
     let stop = CancellationToken::new();
@@ -149,23 +159,33 @@ pub async fn serve(
     let mut tasks = spawn_background(&state, &config, &engine, &stop);
     let (sinks, push, live) = (state.sinks.clone(), state.push.clone(), state.live.clone());
 
+    if let Some(tls) = &tls {
+        tasks.spawn(tls.clone().run_reloads(
+            Duration::from_millis(config.tls_reload_interval_ms),
+            stop.clone(),
+        ));
+    }
+    let gate = http_listener::Gate {
+        limits: state.connections.clone(),
+        tls,
+    };
     let wire_server = wire.map(|wire| {
         let listen = state.wire_listen.clone().unwrap_or_default();
-        tracing::info!(listen = %listen, "wire protocol serving");
-        tokio::spawn(wire::serve(wire, state.clone(), stop.clone()))
+        tracing::info!(listen = %listen, tls = gate.tls.is_some(), "wire protocol serving");
+        tokio::spawn(wire::serve(wire, state.clone(), stop.clone(), gate.clone()))
     });
     let upgraded = state.wire_connections.clone();
     let state_for_keys = state.clone();
-    let listener = http_listener::HttpListener::new(listener, state.clone(), stop.clone());
-    let app = api::router(state);
-    // The client's address reaches the rate limits and the audit log as `ConnectInfo`.
-    let app = app.into_make_service_with_connect_info::<http_listener::ClientAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown({
-        let stop = stop.clone();
-        async move { stop.cancelled().await }
-    });
-    let server = tokio::spawn(async move { server.await });
-    tracing::info!(listen = %local_addr, engine = engine.kind(), "baton serving");
+    let app = api::router(state.clone());
+    let tls_on = gate.tls.is_some();
+    let server = tokio::spawn(http_listener::serve(
+        listener,
+        app,
+        state,
+        gate,
+        stop.clone(),
+    ));
+    tracing::info!(listen = %local_addr, engine = engine.kind(), tls = tls_on, "baton serving");
 
     let after_recovery = async move {
         if keys_now {
@@ -193,7 +213,7 @@ pub async fn serve(
         upgraded.wait().await;
     };
     match tokio::time::timeout(grace, async { tokio::join!(server, wire_done).0 }).await {
-        Ok(Ok(result)) => result?,
+        Ok(Ok(())) => {}
         Ok(Err(join_error)) => tracing::error!(%join_error, "server task failed"),
         Err(_) => tracing::warn!(
             grace_ms = config.shutdown_grace_ms,
@@ -426,6 +446,7 @@ pub(crate) fn app_state(
         )),
         shutdown: stop.clone(),
         wire_connections: tokio_util::task::TaskTracker::new(),
+        connections: connections::ConnectionLimits::new(config.connection_settings()),
     }))
 }
 

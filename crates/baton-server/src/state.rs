@@ -72,4 +72,6 @@ pub struct AppParts {
     /// Wire-protocol connections upgraded from HTTP (`GET /v1/wire`), which the HTTP server
     /// no longer tracks; shutdown waits for them.
     pub wire_connections: tokio_util::task::TaskTracker,
+    /// Connections open on both ports, within `max_connections` and `max_connections_per_ip`.
+    pub connections: Arc<crate::connections::ConnectionLimits>,
 }

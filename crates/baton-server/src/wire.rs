@@ -56,8 +56,16 @@ const RECEIVED_META_BYTES: usize = 160;
 
 /// Accepts wire connections until `stop` is cancelled, then waits for the open connections to
 /// finish the requests they had started (the caller bounds that wait by the shutdown grace).
-pub async fn serve(listener: TcpListener, state: AppState, stop: CancellationToken) {
+/// A connection beyond `gate`'s limits is closed at once; with TLS, its handshake must be
+/// done within `header_read_timeout_ms`.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    stop: CancellationToken,
+    gate: crate::http_listener::Gate,
+) {
     let connections = TaskTracker::new();
+    let handshake_timeout = gate.limits.settings().header_read_timeout;
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => break,
@@ -65,9 +73,30 @@ pub async fn serve(listener: TcpListener, state: AppState, stop: CancellationTok
         };
         match accepted {
             Ok((stream, peer)) => {
-                let (state, stop) = (state.clone(), stop.clone());
+                let Some(permit) = gate.admit(peer, "wire") else {
+                    continue;
+                };
+                let (state, stop, tls) = (state.clone(), stop.clone(), gate.tls.clone());
                 connections.spawn(async move {
-                    if let Err(error) = tcp_connection(stream, BytesMut::new(), state, stop).await {
+                    let _permit = permit;
+                    let served = match tls {
+                        None => tcp_connection(stream, BytesMut::new(), state, stop).await,
+                        Some(tls) => {
+                            // Answers are written whole; no Nagle delay under TLS either.
+                            let _ = stream.set_nodelay(true);
+                            let accept = tls.acceptor().accept(stream);
+                            match tokio::time::timeout(handshake_timeout, accept).await {
+                                Ok(Ok(stream)) => {
+                                    let peer = Some(peer.ip());
+                                    stream_connection(stream, BytesMut::new(), peer, state, stop)
+                                        .await
+                                }
+                                Ok(Err(error)) => Err(ConnectionError::Io(error)),
+                                Err(_) => Err(ConnectionError::HandshakeTimeout),
+                            }
+                        }
+                    };
+                    if let Err(error) = served {
                         tracing::debug!(%peer, %error, "wire connection ended");
                     }
                 });
@@ -92,6 +121,8 @@ pub(crate) enum ConnectionError {
     Handshake,
     #[error("a frame of {0} bytes is too short to carry a request")]
     FrameTooShort(u32),
+    #[error("the TLS handshake was not done within header_read_timeout_ms")]
+    HandshakeTimeout,
 }
 
 /// `GET /v1/wire` with `Connection: Upgrade` and `Upgrade: baton-wire`: answers `101` and
@@ -186,6 +217,22 @@ pub(crate) async fn tcp_connection(
     stream.set_nodelay(true)?;
     let peer = stream.peer_addr().ok().map(|addr| addr.ip());
     let (read, write) = stream.into_split();
+    connection(read, write, initial, peer, state, stop).await
+}
+
+/// Serves a connection of any stream type (TLS) of which `initial` was read already; its
+/// reader and writer share the stream through `tokio::io::split`.
+pub(crate) async fn stream_connection<S>(
+    stream: S,
+    initial: BytesMut,
+    peer: Option<IpAddr>,
+    state: AppState,
+    stop: CancellationToken,
+) -> Result<(), ConnectionError>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read, write) = tokio::io::split(stream);
     connection(read, write, initial, peer, state, stop).await
 }
 
@@ -392,6 +439,9 @@ async fn write_answers<W: AsyncWrite + Unpin>(
                 IoSlice::advance_slices(&mut slices, written);
             }
         }
+        // TLS keeps records it could not write yet (the socket was full) until a flush; on
+        // TCP this is a no-op.
+        write.flush().await?;
         // Written: their slots are free for the next requests.
         ready.clear();
     }

@@ -18,6 +18,7 @@ mod cluster_mode;
 mod common;
 mod crash;
 mod full_disk;
+mod idle_connections;
 mod memory_alarm;
 /// The Redis Cluster the engine's own tests start (six processes on free ports), for
 /// `cluster_mode`.

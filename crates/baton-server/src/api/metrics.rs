@@ -285,6 +285,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     }
     http_metrics(&state, &mut out);
     state.audit.write_metrics(&mut out);
+    connection_metrics(&state, &mut out);
     state.push.render_metrics(&mut out);
     state.callbacks.render_metrics(&mut out);
     state.sinks.write_metrics(&mut out).await;
@@ -300,6 +301,30 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         out,
     )
         .into_response()
+}
+
+/// Open connections of both ports, and those closed at once by a connection limit.
+fn connection_metrics(state: &AppState, out: &mut String) {
+    family(
+        out,
+        "baton_connections_open",
+        "gauge",
+        "TCP connections open on the HTTP and wire ports (max_connections).",
+    );
+    let _ = writeln!(out, "baton_connections_open {}", state.connections.open());
+    family(
+        out,
+        "baton_connections_refused_total",
+        "counter",
+        "New connections closed at once because a connection limit was reached.",
+    );
+    for (limit, n) in state.connections.refused() {
+        let _ = writeln!(
+            out,
+            "baton_connections_refused_total{{limit=\"{}\"}} {n}",
+            limit.as_str()
+        );
+    }
 }
 
 /// The broker's own figures: up, ready, uptime, storage and disk state.
