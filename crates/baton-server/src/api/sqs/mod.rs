@@ -248,7 +248,12 @@ fn parse_query(
     if method == Method::POST && is_form {
         pairs.extend(form_urlencoded::parse(body).into_owned());
     }
-    let mut params = protocol::query_to_json(pairs);
+    let mut params = protocol::query_to_json(pairs).map_err(|name| {
+        SqsError::invalid_parameter_value(format!(
+            "The parameter name {name} has more than {} parts.",
+            protocol::QUERY_KEY_PARTS_MAX
+        ))
+    })?;
     let action = match params.remove("Action") {
         Some(Value::String(action)) => action,
         _ => {
