@@ -81,15 +81,58 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
+/// The body of an [`ApiJson`]: whitespace only is refused.
+fn required<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Malformed("a JSON body is required".to_string()));
+    }
+    parse(bytes)
+}
+
+/// The body of an [`OptionalJson`]: whitespace only is `T::default()`.
+fn optional<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse(bytes)
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (not an API: hidden from the docs, used by
+/// nothing else): the body parsing of [`ApiJson`] and [`OptionalJson`] without a request,
+/// and the service's conversion of a message's attributes, which every send runs next.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::collections::BTreeMap;
+
+    use baton_proto as proto;
+    use serde::de::DeserializeOwned;
+
+    use crate::api::error::ApiError;
+
+    /// What `ApiJson<T>` makes of a body.
+    pub fn required<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+        super::required(bytes)
+    }
+
+    /// What `OptionalJson<T>` makes of a body.
+    pub fn optional<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+        super::optional(bytes)
+    }
+
+    /// `service::queues::attributes_from_wire`: a message's attributes, checked.
+    pub fn attributes(
+        wire: BTreeMap<String, proto::AttributeValue>,
+    ) -> Result<baton_core::MessageAttributes, String> {
+        crate::service::queues::attributes_from_wire(0, wire).map_err(|e| e.to_string())
+    }
+}
+
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = read_body(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::Malformed("a JSON body is required".to_string()));
-        }
-        parse(&bytes).map(ApiJson)
+        required(&bytes).map(ApiJson)
     }
 }
 
@@ -98,10 +141,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = read_body(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        parse(&bytes).map(OptionalJson)
+        optional(&bytes).map(OptionalJson)
     }
 }
 

@@ -16,6 +16,8 @@
 mod actions;
 mod auth;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod md5;
 mod messages;
 mod move_tasks;
@@ -29,7 +31,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::KeyEntry;
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -208,7 +209,7 @@ pub async fn handle_get(state: State<AppState>, request: Request) -> Response {
     crate::api::dashboard::index()
 }
 
-fn parse_json(target: &str, body: &Bytes) -> Result<(String, Map<String, Value>), SqsError> {
+fn parse_json(target: &str, body: &[u8]) -> Result<(String, Map<String, Value>), SqsError> {
     let action = target
         .strip_prefix("AmazonSQS.")
         .ok_or_else(|| {
@@ -235,7 +236,7 @@ fn parse_query(
     method: &Method,
     query: Option<&str>,
     headers: &HeaderMap,
-    body: &Bytes,
+    body: &[u8],
 ) -> Result<(String, Map<String, Value>), SqsError> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     if let Some(query) = query {
