@@ -12,9 +12,11 @@
 # coverage (`cov:`, edges) and features (`ft:`).
 #
 # What runs where:
-#   CI (scripts/test.sh):  FUZZ_SECONDS=15: every target for 15 s, the whole step (cold build
-#                          included, cargo-fuzz already installed) about 5 minutes on 2 cores.
-#   The full run:          scripts/fuzz.sh (60 s per target, about 10 minutes with the build);
+#   CI (scripts/test.sh):  FUZZ_SECONDS=10: every target for 10 s, about 65 s of runs. The
+#                          build dominates: measured on 2 shared cores (load 4-5), 681 s cold
+#                          (fuzz/target empty, cargo-fuzz installed; its install is 2 min more),
+#                          so the cold step is about 12.5 minutes, a warm one about 70 s.
+#   The full run:          scripts/fuzz.sh (60 s per target: 313 s of runs, plus the build);
 #                          longer hunts: FUZZ_SECONDS=3600 scripts/fuzz.sh, or one target by
 #                          name: scripts/fuzz.sh wal_replay sqs_query.
 #
