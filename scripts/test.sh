@@ -3,10 +3,11 @@
 # then the SQS API suite with boto3 and the aws CLI (tests/sqs/run.sh creates its own Python
 # virtual environment from PyPI the first time), the runnable examples (examples/run-all.sh,
 # likewise with examples/.venv), the alert rules with promtool, the dashboard in Chromium
-# (tests/ui/run.sh) and a one-minute soak with API keys (scripts/soak.sh). Debian's chromium,
-# promtool and redis-server — the Redis Cluster engine's tests start their own cluster — are
-# installed with apt-get when missing and running as root; playwright-core comes from npm by
-# its lockfile.
+# (tests/ui/run.sh), a one-minute soak with API keys (scripts/soak.sh) and a short run of
+# every fuzz target (scripts/fuzz.sh; cargo-fuzz is installed from crates.io when missing).
+# Debian's chromium, promtool and redis-server — the Redis Cluster engine's tests start their
+# own cluster — are installed with apt-get when missing and running as root; playwright-core
+# comes from npm by its lockfile.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,3 +46,9 @@ echo "== dashboard in Chromium (playwright-core)"
 tests/ui/run.sh
 echo "== soak, one minute (scripts/soak.sh; the full run is 10 minutes)"
 SOAK_SECONDS=60 scripts/soak.sh
+# A short run of every fuzz target (nightly, cargo-fuzz): 10 s each, two at a time, about
+# 65 s of fuzzing after the build, which dominates (measured on 2 shared cores: 11 minutes
+# cold, seconds when fuzz/target is warm). The full run is `scripts/fuzz.sh` (60 s per
+# target); see docs/security.md, "Fuzzing".
+echo "== fuzzing (scripts/fuzz.sh, 10 s per target)"
+FUZZ_SECONDS=10 scripts/fuzz.sh

@@ -256,6 +256,8 @@ where
     }
     frames.buf.advance(wire::MAGIC.len());
     write.write_all(&wire::MAGIC).await?;
+    // A TLS stream holds the record back until flushed.
+    write.flush().await?;
 
     // Each answer travels with its slot, freed once the answer is written.
     let (answers, pending) = mpsc::unbounded_channel::<(Vec<u8>, OwnedSemaphorePermit)>();

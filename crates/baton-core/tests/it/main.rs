@@ -7,6 +7,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod fuzz_corpus;
 mod invariants;
 mod reference;
 mod streams;

@@ -58,13 +58,15 @@ async fn read_body(request: Request, state: &AppState) -> Result<Bytes, ApiError
 /// Parses a JSON body; an error names the offending field's path.
 ///
 /// Valid bodies are parsed without tracking the path (which allocates per key); only a body
-/// that fails is parsed again, the same way, to name where it failed.
+/// that fails is parsed again, the same way, to name where it failed. The second parse must
+/// refuse what the first refused: it ends with the check for trailing characters that
+/// `serde_json::from_slice` makes (without it, `{"receipts":[]} junk` was accepted).
 pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if let Ok(value) = serde_json::from_slice(bytes) {
         return Ok(value);
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(deserializer).map_err(|error| {
+    let value = serde_path_to_error::deserialize(&mut *deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
         if path == "." || path.is_empty() {
@@ -72,7 +74,57 @@ pub(crate) fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         } else {
             ApiError::Malformed(format!("invalid JSON body at `{path}`: {inner}"))
         }
-    })
+    })?;
+    deserializer
+        .end()
+        .map_err(|error| ApiError::Malformed(format!("invalid JSON body: {error}")))?;
+    Ok(value)
+}
+
+/// The body of an [`ApiJson`]: whitespace only is refused.
+fn required<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::Malformed("a JSON body is required".to_string()));
+    }
+    parse(bytes)
+}
+
+/// The body of an [`OptionalJson`]: whitespace only is `T::default()`.
+fn optional<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    parse(bytes)
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (not an API: hidden from the docs, used by
+/// nothing else): the body parsing of [`ApiJson`] and [`OptionalJson`] without a request,
+/// and the service's conversion of a message's attributes, which every send runs next.
+#[doc(hidden)]
+pub mod fuzzing {
+    use std::collections::BTreeMap;
+
+    use baton_proto as proto;
+    use serde::de::DeserializeOwned;
+
+    use crate::api::error::ApiError;
+
+    /// What `ApiJson<T>` makes of a body.
+    pub fn required<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+        super::required(bytes)
+    }
+
+    /// What `OptionalJson<T>` makes of a body.
+    pub fn optional<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+        super::optional(bytes)
+    }
+
+    /// `service::queues::attributes_from_wire`: a message's attributes, checked.
+    pub fn attributes(
+        wire: BTreeMap<String, proto::AttributeValue>,
+    ) -> Result<baton_core::MessageAttributes, String> {
+        crate::service::queues::attributes_from_wire(0, wire).map_err(|e| e.to_string())
+    }
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
@@ -80,10 +132,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = read_body(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::Malformed("a JSON body is required".to_string()));
-        }
-        parse(&bytes).map(ApiJson)
+        required(&bytes).map(ApiJson)
     }
 }
 
@@ -92,10 +141,7 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let bytes = read_body(request, state).await?;
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(OptionalJson(T::default()));
-        }
-        parse(&bytes).map(OptionalJson)
+        optional(&bytes).map(OptionalJson)
     }
 }
 
@@ -106,6 +152,20 @@ mod tests {
     use std::collections::BTreeMap;
 
     use baton_proto as proto;
+
+    /// Found by the `native_json` fuzz target (`fuzz/regressions/native_json/`): the precise
+    /// second parse accepted a valid body followed by anything.
+    #[test]
+    fn a_body_with_trailing_characters_is_malformed() {
+        for body in [&b"{\"receipts\":[]} junk"[..], b"{\"receipts\":[]}}"] {
+            let parsed = super::parse::<proto::AckRequest>(body);
+            assert!(
+                matches!(&parsed, Err(crate::api::error::ApiError::Malformed(reason)) if reason.contains("trailing characters")),
+                "{parsed:?}"
+            );
+        }
+        assert!(super::parse::<proto::AckRequest>(b" {\"receipts\":[]} \n").is_ok());
+    }
 
     /// `BodyJson` must write the very bytes `axum::Json` (serde_json) would: clients compare
     /// bodies and MD5 digests byte for byte.

@@ -14,6 +14,7 @@ mod engine_calls;
 mod events;
 mod fenced;
 mod full_disk;
+mod fuzz_corpus;
 mod harness;
 mod locks;
 mod memory_alarm;

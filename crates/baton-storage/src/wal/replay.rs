@@ -340,15 +340,19 @@ pub fn replay(
         fs.sync_dir(dir).map_err(io_error(dir))?;
         break;
     }
-    continue_from_checkpoint(&mut end, from_lsn);
+    continue_from_checkpoint(&mut end, from_lsn, mode);
     Ok(end)
 }
 
 /// When the log ends before what the checkpoint covers (its records are in the checkpoint),
 /// numbering on in the old segment would give new records LSNs that replay skips, so the log
-/// continues in a new segment at `from_lsn`.
-fn continue_from_checkpoint(end: &mut LogEnd, from_lsn: u64) {
-    if end.next_lsn < from_lsn && end.gap.is_none() {
+/// continues in a new segment at `from_lsn`. That holds after a repair that cut the log at a
+/// gap or corruption too (a repaired log is continued like any other: before this, one that
+/// ended below `from_lsn` went on in its old segment, and the next recovery skipped the
+/// records acknowledged after the repair); only a verification's report keeps the end it found
+/// before a gap.
+fn continue_from_checkpoint(end: &mut LogEnd, from_lsn: u64, mode: ReplayMode) {
+    if end.next_lsn < from_lsn && (end.gap.is_none() || mode == ReplayMode::Repair) {
         tracing::warn!(
             log_end = end.next_lsn,
             from_lsn,

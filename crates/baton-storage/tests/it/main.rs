@@ -4,6 +4,7 @@
 
 mod checkpoints;
 mod full_disk;
+mod fuzz_corpus;
 mod wal;
 
 use std::path::{Path, PathBuf};

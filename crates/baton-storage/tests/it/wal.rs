@@ -206,6 +206,40 @@ async fn bit_flips_in_the_tail_are_cut_and_in_the_middle_stop_recovery() {
     ));
 }
 
+/// Found by the `wal_replay` fuzz target (`fuzz/regressions/wal_replay/`): a repair that cuts
+/// the log below the checkpoint's position, with segments after the cut, left the log ending
+/// there, so the next record got an LSN the checkpoint covers and the recovery after it
+/// skipped that acknowledged record.
+#[tokio::test]
+async fn a_repair_that_cuts_below_the_checkpoint_continues_the_log_at_the_checkpoint() {
+    let fs = SimFs::new();
+    write_records(&fs, 40, 256).await;
+    let segments = wal_mod::list_segments(&fs, &dir()).unwrap();
+    assert!(segments.len() > 1 && segments[1].0 > 3, "{segments:?}");
+    // Damage record 2 of the first segment; a checkpoint covers records 1 and 2.
+    let record_bytes = (FRAME_OVERHEAD_BYTES + payload(1).len()) as u64;
+    fs.flip_bit(&segments[0].1, HEADER_BYTES as u64 + record_bytes + 5, 0);
+    let from_lsn = 3;
+    let end = wal_mod::replay(
+        &fs,
+        &dir(),
+        from_lsn,
+        baton_storage::ReplayMode::Repair,
+        |_, _, _| Ok(()),
+    )
+    .unwrap();
+    assert!(end.gap.is_some(), "{end:?}");
+    assert_eq!((end.next_lsn, &end.last_segment), (from_lsn, &None));
+
+    let wal = open(&fs, &end, 256);
+    let lsn = wal.submit(7, b"after the repair").unwrap();
+    wal.wait_durable(lsn).await.unwrap();
+    wal.close();
+    assert_eq!(lsn, from_lsn);
+    let (records, _) = read_all(&fs, from_lsn).unwrap();
+    assert_eq!(records, vec![(lsn, 7, b"after the repair".to_vec())]);
+}
+
 #[tokio::test]
 async fn power_loss_keeps_every_acknowledged_record_under_fsync_always() {
     for keep_bytes in [0u64, 1, 7, 20, 1000] {

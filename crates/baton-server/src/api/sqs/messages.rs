@@ -25,7 +25,7 @@ use super::{Call, ACCOUNT_ID, ATTEMPTS_MAX};
 const RECEIVE_MAX: i64 = 10;
 
 /// The digests SQS answers for a message of SendMessage or one SendMessageBatch entry.
-struct Outgoing {
+pub(super) struct Outgoing {
     md5_body: String,
     md5_attributes: Option<String>,
     md5_system: Option<String>,
@@ -95,7 +95,10 @@ fn digest_of<'a>(name: &'a str, value: &'a AttributeValue) -> DigestAttribute<'a
 }
 
 /// Parses a message to send: its digests and the entry.
-fn outgoing(params: &Map<String, Value>, fifo: bool) -> Result<(Outgoing, SendEntry), SqsError> {
+pub(super) fn outgoing(
+    params: &Map<String, Value>,
+    fifo: bool,
+) -> Result<(Outgoing, SendEntry), SqsError> {
     let body = req_str(params, "MessageBody")?;
     if body.is_empty() {
         return Err(SqsError::missing_parameter(

@@ -16,6 +16,8 @@
 mod actions;
 mod auth;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod md5;
 mod messages;
 mod move_tasks;
@@ -28,7 +30,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::body::Bytes;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -294,7 +295,7 @@ pub async fn handle_get(state: State<AppState>, request: Request) -> Response {
     crate::api::dashboard::index()
 }
 
-fn parse_json(target: &str, body: &Bytes) -> Result<(String, Map<String, Value>), SqsError> {
+fn parse_json(target: &str, body: &[u8]) -> Result<(String, Map<String, Value>), SqsError> {
     let action = target
         .strip_prefix("AmazonSQS.")
         .ok_or_else(|| {
@@ -321,7 +322,7 @@ fn parse_query(
     method: &Method,
     query: Option<&str>,
     headers: &HeaderMap,
-    body: &Bytes,
+    body: &[u8],
 ) -> Result<(String, Map<String, Value>), SqsError> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     if let Some(query) = query {
@@ -334,7 +335,12 @@ fn parse_query(
     if method == Method::POST && is_form {
         pairs.extend(form_urlencoded::parse(body).into_owned());
     }
-    let mut params = protocol::query_to_json(pairs);
+    let mut params = protocol::query_to_json(pairs).map_err(|name| {
+        SqsError::invalid_parameter_value(format!(
+            "The parameter name {name} has more than {} parts.",
+            protocol::QUERY_KEY_PARTS_MAX
+        ))
+    })?;
     let action = match params.remove("Action") {
         Some(Value::String(action)) => action,
         _ => {

@@ -11,6 +11,11 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value};
 
 pub const XML_NAMESPACE: &str = "http://queue.amazonaws.com/doc/2012-11-05/";
+/// Most dot-separated parts in a query parameter's name. The deepest SQS names have 6
+/// (`SendMessageBatchRequestEntry.1.MessageAttribute.1.Value.StringValue`). The parameter tree
+/// is built and folded recursively, one call per part, so without a bound a single name of
+/// 100,000 parts (200 KB, well inside a request) overflowed the stack and aborted the server.
+pub const QUERY_KEY_PARTS_MAX: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Protocol {
@@ -54,13 +59,22 @@ impl Node {
 }
 
 /// Folds form parameters into the JSON members the JSON protocol uses.
-pub fn query_to_json(pairs: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
+///
+/// # Errors
+/// The name of a parameter with more than [`QUERY_KEY_PARTS_MAX`] parts (at most 100
+/// characters of it): no SQS parameter is named so.
+pub fn query_to_json(
+    pairs: impl IntoIterator<Item = (String, String)>,
+) -> Result<Map<String, Value>, String> {
     let mut root = Node::default();
     for (key, value) in pairs {
-        let path: Vec<&str> = key.split('.').collect();
+        let path: Vec<&str> = key.splitn(QUERY_KEY_PARTS_MAX + 1, '.').collect();
+        if path.len() > QUERY_KEY_PARTS_MAX {
+            return Err(key.chars().take(100).collect());
+        }
         root.insert(&path, value);
     }
-    fold(root)
+    Ok(fold(root))
 }
 
 fn fold(node: Node) -> Map<String, Value> {
@@ -313,7 +327,8 @@ mod tests {
             ("AttributeName.1", "All"),
             ("Tag.1.Key", "team"),
             ("Tag.1.Value", "core"),
-        ]));
+        ]))
+        .unwrap();
         assert_eq!(
             Value::Object(folded),
             json!({
@@ -328,6 +343,23 @@ mod tests {
                 "Tags": {"team": "core"}
             })
         );
+    }
+
+    /// The parameter tree is built and folded recursively, one level per part of a key: a
+    /// key of 100,000 parts (200 KB, well inside a request) must not overflow the stack of a
+    /// tokio worker (2 MiB), which would abort the whole server.
+    #[test]
+    fn a_key_with_very_many_parts_does_not_overflow_the_stack() {
+        let key = "a.".repeat(100_000) + "b";
+        let refused = std::thread::Builder::new()
+            .stack_size(2 * 1024 * 1024)
+            .spawn(move || query_to_json(pairs(&[("Action", "SendMessage"), (&key, "v")])))
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(refused, Err("a.".repeat(50)));
+        let deepest = "a.".repeat(QUERY_KEY_PARTS_MAX - 1) + "b";
+        assert!(query_to_json(pairs(&[(&deepest, "v")])).is_ok());
     }
 
     #[test]
