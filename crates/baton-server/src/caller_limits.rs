@@ -71,10 +71,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Who {
             .extensions
             .get::<crate::auth::Caller>()
             .and_then(|caller| caller.0.clone());
-        let client = parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<crate::http_listener::ClientAddr>>()
-            .map(|info| info.0 .0.ip());
+        let client = crate::http_listener::ClientAddr::ip_of(&parts.extensions);
         Ok(Who { key, client })
     }
 }

@@ -495,6 +495,16 @@ fn error_answer(error: &ApiError) -> Vec<u8> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub SocketAddr);
 
+impl ClientAddr {
+    /// The client's IP address, from a request's extensions (absent for requests that did
+    /// not come through the listener, e.g. a router served by a test directly).
+    pub fn ip_of(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+        extensions
+            .get::<ConnectInfo<ClientAddr>>()
+            .map(|info| info.0 .0.ip())
+    }
+}
+
 /// The router for an HTTP/2 connection: counts its open streams (a stream ends when its
 /// response body is done or dropped) and answers 431 to a request with more than
 /// `max_header_count` headers (hyper has no such limit for HTTP/2).

@@ -142,10 +142,7 @@ pub async fn upgrade(State(state): State<AppState>, mut request: Request) -> Res
         .into_response();
     };
     let stop = state.shutdown.clone();
-    let peer = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<ClientAddr>>()
-        .map(|info| info.0 .0.ip());
+    let peer = ClientAddr::ip_of(request.extensions());
     state.wire_connections.clone().spawn(async move {
         let io = match on_upgrade.await {
             Ok(io) => hyper_util::rt::TokioIo::new(io),
@@ -488,11 +485,7 @@ fn audit_refused(
         // Not a refusal of the caller (e.g. `not_ready` while starting).
         _ => return,
     };
-    let action = op.and_then(|(op, _)| match op {
-        Op::Send => Some(proto::KeyAction::Send),
-        Op::Receive | Op::Ack | Op::Nack => Some(proto::KeyAction::Receive),
-        Op::Auth => None,
-    });
+    let action = op.and_then(|(op, _)| crate::auth::middleware::wire_action(op));
     let resource = op.map(|(_, queue)| format!("queue:{queue}"));
     state.audit.record(&Entry {
         key,

@@ -118,10 +118,13 @@ impl IntoResponse for ApiError {
                 axum::http::HeaderValue::from_static("Bearer realm=\"baton\""),
             );
         }
-        if let ApiError::Service(ServiceError::RateLimited { retry_after_ms, .. }) = &self {
+        if let Some(seconds) = match &self {
+            ApiError::Service(error) => error.rate_limit_retry_after_s(),
+            _ => None,
+        } {
             response.headers_mut().insert(
                 axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(retry_after_ms.div_ceil(1000).max(1)),
+                axum::http::HeaderValue::from(seconds),
             );
         }
         if matches!(code, ErrorCode::DiskLow | ErrorCode::MemoryPressure) {

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, FromRequestParts, MatchedPath, RawPathParams, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request, State};
 use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -255,10 +255,7 @@ fn take_ticket(request: Request) -> (Option<String>, Request) {
 
 /// The client's IP address, as the listener saw it.
 fn client_ip(request: &Request) -> Option<std::net::IpAddr> {
-    request
-        .extensions()
-        .get::<ConnectInfo<ClientAddr>>()
-        .map(|info| info.0 .0.ip())
+    ClientAddr::ip_of(request.extensions())
 }
 
 /// Audits a request refused before its operation ran.
@@ -393,6 +390,17 @@ fn unmapped(request: &Request) -> ApiError {
     )))
 }
 
+/// The permission a framed-protocol op needs on its queue, as the same HTTP call does;
+/// `None` for the auth frame itself.
+pub fn wire_action(op: baton_proto::wire::Op) -> Option<KeyAction> {
+    use baton_proto::wire::Op;
+    match op {
+        Op::Send => Some(KeyAction::Send),
+        Op::Receive | Op::Ack | Op::Nack => Some(KeyAction::Receive),
+        Op::Auth => None,
+    }
+}
+
 /// Whether a framed-protocol request (`op` on `queue`) may be served for a connection that
 /// authenticated as `key` (or did not): the same permissions as the HTTP routes of the same
 /// calls. Checked per request, so a key revoked, expired or created while a connection is
@@ -403,7 +411,6 @@ pub fn wire_access(
     op: baton_proto::wire::Op,
     queue: &str,
 ) -> Result<(), ServiceError> {
-    use baton_proto::wire::Op;
     match state.keys.mode() {
         Mode::Open => return Ok(()),
         Mode::Loading => return Err(ServiceError::Engine(baton_engine::EngineError::NotReady)),
@@ -418,10 +425,8 @@ pub fn wire_access(
         });
     };
     state.keys.still_valid(key)?;
-    let action = match op {
-        Op::Send => KeyAction::Send,
-        Op::Receive | Op::Ack | Op::Nack => KeyAction::Receive,
-        Op::Auth => return Ok(()),
+    let Some(action) = wire_action(op) else {
+        return Ok(());
     };
     check(key, Some((Some(action), format!("queue:{queue}"))))
 }

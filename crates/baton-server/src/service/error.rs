@@ -177,6 +177,16 @@ impl ServiceError {
         }
     }
 
+    /// `Retry-After` (whole seconds, at least 1) of a rate-limit refusal.
+    pub fn rate_limit_retry_after_s(&self) -> Option<u64> {
+        match self {
+            ServiceError::RateLimited { retry_after_ms, .. } => {
+                Some(retry_after_ms.div_ceil(1000).max(1))
+            }
+            _ => None,
+        }
+    }
+
     /// The storage-level error inside, whichever operation met it.
     pub fn engine_error(&self) -> Option<&EngineError> {
         match self {

@@ -181,10 +181,7 @@ pub fn audit(
     outcome: Outcome,
     status: u16,
 ) {
-    let client = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<crate::http_listener::ClientAddr>>()
-        .map(|info| info.0 .0.ip());
+    let client = crate::http_listener::ClientAddr::ip_of(&parts.extensions);
     state.audit.record(&Entry {
         key,
         action,

@@ -205,10 +205,7 @@ pub async fn handle(State(state): State<AppState>, request: Request) -> Response
         host,
         path_queue,
         key,
-        client: parts
-            .extensions
-            .get::<axum::extract::ConnectInfo<crate::http_listener::ClientAddr>>()
-            .map(|info| info.0 .0.ip()),
+        client: crate::http_listener::ClientAddr::ip_of(&parts.extensions),
     };
     let checked = match &call.key {
         Some(key) => auth::authorize(key, &action, &call),
@@ -268,11 +265,10 @@ fn throttled(
     request_id: &str,
 ) -> Response {
     let mut response = SqsError::request_throttled(error.to_string()).render(protocol, request_id);
-    if let crate::service::ServiceError::RateLimited { retry_after_ms, .. } = error {
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            axum::http::HeaderValue::from(retry_after_ms.div_ceil(1000).max(1)),
-        );
+    if let Some(seconds) = error.rate_limit_retry_after_s() {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     }
     response
 }
