@@ -332,6 +332,7 @@ fn write_after(fs: &SimFs, end: &LogEnd, mode: ReplayMode) -> u64 {
         // Small, so the writer's zero-filling ahead (up to a segment's size) stays cheap.
         segment_bytes_max: 16 * 1024,
         space: None,
+        keys: None,
     };
     let fs: Arc<dyn FileSystem> = Arc::new(fs.clone());
     let wal = match Wal::open(fs, config, end) {

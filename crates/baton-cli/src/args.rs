@@ -266,6 +266,10 @@ pub struct ServeArgs {
     /// Require client certificates signed by a CA of this PEM file (service identities, node to node) [config: tls_client_ca_file, default none].
     #[arg(long, value_name = "FILE")]
     pub tls_client_ca_file: Option<PathBuf>,
+
+    /// Encrypt the log, checkpoints and stream logs with AES-256-GCM under the last key of this file; every key in it decrypts (`baton storage keygen` writes one) [config: encryption_key_file, default none].
+    #[arg(long, value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -275,6 +279,14 @@ pub enum StorageCommand {
         long_about = "Check a data dir the way start-up reads it, changing nothing.\n\n        Prints what it found as JSON (checkpoint, records, queues, messages, bytes of a torn         tail that a start would cut). Exits 1 naming the file and byte offset when the log is         corrupt in a place start-up cannot repair by itself; `baton serve --repair` then cuts         the log at that record and starts with what comes before it."
     )]
     Verify(VerifyArgs),
+    /// Add a new encryption key to a key file (created with mode 600 if missing); it encrypts from the next start.
+    #[command(
+        long_about = "Add a new encryption key to a key file (created with mode 600 if missing).\n\n\
+        The key gets the next id after the file's highest and becomes the key that encrypts \
+        from the broker's next start; the keys before it keep decrypting what they wrote. A \
+        key may be removed from the file once `baton storage verify` counts no frame under it."
+    )]
+    Keygen(KeygenArgs),
 }
 
 #[derive(Debug, Args)]
@@ -287,6 +299,17 @@ pub struct VerifyArgs {
         default_value = "baton-data"
     )]
     pub data_dir: PathBuf,
+
+    /// The key file of an encrypted data directory.
+    #[arg(long, env = "BATON_ENCRYPTION_KEY_FILE", value_name = "FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The key file to add a key to.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

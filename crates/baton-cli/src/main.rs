@@ -36,6 +36,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Storage(args::StorageCommand::Verify(args)) => serve::verify(args),
+        Command::Storage(args::StorageCommand::Keygen(args)) => serve::keygen(args),
         Command::Bench(args) => bench::bench(&url, key.as_deref(), args).await,
         Command::Key(command) => commands::keys::run(&url, key.as_deref(), command).await,
         command => client::run(&url, key.as_deref(), command).await,

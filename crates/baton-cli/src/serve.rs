@@ -70,6 +70,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(path) = args.tls_client_ca_file {
         config.tls_client_ca_file = Some(path);
     }
+    if let Some(path) = args.encryption_key_file {
+        config.encryption_key_file = Some(path);
+    }
     config.validate().context("invalid configuration")?;
 
     let listener = TcpListener::bind(config.listen.as_str())
@@ -170,12 +173,47 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()> + 
 /// `baton storage verify`: prints the report as JSON, fails with the recovery error, or,
 /// when the log has a gap, prints what is missing and what survives and fails.
 pub fn verify(args: crate::args::VerifyArgs) -> anyhow::Result<()> {
-    let report = baton_server::verify_storage(&args.data_dir).with_context(|| {
-        format!(
-            "data dir {} cannot be recovered as it is",
-            args.data_dir.display()
-        )
-    })?;
+    let keys = args
+        .encryption_key_file
+        .as_deref()
+        .map(baton_storage::Keyring::load)
+        .transpose()?;
+    let scan = baton_server::scan_storage_encryption(&args.data_dir, keys.as_ref())
+        .with_context(|| format!("cannot read data dir {}", args.data_dir.display()))?;
+    let encryption = encryption_json(&scan);
+    if scan.undecryptable_frames > 0 {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "data_dir": args.data_dir.display().to_string(),
+                "encryption": encryption,
+                "ok": false,
+            }))
+            .context("cannot print the report")?
+        );
+        let ids: std::collections::BTreeSet<u32> = scan
+            .undecryptable
+            .iter()
+            .filter_map(|frame| frame.error.key_id())
+            .collect();
+        anyhow::bail!(
+            "{} frames of {} cannot be decrypted{} (key ids {ids:?}); a start refuses them. \
+             Give the key file that holds those keys with --encryption-key-file",
+            scan.undecryptable_frames,
+            args.data_dir.display(),
+            match &args.encryption_key_file {
+                Some(path) => format!(" with the keys of {}", path.display()),
+                None => " without a key file".to_string(),
+            },
+        );
+    }
+    let report =
+        baton_server::verify_storage(&args.data_dir, keys.as_ref()).with_context(|| {
+            format!(
+                "data dir {} cannot be recovered as it is",
+                args.data_dir.display()
+            )
+        })?;
     let gap = report.gap.as_ref().map(|gap| {
         serde_json::json!({
             "missing_from_record": gap.missing_from,
@@ -193,6 +231,7 @@ pub fn verify(args: crate::args::VerifyArgs) -> anyhow::Result<()> {
         "queues": report.queues,
         "messages": report.messages,
         "gap": gap,
+        "encryption": encryption,
         "ok": report.gap.is_none(),
     });
     println!(
@@ -214,5 +253,73 @@ pub fn verify(args: crate::args::VerifyArgs) -> anyhow::Result<()> {
             baton_server::LOG_DROPPED_DIR,
         );
     }
+    Ok(())
+}
+
+/// The encryption part of `baton storage verify`'s report.
+fn encryption_json(scan: &baton_storage::SealScan) -> serde_json::Value {
+    let sealed: serde_json::Map<String, serde_json::Value> = scan
+        .sealed_frames
+        .iter()
+        .map(|(id, n)| (id.to_string(), serde_json::json!(n)))
+        .collect();
+    let undecryptable: Vec<serde_json::Value> = scan
+        .undecryptable
+        .iter()
+        .map(|frame| {
+            serde_json::json!({
+                "file": frame.path.display().to_string(),
+                "offset_bytes": frame.offset_bytes,
+                "key_id": frame.error.key_id(),
+                "reason": frame.error.to_string(),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "files": scan.files,
+        "plain_frames": scan.plain_frames,
+        "sealed_frames_by_key": sealed,
+        "undecryptable_frames": scan.undecryptable_frames,
+        "undecryptable": undecryptable,
+    })
+}
+
+/// `baton storage keygen`: appends a new key to the key file, creating it with mode 600.
+pub fn keygen(args: crate::args::KeygenArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let path = &args.key_file;
+    let existing = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let (id, line) = baton_storage::seal::new_key_line(&existing)
+        .with_context(|| format!("{} is not a valid key file", path.display()))?;
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    let separator = if existing.is_empty() || existing.ends_with('\n') {
+        ""
+    } else {
+        "\n"
+    };
+    file.write_all(format!("{separator}{line}").as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    eprintln!(
+        "added key {id} to {}: it encrypts from the broker's next start; keep a copy of the file, data encrypted under it cannot be read without it",
+        path.display()
+    );
+    println!(
+        "{}",
+        serde_json::json!({"key_file": path.display().to_string(), "key_id": id})
+    );
     Ok(())
 }

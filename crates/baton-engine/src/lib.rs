@@ -43,7 +43,9 @@ use baton_core::{
     VisibilityOutcome,
 };
 
-pub use durable::{verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS};
+pub use durable::{
+    scan_encryption, verify, StorageConfig, StorageStats, VerifyReport, DISK_FREE_MIN_SEGMENTS,
+};
 pub use local::LocalEngine;
 pub use locks::{FencedOutcome, FencedWrite, LockEngine, LockEngineError, LockSettings};
 pub use memory::{available_memory, resident_bytes, MemoryAlarm, MemoryProbe, MemoryStatus};

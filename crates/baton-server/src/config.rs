@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 mod cluster;
 mod connections;
+mod encryption;
 mod locks;
 mod schedules;
 
@@ -91,6 +92,9 @@ pub struct ServerConfig {
     /// write on a full disk gives up to finish (put back once there is room). Default: one
     /// log segment. 0..=17179869184 (16 GiB).
     pub disk_reserve_bytes: Option<u64>,
+    /// Encryption at rest (`config/encryption.rs`, docs/security.md): the key file whose last
+    /// key seals every frame of the log, the checkpoints and the stream logs with AES-256-GCM.
+    pub encryption_key_file: Option<PathBuf>,
     /// The memory alarm: while the messages the broker holds take this many bytes or more,
     /// sends, publishes and stream appends are refused (503 `memory_pressure`) while
     /// consumers go on; writes are accepted again once it falls a twentieth below. Default:
@@ -307,6 +311,7 @@ impl Default for ServerConfig {
             repair: false,
             disk_free_min: None,
             disk_reserve_bytes: None,
+            encryption_key_file: None,
             memory_high_watermark: None,
             memory_high_watermark_percent: 40,
             callback_max_retries: 3,
@@ -415,6 +420,7 @@ const KEYS: &[&str] = &[
     "repair",
     "disk_free_min",
     "disk_reserve_bytes",
+    "encryption_key_file",
     "memory_high_watermark",
     "memory_high_watermark_percent",
     "callback_max_retries",
@@ -533,6 +539,7 @@ impl ServerConfig {
         self.validate_schedules()?;
         self.validate_cluster()?;
         self.validate_connections()?;
+        self.keyring()?;
         if let Some(token) = &self.admin_key {
             crate::auth::rules::check_token(token.expose()).map_err(|reason| {
                 ConfigError::Invalid {
@@ -810,6 +817,7 @@ impl ServerConfig {
             repair: self.repair,
             disk_free_min_bytes: self.disk_free_min(),
             disk_reserve_bytes: self.disk_reserve_bytes(),
+            keys: self.keyring()?,
         })
     }
 

@@ -76,8 +76,17 @@ pub const LOG_DROPPED_DIR: &str = baton_storage::wal::DROPPED_DIR;
 /// Reads `data_dir` as start-up would, changing nothing (`baton storage verify`).
 pub fn verify_storage(
     data_dir: &std::path::Path,
+    keys: Option<&baton_storage::Keyring>,
 ) -> Result<baton_engine::VerifyReport, baton_storage::RecoveryError> {
-    baton_engine::verify(&RealFs, data_dir, baton_core::QueueLimits::default())
+    baton_engine::verify(&RealFs, data_dir, baton_core::QueueLimits::default(), keys)
+}
+
+/// What the data dir's frames are sealed with, and which do not open with `keys`.
+pub fn scan_storage_encryption(
+    data_dir: &std::path::Path,
+    keys: Option<&baton_storage::Keyring>,
+) -> std::io::Result<baton_storage::SealScan> {
+    baton_engine::scan_encryption(&RealFs, data_dir, keys)
 }
 
 /// Runs the broker with the engine the configuration selects until `shutdown` completes.

@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 
 use crate::frame::{self, HEADER_BYTES};
 use crate::io::{AppendFile, FileSystem};
+use crate::seal::{self, Keyring};
 use crate::wal::{list_segments, RecoveryError};
 
 pub const CHECKPOINT_MAGIC: &[u8; 8] = b"BATONCKP";
-const END_KIND: u8 = 0xFF;
+pub(crate) const END_KIND: u8 = 0xFF;
 
 pub fn checkpoint_name(lsn: u64) -> String {
     format!("checkpoint-{lsn:020}.ckpt")
@@ -35,6 +36,7 @@ pub struct CheckpointWriter<'a> {
     file: Box<dyn AppendFile>,
     buf: Vec<u8>,
     n_frames: u64,
+    keys: Option<&'a Keyring>,
     /// Renamed into place: nothing to clean up.
     finished: bool,
 }
@@ -52,16 +54,23 @@ impl<'a> CheckpointWriter<'a> {
             file,
             buf: Vec::with_capacity(1 << 20),
             n_frames: 0,
+            keys: None,
             finished: false,
         };
         writer.file.append(&frame::header(CHECKPOINT_MAGIC))?;
         Ok(writer)
     }
 
+    /// Seals the state frames with `keys` (the end frame, a count, stays plain).
+    pub fn sealed_with(mut self, keys: Option<&'a Keyring>) -> Self {
+        self.keys = keys;
+        self
+    }
+
     /// Appends one frame; kind `0xFF` is reserved.
     pub fn frame(&mut self, kind: u8, payload: &[u8]) -> std::io::Result<()> {
         assert!(kind != END_KIND, "kind 0xFF is reserved for the end frame");
-        frame::encode(kind, payload, &mut self.buf);
+        seal::encode_frame(self.keys, kind, payload, &mut self.buf);
         self.n_frames += 1;
         if self.buf.len() >= 1 << 20 {
             self.file.append(&self.buf)?;
@@ -113,6 +122,16 @@ pub fn write(
 pub fn load_newest(
     fs: &dyn FileSystem,
     dir: &Path,
+    each: impl FnMut(u8, &[u8]) -> Result<(), String>,
+) -> Result<Option<u64>, RecoveryError> {
+    load_newest_with(fs, dir, None, each)
+}
+
+/// [`load_newest`] of a checkpoint whose frames may be sealed, opened with `keys`.
+pub fn load_newest_with(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    keys: Option<&Keyring>,
     mut each: impl FnMut(u8, &[u8]) -> Result<(), String>,
 ) -> Result<Option<u64>, RecoveryError> {
     let names = fs.list(dir).map_err(|source| RecoveryError::Io {
@@ -159,11 +178,18 @@ pub fn load_newest(
             }
             break;
         }
-        frames.push((offset, found.kind, found.payload));
+        frames.push((offset, found));
         offset += found.len_bytes;
     }
-    for (offset, kind, payload) in frames {
-        each(kind, payload).map_err(|reason| RecoveryError::Apply {
+    // Opened one at a time, so a large checkpoint is not held decrypted twice.
+    for (offset, found) in frames {
+        let (kind, payload) =
+            seal::open_frame(keys, &found).map_err(|source| RecoveryError::Sealed {
+                path: path.clone(),
+                offset_bytes: offset as u64,
+                source,
+            })?;
+        each(kind, &payload).map_err(|reason| RecoveryError::Apply {
             path: path.clone(),
             lsn: offset as u64,
             reason,

@@ -3,7 +3,8 @@
 //! Baton's on-disk format and nothing else: a segmented write-ahead log of checksummed frames
 //! with group commit ([`wal`]), atomic checkpoints ([`checkpoint`]), the data-dir lock
 //! ([`lock`]; distributed locks' records are [`lock_records`]), the file-system seam with a simulated disk for crash and full-disk tests
-//! ([`io`]), and the free-space alarm with its emergency reserve ([`space`]).
+//! ([`io`]), the free-space alarm with its emergency reserve ([`space`]), and encryption at rest
+//! of frames under a key file ([`seal`]).
 //!
 //! This crate moves bytes; it does not know what a queue is. The engine encodes its own
 //! versioned record types into frame payloads.
@@ -18,6 +19,7 @@ pub mod lock;
 pub mod lock_records;
 pub mod records;
 pub mod schedule_records;
+pub mod seal;
 pub mod space;
 pub mod stream_records;
 pub mod topic_records;
@@ -28,6 +30,7 @@ pub use io::{
     SimRun, SimSchedule,
 };
 pub use lock::{DataDirLock, LockError};
+pub use seal::{KeyFileError, Keyring, SealError, SealScan};
 pub use space::DiskSpace;
 pub use wal::{
     replay, LastSegment, LogEnd, LogGap, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig,
@@ -48,8 +51,12 @@ mod tests {
             crate::stream_records::KIND_STREAM_OP,
             crate::lock_records::KIND_LOCK_OP,
             crate::lock_records::KIND_LOCK_CHECKPOINT,
+            crate::schedule_records::KIND_SCHEDULE_OP,
+            crate::schedule_records::KIND_SCHEDULE_CHECKPOINT,
         ];
         let distinct: std::collections::BTreeSet<u8> = kinds.iter().copied().collect();
         assert_eq!(distinct.len(), kinds.len(), "{kinds:?}");
+        // The high bit marks a sealed frame.
+        assert!(kinds.iter().all(|kind| *kind < 0x7F), "{kinds:?}");
     }
 }

@@ -17,6 +17,7 @@ mod cli_topics;
 mod cluster_mode;
 mod common;
 mod crash;
+mod encryption;
 mod full_disk;
 mod idle_connections;
 mod memory_alarm;

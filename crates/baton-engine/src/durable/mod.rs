@@ -24,8 +24,8 @@ use baton_storage::checkpoint::{self, CheckpointWriter};
 use baton_storage::records::{self, CheckpointPart, QueueOp, KIND_CHECKPOINT, KIND_QUEUE_OP};
 use baton_storage::wal::{self, LogEnd, LogGap};
 use baton_storage::{
-    DataDirLock, DiskSpace, FileSystem, RecoveryError, ReplayMode, SyncPolicy, Wal, WalConfig,
-    WalError, WalFailure,
+    DataDirLock, DiskSpace, FileSystem, Keyring, RecoveryError, ReplayMode, SyncPolicy, Wal,
+    WalConfig, WalError, WalFailure,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -55,6 +55,10 @@ pub struct StorageConfig {
     pub disk_free_min_bytes: u64,
     /// Size of the emergency reserve file a full disk's log writes may give up; 0 for none.
     pub disk_reserve_bytes: u64,
+    /// Encryption at rest: every frame of the log, the checkpoints and the stream logs is
+    /// sealed with the keyring's active key; `None` writes plain frames (sealed ones still need
+    /// their key to be read).
+    pub keys: Option<Arc<Keyring>>,
 }
 
 impl StorageConfig {
@@ -67,6 +71,7 @@ impl StorageConfig {
             repair: false,
             disk_free_min_bytes: DISK_FREE_MIN_SEGMENTS * wal::SEGMENT_BYTES_DEFAULT,
             disk_reserve_bytes: wal::SEGMENT_BYTES_DEFAULT,
+            keys: None,
         }
     }
 
@@ -108,27 +113,46 @@ pub struct VerifyReport {
     pub messages: u64,
 }
 
+/// What every log segment and checkpoint of a data dir (queue log and stream logs) is sealed
+/// with, and which frames do not open with `keys`; changes nothing.
+pub fn scan_encryption(
+    fs: &dyn FileSystem,
+    data_dir: &std::path::Path,
+    keys: Option<&Keyring>,
+) -> std::io::Result<baton_storage::SealScan> {
+    let mut dirs = vec![data_dir.join("wal")];
+    let streams = data_dir.join("streams");
+    match fs.list(&streams) {
+        Ok(names) => dirs.extend(names.into_iter().map(|name| streams.join(name))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    baton_storage::SealScan::of_dirs(fs, &dirs, keys)
+}
+
 /// Reads a data dir the way start-up does, changing nothing, and reports what it found. Fails
 /// with the same error (file and offset) that would stop a start.
 pub fn verify(
     fs: &dyn FileSystem,
     data_dir: &std::path::Path,
     limits: QueueLimits,
+    keys: Option<&Keyring>,
 ) -> Result<VerifyReport, RecoveryError> {
     let dir = data_dir.join("wal");
     let mut state = ReplayState::new(limits);
-    let checkpoint_lsn = checkpoint::load_newest(fs, &dir, |kind, payload| {
+    let checkpoint_lsn = checkpoint::load_newest_with(fs, &dir, keys, |kind, payload| {
         state.apply_checkpoint(kind, payload)
     })?;
     let mut records = 0;
-    let end = wal::replay(
+    let end = wal::replay_with(
         fs,
         &dir,
         state.first_log_lsn(),
         ReplayMode::Verify,
-        |lsn, kind, payload| {
+        keys,
+        |record| {
             records += 1;
-            state.apply_record(lsn, kind, payload)
+            state.apply_record(record.lsn, record.kind, record.payload)
         },
     )?;
     Ok(VerifyReport {
@@ -278,7 +302,8 @@ impl Durable {
             drop(old);
         }
         let mut state = ReplayState::new(limits);
-        checkpoint::load_newest(self.fs.as_ref(), &dir, |kind, payload| {
+        let keys = self.config.keys.as_deref();
+        checkpoint::load_newest_with(self.fs.as_ref(), &dir, keys, |kind, payload| {
             state.apply_checkpoint(kind, payload)
         })?;
         let mode = if self.config.repair {
@@ -286,12 +311,13 @@ impl Durable {
         } else {
             ReplayMode::Recover
         };
-        let end: LogEnd = wal::replay(
+        let end: LogEnd = wal::replay_with(
             self.fs.as_ref(),
             &dir,
             state.first_log_lsn(),
             mode,
-            |lsn, kind, payload| state.apply_record(lsn, kind, payload),
+            keys,
+            |record| state.apply_record(record.lsn, record.kind, record.payload),
         )?;
         let delivered = state.finish_pending(now);
         if let Some(gap) = &end.gap {
@@ -309,6 +335,7 @@ impl Durable {
             sync: self.config.sync,
             segment_bytes_max: self.config.segment_bytes_max,
             space: Some(self.space.clone()),
+            keys: self.config.keys.clone(),
         };
         let wal =
             Wal::open(self.fs.clone(), wal_config, &end).map_err(|source| RecoveryError::Io {
@@ -522,8 +549,9 @@ impl Durable {
             .load(std::sync::atomic::Ordering::Relaxed);
         let start_lsn = wal.next_lsn() - 1;
         let dir = self.config.wal_dir();
-        let mut writer =
-            CheckpointWriter::begin(self.fs.as_ref(), &dir, start_lsn).map_err(io_error)?;
+        let mut writer = CheckpointWriter::begin(self.fs.as_ref(), &dir, start_lsn)
+            .map_err(io_error)?
+            .sealed_with(self.config.keys.as_deref());
         let part = |part: &CheckpointPart| records::encode(part);
         writer
             .frame(KIND_CHECKPOINT, &part(&CheckpointPart::Start { start_lsn }))

@@ -33,6 +33,7 @@ fn storage(disk_free_min_bytes: u64, disk_reserve_bytes: u64) -> StorageConfig {
         repair: false,
         disk_free_min_bytes,
         disk_reserve_bytes,
+        keys: None,
     }
 }
 

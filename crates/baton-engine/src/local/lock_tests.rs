@@ -34,6 +34,7 @@ fn open(fs: &SimFs, clock: Arc<ManualClock>, settings: LockSettings) -> LocalEng
         repair: false,
         disk_free_min_bytes: 0,
         disk_reserve_bytes: 0,
+        keys: None,
     };
     let engine = LocalEngine::durable(
         clock,

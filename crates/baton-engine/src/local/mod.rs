@@ -862,6 +862,8 @@ mod conformance_tests;
 #[cfg(test)]
 mod durable_tests;
 #[cfg(test)]
+mod encryption_tests;
+#[cfg(test)]
 mod full_disk_tests;
 #[cfg(test)]
 mod lock_tests;

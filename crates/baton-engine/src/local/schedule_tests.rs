@@ -46,6 +46,7 @@ fn open(fs: &SimFs, clock: Arc<ManualClock>) -> LocalEngine {
         repair: false,
         disk_free_min_bytes: 0,
         disk_reserve_bytes: 0,
+        keys: None,
     };
     let engine = LocalEngine::durable(
         clock,

@@ -29,6 +29,7 @@ fn storage(checkpoint_bytes_min: u64) -> StorageConfig {
         repair: false,
         disk_free_min_bytes: 0,
         disk_reserve_bytes: 0,
+        keys: None,
     }
 }
 

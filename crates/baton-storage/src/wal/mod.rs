@@ -26,7 +26,10 @@
 mod replay;
 mod writer;
 
-pub use replay::{replay, LastSegment, LogEnd, LogGap, RecoveryError, ReplayMode, DROPPED_DIR};
+pub use replay::{
+    replay, replay_with, LastSegment, LogEnd, LogGap, RecoveryError, ReplayMode, Replayed,
+    DROPPED_DIR,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -37,6 +40,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::watch;
 
 use crate::io::FileSystem;
+use crate::seal::{self, Keyring};
 use crate::space::DiskSpace;
 use writer::Writer;
 
@@ -155,6 +159,8 @@ pub struct WalConfig {
     pub segment_bytes_max: u64,
     /// The data directory's free-space monitor and emergency reserve, if it has one.
     pub space: Option<Arc<DiskSpace>>,
+    /// Seal every frame with the keyring's active key (encryption at rest).
+    pub keys: Option<Arc<Keyring>>,
 }
 
 /// Upper bounds of the fsync latency histogram's buckets, in microseconds.
@@ -194,6 +200,7 @@ pub struct WalStats {
 
 pub struct Wal {
     shared: Arc<Shared>,
+    keys: Option<Arc<Keyring>>,
     durable: watch::Receiver<Durable>,
     writer: Option<JoinHandle<()>>,
     stats: Arc<WalStats>,
@@ -281,6 +288,7 @@ impl Wal {
             durable: durable_tx,
         });
         let stats = Arc::new(WalStats::default());
+        let keys = config.keys.clone();
         let writer = Writer::new(
             fs,
             config,
@@ -294,6 +302,7 @@ impl Wal {
             .spawn(move || writer.run())?;
         Ok(Wal {
             shared,
+            keys,
             durable: durable_rx,
             writer: Some(writer),
             stats,
@@ -318,11 +327,17 @@ impl Wal {
         if pending.buf.is_empty() {
             pending.buf_first_lsn = lsn;
         }
-        crate::frame::encode(kind, payload, &mut pending.buf);
+        // Sealed under the lock, as the checksum is: LSN order is file order.
+        seal::encode_frame(self.keys.as_deref(), kind, payload, &mut pending.buf);
         pending.next_lsn += 1;
         drop(pending);
         self.shared.wake.notify_one();
         Ok(lsn)
+    }
+
+    /// Bytes the frame of a `payload_len`-byte record occupies in a segment.
+    pub fn frame_bytes(&self, payload_len: usize) -> usize {
+        seal::frame_bytes(self.keys.as_deref(), payload_len)
     }
 
     /// The LSN the next submitted record will get.

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use crate::frame::{self, FrameError, HEADER_BYTES};
 use crate::io::FileSystem;
+use crate::seal::{self, Keyring, SealError};
 
 use super::{list_segments, SEGMENT_MAGIC};
 
@@ -36,6 +37,14 @@ pub enum RecoveryError {
         path: PathBuf,
         expected: u64,
         found: u64,
+    },
+    /// Never cut, not even by a repair: the frame is whole, only its key is missing.
+    #[error("record at byte {offset_bytes} of {path} cannot be decrypted: {source} (`baton storage verify --encryption-key-file ...` lists every such frame)")]
+    Sealed {
+        path: PathBuf,
+        offset_bytes: u64,
+        #[source]
+        source: SealError,
     },
     #[error("record {lsn} in {path} could not be applied: {reason}")]
     Apply {
@@ -113,8 +122,18 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> RecoveryError + '_ {
     }
 }
 
-/// What replay hands each record to: `(lsn, kind, payload)`.
-type Apply<'a> = dyn FnMut(u64, u8, &[u8]) -> Result<(), String> + 'a;
+/// One record as replay hands it over, opened if it was sealed.
+#[derive(Debug, Clone, Copy)]
+pub struct Replayed<'a> {
+    pub lsn: u64,
+    /// The record kind (without the sealed bit).
+    pub kind: u8,
+    pub payload: &'a [u8],
+    /// Bytes the frame occupies in its segment, overhead (and sealing) included.
+    pub frame_bytes: usize,
+}
+
+type Apply<'a> = dyn FnMut(Replayed<'_>) -> Result<(), String> + 'a;
 
 /// How one segment reads.
 struct SegmentRead {
@@ -127,16 +146,29 @@ struct SegmentRead {
     len_bytes: u64,
 }
 
+/// How a replay reads every segment: from which LSN it applies, whether it repairs, and
+/// the keys that open sealed frames.
+#[derive(Clone, Copy)]
+struct Reading<'k> {
+    from_lsn: u64,
+    repair: bool,
+    keys: Option<&'k Keyring>,
+}
+
 /// Reads one segment's frames from `first_lsn`, applying those at or after `from_lsn`.
 fn read_segment(
     bytes: &[u8],
     path: &Path,
     first_lsn: u64,
-    from_lsn: u64,
     is_last: bool,
-    repair: bool,
+    reading: Reading<'_>,
     apply: &mut Apply<'_>,
 ) -> Result<SegmentRead, RecoveryError> {
+    let Reading {
+        from_lsn,
+        repair,
+        keys,
+    } = reading;
     let mut read = SegmentRead {
         next_lsn: first_lsn,
         records_end: HEADER_BYTES as u64,
@@ -166,12 +198,22 @@ fn read_segment(
         match frame::decode(rest) {
             Ok(found) => {
                 if read.next_lsn >= from_lsn {
-                    apply(read.next_lsn, found.kind, found.payload).map_err(|reason| {
-                        RecoveryError::Apply {
+                    let (kind, payload) =
+                        seal::open_frame(keys, &found).map_err(|source| RecoveryError::Sealed {
                             path: path.to_path_buf(),
-                            lsn: read.next_lsn,
-                            reason,
-                        }
+                            offset_bytes: offset as u64,
+                            source,
+                        })?;
+                    let record = Replayed {
+                        lsn: read.next_lsn,
+                        kind,
+                        payload: &payload,
+                        frame_bytes: found.len_bytes,
+                    };
+                    apply(record).map_err(|reason| RecoveryError::Apply {
+                        path: path.to_path_buf(),
+                        lsn: read.next_lsn,
+                        reason,
                     })?;
                 }
                 read.next_lsn += 1;
@@ -255,6 +297,21 @@ pub fn replay(
     mode: ReplayMode,
     mut apply: impl FnMut(u64, u8, &[u8]) -> Result<(), String>,
 ) -> Result<LogEnd, RecoveryError> {
+    replay_with(fs, dir, from_lsn, mode, None, |record| {
+        apply(record.lsn, record.kind, record.payload)
+    })
+}
+
+/// [`replay`] of a log whose frames may be sealed: each is opened with `keys` (a sealed frame
+/// without its key is [`RecoveryError::Sealed`]), and each record comes with its frame's size.
+pub fn replay_with(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    from_lsn: u64,
+    mode: ReplayMode,
+    keys: Option<&Keyring>,
+    mut apply: impl FnMut(Replayed<'_>) -> Result<(), String>,
+) -> Result<LogEnd, RecoveryError> {
     let repair = mode == ReplayMode::Repair;
     let segments = list_segments(fs, dir).map_err(io_error(dir))?;
     let mut end = LogEnd::empty(from_lsn);
@@ -288,9 +345,12 @@ pub fn replay(
             break;
         }
         let bytes = fs.read(&path).map_err(io_error(&path))?;
-        let read = read_segment(
-            &bytes, &path, first_lsn, from_lsn, is_last, repair, &mut apply,
-        )?;
+        let reading = Reading {
+            from_lsn,
+            repair,
+            keys,
+        };
+        let read = read_segment(&bytes, &path, first_lsn, is_last, reading, &mut apply)?;
         end.next_lsn = read.next_lsn;
         expected = Some(read.next_lsn);
         let Some(cut) = read.cut_at else {

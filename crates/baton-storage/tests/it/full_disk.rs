@@ -124,6 +124,7 @@ async fn the_emergency_reserve_is_given_up_to_finish_a_write_on_a_full_disk() {
         shared.clone(),
         WalConfig {
             space: Some(space.clone()),
+            keys: None,
             ..config(2048)
         },
         &fresh_end(),
@@ -219,6 +220,7 @@ fn reopen(fs: &SimFs, space: &Arc<DiskSpace>, segment_bytes: u64) -> (Records, W
         let shared: Arc<dyn FileSystem> = Arc::new(fs.clone());
         let config = WalConfig {
             space: Some(space.clone()),
+            keys: None,
             ..config(segment_bytes)
         };
         match Wal::open(shared, config, &end) {

@@ -23,6 +23,7 @@ pub fn config(segment_bytes_max: u64) -> WalConfig {
         sync: SyncPolicy::Always,
         segment_bytes_max,
         space: None,
+        keys: None,
     }
 }
 

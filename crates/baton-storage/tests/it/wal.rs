@@ -312,6 +312,7 @@ async fn interval_and_never_policies_acknowledge_after_write() {
                 sync,
                 segment_bytes_max: 1 << 20,
                 space: None,
+                keys: None,
             },
             &fresh_end(),
         )

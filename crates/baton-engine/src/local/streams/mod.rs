@@ -46,13 +46,15 @@ use baton_core::stream::{
     READ_MAX, WAIT_MS_MAX,
 };
 use baton_core::{StreamConfig, StreamError, StreamName, Timestamp};
-use baton_storage::frame::{self, FRAME_OVERHEAD_BYTES, HEADER_BYTES};
+use baton_storage::frame::{self, HEADER_BYTES};
 use baton_storage::records::{decode, encode};
+use baton_storage::seal;
 use baton_storage::stream_records::{
     GroupV1, PendingV1, ProducerV1, StartV1, StreamConfigV1, StreamOp, StreamRecordV1,
     StreamSnapshotV1, KIND_STREAM_OP,
 };
 use baton_storage::wal::{self, LogEnd};
+use baton_storage::Keyring;
 use baton_storage::{DiskSpace, FileSystem, ReplayMode, SyncPolicy, Wal, WalConfig};
 use parking_lot::{Mutex, RwLock};
 use tokio::sync::Notify;
@@ -72,6 +74,7 @@ pub(crate) struct Disk {
     segment_bytes_max: u64,
     repair: bool,
     space: Arc<DiskSpace>,
+    keys: Option<Arc<Keyring>>,
 }
 
 /// How often a stream whose log stopped retries reopening it.
@@ -172,7 +175,7 @@ impl LogIndex {
             .map_err(crate::durable::storage_error)?;
         assert_eq!(lsn, self.next_lsn(), "only this stream submits to its log");
         self.frame_starts.push_back(self.next_frame_start);
-        self.next_frame_start += (FRAME_OVERHEAD_BYTES + payload.len()) as u64;
+        self.next_frame_start += self.wal.frame_bytes(payload.len()) as u64;
         Ok(lsn)
     }
 
@@ -236,6 +239,7 @@ impl Streams {
                 segment_bytes_max: storage.segment_bytes_max,
                 repair: storage.repair,
                 space,
+                keys: storage.keys.clone(),
             }),
             last_reopen: Mutex::new(None),
         }
@@ -439,7 +443,14 @@ impl LocalEngine {
                             path.display()
                         ))
                     })?;
-                    match decode::<StreamOp>(frame.kind, frame.payload) {
+                    let (kind, payload) =
+                        seal::open_frame(disk.keys.as_deref(), &frame).map_err(|e| {
+                            storage(format!(
+                                "record frame in {} at {position}: {e}",
+                                path.display()
+                            ))
+                        })?;
+                    match decode::<StreamOp>(kind, &payload) {
                         Ok(StreamOp::Record(record))
                             if record.partition == id.partition && record.offset == id.offset =>
                         {

@@ -266,19 +266,20 @@ pub(super) fn recover_stream_state(
     } else {
         ReplayMode::Recover
     };
-    let end = wal::replay(
+    let end = wal::replay_with(
         disk.fs.as_ref(),
         dir,
         base_lsn,
         mode,
-        |lsn, kind, payload| {
+        disk.keys.as_deref(),
+        |record| {
             frame_starts.push_back(next_frame_start);
-            next_frame_start += (FRAME_OVERHEAD_BYTES + payload.len()) as u64;
-            if kind != KIND_STREAM_OP {
-                return Err(format!("frame kind {kind} in a stream log"));
+            next_frame_start += record.frame_bytes as u64;
+            if record.kind != KIND_STREAM_OP {
+                return Err(format!("frame kind {} in a stream log", record.kind));
             }
-            let op: StreamOp = decode(kind, payload).map_err(|e| e.to_string())?;
-            replay.apply(lsn, op)
+            let op: StreamOp = decode(record.kind, record.payload).map_err(|e| e.to_string())?;
+            replay.apply(record.lsn, op)
         },
     )
     .map_err(|e| storage(format!("stream {name}: recovery failed: {e}")))?;
@@ -320,6 +321,7 @@ pub(super) fn open_wal(disk: &Disk, dir: &Path, end: &LogEnd) -> Result<Wal, Str
             sync: disk.sync,
             segment_bytes_max: disk.segment_bytes_max,
             space: Some(disk.space.clone()),
+            keys: disk.keys.clone(),
         },
         end,
     )

@@ -67,6 +67,7 @@ pub(super) fn storage() -> StorageConfig {
         repair: false,
         disk_free_min_bytes: 0,
         disk_reserve_bytes: 0,
+        keys: None,
     }
 }
 
