@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Soak: SOAK_SECONDS (default 600) of mixed load on one broker with API keys on — senders
+# Soak: SOAK_SECONDS (default 600) of mixed load on one broker with API keys and TLS on (a CA
+# and certificate made here with openssl; every client trusts it with --cacert) — senders
 # and consumers over the native API and the framed protocol (each with a key of its own),
 # and refused requests (a wrong key, a missing permission) all along — while the broker's resident memory
 # and open files are sampled every SOAK_SAMPLE_S (default 10) seconds. Fails when either
@@ -21,6 +22,7 @@ if [ -z "$baton" ]; then
 fi
 [ -x "$baton" ] || { echo "soak: no baton binary at $baton (cargo build first, or set BATON_BIN)" >&2; exit 1; }
 (( seconds >= 30 )) || { echo "soak: SOAK_SECONDS must be at least 30" >&2; exit 1; }
+command -v openssl >/dev/null || { echo "soak: needs openssl for its certificates (apt-get install -y openssl)" >&2; exit 1; }
 
 work="$(mktemp -d)"
 pids=()
@@ -31,9 +33,20 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# A private CA and the broker's certificate for 127.0.0.1, as an operator would make them.
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=soak-ca \
+  -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=baton \
+  -keyout "$work/key.pem" -out "$work/cert.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$work/san.ext"
+openssl x509 -req -in "$work/cert.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 2 -extfile "$work/san.ext" -out "$work/cert.pem" 2>/dev/null
+export BATON_CACERT="$work/ca.pem"
+
 admin="soak-admin-$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')"
 BATON_ADMIN_KEY="$admin" \
   "$baton" serve --listen 127.0.0.1:0 --wire-listen auto --data-dir "$work/data" \
+  --tls-cert-file "$work/cert.pem" --tls-key-file "$work/key.pem" \
   >"$work/out" 2>"$work/log" &
 server=$!
 pids+=("$server")
@@ -45,7 +58,7 @@ for _ in $(seq 1 200); do
 done
 [ -n "$url" ] || { echo "soak: baton did not start" >&2; cat "$work/log" >&2; exit 1; }
 for _ in $(seq 1 200); do
-  curl -fsS "$url/ready" >/dev/null 2>&1 && break
+  curl -fsS --cacert "$work/ca.pem" "$url/ready" >/dev/null 2>&1 && break
   sleep 0.1
 done
 
@@ -63,16 +76,16 @@ bench() {
     >>"$work/bench.out" 2>>"$work/bench.err" &
   pids+=("$!")
 }
-# The native API with single sends, and the framed protocol (an auth frame per connection)
-# with batches, each with a key of its own; each bounded by the run's time.
+# The native API with single sends over HTTPS, and the framed protocol over TLS (an auth
+# frame per connection) with batches, each with a key of its own; each bounded by the run's time.
 bench "$native_key" --queue soak-native --api native --producers 4 --consumers 2 --batch 1 --rate 300
 bench "$wire_key" --queue soak-wire --api wire --producers 2 --consumers 2 --batch 10 --rate 2000
 # Refused requests all along: a wrong key, and a key without the permission.
 (
   end=$(( $(date +%s) + load_s ))
   while (( $(date +%s) < end )); do
-    curl -s -o /dev/null -H "authorization: Bearer bk_wrong" "$url/v1/queues" || true
-    curl -s -o /dev/null -H "authorization: Bearer $wire_key" -X DELETE "$url/v1/queues/soak-native" || true
+    curl -s -o /dev/null --cacert "$work/ca.pem" -H "authorization: Bearer bk_wrong" "$url/v1/queues" || true
+    curl -s -o /dev/null --cacert "$work/ca.pem" -H "authorization: Bearer $wire_key" -X DELETE "$url/v1/queues/soak-native" || true
     sleep 0.05
   done
 ) &

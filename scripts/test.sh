@@ -3,7 +3,7 @@
 # then the SQS API suite with boto3 and the aws CLI (tests/sqs/run.sh creates its own Python
 # virtual environment from PyPI the first time), the runnable examples (examples/run-all.sh,
 # likewise with examples/.venv), the alert rules with promtool, the dashboard in Chromium
-# (tests/ui/run.sh), a one-minute soak with API keys (scripts/soak.sh) and a short run of
+# (tests/ui/run.sh), a one-minute soak with API keys and TLS (scripts/soak.sh) and a short run of
 # every fuzz target (scripts/fuzz.sh; cargo-fuzz is installed from crates.io when missing).
 # Debian's chromium, promtool and redis-server — the Redis Cluster engine's tests start their
 # own cluster — are installed with apt-get when missing and running as root; playwright-core

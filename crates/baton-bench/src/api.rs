@@ -3,6 +3,7 @@
 //! consumer works through its own [`Target::session`]: its own HTTP client (so its own
 //! connections) or its own wire connection, as each peer's session has its own connection.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use baton_sdk::proto::{ReceiveRequest, SendMessage};
@@ -39,11 +40,18 @@ pub struct Target {
     wire: Option<WireClient>,
     /// `Api::Sqs`: the credentials every request is signed with, if any.
     sqs_credentials: Option<aws_credential_types::Credentials>,
+    /// CA certificates (PEM) trusted besides the system's, for an `https://` base URL.
+    ca_pem: Option<Arc<Vec<u8>>>,
 }
 
 /// An HTTP client with its own connection pool, sending `key` (if any) as the bearer token
-/// of every call. No overall timeout: each call sets its own.
-pub fn http_client(http2: bool, key: Option<&str>) -> Result<reqwest::Client, BenchError> {
+/// of every call and trusting the CAs of `ca_pem` besides the system's. No overall timeout:
+/// each call sets its own.
+pub fn http_client(
+    http2: bool,
+    key: Option<&str>,
+    ca_pem: Option<&[u8]>,
+) -> Result<reqwest::Client, BenchError> {
     let mut http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(
@@ -51,6 +59,11 @@ pub fn http_client(http2: bool, key: Option<&str>) -> Result<reqwest::Client, Be
         );
     if http2 {
         http = http.http2_prior_knowledge();
+    }
+    if let Some(pem) = ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            http = http.add_root_certificate(cert);
+        }
     }
     if let Some(key) = key {
         let mut bearer =
@@ -89,6 +102,7 @@ impl Target {
             wire_addr: None,
             wire: None,
             sqs_credentials: None,
+            ca_pem: None,
         })
     }
 
@@ -96,6 +110,14 @@ impl Target {
     /// given) instead of upgrading HTTP connections.
     pub fn with_wire_addr(self, wire_addr: Option<String>) -> Self {
         Target { wire_addr, ..self }
+    }
+
+    /// The same target, trusting the CAs of `ca_pem` (PEM) for an `https://` base URL.
+    pub fn with_ca_pem(self, ca_pem: Option<Vec<u8>>) -> Self {
+        Target {
+            ca_pem: ca_pem.map(Arc::new),
+            ..self
+        }
     }
 
     /// The same target, signing every SQS request with these credentials.
@@ -153,14 +175,38 @@ impl Target {
             .collect())
     }
 
+    /// A wire connection: to the dedicated port if given, else upgraded from the base URL;
+    /// over TLS (trusting only `ca_pem`) when the base URL is `https://`.
+    async fn connect_wire(&self) -> Result<WireClient, BenchError> {
+        if !self.base_url.starts_with("https://") {
+            return Ok(match &self.wire_addr {
+                Some(addr) => WireClient::connect_dedicated(addr.as_str()).await?,
+                None => WireClient::connect(&self.base_url).await?,
+            });
+        }
+        let Some(ca_pem) = &self.ca_pem else {
+            return Err(BenchError::InvalidConfig(
+                "the wire protocol over TLS needs the CA that signed the server's certificate (--cacert)".to_string(),
+            ));
+        };
+        let tls = baton_sdk::wire::WireTls::with_root_ca_pem(ca_pem)?;
+        Ok(match &self.wire_addr {
+            Some(addr) => WireClient::connect_dedicated_tls(addr, &tls).await?,
+            None => WireClient::connect_tls(&self.base_url, &tls).await?,
+        })
+    }
+
     /// The same queue through connections of its own: one producer's or consumer's session.
     pub async fn session(&self) -> Result<Self, BenchError> {
-        let http = http_client(self.http2, self.key.as_deref())?;
+        let http = http_client(
+            self.http2,
+            self.key.as_deref(),
+            self.ca_pem.as_deref().map(Vec::as_slice),
+        )?;
         let sdk = baton_sdk::Client::with_http_client(self.base_url.clone(), http.clone())
             .with_request_timeout(REQUEST_TIMEOUT);
-        let wire = match (&self.api, &self.wire_addr) {
-            (Api::Wire, Some(addr)) => Some(WireClient::connect_dedicated(addr.as_str()).await?),
-            (Api::Wire, None) => Some(WireClient::connect(&self.base_url).await?),
+        let wire = match self.api {
+            Api::Wire => Some(self.connect_wire().await?),
             _ => None,
         }
         .map(|wire| wire.with_request_timeout(REQUEST_TIMEOUT));

@@ -123,6 +123,9 @@ pub struct Config {
     /// `Api::Sqs` only: the access key id and secret every SQS request is signed with (AWS
     /// Signature Version 4), for a server that has keys.
     pub sqs_credentials: Option<SqsCredentials>,
+    /// Baton only: CA certificates (PEM) trusted for an `https://` url besides the system's
+    /// (a self-signed or private CA's broker); the wire protocol over TLS trusts only these.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// An access key id and its secret; `Debug` shows the id only.
@@ -317,6 +320,7 @@ mod tests {
             wire_addr: None,
             key: None,
             sqs_credentials: None,
+            ca_pem: None,
         }
     }
 

@@ -106,7 +106,11 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
     if config.system != System::Baton {
         return run_peer(config).await;
     }
-    let http = api::http_client(config.http2, config.key.as_deref())?;
+    let http = api::http_client(
+        config.http2,
+        config.key.as_deref(),
+        config.ca_pem.as_deref(),
+    )?;
     let fresh = config.queue.is_none();
     let queue = match &config.queue {
         Some(queue) => queue.clone(),
@@ -122,6 +126,7 @@ pub async fn run(config: Config) -> Result<Report, BenchError> {
     )
     .await?
     .with_wire_addr(config.wire_addr.clone())
+    .with_ca_pem(config.ca_pem.clone())
     .with_sqs_credentials(config.sqs_credentials.clone());
     if fresh || target.sdk().get_queue(&queue).await.is_err() {
         target

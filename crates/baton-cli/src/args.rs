@@ -59,6 +59,17 @@ pub struct Cli {
     )]
     pub key: Option<String>,
 
+    /// CA certificates (PEM) to trust for an https:// --url besides the system's, e.g. the
+    /// CA of a self-signed broker certificate (not used by `serve`).
+    #[arg(
+        long,
+        global = true,
+        env = "BATON_CACERT",
+        value_name = "FILE",
+        display_order = 102
+    )]
+    pub cacert: Option<std::path::PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -6,9 +6,9 @@ use baton_bench::{Api, Config, System, Workload};
 
 use crate::args::{BenchApi, BenchArgs, BenchTarget, BenchWorkload};
 
-pub async fn bench(url: &str, key: Option<&str>, args: BenchArgs) -> anyhow::Result<()> {
+pub async fn bench(remote: &crate::client::Remote, args: BenchArgs) -> anyhow::Result<()> {
     let config = Config {
-        url: url.to_string(),
+        url: remote.url.clone(),
         system: match args.target {
             BenchTarget::Baton => System::Baton,
             BenchTarget::Redis => System::Redis,
@@ -42,7 +42,8 @@ pub async fn bench(url: &str, key: Option<&str>, args: BenchArgs) -> anyhow::Res
         wait_ms: args.wait_ms,
         progress: !args.no_progress,
         wire_addr: args.wire_addr,
-        key: key.map(str::to_string),
+        key: remote.key.clone(),
+        ca_pem: remote.ca_pem.clone(),
         sqs_credentials: args.sqs_access_key_id.zip(args.sqs_secret_access_key).map(
             |(access_key_id, secret_access_key)| baton_bench::SqsCredentials {
                 access_key_id,
@@ -53,7 +54,7 @@ pub async fn bench(url: &str, key: Option<&str>, args: BenchArgs) -> anyhow::Res
     // Bad options are refused before any request; then wait out a broker still recovering.
     config.validate()?;
     if config.system == System::Baton {
-        crate::client::wait_until_ready(&baton_sdk::Client::new(url)).await?;
+        crate::client::wait_until_ready(&remote.client()?).await?;
     }
     let report = match baton_bench::run(config).await {
         Ok(report) => report,

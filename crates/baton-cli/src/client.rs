@@ -39,22 +39,51 @@ pub async fn wait_until_ready(client: &Client) -> anyhow::Result<()> {
     }
 }
 
-/// The client of `--url`, with `--key` if given, once the server is ready.
-pub async fn connect(url: &str, key: Option<&str>) -> anyhow::Result<Client> {
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        bail!("--url must start with http:// or https://, got {url:?}");
+/// The broker client commands talk to: `--url`, `--key` and the CAs of `--cacert`.
+pub struct Remote {
+    pub url: String,
+    pub key: Option<String>,
+    /// CA certificates (PEM) trusted for an https:// URL besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl Remote {
+    /// The SDK client of this broker, not yet checked for readiness.
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let url = &self.url;
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("--url must start with http:// or https://, got {url:?}");
+        }
+        // No overall timeout: long polls need more than ordinary calls (the SDK sets each).
+        let mut http = reqwest::Client::builder().connect_timeout(Client::CONNECT_TIMEOUT);
+        if let Some(pem) = &self.ca_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .context("--cacert holds no usable PEM certificate")?;
+            if certs.is_empty() {
+                bail!("--cacert holds no PEM certificate");
+            }
+            for cert in certs {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let mut client = Client::with_http_client(url.as_str(), http.build()?);
+        if let Some(key) = &self.key {
+            client = client.with_key(key);
+        }
+        Ok(client)
     }
-    let mut client = Client::new(url);
-    if let Some(key) = key {
-        client = client.with_key(key);
-    }
+}
+
+/// The client of the broker, once it is ready.
+pub async fn connect(remote: &Remote) -> anyhow::Result<Client> {
+    let client = remote.client()?;
     wait_until_ready(&client).await?;
     Ok(client)
 }
 
-/// Runs one client command against the server at `url`. `Serve` is not a client command.
-pub async fn run(url: &str, key: Option<&str>, command: Command) -> anyhow::Result<()> {
-    let client = connect(url, key).await?;
+/// Runs one client command against the broker. `Serve` is not a client command.
+pub async fn run(remote: &Remote, command: Command) -> anyhow::Result<()> {
+    let client = connect(remote).await?;
     match command {
         Command::Serve(_) | Command::Storage(_) | Command::Bench(_) | Command::Key(_) => {
             bail!("`serve`, `storage`, `key` and `bench` are not plain client commands")

@@ -18,6 +18,7 @@ mod time;
 
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
 
 use crate::args::{Cli, Command};
@@ -31,15 +32,19 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let url = cli.url;
-    let key = cli.key;
+    let url = cli.url.clone();
     let result = match cli.command {
         Command::Serve(args) => serve::serve(args).await,
         Command::Storage(args::StorageCommand::Verify(args)) => serve::verify(args),
         Command::Storage(args::StorageCommand::Keygen(args)) => serve::keygen(args),
-        Command::Bench(args) => bench::bench(&url, key.as_deref(), args).await,
-        Command::Key(command) => commands::keys::run(&url, key.as_deref(), command).await,
-        command => client::run(&url, key.as_deref(), command).await,
+        command => match remote(cli.url, cli.key, cli.cacert.as_deref()) {
+            Err(error) => Err(error),
+            Ok(remote) => match command {
+                Command::Bench(args) => bench::bench(&remote, args).await,
+                Command::Key(command) => commands::keys::run(&remote, command).await,
+                command => client::run(&remote, command).await,
+            },
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -48,6 +53,20 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The broker of `--url`, `--key` and `--cacert` (read here, so a missing file is named once).
+fn remote(
+    url: String,
+    key: Option<String>,
+    cacert: Option<&std::path::Path>,
+) -> anyhow::Result<client::Remote> {
+    let ca_pem = cacert
+        .map(|path| {
+            std::fs::read(path).with_context(|| format!("cannot read --cacert {}", path.display()))
+        })
+        .transpose()?;
+    Ok(client::Remote { url, key, ca_pem })
 }
 
 /// One line for a human: the API's own code and message, or which server could not be

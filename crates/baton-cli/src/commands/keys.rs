@@ -8,7 +8,7 @@ use baton_server::ServerConfig;
 use crate::args::{KeyCommand, KeyCreateArgs};
 use crate::output::{or_dash, print_json, print_table};
 
-pub async fn run(url: &str, key: Option<&str>, command: KeyCommand) -> anyhow::Result<()> {
+pub async fn run(remote: &crate::client::Remote, command: KeyCommand) -> anyhow::Result<()> {
     match command {
         KeyCommand::Create(args) => {
             let data_dir = args.data_dir.clone();
@@ -17,7 +17,7 @@ pub async fn run(url: &str, key: Option<&str>, command: KeyCommand) -> anyhow::R
                 Some(data_dir) => baton_server::auth::offline::create_key(&offline(data_dir), request)
                     .await
                     .context("cannot create the key in the data directory (is the broker still running? stop it first)")?,
-                None => crate::client::connect(url, key).await?.create_key(&request).await?,
+                None => crate::client::connect(remote).await?.create_key(&request).await?,
             };
             print_json(&created)
         }
@@ -29,7 +29,7 @@ pub async fn run(url: &str, key: Option<&str>, command: KeyCommand) -> anyhow::R
                         .context("cannot read the keys of the data directory (is the broker still running? stop it first)")?
                         .keys
                 }
-                None => crate::client::connect(url, key).await?.list_keys().await?,
+                None => crate::client::connect(remote).await?.list_keys().await?,
             };
             if args.table {
                 print_keys(&keys)
@@ -38,13 +38,13 @@ pub async fn run(url: &str, key: Option<&str>, command: KeyCommand) -> anyhow::R
             }
         }
         KeyCommand::Show(args) => print_json(
-            &crate::client::connect(url, key)
+            &crate::client::connect(remote)
                 .await?
                 .get_key(&args.name)
                 .await?,
         ),
         KeyCommand::Revoke(args) => {
-            crate::client::connect(url, key)
+            crate::client::connect(remote)
                 .await?
                 .revoke_key(&args.name)
                 .await?;

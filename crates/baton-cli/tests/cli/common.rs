@@ -142,7 +142,7 @@ pub fn spawn_baton(serve: Serve) -> Result<Server, String> {
         return Err(server.failure(&format!("first line {line:?}")));
     };
     assert!(
-        url.starts_with("http://127.0.0.1:"),
+        url.starts_with("http://127.0.0.1:") || url.starts_with("https://127.0.0.1:"),
         "unexpected url {url:?}"
     );
     server.url = url.to_string();
@@ -212,6 +212,15 @@ impl Server {
         loop {
             if self.child.try_wait().unwrap().is_some() {
                 return Err(self.failure("exited before it was ready"));
+            }
+            if let Some(address) = self.url.strip_prefix("https://") {
+                // Over TLS the port accepting is enough: client commands wait for /ready.
+                if TcpStream::connect(address).is_ok() {
+                    return Ok(());
+                }
+                assert!(Instant::now() < deadline, "baton did not listen in time");
+                thread::sleep(Duration::from_millis(20));
+                continue;
             }
             let response = TcpStream::connect(&address).ok().and_then(|mut stream| {
                 let request =

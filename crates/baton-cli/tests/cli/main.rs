@@ -26,3 +26,4 @@ mod memory_alarm;
 #[path = "../../../baton-redis/tests/support/cluster.rs"]
 mod redis_cluster;
 mod storage;
+mod tls_clients;
