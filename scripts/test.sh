@@ -26,6 +26,17 @@ if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/nul
     exit 1
   fi
 fi
+if ! command -v openssl >/dev/null 2>&1; then
+  # The soak makes its CA and certificate with openssl.
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "== installing openssl (apt-get install openssl)"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends openssl >/dev/null
+  else
+    echo "openssl is missing: the soak makes its TLS certificates with it (sudo apt-get install openssl)" >&2
+    exit 1
+  fi
+fi
 echo "== cargo test"
 cargo test --workspace --locked
 # The suites below run the `baton` binary that `cargo test` just built for the CLI's tests:

@@ -221,13 +221,13 @@ fn check_filter(value: &Value) -> Option<baton_core::topic::FilterPolicy> {
     let rendered = filter_to_json(&policy);
     let again = filter_from_json(&rendered).expect("a rendered policy parses");
     assert_eq!(again, policy, "a policy changed through its JSON value");
-    // Through its JSON text a policy survives only up to the last bit of its numbers: the
-    // workspace's serde_json parses without `float_roundtrip`, so a bound shown as
-    // 4.4444444440000316e32 reads back 1 ULP off (a finding of this target, not fixed yet:
-    // docs/security.md, "Fuzzing"). Until then the text is only checked to parse.
+    // Through its JSON text too, to the last bit of every number (serde_json's
+    // `float_roundtrip`: without it a bound shown as 4.4444444440000316e32 read back 1 ULP
+    // off, a finding of this target kept in fuzz/regressions/topic_filter).
     let text = serde_json::to_string(&rendered).expect("a policy renders");
     let reparsed: Value = serde_json::from_str(&text).expect("rendered JSON parses");
-    filter_from_json(&reparsed).expect("a rendered policy parses as text");
+    let again = filter_from_json(&reparsed).expect("a rendered policy parses as text");
+    assert_eq!(again, policy, "a policy changed through its JSON text");
     Some(policy)
 }
 
