@@ -393,7 +393,12 @@ impl LockEngine for RedisEngine {
             notified.as_mut().enable();
             let expires_at = match self.try_grant(name, holder, ttl_ms).await {
                 Ok(hold) => {
-                    self.index_add(name).await?;
+                    // The grant stands whatever happens to the index, which is only a hint
+                    // for listings: failing the call now would leave the caller holding a
+                    // lock it was told it did not get.
+                    if let Err(error) = self.index_add(name).await {
+                        tracing::warn!(%error, lock = %name, "granted, but not put back in the lock index");
+                    }
                     return Ok(hold);
                 }
                 Err(LockEngineError::Lock(LockError::Held { expires_at, .. }))
@@ -457,7 +462,11 @@ impl LockEngine for RedisEngine {
         }
         // This node's waiters at once; other nodes' through the script's SPUBLISH.
         self.waits.wake(&self.lock_keys(name).wake_channel());
-        self.index_forget_if_free(name).await?;
+        // The release stands whatever happens to the index: a name left in it is only read
+        // and skipped by listings until a sweep takes it out.
+        if let Err(error) = self.index_forget_if_free(name).await {
+            tracing::warn!(%error, lock = %name, "released, but not taken out of the lock index");
+        }
         Ok(match text(&value, "r") {
             Some("released") => Released::Released,
             _ => Released::AlreadyEnded,
