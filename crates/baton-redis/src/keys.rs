@@ -1,15 +1,17 @@
 //! Where a queue lives in Redis: every key of queue `q` in namespace `ns` starts with the hash
 //! tag `{ns:q:q}`, so the whole queue is in one slot and each operation is one script there.
-//! The registry of queue names is one set, `{ns}:queues`, in its own slot.
+//! The registry of queue names is one set, `{ns}:queues`, in its own slot. A lock `l` lives
+//! under `{ns:l:l}`, and the index of lock names is `{ns}:locks`, next to the registry.
 //!
 //! Invariant: the order of `QueueKeys::all` is the order of `KEYS` in `lua/lib.lua`.
 
+use baton_core::lock::LockName;
 use baton_core::QueueName;
 
 /// Suffixes of a queue's keys, in the order the scripts read them as `KEYS`.
-const SUFFIXES: [&str; 19] = [
+const SUFFIXES: [&str; 20] = [
     "h", "msg", "st", "ids", "vis", "delayed", "leases", "bysent", "gpend", "gflight", "avail",
-    "arch", "archq", "dedup", "dedupx", "out", "movedin", "seqs", "cbfail",
+    "arch", "archq", "dedup", "dedupx", "out", "movedin", "seqs", "cbfail", "fence",
 ];
 
 /// The keys of one queue.
@@ -53,6 +55,37 @@ pub(crate) fn registry(namespace: &str) -> String {
     format!("{{{namespace}}}:queues")
 }
 
+/// The keys of one lock: every key of lock `l` starts with the hash tag `{ns:l:l}`, so a
+/// lock lives in one slot and each of its operations is one script there.
+#[derive(Debug, Clone)]
+pub(crate) struct LockKeys {
+    base: String,
+}
+
+impl LockKeys {
+    pub(crate) fn new(namespace: &str, name: &LockName) -> Self {
+        LockKeys {
+            base: format!("{{{namespace}:l:{name}}}"),
+        }
+    }
+
+    /// The lock's hash (`lua/lock_lib.lua`): its last token and its hold.
+    pub(crate) fn hash(&self) -> String {
+        format!("{}:h", self.base)
+    }
+
+    /// The sharded pub/sub channel the release script publishes wake-ups on.
+    pub(crate) fn wake_channel(&self) -> String {
+        format!("{}:wake", self.base)
+    }
+}
+
+/// The index of lock names of a namespace (a sorted set by name, `locks.rs`), in the
+/// registry's slot.
+pub(crate) fn lock_index(namespace: &str) -> String {
+    format!("{{{namespace}}}:locks")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,6 +101,6 @@ mod tests {
             .all()
             .iter()
             .all(|k| k.starts_with("{ns:q:orders.fifo}:")));
-        assert_eq!(keys.all().len(), 19);
+        assert_eq!(keys.all().len(), 20);
     }
 }

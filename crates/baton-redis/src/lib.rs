@@ -22,8 +22,13 @@
 //!   each master's persistence and eviction settings and online replicas, for the server to
 //!   judge at start-up.
 //!
+//! - **Locks** (`locks.rs`): each lock in its own slot (`{<namespace>:l:<name>}`), every
+//!   acquire, renew, release and get one script there on the engine's clock; fenced queue
+//!   writes check the lock's slot, then the queue's own fence floor in the write's script.
+//!
 //! Not in this crate yet (each call answers `NotOnEngine`, `unavailable.rs`): streams,
-//! topics, locks and schedules, and the ownership of background work by one node at a time.
+//! topics and schedules (and fenced writes to streams and topics), and the ownership of
+//! background work by one node at a time.
 //! The registry of queues is a set in one slot; creating and deleting queues, and the check
 //! that a dead-letter queue is unused, read it without a lock across slots.
 
@@ -32,6 +37,7 @@ mod client;
 mod codec;
 mod deployment;
 mod keys;
+mod locks;
 mod messages;
 mod moves;
 mod scripts;
@@ -44,7 +50,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use baton_core::{Clock, Queue, QueueConfig, QueueError, QueueName, Timestamp};
-use baton_engine::{Completion, CompletionHook, Engine, EngineConfig, EngineError};
+use baton_engine::{Completion, CompletionHook, Engine, EngineConfig, EngineError, LockSettings};
 use parking_lot::RwLock;
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +85,9 @@ pub struct RedisEngine {
     /// Why the last call to Redis failed, until one succeeds.
     failure: RwLock<Option<String>>,
     fault: RwLock<Option<HandOverFault>>,
+    lock_settings: LockSettings,
+    /// Acquires waiting now, bounded by `lock_settings.waiters_max`.
+    n_lock_waiting: AtomicU32,
 }
 
 /// A queue as last read from Redis. Scripts are given `epoch` and `cver` and refuse to run
@@ -95,7 +104,37 @@ pub(crate) struct Info {
 /// A script's refusal that the caller may answer by reading the queue again.
 pub(crate) enum RunError {
     Stale,
+    /// A fenced write's token is below the queue's fence floor for its lock (`fence.lua`).
+    Fenced {
+        floor: u64,
+    },
     Engine(EngineError),
+}
+
+/// Why a write that may carry a fence did not run.
+pub(crate) enum WriteError {
+    Fenced { floor: u64 },
+    Engine(EngineError),
+}
+
+impl From<EngineError> for WriteError {
+    fn from(error: EngineError) -> Self {
+        WriteError::Engine(error)
+    }
+}
+
+impl WriteError {
+    /// The error of a write that carried no fence, which no script refuses as fenced.
+    pub(crate) fn unfenced(self) -> EngineError {
+        match self {
+            WriteError::Engine(error) => error,
+            WriteError::Fenced { floor } => EngineError::StorageUnavailable {
+                reason: format!(
+                    "a queue script refused a write without a fence as fenced (floor {floor})"
+                ),
+            },
+        }
+    }
 }
 
 impl From<EngineError> for RunError {
@@ -148,7 +187,15 @@ impl RedisEngine {
             completion_hook: RwLock::new(None),
             failure: RwLock::new(None),
             fault: RwLock::new(None),
+            lock_settings: LockSettings::default(),
+            n_lock_waiting: AtomicU32::new(0),
         })
+    }
+
+    /// This engine with lock settings other than the defaults.
+    pub fn with_lock_settings(mut self, settings: LockSettings) -> Self {
+        self.lock_settings = settings;
+        self
     }
 
     /// Makes hand-overs stop at `fault` (or no longer, with `None`); for tests.
@@ -256,8 +303,27 @@ impl RedisEngine {
         access: Access,
         args: Vec<String>,
     ) -> Result<serde_json::Value, RunError> {
+        self.run_fenced(name, info, script, access, args, None)
+            .await
+    }
+
+    /// `run_on` for a write that may carry a fence: with one, `script` must be a fenced twin
+    /// (`scripts::SEND_FENCED`...), which reads the lock's name and token after `args`.
+    pub(crate) async fn run_fenced(
+        &self,
+        name: &QueueName,
+        info: &Info,
+        script: &Script,
+        access: Access,
+        args: Vec<String>,
+        fence: Option<&locks::Fence>,
+    ) -> Result<serde_json::Value, RunError> {
         let mut all = self.common_args(Some(info), name);
         all.extend(args);
+        if let Some(fence) = fence {
+            all.push(fence.lock.to_string());
+            all.push(fence.token.get().to_string());
+        }
         let text = self
             .call(
                 self.redis
@@ -283,6 +349,9 @@ impl RedisEngine {
                 self.forget(name);
                 Err(RunError::Engine(not_found(name)))
             }
+            "FENCED" => Err(RunError::Fenced {
+                floor: value.get("floor").and_then(|f| f.as_u64()).unwrap_or(0),
+            }),
             _ => Err(RunError::Engine(refusal(name, &code, &value))),
         }
     }
@@ -301,6 +370,9 @@ impl RedisEngine {
                 Ok(value) => return Ok((info, value)),
                 Err(RunError::Stale) => continue,
                 Err(RunError::Engine(error)) => return Err(error),
+                Err(RunError::Fenced { floor }) => {
+                    return Err(WriteError::Fenced { floor }.unfenced())
+                }
             }
         }
         Err(changing(name))

@@ -20,7 +20,8 @@ use sha2::{Digest, Sha256};
 
 use crate::client::Access;
 use crate::codec::{self, EventDoc};
-use crate::{changing, scripts, Info, RedisEngine, RunError, STALE_RETRIES};
+use crate::locks::Fence;
+use crate::{changing, scripts, Info, RedisEngine, RunError, WriteError, STALE_RETRIES};
 
 /// Which receipts finish a message (as in the local engine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -194,9 +195,26 @@ impl RedisEngine {
         entries: Vec<SendEntry>,
         each: bool,
     ) -> Result<Vec<Result<SendOutcome, QueueError>>, EngineError> {
+        self.send_entries_fenced(name, entries, each, None)
+            .await
+            .map_err(WriteError::unfenced)
+    }
+
+    /// `send_entries`, checked against the queue's fence floor of `fence` in the same script.
+    pub(crate) async fn send_entries_fenced(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+        each: bool,
+        fence: Option<&Fence>,
+    ) -> Result<Vec<Result<SendOutcome, QueueError>>, WriteError> {
+        let script = match fence {
+            Some(_) => &*scripts::SEND_FENCED,
+            None => &*scripts::SEND,
+        };
         for _ in 0..STALE_RETRIES {
             let info = self.info(name).await?;
-            let (kept, refused) = keep(&info, &entries, each)?;
+            let (kept, refused) = keep(&info, &entries, each).map_err(EngineError::from)?;
             let mut results: Vec<Option<Result<SendOutcome, QueueError>>> =
                 (0..entries.len()).map(|_| None).collect();
             for (index, error) in refused {
@@ -208,12 +226,13 @@ impl RedisEngine {
                     entry_args(&info, &entries[index], &mut args);
                 }
                 let value = match self
-                    .run_on(name, &info, &scripts::SEND, Access::Write, args)
+                    .run_fenced(name, &info, script, Access::Write, args, fence)
                     .await
                 {
                     Ok(value) => value,
                     Err(RunError::Stale) => continue,
-                    Err(RunError::Engine(error)) => return Err(error),
+                    Err(RunError::Fenced { floor }) => return Err(WriteError::Fenced { floor }),
+                    Err(RunError::Engine(error)) => return Err(error.into()),
                 };
                 let doc: SendDoc = codec::parse(value)?;
                 for (&index, sent) in kept.iter().zip(doc.sent) {
@@ -227,7 +246,7 @@ impl RedisEngine {
             }
             return Ok(results.into_iter().flatten().collect());
         }
-        Err(changing(name))
+        Err(changing(name).into())
     }
 
     /// Splits receipts into those this incarnation minted (by tag) and the rest.
@@ -245,15 +264,17 @@ impl RedisEngine {
         (valid, args)
     }
 
-    /// Runs a receipt script (`ack.lua`, `nack.lua`) with `lead` arguments before the count;
-    /// one answer per receipt, `Invalid` for receipts of another incarnation.
+    /// Runs a receipt script (`ack.lua`, `nack.lua`, or with `fence` their fenced twins) with
+    /// `lead` arguments before the count; one answer per receipt, `Invalid` for receipts of
+    /// another incarnation.
     async fn by_receipts(
         &self,
         name: &QueueName,
         script: &scripts::Script,
         lead: Vec<String>,
         receipts: &[ReceiptHandle],
-    ) -> Result<Vec<Result<FinishedDoc, ReceiptError>>, EngineError> {
+        fence: Option<&Fence>,
+    ) -> Result<Vec<Result<FinishedDoc, ReceiptError>>, WriteError> {
         for _ in 0..STALE_RETRIES {
             let info = self.info(name).await?;
             let (valid, pairs) = Self::receipt_args(&info, receipts);
@@ -266,10 +287,14 @@ impl RedisEngine {
             let mut args = lead.clone();
             args.push(valid.len().to_string());
             args.extend(pairs);
-            let value = match self.run_on(name, &info, script, Access::Write, args).await {
+            let value = match self
+                .run_fenced(name, &info, script, Access::Write, args, fence)
+                .await
+            {
                 Ok(value) => value,
                 Err(RunError::Stale) => continue,
-                Err(RunError::Engine(error)) => return Err(error),
+                Err(RunError::Fenced { floor }) => return Err(WriteError::Fenced { floor }),
+                Err(RunError::Engine(error)) => return Err(error.into()),
             };
             let doc: ResultsDoc = codec::parse(value)?;
             for (&index, result) in valid.iter().zip(doc.r) {
@@ -283,7 +308,7 @@ impl RedisEngine {
             }
             return Ok(out);
         }
-        Err(changing(name))
+        Err(changing(name).into())
     }
 
     /// Deletes the message of each receipt by `rule` and hands completions to the hook.
@@ -294,8 +319,26 @@ impl RedisEngine {
         reply: Option<Arc<str>>,
         rule: Rule,
     ) -> Result<Vec<Result<Option<Acked>, ReceiptError>>, EngineError> {
+        self.finish_fenced(name, receipts, reply, rule, None)
+            .await
+            .map_err(WriteError::unfenced)
+    }
+
+    /// `finish`, checked against the queue's fence floor of `fence` in the same script.
+    pub(crate) async fn finish_fenced(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+        reply: Option<Arc<str>>,
+        rule: Rule,
+        fence: Option<&Fence>,
+    ) -> Result<Vec<Result<Option<Acked>, ReceiptError>>, WriteError> {
+        let script = match fence {
+            Some(_) => &*scripts::ACK_FENCED,
+            None => &*scripts::ACK,
+        };
         let answers = self
-            .by_receipts(name, &scripts::ACK, vec![rule.arg()], &receipts)
+            .by_receipts(name, script, vec![rule.arg()], &receipts, fence)
             .await?;
         let now = self.now_for_completions();
         let mut results = Vec::with_capacity(answers.len());
@@ -356,9 +399,26 @@ impl RedisEngine {
         receipts: Vec<ReceiptHandle>,
         delay_ms: Option<u64>,
     ) -> Result<Vec<Result<(), ReceiptError>>, EngineError> {
+        self.nack_fenced(name, receipts, delay_ms, None)
+            .await
+            .map_err(WriteError::unfenced)
+    }
+
+    /// `nack_receipts`, checked against the queue's fence floor of `fence` in the same script.
+    pub(crate) async fn nack_fenced(
+        &self,
+        name: &QueueName,
+        receipts: Vec<ReceiptHandle>,
+        delay_ms: Option<u64>,
+        fence: Option<&Fence>,
+    ) -> Result<Vec<Result<(), ReceiptError>>, WriteError> {
+        let script = match fence {
+            Some(_) => &*scripts::NACK_FENCED,
+            None => &*scripts::NACK,
+        };
         let lead = vec![delay_ms.map(|d| d.to_string()).unwrap_or_default()];
         let answers = self
-            .by_receipts(name, &scripts::NACK, lead, &receipts)
+            .by_receipts(name, script, lead, &receipts, fence)
             .await?;
         self.waits.wake(&self.keys(name).wake_channel());
         Ok(answers.into_iter().map(|a| a.map(|_| ())).collect())

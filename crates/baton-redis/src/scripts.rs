@@ -1,5 +1,7 @@
-//! The Lua scripts, one per operation, each the shared library (`lua/lib.lua`) followed by the
-//! operation's body, with the SHA1 that `EVALSHA` names them by. Sources are compiled in, so
+//! The Lua scripts, one per operation, each a shared library followed by the operation's
+//! body, with the SHA1 that `EVALSHA` names them by: queue scripts start with `lua/lib.lua`,
+//! lock scripts with `lua/lock_lib.lua`; the fenced twins of send, ack and nack put
+//! `lua/fence.lua` between the library and the body (`locks.rs`). Sources are compiled in, so
 //! every node runs the same scripts; a node that lacks one (a promoted replica, a restart)
 //! answers `NOSCRIPT` and the client loads it there and runs it again (`client.rs`).
 
@@ -15,7 +17,33 @@ pub(crate) struct Script {
 
 impl Script {
     fn new(name: &'static str, body: &str) -> Self {
-        let source = format!("{}\n{body}", include_str!("lua/lib.lua"));
+        Self::from_source(name, format!("{}\n{body}", include_str!("lua/lib.lua")))
+    }
+
+    /// A queue script that first checks and raises the write's fence floor (`fence.lua`).
+    fn fenced(name: &'static str, body: &str) -> Self {
+        let source = format!(
+            "{}\n{}\n{body}",
+            include_str!("lua/lib.lua"),
+            include_str!("lua/fence.lua")
+        );
+        Self::from_source(name, source)
+    }
+
+    /// A lock script: `lock_lib.lua` and the body.
+    fn lock(name: &'static str, body: &str) -> Self {
+        Self::from_source(
+            name,
+            format!("{}\n{body}", include_str!("lua/lock_lib.lua")),
+        )
+    }
+
+    /// A script that stands alone (no library).
+    fn from_source_file(name: &'static str, body: &str) -> Self {
+        Self::from_source(name, body.to_string())
+    }
+
+    fn from_source(name: &'static str, source: String) -> Self {
         let sha = redis::Script::new(&source).get_hash().to_string();
         Script { name, source, sha }
     }
@@ -49,4 +77,24 @@ scripts! {
     CALLBACKS_FAILED => "callbacks_failed",
     ACCEPT => "accept",
     REDRIVE => "redrive",
+}
+
+macro_rules! built {
+    ($($ident:ident => $build:ident $file:literal),* $(,)?) => {
+        $(
+            pub(crate) static $ident: LazyLock<Script> =
+                LazyLock::new(|| Script::$build($file, include_str!(concat!("lua/", $file, ".lua"))));
+        )*
+    };
+}
+
+built! {
+    SEND_FENCED => fenced "send",
+    ACK_FENCED => fenced "ack",
+    NACK_FENCED => fenced "nack",
+    LOCK_ACQUIRE => lock "lock_acquire",
+    LOCK_RENEW => lock "lock_renew",
+    LOCK_RELEASE => lock "lock_release",
+    LOCK_GET => lock "lock_get",
+    LOCK_ADMIT => from_source_file "lock_admit",
 }

@@ -1,11 +1,10 @@
-//! Streams, topics, locks and schedules on Redis: the next slices of this engine. Until they
-//! exist every call answers `EngineError::NotOnEngine` (the lock and schedule errors wrap the
-//! same; 503 `not_on_engine`), not `StorageUnavailable`, which would read as an outage to
-//! retry, so `RedisEngine` is a whole `Engine` whose queue half is complete and whose other
+//! Streams, topics and schedules on Redis: the next slices of this engine. Until they exist
+//! every call answers `EngineError::NotOnEngine` (the schedule errors wrap the same, as do
+//! fenced writes to streams and topics, `locks.rs`; 503 `not_on_engine`), not
+//! `StorageUnavailable`, which would read as an outage to retry, so `RedisEngine` is a whole `Engine` whose queue half is complete and whose other
 //! half refuses plainly rather than pretending.
 
 use async_trait::async_trait;
-use baton_core::lock::{FencingToken, Holder, LockHold, LockName, Released};
 use baton_core::schedule::{
     FireOutcome, Put as SchedulePut, Schedule, ScheduleLimits, ScheduleName, ScheduleSpec,
 };
@@ -15,15 +14,14 @@ use baton_core::stream::{
 use baton_core::topic::{Put, Subscription};
 use baton_core::{StreamConfig, StreamError, StreamName, SubscriptionName, Timestamp, TopicName};
 use baton_engine::{
-    EngineError, FencedOutcome, FencedWrite, GroupRecord, GroupView, LockEngine, LockEngineError,
-    LockSettings, NewRecord, PendingView, PublishEntry, PublishOutcome, ScheduleEngine,
-    ScheduleEngineError, SchedulePlans, StreamEngine, StreamEngineError, StreamRead, StreamView,
-    TopicEngine, TopicEngineError, TopicView,
+    EngineError, GroupRecord, GroupView, NewRecord, PendingView, PublishEntry, PublishOutcome,
+    ScheduleEngine, ScheduleEngineError, SchedulePlans, StreamEngine, StreamEngineError,
+    StreamRead, StreamView, TopicEngine, TopicEngineError, TopicView,
 };
 
 use crate::RedisEngine;
 
-fn not_yet(feature: &'static str) -> EngineError {
+pub(crate) fn not_yet(feature: &'static str) -> EngineError {
     EngineError::NotOnEngine {
         feature,
         engine: "redis",
@@ -36,10 +34,6 @@ fn streams<T>() -> Result<T, StreamEngineError> {
 
 fn topics<T>() -> Result<T, TopicEngineError> {
     Err(not_yet("topics").into())
-}
-
-fn locks<T>() -> Result<T, LockEngineError> {
-    Err(LockEngineError::Engine(not_yet("locks")))
 }
 
 fn schedules<T>() -> Result<T, ScheduleEngineError> {
@@ -201,64 +195,6 @@ impl TopicEngine for RedisEngine {
         _: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, TopicEngineError> {
         topics()
-    }
-}
-
-#[async_trait]
-impl LockEngine for RedisEngine {
-    fn lock_settings(&self) -> LockSettings {
-        LockSettings::default()
-    }
-
-    async fn acquire_lock(
-        &self,
-        _: &LockName,
-        _: &Holder,
-        _: u64,
-        _: u64,
-    ) -> Result<LockHold, LockEngineError> {
-        locks()
-    }
-
-    async fn renew_lock(
-        &self,
-        _: &LockName,
-        _: &Holder,
-        _: FencingToken,
-        _: u64,
-    ) -> Result<LockHold, LockEngineError> {
-        locks()
-    }
-
-    async fn release_lock(
-        &self,
-        _: &LockName,
-        _: &Holder,
-        _: FencingToken,
-    ) -> Result<Released, LockEngineError> {
-        locks()
-    }
-
-    async fn get_lock(&self, _: &LockName) -> Result<Option<LockHold>, LockEngineError> {
-        locks()
-    }
-
-    async fn fenced(
-        &self,
-        _: &LockName,
-        _: FencingToken,
-        _: FencedWrite,
-    ) -> Result<FencedOutcome, LockEngineError> {
-        locks()
-    }
-
-    async fn list_locks(
-        &self,
-        _: &str,
-        _: Option<&str>,
-        _: usize,
-    ) -> Result<Vec<LockHold>, LockEngineError> {
-        locks()
     }
 }
 

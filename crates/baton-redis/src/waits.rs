@@ -25,7 +25,7 @@ use crate::client::{self, Access, Redis};
 use crate::{codec, scripts, RedisEngine};
 
 /// Longest a waiting receive goes without looking at its queue again.
-const REPOLL_MS: u64 = 1_000;
+pub(crate) const REPOLL_MS: u64 = 1_000;
 /// Most channels one node subscribes to; beyond, waits rely on re-polling.
 const CHANNELS_MAX: usize = 10_000;
 
@@ -46,7 +46,7 @@ impl Drop for WaitPermit<'_> {
 }
 
 impl Wakers {
-    fn notify_for(&self, channel: &str) -> Arc<Notify> {
+    pub(crate) fn notify_for(&self, channel: &str) -> Arc<Notify> {
         self.notifies
             .lock()
             .entry(channel.to_string())
@@ -71,7 +71,7 @@ impl Wakers {
         }
     }
 
-    async fn ensure_subscribed(&self, redis: &Redis, channel: &str) {
+    pub(crate) async fn ensure_subscribed(&self, redis: &Redis, channel: &str) {
         {
             let subscribed = self.subscribed.lock();
             if subscribed.contains(channel) || subscribed.len() >= CHANNELS_MAX {

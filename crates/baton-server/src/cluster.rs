@@ -27,7 +27,8 @@ pub(crate) async fn connect(
         engine_config,
         None,
     )
-    .await?;
+    .await?
+    .with_lock_settings(config.lock_settings());
     let check = engine.check_deployment().await?;
     judge(&check, config.redis_durability)?;
     tracing::info!(

@@ -2,7 +2,8 @@
 //! Redis Cluster (`redis_cluster`, the engine crate's own test support): two nodes sharing
 //! one namespace serve one set of queues, a long poll on one node is woken by a send on the
 //! other, the strict start-up check refuses a cluster without the append-only file and
-//! `relaxed` starts on it, what is not on the Redis engine yet answers 503 `not_on_engine`,
+//! `relaxed` starts on it, a lock held on one node is held for all, what is not on the Redis
+//! engine yet answers 503 `not_on_engine`,
 //! and what the server runs on queues works across nodes: API keys, push, callbacks.
 
 use std::io::{BufRead, BufReader};
@@ -133,6 +134,44 @@ fn two_nodes_share_queues_and_a_send_on_one_wakes_a_long_poll_on_the_other() {
     assert!(
         waited < Duration::from_millis(LONG_POLL_MS / 2),
         "woken only after {waited:?}"
+    );
+
+    // A lock taken on one node is held for every node; its tokens only go up across nodes.
+    let (status, held) = call(
+        &one,
+        "PUT",
+        "/v1/locks/nightly",
+        json!({"holder": "a", "ttl_ms": 10_000}),
+    );
+    assert_eq!(status, 200, "{held}");
+    let (status, refused) = call(
+        &two,
+        "PUT",
+        "/v1/locks/nightly",
+        json!({"holder": "b", "ttl_ms": 10_000}),
+    );
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (409, &json!("lock_held")),
+        "{refused}"
+    );
+    let (status, released) = call(
+        &two,
+        "POST",
+        "/v1/locks/nightly/release",
+        json!({"holder": "a", "token": held["token"]}),
+    );
+    assert_eq!(status, 200, "{released}");
+    let (status, next) = call(
+        &two,
+        "PUT",
+        "/v1/locks/nightly",
+        json!({"holder": "b", "ttl_ms": 10_000}),
+    );
+    assert_eq!(status, 200, "{next}");
+    assert!(
+        next["token"].as_u64() > held["token"].as_u64(),
+        "{held} then {next}"
     );
 
     // Streams are not on the Redis engine yet: a precise, lasting 503.

@@ -1,5 +1,6 @@
 //! Fenced writes: every kind of write that may carry a fence lands with the lock's current
-//! token and is refused, changing nothing, with a token a later grant replaced.
+//! token and is refused, changing nothing, with a token a later grant replaced. The queue
+//! writes (send, ack, nack) have a case of their own, for engines without streams or topics.
 
 use std::sync::Arc;
 
@@ -266,4 +267,67 @@ pub async fn every_fenced_write_needs_the_current_token(harness: &dyn Harness) {
     let second = take_over(&engine, first).await;
     check_stale_token_is_refused(&engine, (first, second), &receipts, record).await;
     check_current_token_lands(&engine, second, &receipts, record).await;
+}
+
+/// Send, ack and nack alone: the same rules on an engine with queues only.
+pub async fn fenced_queue_writes_need_the_current_token(harness: &dyn Harness) {
+    let engine = harness.engine(EngineConfig::default()).await;
+    engine
+        .create_queue(queue("jobs"), QueueConfig::default())
+        .await
+        .unwrap();
+    let first = engine
+        .acquire_lock(&lock(), &holder("a"), 60_000, 0)
+        .await
+        .unwrap()
+        .token;
+    for body in ["one", "two"] {
+        let sent = fenced(&engine, first, send(body)).await.unwrap();
+        assert!(matches!(sent, FencedOutcome::Sent(s) if s.len() == 1));
+    }
+    let receipts: Vec<_> = take(&engine, "jobs", 2, Some(60_000))
+        .await
+        .into_iter()
+        .map(|(_, r)| r)
+        .collect();
+    assert_eq!(receipts.len(), 2);
+    let second = take_over(&engine, first).await;
+    let jobs = |engine: Arc<dyn Engine>| async move {
+        let stats = engine.get_queue(&queue("jobs")).await.unwrap().stats;
+        (stats.visible, stats.in_flight)
+    };
+    let before = jobs(engine.clone()).await;
+    for write in [send("late"), ack(receipts[0]), nack(receipts[1])] {
+        let op = write.op();
+        assert_eq!(
+            fenced(&engine, first, write).await,
+            Err(LockEngineError::Fenced {
+                lock: "nightly-report".into(),
+                token: first.get(),
+                current: Some(second.get()),
+            }),
+            "{op} with a replaced token"
+        );
+    }
+    assert_eq!(
+        jobs(engine.clone()).await,
+        before,
+        "refused writes changed nothing"
+    );
+    let acked = fenced(&engine, second, ack(receipts[0])).await.unwrap();
+    assert!(matches!(acked, FencedOutcome::Acked(r) if r[0].is_ok()));
+    let nacked = fenced(&engine, second, nack(receipts[1])).await.unwrap();
+    assert!(matches!(nacked, FencedOutcome::Nacked(r) if r[0].is_ok()));
+    // One acked, one back to visible.
+    assert_eq!(jobs(engine.clone()).await, (1, 0));
+    // An expired hold fences nothing either.
+    harness.advance(&engine, 60_000).await;
+    assert_eq!(
+        fenced(&engine, second, send("after expiry")).await,
+        Err(LockEngineError::Fenced {
+            lock: "nightly-report".into(),
+            token: second.get(),
+            current: None,
+        })
+    );
 }

@@ -40,11 +40,14 @@ pub trait Harness: Send + Sync {
 
 /// Expands to one `#[tokio::test]` per conformance case, each with a harness from `$harness`
 /// (an expression evaluated per test). `engine_conformance!(queues: $harness)` expands to the
-/// queue cases only, for an engine whose other concerns are not built yet.
+/// queue cases only, for an engine whose other concerns are not built yet, and
+/// `engine_conformance!(locks: $harness)` to the lock cases with fenced writes to queues only
+/// (the case of every fenced write needs streams and topics).
 #[macro_export]
 macro_rules! engine_conformance {
     ($harness:expr) => {
         $crate::engine_conformance!(queues: $harness);
+        $crate::engine_conformance!(locks: $harness);
         $crate::engine_conformance!(@cases $harness;
             streams::appended_records_read_back_in_order_with_dense_offsets,
             streams::keyed_records_stay_in_one_partition,
@@ -55,14 +58,19 @@ macro_rules! engine_conformance {
             topics::a_publish_fans_out_by_pattern_and_filter,
             topics::a_publish_reaches_stream_subscriptions,
             topics::a_publish_to_a_missing_target_changes_nothing,
-            locks::a_lock_is_granted_once_and_refused_with_its_holder,
-            locks::renew_and_release_take_only_the_current_token,
-            locks::a_lock_expires_on_the_engines_time,
-            locks::a_waiting_acquire_gets_the_lock_on_release,
             fenced::every_fenced_write_needs_the_current_token,
             schedules::a_schedule_is_kept_listed_replaced_and_deleted,
             schedules::due_ticks_are_planned_on_the_engines_time_and_an_advance_is_final,
             schedules::a_paused_schedule_plans_nothing_and_resumes_from_now,
+        );
+    };
+    (locks: $harness:expr) => {
+        $crate::engine_conformance!(@cases $harness;
+            locks::a_lock_is_granted_once_and_refused_with_its_holder,
+            locks::renew_and_release_take_only_the_current_token,
+            locks::a_lock_expires_on_the_engines_time,
+            locks::a_waiting_acquire_gets_the_lock_on_release,
+            fenced::fenced_queue_writes_need_the_current_token,
         );
     };
     (queues: $harness:expr) => {

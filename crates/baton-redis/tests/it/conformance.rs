@@ -1,4 +1,5 @@
-//! Every queue case of the engine conformance suite, each on a fresh namespace of the shared
+//! Every queue and lock case of the engine conformance suite (fenced writes to queues only:
+//! streams and topics are not on this engine), each on a fresh namespace of the shared
 //! cluster, on an injected clock (the scripts take its time instead of Redis `TIME`).
 
 use std::sync::Arc;
@@ -45,3 +46,4 @@ impl Harness for RedisHarness {
 }
 
 baton_engine::engine_conformance!(queues: RedisHarness::new());
+baton_engine::engine_conformance!(locks: RedisHarness::new());

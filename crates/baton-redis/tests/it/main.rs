@@ -1,6 +1,7 @@
 //! The Redis engine against a real Redis Cluster of six processes (`support/cluster.rs`),
-//! shared by every test of this binary: the engine conformance suite's queue cases, and the
-//! behaviour that only this engine has (moves through the outbox, Redis's own clock).
+//! shared by every test of this binary: the engine conformance suite's queue and lock cases,
+//! and the behaviour that only this engine has (moves through the outbox, Redis's own clock,
+//! lock wake-ups across nodes, the queue's fence floor, the lock index).
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,3 +9,4 @@
 mod cluster;
 mod conformance;
 mod engine;
+mod locks;
