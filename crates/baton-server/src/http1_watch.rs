@@ -17,6 +17,7 @@
 use axum::extract::ConnectInfo;
 
 use crate::http_listener::ClientAddr;
+use crate::state::AppState;
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
@@ -186,14 +187,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Watched<S> {
 #[derive(Clone)]
 pub(crate) struct Http1Service {
     app: Router,
+    /// For the hot route (`api::hot`), which answers without `app`.
+    state: AppState,
     watch: Arc<Watch>,
     client: ConnectInfo<ClientAddr>,
 }
 
 impl Http1Service {
-    pub(crate) fn new(app: Router, watch: Arc<Watch>, client: ClientAddr) -> Self {
+    pub(crate) fn new(app: Router, state: AppState, watch: Arc<Watch>, client: ClientAddr) -> Self {
         Http1Service {
             app,
+            state,
             watch,
             client: ConnectInfo(client),
         }
@@ -207,17 +211,39 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http1Service {
 
     fn call(&self, mut request: hyper::Request<Incoming>) -> Answered {
         bump(&self.watch.started);
-        request.extensions_mut().insert(self.client);
+        let future = match crate::api::hot::send_queue(&self.state, &request) {
+            Some(queue) => {
+                let queue = queue.to_string();
+                Answer::Hot(Box::pin(crate::api::hot::send(
+                    self.state.clone(),
+                    queue,
+                    request,
+                )))
+            }
+            None => {
+                request.extensions_mut().insert(self.client);
+                Answer::Router(self.app.clone().oneshot(request.map(Body::new)))
+            }
+        };
         Answered {
-            future: self.app.clone().oneshot(request.map(Body::new)),
+            future,
             watch: self.watch.clone(),
         }
     }
 }
 
+/// How a request is answered: by the router, or by the hot route (`api::hot`).
+// Unboxed on purpose: boxing the router's `Oneshot` (it holds the request until polled)
+// would add an allocation to every other request; the hot route's future is boxed anyway.
+#[allow(clippy::large_enum_variant)]
+enum Answer {
+    Router(Oneshot<Router, axum::extract::Request>),
+    Hot(Pin<Box<dyn Future<Output = Response> + Send>>),
+}
+
 /// A request's response future, counted as answered when it is ready (or dropped).
 pub(crate) struct Answered {
-    future: Oneshot<Router, axum::extract::Request>,
+    future: Answer,
     watch: Arc<Watch>,
 }
 
@@ -225,8 +251,11 @@ impl Future for Answered {
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // `Oneshot` is Unpin (it boxes nothing it needs pinned: Router's future is boxed).
-        Pin::new(&mut self.get_mut().future).poll(cx)
+        match &mut self.get_mut().future {
+            // `Oneshot` is Unpin (it boxes nothing it needs pinned: Router's future is boxed).
+            Answer::Router(future) => Pin::new(future).poll(cx),
+            Answer::Hot(future) => future.as_mut().poll(cx).map(Ok),
+        }
     }
 }
 

@@ -235,7 +235,12 @@ impl Server {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let watch = Arc::new(Watch::default());
-        let service = Http1Service::new(self.app.clone(), watch.clone(), ClientAddr(peer));
+        let service = Http1Service::new(
+            self.app.clone(),
+            self.state.clone(),
+            watch.clone(),
+            ClientAddr(peer),
+        );
         let io = TokioIo::new(Watched::new(io, watch.clone()));
         let mut conn = pin!(self.http1.serve_connection(io, service).with_upgrades());
         let (header, idle) = (

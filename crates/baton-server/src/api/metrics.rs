@@ -52,7 +52,14 @@ pub struct HttpMetrics {
 }
 
 impl HttpMetrics {
-    fn record(&self, api: &'static str, action: &str, method: &str, status: u16, seconds: f64) {
+    pub(crate) fn record(
+        &self,
+        api: &'static str,
+        action: &str,
+        method: &str,
+        status: u16,
+        seconds: f64,
+    ) {
         let mut routes = self.routes.lock();
         let actions = routes.entry(api).or_default();
         if !actions.contains_key(action) {

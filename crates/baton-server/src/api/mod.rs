@@ -6,6 +6,7 @@ mod browse;
 mod dashboard;
 pub mod error;
 mod events;
+pub(crate) mod hot;
 pub mod json;
 mod keys;
 pub mod live;

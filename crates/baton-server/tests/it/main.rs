@@ -16,6 +16,7 @@ mod fenced;
 mod full_disk;
 mod fuzz_corpus;
 mod harness;
+mod hot_route;
 mod locks;
 mod memory_alarm;
 mod metrics;
