@@ -211,15 +211,13 @@ impl hyper::service::Service<hyper::Request<Incoming>> for Http1Service {
 
     fn call(&self, mut request: hyper::Request<Incoming>) -> Answered {
         bump(&self.watch.started);
-        let future = match crate::api::hot::send_queue(&self.state, &request) {
-            Some(queue) => {
-                let queue = queue.to_string();
-                Answer::Hot(Box::pin(crate::api::hot::send(
-                    self.state.clone(),
-                    queue,
-                    request,
-                )))
-            }
+        let future = match crate::api::hot::hot_call(&self.state, &request) {
+            Some(call) => Answer::Hot(Box::pin(crate::api::hot::answer(
+                self.state.clone(),
+                call,
+                request,
+                self.client.0,
+            ))),
             None => {
                 request.extensions_mut().insert(self.client);
                 Answer::Router(self.app.clone().oneshot(request.map(Body::new)))

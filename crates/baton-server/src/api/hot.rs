@@ -1,23 +1,28 @@
-//! The hot route: `POST /v1/queues/{queue}/messages` answered without the general router,
-//! for the single-message sends most clients make (curl, HTTP libraries, one call per message).
+//! The hot routes: `POST /v1/queues/{queue}/messages`, `.../receive` and `.../ack` answered
+//! without the general router, for the one-message-per-call sends, receives and acks most
+//! clients make (curl, HTTP libraries, SDK loops).
 //!
-//! The router's layers and extractors cost about a fifth of such a send's server instructions
+//! The router's layers and extractors cost a large part of such a call's server instructions
 //! (route matching, the matched path and connection info as request extensions, two
 //! `from_fn` route layers, the trace layer's future, the body-limit layers). This path does
 //! only what those layers would do for this route, and is taken only when they would do
 //! nothing else:
-//! - no API keys, rate limits or caller limits are on (so `auth::middleware::authorize`
-//!   would pass the request straight through),
+//! - no rate limits or caller limits are on, and either no API keys exist or the request's
+//!   bearer key is valid and holds the call's permission (`auth::middleware::admitted_key`:
+//!   exactly when `authorize` would let it through and do nothing else; every refusal is
+//!   the router's to answer and audit),
 //! - the trace layer's DEBUG events are off (so it would log nothing),
 //! - the path needs no percent-decoding, and the body's length is declared and within
 //!   `max_request_bytes` (larger or undeclared bodies take the router, which answers them).
 //!
 //! What it still does as the router would: the same JSON parsing and errors
-//! (`json::required`), the same service call and answer, and the same request metrics
+//! (`json::required`, `json::optional`), the same service call and answer, and the same
+//! request metrics
 //! (`baton_http_responses_total` and `baton_http_request_duration_seconds`, under the route's
 //! template). Every other
 //! request, and every request when any of the conditions fails, goes to the router.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
@@ -28,30 +33,58 @@ use baton_proto as proto;
 use hyper::body::Incoming;
 
 use crate::api::error::ApiError;
-use crate::api::json;
-use crate::auth::store::Mode;
+use crate::api::json::{self, BodyJson};
+use crate::auth::middleware::admitted_key;
+use crate::auth::store::{KeyEntry, Mode};
+use crate::caller_limits::Who;
+use crate::http_listener::ClientAddr;
 use crate::service::queues;
 use crate::state::AppState;
 
-/// The route template the metrics name this route by (as the router's `MatchedPath`).
-const SEND_TEMPLATE: &str = "/v1/queues/{queue}/messages";
+/// A call the hot routes answer, with its queue's name and the key it is made with.
+pub(crate) struct HotCall {
+    action: Action,
+    queue: String,
+    key: Option<Arc<KeyEntry>>,
+}
 
-/// The queue of a request the hot route answers, or `None` for the router.
-pub(crate) fn send_queue<'r>(
-    state: &AppState,
-    request: &'r hyper::Request<Incoming>,
-) -> Option<&'r str> {
+#[derive(Clone, Copy)]
+enum Action {
+    Send,
+    Receive,
+    Ack,
+}
+
+impl Action {
+    /// The route template the router matches it by (and the metrics name it by).
+    fn template(self) -> &'static str {
+        match self {
+            Action::Send => "/v1/queues/{queue}/messages",
+            Action::Receive => "/v1/queues/{queue}/receive",
+            Action::Ack => "/v1/queues/{queue}/ack",
+        }
+    }
+}
+
+/// The call of a request the hot routes answer, or `None` for the router.
+pub(crate) fn hot_call(state: &AppState, request: &hyper::Request<Incoming>) -> Option<HotCall> {
     if request.method() != Method::POST {
         return None;
     }
-    let queue = request
+    let (queue, action) = request
         .uri()
         .path()
         .strip_prefix("/v1/queues/")?
-        .strip_suffix("/messages")?;
+        .rsplit_once('/')?;
     if queue.is_empty() || queue.bytes().any(|b| b == b'/' || b == b'%') {
         return None;
     }
+    let action = match action {
+        "messages" => Action::Send,
+        "receive" => Action::Receive,
+        "ack" => Action::Ack,
+        _ => return None,
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)?
@@ -62,28 +95,48 @@ pub(crate) fn send_queue<'r>(
     if declared > state.config.max_request_bytes {
         return None;
     }
-    let checks_nothing = state.keys.mode() == Mode::Open
-        && state.rate_limits.is_off()
-        && state.caller_limits.is_off();
-    let traces_nothing = !tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG);
-    (checks_nothing && traces_nothing).then_some(queue)
+    if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
+        return None;
+    }
+    let key = if state.keys.mode() == Mode::Open {
+        if !(state.rate_limits.is_off() && state.caller_limits.is_off()) {
+            return None;
+        }
+        None
+    } else {
+        let params = [("queue".to_string(), queue.to_string())];
+        Some(admitted_key(
+            state,
+            request.headers(),
+            Method::POST.as_str(),
+            action.template(),
+            &params,
+        )?)
+    };
+    Some(HotCall {
+        action,
+        queue: queue.to_string(),
+        key,
+    })
 }
 
-/// Answers a send the way `queues::send` behind the router does, and records its metrics.
-pub(crate) async fn send(
+/// Answers `call` the way its handler behind the router does (`api::queues`), and records
+/// its metrics. `client`: the connection's client address.
+pub(crate) async fn answer(
     state: AppState,
-    queue: String,
+    call: HotCall,
     request: hyper::Request<Incoming>,
+    client: ClientAddr,
 ) -> Response {
     let started = Instant::now();
-    let limit = usize::try_from(state.config.max_request_bytes).unwrap_or(usize::MAX);
-    let response = match answer(&state, &queue, request, limit).await {
+    let template = call.action.template();
+    let response = match run(&state, call, request, client).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
     state.http_metrics.record(
         "native",
-        SEND_TEMPLATE,
+        template,
         Method::POST.as_str(),
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
@@ -91,17 +144,35 @@ pub(crate) async fn send(
     response
 }
 
-async fn answer(
+async fn run(
     state: &AppState,
-    queue: &str,
+    call: HotCall,
     request: hyper::Request<Incoming>,
-    limit: usize,
+    client: ClientAddr,
 ) -> Result<Response, ApiError> {
+    let limit = usize::try_from(state.config.max_request_bytes).unwrap_or(usize::MAX);
     let bytes = axum::body::to_bytes(Body::new(request.into_body()), limit)
         .await
         .map_err(|error| {
             ApiError::Malformed(format!("could not read the request body: {error}"))
         })?;
-    let request: proto::SendRequest = json::required(&bytes)?;
-    Ok(Json(queues::send(state, queue, request).await?).into_response())
+    let queue = &call.queue;
+    Ok(match call.action {
+        Action::Send => {
+            let request: proto::SendRequest = json::required(&bytes)?;
+            Json(queues::send(state, queue, request).await?).into_response()
+        }
+        Action::Receive => {
+            let request: proto::ReceiveRequest = json::optional(&bytes)?;
+            let who = Who {
+                key: call.key.clone(),
+                client: Some(client.0.ip()),
+            };
+            BodyJson(queues::receive(state, queue, request, &who).await?).into_response()
+        }
+        Action::Ack => {
+            let request: proto::AckRequest = json::required(&bytes)?;
+            Json(queues::ack(state, queue, request).await?).into_response()
+        }
+    })
 }

@@ -90,7 +90,7 @@ pub(crate) fn required<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
 }
 
 /// The body of an [`OptionalJson`]: whitespace only is `T::default()`.
-fn optional<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn optional<T: DeserializeOwned + Default>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }

@@ -91,6 +91,40 @@ fn check(key: &KeyEntry, needed: Option<(Option<KeyAction>, String)>) -> Result<
     })
 }
 
+/// The key a request to `template` (with its path `params`) is let through with when
+/// `authorize` would only check its key and do nothing else for it: keys enforced, no rate or
+/// caller limits, an action whose success is not audited, a bearer key that is valid and
+/// holds the permission. `None` in every other case (including every refusal), for the
+/// router to answer — the hot routes (`api::hot`) use this to run exactly when the router's
+/// check would pass a request straight through.
+pub(crate) fn admitted_key(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+    method: &str,
+    template: &str,
+    params: &[(String, String)],
+) -> Option<Arc<KeyEntry>> {
+    if state.keys.mode() != Mode::Enforced
+        || !state.rate_limits.is_off()
+        || !state.caller_limits.is_off()
+    {
+        return None;
+    }
+    let rule = routes::rule(method, template).ok()?;
+    let need = needed(rule, params)?;
+    if audit::audits_success(need.0) {
+        return None;
+    }
+    let token = headers
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()
+        .and_then(rules::bearer)?;
+    let key = state.keys.authenticate(token).ok()?;
+    check(&key, Some(need)).ok()?;
+    Some(key)
+}
+
 /// The middleware: see the module doc.
 pub async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let limited = !state.rate_limits.is_off();

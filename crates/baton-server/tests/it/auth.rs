@@ -15,7 +15,7 @@ use crate::harness::{error_code, TestServer};
 pub(crate) const ADMIN: &str = "test-admin-key-0123456789abcdef0123456789";
 
 /// `(status, body, WWW-Authenticate)` of a call with `key` (or none).
-async fn call(
+pub(crate) async fn call(
     server: &TestServer,
     key: Option<&str>,
     method: Method,

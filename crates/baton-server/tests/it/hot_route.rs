@@ -1,5 +1,5 @@
-//! The hot route (`api::hot`: `POST /v1/queues/{queue}/messages` without the router) answers
-//! exactly as the router does. Each request is sent twice, to twin queues: once as clients
+//! The hot routes (`api::hot`: `POST /v1/queues/{queue}/messages`, `.../receive` and `.../ack`
+//! without the router) answer exactly as the router does. Each request is sent twice, to twin queues: once as clients
 //! send it (the hot route) and once with a percent-encoded queue name, which the hot route
 //! leaves to the router (which decodes it to the twin's name). Status, body and request
 //! metrics must match; with API keys on, every send takes the router and keys still apply.
@@ -9,14 +9,16 @@ use serde_json::{json, Value};
 
 use crate::harness::TestServer;
 
-/// `text` with every message id blanked (ids are fresh per send) and the router twin's
+/// `value` with what is fresh per message blanked (ids, receipts, times) and the router twin's
 /// queue names read as the hot twin's.
 fn normalized(value: &Value) -> String {
     let mut value = value.clone();
     if let Some(messages) = value.get_mut("messages").and_then(Value::as_array_mut) {
         for message in messages {
-            if let Some(id) = message.get_mut("id") {
-                *id = json!("<id>");
+            for fresh in ["id", "receipt", "sent_at", "first_received_at"] {
+                if let Some(field) = message.get_mut(fresh) {
+                    *field = json!("<fresh>");
+                }
             }
         }
     }
@@ -125,22 +127,161 @@ async fn the_hot_route_answers_as_the_router_does() {
 }
 
 #[tokio::test]
-async fn with_api_keys_sends_take_the_router_and_need_a_key() {
-    let server = TestServer::options()
-        .config(|config| {
-            config.admin_key = Some(baton_server::config::AdminKey::new(
-                "bk_hot_route_admin_key_0123456789abcdef".to_string(),
-            ))
-        })
-        .start()
+async fn with_api_keys_hot_calls_need_the_same_key_and_permission() {
+    let server = crate::auth::with_admin_key().await;
+    let admin = crate::auth::ADMIN;
+    for name in ["a-orders", "b-orders"] {
+        let (status, body) = crate::auth::as_key(
+            &server,
+            admin,
+            Method::PUT,
+            &format!("/v1/queues/{name}"),
+            Some(json!({})),
+        )
         .await;
-    let (status, body) = server
-        .raw(Method::POST, "/v1/queues/a-orders/messages", BODIES[0])
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let sender = crate::auth::create_key(
+        &server,
+        "sender",
+        json!([{"actions": ["send"], "resources": ["queue:a-*", "queue:b-*"]}]),
+    )
+    .await;
+    let message = json!({"messages": [{"body": "with a key"}]});
+    // (key, expected status): none, a wrong one, one without `receive`, one with `send`.
+    let cases: [(Option<&str>, &str, StatusCode); 4] = [
+        (None, "messages", StatusCode::UNAUTHORIZED),
+        (Some("bk_not_a_key"), "messages", StatusCode::UNAUTHORIZED),
+        (Some(&sender), "receive", StatusCode::FORBIDDEN),
+        (Some(&sender), "messages", StatusCode::OK),
+    ];
+    for (key, action, expected) in cases {
+        let mut answers = Vec::new();
+        for queue in ["a-orders", "%62-orders"] {
+            let path = format!("/v1/queues/{queue}/{action}");
+            let body = if action == "messages" {
+                Some(message.clone())
+            } else {
+                None
+            };
+            let (status, answer, _) =
+                crate::auth::call(&server, key, Method::POST, &path, body).await;
+            answers.push((status, normalized(&answer)));
+        }
+        assert_eq!(answers[0], answers[1], "{key:?} {action}");
+        assert_eq!(answers[0].0, expected, "{key:?} {action}: {}", answers[0].1);
+    }
+    for name in ["a-orders", "b-orders"] {
+        let (_, info) = crate::auth::as_key(
+            &server,
+            admin,
+            Method::GET,
+            &format!("/v1/queues/{name}"),
+            None,
+        )
         .await;
+        assert_eq!(info["stats"]["sent_total"], 1, "{name}: {info}");
+    }
+    server.shutdown().await;
+}
+
+const RECEIVES: &[&str] = &[
+    r#"{"max":1,"wait_ms":0}"#,
+    "",
+    r#"{"max":0}"#,
+    r#"{"max":"x"}"#,
+    r#"{"wait_ms":99999999}"#,
+    r#"{"bogus":1}"#,
+    "not json",
+];
+
+const ACKS: &[&str] = &[
+    r#"{"receipts":["garbage"]}"#,
+    r#"{"receipts":[]}"#,
+    r#"{"receipts":"x"}"#,
+    "not json",
+    "",
+];
+
+#[tokio::test]
+async fn hot_receives_and_acks_answer_as_the_router_does() {
+    let server = TestServer::start().await;
+    twin_queues(&server).await;
+    for name in ["a-orders", "b-orders"] {
+        for body in ["first", "second", "third"] {
+            let (status, _) = server
+                .post(
+                    &format!("/v1/queues/{name}/messages"),
+                    json!({"messages": [{"body": body}]}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK);
+        }
+    }
+    let mut receipts = Vec::new();
+    for (hot, routed) in [
+        (
+            "/v1/queues/a-orders/receive",
+            "/v1/queues/%62-orders/receive",
+        ),
+        (
+            "/v1/queues/a-missing/receive",
+            "/v1/queues/%62-missing/receive",
+        ),
+    ] {
+        for body in RECEIVES {
+            let (hot_status, hot_body) = server.raw(Method::POST, hot, body).await;
+            let (routed_status, routed_body) = server.raw(Method::POST, routed, body).await;
+            assert_eq!(
+                (hot_status, normalized(&hot_body)),
+                (routed_status, normalized(&routed_body)),
+                "{hot} with {body:?}"
+            );
+            for answer in [&hot_body, &routed_body] {
+                if let Some(messages) = answer["messages"].as_array() {
+                    receipts.extend(messages.iter().map(|m| m["receipt"].clone()));
+                }
+            }
+        }
+    }
+    // Two receives of one message each on both twins: "first" and "second".
+    assert_eq!(receipts.len(), 4, "{receipts:?}");
+    for (hot, routed) in [
+        ("/v1/queues/a-orders/ack", "/v1/queues/%62-orders/ack"),
+        ("/v1/queues/a-missing/ack", "/v1/queues/%62-missing/ack"),
+    ] {
+        for body in ACKS {
+            let (hot_status, hot_body) = server.raw(Method::POST, hot, body).await;
+            let (routed_status, routed_body) = server.raw(Method::POST, routed, body).await;
+            assert_eq!(
+                (hot_status, normalized(&hot_body)),
+                (routed_status, normalized(&routed_body)),
+                "{hot} with {body:?}"
+            );
+        }
+    }
+    // Real receipts: the hot twin's to the hot route, the router twin's to the router.
+    let (hot_status, hot_acked) = server
+        .post(
+            "/v1/queues/a-orders/ack",
+            json!({"receipts": [receipts[0], receipts[2]]}),
+        )
+        .await;
+    let (routed_status, routed_acked) = server
+        .post(
+            "/v1/queues/%62-orders/ack",
+            json!({"receipts": [receipts[1], receipts[3]]}),
+        )
+        .await;
+    assert_eq!((hot_status, &hot_acked), (routed_status, &routed_acked));
     assert_eq!(
-        (status, &body["error"]["code"]),
-        (StatusCode::UNAUTHORIZED, &json!("unauthorized")),
-        "{body}"
+        hot_acked["results"].as_array().unwrap().len(),
+        2,
+        "{hot_acked}"
     );
+    for name in ["a-orders", "b-orders"] {
+        let (_, info) = server.get(&format!("/v1/queues/{name}")).await;
+        assert_eq!(info["stats"]["acked_total"], 2, "{name}: {info}");
+    }
     server.shutdown().await;
 }
