@@ -1,17 +1,20 @@
 //! Where a queue lives in Redis: every key of queue `q` in namespace `ns` starts with the hash
 //! tag `{ns:q:q}`, so the whole queue is in one slot and each operation is one script there.
 //! The registry of queue names is one set, `{ns}:queues`, in its own slot. A lock `l` lives
-//! under `{ns:l:l}`, and the index of lock names is `{ns}:locks`, next to the registry.
+//! under `{ns:l:l}`, and the index of lock names is `{ns}:locks`, next to the registry. A
+//! schedule `s` lives under `{ns:s:s}`, and the index of schedule names is `{ns}:schedules`,
+//! next to the registry too.
 //!
 //! Invariant: the order of `QueueKeys::all` is the order of `KEYS` in `lua/lib.lua`.
 
 use baton_core::lock::LockName;
+use baton_core::schedule::ScheduleName;
 use baton_core::QueueName;
 
 /// Suffixes of a queue's keys, in the order the scripts read them as `KEYS`.
-const SUFFIXES: [&str; 20] = [
+const SUFFIXES: [&str; 21] = [
     "h", "msg", "st", "ids", "vis", "delayed", "leases", "bysent", "gpend", "gflight", "avail",
-    "arch", "archq", "dedup", "dedupx", "out", "movedin", "seqs", "cbfail", "fence",
+    "arch", "archq", "dedup", "dedupx", "out", "movedin", "seqs", "cbfail", "fence", "fired",
 ];
 
 /// The keys of one queue.
@@ -86,6 +89,18 @@ pub(crate) fn lock_index(namespace: &str) -> String {
     format!("{{{namespace}}}:locks")
 }
 
+/// The hash of one schedule `s`, `{ns:s:s}:h`, in the slot its name hashes to
+/// (`schedules.rs`, `lua/schedule_write.lua`): its record, `rev` and `last`.
+pub(crate) fn schedule_hash(namespace: &str, name: &ScheduleName) -> String {
+    format!("{{{namespace}:s:{name}}}:h")
+}
+
+/// The index of schedule names of a namespace (a sorted set by name, `schedules.rs`), in the
+/// registry's slot.
+pub(crate) fn schedule_index(namespace: &str) -> String {
+    format!("{{{namespace}}}:schedules")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +116,6 @@ mod tests {
             .all()
             .iter()
             .all(|k| k.starts_with("{ns:q:orders.fifo}:")));
-        assert_eq!(keys.all().len(), 20);
+        assert_eq!(keys.all().len(), 21);
     }
 }

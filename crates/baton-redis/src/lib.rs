@@ -25,9 +25,13 @@
 //! - **Locks** (`locks.rs`): each lock in its own slot (`{<namespace>:l:<name>}`), every
 //!   acquire, renew, release and get one script there on the engine's clock; fenced queue
 //!   writes check the lock's slot, then the queue's own fence floor in the write's script.
+//! - **Schedules** (`schedules.rs`): each schedule one record in its own slot
+//!   (`{<namespace>:s:<name>}`), changed by compare-and-set after the decision is made with
+//!   `baton_core::schedule` on the engine's clock; a firing to a queue is sent with a marker
+//!   of the schedule's last tick in the queue's slot, so no tick is sent twice.
 //!
-//! Not in this crate yet (each call answers `NotOnEngine`, `unavailable.rs`): streams,
-//! topics and schedules (and fenced writes to streams and topics), and the ownership of
+//! Not in this crate yet (each call answers `NotOnEngine`, `unavailable.rs`): streams and
+//! topics (and fenced writes to them, and schedule firings to them), and the ownership of
 //! background work by one node at a time.
 //! The registry of queues is a set in one slot; creating and deleting queues, and the check
 //! that a dead-letter queue is unused, read it without a lock across slots.
@@ -40,6 +44,8 @@ mod keys;
 mod locks;
 mod messages;
 mod moves;
+mod schedule_codec;
+mod schedules;
 mod scripts;
 mod unavailable;
 mod waits;
@@ -49,6 +55,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use baton_core::schedule::ScheduleLimits;
 use baton_core::{Clock, Queue, QueueConfig, QueueError, QueueName, Timestamp};
 use baton_engine::{Completion, CompletionHook, Engine, EngineConfig, EngineError, LockSettings};
 use parking_lot::RwLock;
@@ -88,6 +95,9 @@ pub struct RedisEngine {
     lock_settings: LockSettings,
     /// Acquires waiting now, bounded by `lock_settings.waiters_max`.
     n_lock_waiting: AtomicU32,
+    schedule_limits: ScheduleLimits,
+    /// Firings to a queue stop after their send, before their step (tests).
+    cut_firings: std::sync::atomic::AtomicBool,
 }
 
 /// A queue as last read from Redis. Scripts are given `epoch` and `cver` and refuse to run
@@ -189,6 +199,8 @@ impl RedisEngine {
             fault: RwLock::new(None),
             lock_settings: LockSettings::default(),
             n_lock_waiting: AtomicU32::new(0),
+            schedule_limits: ScheduleLimits::default(),
+            cut_firings: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -196,6 +208,18 @@ impl RedisEngine {
     pub fn with_lock_settings(mut self, settings: LockSettings) -> Self {
         self.lock_settings = settings;
         self
+    }
+
+    /// This engine with schedule limits other than the defaults.
+    pub fn with_schedule_limits(mut self, limits: ScheduleLimits) -> Self {
+        self.schedule_limits = limits;
+        self
+    }
+
+    /// Makes every firing to a queue stop after its send, before the schedule's step, with an
+    /// error, as if the node had died there (or no longer, with `false`); for tests.
+    pub fn inject_firing_cut(&self, cut: bool) {
+        self.cut_firings.store(cut, Ordering::SeqCst);
     }
 
     /// Makes hand-overs stop at `fault` (or no longer, with `None`); for tests.

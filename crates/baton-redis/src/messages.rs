@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use baton_core::limits::PEEK_MAX;
+use baton_core::schedule::ScheduleName;
 use baton_core::{
     Acked, HistoryEventKind, MessageId, PeekState, PeekedMessage, QueueError, QueueName,
     ReceiptError, ReceiptHandle, SendEntry, SendOutcome, Seq, StatusRecord, Timestamp,
@@ -208,9 +209,50 @@ impl RedisEngine {
         each: bool,
         fence: Option<&Fence>,
     ) -> Result<Vec<Result<SendOutcome, QueueError>>, WriteError> {
-        let script = match fence {
-            Some(_) => &*scripts::SEND_FENCED,
-            None => &*scripts::SEND,
+        self.send_guarded(name, entries, each, fence, None).await
+    }
+
+    /// One firing of schedule `schedule` for `tick`: `entry` sent unless the queue's marker
+    /// for the schedule is at or past `tick` (then answered as a duplicate of the message
+    /// sent for it), the marker raised in the same script (`lua/fired.lua`).
+    pub(crate) async fn send_fired(
+        &self,
+        name: &QueueName,
+        entry: SendEntry,
+        schedule: &ScheduleName,
+        tick: Timestamp,
+    ) -> Result<SendOutcome, EngineError> {
+        let fired = (schedule, tick);
+        let results = self
+            .send_guarded(name, vec![entry], false, None, Some(fired))
+            .await
+            .map_err(WriteError::unfenced)?;
+        match results.into_iter().next() {
+            Some(result) => result.map_err(EngineError::from),
+            None => Err(EngineError::StorageUnavailable {
+                reason: "a send of one entry answered no outcome".to_string(),
+            }),
+        }
+    }
+
+    /// The send of `send_entries_fenced` and `send_fired`: at most one of `fence` and
+    /// `fired` is given.
+    async fn send_guarded(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+        each: bool,
+        fence: Option<&Fence>,
+        fired: Option<(&ScheduleName, Timestamp)>,
+    ) -> Result<Vec<Result<SendOutcome, QueueError>>, WriteError> {
+        assert!(
+            fence.is_none() || fired.is_none(),
+            "a send is fenced or fired, not both"
+        );
+        let script = match (fence, fired) {
+            (Some(_), _) => &*scripts::SEND_FENCED,
+            (None, Some(_)) => &*scripts::SEND_FIRED,
+            (None, None) => &*scripts::SEND,
         };
         for _ in 0..STALE_RETRIES {
             let info = self.info(name).await?;
@@ -224,6 +266,10 @@ impl RedisEngine {
                 let mut args = vec![kept.len().to_string()];
                 for &index in &kept {
                     entry_args(&info, &entries[index], &mut args);
+                }
+                if let Some((schedule, tick)) = fired {
+                    args.push(schedule.to_string());
+                    args.push(tick.as_millis().to_string());
                 }
                 let value = match self
                     .run_fenced(name, &info, script, Access::Write, args, fence)

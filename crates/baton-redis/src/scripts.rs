@@ -1,9 +1,12 @@
 //! The Lua scripts, one per operation, each a shared library followed by the operation's
 //! body, with the SHA1 that `EVALSHA` names them by: queue scripts start with `lua/lib.lua`,
 //! lock scripts with `lua/lock_lib.lua`; the fenced twins of send, ack and nack put
-//! `lua/fence.lua` between the library and the body (`locks.rs`). Sources are compiled in, so
-//! every node runs the same scripts; a node that lacks one (a promoted replica, a restart)
-//! answers `NOSCRIPT` and the client loads it there and runs it again (`client.rs`).
+//! `lua/fence.lua` between the library and the body (`locks.rs`), and a schedule's firing
+//! to a queue puts `lua/fired.lua` before `send` (`schedules.rs`); `lock_admit.lua` (which
+//! also admits schedule names to their index) and `schedule_write.lua` stand alone. Sources
+//! are compiled in, so every node runs the same scripts; a node that lacks one (a promoted
+//! replica, a restart) answers `NOSCRIPT` and the client loads it there and runs it again
+//! (`client.rs`).
 
 use std::sync::LazyLock;
 
@@ -31,6 +34,17 @@ impl Script {
     }
 
     /// A lock script: `lock_lib.lua` and the body.
+    /// A schedule's firing to a queue: `send` checked against and raising the queue's marker
+    /// of the schedule's last tick sent (`fired.lua`, see `schedules.rs`).
+    fn fired(name: &'static str, body: &str) -> Self {
+        let source = format!(
+            "{}\n{}\n{body}",
+            include_str!("lua/lib.lua"),
+            include_str!("lua/fired.lua")
+        );
+        Self::from_source(name, source)
+    }
+
     fn lock(name: &'static str, body: &str) -> Self {
         Self::from_source(
             name,
@@ -97,4 +111,6 @@ built! {
     LOCK_RELEASE => lock "lock_release",
     LOCK_GET => lock "lock_get",
     LOCK_ADMIT => from_source_file "lock_admit",
+    SEND_FIRED => fired "send",
+    SCHEDULE_WRITE => from_source_file "schedule_write",
 }

@@ -1,22 +1,20 @@
-//! Streams, topics and schedules on Redis: the next slices of this engine. Until they exist
-//! every call answers `EngineError::NotOnEngine` (the schedule errors wrap the same, as do
-//! fenced writes to streams and topics, `locks.rs`; 503 `not_on_engine`), not
-//! `StorageUnavailable`, which would read as an outage to retry, so `RedisEngine` is a whole `Engine` whose queue half is complete and whose other
-//! half refuses plainly rather than pretending.
+//! Streams and topics on Redis: the next slices of this engine. Until they exist every call
+//! answers `EngineError::NotOnEngine` (as do fenced writes to streams and topics, `locks.rs`,
+//! and so the firings of schedules that target them, whose failure the server's firing task
+//! records; 503 `not_on_engine`), not `StorageUnavailable`, which would read as an outage to
+//! retry, so `RedisEngine` is a whole `Engine` whose missing parts refuse plainly rather than
+//! pretending.
 
 use async_trait::async_trait;
-use baton_core::schedule::{
-    FireOutcome, Put as SchedulePut, Schedule, ScheduleLimits, ScheduleName, ScheduleSpec,
-};
 use baton_core::stream::{
     Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
 };
 use baton_core::topic::{Put, Subscription};
-use baton_core::{StreamConfig, StreamError, StreamName, SubscriptionName, Timestamp, TopicName};
+use baton_core::{StreamConfig, StreamError, StreamName, SubscriptionName, TopicName};
 use baton_engine::{
     EngineError, GroupRecord, GroupView, NewRecord, PendingView, PublishEntry, PublishOutcome,
-    ScheduleEngine, ScheduleEngineError, SchedulePlans, StreamEngine, StreamEngineError,
-    StreamRead, StreamView, TopicEngine, TopicEngineError, TopicView,
+    StreamEngine, StreamEngineError, StreamRead, StreamView, TopicEngine, TopicEngineError,
+    TopicView,
 };
 
 use crate::RedisEngine;
@@ -34,10 +32,6 @@ fn streams<T>() -> Result<T, StreamEngineError> {
 
 fn topics<T>() -> Result<T, TopicEngineError> {
     Err(not_yet("topics").into())
-}
-
-fn schedules<T>() -> Result<T, ScheduleEngineError> {
-    Err(ScheduleEngineError::Engine(not_yet("schedules")))
 }
 
 #[async_trait]
@@ -195,70 +189,5 @@ impl TopicEngine for RedisEngine {
         _: Vec<PublishEntry>,
     ) -> Result<Vec<PublishOutcome>, TopicEngineError> {
         topics()
-    }
-}
-
-#[async_trait]
-impl ScheduleEngine for RedisEngine {
-    fn schedule_limits(&self) -> ScheduleLimits {
-        ScheduleLimits::default()
-    }
-
-    async fn put_schedule(
-        &self,
-        _: &ScheduleName,
-        _: ScheduleSpec,
-        _: bool,
-    ) -> Result<(SchedulePut, Schedule), ScheduleEngineError> {
-        schedules()
-    }
-
-    async fn delete_schedule(&self, _: &ScheduleName) -> Result<(), ScheduleEngineError> {
-        schedules()
-    }
-
-    async fn set_schedule_paused(
-        &self,
-        _: &ScheduleName,
-        _: bool,
-    ) -> Result<Schedule, ScheduleEngineError> {
-        schedules()
-    }
-
-    async fn get_schedule(
-        &self,
-        _: &ScheduleName,
-    ) -> Result<Option<Schedule>, ScheduleEngineError> {
-        schedules()
-    }
-
-    async fn list_schedules(
-        &self,
-        _: Option<&str>,
-        _: usize,
-    ) -> Result<Vec<Schedule>, ScheduleEngineError> {
-        schedules()
-    }
-
-    async fn plan_schedules(&self) -> Result<SchedulePlans, ScheduleEngineError> {
-        schedules()
-    }
-
-    async fn advance_schedule(
-        &self,
-        _: &ScheduleName,
-        _: u64,
-        _: Timestamp,
-        _: u64,
-        _: Option<FireOutcome>,
-    ) -> Result<Schedule, ScheduleEngineError> {
-        schedules()
-    }
-
-    async fn fire_to_queue(
-        &self,
-        _: baton_engine::QueueFiring,
-    ) -> Result<(Schedule, baton_core::SendOutcome), ScheduleEngineError> {
-        schedules()
     }
 }

@@ -28,7 +28,8 @@ pub(crate) async fn connect(
         None,
     )
     .await?
-    .with_lock_settings(config.lock_settings());
+    .with_lock_settings(config.lock_settings())
+    .with_schedule_limits(config.schedule_limits());
     let check = engine.check_deployment().await?;
     judge(&check, config.redis_durability)?;
     tracing::info!(

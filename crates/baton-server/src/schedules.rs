@@ -16,8 +16,11 @@
 //!
 //! Between passes the loop sleeps until the next tick is due, at most [`SLEEP_MAX`] (so a
 //! change of the engine's clock is noticed), and is woken at once by a put or a resume. It
-//! runs until shutdown. On an engine without schedules (`NotOnEngine`: the Redis engine, so
-//! far) it says so once and idles until shutdown, since no schedule can exist there.
+//! runs until shutdown. On an engine without schedules (`NotOnEngine`; every engine of this
+//! workspace has them now) it says so once and idles until shutdown, since no schedule can
+//! exist there. On the Redis engine every node runs this loop: two nodes firing one tick
+//! send one message and record one firing (the engine's marker and compare-and-set, see
+//! `baton-redis`'s `schedules.rs`).
 
 use std::fmt::Write as _;
 use std::time::Duration;

@@ -40,9 +40,10 @@ pub trait Harness: Send + Sync {
 
 /// Expands to one `#[tokio::test]` per conformance case, each with a harness from `$harness`
 /// (an expression evaluated per test). `engine_conformance!(queues: $harness)` expands to the
-/// queue cases only, for an engine whose other concerns are not built yet, and
+/// queue cases only, for an engine whose other concerns are not built yet,
 /// `engine_conformance!(locks: $harness)` to the lock cases with fenced writes to queues only
-/// (the case of every fenced write needs streams and topics).
+/// (the case of every fenced write needs streams and topics), and
+/// `engine_conformance!(schedules: $harness)` to the schedule cases (which need queues only).
 #[macro_export]
 macro_rules! engine_conformance {
     ($harness:expr) => {
@@ -59,9 +60,15 @@ macro_rules! engine_conformance {
             topics::a_publish_reaches_stream_subscriptions,
             topics::a_publish_to_a_missing_target_changes_nothing,
             fenced::every_fenced_write_needs_the_current_token,
+        );
+        $crate::engine_conformance!(schedules: $harness);
+    };
+    (schedules: $harness:expr) => {
+        $crate::engine_conformance!(@cases $harness;
             schedules::a_schedule_is_kept_listed_replaced_and_deleted,
             schedules::due_ticks_are_planned_on_the_engines_time_and_an_advance_is_final,
             schedules::a_paused_schedule_plans_nothing_and_resumes_from_now,
+            schedules::a_firing_to_a_queue_sends_once_and_steps_past_its_tick,
         );
     };
     (locks: $harness:expr) => {

@@ -1,13 +1,14 @@
 //! Schedules: definitions kept and listed, plans on the engine's time, advances that are
-//! final, stale advances refused, pause and resume.
+//! final, stale advances refused, pause and resume, a firing to a queue sent and stepped as
+//! one (none of these needs a stream or a topic).
 
 use baton_core::schedule::{
     CronTiming, FireOutcome, Missed, Put, ScheduleError, ScheduleLimits, ScheduleName,
     ScheduleSpec, ScheduledMessage, Target, Timing,
 };
 
-use super::Harness;
-use crate::{EngineConfig, ScheduleEngineError};
+use super::{entry, queue, take, Harness};
+use crate::{EngineConfig, EngineError, QueueFiring, ScheduleEngineError};
 
 fn name(s: &str) -> ScheduleName {
     ScheduleName::new(s, &ScheduleLimits::default()).unwrap()
@@ -138,4 +139,68 @@ pub async fn a_paused_schedule_plans_nothing_and_resumes_from_now(harness: &impl
     assert_eq!(resumed.position, engine.now());
     assert!(engine.plan_schedules().await.unwrap().plans.is_empty());
     assert!(engine.plan_schedules().await.unwrap().next_due > Some(resumed.position));
+}
+
+pub async fn a_firing_to_a_queue_sends_once_and_steps_past_its_tick(harness: &impl Harness) {
+    let engine = harness.engine(EngineConfig::default()).await;
+    engine
+        .create_queue(queue("jobs"), baton_core::QueueConfig::default())
+        .await
+        .unwrap();
+    let (_, schedule) = engine
+        .put_schedule(&name("s"), every_second(Missed::All), false)
+        .await
+        .unwrap();
+    harness.advance(&engine, 1_100).await;
+    let plan = engine.plan_schedules().await.unwrap().plans.remove(0);
+    let step = plan.steps[0];
+    let tick = step.tick.unwrap();
+    let firing = |version: u64| {
+        let mut entry = entry("tick");
+        entry.dedup_id = Some(baton_core::schedule::dedup_id(&plan.name, tick));
+        QueueFiring {
+            name: plan.name.clone(),
+            version,
+            position: step.position,
+            n_missed: step.n_missed,
+            tick,
+            queue: queue("jobs"),
+            entry,
+        }
+    };
+    let (after, sent) = engine.fire_to_queue(firing(plan.version)).await.unwrap();
+    assert!(!sent.duplicate);
+    assert_eq!((after.position, after.n_fired), (step.position, 1));
+    let outcome = after.last_outcome.unwrap();
+    assert!(
+        outcome.ok && outcome.tick == tick && !outcome.manual,
+        "{outcome:?}"
+    );
+    assert!(engine.plan_schedules().await.unwrap().plans.is_empty());
+    // A firing planned for another definition sends nothing.
+    let refused = engine.fire_to_queue(firing(schedule.version + 100)).await;
+    assert!(
+        matches!(
+            refused,
+            Err(ScheduleEngineError::Schedule(ScheduleError::Stale { .. }))
+        ),
+        "{refused:?}"
+    );
+    // A firing to a missing queue sends and records nothing.
+    let mut missing = firing(plan.version);
+    missing.queue = queue("gone");
+    assert!(matches!(
+        engine.fire_to_queue(missing).await,
+        Err(ScheduleEngineError::Engine(
+            EngineError::QueueNotFound { .. }
+        ))
+    ));
+    let bodies: Vec<_> = take(&engine, "jobs", 10, None)
+        .await
+        .into_iter()
+        .map(|(body, _)| body)
+        .collect();
+    assert_eq!(bodies, ["tick"]);
+    let s = engine.get_schedule(&name("s")).await.unwrap().unwrap();
+    assert_eq!((s.n_fired, s.n_failed), (1, 0));
 }

@@ -14,6 +14,7 @@
 -- 16 out: outbox token -> move (cjson)       17 movedin: tokens already accepted, by time
 -- 18 seqs: every live seq, score seq         19 cbfail: ids whose callback failed, by time
 -- 20 fence: lock name -> highest fencing token that wrote here (fence.lua)
+-- 21 fired: schedule name -> "tick id seq" of its last tick sent here (fired.lua)
 -- ARGV: 1 now ('' = Redis TIME), 2 epoch ('' = any), 3 config version ('' = any),
 --       4 status retention ms, 5 status records max, 6 in-flight max, 7 queue name;
 --       the operation's own arguments from 8.
@@ -21,7 +22,10 @@ local H, MSG, ST, IDS, VIS, DELAYED, LEASES, BYSENT, GPEND, GFLIGHT, AVAIL, ARCH
   DEDUP, DEDUPX, OUT, MOVEDIN, SEQS, CBFAIL = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5],
   KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13], KEYS[14],
   KEYS[15], KEYS[16], KEYS[17], KEYS[18], KEYS[19]
-local FENCE = KEYS[20]
+local FENCE, FIRED = KEYS[20], KEYS[21]
+-- Set by fired.lua: called by send.lua with its answers once the batch is in, so the
+-- schedule's marker rises in the same script as the send and never without it.
+local AFTER_SEND = nil
 local WAKE = string.sub(H, 1, -3) .. ':wake'
 local NOW
 if ARGV[1] == '' then

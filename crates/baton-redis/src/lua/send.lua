@@ -61,4 +61,5 @@ for i = 0, n - 1 do
 end
 save_counters()
 if woke then wake() end
+if AFTER_SEND then AFTER_SEND(out) end
 return cjson.encode({ sent = out })

@@ -1,5 +1,5 @@
-//! Every queue and lock case of the engine conformance suite (fenced writes to queues only:
-//! streams and topics are not on this engine), each on a fresh namespace of the shared
+//! Every queue, lock and schedule case of the engine conformance suite (fenced writes to
+//! queues only: streams and topics are not on this engine), each on a fresh namespace of the shared
 //! cluster, on an injected clock (the scripts take its time instead of Redis `TIME`).
 
 use std::sync::Arc;
@@ -47,3 +47,4 @@ impl Harness for RedisHarness {
 
 baton_engine::engine_conformance!(queues: RedisHarness::new());
 baton_engine::engine_conformance!(locks: RedisHarness::new());
+baton_engine::engine_conformance!(schedules: RedisHarness::new());
