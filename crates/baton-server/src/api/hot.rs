@@ -1,13 +1,15 @@
-//! The hot routes: `POST /v1/queues/{queue}/messages`, `.../receive` and `.../ack` answered
-//! without the general router, for the one-message-per-call sends, receives and acks most
-//! clients make (curl, HTTP libraries, SDK loops).
+//! The hot routes: `POST /v1/queues/{queue}/messages`, `.../receive` and `.../ack`, and the
+//! SQS API's `POST /` and `POST /000000000000/{queue}`, answered without the general router,
+//! for the one-message-per-call sends, receives and acks most clients make (curl, HTTP
+//! libraries, AWS SDK loops).
 //!
 //! The router's layers and extractors cost a large part of such a call's server instructions
 //! (route matching, the matched path and connection info as request extensions, two
 //! `from_fn` route layers, the trace layer's future, the body-limit layers). This path does
 //! only what those layers would do for this route, and is taken only when they would do
 //! nothing else:
-//! - no rate limits or caller limits are on, and either no API keys exist or the request's
+//! - no rate limits or caller limits are on, keys are not still loading, and (native API)
+//!   either no API keys exist or the request's
 //!   bearer key is valid and holds the call's permission (`auth::middleware::admitted_key`:
 //!   exactly when `authorize` would let it through and do nothing else; every refusal is
 //!   the router's to answer and audit),
@@ -26,6 +28,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{header, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -34,6 +37,7 @@ use hyper::body::Incoming;
 
 use crate::api::error::ApiError;
 use crate::api::json::{self, BodyJson};
+use crate::api::sqs::SqsAction;
 use crate::auth::middleware::admitted_key;
 use crate::auth::store::{KeyEntry, Mode};
 use crate::caller_limits::Who;
@@ -48,11 +52,14 @@ pub(crate) struct HotCall {
     key: Option<Arc<KeyEntry>>,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Action {
     Send,
     Receive,
     Ack,
+    /// `POST /` or `POST /000000000000/{queue}`: the SQS API, which checks its callers itself
+    /// (SigV4, `api::sqs::auth`).
+    Sqs,
 }
 
 impl Action {
@@ -62,6 +69,7 @@ impl Action {
             Action::Send => "/v1/queues/{queue}/messages",
             Action::Receive => "/v1/queues/{queue}/receive",
             Action::Ack => "/v1/queues/{queue}/ack",
+            Action::Sqs => "/",
         }
     }
 }
@@ -71,20 +79,24 @@ pub(crate) fn hot_call(state: &AppState, request: &hyper::Request<Incoming>) -> 
     if request.method() != Method::POST {
         return None;
     }
-    let (queue, action) = request
-        .uri()
-        .path()
-        .strip_prefix("/v1/queues/")?
-        .rsplit_once('/')?;
-    if queue.is_empty() || queue.bytes().any(|b| b == b'/' || b == b'%') {
+    let path = request.uri().path();
+    let (action, queue) = if let Some(rest) = path.strip_prefix("/v1/queues/") {
+        let (queue, action) = rest.rsplit_once('/')?;
+        let action = match action {
+            "messages" => Action::Send,
+            "receive" => Action::Receive,
+            "ack" => Action::Ack,
+            _ => return None,
+        };
+        (action, queue)
+    } else if path == "/" {
+        (Action::Sqs, "")
+    } else {
+        (Action::Sqs, path.strip_prefix("/000000000000/")?)
+    };
+    if (queue.is_empty() && path != "/") || queue.bytes().any(|b| b == b'/' || b == b'%') {
         return None;
     }
-    let action = match action {
-        "messages" => Action::Send,
-        "receive" => Action::Receive,
-        "ack" => Action::Ack,
-        _ => return None,
-    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)?
@@ -98,20 +110,25 @@ pub(crate) fn hot_call(state: &AppState, request: &hyper::Request<Incoming>) -> 
     if tracing::enabled!(target: "tower_http::trace", tracing::Level::DEBUG) {
         return None;
     }
-    let key = if state.keys.mode() == Mode::Open {
-        if !(state.rate_limits.is_off() && state.caller_limits.is_off()) {
-            return None;
+    let limits_off = state.rate_limits.is_off() && state.caller_limits.is_off();
+    let key = match (state.keys.mode(), action) {
+        (Mode::Loading, _) => return None,
+        (Mode::Open, _) | (Mode::Enforced, Action::Sqs) => {
+            if !limits_off {
+                return None;
+            }
+            None
         }
-        None
-    } else {
-        let params = [("queue".to_string(), queue.to_string())];
-        Some(admitted_key(
-            state,
-            request.headers(),
-            Method::POST.as_str(),
-            action.template(),
-            &params,
-        )?)
+        (Mode::Enforced, _) => {
+            let params = [("queue".to_string(), queue.to_string())];
+            Some(admitted_key(
+                state,
+                request.headers(),
+                Method::POST.as_str(),
+                action.template(),
+                &params,
+            )?)
+        }
     };
     Some(HotCall {
         action,
@@ -120,8 +137,8 @@ pub(crate) fn hot_call(state: &AppState, request: &hyper::Request<Incoming>) -> 
     })
 }
 
-/// Answers `call` the way its handler behind the router does (`api::queues`), and records
-/// its metrics. `client`: the connection's client address.
+/// Answers `call` the way its handler behind the router does (`api::queues`, `api::sqs`),
+/// and records its metrics. `client`: the connection's client address.
 pub(crate) async fn answer(
     state: AppState,
     call: HotCall,
@@ -129,14 +146,31 @@ pub(crate) async fn answer(
     client: ClientAddr,
 ) -> Response {
     let started = Instant::now();
-    let template = call.action.template();
-    let response = match run(&state, call, request, client).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
+    let action = call.action;
+    let response = if action == Action::Sqs {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(client));
+        crate::api::sqs::handle(State(state.clone()), request).await
+    } else {
+        match native(&state, call, request, client).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    };
+    // As `metrics::track` labels them: SQS calls by the action they named.
+    let (api, label) = match action {
+        Action::Sqs => (
+            "sqs",
+            response
+                .extensions()
+                .get::<SqsAction>()
+                .map_or("unknown", |SqsAction(action)| action.as_str()),
+        ),
+        other => ("native", other.template()),
     };
     state.http_metrics.record(
-        "native",
-        template,
+        api,
+        label,
         Method::POST.as_str(),
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
@@ -144,7 +178,8 @@ pub(crate) async fn answer(
     response
 }
 
-async fn run(
+/// A native queue call, as its handler in `api::queues` answers it.
+async fn native(
     state: &AppState,
     call: HotCall,
     request: hyper::Request<Incoming>,
@@ -158,7 +193,8 @@ async fn run(
         })?;
     let queue = &call.queue;
     Ok(match call.action {
-        Action::Send => {
+        // `answer` gives SQS calls to `api::sqs::handle`; a send is what it can only be here.
+        Action::Send | Action::Sqs => {
             let request: proto::SendRequest = json::required(&bytes)?;
             Json(queues::send(state, queue, request).await?).into_response()
         }

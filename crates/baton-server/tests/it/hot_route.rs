@@ -1,7 +1,7 @@
 //! The hot routes (`api::hot`: `POST /v1/queues/{queue}/messages`, `.../receive` and `.../ack`
 //! without the router) answer exactly as the router does. Each request is sent twice, to twin queues: once as clients
-//! send it (the hot route) and once with a percent-encoded queue name, which the hot route
-//! leaves to the router (which decodes it to the twin's name). Status, body and request
+//! send it (the hot route) and once with a percent-encoded queue name (SQS: a chunked body),
+//! which the hot route leaves to the router (which decodes it to the twin's name). Status, body and request
 //! metrics must match; with API keys on, every send takes the router and keys still apply.
 
 use reqwest::{Method, StatusCode};
@@ -283,5 +283,137 @@ async fn hot_receives_and_acks_answer_as_the_router_does() {
         let (_, info) = server.get(&format!("/v1/queues/{name}")).await;
         assert_eq!(info["stats"]["acked_total"], 2, "{name}: {info}");
     }
+    server.shutdown().await;
+}
+
+/// An SQS answer with what is fresh per call blanked: request ids, message ids, receipts.
+fn sqs_normalized(text: &str) -> String {
+    let mut text = text.replace("b-", "a-");
+    for (open, close) in [
+        ("<RequestId>", "</RequestId>"),
+        ("<MessageId>", "</MessageId>"),
+        ("<ReceiptHandle>", "</ReceiptHandle>"),
+        ("\"MessageId\":\"", "\""),
+        ("\"ReceiptHandle\":\"", "\""),
+    ] {
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(open) {
+            out.push_str(&rest[..at + open.len()]);
+            rest = &rest[at + open.len()..];
+            let end = rest.find(close).unwrap_or(rest.len());
+            out.push_str("<fresh>");
+            rest = &rest[end..];
+        }
+        out.push_str(rest);
+        text = out;
+    }
+    text
+}
+
+/// One SQS call: with its length declared (the hot route), or chunked (the router's).
+async fn sqs_call(
+    server: &TestServer,
+    path: &str,
+    target: Option<&str>,
+    body: String,
+    chunked: bool,
+) -> (StatusCode, String) {
+    let mut request = server.http.post(format!("{}{path}", server.base));
+    request = match target {
+        Some(target) => request
+            .header("x-amz-target", format!("AmazonSQS.{target}"))
+            .header("content-type", "application/x-amz-json-1.0"),
+        None => request.header("content-type", "application/x-www-form-urlencoded"),
+    };
+    request = if chunked {
+        let chunks = futures::stream::iter([Ok::<_, std::io::Error>(body.into_bytes())]);
+        request.body(reqwest::Body::wrap_stream(chunks))
+    } else {
+        request.body(body)
+    };
+    let response = request.send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn hot_sqs_calls_answer_as_the_router_does() {
+    let server = TestServer::start().await;
+    twin_queues(&server).await;
+    let url = |queue: &str| format!("{}/000000000000/{queue}", server.base);
+    let mut compared = 0;
+    for (hot_queue, routed_queue) in [("a-orders", "b-orders"), ("a-missing", "b-missing")] {
+        let json_calls = |queue: &str| {
+            vec![
+                (
+                    "SendMessage",
+                    format!(r#"{{"QueueUrl":"{}","MessageBody":"hello"}}"#, url(queue)),
+                ),
+                ("SendMessage", format!(r#"{{"QueueUrl":"{}"}}"#, url(queue))),
+                ("GetQueueUrl", format!(r#"{{"QueueName":"{queue}"}}"#)),
+                (
+                    "ReceiveMessage",
+                    format!(r#"{{"QueueUrl":"{}","MaxNumberOfMessages":1}}"#, url(queue)),
+                ),
+                ("NoSuchAction", "{}".to_string()),
+                ("SendMessage", "not json".to_string()),
+            ]
+        };
+        for ((target, hot_body), (_, routed_body)) in json_calls(hot_queue)
+            .into_iter()
+            .zip(json_calls(routed_queue))
+        {
+            let hot = sqs_call(&server, "/", Some(target), hot_body, false).await;
+            let routed = sqs_call(&server, "/", Some(target), routed_body, true).await;
+            assert_eq!(
+                (hot.0, sqs_normalized(&hot.1)),
+                (routed.0, sqs_normalized(&routed.1)),
+                "{target} on {hot_queue}"
+            );
+            compared += 1;
+        }
+        // The query protocol, on the queue's own path.
+        let form = "Action=SendMessage&MessageBody=hi%20there".to_string();
+        let hot = sqs_call(
+            &server,
+            &format!("/000000000000/{hot_queue}"),
+            None,
+            form.clone(),
+            false,
+        )
+        .await;
+        let routed = sqs_call(
+            &server,
+            &format!("/000000000000/{routed_queue}"),
+            None,
+            form,
+            true,
+        )
+        .await;
+        assert_eq!(
+            (hot.0, sqs_normalized(&hot.1)),
+            (routed.0, sqs_normalized(&routed.1)),
+            "query SendMessage on {hot_queue}"
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 14);
+    for name in ["a-orders", "b-orders"] {
+        let (_, info) = server.get(&format!("/v1/queues/{name}")).await;
+        assert_eq!(info["stats"]["sent_total"], 2, "{name}: {info}");
+    }
+    // Counted under the SQS action, whichever path answered: three SendMessage calls per side
+    // and queue pair (the one whose body is not JSON names no action: `unknown`).
+    let metrics = server.metrics_text().await;
+    let sends: u64 = metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with(
+                "baton_http_request_duration_seconds_count{api=\"sqs\",action=\"SendMessage\"",
+            )
+        })
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(sends, 12, "{metrics}");
     server.shutdown().await;
 }
