@@ -47,6 +47,8 @@ mod moves;
 mod schedule_codec;
 mod schedules;
 mod scripts;
+mod topic_codec;
+mod topics;
 mod unavailable;
 mod waits;
 
