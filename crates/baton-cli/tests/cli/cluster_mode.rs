@@ -224,7 +224,11 @@ fn two_nodes_share_queues_and_a_send_on_one_wakes_a_long_poll_on_the_other() {
         "/v1/schedules/to-topic",
         json!({"cron": "* * * * * *", "target": {"topic": "no-such-topic"}, "message": {"body": "x"}}),
     );
-    assert_eq!(status, 404, "{refused}");
+    assert_eq!(
+        (status, &refused["error"]["code"]),
+        (400, &json!("schedule_target_not_found")),
+        "{refused}"
+    );
     let started_at = Instant::now();
     let mut ticks: Vec<u64> = Vec::new();
     while ticks.len() < 4 {
