@@ -3,13 +3,14 @@
 //! The registry of queue names is one set, `{ns}:queues`, in its own slot. A lock `l` lives
 //! under `{ns:l:l}`, and the index of lock names is `{ns}:locks`, next to the registry. A
 //! schedule `s` lives under `{ns:s:s}`, and the index of schedule names is `{ns}:schedules`,
-//! next to the registry too.
+//! next to the registry too. A topic `t` lives under `{ns:t:t}` (its record and its outbox),
+//! and the index of topic names is `{ns}:topics`, next to the registry.
 //!
 //! Invariant: the order of `QueueKeys::all` is the order of `KEYS` in `lua/lib.lua`.
 
 use baton_core::lock::LockName;
 use baton_core::schedule::ScheduleName;
-use baton_core::QueueName;
+use baton_core::{QueueName, TopicName};
 
 /// Suffixes of a queue's keys, in the order the scripts read them as `KEYS`.
 const SUFFIXES: [&str; 21] = [
@@ -99,6 +100,23 @@ pub(crate) fn schedule_hash(namespace: &str, name: &ScheduleName) -> String {
 /// registry's slot.
 pub(crate) fn schedule_index(namespace: &str) -> String {
     format!("{{{namespace}}}:schedules")
+}
+
+/// The hash of one topic `t`, `{ns:t:t}:h` (`topics.rs`): its record `rec`, `rev`, and the
+/// counters `pub`, `dlv`, `unm`.
+pub(crate) fn topic_hash(namespace: &str, name: &TopicName) -> String {
+    format!("{{{namespace}:t:{name}}}:h")
+}
+
+/// The outbox of one topic, `{ns:t:t}:out`, in the topic's slot: a hash of token → one
+/// publish's copies for one queue, until handed over (`topics.rs`).
+pub(crate) fn topic_outbox(namespace: &str, name: &TopicName) -> String {
+    format!("{{{namespace}:t:{name}}}:out")
+}
+
+/// The index of topic names of a namespace (a sorted set by name), in the registry's slot.
+pub(crate) fn topic_index(namespace: &str) -> String {
+    format!("{{{namespace}}}:topics")
 }
 
 #[cfg(test)]

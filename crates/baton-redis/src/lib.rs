@@ -30,8 +30,12 @@
 //!   `baton_core::schedule` on the engine's clock; a firing to a queue is sent with a marker
 //!   of the schedule's last tick in the queue's slot, so no tick is sent twice.
 //!
-//! Not in this crate yet (each call answers `NotOnEngine`, `unavailable.rs`): streams and
-//! topics (and fenced writes to them, and schedule firings to them), and the ownership of
+//! - **Topics** (`topics.rs`): each topic one record in its own slot (`{<namespace>:t:<name>}`);
+//!   a publish is routed in Rust, recorded in the topic's outbox by one script, and each copy
+//!   handed over to its queue under a token the queue records with the send.
+//!
+//! Not in this crate yet (each call answers `NotOnEngine`, `unavailable.rs`): streams (and
+//! topic subscriptions to them, fenced writes to streams and topics, schedule firings to streams), and the ownership of
 //! background work by one node at a time.
 //! The registry of queues is a set in one slot; creating and deleting queues, and the check
 //! that a dead-letter queue is unused, read it without a lock across slots.
@@ -47,6 +51,8 @@ mod moves;
 mod schedule_codec;
 mod schedules;
 mod scripts;
+mod topic_codec;
+mod topics;
 mod unavailable;
 mod waits;
 

@@ -43,6 +43,14 @@ impl Rule {
     }
 }
 
+/// What makes a send idempotent beyond live message ids: a schedule's tick marker
+/// (`fired.lua`) or a topic copy's token (`published.lua`).
+#[derive(Debug, Clone, Copy)]
+enum Guard<'a> {
+    Fired(&'a ScheduleName, Timestamp),
+    Published(&'a str),
+}
+
 #[derive(Debug, Deserialize)]
 struct SentDoc {
     id: String,
@@ -212,6 +220,21 @@ impl RedisEngine {
         self.send_guarded(name, entries, each, fence, None).await
     }
 
+    /// One topic copy handed over (`topics.rs`): `entries` sent as one batch unless the queue
+    /// recorded `token` already (then answered as duplicates, nothing sent), the token
+    /// recorded in the same script (`lua/published.lua`).
+    pub(crate) async fn send_published(
+        &self,
+        name: &QueueName,
+        entries: Vec<SendEntry>,
+        token: &str,
+    ) -> Result<(), EngineError> {
+        self.send_guarded(name, entries, false, None, Some(Guard::Published(token)))
+            .await
+            .map(drop)
+            .map_err(WriteError::unfenced)
+    }
+
     /// One firing of schedule `schedule` for `tick`: `entry` sent unless the queue's marker
     /// for the schedule is at or past `tick` (then answered as a duplicate of the message
     /// sent for it), the marker raised in the same script (`lua/fired.lua`).
@@ -222,7 +245,7 @@ impl RedisEngine {
         schedule: &ScheduleName,
         tick: Timestamp,
     ) -> Result<SendOutcome, EngineError> {
-        let fired = (schedule, tick);
+        let fired = Guard::Fired(schedule, tick);
         let results = self
             .send_guarded(name, vec![entry], false, None, Some(fired))
             .await
@@ -235,15 +258,15 @@ impl RedisEngine {
         }
     }
 
-    /// The send of `send_entries_fenced` and `send_fired`: at most one of `fence` and
-    /// `fired` is given.
+    /// The send of `send_entries_fenced`, `send_fired` and `send_published`: at most one of
+    /// `fence` and `fired` is given.
     async fn send_guarded(
         &self,
         name: &QueueName,
         entries: Vec<SendEntry>,
         each: bool,
         fence: Option<&Fence>,
-        fired: Option<(&ScheduleName, Timestamp)>,
+        fired: Option<Guard<'_>>,
     ) -> Result<Vec<Result<SendOutcome, QueueError>>, WriteError> {
         assert!(
             fence.is_none() || fired.is_none(),
@@ -251,7 +274,8 @@ impl RedisEngine {
         );
         let script = match (fence, fired) {
             (Some(_), _) => &*scripts::SEND_FENCED,
-            (None, Some(_)) => &*scripts::SEND_FIRED,
+            (None, Some(Guard::Fired(..))) => &*scripts::SEND_FIRED,
+            (None, Some(Guard::Published(_))) => &*scripts::SEND_PUBLISHED,
             (None, None) => &*scripts::SEND,
         };
         for _ in 0..STALE_RETRIES {
@@ -267,9 +291,13 @@ impl RedisEngine {
                 for &index in &kept {
                     entry_args(&info, &entries[index], &mut args);
                 }
-                if let Some((schedule, tick)) = fired {
-                    args.push(schedule.to_string());
-                    args.push(tick.as_millis().to_string());
+                match fired {
+                    Some(Guard::Fired(schedule, tick)) => {
+                        args.push(schedule.to_string());
+                        args.push(tick.as_millis().to_string());
+                    }
+                    Some(Guard::Published(token)) => args.push(token.to_string()),
+                    None => {}
                 }
                 let value = match self
                     .run_fenced(name, &info, script, Access::Write, args, fence)

@@ -215,7 +215,8 @@ impl RedisEngine {
         Ok(moved_total)
     }
 
-    /// Applies what became due in every queue and hands over what their outboxes hold.
+    /// Applies what became due in every queue and hands over what their outboxes hold, then
+    /// what every topic's outbox holds (`topics.rs`).
     pub(crate) async fn tick_all(&self) {
         let names = match self.queue_names().await {
             Ok(names) => names,
@@ -238,5 +239,6 @@ impl RedisEngine {
                 Err(error) => tracing::debug!(queue = %name, %error, "tick: advance failed"),
             }
         }
+        self.tick_topics().await;
     }
 }

@@ -2,8 +2,10 @@
 //! body, with the SHA1 that `EVALSHA` names them by: queue scripts start with `lua/lib.lua`,
 //! lock scripts with `lua/lock_lib.lua`; the fenced twins of send, ack and nack put
 //! `lua/fence.lua` between the library and the body (`locks.rs`), and a schedule's firing
-//! to a queue puts `lua/fired.lua` before `send` (`schedules.rs`); `lock_admit.lua` (which
-//! also admits schedule names to their index) and `schedule_write.lua` stand alone. Sources
+//! to a queue puts `lua/fired.lua` before `send` (`schedules.rs`), and a topic's copy handed
+//! over to a queue puts `lua/published.lua` there (`topics.rs`); `lock_admit.lua` (which also
+//! admits schedule and topic names to their indexes), `schedule_write.lua` (which also writes
+//! topic records) and `topic_publish.lua` stand alone. Sources
 //! are compiled in, so every node runs the same scripts; a node that lacks one (a promoted
 //! replica, a restart) answers `NOSCRIPT` and the client loads it there and runs it again
 //! (`client.rs`).
@@ -41,6 +43,17 @@ impl Script {
             "{}\n{}\n{body}",
             include_str!("lua/lib.lua"),
             include_str!("lua/fired.lua")
+        );
+        Self::from_source(name, source)
+    }
+
+    /// A topic's copy handed over to a queue: `send` checked against and recording the copy's
+    /// token in the queue's `movedin` set (`published.lua`, see `topics.rs`).
+    fn published(name: &'static str, body: &str) -> Self {
+        let source = format!(
+            "{}\n{}\n{body}",
+            include_str!("lua/lib.lua"),
+            include_str!("lua/published.lua")
         );
         Self::from_source(name, source)
     }
@@ -113,4 +126,6 @@ built! {
     LOCK_ADMIT => from_source_file "lock_admit",
     SEND_FIRED => fired "send",
     SCHEDULE_WRITE => from_source_file "schedule_write",
+    SEND_PUBLISHED => published "send",
+    TOPIC_PUBLISH => from_source_file "topic_publish",
 }

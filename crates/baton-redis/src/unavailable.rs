@@ -1,6 +1,6 @@
-//! Streams and topics on Redis: the next slices of this engine. Until they exist every call
-//! answers `EngineError::NotOnEngine` (as do fenced writes to streams and topics, `locks.rs`,
-//! and so the firings of schedules that target them, whose failure the server's firing task
+//! Streams on Redis: the next slice of this engine. Until it exists every call answers
+//! `EngineError::NotOnEngine` (as do fenced writes to streams and topics, `locks.rs`, topic
+//! subscriptions to streams, `topics.rs`, and so the firings of schedules that target them, whose failure the server's firing task
 //! records; 503 `not_on_engine`), not `StorageUnavailable`, which would read as an outage to
 //! retry, so `RedisEngine` is a whole `Engine` whose missing parts refuse plainly rather than
 //! pretending.
@@ -9,12 +9,10 @@ use async_trait::async_trait;
 use baton_core::stream::{
     Appended, ConsumerName, GroupConfig, GroupName, ProducerSeq, ReadFrom, RecordId, StartPosition,
 };
-use baton_core::topic::{Put, Subscription};
-use baton_core::{StreamConfig, StreamError, StreamName, SubscriptionName, TopicName};
+use baton_core::{StreamConfig, StreamError, StreamName};
 use baton_engine::{
-    EngineError, GroupRecord, GroupView, NewRecord, PendingView, PublishEntry, PublishOutcome,
-    StreamEngine, StreamEngineError, StreamRead, StreamView, TopicEngine, TopicEngineError,
-    TopicView,
+    EngineError, GroupRecord, GroupView, NewRecord, PendingView, StreamEngine, StreamEngineError,
+    StreamRead, StreamView,
 };
 
 use crate::RedisEngine;
@@ -28,10 +26,6 @@ pub(crate) fn not_yet(feature: &'static str) -> EngineError {
 
 fn streams<T>() -> Result<T, StreamEngineError> {
     Err(not_yet("streams").into())
-}
-
-fn topics<T>() -> Result<T, TopicEngineError> {
-    Err(not_yet("topics").into())
 }
 
 #[async_trait]
@@ -146,48 +140,5 @@ impl StreamEngine for RedisEngine {
         _: StartPosition,
     ) -> Result<GroupView, StreamEngineError> {
         streams()
-    }
-}
-
-#[async_trait]
-impl TopicEngine for RedisEngine {
-    async fn create_topic(&self, _: TopicName) -> Result<(TopicView, bool), TopicEngineError> {
-        topics()
-    }
-
-    async fn delete_topic(&self, _: &TopicName) -> Result<(), TopicEngineError> {
-        topics()
-    }
-
-    async fn get_topic(&self, _: &TopicName) -> Result<TopicView, TopicEngineError> {
-        topics()
-    }
-
-    async fn list_topics(&self) -> Result<Vec<TopicView>, TopicEngineError> {
-        topics()
-    }
-
-    async fn put_subscription(
-        &self,
-        _: &TopicName,
-        _: Subscription,
-    ) -> Result<(Subscription, Put), TopicEngineError> {
-        topics()
-    }
-
-    async fn delete_subscription(
-        &self,
-        _: &TopicName,
-        _: &SubscriptionName,
-    ) -> Result<(), TopicEngineError> {
-        topics()
-    }
-
-    async fn publish(
-        &self,
-        _: &TopicName,
-        _: Vec<PublishEntry>,
-    ) -> Result<Vec<PublishOutcome>, TopicEngineError> {
-        topics()
     }
 }

@@ -3,8 +3,9 @@
 //! one namespace serve one set of queues, a long poll on one node is woken by a send on the
 //! other, the strict start-up check refuses a cluster without the append-only file and
 //! `relaxed` starts on it, a lock held on one node is held for all, a schedule made on one
-//! node fires once per tick while both nodes run the firing task, what is not on the Redis
-//! engine yet answers 503 `not_on_engine`, and what the server runs on queues works across
+//! node fires once per tick while both nodes run the firing task, a topic made on one node
+//! takes a publish on the other into its queue once, what is not on the Redis engine yet
+//! (streams) answers 503 `not_on_engine`, and what the server runs on queues works across
 //! nodes: API keys, push, callbacks.
 
 use std::io::{BufRead, BufReader};
@@ -179,11 +180,29 @@ fn two_nodes_share_queues_and_a_send_on_one_wakes_a_long_poll_on_the_other() {
     let (status, refused) = call(&one, "PUT", "/v1/streams/clicks", json!({"partitions": 1}));
     assert_eq!(status, 503, "{refused}");
     assert_eq!(refused["error"]["code"], "not_on_engine", "{refused}");
-    let (status, refused) = call(&two, "PUT", "/v1/topics/news", json!({}));
-    assert_eq!(
-        (status, &refused["error"]["code"]),
-        (503, &json!("not_on_engine"))
+    // Topics are on the Redis engine: a topic and its queue subscription made on node 1, a
+    // publish on node 2 lands in the queue once.
+    one.http("PUT", "/v1/queues/news-in", json!({}));
+    let (status, created) = call(&one, "PUT", "/v1/topics/news", json!({}));
+    assert_eq!(status, 201, "{created}");
+    let (status, subscribed) = call(
+        &one,
+        "PUT",
+        "/v1/topics/news/subscriptions/inbox",
+        json!({"target": {"queue": "news-in"}}),
     );
+    assert!(status == 200 || status == 201, "{status} {subscribed}");
+    let (status, published) = call(
+        &two,
+        "POST",
+        "/v1/topics/news/publish",
+        json!({"messages": [{"routing_key": "news.eu", "body": "headline"}]}),
+    );
+    assert_eq!(status, 200, "{published}");
+    let landed = receive(&one, "news-in", 1_000);
+    assert_eq!(landed.len(), 1, "{landed:?}");
+    assert_eq!(landed[0]["body"], "headline");
+    assert!(receive(&two, "news-in", 0).is_empty(), "one copy only");
     // Metrics leave out what the engine does not have, and name the queue.
     assert!(two.get_text("/metrics").contains("orders"));
 
@@ -198,16 +217,16 @@ fn two_nodes_share_queues_and_a_send_on_one_wakes_a_long_poll_on_the_other() {
                "message": {"body": "tick"}, "missed": "skip"}),
     );
     assert_eq!(status, 201, "{created}");
-    // A schedule to a topic cannot be made: its target is not on this engine.
+    // A schedule to a topic that does not exist is refused (topics are on this engine now).
     let (status, refused) = call(
         &two,
         "PUT",
         "/v1/schedules/to-topic",
-        json!({"cron": "* * * * * *", "target": {"topic": "news"}, "message": {"body": "x"}}),
+        json!({"cron": "* * * * * *", "target": {"topic": "no-such-topic"}, "message": {"body": "x"}}),
     );
     assert_eq!(
         (status, &refused["error"]["code"]),
-        (503, &json!("not_on_engine")),
+        (400, &json!("schedule_target_not_found")),
         "{refused}"
     );
     let started_at = Instant::now();

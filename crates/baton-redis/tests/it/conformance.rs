@@ -48,3 +48,4 @@ impl Harness for RedisHarness {
 baton_engine::engine_conformance!(queues: RedisHarness::new());
 baton_engine::engine_conformance!(locks: RedisHarness::new());
 baton_engine::engine_conformance!(schedules: RedisHarness::new());
+baton_engine::engine_conformance!(topics: RedisHarness::new());

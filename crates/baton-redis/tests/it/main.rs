@@ -13,3 +13,4 @@ mod conformance;
 mod engine;
 mod locks;
 mod schedules;
+mod topics;
