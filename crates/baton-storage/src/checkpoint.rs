@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use crate::frame::{self, HEADER_BYTES};
 use crate::io::{AppendFile, FileSystem};
-use crate::seal::{self, Keyring};
+use crate::seal::{self, Keyring, SealError};
 use crate::wal::{list_segments, RecoveryError};
 
 pub const CHECKPOINT_MAGIC: &[u8; 8] = b"BATONCKP";
@@ -181,14 +181,14 @@ pub fn load_newest_with(
         frames.push((offset, found));
         offset += found.len_bytes;
     }
-    // Opened one at a time, so a large checkpoint is not held decrypted twice.
+    // Every frame must open before any is handed out (used whole or not at all); each is
+    // opened again to hand it out (plain frames cost nothing to open), so a large checkpoint
+    // is never held decrypted whole.
+    for (offset, found) in &frames {
+        open_part(keys, &path, *offset, found)?;
+    }
     for (offset, found) in frames {
-        let (kind, payload) =
-            seal::open_frame(keys, &found).map_err(|source| RecoveryError::Sealed {
-                path: path.clone(),
-                offset_bytes: offset as u64,
-                source,
-            })?;
+        let (kind, payload) = open_part(keys, &path, offset, &found)?;
         each(kind, &payload).map_err(|reason| RecoveryError::Apply {
             path: path.clone(),
             lsn: offset as u64,
@@ -196,6 +196,27 @@ pub fn load_newest_with(
         })?;
     }
     Ok(Some(lsn))
+}
+
+/// A checkpoint frame opened with `keys`. A sealed frame too short to be one was never
+/// written so: corruption, not a missing key.
+fn open_part<'f>(
+    keys: Option<&Keyring>,
+    path: &Path,
+    offset: usize,
+    found: &frame::Frame<'f>,
+) -> Result<(u8, std::borrow::Cow<'f, [u8]>), RecoveryError> {
+    seal::open_frame(keys, found).map_err(|source| match source {
+        SealError::Malformed { .. } => RecoveryError::Corrupt {
+            path: path.to_path_buf(),
+            offset_bytes: offset as u64,
+        },
+        source => RecoveryError::Sealed {
+            path: path.to_path_buf(),
+            offset_bytes: offset as u64,
+            source,
+        },
+    })
 }
 
 /// Deletes older checkpoints and every segment whose records all have LSN ≤ `lsn`.

@@ -198,12 +198,27 @@ fn read_segment(
         match frame::decode(rest) {
             Ok(found) => {
                 if read.next_lsn >= from_lsn {
-                    let (kind, payload) =
-                        seal::open_frame(keys, &found).map_err(|source| RecoveryError::Sealed {
-                            path: path.to_path_buf(),
-                            offset_bytes: offset as u64,
-                            source,
-                        })?;
+                    let (kind, payload) = match seal::open_frame(keys, &found) {
+                        Ok(opened) => opened,
+                        // Too short to be a sealed frame: never written so, so corrupt.
+                        Err(SealError::Malformed { .. }) if repair => {
+                            read.cut_at = Some(offset as u64);
+                            break;
+                        }
+                        Err(SealError::Malformed { .. }) => {
+                            return Err(RecoveryError::Corrupt {
+                                path: path.to_path_buf(),
+                                offset_bytes: offset as u64,
+                            })
+                        }
+                        Err(source) => {
+                            return Err(RecoveryError::Sealed {
+                                path: path.to_path_buf(),
+                                offset_bytes: offset as u64,
+                                source,
+                            })
+                        }
+                    };
                     let record = Replayed {
                         lsn: read.next_lsn,
                         kind,
